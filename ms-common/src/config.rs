@@ -1,0 +1,113 @@
+//! Configuration read from the environment, with the defaults of CONTRACT.md.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Reads a variable, falling back to a default when unset or empty.
+pub fn env_or(name: &str, default: &str) -> String {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v,
+        _ => default.to_owned(),
+    }
+}
+
+/// Reads an optional variable (unset and empty are the same).
+pub fn env_opt(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Reads and parses a variable, with a clear error naming it.
+pub fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match env_opt(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{name}={v:?} is invalid: {e}")),
+    }
+}
+
+/// Where a service keeps its records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageConfig {
+    /// MongoDB at this URL (when `MONGODB_URL` is set).
+    Mongo {
+        /// Connection string.
+        url: String,
+        /// Database name; one per service.
+        database: String,
+    },
+    /// A SQLite file under `DATA_DIR`.
+    SqliteFile(PathBuf),
+    /// A private in-memory SQLite database (tests).
+    SqliteMemory,
+}
+
+/// Settings every service process shares.
+#[derive(Debug, Clone)]
+pub struct CommonConfig {
+    /// RabbitMQ URL (`AMQP_URL`).
+    pub amqp_url: String,
+    /// Prefix for every exchange and queue name (`AMQP_PREFIX`); isolates test runs.
+    pub amqp_prefix: String,
+    /// How long an RPC caller waits for a reply (`RPC_TIMEOUT_MS`).
+    pub rpc_timeout: Duration,
+    /// Delay before a failed event is redelivered (`RETRY_DELAY_MS`).
+    pub retry_delay: Duration,
+    /// How many redeliveries before an event is dead-lettered (`MAX_RETRIES`).
+    pub max_retries: u32,
+    /// Unacknowledged deliveries per consumer (`PREFETCH`).
+    pub prefetch: u16,
+    /// `MONGODB_URL`, when set.
+    pub mongodb_url: Option<String>,
+    /// `DATA_DIR` for SQLite files.
+    pub data_dir: PathBuf,
+}
+
+impl CommonConfig {
+    /// Reads the shared settings from the environment.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Self {
+            amqp_url: env_or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+            amqp_prefix: env_or("AMQP_PREFIX", ""),
+            rpc_timeout: Duration::from_millis(env_parse("RPC_TIMEOUT_MS", 5000u64)?),
+            retry_delay: Duration::from_millis(env_parse("RETRY_DELAY_MS", 1000u64)?),
+            max_retries: env_parse("MAX_RETRIES", 5u32)?,
+            prefetch: env_parse("PREFETCH", 64u16)?,
+            mongodb_url: env_opt("MONGODB_URL"),
+            data_dir: PathBuf::from(env_or("DATA_DIR", "./data")),
+        })
+    }
+
+    /// Settings for tests: a local broker, a given prefix, short delays, in-memory storage.
+    pub fn for_tests(prefix: &str) -> Self {
+        Self {
+            amqp_url: env_or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+            amqp_prefix: prefix.to_owned(),
+            rpc_timeout: Duration::from_millis(3000),
+            retry_delay: Duration::from_millis(100),
+            max_retries: 3,
+            prefetch: 32,
+            mongodb_url: None,
+            data_dir: PathBuf::from("./data"),
+        }
+    }
+
+    /// Which storage a service named `service` uses under these settings.
+    pub fn storage_for(&self, service: &str) -> StorageConfig {
+        match &self.mongodb_url {
+            Some(url) => StorageConfig::Mongo {
+                url: url.clone(),
+                database: format!(
+                    "{}stuffmart_{}",
+                    self.amqp_prefix.replace('.', "_"),
+                    service
+                ),
+            },
+            None => StorageConfig::SqliteFile(self.data_dir.join(format!("{service}.db"))),
+        }
+    }
+}

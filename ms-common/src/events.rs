@@ -1,0 +1,320 @@
+//! The typed event catalogue: every fact a service publishes, with its record `version`.
+//!
+//! Wire form: `{"id","type","occurredAt","correlationId","data"}`; the AMQP routing key
+//! is the `type` (e.g. `stuff.updated`). Records carry `version`, incremented on each
+//! change, so a consumer applies version N only on N-1 (see [`VersionCheck`]).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A user's role, decided by ms-user at sign-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everyone.
+    User,
+    /// Accounts listed in `ADMIN_EMAILS`: may manage coupons.
+    Admin,
+}
+
+impl Role {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// The public part of an account, as replicated to others.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserRecord {
+    /// Opaque id.
+    pub id: String,
+    /// Normalised e-mail.
+    pub email: String,
+    /// Role at sign-up.
+    pub role: Role,
+    /// Record version (1 at creation).
+    pub version: u64,
+}
+
+/// Where a stuff is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StuffStatus {
+    /// Can be bought.
+    Available,
+    /// Held by an active order ("being checked out").
+    Reserved,
+    /// Paid for.
+    Sold,
+}
+
+impl StuffStatus {
+    /// The wire and storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StuffStatus::Available => "available",
+            StuffStatus::Reserved => "reserved",
+            StuffStatus::Sold => "sold",
+        }
+    }
+    /// Parses the storage name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "available" => Some(Self::Available),
+            "reserved" => Some(Self::Reserved),
+            "sold" => Some(Self::Sold),
+            _ => None,
+        }
+    }
+}
+
+/// The contract's `Stuff` shape, also the payload of `stuff.*` events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StuffRecord {
+    /// Opaque id.
+    pub id: String,
+    /// Trimmed title.
+    pub title: String,
+    /// Free text (may be empty).
+    pub description: String,
+    /// Price in cents.
+    pub price_cents: i64,
+    /// The seller's user id.
+    pub seller_id: String,
+    /// Current status.
+    pub status: StuffStatus,
+    /// The order holding it while reserved (internal; not in the contract shape).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    /// Record version.
+    pub version: u64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Where an order is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderStatus {
+    /// Holding the stuff, waiting for payment.
+    Created,
+    /// Expired, cancelled by its owner, or declined.
+    Cancelled,
+    /// Paid.
+    Complete,
+}
+
+impl OrderStatus {
+    /// The wire and storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Created => "created",
+            OrderStatus::Cancelled => "cancelled",
+            OrderStatus::Complete => "complete",
+        }
+    }
+    /// Parses the storage name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "created" => Some(Self::Created),
+            "cancelled" => Some(Self::Cancelled),
+            "complete" => Some(Self::Complete),
+            _ => None,
+        }
+    }
+}
+
+/// The contract's `Order` shape, also the payload of `order.*` events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderRecord {
+    /// Opaque id.
+    pub id: String,
+    /// The stuff it holds.
+    pub stuff_id: String,
+    /// The buyer.
+    pub user_id: String,
+    /// Current status.
+    pub status: OrderStatus,
+    /// When the hold ends.
+    pub expires_at: DateTime<Utc>,
+    /// Price at the time of ordering.
+    pub price_cents: i64,
+    /// Record version.
+    pub version: u64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The contract's `Payment` shape plus the buyer, payload of `payment.created`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentRecord {
+    /// Opaque id.
+    pub id: String,
+    /// The order paid for.
+    pub order_id: String,
+    /// Who paid.
+    pub user_id: String,
+    /// What was charged.
+    pub amount_cents: i64,
+    /// Coupon used, if any.
+    pub coupon_code: Option<String>,
+    /// Gateway reference (Stripe PaymentIntent id, or a coupon marker).
+    pub provider_id: String,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A declined or failed payment, so the order can be released.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentFailure {
+    /// The order that was not paid.
+    pub order_id: String,
+    /// Who tried.
+    pub user_id: String,
+    /// Why, for logs.
+    pub reason: String,
+}
+
+/// Every fact published on the events exchange.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum Event {
+    /// An account was created.
+    #[serde(rename = "user.created")]
+    UserCreated(UserRecord),
+    /// A stuff was listed.
+    #[serde(rename = "stuff.created")]
+    StuffCreated(StuffRecord),
+    /// A stuff changed (edit, reserved, released, sold).
+    #[serde(rename = "stuff.updated")]
+    StuffUpdated(StuffRecord),
+    /// An order started holding a stuff.
+    #[serde(rename = "order.created")]
+    OrderCreated(OrderRecord),
+    /// An order was cancelled or expired.
+    #[serde(rename = "order.cancelled")]
+    OrderCancelled(OrderRecord),
+    /// An order was paid.
+    #[serde(rename = "order.completed")]
+    OrderCompleted(OrderRecord),
+    /// A payment succeeded.
+    #[serde(rename = "payment.created")]
+    PaymentCreated(PaymentRecord),
+    /// A payment was declined.
+    #[serde(rename = "payment.failed")]
+    PaymentFailed(PaymentFailure),
+}
+
+impl Event {
+    /// The routing key (and `type` field) of this event.
+    pub fn routing_key(&self) -> &'static str {
+        match self {
+            Event::UserCreated(_) => "user.created",
+            Event::StuffCreated(_) => "stuff.created",
+            Event::StuffUpdated(_) => "stuff.updated",
+            Event::OrderCreated(_) => "order.created",
+            Event::OrderCancelled(_) => "order.cancelled",
+            Event::OrderCompleted(_) => "order.completed",
+            Event::PaymentCreated(_) => "payment.created",
+            Event::PaymentFailed(_) => "payment.failed",
+        }
+    }
+}
+
+/// An event with its identity and tracing context, as stored in the outbox and sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventEnvelope {
+    /// Unique per event; consumers may use it to spot duplicates.
+    pub id: String,
+    /// When the fact happened.
+    pub occurred_at: DateTime<Utc>,
+    /// The request that caused it, for logs across services.
+    #[serde(default)]
+    pub correlation_id: Option<String>,
+    /// The fact itself (`type` + `data`).
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+impl EventEnvelope {
+    /// Wraps an event with a fresh id and the current time.
+    pub fn new(event: Event, correlation_id: Option<String>) -> Self {
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            occurred_at: Utc::now(),
+            correlation_id,
+            event,
+        }
+    }
+}
+
+/// How an incoming record version relates to the version a replica holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionCheck {
+    /// Exactly the next version: apply it.
+    Apply,
+    /// Already applied (duplicate or stale): ack and drop.
+    Stale,
+    /// A version is missing in between: retry later.
+    Early,
+}
+
+impl VersionCheck {
+    /// Compares an incoming version with the one held (`None` = nothing held yet).
+    pub fn of(held: Option<u64>, incoming: u64) -> Self {
+        let held = held.unwrap_or(0);
+        if incoming <= held {
+            VersionCheck::Stale
+        } else if incoming == held + 1 {
+            VersionCheck::Apply
+        } else {
+            VersionCheck::Early
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_wire_form() {
+        let env = EventEnvelope::new(
+            Event::UserCreated(UserRecord {
+                id: "u1".into(),
+                email: "a@b.c".into(),
+                role: Role::Admin,
+                version: 1,
+            }),
+            Some("c1".into()),
+        );
+        let v = serde_json::to_value(&env).unwrap();
+        assert_eq!(v["type"], "user.created");
+        assert_eq!(v["data"]["role"], "admin");
+        assert_eq!(v["correlationId"], "c1");
+        let back: EventEnvelope = serde_json::from_value(v).unwrap();
+        assert_eq!(back, env);
+        assert_eq!(back.event.routing_key(), "user.created");
+    }
+
+    #[test]
+    fn version_rules() {
+        assert_eq!(VersionCheck::of(None, 1), VersionCheck::Apply);
+        assert_eq!(VersionCheck::of(None, 2), VersionCheck::Early);
+        assert_eq!(VersionCheck::of(Some(2), 2), VersionCheck::Stale);
+        assert_eq!(VersionCheck::of(Some(2), 1), VersionCheck::Stale);
+        assert_eq!(VersionCheck::of(Some(2), 3), VersionCheck::Apply);
+    }
+}

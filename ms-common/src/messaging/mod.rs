@@ -1,0 +1,13 @@
+//! Messaging on RabbitMQ: topology, connection, publisher, consumer, RPC.
+
+pub mod broker;
+pub mod consumer;
+pub mod publisher;
+pub mod rpc;
+pub mod topology;
+
+pub use broker::{Backoff, Broker};
+pub use consumer::{ConsumerSpec, HandleError, Handler, run_consumer};
+pub use publisher::{Outgoing, PublishError, Publisher};
+pub use rpc::{RpcClient, RpcContext, RpcHandler, RpcRequest, run_rpc_server};
+pub use topology::{Declare, Names, Service, ServiceTopology};

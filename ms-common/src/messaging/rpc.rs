@@ -1,0 +1,372 @@
+//! Request/response over RabbitMQ: an RPC client on direct reply-to and an RPC server.
+//!
+//! Request body: `{"action":"stuff:get","token":"…","payload":{…}}` published to
+//! `rpc.<svc>` with `reply_to = amq.rabbitmq.reply-to`, a fresh AMQP `correlation_id`
+//! to match the reply, the tracing correlation id in `x-correlation-id`, and an
+//! `expiration` equal to the caller's timeout so a stale request is never processed.
+//! Reply body: the contract's ack shape, `{"data":…}` or `{"status":…,"errors":[…]}`.
+
+use super::broker::{Backoff, Broker};
+use super::consumer::correlation_of;
+use super::publisher::CORRELATION_HEADER;
+use super::topology::{Names, Service, lstr};
+use crate::auth::{AuthUser, VerifyToken};
+use crate::error::{ApiError, Reply};
+use crate::shutdown::Shutdown;
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tracing::Instrument;
+
+/// RabbitMQ's pseudo-queue for direct reply-to.
+pub const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
+
+/// What travels in an RPC request body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RpcRequest {
+    /// `<service>:<action>`, e.g. `stuff:get`.
+    pub action: String,
+    /// The caller's access token, verified by the receiving service itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The action's input, as the client sent it.
+    #[serde(default)]
+    pub payload: Value,
+}
+
+/// Sends RPC requests and waits for replies (one per process, shared).
+#[derive(Clone)]
+pub struct RpcClient {
+    inner: Arc<ClientInner>,
+}
+
+struct ClientInner {
+    broker: Broker,
+    names: Names,
+    timeout: Duration,
+    pending: std::sync::Mutex<HashMap<String, oneshot::Sender<Reply>>>,
+    channel: tokio::sync::Mutex<Option<(u64, Channel)>>,
+    generation: AtomicU64,
+}
+
+impl RpcClient {
+    /// A client whose calls give up (503) after `timeout`.
+    pub fn new(broker: Broker, names: Names, timeout: Duration) -> Self {
+        Self {
+            inner: Arc::new(ClientInner {
+                broker,
+                names,
+                timeout,
+                pending: std::sync::Mutex::new(HashMap::new()),
+                channel: tokio::sync::Mutex::new(None),
+                generation: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The configured timeout.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    /// Calls `action` on `svc`; any broker failure or timeout is a 503 in the envelope.
+    pub async fn call(
+        &self,
+        svc: Service,
+        req: &RpcRequest,
+        correlation_id: &str,
+    ) -> Result<Value, ApiError> {
+        let body = serde_json::to_vec(req).map_err(ApiError::internal_from)?;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut p) = self.inner.pending.lock() {
+            p.insert(id.clone(), tx);
+        }
+        let sent = self.send(svc, &id, correlation_id, &body).await;
+        let result = match sent {
+            Err(e) => {
+                tracing::warn!(error = %e, service = svc.as_str(), "rpc publish failed");
+                Err(ApiError::unavailable())
+            }
+            Ok(()) => match tokio::time::timeout(self.inner.timeout, rx).await {
+                Ok(Ok(reply)) => reply.into_result(),
+                Ok(Err(_)) => Err(ApiError::unavailable()),
+                Err(_) => {
+                    tracing::warn!(service = svc.as_str(), action = %req.action, "rpc timed out");
+                    Err(ApiError::unavailable())
+                }
+            },
+        };
+        if let Ok(mut p) = self.inner.pending.lock() {
+            p.remove(&id);
+        }
+        result
+    }
+
+    async fn send(&self, svc: Service, id: &str, cid: &str, body: &[u8]) -> lapin::Result<()> {
+        let ch = self.channel().await?;
+        let mut headers = FieldTable::default();
+        headers.insert(CORRELATION_HEADER.into(), lstr(cid));
+        let props = BasicProperties::default()
+            .with_reply_to(DIRECT_REPLY_TO.into())
+            .with_correlation_id(id.into())
+            .with_expiration(self.inner.timeout.as_millis().to_string().into())
+            .with_content_type("application/json".into())
+            .with_headers(headers);
+        ch.basic_publish(
+            "".into(),
+            self.inner.names.rpc_queue(svc).into(),
+            BasicPublishOptions::default(),
+            body,
+            props,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The channel with its direct reply-to consumer, reopened after a failure.
+    async fn channel(&self) -> lapin::Result<Channel> {
+        let mut guard = self.inner.channel.lock().await;
+        if let Some((_, ch)) = guard.as_ref()
+            && ch.status().connected()
+        {
+            return Ok(ch.clone());
+        }
+        let ch = self.inner.broker.channel().await?;
+        let mut replies = ch
+            .basic_consume(
+                DIRECT_REPLY_TO.into(),
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..BasicConsumeOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        let generation = self.inner.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        *guard = Some((generation, ch.clone()));
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(d)) = replies.next().await {
+                let Some(id) = d
+                    .properties
+                    .correlation_id()
+                    .as_ref()
+                    .map(|s| s.as_str().to_owned())
+                else {
+                    continue;
+                };
+                let reply = match serde_json::from_slice::<Value>(&d.data) {
+                    Ok(v) => Reply::from_value(v),
+                    Err(e) => Reply::Error(ApiError::internal_from(format!("bad rpc reply: {e}"))),
+                };
+                let tx = inner.pending.lock().ok().and_then(|mut p| p.remove(&id));
+                if let Some(tx) = tx {
+                    let _ = tx.send(reply);
+                }
+            }
+            // The channel is gone: callers waiting on it would never hear back.
+            let mut guard = inner.channel.lock().await;
+            if guard.as_ref().is_some_and(|(g, _)| *g == generation) {
+                *guard = None;
+            }
+            drop(guard);
+            let waiting: Vec<_> = inner
+                .pending
+                .lock()
+                .map(|mut p| p.drain().collect())
+                .unwrap_or_default();
+            for (_, tx) in waiting {
+                let _ = tx.send(Reply::Error(ApiError::unavailable()));
+            }
+        });
+        Ok(ch)
+    }
+}
+
+/// Who is calling and in which request, as the RPC server established it.
+#[derive(Debug, Clone, Default)]
+pub struct RpcContext {
+    /// The verified caller, when a valid token came with the request.
+    pub user: Option<AuthUser>,
+    /// Correlation id of the originating request.
+    pub correlation_id: Option<String>,
+}
+
+impl RpcContext {
+    /// The caller, or 401 when the action needs one.
+    pub fn require_user(&self) -> Result<&AuthUser, ApiError> {
+        self.user
+            .as_ref()
+            .ok_or_else(|| ApiError::unauthorized("Not authorized"))
+    }
+}
+
+/// A service's RPC actions.
+#[async_trait]
+pub trait RpcHandler: Send + Sync + 'static {
+    /// Answers one request; unknown actions are a 404.
+    async fn handle(
+        &self,
+        ctx: RpcContext,
+        action: &str,
+        payload: Value,
+    ) -> Result<Value, ApiError>;
+}
+
+/// Serves a service's RPC queue until shutdown, reconnecting after broker failures.
+pub async fn run_rpc_server<H: RpcHandler>(
+    broker: Broker,
+    names: Names,
+    svc: Service,
+    prefetch: u16,
+    verifier: Arc<dyn VerifyToken>,
+    handler: Arc<H>,
+    shutdown: Shutdown,
+) {
+    let mut backoff = Backoff::default();
+    let queue = names.rpc_queue(svc);
+    loop {
+        if shutdown.token.is_cancelled() {
+            return;
+        }
+        let res = serve_once(
+            &broker,
+            &queue,
+            prefetch,
+            &verifier,
+            &handler,
+            &shutdown,
+            &mut backoff,
+        )
+        .await;
+        match res {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(queue = %queue, error = %e, "rpc server lost its channel; reconnecting");
+                let delay = backoff.next_delay();
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.token.cancelled() => return,
+                }
+            }
+        }
+    }
+}
+
+async fn serve_once<H: RpcHandler>(
+    broker: &Broker,
+    queue: &str,
+    prefetch: u16,
+    verifier: &Arc<dyn VerifyToken>,
+    handler: &Arc<H>,
+    shutdown: &Shutdown,
+    backoff: &mut Backoff,
+) -> lapin::Result<()> {
+    let ch = broker.channel().await?;
+    ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
+    let mut stream = ch
+        .basic_consume(
+            queue.into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    backoff.reset();
+    loop {
+        let next = tokio::select! {
+            n = stream.next() => n,
+            _ = shutdown.token.cancelled() => return Ok(()),
+        };
+        let d = match next {
+            Some(Ok(d)) => d,
+            Some(Err(e)) => return Err(e),
+            None => {
+                return Err(lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
+                    lapin::ChannelState::Closed,
+                    "rpc stream ended",
+                )));
+            }
+        };
+        let ch = ch.clone();
+        let verifier = verifier.clone();
+        let handler = handler.clone();
+        let cid = correlation_of(&d);
+        let span = tracing::info_span!(
+            "rpc",
+            correlation_id = cid.as_deref().unwrap_or("-"),
+            action = tracing::field::Empty
+        );
+        shutdown.tracker.spawn(
+            async move {
+                let reply = answer(&d.data, cid, verifier.as_ref(), handler.as_ref()).await;
+                if let (Some(reply_to), Some(corr)) = (
+                    d.properties.reply_to().as_ref(),
+                    d.properties.correlation_id().as_ref(),
+                ) {
+                    let body = serde_json::to_vec(&reply.to_value()).unwrap_or_default();
+                    let props = BasicProperties::default()
+                        .with_correlation_id(corr.clone())
+                        .with_content_type("application/json".into());
+                    if let Err(e) = ch
+                        .basic_publish(
+                            "".into(),
+                            reply_to.clone(),
+                            BasicPublishOptions::default(),
+                            &body,
+                            props,
+                        )
+                        .await
+                    {
+                        tracing::warn!(error = %e, "could not send rpc reply");
+                    }
+                }
+                if let Err(e) = d.ack(BasicAckOptions::default()).await {
+                    tracing::warn!(error = %e, "rpc ack failed");
+                }
+            }
+            .instrument(span),
+        );
+    }
+}
+
+async fn answer(
+    data: &[u8],
+    cid: Option<String>,
+    verifier: &dyn VerifyToken,
+    handler: &dyn RpcHandler,
+) -> Reply {
+    let req: RpcRequest = match serde_json::from_slice(data) {
+        Ok(r) => r,
+        Err(_) => return Reply::Error(ApiError::bad_request("Malformed request")),
+    };
+    tracing::Span::current().record("action", req.action.as_str());
+    let user = match req.token.as_deref() {
+        None => None,
+        Some(t) => match verifier.verify(t).await {
+            Ok(u) => Some(u),
+            Err(e) => return Reply::Error(e),
+        },
+    };
+    let ctx = RpcContext {
+        user,
+        correlation_id: cid,
+    };
+    let payload = if req.payload.is_null() {
+        Value::Object(Default::default())
+    } else {
+        req.payload
+    };
+    Reply::from_result(handler.handle(ctx, &req.action, payload).await)
+}

@@ -1,0 +1,161 @@
+//! The start-up and shutdown sequence every backend service shares.
+//!
+//! A service builds its store and handlers, then [`ServiceRuntime`] connects to RabbitMQ,
+//! declares the service's topology, and runs its RPC server, event consumer and outbox relay
+//! as tasks. [`ServiceHandle::stop`] stops taking messages, drains in-flight ones, closes.
+
+use crate::auth::VerifyToken;
+use crate::config::CommonConfig;
+use crate::messaging::{
+    Broker, ConsumerSpec, Handler, Names, Publisher, RpcHandler, Service, ServiceTopology,
+};
+use crate::shutdown::Shutdown;
+use crate::storage::{OutboxRelay, OutboxStore};
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+/// A connected service whose tasks are being assembled.
+pub struct ServiceRuntime {
+    /// Shared settings.
+    pub config: CommonConfig,
+    /// Which service.
+    pub service: Service,
+    /// Queue names under the configured prefix.
+    pub names: Names,
+    /// The process's connection.
+    pub broker: Broker,
+    /// Stop signal and in-flight tracker.
+    pub shutdown: Shutdown,
+    topology: ServiceTopology,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl ServiceRuntime {
+    /// Connects and declares the service's queues, bound to `bindings` (event routing keys).
+    pub async fn connect(
+        config: CommonConfig,
+        service: Service,
+        bindings: &[&str],
+    ) -> anyhow::Result<Self> {
+        let names = Names::new(config.amqp_prefix.clone());
+        let topology = ServiceTopology {
+            names: names.clone(),
+            service,
+            bindings: bindings.iter().map(|s| (*s).to_owned()).collect(),
+            retry_delay: config.retry_delay,
+            rpc: true,
+        };
+        let broker = Broker::connect(
+            &config.amqp_url,
+            &format!("ms-{}", service.as_str()),
+            vec![Arc::new(topology.clone())],
+        )
+        .await?;
+        Ok(Self {
+            config,
+            service,
+            names,
+            broker,
+            shutdown: Shutdown::new(),
+            topology,
+            tasks: Vec::new(),
+        })
+    }
+
+    /// Serves the service's RPC queue with `handler`, verifying callers with `verifier`.
+    pub fn serve_rpc<H: RpcHandler>(&mut self, verifier: Arc<dyn VerifyToken>, handler: Arc<H>) {
+        let fut = crate::messaging::run_rpc_server(
+            self.broker.clone(),
+            self.names.clone(),
+            self.service,
+            self.config.prefetch,
+            verifier,
+            handler,
+            self.shutdown.clone(),
+        );
+        self.tasks.push(tokio::spawn(fut));
+    }
+
+    /// Consumes the service's events queue with `handler`.
+    pub fn consume_events<T, H>(&mut self, handler: Arc<H>)
+    where
+        T: DeserializeOwned + Send + 'static,
+        H: Handler<T>,
+    {
+        let spec = ConsumerSpec {
+            names: self.names.clone(),
+            service: self.service,
+            queue: self.names.events_queue(self.service),
+            prefetch: self.config.prefetch,
+            max_retries: self.config.max_retries,
+            retry_delay: self.topology.retry_delay,
+        };
+        let fut = crate::messaging::run_consumer::<T, H>(
+            self.broker.clone(),
+            spec,
+            handler,
+            self.shutdown.clone(),
+        );
+        self.tasks.push(tokio::spawn(fut));
+    }
+
+    /// Runs the outbox relay; writers call `notify.notify_one()` after each commit.
+    pub fn relay_outbox(&mut self, store: Arc<dyn OutboxStore>, notify: Arc<Notify>) {
+        let relay = OutboxRelay {
+            store,
+            publisher: Arc::new(Publisher::new(self.broker.clone())),
+            exchange: self.names.events_exchange(),
+            notify,
+        };
+        self.tasks
+            .push(tokio::spawn(relay.run(self.shutdown.clone())));
+    }
+
+    /// Spawns any other task that should stop with the service.
+    pub fn spawn(&mut self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tasks.push(tokio::spawn(fut));
+    }
+
+    /// Everything is running; the handle stops it.
+    pub fn started(self) -> ServiceHandle {
+        tracing::info!(service = self.service.as_str(), "started");
+        ServiceHandle {
+            service: self.service,
+            broker: self.broker,
+            shutdown: self.shutdown,
+            tasks: self.tasks,
+        }
+    }
+}
+
+/// A running service.
+pub struct ServiceHandle {
+    /// Which service.
+    pub service: Service,
+    /// Its connection (tests check readiness through it).
+    pub broker: Broker,
+    /// Its stop signal.
+    pub shutdown: Shutdown,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl ServiceHandle {
+    /// Stops consuming, waits (bounded) for in-flight messages to be handled and acked, closes.
+    pub async fn stop(self) {
+        self.shutdown.drain(Duration::from_secs(10)).await;
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+        }
+        self.broker.close().await;
+        tracing::info!(service = self.service.as_str(), "stopped");
+    }
+
+    /// Runs until SIGINT/SIGTERM, then stops gracefully (what `main` does).
+    pub async fn run_until_signalled(self) {
+        self.shutdown.signalled().await;
+        self.stop().await;
+    }
+}

@@ -1,0 +1,28 @@
+//! Tracing setup shared by every binary: env-filtered, JSON with `LOG_FORMAT=json`.
+
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+/// Installs the global subscriber once; later calls are ignored (tests call it freely).
+pub fn init(service: &str) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,lapin=warn,socketioxide=warn,engineioxide=warn"));
+    let json = crate::config::env_opt("LOG_FORMAT").is_some_and(|v| v == "json");
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = if json {
+        registry
+            .with(fmt::layer().json().with_current_span(true))
+            .try_init()
+    } else {
+        registry.with(fmt::layer().compact()).try_init()
+    };
+    if result.is_ok() {
+        tracing::debug!(service, "tracing initialised");
+    }
+}
+
+/// For tests: logs only when `TEST_LOG` is set, so test output stays quiet.
+pub fn init_for_tests() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        init("test");
+    }
+}
