@@ -225,8 +225,11 @@ pub(crate) fn encode_event(
     payload: Value,
     ack_id: Option<u64>,
 ) -> Result<String, SioError> {
-    let body = serde_json::to_string(&Value::Array(vec![Value::String(event.to_owned()), payload]))
-        .map_err(|e| SioError::Protocol(format!("cannot encode event {event:?}: {e}")))?;
+    let body = serde_json::to_string(&Value::Array(vec![
+        Value::String(event.to_owned()),
+        payload,
+    ]))
+    .map_err(|e| SioError::Protocol(format!("cannot encode event {event:?}: {e}")))?;
     Ok(match ack_id {
         Some(id) => format!("42{id}{body}"),
         None => format!("42{body}"),
@@ -252,10 +255,16 @@ mod tests {
 
     #[test]
     fn eio_packets() {
-        assert_eq!(parse_eio("0{\"sid\":\"a\"}").unwrap(), EioPacket::Open("{\"sid\":\"a\"}"));
+        assert_eq!(
+            parse_eio("0{\"sid\":\"a\"}").unwrap(),
+            EioPacket::Open("{\"sid\":\"a\"}")
+        );
         assert_eq!(parse_eio("2").unwrap(), EioPacket::Ping(""));
         assert_eq!(parse_eio("2probe").unwrap(), EioPacket::Ping("probe"));
-        assert_eq!(parse_eio("42[\"a\"]").unwrap(), EioPacket::Message("2[\"a\"]"));
+        assert_eq!(
+            parse_eio("42[\"a\"]").unwrap(),
+            EioPacket::Message("2[\"a\"]")
+        );
         assert_eq!(parse_eio("1").unwrap(), EioPacket::Close);
         assert_eq!(parse_eio("6").unwrap(), EioPacket::Noop);
         assert!(parse_eio("").is_err());

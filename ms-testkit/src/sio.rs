@@ -381,9 +381,7 @@ async fn handshake(
                             sid = Some(id.to_owned());
                         }
                         SioKind::ConnectError => {
-                            return Err(SioError::ConnectError(connect_error_message(
-                                packet.data,
-                            )));
+                            return Err(SioError::ConnectError(connect_error_message(packet.data)));
                         }
                         SioKind::Disconnect => return Err(SioError::Disconnected),
                         SioKind::Event => early_events.push_back(event_parts(packet.data)?),
@@ -408,7 +406,8 @@ async fn handshake(
 fn parse_open(data: &str) -> Result<Duration, SioError> {
     let open: Value = serde_json::from_str(data)
         .map_err(|e| SioError::Protocol(format!("bad engine.io open packet {data:?}: {e}")))?;
-    let field = |name: &str, default: u64| open.get(name).and_then(Value::as_u64).unwrap_or(default);
+    let field =
+        |name: &str, default: u64| open.get(name).and_then(Value::as_u64).unwrap_or(default);
     let interval = field("pingInterval", DEFAULT_PING_INTERVAL_MS);
     let ping_timeout = field("pingTimeout", DEFAULT_PING_TIMEOUT_MS);
     Ok(Duration::from_millis(interval.saturating_add(ping_timeout)))
