@@ -23,5 +23,6 @@ pub mod service;
 pub mod shutdown;
 pub mod storage;
 pub mod telemetry;
+pub mod time;
 
 pub use error::{ApiError, Reply};

@@ -50,7 +50,7 @@ impl ServiceRuntime {
         };
         let broker = Broker::connect(
             &config.amqp_url,
-            &format!("ms-{}", service.as_str()),
+            &format!("{}ms-{}", config.amqp_prefix, service.as_str()),
             vec![Arc::new(topology.clone())],
         )
         .await?;

@@ -1,4 +1,6 @@
-//! Test kit for StuffMart: a small but real Socket.IO v5 client.
+//! Test kit for StuffMart: a small but real Socket.IO v5 client, per-test broker
+//! isolation ([`TestEnv`]), and a TCP proxy that can cut a process off the broker
+//! ([`TcpProxy`]).
 //!
 //! [`SioClient`] speaks Engine.IO v4 over a plain websocket (no long-polling),
 //! which is exactly what browsers end up using against `ms-router`. It exists so
@@ -27,9 +29,13 @@
 //! # }
 //! ```
 
+pub mod env;
 mod packet;
+pub mod proxy;
 mod sio;
 
+pub use env::{TestEnv, eventually};
+pub use proxy::TcpProxy;
 pub use sio::SioClient;
 
 /// Everything that can go wrong talking to a Socket.IO server, so tests can assert on the cause.

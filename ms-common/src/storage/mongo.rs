@@ -45,7 +45,7 @@ pub async fn enqueue(
             "routingKey": &rec.routing_key,
             "payload": &rec.payload,
             "correlationId": rec.correlation_id.as_deref(),
-            "createdAt": env.occurred_at.to_rfc3339(),
+            "createdAt": crate::time::to_db(&env.occurred_at),
             "sentAt": mongodb::bson::Bson::Null,
         })
         .session(session)
@@ -96,7 +96,7 @@ impl OutboxStore for MongoOutbox {
         self.coll
             .update_one(
                 doc! {"_id": id},
-                doc! {"$set": {"sentAt": chrono::Utc::now().to_rfc3339()}},
+                doc! {"$set": {"sentAt": crate::time::to_db(&chrono::Utc::now())}},
             )
             .await?;
         Ok(())

@@ -60,7 +60,7 @@ pub async fn enqueue_sqlite(
         .bind(&rec.routing_key)
         .bind(&rec.payload)
         .bind(&rec.correlation_id)
-        .bind(env.occurred_at.to_rfc3339())
+        .bind(crate::time::to_db(&env.occurred_at))
         .execute(conn)
         .await?;
     Ok(())
@@ -101,7 +101,7 @@ impl OutboxStore for SqliteOutbox {
 
     async fn mark_sent(&self, id: &str) -> anyhow::Result<()> {
         sqlx::query("UPDATE outbox SET sent_at = ? WHERE id = ?")
-            .bind(chrono::Utc::now().to_rfc3339())
+            .bind(crate::time::to_db(&chrono::Utc::now()))
             .bind(id)
             .execute(&self.pool)
             .await?;

@@ -94,7 +94,7 @@ async fn migrate(pool: &SqlitePool, migrations: &[Migration]) -> anyhow::Result<
         sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)")
             .bind(m.version)
             .bind(m.name)
-            .bind(chrono::Utc::now().to_rfc3339())
+            .bind(crate::time::to_db(&chrono::Utc::now()))
             .execute(&mut *tx)
             .await?;
         tracing::info!(version = m.version, name = m.name, "migration applied");

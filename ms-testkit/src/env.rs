@@ -1,0 +1,106 @@
+//! Per-test isolation on the shared broker: a unique prefix for every queue and exchange,
+//! cleaned up at the end, plus helpers to wait for conditions and to force-close a
+//! process's broker connections the way an operator would.
+
+use ms_common::config::CommonConfig;
+use ms_common::messaging::{Broker, Names};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// One test's slice of the broker.
+pub struct TestEnv {
+    /// Unique prefix, e.g. `t3f9a1c2e.`.
+    pub prefix: String,
+    /// Shared settings under that prefix (short retry delay, short timeouts).
+    pub common: CommonConfig,
+}
+
+impl Default for TestEnv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestEnv {
+    /// A fresh prefix; logs on when `TEST_LOG` is set.
+    pub fn new() -> Self {
+        ms_common::telemetry::init_for_tests();
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let prefix = format!("t{}.", &id[..10]);
+        Self {
+            common: CommonConfig::for_tests(&prefix),
+            prefix,
+        }
+    }
+
+    /// The name scheme under this prefix.
+    pub fn names(&self) -> Names {
+        Names::new(self.prefix.clone())
+    }
+
+    /// A broker handle for the test's own publishing and inspection.
+    pub async fn broker(&self) -> anyhow::Result<Broker> {
+        let b = Broker::new(&self.common.amqp_url, &format!("{}test", self.prefix));
+        b.connection().await?;
+        Ok(b)
+    }
+
+    /// Deletes every queue and exchange under the prefix (plus `extra_queues`).
+    pub async fn teardown(&self, extra_queues: &[String]) {
+        let b = Broker::new(&self.common.amqp_url, &format!("{}teardown", self.prefix));
+        if let Ok(ch) = b.channel().await {
+            ms_common::messaging::topology::teardown(&ch, &self.names(), extra_queues).await;
+        }
+        b.close().await;
+    }
+
+    /// Force-closes (as `rabbitmqctl close_connection` does) every broker connection whose
+    /// name contains `needle` (connections are named `<prefix>ms-<service>` etc.).
+    /// Returns how many were closed.
+    pub async fn close_connections(&self, needle: &str) -> anyhow::Result<usize> {
+        let out = tokio::process::Command::new("rabbitmqctl")
+            .args([
+                "list_connections",
+                "pid",
+                "client_properties",
+                "--no-table-headers",
+                "-q",
+            ])
+            .output()
+            .await?;
+        anyhow::ensure!(out.status.success(), "rabbitmqctl list_connections failed");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut closed = 0;
+        for line in text.lines().filter(|l| l.contains(needle)) {
+            let Some(pid) = line.split_whitespace().next() else {
+                continue;
+            };
+            let st = tokio::process::Command::new("rabbitmqctl")
+                .args(["close_connection", pid, "forced by test", "-q"])
+                .status()
+                .await?;
+            if st.success() {
+                closed += 1;
+            }
+        }
+        Ok(closed)
+    }
+}
+
+/// Polls `check` until it yields `Some`, or fails after `timeout` with `what` in the message.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return Ok(v);
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,316 @@
+//! ms-user's RPC actions: `user:signup`, `user:signin`, `user:refresh`, `user:signout`,
+//! `user:me`, `user:jwks`.
+
+use crate::domain::{Email, Password};
+use crate::password;
+use crate::store::{RefreshRow, StoreError, UserRow, UserStore};
+use crate::tokens::{Keyring, hash_refresh_token, new_refresh_token};
+use async_trait::async_trait;
+use chrono::Utc;
+use ms_common::ApiError;
+use ms_common::auth::{Claims, JwkSet, KeySource};
+use ms_common::events::{Event, EventEnvelope, Role, UserRecord};
+use ms_common::messaging::{RpcContext, RpcHandler};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, RwLock};
+
+/// The message for any failed sign-in, whichever part was wrong.
+pub const INVALID_CREDENTIALS: &str = "Invalid credentials";
+
+/// The account service's state and actions.
+pub struct UserService {
+    store: Arc<dyn UserStore>,
+    keys: RwLock<Keyring>,
+    admin_emails: HashSet<String>,
+    access_ttl: Duration,
+    refresh_ttl: Duration,
+    outbox_notify: Arc<Notify>,
+}
+
+/// Sign-up and sign-in input; fields optional so a missing one is a field error.
+#[derive(Deserialize)]
+struct Credentials {
+    email: Option<String>,
+    password: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RefreshInput {
+    refresh_token: Option<String>,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(payload: Value) -> Result<T, ApiError> {
+    serde_json::from_value(payload).map_err(|_| ApiError::bad_request("Invalid payload"))
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal_from(e)
+}
+
+fn store_err(e: StoreError) -> ApiError {
+    ApiError::internal_from(e)
+}
+
+fn public_user(u: &UserRow) -> Value {
+    json!({"id": u.id, "email": u.email, "role": u.role})
+}
+
+impl UserService {
+    /// Builds the service over a store, loading (or creating) the signing keys.
+    pub async fn new(
+        store: Arc<dyn UserStore>,
+        admin_emails: HashSet<String>,
+        access_ttl: Duration,
+        refresh_ttl: Duration,
+        outbox_notify: Arc<Notify>,
+    ) -> anyhow::Result<Self> {
+        let keys = Keyring::load_or_create(store.as_ref()).await?;
+        Ok(Self {
+            store,
+            keys: RwLock::new(keys),
+            admin_emails,
+            access_ttl,
+            refresh_ttl,
+            outbox_notify,
+        })
+    }
+
+    /// Makes a new key the signing key (old ones stay published).
+    pub async fn rotate_signing_key(&self) -> anyhow::Result<String> {
+        let ring = Keyring::rotate(self.store.as_ref()).await?;
+        let kid = ring.kid().to_owned();
+        *self.keys.write().await = ring;
+        Ok(kid)
+    }
+
+    /// The published key set.
+    pub async fn jwks(&self) -> JwkSet {
+        self.keys.read().await.public().clone()
+    }
+
+    fn credentials(payload: Value) -> Result<(Email, Password), ApiError> {
+        let c: Credentials = parse(payload)?;
+        let email = Email::parse(c.email.as_deref().unwrap_or(""));
+        let password = Password::parse(c.password.as_deref().unwrap_or(""));
+        match (email, password) {
+            (Ok(e), Ok(p)) => Ok((e, p)),
+            (e, p) => Err(
+                ApiError::merge([e.err(), p.err()].into_iter().flatten().collect())
+                    .unwrap_or_else(|| ApiError::bad_request("Invalid payload")),
+            ),
+        }
+    }
+
+    async fn session_for(
+        &self,
+        user: &UserRow,
+        family_id: Option<String>,
+    ) -> Result<(String, RefreshRow, String), ApiError> {
+        let now = Utc::now();
+        let ttl = chrono::Duration::from_std(self.access_ttl).map_err(internal)?;
+        let claims = Claims {
+            sub: user.id.clone(),
+            email: user.email.clone(),
+            role: user.role,
+            iat: now.timestamp(),
+            exp: (now + ttl).timestamp(),
+        };
+        let access = self.keys.read().await.sign(&claims).map_err(internal)?;
+        let refresh = new_refresh_token();
+        let row = RefreshRow {
+            token_hash: hash_refresh_token(&refresh),
+            family_id: family_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            user_id: user.id.clone(),
+            expires_at: now + chrono::Duration::from_std(self.refresh_ttl).map_err(internal)?,
+            rotated: false,
+            revoked: false,
+        };
+        Ok((access, row, refresh))
+    }
+
+    fn session_body(user: &UserRow, access: &str, refresh: &str) -> Value {
+        json!({"user": public_user(user), "accessToken": access, "refreshToken": refresh})
+    }
+
+    /// `user:signup`: validates, hashes, stores the user and `user.created` together.
+    async fn signup(&self, ctx: &RpcContext, payload: Value) -> Result<Value, ApiError> {
+        let (email, password) = Self::credentials(payload)?;
+        let hash = password::hash(password.expose().to_owned())
+            .await
+            .map_err(internal)?;
+        let role = if self.admin_emails.contains(email.as_str()) {
+            Role::Admin
+        } else {
+            Role::User
+        };
+        let user = UserRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            email: email.as_str().to_owned(),
+            password_hash: hash,
+            role,
+            version: 1,
+            created_at: Utc::now(),
+        };
+        let event = EventEnvelope::new(
+            Event::UserCreated(UserRecord {
+                id: user.id.clone(),
+                email: user.email.clone(),
+                role,
+                version: 1,
+            }),
+            ctx.correlation_id.clone(),
+        );
+        match self.store.create_user(&user, &event).await {
+            Err(StoreError::EmailTaken) => return Err(ApiError::field("email", "Email in use")),
+            Err(e) => return Err(store_err(e)),
+            Ok(()) => self.outbox_notify.notify_one(),
+        }
+        let (access, row, refresh) = self.session_for(&user, None).await?;
+        self.store.add_refresh(&row).await.map_err(store_err)?;
+        tracing::info!(user_id = %user.id, "signed up");
+        Ok(Self::session_body(&user, &access, &refresh))
+    }
+
+    /// `user:signin`: the same 401 (and similar time) for unknown e-mail and wrong password.
+    async fn signin(&self, payload: Value) -> Result<Value, ApiError> {
+        let (email, password) = Self::credentials(payload)?;
+        let user = self
+            .store
+            .user_by_email(email.as_str())
+            .await
+            .map_err(store_err)?;
+        let ok = password::verify(
+            password.expose().to_owned(),
+            user.as_ref().map(|u| u.password_hash.clone()),
+        )
+        .await
+        .map_err(internal)?;
+        let user = match (ok, user) {
+            (true, Some(u)) => u,
+            _ => return Err(ApiError::unauthorized(INVALID_CREDENTIALS)),
+        };
+        let (access, row, refresh) = self.session_for(&user, None).await?;
+        self.store.add_refresh(&row).await.map_err(store_err)?;
+        Ok(Self::session_body(&user, &access, &refresh))
+    }
+
+    /// `user:refresh`: rotates the token; reuse of a rotated token revokes its family.
+    async fn refresh(&self, payload: Value) -> Result<Value, ApiError> {
+        let denied = || ApiError::unauthorized(ms_common::auth::NOT_AUTHORIZED);
+        let input: RefreshInput = parse(payload)?;
+        let token = input
+            .refresh_token
+            .filter(|t| !t.is_empty() && t.len() <= 256)
+            .ok_or_else(denied)?;
+        let hash = hash_refresh_token(&token);
+        let row = self
+            .store
+            .refresh_by_hash(&hash)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(denied)?;
+        if row.revoked {
+            return Err(denied());
+        }
+        if row.rotated {
+            tracing::warn!(family = %row.family_id, "refresh token reuse: revoking the family");
+            self.store
+                .revoke_family(&row.family_id)
+                .await
+                .map_err(store_err)?;
+            return Err(denied());
+        }
+        if row.expires_at <= Utc::now() {
+            return Err(denied());
+        }
+        let user = self
+            .store
+            .user_by_id(&row.user_id)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(denied)?;
+        let (access, new_row, refresh) =
+            self.session_for(&user, Some(row.family_id.clone())).await?;
+        if !self
+            .store
+            .rotate_refresh(&hash, &new_row)
+            .await
+            .map_err(store_err)?
+        {
+            // Someone exchanged it a moment ago: that is reuse too.
+            self.store
+                .revoke_family(&row.family_id)
+                .await
+                .map_err(store_err)?;
+            return Err(denied());
+        }
+        Ok(Self::session_body(&user, &access, &refresh))
+    }
+
+    /// `user:signout`: revokes the token's family; unknown tokens are fine (idempotent).
+    async fn signout(&self, payload: Value) -> Result<Value, ApiError> {
+        let input: RefreshInput = parse(payload)?;
+        if let Some(token) = input
+            .refresh_token
+            .filter(|t| !t.is_empty() && t.len() <= 256)
+            && let Some(row) = self
+                .store
+                .refresh_by_hash(&hash_refresh_token(&token))
+                .await
+                .map_err(store_err)?
+        {
+            self.store
+                .revoke_family(&row.family_id)
+                .await
+                .map_err(store_err)?;
+        }
+        Ok(json!({}))
+    }
+
+    /// `user:me`: the current account, read fresh from the store.
+    async fn me(&self, ctx: &RpcContext) -> Result<Value, ApiError> {
+        let caller = ctx.require_user()?;
+        let user = self
+            .store
+            .user_by_id(&caller.id)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| ApiError::unauthorized(ms_common::auth::NOT_AUTHORIZED))?;
+        Ok(json!({"user": public_user(&user)}))
+    }
+}
+
+#[async_trait]
+impl RpcHandler for UserService {
+    async fn handle(
+        &self,
+        ctx: RpcContext,
+        action: &str,
+        payload: Value,
+    ) -> Result<Value, ApiError> {
+        match action {
+            "user:signup" => self.signup(&ctx, payload).await,
+            "user:signin" => self.signin(payload).await,
+            "user:refresh" => self.refresh(payload).await,
+            "user:signout" => self.signout(payload).await,
+            "user:me" => self.me(&ctx).await,
+            "user:jwks" => serde_json::to_value(self.jwks().await).map_err(internal),
+            _ => Err(ApiError::not_found("Unknown event")),
+        }
+    }
+}
+
+/// ms-user verifies tokens against its own key ring (no RPC to itself).
+pub struct LocalKeys(pub Arc<UserService>);
+
+#[async_trait]
+impl KeySource for LocalKeys {
+    async fn fetch(&self) -> Result<JwkSet, ApiError> {
+        Ok(self.0.jwks().await)
+    }
+}

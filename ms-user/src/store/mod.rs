@@ -1,0 +1,121 @@
+//! The account store: a repository trait with SQLite and MongoDB backends.
+//!
+//! Both pass the same conformance suite (`tests/store_conformance.rs`). Uniqueness of
+//! e-mails and the single use of a refresh token are decided by the database.
+
+pub mod mongo;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ms_common::events::{EventEnvelope, Role};
+use ms_common::storage::OutboxStore;
+use std::sync::Arc;
+
+/// A stored account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    /// Opaque id.
+    pub id: String,
+    /// Normalised e-mail (unique).
+    pub email: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Role at sign-up.
+    pub role: Role,
+    /// Record version.
+    pub version: u64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A stored refresh token (only its hash is kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRow {
+    /// SHA-256 of the token, hex.
+    pub token_hash: String,
+    /// All tokens descending from one sign-in share a family; reuse revokes it.
+    pub family_id: String,
+    /// Owner.
+    pub user_id: String,
+    /// Not accepted after this.
+    pub expires_at: DateTime<Utc>,
+    /// Already exchanged for a new token.
+    pub rotated: bool,
+    /// Revoked (sign-out or reuse detected).
+    pub revoked: bool,
+}
+
+/// A stored Ed25519 signing key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRow {
+    /// Key id, put in token headers.
+    pub kid: String,
+    /// Base64 of the 32-byte seed (private; never leaves this service).
+    pub seed_b64: String,
+    /// Newest key signs.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The e-mail is already registered (unique index).
+    #[error("email in use")]
+    EmailTaken,
+    /// Anything else (logged, shown as 500).
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Other(e.into())
+    }
+}
+
+impl From<mongodb::error::Error> for StoreError {
+    fn from(e: mongodb::error::Error) -> Self {
+        StoreError::Other(e.into())
+    }
+}
+
+/// What ms-user needs from storage.
+#[async_trait]
+pub trait UserStore: Send + Sync + 'static {
+    /// Inserts a user and its `user.created` event atomically; `EmailTaken` on a duplicate.
+    async fn create_user(&self, user: &UserRow, event: &EventEnvelope) -> Result<(), StoreError>;
+    /// Finds by normalised e-mail.
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, StoreError>;
+    /// Finds by id.
+    async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, StoreError>;
+    /// Stores a new refresh token.
+    async fn add_refresh(&self, row: &RefreshRow) -> Result<(), StoreError>;
+    /// Looks a refresh token up by hash.
+    async fn refresh_by_hash(&self, hash: &str) -> Result<Option<RefreshRow>, StoreError>;
+    /// Marks `old_hash` rotated and stores `new` atomically; false if it was already
+    /// rotated or revoked (the caller lost a race or is replaying).
+    async fn rotate_refresh(&self, old_hash: &str, new: &RefreshRow) -> Result<bool, StoreError>;
+    /// Revokes every token of a family.
+    async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError>;
+    /// Signing keys, newest first.
+    async fn signing_keys(&self) -> Result<Vec<KeyRow>, StoreError>;
+    /// Stores a new signing key.
+    async fn add_signing_key(&self, key: &KeyRow) -> Result<(), StoreError>;
+    /// The outbox of this store, for the relay.
+    fn outbox(&self) -> Arc<dyn OutboxStore>;
+}
+
+/// Opens the store the configuration selects.
+pub async fn open(
+    storage: &ms_common::config::StorageConfig,
+) -> anyhow::Result<Arc<dyn UserStore>> {
+    use ms_common::config::StorageConfig;
+    Ok(match storage {
+        StorageConfig::Mongo { url, database } => {
+            Arc::new(mongo::MongoUserStore::open(url, database).await?)
+        }
+        StorageConfig::SqliteFile(p) => Arc::new(sqlite::SqliteUserStore::open(Some(p)).await?),
+        StorageConfig::SqliteMemory => Arc::new(sqlite::SqliteUserStore::open(None).await?),
+    })
+}

@@ -1,0 +1,223 @@
+//! SQLite backend of [`UserStore`].
+
+use super::{KeyRow, RefreshRow, StoreError, UserRow, UserStore};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ms_common::events::{EventEnvelope, Role};
+use ms_common::storage::sqlite::{self, Migration, begin_write, is_unique_violation};
+use ms_common::storage::{OutboxStore, SqliteOutbox, outbox::enqueue_sqlite};
+use ms_common::time::to_db;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+use std::sync::Arc;
+
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "users, refresh tokens, signing keys",
+        sql: "
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('user', 'admin')),
+    version INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE refresh_tokens (
+    token_hash TEXT PRIMARY KEY,
+    family_id TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    expires_at TEXT NOT NULL,
+    rotated INTEGER NOT NULL DEFAULT 0,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX refresh_tokens_family ON refresh_tokens(family_id);
+CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY,
+    seed TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);",
+    },
+    Migration {
+        version: 2,
+        name: "outbox",
+        sql: sqlite::OUTBOX_SQL,
+    },
+];
+
+/// Accounts in a SQLite database.
+#[derive(Clone)]
+pub struct SqliteUserStore {
+    pool: SqlitePool,
+}
+
+impl SqliteUserStore {
+    /// Opens the file at `path` (or private memory for `None`) and migrates it.
+    pub async fn open(path: Option<&Path>) -> anyhow::Result<Self> {
+        Ok(Self {
+            pool: sqlite::open(path, MIGRATIONS).await?,
+        })
+    }
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Other(e.into()))
+}
+
+fn user_from(r: &SqliteRow) -> Result<UserRow, StoreError> {
+    let role = match r.get::<String, _>("role").as_str() {
+        "admin" => Role::Admin,
+        _ => Role::User,
+    };
+    Ok(UserRow {
+        id: r.get("id"),
+        email: r.get("email"),
+        password_hash: r.get("password_hash"),
+        role,
+        version: u64::try_from(r.get::<i64, _>("version")).unwrap_or(0),
+        created_at: parse_time(&r.get::<String, _>("created_at"))?,
+    })
+}
+
+#[async_trait]
+impl UserStore for SqliteUserStore {
+    async fn create_user(&self, u: &UserRow, event: &EventEnvelope) -> Result<(), StoreError> {
+        let mut tx = begin_write(&self.pool).await?;
+        let res = sqlx::query(
+            "INSERT INTO users (id, email, password_hash, role, version, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&u.id)
+        .bind(&u.email)
+        .bind(&u.password_hash)
+        .bind(u.role.as_str())
+        .bind(i64::try_from(u.version).unwrap_or(i64::MAX))
+        .bind(to_db(&u.created_at))
+        .execute(&mut *tx)
+        .await;
+        match res {
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::EmailTaken),
+            Err(e) => return Err(e.into()),
+            Ok(_) => {}
+        }
+        enqueue_sqlite(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, StoreError> {
+        let row = sqlx::query("SELECT * FROM users WHERE email = ?")
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_from).transpose()
+    }
+
+    async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
+        let row = sqlx::query("SELECT * FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_from).transpose()
+    }
+
+    async fn add_refresh(&self, r: &RefreshRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, rotated, revoked) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&r.token_hash)
+        .bind(&r.family_id)
+        .bind(&r.user_id)
+        .bind(to_db(&r.expires_at))
+        .bind(r.rotated)
+        .bind(r.revoked)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn refresh_by_hash(&self, hash: &str) -> Result<Option<RefreshRow>, StoreError> {
+        let row = sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = ?")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(RefreshRow {
+                token_hash: r.get("token_hash"),
+                family_id: r.get("family_id"),
+                user_id: r.get("user_id"),
+                expires_at: parse_time(&r.get::<String, _>("expires_at"))?,
+                rotated: r.get("rotated"),
+                revoked: r.get("revoked"),
+            })
+        })
+        .transpose()
+    }
+
+    async fn rotate_refresh(&self, old_hash: &str, new: &RefreshRow) -> Result<bool, StoreError> {
+        let mut tx = begin_write(&self.pool).await?;
+        let done = sqlx::query(
+            "UPDATE refresh_tokens SET rotated = 1 WHERE token_hash = ? AND rotated = 0 AND revoked = 0",
+        )
+        .bind(old_hash)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done != 1 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, rotated, revoked) VALUES (?, ?, ?, ?, 0, 0)",
+        )
+        .bind(&new.token_hash)
+        .bind(&new.family_id)
+        .bind(&new.user_id)
+        .bind(to_db(&new.expires_at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = ?")
+            .bind(family_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<KeyRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kid, seed, created_at FROM signing_keys ORDER BY created_at DESC, kid DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(KeyRow {
+                    kid: r.get("kid"),
+                    seed_b64: r.get("seed"),
+                    created_at: parse_time(&r.get::<String, _>("created_at"))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_signing_key(&self, k: &KeyRow) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO signing_keys (kid, seed, created_at) VALUES (?, ?, ?)")
+            .bind(&k.kid)
+            .bind(&k.seed_b64)
+            .bind(to_db(&k.created_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    fn outbox(&self) -> Arc<dyn OutboxStore> {
+        Arc::new(SqliteOutbox::new(self.pool.clone()))
+    }
+}

@@ -1,0 +1,123 @@
+//! Signing keys and tokens: EdDSA access tokens with a `kid`, opaque refresh tokens.
+//!
+//! Keys are generated on first start and kept in the store; the newest signs, the newest
+//! [`PUBLISHED_KEYS`] are published so tokens signed just before a rotation stay valid.
+
+use crate::store::{KeyRow, StoreError, UserStore};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use ms_common::auth::{Claims, JwkSet, PublicJwk};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+/// How many recent public keys stay in the key set after rotations.
+pub const PUBLISHED_KEYS: usize = 3;
+
+/// The keys in memory: one to sign with, several to publish.
+#[derive(Clone)]
+pub struct Keyring {
+    kid: String,
+    signing: EncodingKey,
+    public: JwkSet,
+}
+
+fn decode_seed(row: &KeyRow) -> anyhow::Result<SigningKey> {
+    let bytes = STANDARD.decode(&row.seed_b64)?;
+    let seed: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("signing key {} has a bad seed", row.kid))?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// A fresh random key row.
+pub fn generate_key() -> KeyRow {
+    let mut seed = [0u8; 32];
+    rand::rng().fill_bytes(&mut seed);
+    KeyRow {
+        kid: uuid::Uuid::new_v4().simple().to_string(),
+        seed_b64: STANDARD.encode(seed),
+        created_at: chrono::Utc::now(),
+    }
+}
+
+impl Keyring {
+    /// Builds the ring from stored keys (newest first); `None` when there are none yet.
+    pub fn from_rows(rows: &[KeyRow]) -> anyhow::Result<Option<Self>> {
+        let Some(newest) = rows.first() else {
+            return Ok(None);
+        };
+        let sk = decode_seed(newest)?;
+        let der = sk
+            .to_pkcs8_der()
+            .map_err(|e| anyhow::anyhow!("pkcs8: {e}"))?;
+        let mut public = JwkSet::default();
+        for row in rows.iter().take(PUBLISHED_KEYS) {
+            let k = decode_seed(row)?;
+            public
+                .keys
+                .push(PublicJwk::ed25519(&row.kid, k.verifying_key().as_bytes()));
+        }
+        Ok(Some(Self {
+            kid: newest.kid.clone(),
+            signing: EncodingKey::from_ed_der(der.as_bytes()),
+            public,
+        }))
+    }
+
+    /// Loads the ring, generating and storing a first key if the store has none.
+    pub async fn load_or_create(store: &dyn UserStore) -> anyhow::Result<Self> {
+        if let Some(r) = Self::from_rows(&store.signing_keys().await?)? {
+            return Ok(r);
+        }
+        store.add_signing_key(&generate_key()).await?;
+        Self::from_rows(&store.signing_keys().await?)?
+            .ok_or_else(|| anyhow::anyhow!("no signing key after creating one"))
+    }
+
+    /// Adds a new key that signs from now on; older ones stay published.
+    pub async fn rotate(store: &dyn UserStore) -> Result<Self, StoreError> {
+        let mut key = generate_key();
+        // Strictly newer than any stored key, even within one clock tick.
+        if let Some(newest) = store.signing_keys().await?.first()
+            && newest.created_at >= key.created_at
+        {
+            key.created_at = newest.created_at + chrono::Duration::microseconds(1);
+        }
+        store.add_signing_key(&key).await?;
+        Self::from_rows(&store.signing_keys().await?)?
+            .ok_or_else(|| StoreError::Other(anyhow::anyhow!("no key")))
+    }
+
+    /// The key set to publish.
+    pub fn public(&self) -> &JwkSet {
+        &self.public
+    }
+
+    /// The id of the signing key.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// Signs access-token claims.
+    pub fn sign(&self, claims: &Claims) -> anyhow::Result<String> {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        Ok(jsonwebtoken::encode(&header, claims, &self.signing)?)
+    }
+}
+
+/// A new opaque refresh token (256 random bits, base64url).
+pub fn new_refresh_token() -> String {
+    let mut b = [0u8; 32];
+    rand::rng().fill_bytes(&mut b);
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+/// What is stored for a refresh token: its SHA-256, hex.
+pub fn hash_refresh_token(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
