@@ -32,6 +32,8 @@ impl TcpProxy {
                 }
                 let upstream = upstream.clone();
                 let mut cut = cut_rx.clone();
+                // Only cuts after this connection was accepted concern it.
+                cut.borrow_and_update();
                 tokio::spawn(async move {
                     let Ok(server) = TcpStream::connect(&upstream).await else {
                         return;
