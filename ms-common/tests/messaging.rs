@@ -2,6 +2,8 @@
 //! RPC timeouts and error forwarding, publisher confirms, and recovery after the broker
 //! closes our connections. Each test lives under its own queue prefix.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use async_trait::async_trait;
 use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};

@@ -2,6 +2,8 @@
 //! relay publishes it once the broker is reachable, marking it sent exactly once.
 //! The store conformance part runs on SQLite always and on MongoDB when `MONGODB_URL` is set.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use ms_common::events::{Event, EventEnvelope, Role, UserRecord};

@@ -88,6 +88,11 @@ impl UserService {
         Ok(kid)
     }
 
+    /// Signs claims with the current key (sessions use it; tests mint edge-case tokens).
+    pub async fn sign(&self, claims: &Claims) -> anyhow::Result<String> {
+        self.keys.read().await.sign(claims)
+    }
+
     /// The published key set.
     pub async fn jwks(&self) -> JwkSet {
         self.keys.read().await.public().clone()
@@ -120,7 +125,7 @@ impl UserService {
             iat: now.timestamp(),
             exp: (now + ttl).timestamp(),
         };
-        let access = self.keys.read().await.sign(&claims).map_err(internal)?;
+        let access = self.sign(&claims).await.map_err(internal)?;
         let refresh = new_refresh_token();
         let row = RefreshRow {
             token_hash: hash_refresh_token(&refresh),
