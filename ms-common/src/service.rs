@@ -85,13 +85,27 @@ impl ServiceRuntime {
         T: DeserializeOwned + Send + 'static,
         H: Handler<T>,
     {
+        let queue = self.names.events_queue(self.service);
+        self.consume_queue::<T, H>(queue, handler);
+    }
+
+    /// Consumes another queue of the service (declared by the service, with a retry queue
+    /// from `topology::declare_retry_queue` at the configured delay).
+    pub fn consume_queue<T, H>(&mut self, queue: String, handler: Arc<H>)
+    where
+        T: DeserializeOwned + Send + 'static,
+        H: Handler<T>,
+    {
         let spec = ConsumerSpec {
             names: self.names.clone(),
             service: self.service,
-            queue: self.names.events_queue(self.service),
+            retry_queue: crate::messaging::topology::retry_queue_for(
+                &queue,
+                self.topology.retry_delay,
+            ),
+            queue,
             prefetch: self.config.prefetch,
             max_retries: self.config.max_retries,
-            retry_delay: self.topology.retry_delay,
         };
         let fut = crate::messaging::run_consumer::<T, H>(
             self.broker.clone(),

@@ -38,7 +38,9 @@ fn spec(env: &TestEnv) -> ConsumerSpec {
         queue: env.names().events_queue(Service::Stuff),
         prefetch: 8,
         max_retries: env.common.max_retries,
-        retry_delay: env.common.retry_delay,
+        retry_queue: env
+            .names()
+            .retry_queue(Service::Stuff, env.common.retry_delay),
     }
 }
 

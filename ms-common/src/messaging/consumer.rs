@@ -19,7 +19,6 @@ use lapin::types::{AMQPValue, FieldTable};
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::Duration;
 use tracing::Instrument;
 
 /// Header counting how many times a message went through the retry queue.
@@ -60,8 +59,8 @@ pub struct ConsumerSpec {
     pub prefetch: u16,
     /// Retries before dead-lettering.
     pub max_retries: u32,
-    /// The retry queue's delay (selects the retry queue name).
-    pub retry_delay: Duration,
+    /// The retry queue that feeds back into `queue` (see `topology::retry_queue_for`).
+    pub retry_queue: String,
 }
 
 /// Reads a string header, if present.
@@ -214,7 +213,7 @@ async fn process<T, H>(
                     publisher,
                     &delivery,
                     "".into(),
-                    spec.names.retry_queue(spec.service, spec.retry_delay),
+                    spec.retry_queue.clone(),
                     count + 1,
                     None,
                 )

@@ -91,19 +91,58 @@ impl Names {
     pub fn events_queue(&self, svc: Service) -> String {
         format!("{}{}.events", self.prefix, svc.as_str())
     }
-    /// A service's delayed-retry queue; the delay is in the name so a new delay never clashes.
+    /// A service's delayed-retry queue for its events queue.
     pub fn retry_queue(&self, svc: Service, delay: Duration) -> String {
-        format!(
-            "{}{}.retry.{}ms",
-            self.prefix,
-            svc.as_str(),
-            delay.as_millis()
-        )
+        retry_queue_for(&self.events_queue(svc), delay)
     }
     /// A service's dead-letter (parking) queue.
     pub fn dead_letter_queue(&self, svc: Service) -> String {
         format!("{}{}.dlq", self.prefix, svc.as_str())
     }
+}
+
+/// The delayed-retry queue that feeds `queue`; the delay is in the name so a new delay
+/// never clashes with an existing queue's fixed TTL.
+pub fn retry_queue_for(queue: &str, delay: Duration) -> String {
+    format!("{queue}.retry.{}ms", delay.as_millis())
+}
+
+/// Declares the retry queue of `queue`: messages wait out `delay`, then return to `queue`.
+pub async fn declare_retry_queue(ch: &Channel, queue: &str, delay: Duration) -> lapin::Result<()> {
+    let ttl = i32::try_from(delay.as_millis()).unwrap_or(i32::MAX);
+    ch.queue_declare(
+        retry_queue_for(queue, delay).into(),
+        durable(),
+        table(vec![
+            ("x-message-ttl", AMQPValue::LongInt(ttl)),
+            ("x-dead-letter-exchange", lstr("")),
+            ("x-dead-letter-routing-key", lstr(queue)),
+        ]),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Declares a durable work queue whose broker-side rejections go to `svc`'s parking queue.
+pub async fn declare_work_queue(
+    ch: &Channel,
+    names: &Names,
+    svc: Service,
+    queue: &str,
+) -> lapin::Result<()> {
+    ch.queue_declare(
+        queue.into(),
+        durable(),
+        table(vec![
+            (
+                "x-dead-letter-exchange",
+                lstr(&names.dead_letter_exchange()),
+            ),
+            ("x-dead-letter-routing-key", lstr(svc.as_str())),
+        ]),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Something to declare on every (re)connection; declarations are idempotent.
@@ -219,15 +258,7 @@ impl Declare for ServiceTopology {
         .await?;
         // The events queue: broker-side rejections also end in the parking queue.
         let events_q = n.events_queue(self.service);
-        ch.queue_declare(
-            events_q.clone().into(),
-            durable(),
-            table(vec![
-                ("x-dead-letter-exchange", lstr(&n.dead_letter_exchange())),
-                ("x-dead-letter-routing-key", lstr(svc)),
-            ]),
-        )
-        .await?;
+        declare_work_queue(ch, n, self.service, &events_q).await?;
         for key in &self.bindings {
             ch.queue_bind(
                 events_q.clone().into(),
@@ -239,17 +270,7 @@ impl Declare for ServiceTopology {
             .await?;
         }
         // Delayed retry: messages wait out the TTL, then go back to the events queue.
-        let ttl = i32::try_from(self.retry_delay.as_millis()).unwrap_or(i32::MAX);
-        ch.queue_declare(
-            n.retry_queue(self.service, self.retry_delay).into(),
-            durable(),
-            table(vec![
-                ("x-message-ttl", AMQPValue::LongInt(ttl)),
-                ("x-dead-letter-exchange", lstr("")),
-                ("x-dead-letter-routing-key", lstr(&events_q)),
-            ]),
-        )
-        .await?;
+        declare_retry_queue(ch, &events_q, self.retry_delay).await?;
         if self.rpc {
             ch.queue_declare(
                 n.rpc_queue(self.service).into(),
@@ -262,7 +283,8 @@ impl Declare for ServiceTopology {
     }
 }
 
-/// Deletes every queue and exchange under a prefix's names (tests clean up after themselves).
+/// Deletes every queue (and its usual retry queues) and exchange under a prefix's names;
+/// tests clean up after themselves, naming their own extra queues.
 pub async fn teardown(ch: &Channel, names: &Names, extra_queues: &[String]) {
     use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
     let mut queues: Vec<String> = extra_queues.to_vec();
@@ -271,11 +293,19 @@ pub async fn teardown(ch: &Channel, names: &Names, extra_queues: &[String]) {
         queues.push(names.rpc_queue(svc));
         queues.push(names.events_queue(svc));
         queues.push(names.dead_letter_queue(svc));
-        for ms in [100u64, 200, 250, 500, 1000] {
-            queues.push(names.retry_queue(svc, Duration::from_millis(ms)));
-        }
     }
-    for q in queues {
+    let with_retries: Vec<String> = queues
+        .iter()
+        .flat_map(|q| {
+            let mut v = vec![q.clone()];
+            v.extend(
+                [100u64, 200, 250, 500, 1000]
+                    .map(|ms| retry_queue_for(q, Duration::from_millis(ms))),
+            );
+            v
+        })
+        .collect();
+    for q in with_retries {
         // A queue that was never declared closes the channel on some brokers; use a fresh
         // delete with if_unused=false which is a no-op for missing queues on RabbitMQ 3.x.
         let _ = ch
