@@ -1,6 +1,12 @@
 //! One fixed timestamp format for storage, so text columns sort chronologically.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+
+/// The current time at storage precision (microseconds), so a record read back equals the
+/// record returned when it was created.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
 
 /// Formats as RFC 3339 UTC with microseconds, e.g. `2026-11-23T20:00:00.123456Z`.
 pub fn to_db(t: &DateTime<Utc>) -> String {

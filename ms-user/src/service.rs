@@ -159,7 +159,7 @@ impl UserService {
             password_hash: hash,
             role,
             version: 1,
-            created_at: Utc::now(),
+            created_at: ms_common::time::now(),
         };
         let event = EventEnvelope::new(
             Event::UserCreated(UserRecord {

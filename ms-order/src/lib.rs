@@ -1,0 +1,111 @@
+//! ms-order: checkout holds for StuffMart.
+//!
+//! Layout: [`service`] (RPC actions and event handlers) → [`store`] (orders and the stuff
+//! replica; SQLite and MongoDB) and [`hold`] (the TTL queue that expires holds).
+//!
+//! Flow: `order:create` inserts an active order (a partial unique index lets exactly one
+//! buyer win) with `order.created` in the outbox → ms-stuff marks the stuff reserved; the
+//! same event waits in the hold queue and comes back through `order.expired` when the
+//! hold ends → the order is cancelled unless paid (`payment.created` completes it,
+//! `payment.failed` cancels it).
+
+pub mod hold;
+pub mod service;
+pub mod store;
+
+use hold::HoldTopology;
+use ms_common::auth::{RpcKeySource, TokenVerifier};
+use ms_common::config::{CommonConfig, StorageConfig, env_parse};
+use ms_common::events::EventEnvelope;
+use ms_common::messaging::{RpcClient, Service};
+use ms_common::service::{ServiceHandle, ServiceRuntime};
+use service::{ExpiryHandler, OrderService};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Event types ms-order consumes.
+pub const BINDINGS: &[&str] = &[
+    "stuff.created",
+    "stuff.updated",
+    "payment.created",
+    "payment.failed",
+];
+
+/// ms-order's settings.
+#[derive(Debug, Clone)]
+pub struct OrderConfig {
+    /// Shared settings.
+    pub common: CommonConfig,
+    /// Where orders are stored.
+    pub storage: StorageConfig,
+    /// `ORDER_HOLD_SECONDS` (900): how long an order holds its stuff.
+    pub hold: Duration,
+}
+
+impl OrderConfig {
+    /// Reads the environment.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let common = CommonConfig::from_env()?;
+        let secs: u64 = env_parse("ORDER_HOLD_SECONDS", 900)?;
+        anyhow::ensure!(secs >= 1, "ORDER_HOLD_SECONDS must be at least 1");
+        Ok(Self {
+            storage: common.storage_for("order"),
+            common,
+            hold: Duration::from_secs(secs),
+        })
+    }
+
+    /// Test settings: in-memory SQLite, the given prefix and hold.
+    pub fn for_tests(prefix: &str, hold: Duration) -> Self {
+        Self {
+            common: CommonConfig::for_tests(prefix),
+            storage: StorageConfig::SqliteMemory,
+            hold,
+        }
+    }
+
+    /// The hold queue names under these settings.
+    pub fn hold_topology(&self) -> HoldTopology {
+        HoldTopology {
+            names: ms_common::messaging::Names::new(self.common.amqp_prefix.clone()),
+            hold: self.hold,
+            retry_delay: self.common.retry_delay,
+        }
+    }
+}
+
+/// A running ms-order.
+pub struct RunningOrder {
+    /// Stops the service.
+    pub handle: ServiceHandle,
+    /// Its store (tests check invariants on it).
+    pub store: Arc<dyn store::OrderStore>,
+}
+
+/// Opens the store (or uses `store`), connects, declares the hold queues, starts everything.
+pub async fn start_with_store(
+    cfg: OrderConfig,
+    store: Arc<dyn store::OrderStore>,
+) -> anyhow::Result<RunningOrder> {
+    let notify = Arc::new(tokio::sync::Notify::new());
+    let svc = Arc::new(OrderService::new(store.clone(), cfg.hold, notify.clone()));
+    let mut rt = ServiceRuntime::connect(cfg.common.clone(), Service::Order, BINDINGS).await?;
+    let hold = cfg.hold_topology();
+    rt.broker.declare(Arc::new(hold.clone())).await?;
+    let rpc = RpcClient::new(rt.broker.clone(), rt.names.clone(), cfg.common.rpc_timeout);
+    let verifier = Arc::new(TokenVerifier::new(Arc::new(RpcKeySource::new(rpc))));
+    rt.serve_rpc(verifier, svc.clone());
+    rt.consume_events::<EventEnvelope, _>(svc.clone());
+    rt.consume_queue::<EventEnvelope, _>(hold.expired_queue(), Arc::new(ExpiryHandler(svc)));
+    rt.relay_outbox(store.outbox(), notify);
+    Ok(RunningOrder {
+        handle: rt.started(),
+        store,
+    })
+}
+
+/// Opens the configured store and starts the service.
+pub async fn start(cfg: OrderConfig) -> anyhow::Result<RunningOrder> {
+    let store = store::open(&cfg.storage).await?;
+    start_with_store(cfg, store).await
+}

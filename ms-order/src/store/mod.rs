@@ -1,0 +1,103 @@
+//! The order store: orders and the replica of stuff, SQLite or MongoDB behind one trait.
+//!
+//! "At most one active order per stuff" is a partial unique index, so of any number of
+//! simultaneous buyers exactly one insert succeeds.
+
+pub mod mongo;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use ms_common::events::{OrderRecord, OrderStatus, StuffStatus, VersionCheck};
+use ms_common::storage::OutboxStore;
+use std::sync::Arc;
+
+/// What ms-order knows about a stuff, replicated from `stuff.*` events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StuffReplica {
+    /// Stuff id.
+    pub id: String,
+    /// Who sells it (cannot buy it).
+    pub seller_id: String,
+    /// Current price, copied into new orders.
+    pub price_cents: i64,
+    /// Status as ms-stuff last announced it.
+    pub status: StuffStatus,
+    /// The replicated record version.
+    pub version: u64,
+}
+
+/// Why an order could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// Another active order holds the stuff (the unique index said so).
+    #[error("stuff is held by another order")]
+    Held,
+    /// A complete order exists for the stuff.
+    #[error("stuff is sold")]
+    Sold,
+    /// Anything else.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// What ms-order needs from storage.
+#[async_trait]
+pub trait OrderStore: Send + Sync + 'static {
+    /// Applies a stuff record if it is the next version; says what it did.
+    async fn apply_stuff(&self, s: &StuffReplica) -> anyhow::Result<VersionCheck>;
+    /// The replica of one stuff.
+    async fn stuff(&self, id: &str) -> anyhow::Result<Option<StuffReplica>>;
+    /// Inserts an active order and its `order.created` event atomically.
+    async fn create_order(
+        &self,
+        order: &OrderRecord,
+        correlation_id: Option<String>,
+    ) -> Result<(), CreateError>;
+    /// One order.
+    async fn order(&self, id: &str) -> anyhow::Result<Option<OrderRecord>>;
+    /// A user's orders, newest first.
+    async fn orders_of(&self, user_id: &str) -> anyhow::Result<Vec<OrderRecord>>;
+    /// Moves an order from `from` to `to` (compare-and-set on status), bumping its version
+    /// and writing the matching event in the same transaction. `None` if it was not in `from`.
+    async fn transition(
+        &self,
+        id: &str,
+        from: OrderStatus,
+        to: OrderStatus,
+        correlation_id: Option<String>,
+    ) -> anyhow::Result<Option<OrderRecord>>;
+    /// Whether another order (not `except`) for the stuff is active or complete.
+    async fn stuff_taken(&self, stuff_id: &str, except: &str) -> anyhow::Result<bool>;
+    /// How many active orders hold a stuff (tests check the invariant).
+    async fn active_count(&self, stuff_id: &str) -> anyhow::Result<u64>;
+    /// The outbox, for the relay.
+    fn outbox(&self) -> Arc<dyn OutboxStore>;
+}
+
+/// The event that announces an order in `status`.
+pub fn event_for(
+    order: &OrderRecord,
+    correlation_id: Option<String>,
+) -> ms_common::events::EventEnvelope {
+    use ms_common::events::{Event, EventEnvelope};
+    let ev = match order.status {
+        OrderStatus::Created => Event::OrderCreated(order.clone()),
+        OrderStatus::Cancelled => Event::OrderCancelled(order.clone()),
+        OrderStatus::Complete => Event::OrderCompleted(order.clone()),
+    };
+    EventEnvelope::new(ev, correlation_id)
+}
+
+/// Opens the store the configuration selects.
+pub async fn open(
+    storage: &ms_common::config::StorageConfig,
+) -> anyhow::Result<Arc<dyn OrderStore>> {
+    use ms_common::config::StorageConfig;
+    Ok(match storage {
+        StorageConfig::Mongo { url, database } => {
+            Arc::new(mongo::MongoOrderStore::open(url, database).await?)
+        }
+        StorageConfig::SqliteFile(p) => Arc::new(sqlite::SqliteOrderStore::open(Some(p)).await?),
+        StorageConfig::SqliteMemory => Arc::new(sqlite::SqliteOrderStore::open(None).await?),
+    })
+}

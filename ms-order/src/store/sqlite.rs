@@ -1,0 +1,241 @@
+//! SQLite backend of [`OrderStore`].
+
+use super::{CreateError, OrderStore, StuffReplica, event_for};
+use async_trait::async_trait;
+use ms_common::events::{OrderRecord, OrderStatus, StuffStatus, VersionCheck};
+use ms_common::storage::outbox::enqueue_sqlite;
+use ms_common::storage::sqlite::{self, Migration, begin_write, is_unique_violation};
+use ms_common::storage::{OutboxStore, SqliteOutbox};
+use ms_common::time::{from_db, to_db};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+use std::sync::Arc;
+
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "orders and the stuff replica",
+        sql: "
+CREATE TABLE stuff_replica (
+    id TEXT PRIMARY KEY,
+    seller_id TEXT NOT NULL,
+    price_cents INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    version INTEGER NOT NULL
+);
+CREATE TABLE orders (
+    id TEXT PRIMARY KEY,
+    stuff_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('created', 'cancelled', 'complete')),
+    expires_at TEXT NOT NULL,
+    price_cents INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+);
+-- At most one active order per stuff: the database decides who wins a checkout race.
+CREATE UNIQUE INDEX orders_one_active_per_stuff ON orders(stuff_id) WHERE status = 'created';
+CREATE INDEX orders_by_user ON orders(user_id, created_at);",
+    },
+    Migration {
+        version: 2,
+        name: "outbox",
+        sql: sqlite::OUTBOX_SQL,
+    },
+];
+
+/// Orders in a SQLite database.
+#[derive(Clone)]
+pub struct SqliteOrderStore {
+    pool: SqlitePool,
+}
+
+impl SqliteOrderStore {
+    /// Opens the file at `path` (or private memory for `None`) and migrates it.
+    pub async fn open(path: Option<&Path>) -> anyhow::Result<Self> {
+        Ok(Self {
+            pool: sqlite::open(path, MIGRATIONS).await?,
+        })
+    }
+}
+
+fn order_from(r: &SqliteRow) -> anyhow::Result<OrderRecord> {
+    let status: String = r.get("status");
+    Ok(OrderRecord {
+        id: r.get("id"),
+        stuff_id: r.get("stuff_id"),
+        user_id: r.get("user_id"),
+        status: OrderStatus::parse(&status)
+            .ok_or_else(|| anyhow::anyhow!("bad order status {status}"))?,
+        expires_at: from_db(&r.get::<String, _>("expires_at"))?,
+        price_cents: r.get("price_cents"),
+        version: u64::try_from(r.get::<i64, _>("version"))?,
+        created_at: from_db(&r.get::<String, _>("created_at"))?,
+    })
+}
+
+fn v(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl OrderStore for SqliteOrderStore {
+    async fn apply_stuff(&self, s: &StuffReplica) -> anyhow::Result<VersionCheck> {
+        let mut tx = begin_write(&self.pool).await?;
+        let held: Option<i64> = sqlx::query("SELECT version FROM stuff_replica WHERE id = ?")
+            .bind(&s.id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.get(0));
+        let check = VersionCheck::of(held.map(|h| u64::try_from(h).unwrap_or(0)), s.version);
+        if check == VersionCheck::Apply {
+            sqlx::query(
+                "INSERT INTO stuff_replica (id, seller_id, price_cents, status, version) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT(id) DO UPDATE SET seller_id = excluded.seller_id, price_cents = excluded.price_cents,
+                 status = excluded.status, version = excluded.version",
+            )
+            .bind(&s.id)
+            .bind(&s.seller_id)
+            .bind(s.price_cents)
+            .bind(s.status.as_str())
+            .bind(v(s.version))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        }
+        Ok(check)
+    }
+
+    async fn stuff(&self, id: &str) -> anyhow::Result<Option<StuffReplica>> {
+        let row = sqlx::query("SELECT * FROM stuff_replica WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            let status: String = r.get("status");
+            Ok(StuffReplica {
+                id: r.get("id"),
+                seller_id: r.get("seller_id"),
+                price_cents: r.get("price_cents"),
+                status: StuffStatus::parse(&status)
+                    .ok_or_else(|| anyhow::anyhow!("bad stuff status {status}"))?,
+                version: u64::try_from(r.get::<i64, _>("version"))?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn create_order(&self, o: &OrderRecord, cid: Option<String>) -> Result<(), CreateError> {
+        let mut tx = begin_write(&self.pool).await.map_err(anyhow::Error::from)?;
+        let sold: Option<i64> =
+            sqlx::query("SELECT 1 FROM orders WHERE stuff_id = ? AND status = 'complete' LIMIT 1")
+                .bind(&o.stuff_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(anyhow::Error::from)?
+                .map(|r| r.get(0));
+        if sold.is_some() {
+            return Err(CreateError::Sold);
+        }
+        let res = sqlx::query(
+            "INSERT INTO orders (id, stuff_id, user_id, status, expires_at, price_cents, version, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&o.id)
+        .bind(&o.stuff_id)
+        .bind(&o.user_id)
+        .bind(o.status.as_str())
+        .bind(to_db(&o.expires_at))
+        .bind(o.price_cents)
+        .bind(v(o.version))
+        .bind(to_db(&o.created_at))
+        .execute(&mut *tx)
+        .await;
+        match res {
+            Err(e) if is_unique_violation(&e) => return Err(CreateError::Held),
+            Err(e) => return Err(CreateError::Other(e.into())),
+            Ok(_) => {}
+        }
+        enqueue_sqlite(&mut tx, &event_for(o, cid)).await?;
+        tx.commit().await.map_err(anyhow::Error::from)?;
+        Ok(())
+    }
+
+    async fn order(&self, id: &str) -> anyhow::Result<Option<OrderRecord>> {
+        let row = sqlx::query("SELECT * FROM orders WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(order_from).transpose()
+    }
+
+    async fn orders_of(&self, user_id: &str) -> anyhow::Result<Vec<OrderRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM orders WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT 500",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(order_from).collect()
+    }
+
+    async fn transition(
+        &self,
+        id: &str,
+        from: OrderStatus,
+        to: OrderStatus,
+        cid: Option<String>,
+    ) -> anyhow::Result<Option<OrderRecord>> {
+        let mut tx = begin_write(&self.pool).await?;
+        let changed = sqlx::query(
+            "UPDATE orders SET status = ?, version = version + 1 WHERE id = ? AND status = ?",
+        )
+        .bind(to.as_str())
+        .bind(id)
+        .bind(from.as_str())
+        .execute(&mut *tx)
+        .await;
+        let changed = match changed {
+            // Completing a cancelled order while another became active for the stuff.
+            Err(e) if is_unique_violation(&e) => return Ok(None),
+            other => other?.rows_affected(),
+        };
+        if changed != 1 {
+            return Ok(None);
+        }
+        let row = sqlx::query("SELECT * FROM orders WHERE id = ?")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let order = order_from(&row)?;
+        enqueue_sqlite(&mut tx, &event_for(&order, cid)).await?;
+        tx.commit().await?;
+        Ok(Some(order))
+    }
+
+    async fn stuff_taken(&self, stuff_id: &str, except: &str) -> anyhow::Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 FROM orders WHERE stuff_id = ? AND id != ? AND status IN ('created', 'complete') LIMIT 1",
+        )
+        .bind(stuff_id)
+        .bind(except)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    async fn active_count(&self, stuff_id: &str) -> anyhow::Result<u64> {
+        let n: i64 =
+            sqlx::query("SELECT COUNT(*) FROM orders WHERE stuff_id = ? AND status = 'created'")
+                .bind(stuff_id)
+                .fetch_one(&self.pool)
+                .await?
+                .get(0);
+        Ok(u64::try_from(n)?)
+    }
+
+    fn outbox(&self) -> Arc<dyn OutboxStore> {
+        Arc::new(SqliteOutbox::new(self.pool.clone()))
+    }
+}

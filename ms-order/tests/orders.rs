@@ -1,0 +1,693 @@
+//! ms-order over a real RabbitMQ and SQLite: checkout rules, the single-winner race,
+//! expiry through the TTL queue (also across a restart), payments, and idempotency.
+//! Stuff and payment facts are published as events, the way ms-stuff and ms-payment do.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::Utc;
+use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use ms_common::ApiError;
+use ms_common::auth::Claims;
+use ms_common::events::{
+    Event, EventEnvelope, OrderRecord, OrderStatus, PaymentFailure, PaymentRecord, Role,
+    StuffRecord, StuffStatus,
+};
+use ms_common::messaging::{Broker, Outgoing, Publisher, RpcClient, RpcRequest, Service};
+use ms_order::{OrderConfig, RunningOrder};
+use ms_testkit::{TestEnv, eventually};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Ctx {
+    env: TestEnv,
+    broker: Broker,
+    rpc: RpcClient,
+    publisher: Publisher,
+    user: ms_user::RunningUser,
+    order: Option<RunningOrder>,
+    observer: String,
+    hold: Duration,
+}
+
+async fn setup(hold: Duration) -> Ctx {
+    let env = TestEnv::new();
+    let user = ms_user::start(ms_user::UserConfig::for_tests(&env.prefix))
+        .await
+        .unwrap();
+    let order = ms_order::start(OrderConfig::for_tests(&env.prefix, hold))
+        .await
+        .unwrap();
+    let broker = env.broker().await.unwrap();
+    // Observe every order event the service publishes.
+    let observer = format!("{}observer", env.prefix);
+    let ch = broker.channel().await.unwrap();
+    ch.queue_declare(
+        observer.clone().into(),
+        QueueDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    ch.queue_bind(
+        observer.clone().into(),
+        env.names().events_exchange().into(),
+        "order.*".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    let rpc = RpcClient::new(broker.clone(), env.names(), Duration::from_secs(5));
+    let publisher = Publisher::new(broker.clone());
+    Ctx {
+        env,
+        broker,
+        rpc,
+        publisher,
+        user,
+        order: Some(order),
+        observer,
+        hold,
+    }
+}
+
+impl Ctx {
+    /// A valid token for a made-up user id (signed by the real ms-user key).
+    async fn token(&self, user_id: &str) -> String {
+        let now = Utc::now().timestamp();
+        let claims = Claims {
+            sub: user_id.into(),
+            email: format!("{user_id}@example.com"),
+            role: Role::User,
+            iat: now,
+            exp: now + 600,
+        };
+        self.user.service.sign(&claims).await.unwrap()
+    }
+
+    async fn call(&self, action: &str, token: &str, payload: Value) -> Result<Value, ApiError> {
+        let req = RpcRequest {
+            action: action.into(),
+            token: Some(token.into()),
+            payload,
+        };
+        self.rpc.call(Service::Order, &req, "test").await
+    }
+
+    async fn publish(&self, event: Event) {
+        let env = EventEnvelope::new(event, Some("test".into()));
+        self.publisher
+            .publish(Outgoing {
+                exchange: self.env.names().events_exchange(),
+                routing_key: env.event.routing_key().into(),
+                payload: serde_json::to_vec(&env).unwrap(),
+                ..Outgoing::default()
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Lists a stuff in ms-order's replica and waits until it is there.
+    async fn stuff(&self, seller: &str, status: StuffStatus, version: u64) -> String {
+        let id = uuid::Uuid::now_v7().to_string();
+        self.put_stuff(&id, seller, status, version).await;
+        id
+    }
+
+    async fn put_stuff(&self, id: &str, seller: &str, status: StuffStatus, version: u64) {
+        let now = Utc::now();
+        let rec = StuffRecord {
+            id: id.into(),
+            title: "Notes".into(),
+            description: String::new(),
+            price_cents: 1250,
+            seller_id: seller.into(),
+            status,
+            order_id: None,
+            version,
+            created_at: now,
+            updated_at: now,
+        };
+        let ev = if version == 1 {
+            Event::StuffCreated(rec)
+        } else {
+            Event::StuffUpdated(rec)
+        };
+        self.publish(ev).await;
+    }
+
+    async fn wait_replica(&self, id: &str, version: u64) {
+        let store = self.order.as_ref().unwrap().store.clone();
+        eventually(Duration::from_secs(10), "the stuff replica", || async {
+            (store.stuff(id).await.ok()??.version == version).then_some(())
+        })
+        .await
+        .unwrap();
+    }
+
+    /// Order events observed so far, in order.
+    async fn observed(&self) -> Vec<EventEnvelope> {
+        let ch = self.broker.channel().await.unwrap();
+        let mut out = Vec::new();
+        while let Some(m) = ch
+            .basic_get(
+                self.observer.clone().into(),
+                BasicGetOptions { no_ack: true },
+            )
+            .await
+            .unwrap()
+        {
+            out.push(serde_json::from_slice(&m.delivery.data).unwrap());
+        }
+        out
+    }
+
+    async fn order_status(&self, id: &str, want: OrderStatus, within: Duration) -> OrderRecord {
+        let store = self.order.as_ref().unwrap().store.clone();
+        eventually(within, &format!("order {id} to be {want:?}"), || async {
+            store.order(id).await.ok()?.filter(|o| o.status == want)
+        })
+        .await
+        .unwrap()
+    }
+
+    async fn done(mut self) {
+        if let Some(o) = self.order.take() {
+            o.handle.stop().await;
+        }
+        let hold = self.order_cfg().hold_topology();
+        self.user.handle.stop().await;
+        self.env
+            .teardown(&[
+                self.observer.clone(),
+                hold.hold_queue(),
+                hold.expired_queue(),
+            ])
+            .await;
+    }
+
+    fn order_cfg(&self) -> OrderConfig {
+        OrderConfig::for_tests(&self.env.prefix, self.hold)
+    }
+}
+
+fn msg(e: &ApiError) -> (u16, &str) {
+    (e.status, e.first_message())
+}
+
+const HELD: &str = "The stuff is being checked out by someone else, please come back later";
+
+#[tokio::test]
+async fn create_get_list_cancel_and_the_rules() {
+    let c = setup(Duration::from_secs(600)).await;
+    let (seller, buyer, other) = (
+        c.token("seller").await,
+        c.token("buyer").await,
+        c.token("other").await,
+    );
+    let stuff = c.stuff("seller", StuffStatus::Available, 1).await;
+    c.wait_replica(&stuff, 1).await;
+
+    assert_eq!(
+        msg(&c
+            .call("order:create", &seller, json!({"stuffId": stuff}))
+            .await
+            .unwrap_err()),
+        (403, "You cannot buy your own stuff")
+    );
+    assert_eq!(
+        msg(&c
+            .call("order:create", &buyer, json!({"stuffId": "nope"}))
+            .await
+            .unwrap_err()),
+        (404, "Stuff not found")
+    );
+    let e = c
+        .call("order:create", &buyer, json!({"stuffId": 42}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.status, e.errors[0].field.as_deref()),
+        (400, Some("stuffId"))
+    );
+    let anon = c
+        .rpc
+        .call(
+            Service::Order,
+            &RpcRequest {
+                action: "order:create".into(),
+                token: None,
+                payload: json!({"stuffId": stuff}),
+            },
+            "t",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(anon.status, 401);
+
+    let o = c
+        .call("order:create", &buyer, json!({"stuffId": stuff}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            o["status"].as_str(),
+            o["priceCents"].as_i64(),
+            o["version"].as_u64()
+        ),
+        (Some("created"), Some(1250), Some(1))
+    );
+    assert_eq!(o["userId"], "buyer");
+    let expires = chrono::DateTime::parse_from_rfc3339(o["expiresAt"].as_str().unwrap()).unwrap();
+    let created = chrono::DateTime::parse_from_rfc3339(o["createdAt"].as_str().unwrap()).unwrap();
+    assert_eq!((expires - created).num_seconds(), 600);
+    let id = o["id"].as_str().unwrap().to_owned();
+
+    assert_eq!(
+        msg(&c
+            .call("order:create", &other, json!({"stuffId": stuff}))
+            .await
+            .unwrap_err()),
+        (409, HELD)
+    );
+    assert_eq!(
+        c.call("order:get", &buyer, json!({"id": id}))
+            .await
+            .unwrap(),
+        o
+    );
+    assert_eq!(
+        msg(&c
+            .call("order:get", &other, json!({"id": id}))
+            .await
+            .unwrap_err()),
+        (403, "You do not own this order")
+    );
+    assert_eq!(
+        c.call("order:get", &buyer, json!({"id": "missing"}))
+            .await
+            .unwrap_err()
+            .status,
+        404
+    );
+    assert_eq!(
+        c.call("order:list", &buyer, json!({})).await.unwrap(),
+        json!([o])
+    );
+    assert_eq!(
+        c.call("order:list", &other, json!({})).await.unwrap(),
+        json!([])
+    );
+
+    assert_eq!(
+        c.call("order:cancel", &other, json!({"id": id}))
+            .await
+            .unwrap_err()
+            .status,
+        403
+    );
+    let cancelled = c
+        .call("order:cancel", &buyer, json!({"id": id}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (cancelled["status"].as_str(), cancelled["version"].as_u64()),
+        (Some("cancelled"), Some(2))
+    );
+    let again = c
+        .call("order:cancel", &buyer, json!({"id": id}))
+        .await
+        .unwrap();
+    assert_eq!(again, cancelled, "cancel is idempotent");
+
+    // Released: someone else may now order; a second order is newest first in the list.
+    let o2 = c
+        .call("order:create", &buyer, json!({"stuffId": stuff}))
+        .await
+        .unwrap();
+    let list = c.call("order:list", &buyer, json!({})).await.unwrap();
+    assert_eq!(list[0]["id"], o2["id"]);
+    assert_eq!(list[1]["id"].as_str(), Some(id.as_str()));
+
+    // Sold stuff (as announced by ms-stuff) is refused with the contract's message.
+    let sold = c.stuff("seller", StuffStatus::Available, 1).await;
+    c.wait_replica(&sold, 1).await;
+    c.put_stuff(&sold, "seller", StuffStatus::Sold, 2).await;
+    c.wait_replica(&sold, 2).await;
+    assert_eq!(
+        msg(&c
+            .call("order:create", &buyer, json!({"stuffId": sold}))
+            .await
+            .unwrap_err()),
+        (409, "This stuff has already been sold")
+    );
+
+    let kinds: Vec<_> = c
+        .observed()
+        .await
+        .into_iter()
+        .map(|e| e.event.routing_key())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["order.created", "order.cancelled", "order.created"]
+    );
+    c.done().await;
+}
+
+#[tokio::test]
+async fn two_hundred_simultaneous_buyers_exactly_one_wins() {
+    let c = setup(Duration::from_secs(600)).await;
+    let stuff = c.stuff("seller", StuffStatus::Available, 1).await;
+    c.wait_replica(&stuff, 1).await;
+    let mut tokens = Vec::new();
+    for i in 0..200 {
+        tokens.push(c.token(&format!("buyer{i}")).await);
+    }
+    let attempts = tokens
+        .iter()
+        .map(|t| c.call("order:create", t, json!({"stuffId": stuff})));
+    let results = futures_util::future::join_all(attempts).await;
+    let wins: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let losses: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(wins.len(), 1, "exactly one winner");
+    assert_eq!(losses.len(), 199);
+    assert!(
+        losses.iter().all(|e| msg(e) == (409, HELD)),
+        "{:?}",
+        losses.iter().find(|e| msg(e) != (409, HELD))
+    );
+    assert_eq!(
+        c.order
+            .as_ref()
+            .unwrap()
+            .store
+            .active_count(&stuff)
+            .await
+            .unwrap(),
+        1
+    );
+    let store = c.order.as_ref().unwrap().store.clone();
+    eventually(Duration::from_secs(5), "outbox drained", || async {
+        (store.outbox().unsent_count().await.ok()? == 0).then_some(())
+    })
+    .await
+    .unwrap();
+    let created: Vec<_> = c
+        .observed()
+        .await
+        .into_iter()
+        .filter(|e| e.event.routing_key() == "order.created")
+        .collect();
+    assert_eq!(created.len(), 1, "one order.created published");
+    c.done().await;
+}
+
+#[tokio::test]
+async fn a_hold_expires_through_the_ttl_queue_and_the_stuff_can_be_bought_again() {
+    let c = setup(Duration::from_millis(1500)).await;
+    let (a, b) = (c.token("a").await, c.token("b").await);
+    let stuff = c.stuff("seller", StuffStatus::Available, 1).await;
+    c.wait_replica(&stuff, 1).await;
+    let o = c
+        .call("order:create", &a, json!({"stuffId": stuff}))
+        .await
+        .unwrap();
+    let id = o["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        msg(&c
+            .call("order:create", &b, json!({"stuffId": stuff}))
+            .await
+            .unwrap_err()),
+        (409, HELD)
+    );
+    let cancelled = c
+        .order_status(&id, OrderStatus::Cancelled, Duration::from_secs(10))
+        .await;
+    assert!(
+        Utc::now() >= cancelled.expires_at,
+        "not cancelled before expiresAt"
+    );
+    assert_eq!(cancelled.version, 2);
+    // ms-stuff would announce the release; the order service itself already lets B buy.
+    c.call("order:create", &b, json!({"stuffId": stuff}))
+        .await
+        .unwrap();
+    let kinds: Vec<_> = c
+        .observed()
+        .await
+        .into_iter()
+        .map(|e| e.event.routing_key())
+        .collect();
+    assert_eq!(
+        &kinds[..3],
+        &["order.created", "order.cancelled", "order.created"]
+    );
+    c.done().await;
+}
+
+#[tokio::test]
+async fn expiry_survives_a_restart_of_ms_order() {
+    let mut c = setup(Duration::from_millis(1500)).await;
+    let dir = std::env::temp_dir().join(format!("stuffmart-order-{}", uuid::Uuid::new_v4()));
+    let path = dir.join("order.db");
+    // Restart the service on a file database so the order outlives the process.
+    c.order.take().unwrap().handle.stop().await;
+    let mut cfg = c.order_cfg();
+    cfg.storage = ms_common::config::StorageConfig::SqliteFile(path.clone());
+    c.order = Some(ms_order::start(cfg.clone()).await.unwrap());
+    let a = c.token("a").await;
+    let stuff = c.stuff("seller", StuffStatus::Available, 1).await;
+    c.wait_replica(&stuff, 1).await;
+    let o = c
+        .call("order:create", &a, json!({"stuffId": stuff}))
+        .await
+        .unwrap();
+    let id = o["id"].as_str().unwrap().to_owned();
+    let store = c.order.as_ref().unwrap().store.clone();
+    eventually(
+        Duration::from_secs(5),
+        "order.created published",
+        || async { (store.outbox().unsent_count().await.ok()? == 0).then_some(()) },
+    )
+    .await
+    .unwrap();
+    c.order.take().unwrap().handle.stop().await;
+    drop(store);
+
+    // While ms-order is down the hold runs out; the expiry waits in the broker.
+    let hold = cfg.hold_topology();
+    let ch = c.broker.channel().await.unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the expired hold to wait in order.expired",
+        || async {
+            let q = ch
+                .queue_declare(
+                    hold.expired_queue().into(),
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .ok()?;
+            (q.message_count() >= 1).then_some(())
+        },
+    )
+    .await
+    .unwrap();
+
+    c.order = Some(ms_order::start(cfg).await.unwrap());
+    let cancelled = c
+        .order_status(&id, OrderStatus::Cancelled, Duration::from_secs(10))
+        .await;
+    assert_eq!(cancelled.version, 2);
+    let kinds: Vec<_> = c
+        .observed()
+        .await
+        .into_iter()
+        .map(|e| e.event.routing_key())
+        .collect();
+    assert_eq!(kinds, vec!["order.created", "order.cancelled"]);
+    c.done().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn payment(order_id: &str, user_id: &str) -> PaymentRecord {
+    PaymentRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        order_id: order_id.into(),
+        user_id: user_id.into(),
+        amount_cents: 1250,
+        coupon_code: None,
+        provider_id: "pi_test".into(),
+        created_at: Utc::now(),
+    }
+}
+
+#[tokio::test]
+async fn payments_complete_or_cancel_orders_once() {
+    let c = setup(Duration::from_secs(600)).await;
+    let a = c.token("a").await;
+    let s1 = c.stuff("seller", StuffStatus::Available, 1).await;
+    let s2 = c.stuff("seller", StuffStatus::Available, 1).await;
+    c.wait_replica(&s1, 1).await;
+    c.wait_replica(&s2, 1).await;
+    let o1 = c
+        .call("order:create", &a, json!({"stuffId": s1}))
+        .await
+        .unwrap();
+    let o2 = c
+        .call("order:create", &a, json!({"stuffId": s2}))
+        .await
+        .unwrap();
+    let (id1, id2) = (
+        o1["id"].as_str().unwrap().to_owned(),
+        o2["id"].as_str().unwrap().to_owned(),
+    );
+
+    let paid = payment(&id1, "a");
+    c.publish(Event::PaymentCreated(paid.clone())).await;
+    c.publish(Event::PaymentCreated(paid)).await; // duplicate delivery
+    let done = c
+        .order_status(&id1, OrderStatus::Complete, Duration::from_secs(10))
+        .await;
+    assert_eq!(done.version, 2);
+    assert_eq!(
+        msg(&c
+            .call("order:cancel", &a, json!({"id": id1}))
+            .await
+            .unwrap_err()),
+        (409, "A complete order cannot be cancelled")
+    );
+    assert_eq!(
+        msg(&c
+            .call("order:create", &c.token("b").await, json!({"stuffId": s1}))
+            .await
+            .unwrap_err()),
+        (409, "This stuff has already been sold")
+    );
+
+    let failure = PaymentFailure {
+        order_id: id2.clone(),
+        user_id: "a".into(),
+        reason: "card_declined".into(),
+    };
+    c.publish(Event::PaymentFailed(failure.clone())).await;
+    c.publish(Event::PaymentFailed(failure)).await;
+    c.order_status(&id2, OrderStatus::Cancelled, Duration::from_secs(10))
+        .await;
+
+    // Duplicate expiry of a finished order: nothing changes, nothing is published.
+    let hold = c.order_cfg().hold_topology();
+    let created = EventEnvelope::new(
+        Event::OrderCreated(serde_json::from_value::<OrderRecord>(o1).unwrap()),
+        None,
+    );
+    for _ in 0..2 {
+        c.publisher
+            .publish(Outgoing {
+                exchange: String::new(),
+                routing_key: hold.expired_queue(),
+                payload: serde_json::to_vec(&created).unwrap(),
+                ..Outgoing::default()
+            })
+            .await
+            .unwrap();
+    }
+    let store = c.order.as_ref().unwrap().store.clone();
+    eventually(
+        Duration::from_secs(10),
+        "duplicates consumed and outbox drained",
+        || async {
+            let ch = c.broker.channel().await.ok()?;
+            let events = ch
+                .queue_declare(
+                    c.env.names().events_queue(Service::Order).into(),
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .ok()?;
+            let expired = ch
+                .queue_declare(
+                    hold.expired_queue().into(),
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .ok()?;
+            (events.message_count() == 0
+                && expired.message_count() == 0
+                && store.outbox().unsent_count().await.ok()? == 0)
+                .then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    let kinds: Vec<_> = c
+        .observed()
+        .await
+        .into_iter()
+        .map(|e| e.event.routing_key())
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "order.completed").count(), 1);
+    assert_eq!(kinds.iter().filter(|k| **k == "order.cancelled").count(), 1);
+    assert_eq!(store.order(&id1).await.unwrap().unwrap().version, 2);
+    c.done().await;
+}
+
+#[tokio::test]
+async fn stuff_events_apply_in_version_order_even_when_they_arrive_out_of_order() {
+    let c = setup(Duration::from_secs(600)).await;
+    let id = uuid::Uuid::now_v7().to_string();
+    c.put_stuff(&id, "seller", StuffStatus::Reserved, 2).await; // early
+    c.put_stuff(&id, "seller", StuffStatus::Available, 1).await;
+    c.put_stuff(&id, "seller", StuffStatus::Available, 1).await; // duplicate
+    c.wait_replica(&id, 2).await;
+    let s = c
+        .order
+        .as_ref()
+        .unwrap()
+        .store
+        .stuff(&id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.status, StuffStatus::Reserved);
+    // Nothing was dead-lettered on this path.
+    let ch = c.broker.channel().await.unwrap();
+    let dlq = ch
+        .queue_declare(
+            c.env.names().dead_letter_queue(Service::Order).into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(dlq.message_count(), 0);
+    c.done().await;
+}
+
+#[tokio::test]
+async fn the_hold_queue_name_carries_the_hold_time() {
+    let a = OrderConfig::for_tests("p.", Duration::from_secs(900)).hold_topology();
+    let b = OrderConfig::for_tests("p.", Duration::from_secs(30)).hold_topology();
+    assert_eq!(a.hold_queue(), "p.order.hold.900000ms");
+    assert_ne!(a.hold_queue(), b.hold_queue());
+    assert_eq!(a.expired_queue(), "p.order.expired");
+    let _ = Arc::new(a);
+}

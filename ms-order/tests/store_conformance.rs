@@ -1,0 +1,189 @@
+//! One conformance suite for every `OrderStore` backend: SQLite in memory and in a file
+//! always, MongoDB when `MONGODB_URL` is set.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use ms_common::events::{OrderRecord, OrderStatus, StuffStatus, VersionCheck};
+use ms_order::store::{CreateError, OrderStore, StuffReplica};
+use std::sync::Arc;
+
+fn order(stuff: &str, user: &str) -> OrderRecord {
+    let now = ms_common::time::now();
+    OrderRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        stuff_id: stuff.into(),
+        user_id: user.into(),
+        status: OrderStatus::Created,
+        expires_at: now + chrono::Duration::minutes(15),
+        price_cents: 500,
+        version: 1,
+        created_at: now,
+    }
+}
+
+fn replica(version: u64, status: StuffStatus) -> StuffReplica {
+    StuffReplica {
+        id: "s1".into(),
+        seller_id: "seller".into(),
+        price_cents: 500,
+        status,
+        version,
+    }
+}
+
+async fn conformance(store: Arc<dyn OrderStore>) {
+    // Stuff replica: version N only on N-1.
+    assert_eq!(
+        store
+            .apply_stuff(&replica(2, StuffStatus::Reserved))
+            .await
+            .unwrap(),
+        VersionCheck::Early
+    );
+    assert!(store.stuff("s1").await.unwrap().is_none());
+    assert_eq!(
+        store
+            .apply_stuff(&replica(1, StuffStatus::Available))
+            .await
+            .unwrap(),
+        VersionCheck::Apply
+    );
+    assert_eq!(
+        store
+            .apply_stuff(&replica(1, StuffStatus::Available))
+            .await
+            .unwrap(),
+        VersionCheck::Stale
+    );
+    assert_eq!(
+        store
+            .apply_stuff(&replica(2, StuffStatus::Reserved))
+            .await
+            .unwrap(),
+        VersionCheck::Apply
+    );
+    assert_eq!(
+        store.stuff("s1").await.unwrap().unwrap(),
+        replica(2, StuffStatus::Reserved)
+    );
+
+    // One active order per stuff, decided by the database, even under a race.
+    let tries = (0..10).map(|i| {
+        let store = store.clone();
+        async move {
+            store
+                .create_order(&order("race", &format!("u{i}")), None)
+                .await
+        }
+    });
+    let results = futures_util::future::join_all(tries).await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| matches!(e, CreateError::Held))
+    );
+    assert_eq!(store.active_count("race").await.unwrap(), 1);
+    assert_eq!(
+        store.outbox().unsent_count().await.unwrap(),
+        1,
+        "one event for the one order"
+    );
+
+    // Transitions are compare-and-set on status, bump the version, and write an event.
+    let a = order("s2", "alice");
+    store.create_order(&a, None).await.unwrap();
+    assert_eq!(store.order(&a.id).await.unwrap().unwrap(), a);
+    assert!(
+        store
+            .transition(&a.id, OrderStatus::Complete, OrderStatus::Cancelled, None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let c = store
+        .transition(&a.id, OrderStatus::Created, OrderStatus::Cancelled, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((c.status, c.version), (OrderStatus::Cancelled, 2));
+    assert!(
+        store
+            .transition(&a.id, OrderStatus::Created, OrderStatus::Cancelled, None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.outbox().unsent_count().await.unwrap(), 3);
+
+    // After a cancel the stuff can be ordered again; once complete it is sold.
+    let b = order("s2", "bob");
+    store.create_order(&b, None).await.unwrap();
+    assert!(store.stuff_taken("s2", &a.id).await.unwrap());
+    store
+        .transition(&b.id, OrderStatus::Created, OrderStatus::Complete, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        store.create_order(&order("s2", "carol"), None).await,
+        Err(CreateError::Sold)
+    ));
+
+    // A user's orders, newest first.
+    let later = order("s3", "alice");
+    store.create_order(&later, None).await.unwrap();
+    let ids: Vec<_> = store
+        .orders_of("alice")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(ids, vec![later.id, a.id]);
+    assert!(store.orders_of("nobody").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn sqlite_in_memory() {
+    conformance(Arc::new(
+        ms_order::store::sqlite::SqliteOrderStore::open(None)
+            .await
+            .unwrap(),
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn sqlite_file() {
+    let dir = std::env::temp_dir().join(format!("stuffmart-order-{}", uuid::Uuid::new_v4()));
+    conformance(Arc::new(
+        ms_order::store::sqlite::SqliteOrderStore::open(Some(&dir.join("order.db")))
+            .await
+            .unwrap(),
+    ))
+    .await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn mongodb_when_configured() {
+    let Some(url) = std::env::var("MONGODB_URL").ok().filter(|s| !s.is_empty()) else {
+        eprintln!("MONGODB_URL not set: MongoDB order store conformance skipped");
+        return;
+    };
+    let db = format!("stuffmart_order_{}", uuid::Uuid::new_v4().simple());
+    conformance(Arc::new(
+        ms_order::store::mongo::MongoOrderStore::open(&url, &db)
+            .await
+            .unwrap(),
+    ))
+    .await;
+    ms_common::storage::mongo::connect(&url, &db)
+        .await
+        .unwrap()
+        .drop()
+        .await
+        .unwrap();
+}
