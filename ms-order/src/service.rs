@@ -8,7 +8,7 @@ use ms_common::ApiError;
 use ms_common::events::{
     Event, EventEnvelope, OrderRecord, OrderStatus, StuffStatus, VersionCheck,
 };
-use ms_common::messaging::{HandleError, Handler, RpcContext, RpcHandler};
+use ms_common::messaging::{HandleError, Handler, RpcContext, RpcHandler, parse_payload};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -52,10 +52,6 @@ fn id_field(v: Option<Value>, field: &str) -> Result<String, ApiError> {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(payload: Value) -> Result<T, ApiError> {
-    serde_json::from_value(payload).map_err(|_| ApiError::bad_request("Invalid payload"))
-}
-
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal_from(e)
 }
@@ -93,7 +89,7 @@ impl OrderService {
 
     async fn create(&self, ctx: &RpcContext, payload: Value) -> Result<Value, ApiError> {
         let user = ctx.require_user()?;
-        let input: CreateInput = parse(payload)?;
+        let input: CreateInput = parse_payload(payload)?;
         let stuff_id = id_field(input.stuff_id, "stuffId")?;
         let stuff = self
             .replica(&stuff_id)
@@ -135,7 +131,7 @@ impl OrderService {
 
     async fn owned(&self, ctx: &RpcContext, payload: Value) -> Result<OrderRecord, ApiError> {
         let user = ctx.require_user()?;
-        let input: IdInput = parse(payload)?;
+        let input: IdInput = parse_payload(payload)?;
         let id = id_field(input.id, "id")?;
         let order = self
             .store

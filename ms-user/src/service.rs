@@ -10,7 +10,7 @@ use chrono::Utc;
 use ms_common::ApiError;
 use ms_common::auth::{Claims, JwkSet, KeySource};
 use ms_common::events::{Event, EventEnvelope, Role, UserRecord};
-use ms_common::messaging::{RpcContext, RpcHandler};
+use ms_common::messaging::{RpcContext, RpcHandler, parse_payload};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -42,10 +42,6 @@ struct Credentials {
 #[serde(rename_all = "camelCase")]
 struct RefreshInput {
     refresh_token: Option<String>,
-}
-
-fn parse<T: serde::de::DeserializeOwned>(payload: Value) -> Result<T, ApiError> {
-    serde_json::from_value(payload).map_err(|_| ApiError::bad_request("Invalid payload"))
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
@@ -99,7 +95,7 @@ impl UserService {
     }
 
     fn credentials(payload: Value) -> Result<(Email, Password), ApiError> {
-        let c: Credentials = parse(payload)?;
+        let c: Credentials = parse_payload(payload)?;
         let email = Email::parse(c.email.as_deref().unwrap_or(""));
         let password = Password::parse(c.password.as_deref().unwrap_or(""));
         match (email, password) {
@@ -207,7 +203,7 @@ impl UserService {
     /// `user:refresh`: rotates the token; reuse of a rotated token revokes its family.
     async fn refresh(&self, payload: Value) -> Result<Value, ApiError> {
         let denied = || ApiError::unauthorized(ms_common::auth::NOT_AUTHORIZED);
-        let input: RefreshInput = parse(payload)?;
+        let input: RefreshInput = parse_payload(payload)?;
         let token = input
             .refresh_token
             .filter(|t| !t.is_empty() && t.len() <= 256)
@@ -259,7 +255,7 @@ impl UserService {
 
     /// `user:signout`: revokes the token's family; unknown tokens are fine (idempotent).
     async fn signout(&self, payload: Value) -> Result<Value, ApiError> {
-        let input: RefreshInput = parse(payload)?;
+        let input: RefreshInput = parse_payload(payload)?;
         if let Some(token) = input
             .refresh_token
             .filter(|t| !t.is_empty() && t.len() <= 256)

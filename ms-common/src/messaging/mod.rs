@@ -9,5 +9,5 @@ pub mod topology;
 pub use broker::{Backoff, Broker};
 pub use consumer::{ConsumerSpec, HandleError, Handler, run_consumer};
 pub use publisher::{Outgoing, PublishError, Publisher};
-pub use rpc::{RpcClient, RpcContext, RpcHandler, RpcRequest, run_rpc_server};
+pub use rpc::{RpcClient, RpcContext, RpcHandler, RpcRequest, parse_payload, run_rpc_server};
 pub use topology::{Declare, Names, Service, ServiceTopology};

@@ -194,6 +194,12 @@ impl RpcClient {
     }
 }
 
+/// Decodes an action's payload; a payload of the wrong shape is a 400 `Invalid payload`.
+/// (Make fields `Option` to report a missing field as a field error instead.)
+pub fn parse_payload<T: serde::de::DeserializeOwned>(payload: Value) -> Result<T, ApiError> {
+    serde_json::from_value(payload).map_err(|_| ApiError::bad_request("Invalid payload"))
+}
+
 /// Who is calling and in which request, as the RPC server established it.
 #[derive(Debug, Clone, Default)]
 pub struct RpcContext {
