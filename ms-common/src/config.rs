@@ -65,6 +65,8 @@ pub struct CommonConfig {
     pub mongodb_url: Option<String>,
     /// `DATA_DIR` for SQLite files.
     pub data_dir: PathBuf,
+    /// `HEALTH_PORT`: when set, a backend service serves `/healthz` and `/readyz` there.
+    pub health_port: Option<u16>,
 }
 
 impl CommonConfig {
@@ -79,6 +81,13 @@ impl CommonConfig {
             prefetch: env_parse("PREFETCH", 64u16)?,
             mongodb_url: env_opt("MONGODB_URL"),
             data_dir: PathBuf::from(env_or("DATA_DIR", "./data")),
+            health_port: env_opt("HEALTH_PORT")
+                .map(|p| {
+                    p.trim()
+                        .parse()
+                        .map_err(|e| anyhow::anyhow!("HEALTH_PORT={p:?} is invalid: {e}"))
+                })
+                .transpose()?,
         })
     }
 
@@ -93,6 +102,7 @@ impl CommonConfig {
             prefetch: 32,
             mongodb_url: None,
             data_dir: PathBuf::from("./data"),
+            health_port: None,
         }
     }
 

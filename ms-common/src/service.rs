@@ -133,8 +133,26 @@ impl ServiceRuntime {
         self.tasks.push(tokio::spawn(fut));
     }
 
-    /// Everything is running; the handle stops it.
-    pub fn started(self) -> ServiceHandle {
+    /// Everything is running; the handle stops it. Serves `/healthz` and `/readyz` on
+    /// `HEALTH_PORT` when configured (for container probes).
+    pub async fn started(mut self) -> anyhow::Result<ServiceHandle> {
+        if let Some(port) = self.config.health_port {
+            let listener = tokio::net::TcpListener::bind(("0.0.0.0", port)).await?;
+            let app = health_routes(self.broker.clone());
+            let token = self.shutdown.token.clone();
+            self.tasks.push(tokio::spawn(async move {
+                let served = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { token.cancelled().await })
+                    .await;
+                if let Err(e) = served {
+                    tracing::warn!(error = %e, "health server stopped");
+                }
+            }));
+        }
+        Ok(self.finish())
+    }
+
+    fn finish(self) -> ServiceHandle {
         tracing::info!(service = self.service.as_str(), "started");
         ServiceHandle {
             service: self.service,
@@ -143,6 +161,29 @@ impl ServiceRuntime {
             tasks: self.tasks,
         }
     }
+}
+
+/// `/healthz` (alive) and `/readyz` (connected to RabbitMQ) for probes.
+pub fn health_routes(broker: Broker) -> axum::Router {
+    use axum::routing::get;
+    axum::Router::new()
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route(
+            "/readyz",
+            get(move || {
+                let broker = broker.clone();
+                async move {
+                    if broker.is_connected() {
+                        Ok(axum::Json(serde_json::json!({"status": "ready"})))
+                    } else {
+                        Err(crate::ApiError::unavailable())
+                    }
+                }
+            }),
+        )
 }
 
 /// A running service.

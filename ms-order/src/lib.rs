@@ -99,7 +99,7 @@ pub async fn start_with_store(
     rt.consume_queue::<EventEnvelope, _>(hold.expired_queue(), Arc::new(ExpiryHandler(svc)));
     rt.relay_outbox(store.outbox(), notify);
     Ok(RunningOrder {
-        handle: rt.started(),
+        handle: rt.started().await?,
         store,
     })
 }

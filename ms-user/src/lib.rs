@@ -98,7 +98,7 @@ pub async fn start(cfg: UserConfig) -> anyhow::Result<RunningUser> {
     rt.serve_rpc(verifier, svc.clone());
     rt.relay_outbox(store.outbox(), notify);
     Ok(RunningUser {
-        handle: rt.started(),
+        handle: rt.started().await?,
         service: svc,
     })
 }

@@ -1,0 +1,497 @@
+//! Parse, don't validate: every input a client sends becomes a domain value here, or a 400
+//! naming its field. A `StuffTitle`, `PriceCents` or `Cursor` that exists is valid.
+//!
+//! Payloads are read field by field from JSON (not derived), so a wrong type is a field
+//! error like any other, every invalid field is reported at once, and unknown keys are
+//! ignored. `null` counts as absent.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use ms_common::ApiError;
+use ms_common::events::StuffStatus;
+use serde_json::{Map, Value};
+
+/// Longest title, in characters after trimming (CONTRACT.md).
+pub const TITLE_MAX: usize = 120;
+/// Highest price in cents (CONTRACT.md).
+pub const PRICE_MAX: i64 = 100_000_000;
+/// Longest description, in characters (CONTRACT.md).
+pub const DESCRIPTION_MAX: usize = 2000;
+/// Page size when a list request gives none.
+pub const LIMIT_DEFAULT: u32 = 20;
+/// Largest page a list request may ask for.
+pub const LIMIT_MAX: u32 = 100;
+
+const TITLE_MESSAGE: &str = "Title must be between 1 and 120 characters";
+const PRICE_MESSAGE: &str = "Price must be a whole number of cents between 1 and 100000000";
+const DESCRIPTION_MESSAGE: &str = "Description must be text of at most 2000 characters";
+const VERSION_MESSAGE: &str = "Version must be a positive whole number";
+const ID_MESSAGE: &str = "Id must be a non-empty string";
+const STATUS_MESSAGE: &str = "Status must be one of available, reserved, sold";
+const LIMIT_MESSAGE: &str = "Limit must be a whole number between 1 and 100";
+const CURSOR_MESSAGE: &str = "Cursor is invalid";
+
+/// A stuff title: trimmed, 1–120 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StuffTitle(String);
+
+impl StuffTitle {
+    /// Parses a JSON value; the error names the `title` field.
+    pub fn parse(v: &Value) -> Result<Self, ApiError> {
+        let s = v
+            .as_str()
+            .map(str::trim)
+            .ok_or_else(|| ApiError::field("title", TITLE_MESSAGE))?;
+        let n = s.chars().count();
+        if n == 0 || n > TITLE_MAX {
+            return Err(ApiError::field("title", TITLE_MESSAGE));
+        }
+        Ok(Self(s.to_owned()))
+    }
+    /// The trimmed title.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A price: a JSON integer of cents, 1–100000000 (floats, strings and negatives refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PriceCents(i64);
+
+impl PriceCents {
+    /// Parses a JSON value; the error names the `priceCents` field.
+    pub fn parse(v: &Value) -> Result<Self, ApiError> {
+        // `as_i64` is `None` for floats (even `10.0`) and for integers beyond i64.
+        match v.as_i64() {
+            Some(n) if (1..=PRICE_MAX).contains(&n) => Ok(Self(n)),
+            _ => Err(ApiError::field("priceCents", PRICE_MESSAGE)),
+        }
+    }
+    /// The amount in cents.
+    pub fn cents(self) -> i64 {
+        self.0
+    }
+}
+
+/// Free text describing a stuff, at most 2000 characters (may be empty).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Description(String);
+
+impl Description {
+    /// Parses a JSON value; the error names the `description` field.
+    pub fn parse(v: &Value) -> Result<Self, ApiError> {
+        match v.as_str() {
+            Some(s) if s.chars().count() <= DESCRIPTION_MAX => Ok(Self(s.to_owned())),
+            _ => Err(ApiError::field("description", DESCRIPTION_MESSAGE)),
+        }
+    }
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A record version a client read (optimistic concurrency): a positive integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Version(u64);
+
+impl Version {
+    /// Parses a JSON value; the error names the `version` field.
+    pub fn parse(v: &Value) -> Result<Self, ApiError> {
+        match v.as_u64() {
+            Some(n) if n >= 1 && i64::try_from(n).is_ok() => Ok(Self(n)),
+            _ => Err(ApiError::field("version", VERSION_MESSAGE)),
+        }
+    }
+    /// The number.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// An opaque stuff id as a client sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StuffId(String);
+
+impl StuffId {
+    /// Parses a JSON value; the error names the `id` field.
+    pub fn parse(v: &Value) -> Result<Self, ApiError> {
+        match v.as_str() {
+            Some(s) if !s.is_empty() && s.len() <= 200 => Ok(Self(s.to_owned())),
+            _ => Err(ApiError::field("id", ID_MESSAGE)),
+        }
+    }
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A page size for `stuff:list`: 1–100.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListLimit(u32);
+
+impl ListLimit {
+    /// Parses a JSON value; the error names the `limit` field.
+    pub fn parse(v: &Value) -> Result<Self, ApiError> {
+        match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+            Some(n) if (1..=LIMIT_MAX).contains(&n) => Ok(Self(n)),
+            _ => Err(ApiError::field("limit", LIMIT_MESSAGE)),
+        }
+    }
+    /// The page size.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl Default for ListLimit {
+    fn default() -> Self {
+        Self(LIMIT_DEFAULT)
+    }
+}
+
+/// Where the next page of a newest-first list starts: strictly after this `(createdAt, id)`.
+///
+/// On the wire it is opaque: base64url of `<createdAt RFC 3339>|<id>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// Creation time of the last item of the previous page.
+    pub created_at: DateTime<Utc>,
+    /// Id of that item (breaks ties between equal times).
+    pub id: String,
+}
+
+impl Cursor {
+    /// The opaque string sent to clients.
+    pub fn encode(&self) -> String {
+        let raw = format!("{}|{}", ms_common::time::to_db(&self.created_at), self.id);
+        URL_SAFE_NO_PAD.encode(raw.as_bytes())
+    }
+    /// Parses a JSON value; the error names the `cursor` field.
+    pub fn parse(v: &Value) -> Result<Self, ApiError> {
+        let invalid = || ApiError::field("cursor", CURSOR_MESSAGE);
+        let s = v.as_str().filter(|s| s.len() <= 1024).ok_or_else(invalid)?;
+        let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| invalid())?;
+        let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+        let (time, id) = text.split_once('|').ok_or_else(invalid)?;
+        if id.is_empty() {
+            return Err(invalid());
+        }
+        let created_at = ms_common::time::from_db(time).map_err(|_| invalid())?;
+        Ok(Self {
+            created_at,
+            id: id.to_owned(),
+        })
+    }
+}
+
+/// Parses a status filter; the error names the `status` field.
+pub fn parse_status(v: &Value) -> Result<StuffStatus, ApiError> {
+    v.as_str()
+        .and_then(StuffStatus::parse)
+        .ok_or_else(|| ApiError::field("status", STATUS_MESSAGE))
+}
+
+/// The fields of a payload object, `null` treated as absent.
+struct Fields<'a>(&'a Map<String, Value>);
+
+impl<'a> Fields<'a> {
+    fn of(payload: &'a Value) -> Result<Self, ApiError> {
+        payload
+            .as_object()
+            .map(Fields)
+            .ok_or_else(|| ApiError::bad_request("Invalid payload"))
+    }
+    fn get(&self, name: &str) -> Option<&'a Value> {
+        self.0.get(name).filter(|v| !v.is_null())
+    }
+    /// Parses an optional field with `parse`, collecting its error.
+    fn optional<T>(
+        &self,
+        name: &str,
+        parse: impl Fn(&Value) -> Result<T, ApiError>,
+        errors: &mut Vec<ApiError>,
+    ) -> Option<T> {
+        match self.get(name).map(parse) {
+            None => None,
+            Some(Ok(v)) => Some(v),
+            Some(Err(e)) => {
+                errors.push(e);
+                None
+            }
+        }
+    }
+    /// Parses a required field; a missing one is reported with `missing`.
+    fn required<T>(
+        &self,
+        name: &str,
+        parse: impl Fn(&Value) -> Result<T, ApiError>,
+        missing: &str,
+        errors: &mut Vec<ApiError>,
+    ) -> Option<T> {
+        if self.get(name).is_none() {
+            errors.push(ApiError::field(name, missing));
+            return None;
+        }
+        self.optional(name, parse, errors)
+    }
+}
+
+/// Every collected error as one 400, or the value when there were none.
+fn finish<T>(errors: Vec<ApiError>, value: impl FnOnce() -> Option<T>) -> Result<T, ApiError> {
+    if let Some(e) = ApiError::merge(errors) {
+        return Err(e);
+    }
+    value().ok_or_else(|| ApiError::bad_request("Invalid payload"))
+}
+
+/// `stuff:create` input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewStuff {
+    /// Title.
+    pub title: StuffTitle,
+    /// Price.
+    pub price: PriceCents,
+    /// Description (empty when not given).
+    pub description: Description,
+}
+
+impl NewStuff {
+    /// Parses `{title, priceCents, description?}`.
+    pub fn parse(payload: &Value) -> Result<Self, ApiError> {
+        let f = Fields::of(payload)?;
+        let mut errors = Vec::new();
+        let title = f.required("title", StuffTitle::parse, TITLE_MESSAGE, &mut errors);
+        let price = f.required("priceCents", PriceCents::parse, PRICE_MESSAGE, &mut errors);
+        let description = f.optional("description", Description::parse, &mut errors);
+        finish(errors, || {
+            Some(Self {
+                title: title?,
+                price: price?,
+                description: description.unwrap_or_default(),
+            })
+        })
+    }
+}
+
+/// The fields an edit changes; `None` keeps the stored value.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StuffPatch {
+    /// New title.
+    pub title: Option<StuffTitle>,
+    /// New price.
+    pub price: Option<PriceCents>,
+    /// New description.
+    pub description: Option<Description>,
+}
+
+impl StuffPatch {
+    /// True when the edit would change nothing.
+    pub fn is_empty(&self) -> bool {
+        self.title.is_none() && self.price.is_none() && self.description.is_none()
+    }
+}
+
+/// `stuff:update` input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateStuff {
+    /// Which stuff.
+    pub id: StuffId,
+    /// The version the client last read; when given, a newer stored version is a conflict.
+    pub version: Option<Version>,
+    /// What to change.
+    pub patch: StuffPatch,
+}
+
+impl UpdateStuff {
+    /// Parses `{id, version?, title?, priceCents?, description?}` (at least one change).
+    pub fn parse(payload: &Value) -> Result<Self, ApiError> {
+        let f = Fields::of(payload)?;
+        let mut errors = Vec::new();
+        let id = f.required("id", StuffId::parse, ID_MESSAGE, &mut errors);
+        let version = f.optional("version", Version::parse, &mut errors);
+        let patch = StuffPatch {
+            title: f.optional("title", StuffTitle::parse, &mut errors),
+            price: f.optional("priceCents", PriceCents::parse, &mut errors),
+            description: f.optional("description", Description::parse, &mut errors),
+        };
+        let nothing = errors.is_empty() && id.is_some() && patch.is_empty();
+        if nothing {
+            return Err(ApiError::bad_request(
+                "Nothing to change: give title, priceCents or description",
+            ));
+        }
+        finish(errors, || {
+            Some(Self {
+                id: id?,
+                version,
+                patch,
+            })
+        })
+    }
+}
+
+/// `stuff:get` input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GetStuff {
+    /// Which stuff.
+    pub id: StuffId,
+}
+
+impl GetStuff {
+    /// Parses `{id}`.
+    pub fn parse(payload: &Value) -> Result<Self, ApiError> {
+        let f = Fields::of(payload)?;
+        let mut errors = Vec::new();
+        let id = f.required("id", StuffId::parse, ID_MESSAGE, &mut errors);
+        finish(errors, || Some(Self { id: id? }))
+    }
+}
+
+/// `stuff:list` input.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListStuff {
+    /// Only stuff in this status.
+    pub status: Option<StuffStatus>,
+    /// Page size.
+    pub limit: ListLimit,
+    /// Continue after this item.
+    pub cursor: Option<Cursor>,
+}
+
+impl ListStuff {
+    /// Parses `{status?, limit?, cursor?}`.
+    pub fn parse(payload: &Value) -> Result<Self, ApiError> {
+        let f = Fields::of(payload)?;
+        let mut errors = Vec::new();
+        let status = f.optional("status", parse_status, &mut errors);
+        let limit = f.optional("limit", ListLimit::parse, &mut errors);
+        let cursor = f.optional("cursor", Cursor::parse, &mut errors);
+        finish(errors, || {
+            Some(Self {
+                status,
+                limit: limit.unwrap_or_default(),
+                cursor,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields(e: &ApiError) -> Vec<&str> {
+        e.errors.iter().filter_map(|d| d.field.as_deref()).collect()
+    }
+
+    #[test]
+    fn titles_are_trimmed_and_bounded() {
+        assert_eq!(
+            StuffTitle::parse(&json!("  Lamp ")).unwrap().as_str(),
+            "Lamp"
+        );
+        assert!(StuffTitle::parse(&json!("x".repeat(120))).is_ok());
+        assert!(StuffTitle::parse(&json!(format!("  {}  ", "é".repeat(120)))).is_ok());
+        for bad in [json!(""), json!("   "), json!("x".repeat(121)), json!(5)] {
+            let e = StuffTitle::parse(&bad).unwrap_err();
+            assert_eq!(fields(&e), vec!["title"], "{bad}");
+        }
+    }
+
+    #[test]
+    fn prices_are_integer_cents_in_range() {
+        assert_eq!(PriceCents::parse(&json!(1)).unwrap().cents(), 1);
+        assert_eq!(
+            PriceCents::parse(&json!(100_000_000)).unwrap().cents(),
+            100_000_000
+        );
+        for bad in [
+            json!(0),
+            json!(-5),
+            json!(100_000_001),
+            json!(10.5),
+            json!(10.0),
+            json!("100"),
+            json!(true),
+            json!(u64::MAX),
+        ] {
+            let e = PriceCents::parse(&bad).unwrap_err();
+            assert_eq!(fields(&e), vec!["priceCents"], "{bad}");
+        }
+    }
+
+    #[test]
+    fn descriptions_are_bounded() {
+        assert!(Description::parse(&json!("")).is_ok());
+        assert!(Description::parse(&json!("d".repeat(2000))).is_ok());
+        assert!(Description::parse(&json!("d".repeat(2001))).is_err());
+        assert!(Description::parse(&json!(["x"])).is_err());
+    }
+
+    #[test]
+    fn create_reports_every_field_at_once() {
+        let e = NewStuff::parse(&json!({"title": " ", "priceCents": 1.5, "description": 3}))
+            .unwrap_err();
+        assert_eq!(e.status, 400);
+        assert_eq!(fields(&e), vec!["title", "priceCents", "description"]);
+        let e = NewStuff::parse(&json!({})).unwrap_err();
+        assert_eq!(fields(&e), vec!["title", "priceCents"]);
+        let ok = NewStuff::parse(&json!({"title": " A ", "priceCents": 5, "extra": {}})).unwrap();
+        assert_eq!(
+            (ok.title.as_str(), ok.price.cents(), ok.description.as_str()),
+            ("A", 5, "")
+        );
+        assert_eq!(NewStuff::parse(&json!([1])).unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn update_needs_an_id_and_a_change() {
+        let e = UpdateStuff::parse(&json!({"title": "x"})).unwrap_err();
+        assert_eq!(fields(&e), vec!["id"]);
+        let e = UpdateStuff::parse(&json!({"id": "a"})).unwrap_err();
+        assert_eq!(e.status, 400);
+        let e = UpdateStuff::parse(&json!({"id": 4, "version": 0, "priceCents": "1"})).unwrap_err();
+        assert_eq!(fields(&e), vec!["id", "version", "priceCents"]);
+        let u = UpdateStuff::parse(&json!({"id": "a", "version": 3, "description": ""})).unwrap();
+        assert_eq!(u.version.map(Version::get), Some(3));
+        assert_eq!(u.patch.description.unwrap().as_str(), "");
+    }
+
+    #[test]
+    fn list_input_and_cursors() {
+        let l = ListStuff::parse(&json!({})).unwrap();
+        assert_eq!((l.status, l.limit.get(), l.cursor), (None, 20, None));
+        let e =
+            ListStuff::parse(&json!({"status": "gone", "limit": 101, "cursor": "%%"})).unwrap_err();
+        assert_eq!(fields(&e), vec!["status", "limit", "cursor"]);
+        for bad in [json!(0), json!(2.5), json!("5")] {
+            assert!(ListLimit::parse(&bad).is_err());
+        }
+        let c = Cursor {
+            created_at: Utc::now(),
+            id: "0192-id|with-bar".into(),
+        };
+        let back = Cursor::parse(&json!(c.encode())).unwrap();
+        assert_eq!(back.id, c.id);
+        assert_eq!(
+            back.created_at.timestamp_micros(),
+            c.created_at.timestamp_micros()
+        );
+        for bad in [
+            json!(URL_SAFE_NO_PAD.encode("no-separator")),
+            json!(URL_SAFE_NO_PAD.encode("yesterday|id")),
+            json!(URL_SAFE_NO_PAD.encode("2026-01-01T00:00:00Z|")),
+            json!(7),
+        ] {
+            assert_eq!(
+                fields(&Cursor::parse(&bad).unwrap_err()),
+                vec!["cursor"],
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! The catalogue store: a repository trait with SQLite and MongoDB backends.
+//!
+//! Both pass one conformance suite (`tests/store_conformance.rs`). Races are decided by the
+//! database: an edit is a compare-and-set on `(id, seller, status, version)` in one
+//! statement, and order events are applied under a per-order version check in the same
+//! transaction as their effect. Every change writes its `stuff.*` event to the outbox in
+//! that transaction too.
+//!
+//! The order rules themselves ([`order_effect`]) are plain functions shared by both
+//! backends, so the backends only read, write and compare.
+
+pub mod mongo;
+pub mod sqlite;
+
+use crate::domain::{Cursor, StuffPatch};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ms_common::events::{Event, EventEnvelope, OrderRecord, OrderStatus, StuffRecord, StuffStatus};
+use ms_common::storage::OutboxStore;
+use std::sync::Arc;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No stuff with that id.
+    #[error("stuff not found")]
+    NotFound,
+    /// The editor is not the seller.
+    #[error("not the seller")]
+    NotOwner,
+    /// The stuff is held by an order and cannot be edited.
+    #[error("stuff is reserved")]
+    Reserved,
+    /// The stuff is sold and cannot be edited.
+    #[error("stuff is sold")]
+    Sold,
+    /// The stored version is not the one the editor read.
+    #[error("version conflict")]
+    VersionConflict,
+    /// Anything else (logged, shown as 500; event handlers retry).
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Other(e.into())
+    }
+}
+
+impl From<mongodb::error::Error> for StoreError {
+    fn from(e: mongodb::error::Error) -> Self {
+        StoreError::Other(e.into())
+    }
+}
+
+/// A seller's edit, as the store applies it.
+#[derive(Debug, Clone)]
+pub struct Edit<'a> {
+    /// Which stuff.
+    pub id: &'a str,
+    /// Who edits (must be the seller).
+    pub editor_id: &'a str,
+    /// The version the editor read, when they sent one (compare-and-set).
+    pub expected_version: Option<u64>,
+    /// What changes.
+    pub patch: &'a StuffPatch,
+    /// The new `updatedAt`.
+    pub now: DateTime<Utc>,
+    /// Correlation id for the `stuff.updated` event.
+    pub correlation_id: Option<&'a str>,
+}
+
+/// One page request of the newest-first list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Only this status.
+    pub status: Option<StuffStatus>,
+    /// Strictly after this item.
+    pub after: Option<Cursor>,
+    /// At most this many items.
+    pub limit: u32,
+}
+
+/// Which order event is being applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderChange {
+    /// `order.created`: the order holds the stuff.
+    Created,
+    /// `order.cancelled`: the hold ended without a sale.
+    Cancelled,
+    /// `order.completed`: the order was paid.
+    Completed,
+}
+
+impl OrderChange {
+    /// The order status this change leaves the order in.
+    pub fn status(self) -> OrderStatus {
+        match self {
+            OrderChange::Created => OrderStatus::Created,
+            OrderChange::Cancelled => OrderStatus::Cancelled,
+            OrderChange::Completed => OrderStatus::Complete,
+        }
+    }
+}
+
+/// What applying an order event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderOutcome {
+    /// The order version was recorded; the stuff changed to this record (with an event in
+    /// the outbox), or was left as it was (`None`).
+    Applied(Option<StuffRecord>),
+    /// Already applied (duplicate or older version): nothing changed.
+    Stale,
+    /// An earlier version of this order has not been applied yet: nothing changed.
+    Early,
+    /// The order names a stuff this service has never listed: nothing changed.
+    UnknownStuff,
+}
+
+/// Who holds a stuff after an order change: its new status and holding order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holding {
+    /// New status.
+    pub status: StuffStatus,
+    /// The order holding (reserved) or having bought (sold) it.
+    pub order_id: Option<String>,
+}
+
+/// The rule for order events, shared by every backend; `None` means the stuff stays as is.
+///
+/// - created: an available stuff becomes reserved by the order. If another order holds it,
+///   the new order is only recorded as active; it takes over when the holder is cancelled.
+/// - cancelled: a stuff reserved by that order is released, or passed on to `next_active`
+///   (another order recorded as active for the stuff), so the result does not depend on
+///   the order in which events of different orders arrive.
+/// - completed: the stuff is sold to the order unless it is already sold. ms-order lets one
+///   order at a time hold a stuff, so a paid order wins over a hold we still believe in.
+pub fn order_effect(
+    change: OrderChange,
+    order_id: &str,
+    stuff: &StuffRecord,
+    next_active: Option<&str>,
+) -> Option<Holding> {
+    let held_by_this = stuff.order_id.as_deref() == Some(order_id);
+    match (change, stuff.status) {
+        (OrderChange::Created, StuffStatus::Available) => Some(Holding {
+            status: StuffStatus::Reserved,
+            order_id: Some(order_id.to_owned()),
+        }),
+        (OrderChange::Cancelled, StuffStatus::Reserved) if held_by_this => {
+            Some(match next_active {
+                Some(next) => Holding {
+                    status: StuffStatus::Reserved,
+                    order_id: Some(next.to_owned()),
+                },
+                None => Holding {
+                    status: StuffStatus::Available,
+                    order_id: None,
+                },
+            })
+        }
+        (OrderChange::Completed, StuffStatus::Available | StuffStatus::Reserved) => Some(Holding {
+            status: StuffStatus::Sold,
+            order_id: Some(order_id.to_owned()),
+        }),
+        (OrderChange::Completed, StuffStatus::Sold) if !held_by_this => {
+            tracing::error!(
+                stuff_id = %stuff.id,
+                order_id,
+                sold_to = stuff.order_id.as_deref().unwrap_or("-"),
+                "order completed for a stuff already sold to another order"
+            );
+            None
+        }
+        _ => None,
+    }
+}
+
+/// The record as clients and other services see it: without the holding order.
+pub fn public(rec: &StuffRecord) -> StuffRecord {
+    StuffRecord {
+        order_id: None,
+        ..rec.clone()
+    }
+}
+
+/// The `stuff.created` event for a new record.
+pub fn created_event(rec: &StuffRecord, correlation_id: Option<&str>) -> EventEnvelope {
+    EventEnvelope::new(
+        Event::StuffCreated(public(rec)),
+        correlation_id.map(str::to_owned),
+    )
+}
+
+/// The `stuff.updated` event for a changed record.
+pub fn updated_event(rec: &StuffRecord, correlation_id: Option<&str>) -> EventEnvelope {
+    EventEnvelope::new(
+        Event::StuffUpdated(public(rec)),
+        correlation_id.map(str::to_owned),
+    )
+}
+
+/// Why an edit matched no row, decided from the current record (`None` = gone).
+pub fn edit_refusal(current: Option<&StuffRecord>, edit: &Edit<'_>) -> StoreError {
+    match current {
+        None => StoreError::NotFound,
+        Some(s) if s.seller_id != edit.editor_id => StoreError::NotOwner,
+        Some(s) if s.status == StuffStatus::Reserved => StoreError::Reserved,
+        Some(s) if s.status == StuffStatus::Sold => StoreError::Sold,
+        // Owner, available: only the version can have failed the compare-and-set.
+        Some(_) => StoreError::VersionConflict,
+    }
+}
+
+/// What ms-stuff needs from storage.
+#[async_trait]
+pub trait StuffStore: Send + Sync + 'static {
+    /// Inserts a new stuff and its `stuff.created` event atomically.
+    async fn create(
+        &self,
+        stuff: &StuffRecord,
+        correlation_id: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Finds by id.
+    async fn get(&self, id: &str) -> Result<Option<StuffRecord>, StoreError>;
+    /// Newest first (`createdAt`, then `id`, descending), after the cursor, at most `limit`.
+    async fn list(&self, q: &ListQuery) -> Result<Vec<StuffRecord>, StoreError>;
+    /// Applies a seller's edit as one compare-and-set on seller, status `available` and
+    /// (when given) version, incrementing the version and writing `stuff.updated` in the
+    /// same transaction. A refused edit says why ([`edit_refusal`]).
+    async fn edit(&self, edit: &Edit<'_>) -> Result<StuffRecord, StoreError>;
+    /// Applies an order event if its version is the next one for that order, recording the
+    /// version, changing the stuff per [`order_effect`] and writing `stuff.updated`, all in
+    /// one transaction.
+    async fn apply_order(
+        &self,
+        change: OrderChange,
+        order: &OrderRecord,
+        now: DateTime<Utc>,
+        correlation_id: Option<&str>,
+    ) -> Result<OrderOutcome, StoreError>;
+    /// The outbox of this store, for the relay.
+    fn outbox(&self) -> Arc<dyn OutboxStore>;
+}
+
+/// Opens the store the configuration selects.
+pub async fn open(
+    storage: &ms_common::config::StorageConfig,
+) -> anyhow::Result<Arc<dyn StuffStore>> {
+    use ms_common::config::StorageConfig;
+    Ok(match storage {
+        StorageConfig::Mongo { url, database } => {
+            Arc::new(mongo::MongoStuffStore::open(url, database).await?)
+        }
+        StorageConfig::SqliteFile(p) => Arc::new(sqlite::SqliteStuffStore::open(Some(p)).await?),
+        StorageConfig::SqliteMemory => Arc::new(sqlite::SqliteStuffStore::open(None).await?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stuff(status: StuffStatus, order: Option<&str>) -> StuffRecord {
+        StuffRecord {
+            id: "s".into(),
+            title: "t".into(),
+            description: String::new(),
+            price_cents: 1,
+            seller_id: "u".into(),
+            status,
+            order_id: order.map(str::to_owned),
+            version: 1,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    fn holding(status: StuffStatus, order: Option<&str>) -> Option<Holding> {
+        Some(Holding {
+            status,
+            order_id: order.map(str::to_owned),
+        })
+    }
+
+    #[test]
+    fn order_rules() {
+        use OrderChange::*;
+        use StuffStatus::*;
+        let avail = stuff(Available, None);
+        let by_a = stuff(Reserved, Some("a"));
+        let sold_a = stuff(Sold, Some("a"));
+        assert_eq!(
+            order_effect(Created, "a", &avail, None),
+            holding(Reserved, Some("a"))
+        );
+        assert_eq!(order_effect(Created, "b", &by_a, None), None);
+        assert_eq!(order_effect(Created, "b", &sold_a, None), None);
+        assert_eq!(
+            order_effect(Cancelled, "a", &by_a, None),
+            holding(Available, None)
+        );
+        assert_eq!(
+            order_effect(Cancelled, "a", &by_a, Some("b")),
+            holding(Reserved, Some("b"))
+        );
+        assert_eq!(order_effect(Cancelled, "b", &by_a, None), None);
+        assert_eq!(order_effect(Cancelled, "a", &avail, None), None);
+        assert_eq!(order_effect(Cancelled, "a", &sold_a, None), None);
+        assert_eq!(
+            order_effect(Completed, "a", &by_a, None),
+            holding(Sold, Some("a"))
+        );
+        assert_eq!(
+            order_effect(Completed, "a", &avail, None),
+            holding(Sold, Some("a"))
+        );
+        assert_eq!(
+            order_effect(Completed, "b", &by_a, None),
+            holding(Sold, Some("b"))
+        );
+        assert_eq!(order_effect(Completed, "a", &sold_a, None), None);
+        assert_eq!(order_effect(Completed, "b", &sold_a, None), None);
+    }
+
+    #[test]
+    fn events_never_carry_the_holding_order() {
+        let ev = updated_event(&stuff(StuffStatus::Reserved, Some("a")), Some("c"));
+        let v = serde_json::to_value(&ev).unwrap();
+        assert_eq!(v["type"], "stuff.updated");
+        assert!(v["data"].get("orderId").is_none());
+        assert_eq!(v["correlationId"], "c");
+    }
+}

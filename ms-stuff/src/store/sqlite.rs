@@ -1,0 +1,257 @@
+//! SQLite backend of [`StuffStore`].
+//!
+//! Writes run in `BEGIN IMMEDIATE` transactions, so a read-decide-write sequence inside one
+//! (order events, classifying a refused edit) sees no interleaved writer.
+
+use super::{
+    Edit, ListQuery, OrderChange, OrderOutcome, StoreError, StuffStore, created_event,
+    edit_refusal, order_effect, updated_event,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ms_common::events::{OrderRecord, StuffRecord, StuffStatus, VersionCheck};
+use ms_common::storage::sqlite::{self, Migration, begin_write};
+use ms_common::storage::{OutboxStore, SqliteOutbox, outbox::enqueue_sqlite};
+use ms_common::time::{from_db, to_db};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection, SqlitePool};
+use std::path::Path;
+use std::sync::Arc;
+
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "stuff, order versions",
+        sql: "
+CREATE TABLE stuff (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL,
+    price_cents INTEGER NOT NULL CHECK (price_cents BETWEEN 1 AND 100000000),
+    seller_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('available', 'reserved', 'sold')),
+    order_id TEXT,
+    version INTEGER NOT NULL CHECK (version >= 1),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX stuff_newest ON stuff(created_at DESC, id DESC);
+CREATE INDEX stuff_status_newest ON stuff(status, created_at DESC, id DESC);
+-- The last applied version of every order we heard of, with what it said about its stuff.
+CREATE TABLE order_versions (
+    order_id TEXT PRIMARY KEY,
+    stuff_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('created', 'cancelled', 'complete')),
+    version INTEGER NOT NULL CHECK (version >= 1)
+);
+CREATE INDEX order_versions_active ON order_versions(stuff_id, order_id) WHERE status = 'created';",
+    },
+    Migration {
+        version: 2,
+        name: "outbox",
+        sql: sqlite::OUTBOX_SQL,
+    },
+];
+
+const COLUMNS: &str = "id, title, description, price_cents, seller_id, status, order_id, version, created_at, updated_at";
+
+/// The catalogue in a SQLite database.
+#[derive(Clone)]
+pub struct SqliteStuffStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStuffStore {
+    /// Opens the file at `path` (or private memory for `None`) and migrates it.
+    pub async fn open(path: Option<&Path>) -> anyhow::Result<Self> {
+        Ok(Self {
+            pool: sqlite::open(path, MIGRATIONS).await?,
+        })
+    }
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn stuff_from(r: &SqliteRow) -> Result<StuffRecord, StoreError> {
+    let status: String = r.try_get("status")?;
+    Ok(StuffRecord {
+        id: r.try_get("id")?,
+        title: r.try_get("title")?,
+        description: r.try_get("description")?,
+        price_cents: r.try_get("price_cents")?,
+        seller_id: r.try_get("seller_id")?,
+        status: StuffStatus::parse(&status)
+            .ok_or_else(|| anyhow::anyhow!("unknown stuff status {status:?}"))?,
+        order_id: r.try_get("order_id")?,
+        version: u64::try_from(r.try_get::<i64, _>("version")?)
+            .map_err(|e| anyhow::anyhow!("bad version: {e}"))?,
+        created_at: from_db(&r.try_get::<String, _>("created_at")?)?,
+        updated_at: from_db(&r.try_get::<String, _>("updated_at")?)?,
+    })
+}
+
+async fn get_in(conn: &mut SqliteConnection, id: &str) -> Result<Option<StuffRecord>, StoreError> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM stuff WHERE id = ?"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(stuff_from).transpose()
+}
+
+#[async_trait]
+impl StuffStore for SqliteStuffStore {
+    async fn create(&self, s: &StuffRecord, cid: Option<&str>) -> Result<(), StoreError> {
+        let mut tx = begin_write(&self.pool).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO stuff ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )))
+        .bind(&s.id)
+        .bind(&s.title)
+        .bind(&s.description)
+        .bind(s.price_cents)
+        .bind(&s.seller_id)
+        .bind(s.status.as_str())
+        .bind(&s.order_id)
+        .bind(to_i64(s.version))
+        .bind(to_db(&s.created_at))
+        .bind(to_db(&s.updated_at))
+        .execute(&mut *tx)
+        .await?;
+        enqueue_sqlite(&mut tx, &created_event(s, cid)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<StuffRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        get_in(&mut conn, id).await
+    }
+
+    async fn list(&self, q: &ListQuery) -> Result<Vec<StuffRecord>, StoreError> {
+        let (after_time, after_id) = match &q.after {
+            Some(c) => (Some(to_db(&c.created_at)), Some(c.id.clone())),
+            None => (None, None),
+        };
+        // Keyset pagination on (created_at, id); `?N IS NULL` switches a filter off.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM stuff
+             WHERE (?1 IS NULL OR status = ?1)
+               AND (?2 IS NULL OR created_at < ?2 OR (created_at = ?2 AND id < ?3))
+             ORDER BY created_at DESC, id DESC
+             LIMIT ?4"
+        )))
+        .bind(q.status.map(StuffStatus::as_str))
+        .bind(after_time)
+        .bind(after_id)
+        .bind(i64::from(q.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stuff_from).collect()
+    }
+
+    async fn edit(&self, e: &Edit<'_>) -> Result<StuffRecord, StoreError> {
+        let mut tx = begin_write(&self.pool).await?;
+        // The compare-and-set: every condition is in the WHERE clause, so a stale or
+        // refused edit changes nothing, whatever ran concurrently.
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE stuff SET
+                 title = COALESCE(?1, title),
+                 price_cents = COALESCE(?2, price_cents),
+                 description = COALESCE(?3, description),
+                 version = version + 1,
+                 updated_at = ?4
+             WHERE id = ?5 AND seller_id = ?6 AND status = 'available'
+               AND (?7 IS NULL OR version = ?7)
+             RETURNING {COLUMNS}"
+        )))
+        .bind(e.patch.title.as_ref().map(|t| t.as_str().to_owned()))
+        .bind(e.patch.price.map(|p| p.cents()))
+        .bind(e.patch.description.as_ref().map(|d| d.as_str().to_owned()))
+        .bind(to_db(&e.now))
+        .bind(e.id)
+        .bind(e.editor_id)
+        .bind(e.expected_version.map(to_i64))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            let current = get_in(&mut tx, e.id).await?;
+            return Err(edit_refusal(current.as_ref(), e));
+        };
+        let updated = stuff_from(&row)?;
+        enqueue_sqlite(&mut tx, &updated_event(&updated, e.correlation_id)).await?;
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    async fn apply_order(
+        &self,
+        change: OrderChange,
+        order: &OrderRecord,
+        now: DateTime<Utc>,
+        cid: Option<&str>,
+    ) -> Result<OrderOutcome, StoreError> {
+        let mut tx = begin_write(&self.pool).await?;
+        let held: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM order_versions WHERE order_id = ?")
+                .bind(&order.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let held = held.map(|v| u64::try_from(v).unwrap_or(0));
+        match VersionCheck::of(held, order.version) {
+            VersionCheck::Stale => return Ok(OrderOutcome::Stale),
+            VersionCheck::Early => return Ok(OrderOutcome::Early),
+            VersionCheck::Apply => {}
+        }
+        let Some(stuff) = get_in(&mut tx, &order.stuff_id).await? else {
+            return Ok(OrderOutcome::UnknownStuff);
+        };
+        sqlx::query(
+            "INSERT INTO order_versions (order_id, stuff_id, status, version) VALUES (?, ?, ?, ?)
+             ON CONFLICT(order_id) DO UPDATE SET status = excluded.status, version = excluded.version",
+        )
+        .bind(&order.id)
+        .bind(&order.stuff_id)
+        .bind(change.status().as_str())
+        .bind(to_i64(order.version))
+        .execute(&mut *tx)
+        .await?;
+        let next_active: Option<String> = sqlx::query_scalar(
+            "SELECT order_id FROM order_versions
+             WHERE stuff_id = ? AND status = 'created' AND order_id <> ?
+             ORDER BY order_id LIMIT 1",
+        )
+        .bind(&order.stuff_id)
+        .bind(&order.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(holding) = order_effect(change, &order.id, &stuff, next_active.as_deref()) else {
+            tx.commit().await?;
+            return Ok(OrderOutcome::Applied(None));
+        };
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE stuff SET status = ?, order_id = ?, version = version + 1, updated_at = ?
+             WHERE id = ? AND version = ?
+             RETURNING {COLUMNS}"
+        )))
+        .bind(holding.status.as_str())
+        .bind(&holding.order_id)
+        .bind(to_db(&now))
+        .bind(&stuff.id)
+        .bind(to_i64(stuff.version))
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("stuff {} changed inside a write transaction", stuff.id))?;
+        let updated = stuff_from(&row)?;
+        enqueue_sqlite(&mut tx, &updated_event(&updated, cid)).await?;
+        tx.commit().await?;
+        Ok(OrderOutcome::Applied(Some(updated)))
+    }
+
+    fn outbox(&self) -> Arc<dyn OutboxStore> {
+        Arc::new(SqliteOutbox::new(self.pool.clone()))
+    }
+}

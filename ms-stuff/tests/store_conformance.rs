@@ -1,0 +1,458 @@
+//! One conformance suite for every `StuffStore` backend: SQLite in memory and in a file
+//! always, MongoDB when `MONGODB_URL` is set.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{DateTime, Duration, Utc};
+use ms_common::events::{Event, EventEnvelope, OrderRecord, OrderStatus, StuffRecord, StuffStatus};
+use ms_stuff::domain::{Cursor, Description, PriceCents, StuffPatch, StuffTitle};
+use ms_stuff::store::{Edit, ListQuery, OrderChange, OrderOutcome, StoreError, StuffStore};
+use serde_json::json;
+use std::sync::Arc;
+
+fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap()
+}
+
+fn stuff(seller: &str, title: &str, created_at: DateTime<Utc>) -> StuffRecord {
+    StuffRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        title: title.into(),
+        description: format!("about {title}"),
+        price_cents: 1500,
+        seller_id: seller.into(),
+        status: StuffStatus::Available,
+        order_id: None,
+        version: 1,
+        created_at,
+        updated_at: created_at,
+    }
+}
+
+fn order(id: &str, stuff_id: &str, status: OrderStatus, version: u64) -> OrderRecord {
+    OrderRecord {
+        id: id.into(),
+        stuff_id: stuff_id.into(),
+        user_id: "buyer".into(),
+        status,
+        expires_at: Utc::now() + Duration::minutes(15),
+        price_cents: 1500,
+        version,
+        created_at: Utc::now(),
+    }
+}
+
+fn title_patch(t: &str) -> StuffPatch {
+    StuffPatch {
+        title: Some(StuffTitle::parse(&json!(t)).unwrap()),
+        ..StuffPatch::default()
+    }
+}
+
+fn edit<'a>(id: &'a str, editor: &'a str, version: Option<u64>, patch: &'a StuffPatch) -> Edit<'a> {
+    Edit {
+        id,
+        editor_id: editor,
+        expected_version: version,
+        patch,
+        now: micros(Utc::now()),
+        correlation_id: Some("conf"),
+    }
+}
+
+/// The unsent outbox events, decoded, in order.
+async fn outbox(store: &Arc<dyn StuffStore>) -> Vec<EventEnvelope> {
+    store
+        .outbox()
+        .pending(1000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_str(&r.payload).unwrap())
+        .collect()
+}
+
+/// Marks everything sent, so the next check sees only new events.
+async fn drain(store: &Arc<dyn StuffStore>) {
+    let ob = store.outbox();
+    for r in ob.pending(1000).await.unwrap() {
+        ob.mark_sent(&r.id).await.unwrap();
+    }
+}
+
+fn updated(ev: &EventEnvelope) -> &StuffRecord {
+    match &ev.event {
+        Event::StuffUpdated(s) => s,
+        other => panic!("expected stuff.updated, got {other:?}"),
+    }
+}
+
+async fn apply(store: &Arc<dyn StuffStore>, change: OrderChange, o: &OrderRecord) -> OrderOutcome {
+    store
+        .apply_order(change, o, micros(Utc::now()), Some("conf"))
+        .await
+        .unwrap()
+}
+
+async fn create_get_and_list(store: &Arc<dyn StuffStore>) {
+    let base = micros(Utc::now()) - Duration::hours(1);
+    let first = stuff("ann", "Lamp", base);
+    store.create(&first, Some("c1")).await.unwrap();
+    let got = store.get(&first.id).await.unwrap().unwrap();
+    assert_eq!(got, first, "round trip, times to the microsecond");
+    assert!(store.get("no-such-id").await.unwrap().is_none());
+
+    let events = outbox(store).await;
+    assert_eq!(events.len(), 1, "the create wrote its event");
+    assert_eq!(events[0].correlation_id.as_deref(), Some("c1"));
+    match &events[0].event {
+        Event::StuffCreated(s) => assert_eq!(s, &first),
+        other => panic!("unexpected {other:?}"),
+    }
+    drain(store).await;
+
+    // Ten more, two of them sharing a creation time (the id breaks the tie).
+    let mut all = vec![first.clone()];
+    for i in 1..=10 {
+        let t = if i == 10 {
+            base + Duration::seconds(9)
+        } else {
+            base + Duration::seconds(i)
+        };
+        let s = stuff(
+            if i % 2 == 0 { "ann" } else { "bob" },
+            &format!("Item {i}"),
+            t,
+        );
+        store.create(&s, None).await.unwrap();
+        all.push(s);
+    }
+    assert_eq!(outbox(store).await.len(), 10);
+    drain(store).await;
+    all.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+
+    // Pages of 3 walk the whole list newest first, with no gaps or repeats.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list(&ListQuery {
+                status: None,
+                after: after.clone(),
+                limit: 3,
+            })
+            .await
+            .unwrap();
+        assert!(page.len() <= 3);
+        let Some(last) = page.last() else { break };
+        after = Some(Cursor {
+            created_at: last.created_at,
+            id: last.id.clone(),
+        });
+        seen.extend(page);
+    }
+    assert_eq!(
+        seen.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        all.iter().map(|s| s.id.as_str()).collect::<Vec<_>>()
+    );
+
+    // Status filter.
+    let none_sold = store
+        .list(&ListQuery {
+            status: Some(StuffStatus::Sold),
+            after: None,
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    assert!(none_sold.is_empty());
+    let available = store
+        .list(&ListQuery {
+            status: Some(StuffStatus::Available),
+            after: None,
+            limit: 5,
+        })
+        .await
+        .unwrap();
+    assert_eq!(available.len(), 5);
+    assert_eq!(available[0].id, all[0].id);
+}
+
+async fn edits_compare_and_set(store: &Arc<dyn StuffStore>) {
+    let s = stuff("ann", "Desk", micros(Utc::now()));
+    store.create(&s, None).await.unwrap();
+    drain(store).await;
+
+    let patch = StuffPatch {
+        title: Some(StuffTitle::parse(&json!("Oak desk")).unwrap()),
+        price: Some(PriceCents::parse(&json!(2500)).unwrap()),
+        description: Some(Description::parse(&json!("")).unwrap()),
+    };
+    let e = edit(&s.id, "ann", Some(1), &patch);
+    let v2 = store.edit(&e).await.unwrap();
+    assert_eq!(
+        (
+            v2.title.as_str(),
+            v2.price_cents,
+            v2.description.as_str(),
+            v2.version
+        ),
+        ("Oak desk", 2500, "", 2)
+    );
+    assert_eq!(v2.created_at, s.created_at);
+    assert_eq!(v2.updated_at, e.now);
+    assert_eq!(store.get(&s.id).await.unwrap().unwrap(), v2);
+    let events = outbox(store).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(updated(&events[0]), &v2);
+    assert_eq!(events[0].correlation_id.as_deref(), Some("conf"));
+    drain(store).await;
+
+    // Only the given fields change.
+    let price_only = StuffPatch {
+        price: Some(PriceCents::parse(&json!(99)).unwrap()),
+        ..StuffPatch::default()
+    };
+    let v3 = store
+        .edit(&edit(&s.id, "ann", None, &price_only))
+        .await
+        .unwrap();
+    assert_eq!(
+        (v3.title.as_str(), v3.price_cents, v3.version),
+        ("Oak desk", 99, 3)
+    );
+    drain(store).await;
+
+    // Refusals change nothing and write no event.
+    let p = title_patch("Nope");
+    for (e, expected) in [
+        (edit(&s.id, "ann", Some(2), &p), "version"),
+        (edit(&s.id, "bob", Some(3), &p), "owner"),
+        (edit(&s.id, "bob", None, &p), "owner"),
+        (edit("missing", "ann", None, &p), "missing"),
+    ] {
+        let err = store.edit(&e).await.unwrap_err();
+        let ok = matches!(
+            (&err, expected),
+            (StoreError::VersionConflict, "version")
+                | (StoreError::NotOwner, "owner")
+                | (StoreError::NotFound, "missing")
+        );
+        assert!(ok, "{expected}: got {err:?}");
+    }
+    assert_eq!(store.get(&s.id).await.unwrap().unwrap(), v3);
+    assert!(outbox(store).await.is_empty());
+
+    // Concurrent edits from one read version: exactly one wins.
+    let tries = (0..12).map(|i| {
+        let store = store.clone();
+        let id = s.id.clone();
+        async move {
+            let p = title_patch(&format!("Racer {i}"));
+            store.edit(&edit(&id, "ann", Some(3), &p)).await
+        }
+    });
+    let results = futures_util::future::join_all(tries).await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| matches!(e, StoreError::VersionConflict))
+    );
+    let winner = results.into_iter().find_map(Result::ok).unwrap();
+    assert_eq!(winner.version, 4);
+    assert_eq!(store.get(&s.id).await.unwrap().unwrap(), winner);
+    assert_eq!(outbox(store).await.len(), 1, "one event for one change");
+    drain(store).await;
+}
+
+async fn order_events(store: &Arc<dyn StuffStore>) {
+    let s = stuff("ann", "Bike", micros(Utc::now()));
+    store.create(&s, None).await.unwrap();
+    drain(store).await;
+
+    // Early: cancelled v2 before created v1 changes nothing.
+    let o1_cancelled = order("o1", &s.id, OrderStatus::Cancelled, 2);
+    assert_eq!(
+        apply(store, OrderChange::Cancelled, &o1_cancelled).await,
+        OrderOutcome::Early
+    );
+    assert_eq!(store.get(&s.id).await.unwrap().unwrap().version, 1);
+
+    // Apply created v1: reserved by o1, version 2, one event without the order id.
+    let o1 = order("o1", &s.id, OrderStatus::Created, 1);
+    let OrderOutcome::Applied(Some(r)) = apply(store, OrderChange::Created, &o1).await else {
+        panic!("created v1 should apply");
+    };
+    assert_eq!(
+        (r.status, r.order_id.as_deref(), r.version),
+        (StuffStatus::Reserved, Some("o1"), 2)
+    );
+    assert_eq!(store.get(&s.id).await.unwrap().unwrap(), r);
+    let events = outbox(store).await;
+    assert_eq!(events.len(), 1);
+    let ev = updated(&events[0]);
+    assert_eq!(
+        (ev.status, ev.version, ev.order_id.as_deref()),
+        (StuffStatus::Reserved, 2, None)
+    );
+    drain(store).await;
+
+    // Duplicate: stale, nothing changes, no event.
+    assert_eq!(
+        apply(store, OrderChange::Created, &o1).await,
+        OrderOutcome::Stale
+    );
+    assert!(outbox(store).await.is_empty());
+
+    // Edits are refused while reserved.
+    let p = title_patch("x");
+    assert!(matches!(
+        store.edit(&edit(&s.id, "ann", None, &p)).await,
+        Err(StoreError::Reserved)
+    ));
+
+    // A second order while o1 holds it is recorded, not applied to the stuff...
+    let o2 = order("o2", &s.id, OrderStatus::Created, 1);
+    assert_eq!(
+        apply(store, OrderChange::Created, &o2).await,
+        OrderOutcome::Applied(None)
+    );
+    assert_eq!(store.get(&s.id).await.unwrap().unwrap().version, 2);
+    assert_eq!(
+        apply(store, OrderChange::Created, &o2).await,
+        OrderOutcome::Stale
+    );
+    // ...and takes over when o1 is cancelled (events of different orders may interleave).
+    let OrderOutcome::Applied(Some(r)) = apply(store, OrderChange::Cancelled, &o1_cancelled).await
+    else {
+        panic!("cancelled v2 should apply now");
+    };
+    assert_eq!(
+        (r.status, r.order_id.as_deref(), r.version),
+        (StuffStatus::Reserved, Some("o2"), 3)
+    );
+    assert_eq!(
+        apply(store, OrderChange::Cancelled, &o1_cancelled).await,
+        OrderOutcome::Stale
+    );
+    // o2 cancelled: available again.
+    let o2_cancelled = order("o2", &s.id, OrderStatus::Cancelled, 2);
+    let OrderOutcome::Applied(Some(r)) = apply(store, OrderChange::Cancelled, &o2_cancelled).await
+    else {
+        panic!("o2 cancelled should apply");
+    };
+    assert_eq!(
+        (r.status, r.order_id.as_deref(), r.version),
+        (StuffStatus::Available, None, 4)
+    );
+    // o3 created then completed: sold.
+    let o3 = order("o3", &s.id, OrderStatus::Created, 1);
+    apply(store, OrderChange::Created, &o3).await;
+    let o3_done = order("o3", &s.id, OrderStatus::Complete, 2);
+    let OrderOutcome::Applied(Some(r)) = apply(store, OrderChange::Completed, &o3_done).await
+    else {
+        panic!("o3 completed should apply");
+    };
+    assert_eq!(
+        (r.status, r.order_id.as_deref(), r.version),
+        (StuffStatus::Sold, Some("o3"), 6)
+    );
+    let kinds: Vec<(StuffStatus, u64)> = outbox(store)
+        .await
+        .iter()
+        .map(|e| (updated(e).status, updated(e).version))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (StuffStatus::Reserved, 3),
+            (StuffStatus::Available, 4),
+            (StuffStatus::Reserved, 5),
+            (StuffStatus::Sold, 6)
+        ],
+        "one event per stuff change, in order"
+    );
+    drain(store).await;
+    assert!(matches!(
+        store.edit(&edit(&s.id, "ann", None, &p)).await,
+        Err(StoreError::Sold)
+    ));
+
+    // A late cancel of a sold stuff's order changes nothing.
+    let o3_late = order("o3", &s.id, OrderStatus::Cancelled, 3);
+    assert_eq!(
+        apply(store, OrderChange::Cancelled, &o3_late).await,
+        OrderOutcome::Applied(None)
+    );
+    assert_eq!(
+        store.get(&s.id).await.unwrap().unwrap().status,
+        StuffStatus::Sold
+    );
+
+    // An order for a stuff never listed here.
+    let ghost = order("o9", "no-such-stuff", OrderStatus::Created, 1);
+    assert_eq!(
+        apply(store, OrderChange::Created, &ghost).await,
+        OrderOutcome::UnknownStuff
+    );
+    assert!(outbox(store).await.is_empty());
+}
+
+async fn conformance(store: Arc<dyn StuffStore>) {
+    create_get_and_list(&store).await;
+    edits_compare_and_set(&store).await;
+    order_events(&store).await;
+}
+
+#[tokio::test]
+async fn sqlite_in_memory() {
+    let store = ms_stuff::store::sqlite::SqliteStuffStore::open(None)
+        .await
+        .unwrap();
+    conformance(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn sqlite_file() {
+    let dir = std::env::temp_dir().join(format!("stuffmart-stuff-{}", uuid::Uuid::new_v4()));
+    let path = dir.join("stuff.db");
+    let store = ms_stuff::store::sqlite::SqliteStuffStore::open(Some(&path))
+        .await
+        .unwrap();
+    conformance(Arc::new(store)).await;
+    // Reopening keeps the data and does not re-run migrations.
+    let again = ms_stuff::store::sqlite::SqliteStuffStore::open(Some(&path))
+        .await
+        .unwrap();
+    let page = again
+        .list(&ListQuery {
+            status: None,
+            after: None,
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 13);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn mongodb_when_configured() {
+    let Some(url) = std::env::var("MONGODB_URL").ok().filter(|s| !s.is_empty()) else {
+        eprintln!("MONGODB_URL not set: MongoDB stuff store conformance skipped");
+        return;
+    };
+    let db = format!("stuffmart_stuff_{}", uuid::Uuid::new_v4().simple());
+    let store = ms_stuff::store::mongo::MongoStuffStore::open(&url, &db)
+        .await
+        .unwrap();
+    conformance(Arc::new(store)).await;
+    ms_common::storage::mongo::connect(&url, &db)
+        .await
+        .unwrap()
+        .drop()
+        .await
+        .unwrap();
+}
