@@ -1,0 +1,149 @@
+import { useEffect, useRef, useState } from 'react';
+import { useSession, useSessionManager } from './api/session-react';
+import type { ConnectionStatus } from './api/session';
+import { ErrorBanner } from './components/ui';
+import { AdminPage } from './pages/AdminPage';
+import { SignInPage, SignUpPage } from './pages/AuthPages';
+import { CataloguePage } from './pages/CataloguePage';
+import { MyOrdersPage, OrderPage } from './pages/OrderPages';
+import { EditStuffPage, SellPage } from './pages/StuffFormPages';
+import { StuffPage } from './pages/StuffPage';
+import { Link, matchPath, navigate, usePathname } from './router/router';
+
+const CONNECTION_LABEL: Record<ConnectionStatus, string> = {
+  idle: 'Starting…',
+  connecting: 'Connecting…',
+  connected: 'Live',
+  reconnecting: 'Reconnecting…',
+  failed: 'Offline',
+};
+
+function Header() {
+  const session = useSessionManager();
+  const { user, connection, status } = useSession();
+  const [signingOut, setSigningOut] = useState(false);
+  const signOut = async () => {
+    setSigningOut(true);
+    await session.signOut();
+    setSigningOut(false);
+    navigate('/');
+  };
+  return (
+    <header className="site-header">
+      <div className="header-inner">
+        <Link to="/" className="brand">
+          StuffMart
+        </Link>
+        <nav aria-label="Main">
+          <ul>
+            <li>
+              <Link to="/">Catalogue</Link>
+            </li>
+            {user && (
+              <>
+                <li>
+                  <Link to="/sell" data-testid="nav-sell">
+                    Sell
+                  </Link>
+                </li>
+                <li>
+                  <Link to="/orders" data-testid="nav-orders">
+                    My orders
+                  </Link>
+                </li>
+              </>
+            )}
+            {user?.role === 'admin' && (
+              <li>
+                <Link to="/admin" data-testid="nav-admin">
+                  Admin
+                </Link>
+              </li>
+            )}
+          </ul>
+        </nav>
+        <div className="account">
+          <span className={`conn conn-${connection}`} data-testid="connection-status" data-state={connection} role="status">
+            {CONNECTION_LABEL[connection]}
+          </span>
+          {user ? (
+            <>
+              <span data-testid="current-user" data-role={user.role}>
+                <span className="visually-hidden">Signed in as </span>
+                <strong data-testid="current-user-email">{user.email}</strong>{' '}
+                <span className={`role role-${user.role}`} data-testid="current-user-role">
+                  {user.role}
+                </span>
+              </span>
+              <button type="button" onClick={signOut} disabled={signingOut} data-testid="signout-button">
+                Sign out
+              </button>
+            </>
+          ) : status === 'initializing' ? null : (
+            <>
+              <Link to="/signin" data-testid="nav-signin">
+                Sign in
+              </Link>
+              <Link to="/signup" className="button primary" data-testid="nav-signup">
+                Sign up
+              </Link>
+            </>
+          )}
+        </div>
+      </div>
+    </header>
+  );
+}
+
+function Routes({ path }: { path: string }) {
+  let m: Record<string, string> | null;
+  if (path === '/') return <CataloguePage />;
+  if (path === '/signin') return <SignInPage />;
+  if (path === '/signup') return <SignUpPage />;
+  if (path === '/sell') return <SellPage />;
+  if (path === '/orders') return <MyOrdersPage />;
+  if (path === '/admin') return <AdminPage />;
+  if ((m = matchPath('/stuff/:id/edit', path))) return <EditStuffPage key={m.id} id={m.id as string} />;
+  if ((m = matchPath('/stuff/:id', path))) return <StuffPage key={m.id} id={m.id as string} />;
+  if ((m = matchPath('/orders/:id', path))) return <OrderPage key={m.id} id={m.id as string} />;
+  return (
+    <section>
+      <h1 tabIndex={-1}>Page not found</h1>
+      <p>
+        <Link to="/">Back to the catalogue</Link>
+      </p>
+    </section>
+  );
+}
+
+export function App() {
+  const session = useSessionManager();
+  const { notice } = useSession();
+  const path = usePathname();
+  const mainRef = useRef<HTMLElement>(null);
+  const first = useRef(true);
+
+  // Move focus to the new page's heading on client-side navigation (not on first load).
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    const h1 = mainRef.current?.querySelector<HTMLElement>('h1');
+    h1?.focus();
+    window.scrollTo?.(0, 0);
+  }, [path]);
+
+  return (
+    <>
+      <a href="#main" className="skip-link">
+        Skip to content
+      </a>
+      <Header />
+      <main id="main" ref={mainRef} className="container">
+        {notice && <ErrorBanner messages={[notice]} testId="session-notice" onDismiss={() => session.dismissNotice()} />}
+        <Routes path={path} />
+      </main>
+    </>
+  );
+}

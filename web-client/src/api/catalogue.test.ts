@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import {
+  applyOrderUpdated,
+  applyPage,
+  applyStuffCreated,
+  applyStuffUpdated,
+  emptyCatalogue,
+  mergeOrders,
+  rememberNewest,
+} from './catalogue';
+import type { Order, Stuff } from './types';
+
+function stuff(id: string, version: number, status: Stuff['status'] = 'available', title = id): Stuff {
+  return {
+    id,
+    title,
+    description: '',
+    priceCents: 1250,
+    sellerId: 'seller',
+    status,
+    version,
+    createdAt: '2026-11-01T12:00:00Z',
+    updatedAt: '2026-11-01T12:00:00Z',
+  };
+}
+
+describe('catalogue merge', () => {
+  const base = applyPage(emptyCatalogue(), { items: [stuff('a', 1), stuff('b', 3)], nextCursor: 'c1' }, 'replace');
+
+  it('applies a stuff:updated push only when its version is newer', () => {
+    const reserved = applyStuffUpdated(base, stuff('a', 2, 'reserved'));
+    expect(reserved.items[0]).toMatchObject({ id: 'a', status: 'reserved', version: 2 });
+    // Stale (same or older version) pushes are ignored — arriving out of order changes nothing.
+    expect(applyStuffUpdated(reserved, stuff('a', 1, 'available'))).toBe(reserved);
+    expect(applyStuffUpdated(reserved, stuff('a', 2, 'sold'))).toBe(reserved);
+    expect(applyStuffUpdated(reserved, stuff('b', 2, 'sold')).items[1]).toMatchObject({ version: 3, status: 'available' });
+  });
+
+  it('keeps the order of items and ignores updates to items not in the list', () => {
+    const next = applyStuffUpdated(base, stuff('b', 4, 'sold'));
+    expect(next.items.map((s) => s.id)).toEqual(['a', 'b']);
+    expect(applyStuffUpdated(base, stuff('zzz', 9))).toBe(base);
+  });
+
+  it('puts a created item on top once, and respects the status filter', () => {
+    const next = applyStuffCreated(base, stuff('n', 1));
+    expect(next.items.map((s) => s.id)).toEqual(['n', 'a', 'b']);
+    expect(applyStuffCreated(next, stuff('n', 1)).items).toHaveLength(3);
+    const soldOnly = applyPage(emptyCatalogue('sold'), { items: [], nextCursor: null }, 'replace');
+    expect(applyStuffCreated(soldOnly, stuff('n', 1)).items).toHaveLength(0);
+  });
+
+  it('a fetched page never undoes a newer push (pushes that race the fetch win)', () => {
+    const pushed = applyStuffUpdated(base, stuff('a', 5, 'sold'));
+    const refetched = applyPage(pushed, { items: [stuff('a', 4, 'reserved'), stuff('b', 3)], nextCursor: null }, 'replace');
+    expect(refetched.items[0]).toMatchObject({ version: 5, status: 'sold' });
+    expect(refetched.nextCursor).toBeNull();
+  });
+
+  it('uses pushes seen before the item was listed (first page still in flight)', () => {
+    const seen = new Map<string, Stuff>();
+    rememberNewest(seen, stuff('a', 2, 'reserved'));
+    rememberNewest(seen, stuff('a', 1, 'available')); // stale, ignored
+    const page = applyPage(emptyCatalogue(), { items: [stuff('a', 1)], nextCursor: null }, 'replace', seen);
+    expect(page.items[0]).toMatchObject({ version: 2, status: 'reserved' });
+  });
+
+  it('replace after a reconnect takes the fresh page; append adds the next page without duplicates', () => {
+    const replaced = applyPage(base, { items: [stuff('c', 1), stuff('a', 1)], nextCursor: 'x' }, 'replace');
+    expect(replaced.items.map((s) => s.id)).toEqual(['c', 'a']);
+    const appended = applyPage(base, { items: [stuff('b', 3), stuff('d', 1)], nextCursor: null }, 'append');
+    expect(appended.items.map((s) => s.id)).toEqual(['a', 'b', 'd']);
+    expect(appended.nextCursor).toBeNull();
+  });
+});
+
+describe('order merge', () => {
+  const order = (id: string, version: number, status: Order['status']): Order => ({
+    id,
+    stuffId: 's',
+    userId: 'u',
+    status,
+    expiresAt: '2026-11-01T12:15:00Z',
+    priceCents: 100,
+    version,
+    createdAt: '2026-11-01T12:00:00Z',
+  });
+
+  it('applies order:updated by version and adds unknown orders', () => {
+    const list = [order('o1', 1, 'created')];
+    const done = applyOrderUpdated(list, order('o1', 2, 'complete'));
+    expect(done[0]!.status).toBe('complete');
+    expect(applyOrderUpdated(done, order('o1', 1, 'created'))).toBe(done);
+    expect(applyOrderUpdated(done, order('o2', 1, 'created')).map((o) => o.id)).toEqual(['o2', 'o1']);
+  });
+
+  it('keeps the newer copy when a re-fetch races a push', () => {
+    const held = [order('o1', 3, 'cancelled')];
+    expect(mergeOrders(held, [order('o1', 2, 'created'), order('o2', 1, 'created')]).map((o) => o.version)).toEqual([3, 1]);
+  });
+});

@@ -1,0 +1,101 @@
+// Version-aware catalogue state. Pushes and fetched pages can arrive in any order; a record is
+// only ever replaced by one with a higher `version`, so a late, stale push never undoes a newer one.
+import type { Order, Stuff, StuffPage, StuffStatus } from './types';
+
+export interface Versioned {
+  id: string;
+  version: number;
+}
+
+/** True when `incoming` should replace `held` (there is nothing held, or it is strictly newer). */
+export function isNewer(incoming: Versioned, held: Versioned | undefined | null): boolean {
+  return !held || incoming.version > held.version;
+}
+
+/** The newer of two copies of one record (ties keep `held`). */
+export function pickNewer<T extends Versioned>(held: T | null | undefined, incoming: T): T {
+  return isNewer(incoming, held) ? incoming : (held as T);
+}
+
+export interface CatalogueState {
+  items: Stuff[];
+  nextCursor: string | null;
+  /** The status filter the list was fetched with (undefined: all). */
+  filter?: StuffStatus;
+}
+
+export const emptyCatalogue = (filter?: StuffStatus): CatalogueState => ({ items: [], nextCursor: null, filter });
+
+/**
+ * Applies a `stuff:updated` push: replaces the item in place when the push is newer. Items not in
+ * the list are ignored (the list re-fetches after every reconnect). An item that no longer matches
+ * the filter stays in place with its new badge until the next fetch, so nothing jumps under the cursor.
+ */
+export function applyStuffUpdated(state: CatalogueState, stuff: Stuff): CatalogueState {
+  const idx = state.items.findIndex((s) => s.id === stuff.id);
+  if (idx === -1) return state;
+  const held = state.items[idx];
+  if (!isNewer(stuff, held)) return state;
+  const items = state.items.slice();
+  items[idx] = stuff;
+  return { ...state, items };
+}
+
+/** Applies a `stuff:created` push: new items go on top when they match the filter. */
+export function applyStuffCreated(state: CatalogueState, stuff: Stuff): CatalogueState {
+  if (state.items.some((s) => s.id === stuff.id)) return applyStuffUpdated(state, stuff);
+  if (state.filter && stuff.status !== state.filter) return state;
+  return { ...state, items: [stuff, ...state.items] };
+}
+
+/**
+ * Applies a fetched page. `replace` starts the list over (first page, or a re-fetch after a
+ * reconnect); `append` adds the next page ("Load more"). Either way, a copy already held with a
+ * higher version (a push that raced the fetch) wins over the fetched one, and duplicates are dropped.
+ * `seen` holds the newest copy of every record pushed so far, including ones not in the list yet
+ * (a `stuff:updated` that arrived while the first page was in flight).
+ */
+export function applyPage(
+  state: CatalogueState,
+  page: StuffPage,
+  mode: 'replace' | 'append',
+  seen?: ReadonlyMap<string, Stuff>,
+): CatalogueState {
+  const held = new Map(state.items.map((s) => [s.id, s] as const));
+  const fetched = page.items.map((s) => pickNewer(seen?.get(s.id), pickNewer(held.get(s.id), s)));
+  let items: Stuff[];
+  if (mode === 'replace') {
+    items = dedupe(fetched);
+  } else {
+    const existing = new Set(state.items.map((s) => s.id));
+    items = [...state.items, ...fetched.filter((s) => !existing.has(s.id))];
+    items = dedupe(items);
+  }
+  return { ...state, items, nextCursor: page.nextCursor ?? null };
+}
+
+function dedupe<T extends Versioned>(items: T[]): T[] {
+  const seen = new Set<string>();
+  return items.filter((s) => (seen.has(s.id) ? false : (seen.add(s.id), true)));
+}
+
+/** Remembers the newest copy of each pushed record (for `applyPage`'s `seen`). */
+export function rememberNewest<T extends Versioned>(seen: Map<string, T>, record: T): void {
+  if (isNewer(record, seen.get(record.id))) seen.set(record.id, record);
+}
+
+/** Applies an `order:updated` push to a list of orders (newest first for unknown ones). */
+export function applyOrderUpdated(orders: Order[], order: Order): Order[] {
+  const idx = orders.findIndex((o) => o.id === order.id);
+  if (idx === -1) return [order, ...orders];
+  if (!isNewer(order, orders[idx])) return orders;
+  const next = orders.slice();
+  next[idx] = order;
+  return next;
+}
+
+/** Merges a fetched order list with what is held, keeping the higher version of each. */
+export function mergeOrders(held: Order[], fetched: Order[]): Order[] {
+  const byId = new Map(held.map((o) => [o.id, o] as const));
+  return fetched.map((o) => pickNewer(byId.get(o.id), o));
+}

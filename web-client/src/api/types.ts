@@ -1,0 +1,94 @@
+// Shapes from the public contract (shared/CONTRACT.md). Money is integer cents,
+// times are RFC 3339 strings in UTC, ids are opaque strings.
+
+export type Role = 'user' | 'admin';
+
+export interface User {
+  id: string;
+  email: string;
+  role: Role;
+}
+
+export interface AuthResponse {
+  user: User;
+  accessToken: string;
+}
+
+export type StuffStatus = 'available' | 'reserved' | 'sold';
+
+export interface Stuff {
+  id: string;
+  title: string;
+  description: string;
+  priceCents: number;
+  sellerId: string;
+  status: StuffStatus;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type OrderStatus = 'created' | 'cancelled' | 'complete';
+
+export interface Order {
+  id: string;
+  stuffId: string;
+  userId: string;
+  status: OrderStatus;
+  expiresAt: string;
+  priceCents: number;
+  version: number;
+  createdAt: string;
+}
+
+export interface Payment {
+  id: string;
+  orderId: string;
+  amountCents: number;
+  couponCode: string | null;
+  providerId: string | null;
+  createdAt: string;
+}
+
+export interface Coupon {
+  code: string;
+  percentOff: number;
+  maxRedemptions: number | null;
+  redemptions: number;
+  expiresAt: string | null;
+  createdBy: string;
+}
+
+export interface StuffPage {
+  items: Stuff[];
+  nextCursor: string | null;
+}
+
+/** Socket.IO request events and their payload / ack data types. */
+export interface RequestMap {
+  'stuff:list': { payload: { status?: StuffStatus; limit?: number; cursor?: string }; data: StuffPage };
+  'stuff:get': { payload: { id: string }; data: Stuff };
+  'stuff:create': { payload: { title: string; priceCents: number; description?: string }; data: Stuff };
+  'stuff:update': {
+    payload: { id: string; version?: number; title?: string; priceCents?: number; description?: string };
+    data: Stuff;
+  };
+  'order:create': { payload: { stuffId: string }; data: Order };
+  'order:cancel': { payload: { id: string }; data: Order };
+  'order:list': { payload: Record<string, never>; data: Order[] };
+  'order:get': { payload: { id: string }; data: Order };
+  'payment:create': { payload: { orderId: string; paymentMethod?: string; couponCode?: string }; data: Payment };
+  'coupon:create': { payload: { percentOff: number; maxRedemptions?: number; expiresAt?: string }; data: Coupon };
+  'coupon:list': { payload: Record<string, never>; data: Coupon[] };
+}
+
+export type RequestEvent = keyof RequestMap;
+
+/** Server pushes. */
+export interface PushMap {
+  'stuff:created': Stuff;
+  'stuff:updated': Stuff;
+  'order:updated': Order;
+}
+
+export type PushEvent = keyof PushMap;

@@ -1,0 +1,184 @@
+// Small shared pieces: error banner, field with label and error, status badges, price.
+import {
+  forwardRef,
+  useCallback,
+  useEffect,
+  useRef,
+  useState,
+  type InputHTMLAttributes,
+  type ReactNode,
+  type RefObject,
+  type TextareaHTMLAttributes,
+} from 'react';
+import { ApiError, toApiError } from '../api/errors';
+import { formatCents, ORDER_STATUS_LABEL, STUFF_STATUS_LABEL } from '../api/format';
+import type { OrderStatus, StuffStatus } from '../api/types';
+
+export const ErrorBanner = forwardRef<HTMLDivElement, { messages: string[]; testId?: string; onDismiss?: () => void }>(
+  function ErrorBanner({ messages, testId = 'error-banner', onDismiss }, ref) {
+    if (messages.length === 0) return null;
+    return (
+      <div className="banner banner-error" role="alert" tabIndex={-1} ref={ref} data-testid={testId}>
+        {messages.length === 1 ? <p>{messages[0]}</p> : <ul>{messages.map((m, i) => <li key={i}>{m}</li>)}</ul>}
+        {onDismiss && (
+          <button type="button" className="link-button" onClick={onDismiss}>
+            Dismiss
+          </button>
+        )}
+      </div>
+    );
+  },
+);
+
+export function Notice({ children, testId }: { children: ReactNode; testId?: string }) {
+  return (
+    <div className="banner banner-info" role="status" data-testid={testId}>
+      {children}
+    </div>
+  );
+}
+
+export function FieldError({ field, message }: { field: string; message?: string }) {
+  if (!message) return null;
+  return (
+    <p className="field-error" id={`error-${field}`} data-testid={`error-${field}`}>
+      {message}
+    </p>
+  );
+}
+
+interface FieldProps {
+  /** The contract's field name: errors with this `field` are shown here. */
+  name: string;
+  label: string;
+  error?: string;
+  hint?: string;
+}
+
+function describedBy(name: string, error?: string, hint?: string): string | undefined {
+  const ids = [hint ? `hint-${name}` : null, error ? `error-${name}` : null].filter(Boolean);
+  return ids.length ? ids.join(' ') : undefined;
+}
+
+export function TextField({ name, label, error, hint, ...input }: FieldProps & InputHTMLAttributes<HTMLInputElement>) {
+  return (
+    <div className="field">
+      <label htmlFor={`field-${name}`}>{label}</label>
+      {hint && (
+        <p className="hint" id={`hint-${name}`}>
+          {hint}
+        </p>
+      )}
+      <input
+        id={`field-${name}`}
+        name={name}
+        aria-invalid={error ? true : undefined}
+        aria-describedby={describedBy(name, error, hint)}
+        {...input}
+      />
+      <FieldError field={name} message={error} />
+    </div>
+  );
+}
+
+export function TextAreaField({ name, label, error, hint, ...input }: FieldProps & TextareaHTMLAttributes<HTMLTextAreaElement>) {
+  return (
+    <div className="field">
+      <label htmlFor={`field-${name}`}>{label}</label>
+      {hint && (
+        <p className="hint" id={`hint-${name}`}>
+          {hint}
+        </p>
+      )}
+      <textarea
+        id={`field-${name}`}
+        name={name}
+        aria-invalid={error ? true : undefined}
+        aria-describedby={describedBy(name, error, hint)}
+        {...input}
+      />
+      <FieldError field={name} message={error} />
+    </div>
+  );
+}
+
+export function StatusBadge({ status }: { status: StuffStatus }) {
+  return (
+    <span className={`badge badge-${status}`} data-testid="status-badge" data-status={status}>
+      {STUFF_STATUS_LABEL[status] ?? status}
+    </span>
+  );
+}
+
+export function OrderStatusBadge({ status }: { status: OrderStatus }) {
+  return (
+    <span className={`badge badge-order-${status}`} data-testid="order-status" data-status={status}>
+      {ORDER_STATUS_LABEL[status] ?? status}
+    </span>
+  );
+}
+
+export function Price({ cents, testId = 'price' }: { cents: number; testId?: string }) {
+  return (
+    <span className="price" data-testid={testId}>
+      {formatCents(cents)}
+    </span>
+  );
+}
+
+export interface FormErrors {
+  fields: Record<string, string>;
+  general: string[];
+}
+
+const noErrors: FormErrors = { fields: {}, general: [] };
+
+/** Each message goes to the field it names when the form has that field, otherwise to the banner. */
+export function splitErrors(e: ApiError, knownFields: readonly string[]): FormErrors {
+  const fields: Record<string, string> = {};
+  const general: string[] = [];
+  for (const item of e.errors) {
+    if (item.field && knownFields.includes(item.field)) {
+      if (!(item.field in fields)) fields[item.field] = item.message;
+    } else {
+      general.push(item.message);
+    }
+  }
+  return { fields, general };
+}
+
+/**
+ * Error state of one form. `show(err, knownFields)` puts each message next to the field it names
+ * when the form has that field, otherwise into the banner; then focus moves to the first invalid
+ * field (in document order) or to the banner.
+ */
+export function useFormErrors(formRef: RefObject<HTMLFormElement | null>, externalBannerRef?: RefObject<HTMLDivElement | null>) {
+  const [errors, setErrors] = useState<FormErrors>(noErrors);
+  const [focusTick, setFocusTick] = useState(0);
+  const ownBannerRef = useRef<HTMLDivElement>(null);
+  const bannerRef = externalBannerRef ?? ownBannerRef;
+
+  useEffect(() => {
+    if (focusTick === 0) return;
+    const invalid = formRef.current?.querySelector<HTMLElement>('[aria-invalid="true"]');
+    if (invalid) invalid.focus();
+    else bannerRef.current?.focus();
+  }, [focusTick, formRef, bannerRef]);
+
+  const show = useCallback((err: unknown, knownFields: readonly string[]): FormErrors => {
+    const split = splitErrors(toApiError(err), knownFields);
+    setErrors(split);
+    setFocusTick((t) => t + 1);
+    return split;
+  }, []);
+
+  /** Client-side validation results, shown the same way. */
+  const showFields = useCallback((fields: Record<string, string>) => {
+    setErrors({ fields, general: [] });
+    setFocusTick((t) => t + 1);
+  }, []);
+
+  const clear = useCallback(() => setErrors(noErrors), []);
+
+  return { errors, show, showFields, clear, bannerRef };
+}

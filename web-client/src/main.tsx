@@ -1,0 +1,29 @@
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { App } from './App';
+import { AuthHttp } from './api/http';
+import { browserLock, SessionManager } from './api/session';
+import { SessionProvider } from './api/session-react';
+import { createSocket } from './api/socket';
+import './styles.css';
+
+// One session and one socket per tab, created once (outside React, so StrictMode's double
+// effects cannot spend the rotating refresh cookie twice).
+const session = new SessionManager({
+  http: new AuthHttp(),
+  createSocket,
+  lock: browserLock(),
+  channel: typeof BroadcastChannel !== 'undefined' ? new BroadcastChannel('stuffmart-session') : null,
+});
+void session.start();
+
+const root = document.getElementById('root');
+if (root) {
+  createRoot(root).render(
+    <StrictMode>
+      <SessionProvider session={session}>
+        <App />
+      </SessionProvider>
+    </StrictMode>,
+  );
+}

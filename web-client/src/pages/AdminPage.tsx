@@ -1,0 +1,178 @@
+import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { toApiError } from '../api/errors';
+import { formatTime } from '../api/format';
+import { useSession, useSessionManager } from '../api/session-react';
+import type { Coupon } from '../api/types';
+import { ErrorBanner, TextField, useFormErrors } from '../components/ui';
+import { RequireSignIn } from './RequireSignIn';
+
+const FIELDS = ['percentOff', 'maxRedemptions', 'expiresAt'] as const;
+
+/** `datetime-local` value (local time, no zone) → RFC 3339 in UTC. */
+export function localInputToIso(value: string): string | null {
+  if (!value) return null;
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
+export function validateCoupon(v: { percentOff: string; maxRedemptions: string; expiresAt: string }, nowMs = Date.now()) {
+  const fields: Record<string, string> = {};
+  const percentOff = Number(v.percentOff);
+  if (!/^\d+$/.test(v.percentOff.trim()) || percentOff < 1 || percentOff > 100)
+    fields.percentOff = 'Enter a whole number from 1 to 100';
+  let maxRedemptions: number | undefined;
+  if (v.maxRedemptions.trim()) {
+    maxRedemptions = Number(v.maxRedemptions);
+    if (!/^\d+$/.test(v.maxRedemptions.trim()) || maxRedemptions < 1) fields.maxRedemptions = 'Enter a whole number of at least 1';
+  }
+  let expiresAt: string | undefined;
+  if (v.expiresAt) {
+    const iso = localInputToIso(v.expiresAt);
+    if (!iso) fields.expiresAt = 'Enter a valid date and time';
+    else if (Date.parse(iso) <= nowMs) fields.expiresAt = 'Choose a time in the future';
+    else expiresAt = iso;
+  }
+  return { fields, payload: { percentOff, ...(maxRedemptions ? { maxRedemptions } : {}), ...(expiresAt ? { expiresAt } : {}) } };
+}
+
+export function AdminPage() {
+  return (
+    <section>
+      <h1 tabIndex={-1}>Coupons</h1>
+      <RequireSignIn next="/admin" admin>
+        <Coupons />
+      </RequireSignIn>
+    </section>
+  );
+}
+
+function Coupons() {
+  const session = useSessionManager();
+  const { epoch } = useSession();
+  const [coupons, setCoupons] = useState<Coupon[] | null>(null);
+  const [listError, setListError] = useState<string[]>([]);
+  const [created, setCreated] = useState<Coupon | null>(null);
+  const formRef = useRef<HTMLFormElement>(null);
+  const { errors, show, showFields, clear, bannerRef } = useFormErrors(formRef);
+  const [values, setValues] = useState({ percentOff: '', maxRedemptions: '', expiresAt: '' });
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    if (epoch === 0) return;
+    let live = true;
+    session
+      .request('coupon:list', {})
+      .then(({ data }) => {
+        if (live) {
+          setCoupons(data);
+          setListError([]);
+        }
+      })
+      .catch((e) => live && setListError(toApiError(e).errors.map((x) => x.message)));
+    return () => {
+      live = false;
+    };
+  }, [session, epoch]);
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    const { fields, payload } = validateCoupon(values);
+    if (Object.keys(fields).length) return showFields(fields);
+    clear();
+    setBusy(true);
+    try {
+      const { data } = await session.request('coupon:create', payload);
+      setCreated(data);
+      setCoupons((list) => [data, ...(list ?? []).filter((c) => c.code !== data.code)]);
+      setValues({ percentOff: '', maxRedemptions: '', expiresAt: '' });
+    } catch (err) {
+      show(err, FIELDS);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const set = (k: keyof typeof values) => (e: { target: { value: string } }) => setValues((v) => ({ ...v, [k]: e.target.value }));
+
+  return (
+    <>
+      <h2>Create a coupon</h2>
+      <ErrorBanner ref={bannerRef} messages={errors.general} testId="form-error" />
+      {created && (
+        <p className="banner banner-success" role="status">
+          Created coupon <code data-testid="created-coupon-code">{created.code}</code> ({created.percentOff}% off).
+        </p>
+      )}
+      <form ref={formRef} onSubmit={submit} noValidate data-testid="coupon-form" className="narrow" aria-busy={busy}>
+        <TextField
+          name="percentOff"
+          label="Percent off"
+          hint="1 to 100; 100 makes the stuff free"
+          inputMode="numeric"
+          value={values.percentOff}
+          onChange={set('percentOff')}
+          error={errors.fields.percentOff}
+          aria-required
+          data-testid="percent-off-input"
+        />
+        <TextField
+          name="maxRedemptions"
+          label="Maximum redemptions (optional)"
+          inputMode="numeric"
+          value={values.maxRedemptions}
+          onChange={set('maxRedemptions')}
+          error={errors.fields.maxRedemptions}
+          data-testid="max-redemptions-input"
+        />
+        <TextField
+          name="expiresAt"
+          label="Expires at (optional, your local time)"
+          type="datetime-local"
+          value={values.expiresAt}
+          onChange={set('expiresAt')}
+          error={errors.fields.expiresAt}
+          data-testid="coupon-expires-input"
+        />
+        <button type="submit" className="primary" disabled={busy} data-testid="create-coupon-button">
+          {busy ? 'Creating…' : 'Create coupon'}
+        </button>
+      </form>
+
+      <h2>All coupons</h2>
+      <ErrorBanner messages={listError} testId="coupon-list-error" />
+      {coupons === null ? (
+        listError.length ? null : <p aria-live="polite">Loading…</p>
+      ) : coupons.length === 0 ? (
+        <p data-testid="coupons-empty">No coupons yet.</p>
+      ) : (
+        <div className="table-wrap">
+          <table data-testid="coupon-list">
+            <thead>
+              <tr>
+                <th scope="col">Code</th>
+                <th scope="col">Off</th>
+                <th scope="col">Redeemed</th>
+                <th scope="col">Expires</th>
+              </tr>
+            </thead>
+            <tbody>
+              {coupons.map((c) => (
+                <tr key={c.code} data-testid={`coupon-row-${c.code}`}>
+                  <td>
+                    <code>{c.code}</code>
+                  </td>
+                  <td>{c.percentOff}%</td>
+                  <td>
+                    {c.redemptions}
+                    {c.maxRedemptions != null ? ` of ${c.maxRedemptions}` : ''}
+                  </td>
+                  <td>{c.expiresAt ? formatTime(c.expiresAt) : 'Never'}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </>
+  );
+}

@@ -1,0 +1,105 @@
+// @vitest-environment happy-dom
+import { act } from 'react';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { SessionManager } from '../api/session';
+import { SessionProvider } from '../api/session-react';
+import type { Order } from '../api/types';
+import { alice, fakeJwt, FakeHttp, FakeSocket } from '../test/fakes';
+import { render, step } from '../test/render';
+import { OrderPage } from './OrderPages';
+
+const T0 = Date.UTC(2026, 10, 1, 12, 0, 0);
+const order = (version: number, status: Order['status']): Order => ({
+  id: 'o1',
+  stuffId: 's1',
+  userId: alice.id,
+  status,
+  expiresAt: new Date(T0 + 90_000).toISOString(),
+  priceCents: 1250,
+  version,
+  createdAt: new Date(T0).toISOString(),
+});
+
+describe('<OrderPage>', () => {
+  let socket: FakeSocket;
+  let session: SessionManager;
+
+  beforeEach(async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    vi.setSystemTime(T0);
+    const http = new FakeHttp();
+    http.refreshResults.push({ user: alice, accessToken: fakeJwt(Math.floor(T0 / 1000) + 900) });
+    session = new SessionManager({ http, createSocket: (a) => (socket = new FakeSocket(a)) });
+    await session.start();
+    socket.responders.set('order:get', () => ({ data: order(1, 'created') }));
+    socket.responders.set('stuff:get', () => ({
+      data: { id: 's1', title: 'Notes', description: '', priceCents: 1250, sellerId: 'x', status: 'reserved', version: 2, createdAt: '', updatedAt: '' },
+    }));
+  });
+  afterEach(() => {
+    session.stop();
+    vi.useRealTimers();
+  });
+
+  const mount = () =>
+    render(
+      <SessionProvider session={session}>
+        <OrderPage id="o1" />
+      </SessionProvider>,
+    );
+
+  it('shows a live countdown and the payment form; a 402 says the card was declined', async () => {
+    socket.responders.set('payment:create', () => ({ status: 402, errors: [{ message: 'Your card was declined' }] }));
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    expect(r.byTestId('order-status')!.textContent).toBe('Awaiting payment');
+    expect(r.byTestId('countdown')!.textContent).toBe('01:30');
+    act(() => vi.advanceTimersByTime(1000));
+    expect(r.byTestId('countdown')!.textContent).toBe('01:29');
+    expect(r.byTestId('pay-button')!.textContent).toBe('Pay 12.50 €');
+    expect(r.byTestId('stripe-elements-placeholder')).toBeNull();
+
+    await step(() => (r.byTestId('payment-method-pm_card_chargeDeclined') as HTMLInputElement).click());
+    await step(() => (r.byTestId('pay-button') as HTMLButtonElement).click());
+    expect(socket.lastEmitted('payment:create')!.payload).toEqual({ orderId: 'o1', paymentMethod: 'pm_card_chargeDeclined' });
+    expect(r.byTestId('payment-error')!.textContent).toBe('Your card was declined');
+    expect(r.byTestId('payment-error')!.getAttribute('role')).toBe('alert');
+    expect(document.activeElement).toBe(r.byTestId('payment-error'));
+
+    // The server cancels the order and pushes it.
+    await step(() => socket.push('order:updated', order(2, 'cancelled')));
+    expect(r.byTestId('order-status')!.textContent).toBe('Cancelled');
+    expect(r.byTestId('pay-button')).toBeNull();
+    // The reason stays on screen after the form is gone.
+    expect(r.byTestId('payment-error')!.textContent).toBe('Your card was declined');
+    expect(r.byTestId('order-cancelled')).not.toBeNull();
+    r.unmount();
+  });
+
+  it('sends the coupon code and shows a coupon error next to the field', async () => {
+    socket.responders.set('payment:create', () => ({ status: 400, errors: [{ message: 'Unknown coupon', field: 'couponCode' }] }));
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    const input = r.byTestId('coupon-input') as HTMLInputElement;
+    act(() => {
+      Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!.call(input, ' FREE100 ');
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+    });
+    await step(() => (r.byTestId('pay-button') as HTMLButtonElement).click());
+    expect(socket.lastEmitted('payment:create')!.payload).toEqual({ orderId: 'o1', paymentMethod: 'pm_card_visa', couponCode: 'FREE100' });
+    expect(r.byTestId('error-couponCode')!.textContent).toBe('Unknown coupon');
+    expect(document.activeElement).toBe(input);
+    r.unmount();
+  });
+
+  it('shows Expired when the hold runs out, and Complete when the order completes', async () => {
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    act(() => vi.advanceTimersByTime(90_000));
+    expect(r.byTestId('countdown')!.textContent).toBe('Expired');
+    await step(() => socket.push('order:updated', order(3, 'complete')));
+    expect(r.byTestId('order-status')!.textContent).toBe('Complete');
+    expect(r.byTestId('countdown')).toBeNull();
+    r.unmount();
+  });
+});

@@ -1,0 +1,359 @@
+import { useEffect, useRef, useState, type FormEvent, type RefObject } from 'react';
+import { applyOrderUpdated, mergeOrders, pickNewer } from '../api/catalogue';
+import { ApiError, toApiError } from '../api/errors';
+import { formatCents, formatTime } from '../api/format';
+import { usePush, useSession, useSessionManager } from '../api/session-react';
+import type { Order, Payment, Stuff } from '../api/types';
+import { Countdown } from '../countdown/Countdown';
+import { StripeElementsPlaceholder, stripeConfigured } from '../components/StripeElementsPlaceholder';
+import { ErrorBanner, FieldError, OrderStatusBadge, Price, TextField, useFormErrors } from '../components/ui';
+import { Link } from '../router/router';
+import { RequireSignIn } from './RequireSignIn';
+
+export const DECLINED_MESSAGE = 'Your card was declined';
+
+export const TEST_PAYMENT_METHODS = [
+  { id: 'pm_card_visa', label: 'Visa (test card, succeeds)' },
+  { id: 'pm_card_mastercard', label: 'Mastercard (test card, succeeds)' },
+  { id: 'pm_card_chargeDeclined', label: 'Declined card (test card, fails)' },
+] as const;
+
+/** Titles of stuff by id, fetched once each (orders carry only `stuffId`). */
+function useStuffTitles(ids: string[]): Record<string, string> {
+  const session = useSessionManager();
+  const [titles, setTitles] = useState<Record<string, string>>({});
+  const requested = useRef(new Set<string>());
+  const key = ids.join(',');
+  useEffect(() => {
+    for (const id of ids) {
+      if (requested.current.has(id)) continue;
+      requested.current.add(id);
+      session
+        .request('stuff:get', { id })
+        .then(({ data }) => setTitles((t) => ({ ...t, [id]: data.title })))
+        .catch(() => requested.current.delete(id));
+    }
+  }, [key, session]); // `ids` is captured through `key`
+  return titles;
+}
+
+export function OrderPage({ id }: { id: string }) {
+  return (
+    <section className="narrow">
+      <h1 tabIndex={-1}>Order</h1>
+      <RequireSignIn next={`/orders/${id}`}>
+        <OrderView id={id} />
+      </RequireSignIn>
+    </section>
+  );
+}
+
+function OrderView({ id }: { id: string }) {
+  const session = useSessionManager();
+  const { epoch } = useSession();
+  const [order, setOrder] = useState<Order | null>(null);
+  const [stuff, setStuff] = useState<Stuff | null>(null);
+  const [loadError, setLoadError] = useState<{ status: number; messages: string[] } | null>(null);
+  const [payment, setPayment] = useState<Payment | null>(null);
+  // Payment errors live here, not in the form: a declined card cancels the order, which removes
+  // the form, and the message must stay visible.
+  const [paymentErrors, setPaymentErrors] = useState<string[]>([]);
+  const paymentBannerRef = useRef<HTMLDivElement>(null);
+
+  useEffect(() => {
+    if (epoch === 0) return;
+    let live = true;
+    session
+      .request('order:get', { id })
+      .then(({ data }) => {
+        if (!live) return;
+        setOrder((held) => (held && held.id === data.id ? pickNewer(held, data) : data));
+        setLoadError(null);
+      })
+      .catch((e) => {
+        if (!live) return;
+        const err = toApiError(e);
+        setLoadError({ status: err.status, messages: err.errors.map((x) => x.message) });
+      });
+    return () => {
+      live = false;
+    };
+  }, [session, id, epoch]);
+
+  const stuffId = order?.stuffId;
+  useEffect(() => {
+    if (!stuffId || epoch === 0) return;
+    session
+      .request('stuff:get', { id: stuffId })
+      .then(({ data }) => setStuff((held) => pickNewer(held, data)))
+      .catch(() => undefined);
+  }, [session, stuffId, epoch]);
+
+  usePush('order:updated', (o) => {
+    if (o.id === id) setOrder((held) => pickNewer(held, o));
+  });
+  usePush('stuff:updated', (s) => {
+    if (s.id === stuffId) setStuff((held) => pickNewer(held, s));
+  });
+
+  // After paying (or failing to), the order changes on the server; the push normally brings it,
+  // this makes sure of it.
+  const refetch = () => {
+    session
+      .request('order:get', { id })
+      .then(({ data }) => setOrder((held) => pickNewer(held, data)))
+      .catch(() => undefined);
+  };
+
+  if (!order) {
+    if (loadError) {
+      return <ErrorBanner messages={loadError.status === 404 ? ['This order does not exist.'] : loadError.messages} />;
+    }
+    return <p aria-live="polite">Loading…</p>;
+  }
+
+  return (
+    <div data-testid="order-page" data-order-id={order.id} data-status={order.status}>
+      <dl className="details">
+        <dt>Stuff</dt>
+        <dd>
+          <Link to={`/stuff/${encodeURIComponent(order.stuffId)}`} data-testid="order-stuff-link">
+            {stuff?.title ?? 'View the stuff'}
+          </Link>
+        </dd>
+        <dt>Price</dt>
+        <dd>
+          <Price cents={order.priceCents} testId="order-price" />
+        </dd>
+        <dt>Status</dt>
+        <dd>
+          <OrderStatusBadge status={order.status} />
+        </dd>
+        <dt>Ordered</dt>
+        <dd>{formatTime(order.createdAt)}</dd>
+        {order.status === 'created' && (
+          <>
+            <dt>Time left to pay</dt>
+            <dd>
+              <Countdown expiresAt={order.expiresAt} />{' '}
+              <span className="muted small">(until {formatTime(order.expiresAt)})</span>
+            </dd>
+          </>
+        )}
+      </dl>
+
+      <ErrorBanner ref={paymentBannerRef} messages={paymentErrors} testId="payment-error" />
+      {payment && (
+        <p className="banner banner-success" role="status" data-testid="payment-success">
+          Payment received: {formatCents(payment.amountCents)}
+          {payment.couponCode ? ` (coupon ${payment.couponCode})` : ''}.
+        </p>
+      )}
+      {order.status === 'complete' && (
+        <p className="banner banner-success" role="status" data-testid="order-complete">
+          Paid. The stuff is yours.
+        </p>
+      )}
+      {order.status === 'cancelled' && (
+        <p className="banner banner-info" role="status" data-testid="order-cancelled">
+          This order was cancelled. If the stuff is still available you can{' '}
+          <Link to={`/stuff/${encodeURIComponent(order.stuffId)}`}>try again</Link>.
+        </p>
+      )}
+      {order.status === 'created' && (
+        <PaymentForm
+          order={order}
+          onPaid={(p) => {
+            setPayment(p);
+            refetch();
+          }}
+          onFailed={refetch}
+          onGeneralErrors={setPaymentErrors}
+          bannerRef={paymentBannerRef}
+          onOrder={(o) => setOrder((held) => pickNewer(held, o))}
+        />
+      )}
+    </div>
+  );
+}
+
+const PAYMENT_FIELDS = ['paymentMethod', 'couponCode'] as const;
+
+function PaymentForm({
+  order,
+  onPaid,
+  onFailed,
+  onGeneralErrors,
+  bannerRef,
+  onOrder,
+}: {
+  order: Order;
+  onPaid: (p: Payment) => void;
+  onFailed: () => void;
+  onGeneralErrors: (messages: string[]) => void;
+  bannerRef: RefObject<HTMLDivElement | null>;
+  onOrder: (o: Order) => void;
+}) {
+  const session = useSessionManager();
+  const formRef = useRef<HTMLFormElement>(null);
+  const { errors, show: showInForm, clear: clearForm } = useFormErrors(formRef, bannerRef);
+  const show = (err: unknown, fields: readonly string[]) => onGeneralErrors(showInForm(err, fields).general);
+  const clear = () => {
+    clearForm();
+    onGeneralErrors([]);
+  };
+  const [method, setMethod] = useState<string>(TEST_PAYMENT_METHODS[0].id);
+  const [coupon, setCoupon] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [cancelling, setCancelling] = useState(false);
+
+  const pay = async (e: FormEvent) => {
+    e.preventDefault();
+    clear();
+    setBusy(true);
+    try {
+      const code = coupon.trim();
+      const { data } = await session.request('payment:create', {
+        orderId: order.id,
+        paymentMethod: method,
+        ...(code ? { couponCode: code } : {}),
+      });
+      onPaid(data);
+    } catch (err) {
+      const apiErr = toApiError(err);
+      if (apiErr.status === 402) {
+        // Always the contract's wording for a declined card.
+        show(new ApiError(402, [{ message: DECLINED_MESSAGE }]), PAYMENT_FIELDS);
+      } else {
+        show(apiErr, PAYMENT_FIELDS);
+      }
+      if (apiErr.status === 402 || apiErr.status === 409) onFailed();
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const cancel = async () => {
+    clear();
+    setCancelling(true);
+    try {
+      const { data } = await session.request('order:cancel', { id: order.id });
+      onOrder(data);
+    } catch (err) {
+      show(err, []);
+    } finally {
+      setCancelling(false);
+    }
+  };
+
+  return (
+    <>
+      <h2>Payment</h2>
+      <form ref={formRef} onSubmit={pay} noValidate data-testid="payment-form" aria-busy={busy}>
+        {stripeConfigured() && <StripeElementsPlaceholder />}
+        <fieldset className="field">
+          <legend>Payment method</legend>
+          {TEST_PAYMENT_METHODS.map((m) => (
+            <div className="radio" key={m.id}>
+              <input
+                type="radio"
+                id={`pm-${m.id}`}
+                name="paymentMethod"
+                value={m.id}
+                checked={method === m.id}
+                onChange={() => setMethod(m.id)}
+                aria-invalid={errors.fields.paymentMethod ? true : undefined}
+                aria-describedby={errors.fields.paymentMethod ? 'error-paymentMethod' : undefined}
+                data-testid={`payment-method-${m.id}`}
+              />
+              <label htmlFor={`pm-${m.id}`}>{m.label}</label>
+            </div>
+          ))}
+          <FieldError field="paymentMethod" message={errors.fields.paymentMethod} />
+        </fieldset>
+        <TextField
+          name="couponCode"
+          label="Coupon code (optional)"
+          autoComplete="off"
+          value={coupon}
+          onChange={(e) => setCoupon(e.target.value)}
+          error={errors.fields.couponCode}
+          data-testid="coupon-input"
+        />
+        <div className="actions">
+          <button type="submit" className="primary" disabled={busy || cancelling} data-testid="pay-button">
+            {busy ? 'Paying…' : `Pay ${formatCents(order.priceCents)}`}
+          </button>
+          <button type="button" onClick={cancel} disabled={busy || cancelling} data-testid="cancel-order-button">
+            {cancelling ? 'Cancelling…' : 'Cancel order'}
+          </button>
+        </div>
+        <p className="muted small">With a coupon the price is reduced when you pay; a 100% coupon needs no card.</p>
+      </form>
+    </>
+  );
+}
+
+export function MyOrdersPage() {
+  return (
+    <section>
+      <h1 tabIndex={-1}>My orders</h1>
+      <RequireSignIn next="/orders">
+        <MyOrders />
+      </RequireSignIn>
+    </section>
+  );
+}
+
+function MyOrders() {
+  const session = useSessionManager();
+  const { epoch, user } = useSession();
+  const [orders, setOrders] = useState<Order[] | null>(null);
+  const [error, setError] = useState<string[]>([]);
+
+  useEffect(() => {
+    if (epoch === 0 || !user) return;
+    let live = true;
+    session
+      .request('order:list', {})
+      .then(({ data }) => {
+        if (!live) return;
+        setOrders((held) => mergeOrders(held ?? [], data));
+        setError([]);
+      })
+      .catch((e) => live && setError(toApiError(e).errors.map((x) => x.message)));
+    return () => {
+      live = false;
+    };
+  }, [session, epoch, user]);
+
+  usePush('order:updated', (o) => setOrders((held) => (held ? applyOrderUpdated(held, o) : held)));
+
+  const sorted = (orders ?? []).slice().sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  const titles = useStuffTitles(Array.from(new Set(sorted.map((o) => o.stuffId))));
+
+  if (!orders) return error.length ? <ErrorBanner messages={error} /> : <p aria-live="polite">Loading…</p>;
+  return (
+    <>
+      <ErrorBanner messages={error} />
+      {sorted.length === 0 ? (
+        <p data-testid="orders-empty">
+          No orders yet. <Link to="/">Browse the catalogue</Link>
+        </p>
+      ) : (
+        <ul className="rows" data-testid="orders-list">
+          {sorted.map((o) => (
+            <li key={o.id} className="row" data-testid={`order-row-${o.id}`} data-status={o.status}>
+              <Link to={`/orders/${encodeURIComponent(o.id)}`} data-testid="order-link">
+                {titles[o.stuffId] ?? 'Order'}
+              </Link>
+              <Price cents={o.priceCents} />
+              <OrderStatusBadge status={o.status} />
+              <span className="muted small">{formatTime(o.createdAt)}</span>
+            </li>
+          ))}
+        </ul>
+      )}
+    </>
+  );
+}

@@ -1,0 +1,209 @@
+import { useEffect, useState } from 'react';
+import { pickNewer } from '../api/catalogue';
+import { toApiError } from '../api/errors';
+import { formatTime } from '../api/format';
+import { usePush, useSession, useSessionManager } from '../api/session-react';
+import type { Order, Stuff } from '../api/types';
+import { ErrorBanner, Price, StatusBadge } from '../components/ui';
+import { Link, navigate } from '../router/router';
+
+export const CHECKED_OUT_MESSAGE = 'The stuff is being checked out by someone else, please come back later';
+export const SOLD_MESSAGE = 'This stuff has already been sold';
+
+export function StuffPage({ id }: { id: string }) {
+  const session = useSessionManager();
+  const { epoch, user } = useSession();
+  const [stuff, setStuff] = useState<Stuff | null>(null);
+  const [loadError, setLoadError] = useState<{ status: number; messages: string[] } | null>(null);
+  const [myOrder, setMyOrder] = useState<Order | null>(null);
+  const [buyError, setBuyError] = useState<string[]>([]);
+  const [buying, setBuying] = useState(false);
+
+  useEffect(() => {
+    if (epoch === 0) return;
+    let live = true;
+    session
+      .request('stuff:get', { id })
+      .then(({ data }) => {
+        if (!live) return;
+        setStuff((held) => (held && held.id === id ? pickNewer(held, data) : data));
+        setLoadError(null);
+      })
+      .catch((e) => {
+        if (!live) return;
+        const err = toApiError(e);
+        setLoadError({ status: err.status, messages: err.errors.map((x) => x.message) });
+      });
+    return () => {
+      live = false;
+    };
+  }, [session, id, epoch]);
+
+  // Does the signed-in user hold the active order on this stuff?
+  useEffect(() => {
+    if (epoch === 0 || !user) {
+      setMyOrder(null);
+      return;
+    }
+    let live = true;
+    session
+      .request('order:list', {})
+      .then(({ data }) => {
+        if (live) setMyOrder(data.find((o) => o.stuffId === id && o.status === 'created') ?? null);
+      })
+      .catch(() => {
+        /* Not essential for this page: BUY still works and the server decides. */
+      });
+    return () => {
+      live = false;
+    };
+  }, [session, id, epoch, user]);
+
+  usePush('stuff:updated', (s) => {
+    if (s.id === id) setStuff((held) => pickNewer(held, s));
+  });
+  usePush('order:updated', (o) => {
+    if (o.stuffId !== id) return;
+    setMyOrder((held) => {
+      const next = held && held.id === o.id ? pickNewer(held, o) : o;
+      return next.status === 'created' ? next : null;
+    });
+  });
+
+  const buy = async () => {
+    setBuyError([]);
+    setBuying(true);
+    try {
+      const { data } = await session.request('order:create', { stuffId: id });
+      navigate(`/orders/${encodeURIComponent(data.id)}`);
+    } catch (e) {
+      const err = toApiError(e);
+      setBuyError(err.errors.map((x) => x.message));
+      if (err.status === 409) {
+        // Our copy is behind: fetch the current status so the page shows why.
+        session
+          .request('stuff:get', { id })
+          .then(({ data }) => setStuff((held) => pickNewer(held, data)))
+          .catch(() => undefined);
+      }
+    } finally {
+      setBuying(false);
+    }
+  };
+
+  if (loadError && !stuff) {
+    return (
+      <section>
+        <h1 tabIndex={-1}>{loadError.status === 404 ? 'Not found' : 'Could not load this stuff'}</h1>
+        <ErrorBanner messages={loadError.status === 404 ? ['This stuff does not exist.'] : loadError.messages} />
+        <p>
+          <Link to="/">Back to the catalogue</Link>
+        </p>
+      </section>
+    );
+  }
+  if (!stuff) {
+    return (
+      <section>
+        <h1 tabIndex={-1}>Stuff</h1>
+        <p aria-live="polite">Loading…</p>
+      </section>
+    );
+  }
+
+  const own = user?.id === stuff.sellerId;
+  const heldByMe = myOrder !== null && stuff.status === 'reserved';
+  const blockedMessageId = 'buy-blocked-message';
+
+  let action;
+  if (own) {
+    action = (
+      <div className="actions">
+        <p data-testid="own-stuff">You are selling this.</p>
+        {stuff.status === 'available' ? (
+          <Link className="button" to={`/stuff/${encodeURIComponent(stuff.id)}/edit`} data-testid="edit-link">
+            Edit
+          </Link>
+        ) : stuff.status === 'reserved' ? (
+          <p className="muted">Someone is checking it out, so it cannot be edited right now.</p>
+        ) : null}
+      </div>
+    );
+  } else if (!user) {
+    action = (
+      <div className="actions">
+        <Link className="button primary" to={`/signin?next=${encodeURIComponent(`/stuff/${stuff.id}`)}`} data-testid="signin-to-buy">
+          Sign in to buy
+        </Link>
+      </div>
+    );
+  } else if (heldByMe) {
+    action = (
+      <div className="actions">
+        <p data-testid="my-checkout">
+          You are checking this out.{' '}
+          <Link to={`/orders/${encodeURIComponent(myOrder.id)}`} data-testid="my-order-link">
+            Go to your order
+          </Link>
+        </p>
+      </div>
+    );
+  } else {
+    const reserved = stuff.status === 'reserved';
+    const sold = stuff.status === 'sold';
+    action = (
+      <div className="actions">
+        <button
+          type="button"
+          className="primary buy"
+          data-testid="buy-button"
+          disabled={reserved || sold || buying}
+          aria-describedby={reserved || sold ? blockedMessageId : undefined}
+          onClick={buy}
+        >
+          {sold ? 'Sold' : buying ? 'Buying…' : 'BUY'}
+        </button>
+        {reserved && (
+          <p id={blockedMessageId} className="blocked" data-testid="buy-blocked-message" role="status">
+            {CHECKED_OUT_MESSAGE}
+          </p>
+        )}
+        {sold && (
+          <p id={blockedMessageId} className="blocked" data-testid="sold-message" role="status">
+            {SOLD_MESSAGE}
+          </p>
+        )}
+      </div>
+    );
+  }
+
+  return (
+    <article className="stuff" data-testid="stuff-page" data-status={stuff.status} data-version={stuff.version}>
+      <p>
+        <Link to="/">← Catalogue</Link>
+      </p>
+      <h1 tabIndex={-1} data-testid="stuff-title">
+        {stuff.title}
+      </h1>
+      <div className="card-meta">
+        <Price cents={stuff.priceCents} />
+        <StatusBadge status={stuff.status} />
+      </div>
+      {stuff.description && (
+        <p className="description" data-testid="stuff-description">
+          {stuff.description}
+        </p>
+      )}
+      <p className="muted small">Listed {formatTime(stuff.createdAt)}</p>
+      <ErrorBanner
+        // The blocked / sold message already says it next to the button; don't say it twice.
+        messages={buyError.filter(
+          (m) => !(m === CHECKED_OUT_MESSAGE && stuff.status === 'reserved') && !(m === SOLD_MESSAGE && stuff.status === 'sold'),
+        )}
+        testId="buy-error"
+        onDismiss={() => setBuyError([])}
+      />
+      {action}
+    </article>
+  );
+}
