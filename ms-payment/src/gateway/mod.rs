@@ -1,0 +1,97 @@
+//! Payment gateways: the trait the service charges through, and its two implementations.
+//!
+//! - [`stripe::StripeGateway`]: a Stripe PaymentIntent created and confirmed in one call,
+//!   the order id as idempotency key (selected when `STRIPE_SECRET_KEY` is set).
+//! - [`builtin::TestGateway`]: no network; answers Stripe's test payment method ids the way
+//!   Stripe's test mode does (the default).
+//!
+//! A gateway says whether money moved ([`ChargeOutcome`]) or that it could not tell or was
+//! misused ([`GatewayError`]); [`GatewayError::to_api`] is the one place those become the
+//! contract's envelope.
+
+pub mod builtin;
+pub mod stripe;
+
+use async_trait::async_trait;
+use ms_common::ApiError;
+
+/// One charge to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeRequest {
+    /// The order paid for (also the idempotency key: one charge per order).
+    pub order_id: String,
+    /// The buyer (sent as metadata).
+    pub user_id: String,
+    /// Amount in the currency's smallest unit, > 0.
+    pub amount_cents: i64,
+    /// ISO currency code, lowercase (e.g. `usd`).
+    pub currency: String,
+    /// The payment method id (e.g. `pm_card_visa`).
+    pub payment_method: String,
+}
+
+/// What the gateway decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChargeOutcome {
+    /// The money moved.
+    Succeeded {
+        /// The gateway's reference (PaymentIntent id).
+        provider_id: String,
+    },
+    /// The card was declined; nothing moved.
+    Declined {
+        /// The decline code, for logs.
+        reason: String,
+    },
+}
+
+/// Why a charge has no outcome.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    /// The payment method id is not one the gateway knows.
+    #[error("unknown payment method")]
+    UnknownPaymentMethod,
+    /// The amount is below what the gateway can charge.
+    #[error("amount too small")]
+    AmountTooSmall,
+    /// Another charge with this order's idempotency key is in flight or differed.
+    #[error("conflicting charge in progress: {0}")]
+    InProgress(String),
+    /// The gateway could not be reached or was overloaded; trying later may work.
+    #[error("gateway unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else (configuration, unexpected answers).
+    #[error("gateway failed: {0}")]
+    Failed(String),
+}
+
+impl GatewayError {
+    /// The client-facing error; details of unexpected failures are logged, never sent.
+    pub fn to_api(&self) -> ApiError {
+        match self {
+            GatewayError::UnknownPaymentMethod => {
+                ApiError::field("paymentMethod", "Unknown payment method")
+            }
+            GatewayError::AmountTooSmall => ApiError::field(
+                "couponCode",
+                "The amount left after the coupon is too small to charge",
+            ),
+            GatewayError::InProgress(detail) => {
+                tracing::warn!(%detail, "gateway: conflicting charge");
+                ApiError::conflict("A payment for this order is already being processed")
+            }
+            GatewayError::Unavailable(detail) => {
+                tracing::error!(%detail, "gateway unavailable");
+                ApiError::unavailable()
+            }
+            GatewayError::Failed(detail) => ApiError::internal_from(format!("gateway: {detail}")),
+        }
+    }
+}
+
+/// Something that can charge a payment method.
+#[async_trait]
+pub trait PaymentGateway: Send + Sync + 'static {
+    /// Charges once per order (repeating a call for the same order must not charge twice).
+    async fn charge(&self, req: &ChargeRequest) -> Result<ChargeOutcome, GatewayError>;
+}

@@ -1,0 +1,156 @@
+//! Stripe through `async-stripe`: one `POST /v1/payment_intents` that creates and confirms
+//! the PaymentIntent with the buyer's payment method.
+//!
+//! Request: `amount`, `currency`, `confirm=true`, `payment_method`, automatic payment
+//! methods without redirects, `error_on_requires_action=true` (a card that needs 3-D Secure
+//! is declined rather than left waiting), `metadata[order_id]`, `metadata[user_id]`, and the
+//! order id as `Idempotency-Key`, so a repeated call for an order never charges twice.
+//!
+//! Answers: a succeeded PaymentIntent → [`ChargeOutcome::Succeeded`]; a `card_error`
+//! (HTTP 402) → [`ChargeOutcome::Declined`]; anything else → a [`GatewayError`].
+
+use super::{ChargeOutcome, ChargeRequest, GatewayError, PaymentGateway};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+use stripe::{
+    ApiErrors, ApiErrorsCode, ApiErrorsType, Client, ClientBuilder, IdempotencyKey,
+    RequestStrategy, StripeError, StripeRequest,
+};
+use stripe_core::PaymentIntentStatus;
+use stripe_core::payment_intent::{
+    CreatePaymentIntent, CreatePaymentIntentAutomaticPaymentMethods,
+    CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects,
+};
+
+/// Charges through the Stripe API.
+#[derive(Debug, Clone)]
+pub struct StripeGateway {
+    client: Client,
+}
+
+impl StripeGateway {
+    /// A gateway with `secret_key`, talking to `api_base` (Stripe itself when `None`), each
+    /// HTTP attempt bounded by `timeout`.
+    pub fn new(
+        secret_key: &str,
+        api_base: Option<&str>,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let mut builder = ClientBuilder::new(secret_key).timeout(timeout).app_info(
+            "StuffMart",
+            Some(env!("CARGO_PKG_VERSION").to_owned()),
+            None,
+        );
+        if let Some(base) = api_base {
+            // The client appends `v1/...` to the base as is.
+            let base = if base.ends_with('/') {
+                base.to_owned()
+            } else {
+                format!("{base}/")
+            };
+            builder = builder.url(base);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| anyhow::anyhow!("invalid Stripe configuration: {e}"))?;
+        Ok(Self { client })
+    }
+}
+
+/// Sorts a Stripe error into a decline or a gateway error.
+pub fn classify(err: StripeError) -> Result<ChargeOutcome, GatewayError> {
+    match err {
+        StripeError::Stripe(api, status) => classify_api(&api, status),
+        StripeError::ClientError(e) => Err(GatewayError::Unavailable(format!("network: {e}"))),
+        StripeError::Timeout => Err(GatewayError::Unavailable("timed out".into())),
+        StripeError::JSONDeserialize(e) => Err(GatewayError::Failed(format!(
+            "unreadable Stripe answer: {e}"
+        ))),
+        StripeError::ConfigError(e) => Err(GatewayError::Failed(format!("configuration: {e}"))),
+    }
+}
+
+fn classify_api(api: &ApiErrors, status: u16) -> Result<ChargeOutcome, GatewayError> {
+    let code = api.code.as_ref().map(|c| c.as_str().to_owned());
+    let detail = format!(
+        "HTTP {status} {} {} {}",
+        api.type_.as_str(),
+        code.as_deref().unwrap_or("-"),
+        api.message.as_deref().unwrap_or("")
+    );
+    match (&api.type_, &api.code) {
+        (ApiErrorsType::CardError, _) => Ok(ChargeOutcome::Declined {
+            reason: api
+                .decline_code
+                .clone()
+                .or(code)
+                .unwrap_or_else(|| "card_declined".into()),
+        }),
+        (_, Some(ApiErrorsCode::ResourceMissing))
+            if api.param.as_deref() == Some("payment_method") =>
+        {
+            Err(GatewayError::UnknownPaymentMethod)
+        }
+        (_, Some(ApiErrorsCode::AmountTooSmall)) => Err(GatewayError::AmountTooSmall),
+        (ApiErrorsType::IdempotencyError, _)
+        | (_, Some(ApiErrorsCode::IdempotencyKeyInUse | ApiErrorsCode::LockTimeout)) => {
+            Err(GatewayError::InProgress(detail))
+        }
+        _ if status == 429 || status >= 500 || api.type_ == ApiErrorsType::ApiError => {
+            Err(GatewayError::Unavailable(detail))
+        }
+        _ => Err(GatewayError::Failed(detail)),
+    }
+}
+
+#[async_trait]
+impl PaymentGateway for StripeGateway {
+    async fn charge(&self, req: &ChargeRequest) -> Result<ChargeOutcome, GatewayError> {
+        let key = IdempotencyKey::new(&req.order_id)
+            .map_err(|e| GatewayError::Failed(format!("idempotency key: {e}")))?;
+        let metadata = HashMap::from([
+            ("order_id".to_owned(), req.order_id.clone()),
+            ("user_id".to_owned(), req.user_id.clone()),
+        ]);
+        let mut automatic = CreatePaymentIntentAutomaticPaymentMethods::new(true);
+        automatic.allow_redirects =
+            Some(CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects::Never);
+        let currency = stripe_types::Currency::from_str(&req.currency)
+            .map_err(|e| GatewayError::Failed(format!("currency: {e:?}")))?;
+        let intent = CreatePaymentIntent::new(req.amount_cents, currency)
+            .confirm(true)
+            .payment_method(req.payment_method.clone())
+            .automatic_payment_methods(automatic)
+            .error_on_requires_action(true)
+            .metadata(metadata)
+            .customize()
+            .request_strategy(RequestStrategy::Idempotent(key))
+            .send(&self.client)
+            .await;
+        let intent = match intent {
+            Ok(pi) => pi,
+            Err(e) => return classify(e),
+        };
+        match intent.status {
+            PaymentIntentStatus::Succeeded => Ok(ChargeOutcome::Succeeded {
+                provider_id: intent.id.to_string(),
+            }),
+            PaymentIntentStatus::RequiresPaymentMethod | PaymentIntentStatus::RequiresAction => {
+                Ok(ChargeOutcome::Declined {
+                    reason: intent
+                        .last_payment_error
+                        .as_ref()
+                        .and_then(|e| e.decline_code.clone())
+                        .unwrap_or_else(|| intent.status.as_str().to_owned()),
+                })
+            }
+            other => Err(GatewayError::Failed(format!(
+                "PaymentIntent {} is {}",
+                intent.id,
+                other.as_str()
+            ))),
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! ms-payment: payments and coupons for StuffMart.
+//!
+//! Layout: [`domain`] (parsed input, the amount rule, coupon codes, response shapes) →
+//! [`service`] (RPC actions and the order-event consumer) → [`store`] (order replica,
+//! payments, declines, coupons; SQLite and MongoDB) and [`gateway`] (Stripe, or the
+//! built-in test gateway).
+//!
+//! Flow: `order.*` events keep a replica of orders (version by version) → `payment:create`
+//! checks the order, redeems a coupon atomically, charges through the gateway and stores the
+//! payment with `payment.created` in the outbox → ms-order completes the order; a decline
+//! publishes `payment.failed` instead → ms-order cancels it.
+
+pub mod domain;
+pub mod gateway;
+pub mod service;
+pub mod store;
+
+use gateway::PaymentGateway;
+use ms_common::auth::{RpcKeySource, TokenVerifier};
+use ms_common::config::{CommonConfig, StorageConfig, env_opt, env_or, env_parse};
+use ms_common::events::EventEnvelope;
+use ms_common::messaging::{RpcClient, Service};
+use ms_common::service::{ServiceHandle, ServiceRuntime};
+use service::PaymentService;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Event types ms-payment consumes (its order replica).
+pub const BINDINGS: &[&str] = &["order.created", "order.cancelled", "order.completed"];
+
+/// Which gateway charges cards.
+#[derive(Clone, PartialEq, Eq)]
+pub enum GatewayConfig {
+    /// The built-in test gateway (no `STRIPE_SECRET_KEY`).
+    Test,
+    /// Stripe.
+    Stripe {
+        /// `STRIPE_SECRET_KEY`.
+        secret_key: String,
+        /// `STRIPE_API_BASE`: another API location (a local stand-in in tests).
+        api_base: Option<String>,
+        /// `STRIPE_TIMEOUT_MS` (20000): bound on each HTTP attempt.
+        timeout: Duration,
+    },
+}
+
+impl std::fmt::Debug for GatewayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GatewayConfig::Test => f.write_str("Test"),
+            GatewayConfig::Stripe {
+                api_base, timeout, ..
+            } => f
+                .debug_struct("Stripe")
+                .field("secret_key", &"***")
+                .field("api_base", api_base)
+                .field("timeout", timeout)
+                .finish(),
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// Builds the configured gateway.
+    pub fn build(&self) -> anyhow::Result<Arc<dyn PaymentGateway>> {
+        Ok(match self {
+            GatewayConfig::Test => Arc::new(gateway::builtin::TestGateway),
+            GatewayConfig::Stripe {
+                secret_key,
+                api_base,
+                timeout,
+            } => Arc::new(gateway::stripe::StripeGateway::new(
+                secret_key,
+                api_base.as_deref(),
+                *timeout,
+            )?),
+        })
+    }
+}
+
+/// ms-payment's settings.
+#[derive(Debug, Clone)]
+pub struct PaymentConfig {
+    /// Shared settings (broker, prefix, storage location).
+    pub common: CommonConfig,
+    /// Where orders, payments and coupons are stored.
+    pub storage: StorageConfig,
+    /// Which gateway charges.
+    pub gateway: GatewayConfig,
+    /// `PAYMENT_CURRENCY` (`usd`): ISO code, lowercase.
+    pub currency: String,
+    /// How long `payment:create` waits for an order's event to arrive (2 s).
+    pub order_wait: Duration,
+}
+
+fn parse_currency(raw: &str) -> anyhow::Result<String> {
+    let c = raw.trim().to_ascii_lowercase();
+    anyhow::ensure!(
+        c.len() == 3 && c.chars().all(|ch| ch.is_ascii_lowercase()),
+        "PAYMENT_CURRENCY={raw:?} is not a three-letter currency code"
+    );
+    Ok(c)
+}
+
+impl PaymentConfig {
+    /// Reads the environment.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let common = CommonConfig::from_env()?;
+        let gateway = match env_opt("STRIPE_SECRET_KEY") {
+            None => GatewayConfig::Test,
+            Some(secret_key) => GatewayConfig::Stripe {
+                secret_key: secret_key.trim().to_owned(),
+                api_base: env_opt("STRIPE_API_BASE"),
+                timeout: Duration::from_millis(env_parse("STRIPE_TIMEOUT_MS", 20_000u64)?),
+            },
+        };
+        Ok(Self {
+            storage: common.storage_for("payment"),
+            common,
+            gateway,
+            currency: parse_currency(&env_or("PAYMENT_CURRENCY", "usd"))?,
+            order_wait: Duration::from_millis(env_parse("PAYMENT_ORDER_WAIT_MS", 2000u64)?),
+        })
+    }
+
+    /// Test settings: in-memory SQLite, the test gateway, the given prefix.
+    pub fn for_tests(prefix: &str) -> Self {
+        Self {
+            common: CommonConfig::for_tests(prefix),
+            storage: StorageConfig::SqliteMemory,
+            gateway: GatewayConfig::Test,
+            currency: "usd".into(),
+            order_wait: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A running ms-payment.
+pub struct RunningPayment {
+    /// Stops the service.
+    pub handle: ServiceHandle,
+    /// Its store (tests check the replica, payments and coupons on it).
+    pub store: Arc<dyn store::PaymentStore>,
+}
+
+/// Starts with the configured store and gateway.
+pub async fn start(cfg: PaymentConfig) -> anyhow::Result<RunningPayment> {
+    let store = store::open(&cfg.storage).await?;
+    let gateway = cfg.gateway.build()?;
+    start_with(cfg, store, gateway).await
+}
+
+/// Connects and starts the RPC server, the order-event consumer and the outbox relay over
+/// the given store and gateway (tests pass recording gateways).
+pub async fn start_with(
+    cfg: PaymentConfig,
+    store: Arc<dyn store::PaymentStore>,
+    gateway: Arc<dyn PaymentGateway>,
+) -> anyhow::Result<RunningPayment> {
+    let notify = Arc::new(tokio::sync::Notify::new());
+    let svc = Arc::new(PaymentService::new(
+        store.clone(),
+        gateway,
+        cfg.currency.clone(),
+        cfg.order_wait,
+        notify.clone(),
+    ));
+    let mut rt = ServiceRuntime::connect(cfg.common.clone(), Service::Payment, BINDINGS).await?;
+    let rpc = RpcClient::new(rt.broker.clone(), rt.names.clone(), cfg.common.rpc_timeout);
+    let verifier = Arc::new(TokenVerifier::new(Arc::new(RpcKeySource::new(rpc))));
+    rt.serve_rpc(verifier, svc.clone());
+    rt.consume_events::<EventEnvelope, _>(svc);
+    rt.relay_outbox(store.outbox(), notify);
+    tracing::info!(gateway = ?cfg.gateway, currency = %cfg.currency, "ms-payment configured");
+    Ok(RunningPayment {
+        handle: rt.started().await?,
+        store,
+    })
+}

@@ -1,0 +1,217 @@
+//! The payment store: a repository trait with SQLite and MongoDB backends.
+//!
+//! Both pass the same conformance suite (`tests/store_conformance.rs`). The races that
+//! matter are decided by the database: one payment per order (unique order id), and a
+//! coupon's last redemption (a conditional increment that only one writer can win).
+
+pub mod mongo;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ms_common::events::{EventEnvelope, OrderRecord, OrderStatus, VersionCheck};
+use ms_common::storage::OutboxStore;
+use std::sync::Arc;
+
+/// ms-payment's copy of an order, fed by `order.*` events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderReplica {
+    /// The order id.
+    pub id: String,
+    /// The stuff it holds.
+    pub stuff_id: String,
+    /// The buyer: only they may pay.
+    pub user_id: String,
+    /// Status as of `version`.
+    pub status: OrderStatus,
+    /// After this the hold is over and the order cannot be paid.
+    pub expires_at: DateTime<Utc>,
+    /// What the order costs before any coupon.
+    pub price_cents: i64,
+    /// Record version from ms-order (1 at creation).
+    pub version: u64,
+}
+
+impl From<&OrderRecord> for OrderReplica {
+    fn from(o: &OrderRecord) -> Self {
+        Self {
+            id: o.id.clone(),
+            stuff_id: o.stuff_id.clone(),
+            user_id: o.user_id.clone(),
+            status: o.status,
+            expires_at: o.expires_at,
+            price_cents: o.price_cents,
+            version: o.version,
+        }
+    }
+}
+
+/// A stored payment (at most one per order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRow {
+    /// Opaque id.
+    pub id: String,
+    /// The order paid for (unique).
+    pub order_id: String,
+    /// Who paid.
+    pub user_id: String,
+    /// What was charged, after the coupon.
+    pub amount_cents: i64,
+    /// The coupon redeemed, if any.
+    pub coupon_code: Option<String>,
+    /// Gateway reference (PaymentIntent id, or `coupon:<code>` when nothing was charged).
+    pub provider_id: String,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A declined payment: ms-order cancels the order on its event, so it is never charged again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureRow {
+    /// The order whose payment was declined (one row per order).
+    pub order_id: String,
+    /// Who tried.
+    pub user_id: String,
+    /// The decline code, for logs.
+    pub reason: String,
+    /// When it was declined.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A stored coupon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CouponRow {
+    /// Random, unguessable code (unique).
+    pub code: String,
+    /// 1–100.
+    pub percent_off: i64,
+    /// How many payments may use it; `None` = unlimited.
+    pub max_redemptions: Option<i64>,
+    /// How many payments have used it.
+    pub redemptions: i64,
+    /// Not valid from this time on; `None` = never expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The admin who created it.
+    pub created_by: String,
+    /// For newest-first listing.
+    pub created_at: DateTime<Utc>,
+}
+
+impl CouponRow {
+    /// True when the coupon is past its expiry at `now`.
+    pub fn expired_at(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|t| t <= now)
+    }
+    /// True when every allowed redemption is used.
+    pub fn exhausted(&self) -> bool {
+        self.max_redemptions.is_some_and(|m| self.redemptions >= m)
+    }
+}
+
+/// What an attempt to redeem a coupon came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption {
+    /// Counted; the coupon with this redemption included.
+    Redeemed(CouponRow),
+    /// No coupon with that code.
+    Unknown,
+    /// Every redemption is taken.
+    Exhausted,
+    /// Past its expiry.
+    Expired,
+}
+
+impl Redemption {
+    /// Explains why a coupon that could not be redeemed was refused (`None` = unknown).
+    pub fn why_not(coupon: Option<CouponRow>, now: DateTime<Utc>) -> Self {
+        match coupon {
+            None => Redemption::Unknown,
+            Some(c) if c.expired_at(now) => Redemption::Expired,
+            Some(_) => Redemption::Exhausted,
+        }
+    }
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A payment for this order already exists (unique order id).
+    #[error("order already paid")]
+    AlreadyPaid,
+    /// A coupon with this code exists (unique code).
+    #[error("coupon code taken")]
+    CodeTaken,
+    /// Anything else (logged, shown as 500).
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Other(e.into())
+    }
+}
+
+impl From<mongodb::error::Error> for StoreError {
+    fn from(e: mongodb::error::Error) -> Self {
+        StoreError::Other(e.into())
+    }
+}
+
+/// What ms-payment needs from storage.
+#[async_trait]
+pub trait PaymentStore: Send + Sync + 'static {
+    /// Applies an order event by version: N only on N-1 (`Apply`), duplicates and older
+    /// versions are `Stale`, a gap is `Early` and changes nothing.
+    async fn apply_order(&self, order: &OrderReplica) -> Result<VersionCheck, StoreError>;
+    /// The replica of one order.
+    async fn order(&self, id: &str) -> Result<Option<OrderReplica>, StoreError>;
+    /// The payment of an order, if it was paid.
+    async fn payment_for_order(&self, order_id: &str) -> Result<Option<PaymentRow>, StoreError>;
+    /// Stores a payment and its `payment.created` event atomically; `AlreadyPaid` when the
+    /// order has a payment (nothing is written then).
+    async fn record_payment(
+        &self,
+        payment: &PaymentRow,
+        event: &EventEnvelope,
+    ) -> Result<(), StoreError>;
+    /// Stores a declined payment (idempotently, first one kept) with its `payment.failed`
+    /// event and, in the same transaction, gives back the redemption of `coupon` (the
+    /// charge that used it did not happen).
+    async fn record_failure(
+        &self,
+        failure: &FailureRow,
+        coupon: Option<&str>,
+        event: &EventEnvelope,
+    ) -> Result<(), StoreError>;
+    /// The declined payment of an order, if there was one.
+    async fn failure_for_order(&self, order_id: &str) -> Result<Option<FailureRow>, StoreError>;
+    /// Inserts a coupon; `CodeTaken` when the code exists.
+    async fn create_coupon(&self, coupon: &CouponRow) -> Result<(), StoreError>;
+    /// One coupon by code.
+    async fn coupon(&self, code: &str) -> Result<Option<CouponRow>, StoreError>;
+    /// Every coupon, newest first.
+    async fn coupons(&self) -> Result<Vec<CouponRow>, StoreError>;
+    /// Counts one redemption if the coupon exists, is not expired at `now` and has one
+    /// left, in one conditional update (of racing redeemers only as many win as are left).
+    async fn redeem_coupon(&self, code: &str, now: DateTime<Utc>)
+    -> Result<Redemption, StoreError>;
+    /// Gives one redemption back (the payment that used it failed); never below zero.
+    async fn release_coupon(&self, code: &str) -> Result<(), StoreError>;
+    /// The outbox of this store, for the relay.
+    fn outbox(&self) -> Arc<dyn OutboxStore>;
+}
+
+/// Opens the store the configuration selects.
+pub async fn open(
+    storage: &ms_common::config::StorageConfig,
+) -> anyhow::Result<Arc<dyn PaymentStore>> {
+    use ms_common::config::StorageConfig;
+    Ok(match storage {
+        StorageConfig::Mongo { url, database } => {
+            Arc::new(mongo::MongoPaymentStore::open(url, database).await?)
+        }
+        StorageConfig::SqliteFile(p) => Arc::new(sqlite::SqlitePaymentStore::open(Some(p)).await?),
+        StorageConfig::SqliteMemory => Arc::new(sqlite::SqlitePaymentStore::open(None).await?),
+    })
+}

@@ -1,0 +1,343 @@
+//! SQLite backend of [`PaymentStore`].
+
+use super::{
+    CouponRow, FailureRow, OrderReplica, PaymentRow, PaymentStore, Redemption, StoreError,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ms_common::events::{EventEnvelope, OrderStatus, VersionCheck};
+use ms_common::storage::sqlite::{self, Migration, begin_write, is_unique_violation};
+use ms_common::storage::{OutboxStore, SqliteOutbox, outbox::enqueue_sqlite};
+use ms_common::time::{from_db, to_db};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection, SqlitePool};
+use std::path::Path;
+use std::sync::Arc;
+
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "order replica, payments, coupons",
+        sql: "
+CREATE TABLE orders (
+    id TEXT PRIMARY KEY,
+    stuff_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('created', 'cancelled', 'complete')),
+    expires_at TEXT NOT NULL,
+    price_cents INTEGER NOT NULL,
+    version INTEGER NOT NULL
+);
+CREATE TABLE payments (
+    id TEXT PRIMARY KEY,
+    order_id TEXT NOT NULL UNIQUE,
+    user_id TEXT NOT NULL,
+    amount_cents INTEGER NOT NULL CHECK (amount_cents >= 0),
+    coupon_code TEXT,
+    provider_id TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE coupons (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    code TEXT NOT NULL UNIQUE,
+    percent_off INTEGER NOT NULL CHECK (percent_off BETWEEN 1 AND 100),
+    max_redemptions INTEGER CHECK (max_redemptions IS NULL OR max_redemptions >= 1),
+    redemptions INTEGER NOT NULL DEFAULT 0 CHECK (redemptions >= 0),
+    expires_at TEXT,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE payment_failures (
+    order_id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);",
+    },
+    Migration {
+        version: 2,
+        name: "outbox",
+        sql: sqlite::OUTBOX_SQL,
+    },
+];
+
+/// Orders, payments and coupons in a SQLite database.
+#[derive(Clone)]
+pub struct SqlitePaymentStore {
+    pool: SqlitePool,
+}
+
+impl SqlitePaymentStore {
+    /// Opens the file at `path` (or private memory for `None`) and migrates it.
+    pub async fn open(path: Option<&Path>) -> anyhow::Result<Self> {
+        Ok(Self {
+            pool: sqlite::open(path, MIGRATIONS).await?,
+        })
+    }
+}
+
+fn version_of(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn db_version(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn order_from(r: &SqliteRow) -> Result<OrderReplica, StoreError> {
+    let status: String = r.get("status");
+    Ok(OrderReplica {
+        id: r.get("id"),
+        stuff_id: r.get("stuff_id"),
+        user_id: r.get("user_id"),
+        status: OrderStatus::parse(&status)
+            .ok_or_else(|| anyhow::anyhow!("unknown order status {status:?}"))?,
+        expires_at: from_db(&r.get::<String, _>("expires_at"))?,
+        price_cents: r.get("price_cents"),
+        version: version_of(r.get("version")),
+    })
+}
+
+fn payment_from(r: &SqliteRow) -> Result<PaymentRow, StoreError> {
+    Ok(PaymentRow {
+        id: r.get("id"),
+        order_id: r.get("order_id"),
+        user_id: r.get("user_id"),
+        amount_cents: r.get("amount_cents"),
+        coupon_code: r.get("coupon_code"),
+        provider_id: r.get("provider_id"),
+        created_at: from_db(&r.get::<String, _>("created_at"))?,
+    })
+}
+
+fn coupon_from(r: &SqliteRow) -> Result<CouponRow, StoreError> {
+    Ok(CouponRow {
+        code: r.get("code"),
+        percent_off: r.get("percent_off"),
+        max_redemptions: r.get("max_redemptions"),
+        redemptions: r.get("redemptions"),
+        expires_at: r
+            .get::<Option<String>, _>("expires_at")
+            .as_deref()
+            .map(from_db)
+            .transpose()?,
+        created_by: r.get("created_by"),
+        created_at: from_db(&r.get::<String, _>("created_at"))?,
+    })
+}
+
+const COUPON_COLUMNS: &str =
+    "code, percent_off, max_redemptions, redemptions, expires_at, created_by, created_at";
+
+async fn release(conn: &mut SqliteConnection, code: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE coupons SET redemptions = redemptions - 1 WHERE code = ? AND redemptions > 0",
+    )
+    .bind(code)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl PaymentStore for SqlitePaymentStore {
+    async fn apply_order(&self, o: &OrderReplica) -> Result<VersionCheck, StoreError> {
+        let mut tx = begin_write(&self.pool).await?;
+        let held: Option<i64> = sqlx::query_scalar("SELECT version FROM orders WHERE id = ?")
+            .bind(&o.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let check = VersionCheck::of(held.map(version_of), o.version);
+        if check != VersionCheck::Apply {
+            return Ok(check);
+        }
+        match held {
+            None => {
+                sqlx::query(
+                    "INSERT INTO orders (id, stuff_id, user_id, status, expires_at, price_cents, version) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&o.id)
+                .bind(&o.stuff_id)
+                .bind(&o.user_id)
+                .bind(o.status.as_str())
+                .bind(to_db(&o.expires_at))
+                .bind(o.price_cents)
+                .bind(db_version(o.version))
+                .execute(&mut *tx)
+                .await?;
+            }
+            Some(v) => {
+                sqlx::query(
+                    "UPDATE orders SET stuff_id = ?, user_id = ?, status = ?, expires_at = ?, price_cents = ?, version = ? WHERE id = ? AND version = ?",
+                )
+                .bind(&o.stuff_id)
+                .bind(&o.user_id)
+                .bind(o.status.as_str())
+                .bind(to_db(&o.expires_at))
+                .bind(o.price_cents)
+                .bind(db_version(o.version))
+                .bind(&o.id)
+                .bind(v)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(VersionCheck::Apply)
+    }
+
+    async fn order(&self, id: &str) -> Result<Option<OrderReplica>, StoreError> {
+        let row = sqlx::query("SELECT * FROM orders WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(order_from).transpose()
+    }
+
+    async fn payment_for_order(&self, order_id: &str) -> Result<Option<PaymentRow>, StoreError> {
+        let row = sqlx::query("SELECT * FROM payments WHERE order_id = ?")
+            .bind(order_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(payment_from).transpose()
+    }
+
+    async fn record_payment(
+        &self,
+        p: &PaymentRow,
+        event: &EventEnvelope,
+    ) -> Result<(), StoreError> {
+        let mut tx = begin_write(&self.pool).await?;
+        let res = sqlx::query(
+            "INSERT INTO payments (id, order_id, user_id, amount_cents, coupon_code, provider_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&p.id)
+        .bind(&p.order_id)
+        .bind(&p.user_id)
+        .bind(p.amount_cents)
+        .bind(&p.coupon_code)
+        .bind(&p.provider_id)
+        .bind(to_db(&p.created_at))
+        .execute(&mut *tx)
+        .await;
+        match res {
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyPaid),
+            Err(e) => return Err(e.into()),
+            Ok(_) => {}
+        }
+        enqueue_sqlite(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_failure(
+        &self,
+        f: &FailureRow,
+        coupon: Option<&str>,
+        event: &EventEnvelope,
+    ) -> Result<(), StoreError> {
+        let mut tx = begin_write(&self.pool).await?;
+        sqlx::query(
+            "INSERT INTO payment_failures (order_id, user_id, reason, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (order_id) DO NOTHING",
+        )
+        .bind(&f.order_id)
+        .bind(&f.user_id)
+        .bind(&f.reason)
+        .bind(to_db(&f.created_at))
+        .execute(&mut *tx)
+        .await?;
+        if let Some(code) = coupon {
+            release(&mut tx, code).await?;
+        }
+        enqueue_sqlite(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn failure_for_order(&self, order_id: &str) -> Result<Option<FailureRow>, StoreError> {
+        let row = sqlx::query("SELECT * FROM payment_failures WHERE order_id = ?")
+            .bind(order_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(FailureRow {
+                order_id: r.get("order_id"),
+                user_id: r.get("user_id"),
+                reason: r.get("reason"),
+                created_at: from_db(&r.get::<String, _>("created_at"))?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn create_coupon(&self, c: &CouponRow) -> Result<(), StoreError> {
+        let res = sqlx::query(
+            "INSERT INTO coupons (code, percent_off, max_redemptions, redemptions, expires_at, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&c.code)
+        .bind(c.percent_off)
+        .bind(c.max_redemptions)
+        .bind(c.redemptions)
+        .bind(c.expires_at.as_ref().map(to_db))
+        .bind(&c.created_by)
+        .bind(to_db(&c.created_at))
+        .execute(&self.pool)
+        .await;
+        match res {
+            Err(e) if is_unique_violation(&e) => Err(StoreError::CodeTaken),
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    async fn coupon(&self, code: &str) -> Result<Option<CouponRow>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COUPON_COLUMNS} FROM coupons WHERE code = ?"
+        )))
+        .bind(code)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(coupon_from).transpose()
+    }
+
+    async fn coupons(&self) -> Result<Vec<CouponRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COUPON_COLUMNS} FROM coupons ORDER BY created_at DESC, seq DESC"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(coupon_from).collect()
+    }
+
+    async fn redeem_coupon(
+        &self,
+        code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Redemption, StoreError> {
+        // One statement: the row lock makes the check and the increment indivisible.
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE coupons SET redemptions = redemptions + 1
+             WHERE code = ?
+               AND (max_redemptions IS NULL OR redemptions < max_redemptions)
+               AND (expires_at IS NULL OR expires_at > ?)
+             RETURNING {COUPON_COLUMNS}"
+        )))
+        .bind(code)
+        .bind(to_db(&now))
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(r) => Ok(Redemption::Redeemed(coupon_from(&r)?)),
+            None => Ok(Redemption::why_not(self.coupon(code).await?, now)),
+        }
+    }
+
+    async fn release_coupon(&self, code: &str) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        release(&mut conn, code).await
+    }
+
+    fn outbox(&self) -> Arc<dyn OutboxStore> {
+        Arc::new(SqliteOutbox::new(self.pool.clone()))
+    }
+}

@@ -1,0 +1,323 @@
+//! One conformance suite for every `PaymentStore` backend: SQLite in memory and in a file
+//! always, MongoDB when `MONGODB_URL` is set.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{Duration, Utc};
+use ms_common::events::{
+    Event, EventEnvelope, OrderStatus, PaymentFailure, PaymentRecord, VersionCheck,
+};
+use ms_payment::store::{
+    CouponRow, FailureRow, OrderReplica, PaymentRow, PaymentStore, Redemption, StoreError,
+};
+use std::sync::Arc;
+
+fn order(id: &str, version: u64, status: OrderStatus) -> OrderReplica {
+    OrderReplica {
+        id: id.into(),
+        stuff_id: "stuff-1".into(),
+        user_id: "user-1".into(),
+        status,
+        expires_at: ms_common::time::now() + Duration::minutes(15),
+        price_cents: 1234,
+        version,
+    }
+}
+
+fn payment(order_id: &str, coupon: Option<&str>) -> (PaymentRow, EventEnvelope) {
+    let p = PaymentRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        order_id: order_id.into(),
+        user_id: "user-1".into(),
+        amount_cents: 864,
+        coupon_code: coupon.map(str::to_owned),
+        provider_id: "pi_test_1".into(),
+        created_at: ms_common::time::now(),
+    };
+    let ev = EventEnvelope::new(
+        Event::PaymentCreated(PaymentRecord {
+            id: p.id.clone(),
+            order_id: p.order_id.clone(),
+            user_id: p.user_id.clone(),
+            amount_cents: p.amount_cents,
+            coupon_code: p.coupon_code.clone(),
+            provider_id: p.provider_id.clone(),
+            created_at: p.created_at,
+        }),
+        None,
+    );
+    (p, ev)
+}
+
+fn failure(order_id: &str, reason: &str) -> (FailureRow, EventEnvelope) {
+    let f = FailureRow {
+        order_id: order_id.into(),
+        user_id: "user-1".into(),
+        reason: reason.into(),
+        created_at: ms_common::time::now(),
+    };
+    let ev = EventEnvelope::new(
+        Event::PaymentFailed(PaymentFailure {
+            order_id: order_id.into(),
+            user_id: "user-1".into(),
+            reason: reason.into(),
+        }),
+        None,
+    );
+    (f, ev)
+}
+
+fn coupon(code: &str, max: Option<i64>, expires_in: Option<Duration>) -> CouponRow {
+    CouponRow {
+        code: code.into(),
+        percent_off: 25,
+        max_redemptions: max,
+        redemptions: 0,
+        expires_at: expires_in.map(|d| ms_common::time::now() + d),
+        created_by: "admin-1".into(),
+        created_at: ms_common::time::now(),
+    }
+}
+
+async fn conformance(store: Arc<dyn PaymentStore>) {
+    orders(store.as_ref()).await;
+    payments(store.clone()).await;
+    coupons(store.clone()).await;
+}
+
+async fn orders(store: &dyn PaymentStore) {
+    // Version N applies only on N-1.
+    assert!(store.order("o1").await.unwrap().is_none());
+    let v2 = order("o1", 2, OrderStatus::Cancelled);
+    assert_eq!(store.apply_order(&v2).await.unwrap(), VersionCheck::Early);
+    assert!(
+        store.order("o1").await.unwrap().is_none(),
+        "early changes nothing"
+    );
+    let v1 = order("o1", 1, OrderStatus::Created);
+    assert_eq!(store.apply_order(&v1).await.unwrap(), VersionCheck::Apply);
+    assert_eq!(store.order("o1").await.unwrap().unwrap(), v1, "round trip");
+    assert_eq!(store.apply_order(&v1).await.unwrap(), VersionCheck::Stale);
+    let v3 = order("o1", 3, OrderStatus::Complete);
+    assert_eq!(store.apply_order(&v3).await.unwrap(), VersionCheck::Early);
+    assert_eq!(store.apply_order(&v2).await.unwrap(), VersionCheck::Apply);
+    assert_eq!(store.order("o1").await.unwrap().unwrap(), v2);
+    assert_eq!(store.apply_order(&v2).await.unwrap(), VersionCheck::Stale);
+    assert_eq!(store.apply_order(&v1).await.unwrap(), VersionCheck::Stale);
+    assert_eq!(store.apply_order(&v3).await.unwrap(), VersionCheck::Apply);
+    let held = store.order("o1").await.unwrap().unwrap();
+    assert_eq!((held.status, held.version), (OrderStatus::Complete, 3));
+}
+
+async fn payments(store: Arc<dyn PaymentStore>) {
+    let outbox = store.outbox();
+    let before = outbox.unsent_count().await.unwrap();
+    assert!(store.payment_for_order("o2").await.unwrap().is_none());
+    let (p, ev) = payment("o2", Some("SAVE25"));
+    store.record_payment(&p, &ev).await.unwrap();
+    assert_eq!(store.payment_for_order("o2").await.unwrap().unwrap(), p);
+    let (dup, dup_ev) = payment("o2", None);
+    assert!(matches!(
+        store.record_payment(&dup, &dup_ev).await,
+        Err(StoreError::AlreadyPaid)
+    ));
+    assert_eq!(
+        outbox.unsent_count().await.unwrap(),
+        before + 1,
+        "only the stored payment has an event"
+    );
+
+    // Racing payments for one order: the database lets exactly one in.
+    let tries = (0..8).map(|_| {
+        let store = store.clone();
+        async move {
+            let (p, ev) = payment("o-race", None);
+            store.record_payment(&p, &ev).await
+        }
+    });
+    let results = futures_util::future::join_all(tries).await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    assert!(
+        results
+            .iter()
+            .filter(|r| r.is_err())
+            .all(|r| matches!(r, Err(StoreError::AlreadyPaid)))
+    );
+    assert_eq!(outbox.unsent_count().await.unwrap(), before + 2);
+
+    // Declines: kept once per order, each with its event.
+    assert!(store.failure_for_order("o3").await.unwrap().is_none());
+    let (f, fev) = failure("o3", "generic_decline");
+    store.record_failure(&f, None, &fev).await.unwrap();
+    let (f2, fev2) = failure("o3", "insufficient_funds");
+    store.record_failure(&f2, None, &fev2).await.unwrap();
+    let kept = store.failure_for_order("o3").await.unwrap().unwrap();
+    assert_eq!(kept, f, "the first decline is kept");
+    let pending = outbox.pending(100).await.unwrap();
+    assert_eq!(pending.len() as u64, before + 4);
+    assert!(
+        pending
+            .iter()
+            .any(|r| r.id == fev2.id && r.routing_key == "payment.failed")
+    );
+}
+
+async fn coupons(store: Arc<dyn PaymentStore>) {
+    let now = Utc::now();
+    let a = coupon("AAAA", Some(2), None);
+    store.create_coupon(&a).await.unwrap();
+    assert!(matches!(
+        store.create_coupon(&coupon("AAAA", None, None)).await,
+        Err(StoreError::CodeTaken)
+    ));
+    assert_eq!(
+        store.coupon("AAAA").await.unwrap().unwrap(),
+        a,
+        "round trip"
+    );
+    let mut b = coupon("BBBB", None, Some(Duration::days(1)));
+    b.created_at = a.created_at + Duration::seconds(1);
+    store.create_coupon(&b).await.unwrap();
+    assert_eq!(store.coupon("BBBB").await.unwrap().unwrap(), b);
+    let mut old = coupon("OLD", None, Some(Duration::seconds(-1)));
+    old.created_at = a.created_at - Duration::seconds(1);
+    store.create_coupon(&old).await.unwrap();
+    let codes: Vec<String> = store
+        .coupons()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.code)
+        .collect();
+    assert_eq!(codes, vec!["BBBB", "AAAA", "OLD"], "newest first");
+
+    // Redemption: bounded, not after expiry, unknown codes refused.
+    assert_eq!(
+        store.redeem_coupon("NONE", now).await.unwrap(),
+        Redemption::Unknown
+    );
+    assert_eq!(
+        store.redeem_coupon("OLD", now).await.unwrap(),
+        Redemption::Expired
+    );
+    match store.redeem_coupon("AAAA", now).await.unwrap() {
+        Redemption::Redeemed(c) => assert_eq!((c.redemptions, c.percent_off), (1, 25)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        store.redeem_coupon("AAAA", now).await.unwrap(),
+        Redemption::Redeemed(_)
+    ));
+    assert_eq!(
+        store.redeem_coupon("AAAA", now).await.unwrap(),
+        Redemption::Exhausted
+    );
+    assert_eq!(store.coupon("AAAA").await.unwrap().unwrap().redemptions, 2);
+    // Expiry is judged at the given time.
+    assert_eq!(
+        store
+            .redeem_coupon("BBBB", now + Duration::days(2))
+            .await
+            .unwrap(),
+        Redemption::Expired
+    );
+    for _ in 0..5 {
+        assert!(matches!(
+            store.redeem_coupon("BBBB", now).await.unwrap(),
+            Redemption::Redeemed(_)
+        ));
+    }
+    assert_eq!(
+        store.coupon("BBBB").await.unwrap().unwrap().redemptions,
+        5,
+        "unlimited"
+    );
+
+    // Release gives one back, never below zero.
+    store.release_coupon("AAAA").await.unwrap();
+    assert_eq!(store.coupon("AAAA").await.unwrap().unwrap().redemptions, 1);
+    assert!(matches!(
+        store.redeem_coupon("AAAA", now).await.unwrap(),
+        Redemption::Redeemed(_)
+    ));
+    let z = coupon("ZERO", Some(1), None);
+    store.create_coupon(&z).await.unwrap();
+    store.release_coupon("ZERO").await.unwrap();
+    assert_eq!(store.coupon("ZERO").await.unwrap().unwrap().redemptions, 0);
+    store.release_coupon("NONE").await.unwrap();
+    // A decline releases in the same transaction as its event.
+    store.redeem_coupon("ZERO", now).await.unwrap();
+    let (f, fev) = failure("o4", "card_declined");
+    store.record_failure(&f, Some("ZERO"), &fev).await.unwrap();
+    assert_eq!(store.coupon("ZERO").await.unwrap().unwrap().redemptions, 0);
+
+    // The last-redemption race: of 12 concurrent redeemers of 3 left, exactly 3 win.
+    store
+        .create_coupon(&coupon("RACE", Some(3), None))
+        .await
+        .unwrap();
+    let tries = (0..12).map(|_| {
+        let store = store.clone();
+        async move { store.redeem_coupon("RACE", Utc::now()).await.unwrap() }
+    });
+    let results = futures_util::future::join_all(tries).await;
+    let won = results
+        .iter()
+        .filter(|r| matches!(r, Redemption::Redeemed(_)))
+        .count();
+    assert_eq!(won, 3, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Redemption::Redeemed(_) | Redemption::Exhausted))
+    );
+    assert_eq!(store.coupon("RACE").await.unwrap().unwrap().redemptions, 3);
+}
+
+#[tokio::test]
+async fn sqlite_in_memory() {
+    conformance(Arc::new(
+        ms_payment::store::sqlite::SqlitePaymentStore::open(None)
+            .await
+            .unwrap(),
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn sqlite_file() {
+    let dir = std::env::temp_dir().join(format!("stuffmart-payment-{}", uuid::Uuid::new_v4()));
+    let path = dir.join("payment.db");
+    conformance(Arc::new(
+        ms_payment::store::sqlite::SqlitePaymentStore::open(Some(&path))
+            .await
+            .unwrap(),
+    ))
+    .await;
+    // Reopening keeps the data and does not re-run migrations.
+    let again = ms_payment::store::sqlite::SqlitePaymentStore::open(Some(&path))
+        .await
+        .unwrap();
+    assert!(again.payment_for_order("o2").await.unwrap().is_some());
+    assert_eq!(again.coupons().await.unwrap().len(), 5);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn mongodb_when_configured() {
+    let Some(url) = std::env::var("MONGODB_URL").ok().filter(|s| !s.is_empty()) else {
+        eprintln!("MONGODB_URL not set: MongoDB payment store conformance skipped");
+        return;
+    };
+    let db = format!("stuffmart_payment_{}", uuid::Uuid::new_v4().simple());
+    let store = ms_payment::store::mongo::MongoPaymentStore::open(&url, &db)
+        .await
+        .unwrap();
+    conformance(Arc::new(store)).await;
+    ms_common::storage::mongo::connect(&url, &db)
+        .await
+        .unwrap()
+        .drop()
+        .await
+        .unwrap();
+}
