@@ -1,1 +1,164 @@
-//! tmp
+//! ms-router: StuffMart's edge.
+//!
+//! Layers, outside in: transport ([`http`] routes and the Socket.IO layer on one axum app)
+//! → envelope (every failure is the contract's `ApiError` shape, acks are `{data}` or
+//! `{status, errors}`) → relay ([`socket`] forwards `<service>:<action>` events as RPC
+//! requests carrying the caller's token; [`fanout`] pushes events from the router's own
+//! exclusive queue to sockets). The router trusts nobody's word for identity: tokens are
+//! verified with ms-user's published keys, here and again in every service.
+
+pub mod fanout;
+pub mod http;
+pub mod ratelimit;
+pub mod socket;
+
+use ms_common::auth::{RpcKeySource, TokenVerifier};
+use ms_common::config::{CommonConfig, env_opt, env_or, env_parse};
+use ms_common::messaging::{Broker, Names, RpcClient};
+use ms_common::shutdown::Shutdown;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The router's settings.
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    /// Shared settings (broker, prefix, RPC timeout).
+    pub common: CommonConfig,
+    /// `BIND_ADDR` (`0.0.0.0`).
+    pub bind_addr: String,
+    /// `PORT` (3000); 0 picks a free port (tests).
+    pub port: u16,
+    /// `STATIC_DIR`: the built web client (default `web-client/dist` when it exists).
+    pub static_dir: Option<PathBuf>,
+    /// `COOKIE_SECURE`: add `Secure` to the refresh cookie (behind HTTPS).
+    pub cookie_secure: bool,
+    /// `SIGNIN_MAX_ATTEMPTS` (10) per e-mail and per address in a window.
+    pub signin_max_attempts: u32,
+    /// `SIGNIN_WINDOW_SECONDS` (60).
+    pub signin_window: Duration,
+    /// `MAX_PAYLOAD_BYTES` (65536): largest Socket.IO payload or HTTP body.
+    pub max_payload_bytes: usize,
+    /// `TRUST_PROXY`: take the client address from `X-Forwarded-For`.
+    pub trust_proxy: bool,
+}
+
+impl RouterConfig {
+    /// Reads the environment.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let static_dir = match env_opt("STATIC_DIR") {
+            Some(d) => Some(PathBuf::from(d)),
+            None => {
+                Some(PathBuf::from("web-client/dist")).filter(|p| p.join("index.html").exists())
+            }
+        };
+        Ok(Self {
+            common: CommonConfig::from_env()?,
+            bind_addr: env_or("BIND_ADDR", "0.0.0.0"),
+            port: env_parse("PORT", 3000u16)?,
+            static_dir,
+            cookie_secure: env_parse("COOKIE_SECURE", false)?,
+            signin_max_attempts: env_parse("SIGNIN_MAX_ATTEMPTS", 10u32)?,
+            signin_window: Duration::from_secs(env_parse("SIGNIN_WINDOW_SECONDS", 60u64)?),
+            max_payload_bytes: env_parse("MAX_PAYLOAD_BYTES", 65_536usize)?,
+            trust_proxy: env_parse("TRUST_PROXY", false)?,
+        })
+    }
+
+    /// Test settings: loopback, a free port, the given prefix.
+    pub fn for_tests(prefix: &str) -> Self {
+        Self {
+            common: CommonConfig::for_tests(prefix),
+            bind_addr: "127.0.0.1".into(),
+            port: 0,
+            static_dir: None,
+            cookie_secure: false,
+            signin_max_attempts: 50,
+            signin_window: Duration::from_secs(60),
+            max_payload_bytes: 65_536,
+            trust_proxy: false,
+        }
+    }
+}
+
+/// Cheap handles shared by every request.
+#[derive(Clone)]
+pub struct AppState {
+    /// Settings.
+    pub cfg: Arc<RouterConfig>,
+    /// The process's broker connection.
+    pub broker: Broker,
+    /// Requests to services.
+    pub rpc: RpcClient,
+    /// Token checks with ms-user's public keys.
+    pub verifier: Arc<TokenVerifier>,
+    /// Sign-in throttling.
+    pub limiter: Arc<ratelimit::RateLimiter>,
+}
+
+/// A router bound to its port, ready to run.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    port: u16,
+    shutdown: Shutdown,
+}
+
+impl Application {
+    /// Connects to RabbitMQ, starts the fan-out consumer and binds the listener.
+    pub async fn build(cfg: RouterConfig, shutdown: Shutdown) -> anyhow::Result<Self> {
+        let names = Names::new(cfg.common.amqp_prefix.clone());
+        let broker = Broker::connect(
+            &cfg.common.amqp_url,
+            &format!("{}ms-router", names.prefix()),
+            vec![],
+        )
+        .await?;
+        let rpc = RpcClient::new(broker.clone(), names.clone(), cfg.common.rpc_timeout);
+        let verifier = Arc::new(TokenVerifier::new(Arc::new(RpcKeySource::new(rpc.clone()))));
+        let limiter = Arc::new(ratelimit::RateLimiter::new(
+            cfg.signin_max_attempts,
+            cfg.signin_window,
+        ));
+        let listener = tokio::net::TcpListener::bind((cfg.bind_addr.as_str(), cfg.port)).await?;
+        let port = listener.local_addr()?.port();
+        let state = AppState {
+            cfg: Arc::new(cfg),
+            broker: broker.clone(),
+            rpc,
+            verifier,
+            limiter,
+        };
+        let (layer, io) = socket::layer(state.clone());
+        let fanout = fanout::Fanout::new(broker, names, io);
+        // Subscribe before serving, so no event published after start-up is missed.
+        fanout.subscribe_once().await?;
+        tokio::spawn(fanout.run(shutdown.clone()));
+        let app = http::routes(state).layer(layer);
+        tracing::info!(port, "ms-router listening");
+        Ok(Self {
+            listener,
+            app,
+            port,
+            shutdown,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the shutdown token is cancelled.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let token = self.shutdown.token.clone();
+        axum::serve(
+            self.listener,
+            self.app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { token.cancelled().await })
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests through ms-router: one test binary, one module per flow.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod accounts;
+mod catalogue;
+mod orders;
+mod payments;

@@ -1,0 +1,352 @@
+//! Live fan-out: events from the topic exchange pushed to the sockets of this replica.
+//!
+//! Each router process declares its own exclusive, auto-delete, server-named queue bound
+//! to `stuff.created`, `stuff.updated` and `order.*`, so every replica sees every event and
+//! pushes it to its own sockets. Pushes are live notifications, not a log: the queue goes
+//! away with the connection, and after a broker failure a new queue is bound (events in
+//! between are not replayed; clients refetch on reconnect).
+//!
+//! | event | push | to |
+//! |---|---|---|
+//! | `stuff.created` | `stuff:created` ([`PublicStuff`]) | every socket |
+//! | `stuff.updated` | `stuff:updated` ([`PublicStuff`]) | every socket |
+//! | `order.*` | `order:updated` ([`PublicOrder`]) | room `user:{userId}` |
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{Channel, Consumer};
+use ms_common::events::{Event, EventEnvelope, OrderRecord, OrderStatus, StuffRecord, StuffStatus};
+use ms_common::messaging::topology::declare_exchanges;
+use ms_common::messaging::{Backoff, Broker, Names};
+use ms_common::shutdown::Shutdown;
+use serde::Serialize;
+use socketioxide::SocketIo;
+
+/// Routing keys this replica listens to.
+pub const BINDINGS: &[&str] = &["stuff.created", "stuff.updated", "order.*"];
+
+/// The contract's `Stuff` shape (internal fields such as `orderId` are left out).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicStuff {
+    /// Opaque id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Price in cents.
+    pub price_cents: i64,
+    /// Seller's user id.
+    pub seller_id: String,
+    /// `available`, `reserved` or `sold`.
+    pub status: StuffStatus,
+    /// Record version.
+    pub version: u64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<StuffRecord> for PublicStuff {
+    fn from(s: StuffRecord) -> Self {
+        Self {
+            id: s.id,
+            title: s.title,
+            description: s.description,
+            price_cents: s.price_cents,
+            seller_id: s.seller_id,
+            status: s.status,
+            version: s.version,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+/// The contract's `Order` shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicOrder {
+    /// Opaque id.
+    pub id: String,
+    /// The stuff it holds.
+    pub stuff_id: String,
+    /// The buyer.
+    pub user_id: String,
+    /// `created`, `cancelled` or `complete`.
+    pub status: OrderStatus,
+    /// When the hold ends.
+    pub expires_at: DateTime<Utc>,
+    /// Price at ordering time.
+    pub price_cents: i64,
+    /// Record version.
+    pub version: u64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<OrderRecord> for PublicOrder {
+    fn from(o: OrderRecord) -> Self {
+        Self {
+            id: o.id,
+            stuff_id: o.stuff_id,
+            user_id: o.user_id,
+            status: o.status,
+            expires_at: o.expires_at,
+            price_cents: o.price_cents,
+            version: o.version,
+            created_at: o.created_at,
+        }
+    }
+}
+
+/// A live subscription: the channel must stay open while its consumer is read.
+pub struct Subscription {
+    channel: Channel,
+    consumer: Consumer,
+}
+
+/// Declares this replica's queue, binds it and starts consuming (no ack: live pushes).
+pub async fn subscribe(broker: &Broker, names: &Names) -> lapin::Result<Subscription> {
+    let channel = broker.channel().await?;
+    declare_exchanges(&channel, names).await?;
+    let queue = channel
+        .queue_declare(
+            // Server-named, private to this connection, gone when it closes.
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                durable: false,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let queue_name = queue.name().clone();
+    for key in BINDINGS {
+        channel
+            .queue_bind(
+                queue_name.clone(),
+                names.events_exchange().into(),
+                (*key).into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    let consumer = channel
+        .basic_consume(
+            queue_name.clone(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                exclusive: true,
+                ..BasicConsumeOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    tracing::info!(queue = %queue_name, "fan-out queue bound");
+    Ok(Subscription { channel, consumer })
+}
+
+/// Pushes events until shutdown, re-subscribing (new queue) after broker failures.
+pub async fn run_from(
+    broker: Broker,
+    names: Names,
+    io: SocketIo,
+    first: Option<Subscription>,
+    shutdown: Shutdown,
+) {
+    let mut backoff = Backoff::default();
+    let mut current = first;
+    loop {
+        let sub = match current.take() {
+            Some(s) => s,
+            None => {
+                let attempt = tokio::select! {
+                    s = subscribe(&broker, &names) => s,
+                    _ = shutdown.token.cancelled() => return,
+                };
+                match attempt {
+                    Ok(s) => {
+                        backoff.reset();
+                        s
+                    }
+                    Err(e) => {
+                        let delay = backoff.next_delay();
+                        tracing::warn!(error = %e, ?delay, "fan-out cannot subscribe; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(delay) => {},
+                            _ = shutdown.token.cancelled() => return,
+                        }
+                        continue;
+                    }
+                }
+            }
+        };
+        let Subscription {
+            channel,
+            mut consumer,
+        } = sub;
+        loop {
+            let next = tokio::select! {
+                n = consumer.next() => n,
+                _ = shutdown.token.cancelled() => {
+                    let _ = channel.close(200, "shutdown".into()).await;
+                    return;
+                }
+            };
+            match next {
+                Some(Ok(delivery)) => {
+                    push(&io, delivery.routing_key.as_str(), &delivery.data).await;
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "fan-out consumer failed; re-subscribing");
+                    break;
+                }
+                None => {
+                    tracing::warn!("fan-out consumer ended; re-subscribing");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// This replica's fan-out: subscribe before serving, then run until shutdown.
+pub struct Fanout {
+    broker: Broker,
+    names: Names,
+    io: SocketIo,
+    first: tokio::sync::Mutex<Option<Subscription>>,
+}
+
+impl Fanout {
+    /// A fan-out over `broker` pushing to `io`'s sockets.
+    pub fn new(broker: Broker, names: Names, io: SocketIo) -> Self {
+        Self {
+            broker,
+            names,
+            io,
+            first: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Declares and binds the queue now, so events published after start-up are not missed.
+    pub async fn subscribe_once(&self) -> lapin::Result<()> {
+        let sub = subscribe(&self.broker, &self.names).await?;
+        *self.first.lock().await = Some(sub);
+        Ok(())
+    }
+
+    /// Pushes events until shutdown (re-subscribing after broker failures).
+    pub async fn run(self, shutdown: Shutdown) {
+        let first = self.first.lock().await.take();
+        let first = match first {
+            Some(s) => s,
+            None => match subscribe(&self.broker, &self.names).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "fan-out cannot subscribe yet");
+                    return run_from(self.broker, self.names, self.io, None, shutdown).await;
+                }
+            },
+        };
+        run_from(self.broker, self.names, self.io, Some(first), shutdown).await
+    }
+}
+
+/// Pushes one event body to the sockets it concerns; unreadable bodies are logged and skipped.
+pub async fn push(io: &SocketIo, routing_key: &str, body: &[u8]) {
+    let envelope: EventEnvelope = match serde_json::from_slice(body) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(routing_key, error = %e, "unreadable event skipped");
+            return;
+        }
+    };
+    let Some(ns) = io.of("/") else {
+        return;
+    };
+    let event_id = envelope.id;
+    let sent = match envelope.event {
+        Event::StuffCreated(s) => ns.emit("stuff:created", &PublicStuff::from(s)).await,
+        Event::StuffUpdated(s) => ns.emit("stuff:updated", &PublicStuff::from(s)).await,
+        Event::OrderCreated(o) | Event::OrderCancelled(o) | Event::OrderCompleted(o) => {
+            let room = format!("user:{}", o.user_id);
+            ns.to(room)
+                .emit("order:updated", &PublicOrder::from(o))
+                .await
+        }
+        other => {
+            tracing::debug!(event = other.routing_key(), "event not pushed");
+            return;
+        }
+    };
+    match sent {
+        Ok(()) => tracing::debug!(routing_key, event_id, "pushed"),
+        Err(e) => tracing::warn!(routing_key, event_id, error = %e, "push failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn public_shapes_follow_the_contract() {
+        let now = Utc::now();
+        let stuff = StuffRecord {
+            id: "s1".into(),
+            title: "T".into(),
+            description: "".into(),
+            price_cents: 100,
+            seller_id: "u1".into(),
+            status: StuffStatus::Reserved,
+            order_id: Some("o1".into()),
+            version: 2,
+            created_at: now,
+            updated_at: now,
+        };
+        let v = serde_json::to_value(PublicStuff::from(stuff)).unwrap_or_default();
+        let mut keys: Vec<_> = v
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "createdAt",
+                "description",
+                "id",
+                "priceCents",
+                "sellerId",
+                "status",
+                "title",
+                "updatedAt",
+                "version"
+            ]
+        );
+        assert_eq!(v["status"], json!("reserved"));
+        let order = OrderRecord {
+            id: "o1".into(),
+            stuff_id: "s1".into(),
+            user_id: "u2".into(),
+            status: OrderStatus::Created,
+            expires_at: now,
+            price_cents: 100,
+            version: 1,
+            created_at: now,
+        };
+        let o = serde_json::to_value(PublicOrder::from(order.clone())).unwrap_or_default();
+        assert_eq!(o, serde_json::to_value(order).unwrap_or_default());
+    }
+}
