@@ -6,3 +6,4 @@ mod accounts;
 mod catalogue;
 mod orders;
 mod payments;
+mod router;

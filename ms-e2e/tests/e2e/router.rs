@@ -1,0 +1,221 @@
+//! The router's own duties: envelopes for bad input, unknown events, a missing service,
+//! sign-in throttling, `session:authenticate`, health, correlation ids and the web client.
+
+use ms_common::shutdown::Shutdown;
+use ms_e2e::{System, SystemOptions};
+use ms_testkit::SioClient;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(10);
+
+fn err(ack: &Value) -> (u64, &str) {
+    (
+        ack["status"].as_u64().unwrap_or(0),
+        ack["errors"][0]["message"].as_str().unwrap_or(""),
+    )
+}
+
+#[tokio::test]
+async fn bad_socket_input_gets_an_envelope_and_the_socket_keeps_working() {
+    let sys = System::start(SystemOptions::default()).await.unwrap();
+    let c = sys.socket(0, None).await.unwrap();
+    assert_eq!(
+        err(&c.emit_with_ack("nope:nothing", json!({}), T).await.unwrap()),
+        (404, "Unknown event")
+    );
+    assert_eq!(
+        err(&c.emit_with_ack("user:signin", json!({}), T).await.unwrap()).0,
+        404,
+        "accounts are not relayed over sockets"
+    );
+    assert_eq!(
+        err(&c
+            .emit_with_ack("stuff:get", json!("a string"), T)
+            .await
+            .unwrap()),
+        (400, "Payload must be an object")
+    );
+    assert_eq!(
+        err(&c
+            .emit_with_ack("stuff:get", json!([1, 2]), T)
+            .await
+            .unwrap())
+        .0,
+        400
+    );
+    let big = json!({"id": "x".repeat(70_000)});
+    assert_eq!(
+        err(&c.emit_with_ack("stuff:get", big, T).await.unwrap()).0,
+        400
+    );
+    // Still usable afterwards.
+    let list = c.emit_with_ack("stuff:list", json!({}), T).await.unwrap();
+    assert!(list["data"]["items"].is_array(), "{list}");
+    sys.stop().await;
+}
+
+#[tokio::test]
+async fn a_service_that_does_not_answer_is_a_503_ack() {
+    let mut sys = System::start(SystemOptions::default()).await.unwrap();
+    sys.payment.take().unwrap().handle.stop().await;
+    let (t, _) = sys.signup("x@example.com").await.unwrap();
+    let c = sys.socket(0, Some(&t)).await.unwrap();
+    let ack = c.emit_with_ack("coupon:list", json!({}), T).await.unwrap();
+    assert_eq!(ack["status"], 503, "{ack}");
+    sys.stop().await;
+}
+
+#[tokio::test]
+async fn session_authenticate_switches_identity_without_reconnecting() {
+    let sys = System::start(SystemOptions::default()).await.unwrap();
+    let (t, id) = sys.signup("late@example.com").await.unwrap();
+    let c = sys.socket(0, None).await.unwrap();
+    let anon = c.emit_with_ack("order:list", json!({}), T).await.unwrap();
+    assert_eq!(anon["status"], 401);
+    let bad = c
+        .emit_with_ack("session:authenticate", json!({"token": "garbage"}), T)
+        .await
+        .unwrap();
+    assert_eq!(err(&bad), (401, "Not authorized"));
+    let ok = c
+        .emit_with_ack("session:authenticate", json!({"token": t}), T)
+        .await
+        .unwrap();
+    assert_eq!(ok["data"]["user"]["id"].as_str(), Some(id.as_str()));
+    assert_eq!(
+        c.emit_with_ack("order:list", json!({}), T).await.unwrap(),
+        json!({"data": []})
+    );
+    sys.stop().await;
+}
+
+#[tokio::test]
+async fn sign_in_attempts_are_throttled_per_email() {
+    let sys = System::start(SystemOptions {
+        signin_max_attempts: 3,
+        ..SystemOptions::default()
+    })
+    .await
+    .unwrap();
+    sys.signup("t@example.com").await.unwrap();
+    let http = reqwest::Client::new();
+    let signin = |pw: &'static str| {
+        http.post(format!("{}/api/users/signin", sys.url()))
+            .json(&json!({"email": "T@example.com", "password": pw}))
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            signin("wrong-password").await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let r = signin("password123").await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"errors": [{"message": "Too many requests, please try again later"}]})
+    );
+    sys.stop().await;
+}
+
+#[tokio::test]
+async fn http_envelopes_health_and_correlation_ids() {
+    let sys = System::start(SystemOptions::default()).await.unwrap();
+    let http = reqwest::Client::new();
+    let url = sys.url();
+    let r = http
+        .post(format!("{url}/api/users/signup"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["errors"][0]["message"],
+        "Malformed JSON body"
+    );
+    let r = http
+        .get(format!("{url}/api/nothing/here"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(r.json::<Value>().await.unwrap()["errors"].is_array());
+    let r = http
+        .get(format!("{url}/healthz"))
+        .header("x-correlation-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-correlation-id"], "trace-me-42");
+    assert_eq!(
+        http.get(format!("{url}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let big = json!({"email": "x".repeat(70_000), "password": "password123"});
+    assert!(
+        http.post(format!("{url}/api/users/signup"))
+            .json(&big)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_client_error()
+    );
+    sys.stop().await;
+}
+
+#[tokio::test]
+async fn the_web_client_is_served_with_a_single_page_fallback() {
+    let sys = System::start(SystemOptions::default()).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("stuffmart-static-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(dir.join("assets")).unwrap();
+    std::fs::write(
+        dir.join("index.html"),
+        "<!doctype html><title>StuffMart</title>",
+    )
+    .unwrap();
+    std::fs::write(dir.join("assets/app.js"), "console.log(1)").unwrap();
+    let mut cfg = ms_router::RouterConfig::for_tests(&sys.env.prefix);
+    cfg.static_dir = Some(dir.clone());
+    let shutdown = Shutdown::new();
+    let app = ms_router::Application::build(cfg, shutdown.clone())
+        .await
+        .unwrap();
+    let url = format!("http://127.0.0.1:{}", app.port());
+    let task = tokio::spawn(app.run_until_stopped());
+    let get = |p: &str| reqwest::get(format!("{url}{p}"));
+    let r = get("/").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("StuffMart"));
+    assert_eq!(
+        get("/assets/app.js").await.unwrap().text().await.unwrap(),
+        "console.log(1)"
+    );
+    let deep = get("/stuff/123/edit").await.unwrap();
+    assert_eq!(
+        deep.status(),
+        StatusCode::OK,
+        "client-side routes fall back to index.html"
+    );
+    assert!(deep.text().await.unwrap().contains("StuffMart"));
+    assert_eq!(
+        get("/api/unknown").await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    // The socket still works on the same port.
+    assert!(SioClient::connect(&url, None).await.is_ok());
+    shutdown.token.cancel();
+    let _ = task.await;
+    let _ = std::fs::remove_dir_all(dir);
+    sys.stop().await;
+}
