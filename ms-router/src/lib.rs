@@ -42,6 +42,8 @@ pub struct RouterConfig {
     pub max_payload_bytes: usize,
     /// `TRUST_PROXY`: take the client address from `X-Forwarded-For`.
     pub trust_proxy: bool,
+    /// `MAX_CONNECTIONS` (20000): Socket.IO connections this process accepts at once.
+    pub max_connections: usize,
 }
 
 impl RouterConfig {
@@ -63,6 +65,7 @@ impl RouterConfig {
             signin_window: Duration::from_secs(env_parse("SIGNIN_WINDOW_SECONDS", 60u64)?),
             max_payload_bytes: env_parse("MAX_PAYLOAD_BYTES", 65_536usize)?,
             trust_proxy: env_parse("TRUST_PROXY", false)?,
+            max_connections: env_parse("MAX_CONNECTIONS", 20_000usize)?,
         })
     }
 
@@ -78,6 +81,7 @@ impl RouterConfig {
             signin_window: Duration::from_secs(60),
             max_payload_bytes: 65_536,
             trust_proxy: false,
+            max_connections: 10_000,
         }
     }
 }
@@ -95,6 +99,8 @@ pub struct AppState {
     pub verifier: Arc<TokenVerifier>,
     /// Sign-in throttling.
     pub limiter: Arc<ratelimit::RateLimiter>,
+    /// Open Socket.IO connections, bounded by `max_connections`.
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// A router bound to its port, ready to run.
@@ -129,6 +135,7 @@ impl Application {
             rpc,
             verifier,
             limiter,
+            connections: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         };
         let (layer, io) = socket::layer(state.clone());
         let fanout = fanout::Fanout::new(broker, names, io);

@@ -10,6 +10,7 @@ use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
+use std::sync::atomic::Ordering;
 use tracing::Instrument;
 
 /// Which service answers each client event; anything else is a 404.
@@ -48,13 +49,25 @@ pub fn user_room(id: &str) -> String {
 
 /// Why a connection was refused; its text is the `connect_error` message.
 #[derive(Debug)]
-pub struct NotAuthorized;
+pub enum Refused {
+    /// The token did not verify.
+    NotAuthorized,
+    /// The process holds `max_connections` sockets already.
+    TooManyConnections,
+}
 
-impl std::fmt::Display for NotAuthorized {
+impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(NOT_AUTHORIZED)
+        match self {
+            Refused::NotAuthorized => f.write_str(NOT_AUTHORIZED),
+            Refused::TooManyConnections => f.write_str("Too many connections"),
+        }
     }
 }
+
+/// Marks a socket that holds one of the process's connection slots.
+#[derive(Clone, Debug)]
+struct Slot;
 
 /// The Socket.IO layer and handle, configured with the router's limits.
 pub fn layer(state: AppState) -> (SocketIoLayer, SocketIo) {
@@ -80,20 +93,38 @@ async fn authenticate(
     s: SocketRef,
     State(state): State<AppState>,
     TryData(auth): TryData<Value>,
-) -> Result<(), NotAuthorized> {
+) -> Result<(), Refused> {
     let token = auth.ok().as_ref().and_then(token_of);
     let session = match token {
         None => Session::default(),
         Some(t) => {
-            let user = state.verifier.verify(&t).await.map_err(|_| NotAuthorized)?;
+            let user = state
+                .verifier
+                .verify(&t)
+                .await
+                .map_err(|_| Refused::NotAuthorized)?;
             Session {
                 user: Some(user),
                 token: Some(t),
             }
         }
     };
+    // Take a connection slot last, so a refused token never holds one.
+    let open = state.connections.fetch_add(1, Ordering::SeqCst);
+    if open >= state.cfg.max_connections {
+        state.connections.fetch_sub(1, Ordering::SeqCst);
+        tracing::warn!(open, "connection refused: limit reached");
+        return Err(Refused::TooManyConnections);
+    }
+    s.extensions.insert(Slot);
     s.extensions.insert(session);
     Ok(())
+}
+
+async fn release_slot(s: SocketRef, State(state): State<AppState>) {
+    if s.extensions.remove::<Slot>().is_some() {
+        state.connections.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Registers every listener synchronously (events sent right after connecting are not lost).
@@ -103,6 +134,7 @@ fn on_connect(s: SocketRef) -> impl std::future::Future<Output = ()> {
     }
     s.on("session:authenticate", session_authenticate);
     s.on_fallback(relay);
+    s.on_disconnect(release_slot);
     async {}
 }
 

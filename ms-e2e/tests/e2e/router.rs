@@ -219,3 +219,41 @@ async fn the_web_client_is_served_with_a_single_page_fallback() {
     let _ = std::fs::remove_dir_all(dir);
     sys.stop().await;
 }
+
+#[tokio::test]
+async fn a_connection_limit_protects_the_router() {
+    let sys = System::start(SystemOptions::default()).await.unwrap();
+    let mut cfg = ms_router::RouterConfig::for_tests(&sys.env.prefix);
+    cfg.max_connections = 3;
+    let shutdown = Shutdown::new();
+    let app = ms_router::Application::build(cfg, shutdown.clone())
+        .await
+        .unwrap();
+    let url = format!("http://127.0.0.1:{}", app.port());
+    let task = tokio::spawn(app.run_until_stopped());
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(SioClient::connect(&url, None).await.unwrap());
+    }
+    let refused = SioClient::connect(&url, None).await.unwrap_err();
+    assert_eq!(
+        refused,
+        ms_testkit::SioError::ConnectError("Too many connections".into())
+    );
+    // A refused token does not use up a slot either.
+    assert_eq!(
+        SioClient::connect(&url, Some("garbage")).await.unwrap_err(),
+        ms_testkit::SioError::ConnectError("Not authorized".into())
+    );
+    // A slot frees up when a socket leaves.
+    open.pop().unwrap().disconnect().await.unwrap();
+    let again = ms_testkit::eventually(T, "a free slot", || async {
+        SioClient::connect(&url, None).await.ok()
+    })
+    .await
+    .unwrap();
+    assert!(again.is_connected());
+    shutdown.token.cancel();
+    let _ = task.await;
+    sys.stop().await;
+}
