@@ -7,12 +7,14 @@ use ms_common::messaging::{Broker, Names};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-/// One test's slice of the broker.
+/// One test's slice of the broker. Dropped without [`TestEnv::teardown`] (a failed test),
+/// it still deletes its standard queues and exchanges.
 pub struct TestEnv {
     /// Unique prefix, e.g. `t3f9a1c2e.`.
     pub prefix: String,
     /// Shared settings under that prefix (short retry delay, short timeouts).
     pub common: CommonConfig,
+    torn_down: std::sync::atomic::AtomicBool,
 }
 
 impl Default for TestEnv {
@@ -30,6 +32,7 @@ impl TestEnv {
         Self {
             common: CommonConfig::for_tests(&prefix),
             prefix,
+            torn_down: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -47,9 +50,16 @@ impl TestEnv {
 
     /// Deletes every queue and exchange under the prefix (plus `extra_queues`).
     pub async fn teardown(&self, extra_queues: &[String]) {
-        let b = Broker::new(&self.common.amqp_url, &format!("{}teardown", self.prefix));
+        self.torn_down
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        Self::delete_all(&self.common.amqp_url, &self.prefix, extra_queues).await;
+    }
+
+    async fn delete_all(url: &str, prefix: &str, extra_queues: &[String]) {
+        let names = Names::new(prefix.to_owned());
+        let b = Broker::new(url, &format!("{prefix}teardown"));
         if let Ok(ch) = b.channel().await {
-            ms_common::messaging::topology::teardown(&ch, &self.names(), extra_queues).await;
+            ms_common::messaging::topology::teardown(&ch, &names, extra_queues).await;
         }
         b.close().await;
     }
@@ -84,6 +94,31 @@ impl TestEnv {
             }
         }
         Ok(closed)
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if self.torn_down.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        // A test that panicked: clean up on a thread of our own (we may be inside a runtime).
+        let (url, prefix) = (self.common.amqp_url.clone(), self.prefix.clone());
+        let cleanup = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(async {
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(10),
+                        Self::delete_all(&url, &prefix, &[]),
+                    )
+                    .await;
+                });
+            }
+        });
+        let _ = cleanup.join();
     }
 }
 
