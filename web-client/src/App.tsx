@@ -68,7 +68,7 @@ function Header() {
           </span>
           {user ? (
             <>
-              <span data-testid="current-user" data-role={user.role}>
+              <span className="current-user" data-testid="current-user" data-role={user.role}>
                 <span className="visually-hidden">Signed in as </span>
                 <strong data-testid="current-user-email">{user.email}</strong>{' '}
                 <span className={`role role-${user.role}`} data-testid="current-user-role">

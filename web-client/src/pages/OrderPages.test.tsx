@@ -92,6 +92,28 @@ describe('<OrderPage>', () => {
     r.unmount();
   });
 
+  it('keeps showing Expired after the server cancels the expired order; no countdown on a cancel before expiry', async () => {
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    act(() => vi.advanceTimersByTime(90_000));
+    expect(r.byTestId('countdown')!.textContent).toBe('Expired');
+    // The cancellation follows the expiry within milliseconds; the countdown must not vanish.
+    await step(() => socket.push('order:updated', order(2, 'cancelled')));
+    expect(r.byTestId('order-status')!.textContent).toBe('Cancelled');
+    expect(r.byTestId('countdown')!.textContent).toBe('Expired');
+    expect(r.byTestId('countdown')!.getAttribute('data-expired')).toBe('true');
+    expect(r.byTestId('payment-form')).toBeNull();
+    r.unmount();
+
+    // Cancelled with time left (the buyer cancelled): no countdown.
+    socket.responders.set('order:get', () => ({ data: { ...order(2, 'cancelled'), expiresAt: new Date(Date.now() + 60_000).toISOString() } }));
+    const r2 = mount();
+    await step(() => socket.acceptConnect());
+    expect(r2.byTestId('order-status')!.textContent).toBe('Cancelled');
+    expect(r2.byTestId('countdown')).toBeNull();
+    r2.unmount();
+  });
+
   it('shows Expired when the hold runs out, and Complete when the order completes', async () => {
     const r = mount();
     await step(() => socket.acceptConnect());

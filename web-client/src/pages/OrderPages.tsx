@@ -4,7 +4,7 @@ import { ApiError, toApiError } from '../api/errors';
 import { formatCents, formatTime } from '../api/format';
 import { usePush, useSession, useSessionManager } from '../api/session-react';
 import type { Order, Payment, Stuff } from '../api/types';
-import { Countdown } from '../countdown/Countdown';
+import { Countdown, useCountdown } from '../countdown/Countdown';
 import { StripeElementsPlaceholder, stripeConfigured } from '../components/StripeElementsPlaceholder';
 import { ErrorBanner, FieldError, OrderStatusBadge, Price, TextField, useFormErrors } from '../components/ui';
 import { Link } from '../router/router';
@@ -131,15 +131,7 @@ function OrderView({ id }: { id: string }) {
         </dd>
         <dt>Ordered</dt>
         <dd>{formatTime(order.createdAt)}</dd>
-        {order.status === 'created' && (
-          <>
-            <dt>Time left to pay</dt>
-            <dd>
-              <Countdown expiresAt={order.expiresAt} />{' '}
-              <span className="muted small">(until {formatTime(order.expiresAt)})</span>
-            </dd>
-          </>
-        )}
+        <TimeLeftRow order={order} />
       </dl>
 
       <ErrorBanner ref={paymentBannerRef} messages={paymentErrors} testId="payment-error" />
@@ -174,6 +166,25 @@ function OrderView({ id }: { id: string }) {
         />
       )}
     </div>
+  );
+}
+
+/**
+ * The countdown while the order awaits payment. It stays (reading "Expired") once the hold has run
+ * out and the server has cancelled the order: the cancellation arrives a few milliseconds after the
+ * countdown reaches zero, and the countdown must not vanish just as it expires.
+ */
+function TimeLeftRow({ order }: { order: Order }) {
+  const { expired } = useCountdown(order.expiresAt);
+  if (order.status === 'complete' || (order.status === 'cancelled' && !expired)) return null;
+  return (
+    <>
+      <dt>Time left to pay</dt>
+      <dd>
+        <Countdown expiresAt={order.expiresAt} />{' '}
+        <span className="muted small">(until {formatTime(order.expiresAt)})</span>
+      </dd>
+    </>
   );
 }
 
