@@ -6,8 +6,9 @@ use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 /// (`lapin::channels` is silenced by default: it reports every connection close, even our
 /// own at shutdown, as an error; reconnects are logged by our own code.)
 pub fn init(service: &str) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,lapin=warn,lapin::channels=off,socketioxide=warn,engineioxide=warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("info,lapin=warn,lapin::channels=off,socketioxide=warn,engineioxide=warn")
+    });
     let json = crate::config::env_opt("LOG_FORMAT").is_some_and(|v| v == "json");
     let registry = tracing_subscriber::registry().with(filter);
     let result = if json {
