@@ -64,6 +64,7 @@ DELIBERATE_DEFAULTS = {
     "MAX_PAYLOAD_BYTES": "tuning knob, default is fine",
     "SIGNIN_MAX_ATTEMPTS": "tuning knob, default is fine",
     "SIGNIN_WINDOW_SECONDS": "tuning knob, default is fine",
+    "MAX_CONNECTIONS": "per-replica socket limit; the default (20000) fits the pod limits",
 }
 # Set by deployment files although README's table does not list them.
 KNOWN_EXTRA_VARS = {
