@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// One entry of the envelope: a human message and, for input errors, the field it names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ErrorDetail {
     /// What went wrong, safe to show to a user.
     pub message: String,
@@ -17,7 +17,9 @@ pub struct ErrorDetail {
 }
 
 /// A failure a client may see: HTTP-like status and the contract's error list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, thiserror::Error,
+)]
 #[error("{status}: {}", self.first_message())]
 pub struct ApiError {
     /// HTTP-like status (400, 401, 402, 403, 404, 409, 429, 500, 503).

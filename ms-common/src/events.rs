@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// A user's role, decided by ms-user at sign-up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Everyone.
@@ -28,7 +28,7 @@ impl Role {
 }
 
 /// The public part of an account, as replicated to others.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserRecord {
     /// Opaque id.
@@ -42,7 +42,7 @@ pub struct UserRecord {
 }
 
 /// Where a stuff is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StuffStatus {
     /// Can be bought.
@@ -74,7 +74,7 @@ impl StuffStatus {
 }
 
 /// The contract's `Stuff` shape, also the payload of `stuff.*` events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StuffRecord {
     /// Opaque id.
@@ -101,7 +101,7 @@ pub struct StuffRecord {
 }
 
 /// Where an order is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OrderStatus {
     /// Holding the stuff, waiting for payment.
@@ -133,7 +133,7 @@ impl OrderStatus {
 }
 
 /// The contract's `Order` shape, also the payload of `order.*` events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderRecord {
     /// Opaque id.
@@ -155,7 +155,7 @@ pub struct OrderRecord {
 }
 
 /// The contract's `Payment` shape plus the buyer, payload of `payment.created`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentRecord {
     /// Opaque id.
@@ -175,7 +175,7 @@ pub struct PaymentRecord {
 }
 
 /// A declined or failed payment, so the order can be released.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentFailure {
     /// The order that was not paid.
@@ -187,7 +187,7 @@ pub struct PaymentFailure {
 }
 
 /// Every fact published on the events exchange.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", content = "data")]
 pub enum Event {
     /// An account was created.
@@ -233,7 +233,7 @@ impl Event {
 }
 
 /// An event with its identity and tracing context, as stored in the outbox and sent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventEnvelope {
     /// Unique per event; consumers may use it to spot duplicates.

@@ -16,6 +16,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod contract;
 pub mod error;
 pub mod events;
 pub mod messaging;

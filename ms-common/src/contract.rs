@@ -1,0 +1,552 @@
+//! The client contract (CONTRACT.md) as Rust types, and the JSON Schemas made from them.
+//!
+//! Every Socket.IO request payload and ack `data` that is not already a record of
+//! [`crate::events`] is a type here, with the contract's limits as schema keywords. The
+//! services still parse their input field by field (so every bad field is reported at
+//! once); these types describe the wire, they are not the parsers.
+//!
+//! [`schemas`] turns them, the event catalogue and the error envelope into one JSON Schema
+//! (draft-07, the base of AsyncAPI's schema format) per name. The files under
+//! `docs/schemas/<Name>.json` are exactly [`schema_files`]'s output;
+//! `ms-common/tests/schemas.rs` fails when they drift and rewrites them with
+//! `UPDATE_SCHEMAS=1`. `docs/asyncapi.yaml` references them.
+//!
+//! Inputs are described with the deserialize contract (what a service accepts: optional
+//! fields may be missing or `null`), outputs with the serialize contract (what is sent:
+//! every field is present, `null` where the shape says so).
+
+use crate::error::{ApiError, ErrorDetail};
+use crate::events::{
+    EventEnvelope, OrderRecord, PaymentFailure, PaymentRecord, Role, StuffRecord, StuffStatus,
+    UserRecord,
+};
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use schemars::generate::{Contract, SchemaSettings};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Every status a failure may carry (HTTP status or `status` of an ack).
+pub const STATUS_CODES: [u16; 9] = [400, 401, 402, 403, 404, 409, 429, 500, 503];
+
+/// The contract's `Stuff` shape: a [`StuffRecord`] without the internal `orderId`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Stuff {
+    /// Opaque id.
+    pub id: String,
+    /// Title, trimmed, 1–120 characters.
+    #[schemars(length(min = 1, max = 120))]
+    pub title: String,
+    /// Free text, at most 2000 characters (may be empty).
+    #[schemars(length(max = 2000))]
+    pub description: String,
+    /// Price in cents, 1–100000000.
+    #[schemars(range(min = 1, max = 100_000_000))]
+    pub price_cents: i64,
+    /// The seller's user id.
+    pub seller_id: String,
+    /// `available`, `reserved` (being checked out) or `sold`.
+    pub status: StuffStatus,
+    /// Record version: 1 at creation, +1 on every change (edit, reserve, release, sale).
+    #[schemars(range(min = 1))]
+    pub version: u64,
+    /// Creation time (RFC 3339, UTC).
+    pub created_at: DateTime<Utc>,
+    /// Last change (RFC 3339, UTC).
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<StuffRecord> for Stuff {
+    fn from(s: StuffRecord) -> Self {
+        Self {
+            id: s.id,
+            title: s.title,
+            description: s.description,
+            price_cents: s.price_cents,
+            seller_id: s.seller_id,
+            status: s.status,
+            version: s.version,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+/// `stuff:list` ack data: one page of the catalogue, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StuffPage {
+    /// The page's items.
+    pub items: Vec<Stuff>,
+    /// Opaque cursor for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `stuff:list` payload; every field is optional.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StuffListRequest {
+    /// Only stuff in this status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StuffStatus>,
+    /// Page size, 1–100 (default 20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub limit: Option<u32>,
+    /// `nextCursor` of the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub cursor: Option<String>,
+}
+
+/// `{id}`: the payload of `stuff:get`, `order:get` and `order:cancel`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct IdRequest {
+    /// The record's id.
+    #[schemars(length(min = 1, max = 200))]
+    pub id: String,
+}
+
+/// `{}`: the payload of `order:list` and `coupon:list` (a Socket.IO payload must be an object).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct Empty {}
+
+/// `stuff:create` payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StuffCreateRequest {
+    /// 1–120 characters after trimming.
+    #[schemars(length(min = 1, max = 120))]
+    pub title: String,
+    /// Whole cents, 1–100000000 (floats and strings are refused).
+    #[schemars(range(min = 1, max = 100_000_000))]
+    pub price_cents: i64,
+    /// At most 2000 characters; empty when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2000))]
+    pub description: Option<String>,
+}
+
+/// `stuff:update` payload: the id and at least one of `title`, `priceCents`, `description`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("anyOf" = [
+    {"required": ["title"]},
+    {"required": ["priceCents"]},
+    {"required": ["description"]}
+]))]
+pub struct StuffUpdateRequest {
+    /// Which stuff.
+    #[schemars(length(min = 1, max = 200))]
+    pub id: String,
+    /// The version the client last read; a newer stored version is a 409.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub version: Option<u64>,
+    /// New title, 1–120 characters after trimming.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 120))]
+    pub title: Option<String>,
+    /// New price, whole cents 1–100000000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100_000_000))]
+    pub price_cents: Option<i64>,
+    /// New description, at most 2000 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2000))]
+    pub description: Option<String>,
+}
+
+/// `order:create` payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderCreateRequest {
+    /// The stuff to buy (not your own).
+    #[schemars(length(min = 1, max = 100))]
+    pub stuff_id: String,
+}
+
+/// `payment:create` payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentCreateRequest {
+    /// The order to pay (yours, status `created`).
+    #[schemars(length(min = 1, max = 200))]
+    pub order_id: String,
+    /// Stripe payment method id such as `pm_card_visa`; needed unless a coupon makes it free.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 255))]
+    pub payment_method: Option<String>,
+    /// Coupon code (case-insensitive, letters and digits); empty means none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub coupon_code: Option<String>,
+}
+
+/// `coupon:create` payload (admins only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CouponCreateRequest {
+    /// Whole percent, 1–100 (100 makes the stuff free).
+    #[schemars(range(min = 1, max = 100))]
+    pub percent_off: i64,
+    /// How many times it can be redeemed, at least 1; unlimited when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1_000_000_000))]
+    pub max_redemptions: Option<i64>,
+    /// RFC 3339 time in the future; never expires when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The contract's `Payment` shape (`payment:create` ack data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Payment {
+    /// Opaque id.
+    pub id: String,
+    /// The order paid for.
+    pub order_id: String,
+    /// What was charged, in cents (0 with a 100% coupon).
+    #[schemars(range(min = 0))]
+    pub amount_cents: i64,
+    /// The coupon used, or `null`.
+    pub coupon_code: Option<String>,
+    /// Gateway reference (Stripe PaymentIntent id, or a coupon marker).
+    pub provider_id: String,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<PaymentRecord> for Payment {
+    fn from(p: PaymentRecord) -> Self {
+        Self {
+            id: p.id,
+            order_id: p.order_id,
+            amount_cents: p.amount_cents,
+            coupon_code: p.coupon_code,
+            provider_id: p.provider_id,
+            created_at: p.created_at,
+        }
+    }
+}
+
+/// The contract's `Coupon` shape (`coupon:create` ack data, items of `coupon:list`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Coupon {
+    /// The code to type at checkout.
+    pub code: String,
+    /// Whole percent, 1–100.
+    #[schemars(range(min = 1, max = 100))]
+    pub percent_off: i64,
+    /// Redemption limit, `null` = unlimited.
+    pub max_redemptions: Option<i64>,
+    /// Redemptions so far.
+    #[schemars(range(min = 0))]
+    pub redemptions: i64,
+    /// Expiry, `null` = never.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The admin's user id.
+    pub created_by: String,
+}
+
+/// The contract's `user` shape: `{id, email, role}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PublicUser {
+    /// Opaque id.
+    pub id: String,
+    /// Normalised (trimmed, lowercased) e-mail.
+    pub email: String,
+    /// `user`, or `admin` for accounts in `ADMIN_EMAILS`.
+    pub role: Role,
+}
+
+impl From<UserRecord> for PublicUser {
+    fn from(u: UserRecord) -> Self {
+        Self {
+            id: u.id,
+            email: u.email,
+            role: u.role,
+        }
+    }
+}
+
+/// Body of sign-up (201), sign-in and refresh (200); the refresh token is in a cookie.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    /// The account.
+    pub user: PublicUser,
+    /// EdDSA JWT for `Authorization: Bearer` and the Socket.IO `auth.token` (15 minutes).
+    pub access_token: String,
+}
+
+/// ms-user's RPC reply to `user:signup`, `user:signin`, `user:refresh` (the router moves
+/// `refreshToken` into the HttpOnly cookie and answers with [`Session`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RpcSession {
+    /// The account.
+    pub user: PublicUser,
+    /// EdDSA JWT access token.
+    pub access_token: String,
+    /// Opaque rotating refresh token.
+    pub refresh_token: String,
+}
+
+/// `{user}`: body of `GET /api/users/me` and `session:authenticate` ack data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CurrentUser {
+    /// The account the token belongs to.
+    pub user: PublicUser,
+}
+
+/// Sign-up and sign-in body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Credentials {
+    /// E-mail address (trimmed and lowercased by ms-user).
+    #[schemars(length(min = 3, max = 254))]
+    pub email: String,
+    /// 8–128 characters.
+    #[schemars(length(min = 8, max = 128))]
+    pub password: String,
+}
+
+/// ms-user's `user:refresh` and `user:signout` RPC payload (the router reads the cookie).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshRequest {
+    /// The refresh token from the `refresh_token` cookie.
+    #[schemars(length(min = 1, max = 256))]
+    pub refresh_token: String,
+}
+
+/// The Socket.IO handshake `auth` object; no token (or none at all) browses anonymously.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct HandshakeAuth {
+    /// Access token; an invalid or expired one fails the connection with `Not authorized`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+/// `session:authenticate` payload: switch the socket to a fresh access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AuthenticateRequest {
+    /// The new access token.
+    #[schemars(length(min = 1))]
+    pub token: String,
+}
+
+/// Payload of a refused connection (`connect_error`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ConnectError {
+    /// `Not authorized` (bad token) or `Too many connections` (`MAX_CONNECTIONS`).
+    pub message: String,
+}
+
+/// The HTTP error body: `{"errors":[{"message","field?"}]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorEnvelope {
+    /// At least one error; several for multi-field validation failures.
+    #[schemars(length(min = 1))]
+    pub errors: Vec<ErrorDetail>,
+}
+
+impl From<&ApiError> for ErrorEnvelope {
+    fn from(e: &ApiError) -> Self {
+        Self {
+            errors: e.errors.clone(),
+        }
+    }
+}
+
+/// A failed ack (and a failed RPC reply): `{status, errors}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AckError {
+    /// HTTP-like status: 400, 401, 402, 403, 404, 409, 429, 500 or 503.
+    #[schemars(extend("enum" = [400, 401, 402, 403, 404, 409, 429, 500, 503]))]
+    pub status: u16,
+    /// At least one error; `field` only on 400s about one input field.
+    #[schemars(length(min = 1))]
+    pub errors: Vec<ErrorDetail>,
+}
+
+impl From<&ApiError> for AckError {
+    fn from(e: &ApiError) -> Self {
+        Self {
+            status: e.status,
+            errors: e.errors.clone(),
+        }
+    }
+}
+
+/// A successful ack (and a successful RPC reply): `{data}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Ack<T> {
+    /// The event's result.
+    pub data: T,
+}
+
+/// Either ack form: `{data}` or `{status, errors}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum AckReply<T> {
+    /// Success.
+    Data(Ack<T>),
+    /// Failure.
+    Error(AckError),
+}
+
+impl<T> From<Result<T, ApiError>> for AckReply<T> {
+    fn from(r: Result<T, ApiError>) -> Self {
+        match r {
+            Ok(data) => AckReply::Data(Ack { data }),
+            Err(e) => AckReply::Error(AckError::from(&e)),
+        }
+    }
+}
+
+/// An RPC reply body on the wire (data of any shape).
+pub type RpcReply = AckReply<Value>;
+
+/// An RPC request body (`messaging::RpcRequest` on the wire).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RpcRequestBody {
+    /// `<service>:<action>`, the Socket.IO event name (e.g. `stuff:get`) or a `user:*` action.
+    #[schemars(regex(pattern = r"^[a-z]+:[a-z]+$"))]
+    pub action: String,
+    /// The caller's access token, verified by the receiving service itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The action's input as the client sent it.
+    #[serde(default)]
+    pub payload: Map<String, Value>,
+}
+
+/// One JSON Schema (draft-07) for `T`, for inputs (`Contract::Deserialize`) or outputs.
+fn schema_of<T: JsonSchema>(name: &'static str, contract: Contract) -> (&'static str, Value) {
+    let mut settings = SchemaSettings::draft07();
+    settings.contract = contract;
+    let mut schema = settings
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value();
+    if let Some(obj) = schema.as_object_mut() {
+        obj.insert("title".into(), Value::String(name.to_owned()));
+    }
+    (name, canonical(schema))
+}
+
+fn input<T: JsonSchema>(name: &'static str) -> (&'static str, Value) {
+    schema_of::<T>(name, Contract::Deserialize)
+}
+
+fn output<T: JsonSchema>(name: &'static str) -> (&'static str, Value) {
+    schema_of::<T>(name, Contract::Serialize)
+}
+
+/// Every schema of the contract, by file name (without `.json`), sorted by name.
+pub fn schemas() -> Vec<(&'static str, Value)> {
+    let mut all = vec![
+        // Socket.IO request payloads and handshake.
+        input::<HandshakeAuth>("HandshakeAuth"),
+        input::<AuthenticateRequest>("AuthenticateRequest"),
+        input::<StuffListRequest>("StuffListRequest"),
+        input::<IdRequest>("IdRequest"),
+        input::<Empty>("Empty"),
+        input::<StuffCreateRequest>("StuffCreateRequest"),
+        input::<StuffUpdateRequest>("StuffUpdateRequest"),
+        input::<OrderCreateRequest>("OrderCreateRequest"),
+        input::<PaymentCreateRequest>("PaymentCreateRequest"),
+        input::<CouponCreateRequest>("CouponCreateRequest"),
+        // HTTP bodies and ms-user's RPC payloads.
+        input::<Credentials>("Credentials"),
+        input::<RefreshRequest>("RefreshRequest"),
+        output::<Session>("Session"),
+        output::<RpcSession>("RpcSession"),
+        output::<CurrentUser>("CurrentUser"),
+        output::<PublicUser>("PublicUser"),
+        // Shapes (ack data and pushes).
+        output::<Stuff>("Stuff"),
+        output::<StuffPage>("StuffPage"),
+        output::<OrderRecord>("Order"),
+        output::<Payment>("Payment"),
+        output::<Coupon>("Coupon"),
+        // Errors and ack forms.
+        output::<ErrorEnvelope>("ErrorEnvelope"),
+        output::<AckError>("AckError"),
+        output::<ConnectError>("ConnectError"),
+        // RabbitMQ bodies.
+        output::<EventEnvelope>("EventEnvelope"),
+        output::<UserRecord>("UserRecord"),
+        output::<StuffRecord>("StuffRecord"),
+        output::<PaymentRecord>("PaymentRecord"),
+        output::<PaymentFailure>("PaymentFailure"),
+        input::<RpcRequestBody>("RpcRequest"),
+        output::<RpcReply>("RpcReply"),
+    ];
+    all.sort_by(|a, b| a.0.cmp(b.0));
+    all
+}
+
+/// Every schema as `(<Name>.json, pretty JSON text with a trailing newline)`.
+pub fn schema_files() -> Vec<(String, String)> {
+    schemas()
+        .into_iter()
+        .map(|(name, schema)| {
+            let text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+            (format!("{name}.json"), format!("{text}\n"))
+        })
+        .collect()
+}
+
+/// The value with every object's keys in sorted order, whatever serde_json's map keeps.
+fn canonical(v: Value) -> Value {
+    match v {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, canonical(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_titled() {
+        let all = schemas();
+        let mut names: Vec<_> = all.iter().map(|(n, _)| *n).collect();
+        names.dedup();
+        assert_eq!(names.len(), all.len());
+        for (name, schema) in &all {
+            assert_eq!(schema["title"], *name);
+            assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
+        }
+    }
+
+    #[test]
+    fn ack_forms() {
+        let ok: AckReply<u8> = Ok(3).into();
+        assert_eq!(
+            serde_json::to_value(ok).unwrap(),
+            serde_json::json!({"data": 3})
+        );
+        let err: AckReply<u8> = Err(ApiError::conflict("x")).into();
+        assert_eq!(
+            serde_json::to_value(err).unwrap(),
+            serde_json::json!({"status": 409, "errors": [{"message": "x"}]})
+        );
+    }
+}

@@ -1,0 +1,665 @@
+#!/usr/bin/env node
+// Validates docs/asyncapi.yaml with the official AsyncAPI parser and checks that it, the
+// generated JSON Schemas (docs/schemas/) and the contract pages agree with the code.
+//
+//   node scripts/validate/check-asyncapi.cjs --deps DIR [--root DIR] [--self-test]
+//
+// --deps      directory with node_modules/@asyncapi/parser and js-yaml (scripts/validate-asyncapi.sh
+//             installs them into ${XDG_CACHE_HOME:-~/.cache}/stuffmart/asyncapi)
+// --root      the repository (default: two levels above this file)
+// --self-test also break copies of the files on purpose and make sure every check notices
+//
+// Exit 0 when everything holds, 1 with one line per problem otherwise.
+'use strict';
+
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { createRequire } = require('module');
+
+function parseArgs(argv) {
+  const args = { root: path.resolve(__dirname, '..', '..'), deps: null, selfTest: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--root') args.root = path.resolve(argv[++i]);
+    else if (a === '--deps') args.deps = path.resolve(argv[++i]);
+    else if (a === '--self-test') args.selfTest = true;
+    else throw new Error(`unknown argument ${a}`);
+  }
+  if (!args.deps) throw new Error('--deps DIR is required');
+  return args;
+}
+
+const ARGS = parseArgs(process.argv.slice(2));
+const depRequire = createRequire(path.join(ARGS.deps, 'package.json'));
+const { Parser, fromFile } = depRequire('@asyncapi/parser');
+const yaml = depRequire('js-yaml');
+
+// Files of the code this checker reads (relative to the root); the self-test copies them.
+const SOURCES = {
+  socket: 'ms-router/src/socket.rs',
+  fanout: 'ms-router/src/fanout.rs',
+  events: 'ms-common/src/events.rs',
+  topology: 'ms-common/src/messaging/topology.rs',
+  rpc: 'ms-common/src/messaging/rpc.rs',
+  consumer: 'ms-common/src/messaging/consumer.rs',
+  publisher: 'ms-common/src/messaging/publisher.rs',
+  auth: 'ms-common/src/auth.rs',
+  error: 'ms-common/src/error.rs',
+  hold: 'ms-order/src/hold.rs',
+  userLib: 'ms-user/src/lib.rs',
+  stuffLib: 'ms-stuff/src/lib.rs',
+  orderLib: 'ms-order/src/lib.rs',
+  paymentLib: 'ms-payment/src/lib.rs',
+  userService: 'ms-user/src/service.rs',
+  stuffService: 'ms-stuff/src/service.rs',
+  orderService: 'ms-order/src/service.rs',
+  paymentService: 'ms-payment/src/service.rs',
+  paymentDomain: 'ms-payment/src/domain.rs',
+};
+const SERVICES = ['user', 'stuff', 'order', 'payment'];
+
+// Exact client-facing messages (constant name in a source file) that both the AsyncAPI
+// document and docs/contract.md must quote verbatim.
+const MESSAGES = [
+  ['orderService', 'HELD'],
+  ['orderService', 'SOLD'],
+  ['stuffService', 'RESERVED'],
+  ['stuffService', 'STALE_VERSION'],
+  ['stuffService', 'NOT_OWNER'],
+  ['stuffService', 'NOT_FOUND'],
+  ['paymentDomain', 'CANCELLED'],
+  ['paymentDomain', 'DECLINED'],
+  ['paymentDomain', 'ALREADY_PAID'],
+  ['paymentDomain', 'NOT_YOUR_ORDER'],
+  ['paymentDomain', 'ORDER_NOT_FOUND'],
+  ['paymentDomain', 'COUPON_INVALID'],
+  ['paymentDomain', 'COUPON_EXHAUSTED'],
+  ['paymentDomain', 'COUPON_EXPIRED'],
+  ['paymentDomain', 'PAYMENT_METHOD_REQUIRED'],
+  ['paymentDomain', 'PERCENT_OFF_MESSAGE'],
+  ['userService', 'INVALID_CREDENTIALS'],
+  ['auth', 'NOT_AUTHORIZED'],
+  ['error', 'INTERNAL_MESSAGE'],
+];
+
+// Broker names and arguments (literal, source file that must contain it) that the AsyncAPI
+// document and docs/topology.md must both mention.
+const TOPOLOGY_TERMS = [
+  ['stuffmart.events', 'topology'],
+  ['stuffmart.unrouted', 'topology'],
+  ['stuffmart.dlx', 'topology'],
+  ['alternate-exchange', 'topology'],
+  ['x-max-length', 'topology'],
+  ['x-message-ttl', 'topology'],
+  ['x-dead-letter-exchange', 'topology'],
+  ['x-dead-letter-routing-key', 'topology'],
+  ['.retry.', 'topology'],
+  ['.dlq', 'topology'],
+  ['.events', 'topology'],
+  ['rpc.', 'topology'],
+  ['amq.rabbitmq.reply-to', 'rpc'],
+  ['order.hold.', 'hold'],
+  ['order.expired', 'hold'],
+  ['x-retry-count', 'consumer'],
+  ['x-death-reason', 'consumer'],
+  ['x-original-routing-key', 'consumer'],
+  ['x-correlation-id', 'publisher'],
+];
+
+// ------------------------------------------------------------------------ reading code
+
+function read(root, rel) {
+  return fs.readFileSync(path.join(root, rel), 'utf8');
+}
+
+/** The body of the first `{ … }` or `[ … ]` block after `start` (a const's value) in `text`. */
+function blockAfter(text, start) {
+  const i = text.indexOf(start);
+  if (i < 0) return null;
+  let j = i + start.length;
+  // For `pub const NAME: &[…] = &[…]` the value starts after `=`, not in the type.
+  if (start.startsWith('pub const')) j = text.indexOf('=', j) + 1;
+  while (j < text.length && text[j] !== '{' && text[j] !== '[') j++;
+  const open = text[j];
+  const close = open === '{' ? '}' : ']';
+  let depth = 0;
+  for (let k = j; k < text.length; k++) {
+    if (text[k] === open) depth++;
+    else if (text[k] === close && --depth === 0) return text.slice(j + 1, k);
+  }
+  return null;
+}
+
+function stringsIn(text) {
+  return [...text.matchAll(/"([^"\\]*)"/g)].map((m) => m[1]);
+}
+
+function constStr(text, name) {
+  const m = text.match(new RegExp(`pub const ${name}: &str =\\s*"((?:[^"\\\\]|\\\\.)*)"`));
+  return m ? m[1] : null;
+}
+
+/** Everything the checks need from the Rust sources. */
+function readCode(root) {
+  const src = Object.fromEntries(Object.entries(SOURCES).map(([k, rel]) => [k, read(root, rel)]));
+  const problems = [];
+
+  const routesBlock = blockAfter(src.socket, 'pub const ROUTES');
+  const routes = routesBlock
+    ? [...routesBlock.matchAll(/\(\s*"([^"]+)"\s*,\s*Service::(\w+)\s*\)/g)].map((m) => ({
+        event: m[1],
+        service: m[2].toLowerCase(),
+      }))
+    : [];
+  if (!routes.length) problems.push(`${SOURCES.socket}: cannot find the ROUTES table`);
+  const handlers = [...src.socket.matchAll(/\.on\(\s*"([^"]+)"/g)].map((m) => m[1]);
+  const pushes = [...new Set([...src.fanout.matchAll(/\.emit\(\s*"([^"]+)"/g)].map((m) => m[1]))];
+  if (!pushes.length) problems.push(`${SOURCES.fanout}: cannot find any emit("…")`);
+  const fanoutBlock = blockAfter(src.fanout, 'pub const BINDINGS');
+  const fanoutBindings = fanoutBlock ? stringsIn(fanoutBlock) : [];
+  if (!fanoutBindings.length) problems.push(`${SOURCES.fanout}: cannot find BINDINGS`);
+
+  const enumBody = blockAfter(src.events, 'pub enum Event');
+  const eventKeys = enumBody
+    ? [...enumBody.matchAll(/#\[serde\(rename = "([^"]+)"\)\]/g)].map((m) => m[1])
+    : [];
+  if (!eventKeys.length) problems.push(`${SOURCES.events}: cannot find the Event variants`);
+
+  // ServiceRuntime::connect(config, Service::X, <bindings>) in each service's lib.rs.
+  const serviceBindings = {};
+  for (const svc of SERVICES) {
+    const key = `${svc}Lib`;
+    const text = src[key];
+    const m = text.match(
+      /ServiceRuntime::connect\(\s*[^,]+,\s*Service::(\w+),\s*(&?\[[^\]]*\]|&?[A-Z_]+)\s*\)/,
+    );
+    if (!m) {
+      problems.push(`${SOURCES[key]}: cannot find ServiceRuntime::connect(…, Service::…, bindings)`);
+      continue;
+    }
+    let list = m[2].replace(/^&/, '');
+    if (!list.startsWith('[')) {
+      const body = blockAfter(text, `pub const ${list}`);
+      if (body === null) {
+        problems.push(`${SOURCES[key]}: cannot find const ${list}`);
+        continue;
+      }
+      list = `[${body}]`;
+    }
+    serviceBindings[m[1].toLowerCase()] = stringsIn(list);
+  }
+  const holdBindings = [...src.hold.matchAll(/"([a-z]+\.[a-z]+)"\.into\(\)/g)].map((m) => m[1]);
+  if (!holdBindings.length) problems.push(`${SOURCES.hold}: cannot find the hold queue's binding`);
+
+  // The RPC actions each service answers: `"x:y" =>` arms of its RpcHandler.
+  const actions = {};
+  for (const svc of SERVICES) {
+    const key = `${svc}Service`;
+    actions[svc] = [...src[key].matchAll(/"([a-z]+:[a-z]+)"\s*=>/g)].map((m) => m[1]);
+    if (!actions[svc].length) problems.push(`${SOURCES[key]}: cannot find its RPC actions`);
+  }
+
+  const messages = [];
+  for (const [file, name] of MESSAGES) {
+    const value = constStr(src[file], name);
+    if (value === null) problems.push(`${SOURCES[file]}: cannot find const ${name} (update MESSAGES in this checker)`);
+    else messages.push({ file: SOURCES[file], name, value });
+  }
+  for (const [term, file] of TOPOLOGY_TERMS) {
+    if (!src[file].includes(term)) {
+      problems.push(`${SOURCES[file]}: no longer mentions '${term}' (update TOPOLOGY_TERMS in this checker)`);
+    }
+  }
+  return {
+    problems,
+    routes,
+    handlers,
+    pushes,
+    fanoutBindings,
+    eventKeys,
+    serviceBindings,
+    holdBindings,
+    actions,
+    messages,
+  };
+}
+
+// ---------------------------------------------------------------------- the document
+
+/** `#/a/b/c` inside `doc`. */
+function deref(doc, ref) {
+  if (typeof ref !== 'string' || !ref.startsWith('#/')) return undefined;
+  return ref
+    .slice(2)
+    .split('/')
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((node, key) => (node == null ? undefined : node[key]), doc);
+}
+
+/** Follows `$ref`s inside the document until a non-reference node. */
+function resolve(doc, node) {
+  let n = node;
+  for (let i = 0; i < 10 && n && typeof n.$ref === 'string' && n.$ref.startsWith('#/'); i++) {
+    n = deref(doc, n.$ref);
+  }
+  return n;
+}
+
+function walk(node, visit, at = []) {
+  visit(node, at);
+  if (Array.isArray(node)) node.forEach((v, i) => walk(v, visit, [...at, i]));
+  else if (node && typeof node === 'object') {
+    for (const [k, v] of Object.entries(node)) walk(v, visit, [...at, k]);
+  }
+}
+
+function allStrings(node) {
+  const out = [];
+  walk(node, (n) => {
+    if (typeof n === 'string') out.push(n);
+  });
+  return out;
+}
+
+const norm = (s) => s.replace(/\s+/g, ' ');
+
+/** Topic pattern match (`*` one word, `#` zero or more). */
+function topicMatches(pattern, key) {
+  const p = pattern.split('.');
+  const k = key.split('.');
+  const go = (i, j) => {
+    if (i === p.length) return j === k.length;
+    if (p[i] === '#') return go(i + 1, j) || (j < k.length && go(i, j + 1));
+    if (j === k.length) return false;
+    return (p[i] === '*' || p[i] === k[j]) && go(i + 1, j + 1);
+  };
+  return go(0, 0);
+}
+
+function sameSet(a, b) {
+  const A = new Set(a);
+  const B = new Set(b);
+  return {
+    missing: [...A].filter((x) => !B.has(x)).sort(),
+    extra: [...B].filter((x) => !A.has(x)).sort(),
+  };
+}
+
+async function parseDocument(file) {
+  const parser = new Parser();
+  const { document, diagnostics } = await fromFile(parser, file).parse();
+  const problems = [];
+  const notes = [];
+  for (const d of diagnostics) {
+    const where = (d.path || []).join('.') || '(document)';
+    const line = `${d.code}: ${d.message} at ${where}`;
+    // 0 error, 1 warning: both fail. 2 info, 3 hint: shown only. The document stays on
+    // AsyncAPI 3.0.0 on purpose, so the "latest version" notice is expected.
+    if (d.severity <= 1) problems.push(`asyncapi parser: ${line}`);
+    else if (d.code !== 'asyncapi-latest-version') notes.push(line);
+  }
+  if (!document && !problems.length) problems.push('asyncapi parser: no document produced');
+  return { document, problems, notes };
+}
+
+/** Every check on one repository tree; returns a list of problems (empty = all good). */
+async function check(root, log = () => {}) {
+  const docsDir = path.join(root, 'docs');
+  const file = path.join(docsDir, 'asyncapi.yaml');
+  const problems = [];
+  const code = readCode(root);
+  problems.push(...code.problems);
+
+  const parsed = await parseDocument(file);
+  problems.push(...parsed.problems);
+  for (const n of parsed.notes) log(`note: ${n}`);
+  if (parsed.document) {
+    log(
+      `parser: valid AsyncAPI ${parsed.document.version()}, ${parsed.document.channels().length} channels, ` +
+        `${parsed.document.operations().length} operations, ${parsed.document.messages().length} messages`,
+    );
+  }
+
+  let doc;
+  try {
+    doc = yaml.load(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    problems.push(`docs/asyncapi.yaml: not YAML: ${e.message}`);
+    return problems;
+  }
+  if (doc.asyncapi !== '3.0.0') problems.push(`docs/asyncapi.yaml: asyncapi is ${doc.asyncapi}, expected 3.0.0`);
+  const channels = doc.channels || {};
+  const operations = doc.operations || {};
+  const refTo = (id) => `#/channels/${id}`;
+  const opsOn = (id) => Object.entries(operations).filter(([, op]) => op.channel && op.channel.$ref === refTo(id));
+  const onServer = (ch, server) => (ch.servers || []).some((s) => s.$ref === `#/servers/${server}`);
+  const amqp = (ch) => (ch.bindings && ch.bindings.amqp) || {};
+  const messagesOf = (ch) => Object.values(ch.messages || {}).map((m) => resolve(doc, m));
+  const messageTypesOf = (ch) =>
+    messagesOf(ch)
+      .map((m) => m && m.bindings && m.bindings.amqp && m.bindings.amqp.messageType)
+      .filter(Boolean);
+
+  // --- Socket.IO: every routed event, handler and push is a channel on the router.
+  const router = Object.fromEntries(
+    Object.entries(channels)
+      .filter(([, ch]) => onServer(ch, 'router'))
+      .map(([id, ch]) => [ch.address, id]),
+  );
+  const clientEvents = [...new Set([...code.routes.map((r) => r.event), ...code.handlers])];
+  for (const event of clientEvents) {
+    const id = router[event];
+    if (!id) {
+      problems.push(`Socket.IO event '${event}' (${SOURCES.socket}) has no channel on server 'router' in docs/asyncapi.yaml`);
+      continue;
+    }
+    const ops = opsOn(id).filter(([, op]) => op.action === 'receive');
+    if (!ops.length) problems.push(`Socket.IO event '${event}': no 'receive' operation on channel ${id}`);
+    for (const [opId, op] of ops) {
+      if (!op.reply) problems.push(`Socket.IO event '${event}': operation ${opId} has no reply (the ack)`);
+    }
+  }
+  for (const push of code.pushes) {
+    const id = router[push];
+    if (!id) {
+      problems.push(`push '${push}' (${SOURCES.fanout}) has no channel on server 'router' in docs/asyncapi.yaml`);
+      continue;
+    }
+    if (!opsOn(id).some(([, op]) => op.action === 'send')) problems.push(`push '${push}': no 'send' operation on channel ${id}`);
+  }
+  for (const [address, id] of Object.entries(router)) {
+    if (address !== '/' && !clientEvents.includes(address) && !code.pushes.includes(address)) {
+      problems.push(`channel ${id} ('${address}') is not an event the router handles or pushes (stale?)`);
+    }
+  }
+
+  // --- Events: one routing-key channel on stuffmart.events per Event variant.
+  const eventChannels = Object.fromEntries(
+    Object.entries(channels)
+      .filter(([, ch]) => amqp(ch).is === 'routingKey' && amqp(ch).exchange && amqp(ch).exchange.name === 'stuffmart.events')
+      .map(([id, ch]) => [ch.address, [id, ch]]),
+  );
+  const ev = sameSet(code.eventKeys, Object.keys(eventChannels));
+  for (const k of ev.missing) problems.push(`event '${k}' (${SOURCES.events}) has no routing-key channel on stuffmart.events`);
+  for (const k of ev.extra) problems.push(`routing-key channel '${k}' is not an Event variant in ${SOURCES.events}`);
+  for (const key of code.eventKeys) {
+    if (!eventChannels[key]) continue;
+    const [id, ch] = eventChannels[key];
+    if (!opsOn(id).some(([, op]) => op.action === 'send')) problems.push(`event '${key}': no 'send' (publish) operation on channel ${id}`);
+    const msgs = messagesOf(ch);
+    if (msgs.length !== 1 || !msgs[0]) {
+      problems.push(`event '${key}': channel ${id} must have exactly one message`);
+      continue;
+    }
+    const m = msgs[0];
+    const typeConst = m.payload && m.payload.allOf && m.payload.allOf[1] && m.payload.allOf[1].properties.type.const;
+    if (m.bindings?.amqp?.messageType !== key) problems.push(`event '${key}': its message's amqp messageType is not '${key}'`);
+    if (typeConst !== key) problems.push(`event '${key}': its payload does not pin type to '${key}' (allOf[1].properties.type.const)`);
+  }
+
+  // --- Queue bindings: each service's events queue, the router fan-out and the hold queue.
+  const queueChannel = (address) => Object.entries(channels).find(([, ch]) => ch.address === address);
+  for (const svc of SERVICES) {
+    const bindings = code.serviceBindings[svc];
+    if (!bindings) continue;
+    const found = queueChannel(`${svc}.events`);
+    if (!found) {
+      problems.push(`queue '${svc}.events' has no channel in docs/asyncapi.yaml`);
+      continue;
+    }
+    const d = sameSet(bindings, messageTypesOf(found[1]));
+    for (const k of d.missing) problems.push(`queue '${svc}.events' is bound to '${k}' in ms-${svc}/src/lib.rs but its channel lacks that message`);
+    for (const k of d.extra) problems.push(`queue '${svc}.events' channel lists '${k}', which ms-${svc} does not bind`);
+    if (!opsOn(found[0]).some(([, op]) => op.action === 'receive')) problems.push(`queue '${svc}.events': no 'receive' operation`);
+  }
+  const fanout = Object.entries(channels).find(([, ch]) => ch.address === null && amqp(ch).is === 'queue');
+  if (!fanout) problems.push('the router fan-out queue (address: null) has no channel');
+  else {
+    const expected = code.eventKeys.filter((k) => code.fanoutBindings.some((p) => topicMatches(p, k)));
+    const d = sameSet(expected, messageTypesOf(fanout[1]));
+    for (const k of d.missing) problems.push(`router fan-out binds '${k}' (${SOURCES.fanout} BINDINGS) but channel ${fanout[0]} lacks it`);
+    for (const k of d.extra) problems.push(`router fan-out channel ${fanout[0]} lists '${k}', which ${SOURCES.fanout} does not bind`);
+  }
+  const hold = Object.entries(channels).find(([, ch]) => typeof ch.address === 'string' && ch.address.startsWith('order.hold.'));
+  if (!hold) problems.push("the hold queue 'order.hold.<ms>ms' has no channel");
+  else {
+    const d = sameSet(code.holdBindings, messageTypesOf(hold[1]));
+    for (const k of [...d.missing, ...d.extra]) problems.push(`hold queue binding '${k}' differs between ${SOURCES.hold} and channel ${hold[0]}`);
+  }
+  if (!queueChannel('order.expired')) problems.push("queue 'order.expired' has no channel");
+  for (const address of ['{service}.dlq', '{queue}.retry.{delayMs}ms', 'stuffmart.unrouted', 'amq.rabbitmq.reply-to']) {
+    if (!queueChannel(address)) problems.push(`'${address}' has no channel`);
+  }
+
+  // --- RPC: each service's queue lists exactly the actions its handler answers, and every
+  //     routed Socket.IO event is one of them on the right queue.
+  for (const svc of SERVICES) {
+    const found = queueChannel(`rpc.${svc}`);
+    if (!found) {
+      problems.push(`RPC queue 'rpc.${svc}' has no channel`);
+      continue;
+    }
+    const listed = messagesOf(found[1]).map((m) => m?.payload?.allOf?.[1]?.properties?.action?.const);
+    const d = sameSet(code.actions[svc], listed);
+    for (const a of d.missing) problems.push(`rpc.${svc}: action '${a}' (answered in ms-${svc}/src/service.rs) has no request message`);
+    for (const a of d.extra) problems.push(`rpc.${svc}: request message for '${a}', which ms-${svc} does not answer`);
+    const ops = opsOn(found[0]);
+    if (!ops.some(([, op]) => op.reply && op.reply.channel)) problems.push(`rpc.${svc}: no operation with a reply (direct reply-to)`);
+  }
+  for (const { event, service } of code.routes) {
+    if (!(code.actions[service] || []).includes(event)) {
+      problems.push(`ROUTES sends '${event}' to ms-${service}, whose RPC handler does not answer it`);
+    }
+  }
+
+  // --- Operations: messages and reply messages belong to their channels; every channel is used.
+  for (const [opId, op] of Object.entries(operations)) {
+    const chId = op.channel?.$ref?.replace('#/channels/', '');
+    for (const m of op.messages || []) {
+      if (!m.$ref?.startsWith(`#/channels/${chId}/messages/`)) problems.push(`operation ${opId}: message ${m.$ref} is not from its channel ${chId}`);
+    }
+    if (op.reply) {
+      const rId = op.reply.channel?.$ref?.replace('#/channels/', '');
+      if (!rId || !channels[rId]) problems.push(`operation ${opId}: reply has no channel`);
+      for (const m of op.reply.messages || []) {
+        if (!m.$ref?.startsWith(`#/channels/${rId}/messages/`)) problems.push(`operation ${opId}: reply message ${m.$ref} is not from its reply channel ${rId}`);
+      }
+    }
+  }
+  for (const id of Object.keys(channels)) {
+    const used = Object.values(operations).some(
+      (op) => op.channel?.$ref === refTo(id) || op.reply?.channel?.$ref === refTo(id),
+    );
+    if (!used) problems.push(`channel ${id} is used by no operation`);
+  }
+
+  // --- Schemas: every generated file is referenced, and named on docs/contract.md.
+  const schemaDir = path.join(docsDir, 'schemas');
+  const schemaFiles = fs.existsSync(schemaDir) ? fs.readdirSync(schemaDir).filter((f) => f.endsWith('.json')).sort() : [];
+  if (!schemaFiles.length) problems.push('docs/schemas/ has no schema files');
+  const refs = new Set();
+  walk(doc, (n) => {
+    if (n && typeof n === 'object' && typeof n.$ref === 'string' && !n.$ref.startsWith('#')) refs.add(n.$ref);
+  });
+  const referenced = new Set([...refs].map((r) => path.basename(r.split('#')[0])));
+  for (const f of schemaFiles) {
+    if (!referenced.has(f)) problems.push(`docs/schemas/${f} is not referenced by docs/asyncapi.yaml`);
+  }
+  for (const r of refs) {
+    const target = path.resolve(docsDir, r.split('#')[0]);
+    if (!fs.existsSync(target)) problems.push(`docs/asyncapi.yaml references ${r}, which does not exist`);
+  }
+
+  // --- Human pages: exact messages, schema names and topology terms.
+  const pages = {};
+  for (const page of ['contract.md', 'topology.md']) {
+    const p = path.join(docsDir, page);
+    if (fs.existsSync(p)) pages[page] = fs.readFileSync(p, 'utf8');
+    else problems.push(`docs/${page} is missing`);
+  }
+  const docText = norm(allStrings(doc).join(' \n '));
+  const contractText = norm(pages['contract.md'] || '');
+  const topologyText = norm(pages['topology.md'] || '');
+  for (const { file: f, name, value } of code.messages) {
+    if (!docText.includes(value)) problems.push(`docs/asyncapi.yaml does not quote ${name} (${f}) exactly: "${value}"`);
+    if (pages['contract.md'] && !contractText.includes(value)) problems.push(`docs/contract.md does not quote ${name} (${f}) exactly: "${value}"`);
+  }
+  for (const f of schemaFiles) {
+    if (pages['contract.md'] && !contractText.includes(`schemas/${f}`)) problems.push(`docs/contract.md does not point at schemas/${f}`);
+  }
+  const allEvents = [...clientEvents, ...code.pushes];
+  for (const e of allEvents) {
+    if (pages['contract.md'] && !contractText.includes(`\`${e}\``)) problems.push(`docs/contract.md does not mention \`${e}\``);
+  }
+  for (const [term] of TOPOLOGY_TERMS) {
+    if (!docText.includes(term)) problems.push(`docs/asyncapi.yaml does not mention '${term}'`);
+    if (pages['topology.md'] && !topologyText.includes(term)) problems.push(`docs/topology.md does not mention '${term}'`);
+  }
+  for (const key of code.eventKeys) {
+    if (pages['topology.md'] && !topologyText.includes(key)) problems.push(`docs/topology.md does not mention event '${key}'`);
+  }
+  if (pages['topology.md'] && !/```mermaid/.test(pages['topology.md'])) problems.push('docs/topology.md has no Mermaid diagram');
+
+  log(
+    `code: ${code.routes.length} routed events + ${code.handlers.length} handler(s), ${code.pushes.length} pushes, ` +
+      `${code.eventKeys.length} event types, ${schemaFiles.length} schema files, ${code.messages.length} exact messages`,
+  );
+  return problems;
+}
+
+// ------------------------------------------------------------------------- self-test
+
+function copyTree(root, dest) {
+  fs.cpSync(path.join(root, 'docs'), path.join(dest, 'docs'), { recursive: true });
+  for (const rel of Object.values(SOURCES)) {
+    fs.mkdirSync(path.dirname(path.join(dest, rel)), { recursive: true });
+    fs.copyFileSync(path.join(root, rel), path.join(dest, rel));
+  }
+}
+
+function edit(dest, rel, from, to) {
+  const p = path.join(dest, rel);
+  const text = fs.readFileSync(p, 'utf8');
+  if (!text.includes(from)) throw new Error(`self-test: '${from}' not found in ${rel}`);
+  fs.writeFileSync(p, text.replace(from, to));
+}
+
+function editYaml(dest, change) {
+  const p = path.join(dest, 'docs', 'asyncapi.yaml');
+  const doc = yaml.load(fs.readFileSync(p, 'utf8'));
+  change(doc);
+  fs.writeFileSync(p, yaml.dump(doc, { lineWidth: -1, noRefs: true }));
+}
+
+const BREAKS = [
+  {
+    name: 'a new Socket.IO route without a channel',
+    expect: "'stuff:delete'",
+    apply: (d) => edit(d, SOURCES.socket, '("stuff:get", Service::Stuff),', '("stuff:get", Service::Stuff),\n    ("stuff:delete", Service::Stuff),'),
+  },
+  {
+    name: 'a new push without a channel',
+    expect: "push 'stuff:deleted'",
+    apply: (d) => edit(d, SOURCES.fanout, 'ns.emit("stuff:created"', 'ns.emit("stuff:deleted"'),
+  },
+  {
+    name: 'a new Event variant without a routing-key channel',
+    expect: "event 'stuff.deleted'",
+    apply: (d) =>
+      edit(d, SOURCES.events, '    #[serde(rename = "order.created")]', '    #[serde(rename = "stuff.deleted")]\n    StuffDeleted(StuffRecord),\n    #[serde(rename = "order.created")]'),
+  },
+  {
+    name: 'a channel removed from the document',
+    expect: "'coupon:list'",
+    apply: (d) =>
+      editYaml(d, (doc) => {
+        delete doc.channels.couponList;
+        delete doc.operations.couponList;
+      }),
+  },
+  {
+    name: 'a schema file nobody references',
+    expect: 'docs/schemas/Extra.json is not referenced',
+    apply: (d) => fs.writeFileSync(path.join(d, 'docs', 'schemas', 'Extra.json'), '{"type":"object"}\n'),
+  },
+  {
+    name: 'a service binding the document does not show',
+    expect: "queue 'payment.events' is bound to 'stuff.created'",
+    apply: (d) => edit(d, SOURCES.paymentLib, '&["order.created",', '&["stuff.created", "order.created",'),
+  },
+  {
+    name: 'a changed 409 message',
+    expect: 'HELD',
+    apply: (d) => edit(d, SOURCES.orderService, 'please come back later', 'please try again later'),
+  },
+  {
+    name: 'an RPC action the document does not list',
+    expect: "action 'stuff:delete'",
+    apply: (d) => edit(d, SOURCES.stuffService, '"stuff:get" =>', '"stuff:delete" => self.get(&payload).await,\n            "stuff:get" =>'),
+  },
+  {
+    name: 'an invalid AMQP binding',
+    expect: 'asyncapi parser',
+    apply: (d) =>
+      editYaml(d, (doc) => {
+        doc.channels.stuffCreatedEvent.bindings.amqp.exchange.type = 'topics';
+      }),
+  },
+  {
+    name: 'a missing schema file',
+    expect: 'Order.json',
+    apply: (d) => fs.rmSync(path.join(d, 'docs', 'schemas', 'Order.json')),
+  },
+];
+
+async function selfTest(root) {
+  const failures = [];
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'asyncapi-selftest-'));
+  try {
+    const clean = path.join(base, 'clean');
+    copyTree(root, clean);
+    const baseline = await check(clean);
+    if (baseline.length) failures.push(`unbroken copy fails:\n    ${baseline.join('\n    ')}`);
+    for (const [i, b] of BREAKS.entries()) {
+      const dest = path.join(base, `break-${i}`);
+      copyTree(root, dest);
+      try {
+        b.apply(dest);
+      } catch (e) {
+        failures.push(`cannot apply break '${b.name}' (the code changed? update BREAKS): ${e.message}`);
+        continue;
+      }
+      const problems = await check(dest);
+      const hit = problems.find((p) => p.includes(b.expect));
+      if (hit) console.log(`  noticed: ${b.name} -> ${hit}`);
+      else failures.push(`not noticed: ${b.name} (expected a problem containing "${b.expect}"; got ${problems.length}: ${problems.slice(0, 3).join(' | ')})`);
+    }
+  } finally {
+    fs.rmSync(base, { recursive: true, force: true });
+  }
+  return failures;
+}
+
+// ------------------------------------------------------------------------------ main
+
+(async () => {
+  const problems = await check(ARGS.root, (m) => console.log(`  ${m}`));
+  if (problems.length) {
+    for (const p of problems) console.log(`FAIL ${p}`);
+    console.log(`check-asyncapi: ${problems.length} problem(s)`);
+    process.exit(1);
+  }
+  console.log('check-asyncapi: docs/asyncapi.yaml is valid and consistent with the code');
+  if (ARGS.selfTest) {
+    const failures = await selfTest(ARGS.root);
+    if (failures.length) {
+      for (const f of failures) console.log(`FAIL self-test: ${f}`);
+      process.exit(1);
+    }
+    console.log(`check-asyncapi: self-test passed (${BREAKS.length} deliberate breaks noticed)`);
+  }
+})().catch((e) => {
+  console.error(`check-asyncapi: crashed: ${e && e.stack ? e.stack : e}`);
+  process.exit(2);
+});
