@@ -103,12 +103,65 @@ pub trait VerifyToken: Send + Sync + 'static {
     async fn verify(&self, token: &str) -> Result<AuthUser, ApiError>;
 }
 
+/// Seconds of clock skew allowed on `exp`.
+const LEEWAY_SECONDS: i64 = 5;
+
+/// How many verified tokens a process remembers (about 400 bytes each).
+pub const VERIFIED_CACHE_CAPACITY: usize = 10_000;
+
+/// Tokens whose signature already checked out, so a busy client costs one Ed25519
+/// verification per token instead of one per request (the profile's biggest item in
+/// ms-stuff). An entry is only used until the token's own expiry and is dropped whenever
+/// the key set changes; a token that failed any check is never stored.
+#[derive(Debug, Default)]
+pub struct VerifiedTokens {
+    entries: HashMap<String, (AuthUser, i64)>,
+}
+
+impl VerifiedTokens {
+    /// The caller of a token verified earlier that is still valid at `now` (Unix seconds).
+    pub fn get(&self, token: &str, now: i64) -> Option<AuthUser> {
+        match self.entries.get(token) {
+            Some((user, exp)) if now <= exp + LEEWAY_SECONDS => Some(user.clone()),
+            _ => None,
+        }
+    }
+
+    /// Remembers a verified token; when full, expired entries go first, then everything.
+    pub fn insert(&mut self, token: &str, user: AuthUser, exp: i64, now: i64) {
+        if self.entries.len() >= VERIFIED_CACHE_CAPACITY {
+            self.entries.retain(|_, (_, e)| now <= *e + LEEWAY_SECONDS);
+            if self.entries.len() >= VERIFIED_CACHE_CAPACITY {
+                self.entries.clear();
+            }
+        }
+        self.entries.insert(token.to_owned(), (user, exp));
+    }
+
+    /// Forgets everything (the key set changed).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// Number of remembered tokens.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
 /// Verifies EdDSA tokens against a cached key set, refetching for unknown key ids.
 pub struct TokenVerifier {
     source: Arc<dyn KeySource>,
-    keys: tokio::sync::RwLock<HashMap<String, DecodingKey>>,
+    /// Key id → (the JWK's `x`, the key).
+    keys: tokio::sync::RwLock<HashMap<String, (String, DecodingKey)>>,
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
     min_refetch: Duration,
+    verified: std::sync::Mutex<VerifiedTokens>,
 }
 
 impl TokenVerifier {
@@ -119,17 +172,24 @@ impl TokenVerifier {
             keys: tokio::sync::RwLock::new(HashMap::new()),
             last_fetch: tokio::sync::Mutex::new(None),
             min_refetch: Duration::from_secs(1),
+            verified: std::sync::Mutex::new(VerifiedTokens::default()),
         }
     }
 
+    fn verified(&self) -> std::sync::MutexGuard<'_, VerifiedTokens> {
+        self.verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     async fn key(&self, kid: &str) -> Option<DecodingKey> {
-        if let Some(k) = self.keys.read().await.get(kid) {
+        if let Some((_, k)) = self.keys.read().await.get(kid) {
             return Some(k.clone());
         }
         {
             // Unknown kid: refetch, at most once per `min_refetch` (forged kids cannot flood ms-user).
             let mut last = self.last_fetch.lock().await;
-            if let Some(k) = self.keys.read().await.get(kid) {
+            if let Some((_, k)) = self.keys.read().await.get(kid) {
                 return Some(k.clone());
             }
             if last.is_some_and(|t| t.elapsed() < self.min_refetch) {
@@ -143,10 +203,18 @@ impl TokenVerifier {
                             && jwk.crv == "Ed25519"
                             && let Ok(k) = DecodingKey::from_ed_components(&jwk.x)
                         {
-                            map.insert(jwk.kid, k);
+                            map.insert(jwk.kid, (jwk.x, k));
                         }
                     }
-                    *self.keys.write().await = map;
+                    let mut keys = self.keys.write().await;
+                    let withdrawn = keys
+                        .iter()
+                        .any(|(kid, (x, _))| map.get(kid).is_none_or(|(nx, _)| nx != x));
+                    if withdrawn {
+                        // Tokens signed with a withdrawn key must be checked again.
+                        self.verified().clear();
+                    }
+                    *keys = map;
                     *last = Some(Instant::now());
                 }
                 Err(e) => {
@@ -155,7 +223,7 @@ impl TokenVerifier {
                 }
             }
         }
-        self.keys.read().await.get(kid).cloned()
+        self.keys.read().await.get(kid).map(|(_, k)| k.clone())
     }
 }
 
@@ -163,6 +231,10 @@ impl TokenVerifier {
 impl VerifyToken for TokenVerifier {
     async fn verify(&self, token: &str) -> Result<AuthUser, ApiError> {
         let denied = || ApiError::unauthorized(NOT_AUTHORIZED);
+        let now = chrono::Utc::now().timestamp();
+        if let Some(user) = self.verified().get(token, now) {
+            return Ok(user);
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| denied())?;
         if header.alg != Algorithm::EdDSA {
             return Err(denied());
@@ -170,15 +242,18 @@ impl VerifyToken for TokenVerifier {
         let kid = header.kid.ok_or_else(denied)?;
         let key = self.key(&kid).await.ok_or_else(denied)?;
         let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECONDS.unsigned_abs();
         validation.set_required_spec_claims(&["exp", "sub"]);
         let data =
             jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|_| denied())?;
-        Ok(AuthUser {
+        let user = AuthUser {
             id: data.claims.sub,
             email: data.claims.email,
             role: data.claims.role,
-        })
+        };
+        self.verified()
+            .insert(token, user.clone(), data.claims.exp, now);
+        Ok(user)
     }
 }
 
@@ -207,5 +282,52 @@ impl KeySource for RpcKeySource {
             .call(crate::messaging::Service::User, &req, "jwks")
             .await?;
         serde_json::from_value(v).map_err(ApiError::internal_from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str) -> AuthUser {
+        AuthUser {
+            id: id.into(),
+            email: format!("{id}@example.com"),
+            role: Role::User,
+        }
+    }
+
+    #[test]
+    fn a_verified_token_is_remembered_until_its_expiry_plus_leeway() {
+        let mut c = VerifiedTokens::default();
+        c.insert("t1", user("a"), 1_000, 900);
+        assert_eq!(c.get("t1", 900), Some(user("a")));
+        assert_eq!(c.get("t1", 1_000 + LEEWAY_SECONDS), Some(user("a")));
+        assert_eq!(c.get("t1", 1_001 + LEEWAY_SECONDS), None, "expired");
+        assert_eq!(c.get("t2", 900), None, "never verified");
+        c.clear();
+        assert_eq!(c.get("t1", 900), None, "cleared");
+    }
+
+    #[test]
+    fn a_full_cache_drops_expired_entries_first_then_everything() {
+        let mut c = VerifiedTokens::default();
+        for i in 0..VERIFIED_CACHE_CAPACITY - 1 {
+            c.insert(&format!("old{i}"), user("a"), 100, 50);
+        }
+        c.insert("live", user("b"), 10_000, 50);
+        assert_eq!(c.len(), VERIFIED_CACHE_CAPACITY);
+        c.insert("new", user("c"), 10_000, 5_000);
+        assert_eq!(c.len(), 2, "only the unexpired entries stay");
+        assert_eq!(c.get("live", 5_000), Some(user("b")));
+        for i in 0..VERIFIED_CACHE_CAPACITY {
+            c.insert(&format!("live{i}"), user("d"), 10_000, 5_000);
+        }
+        assert!(c.len() <= VERIFIED_CACHE_CAPACITY, "bounded: {}", c.len());
+        assert_eq!(
+            c.get("live0", 5_000),
+            None,
+            "emptied when nothing had expired"
+        );
     }
 }

@@ -199,12 +199,25 @@ pub struct ServiceHandle {
 
 impl ServiceHandle {
     /// Stops consuming, waits (bounded) for in-flight messages to be handled and acked, closes.
+    /// Returns within about 14 s whatever the broker does (a silent broker never answers
+    /// the close handshake): 10 s drain, 2 s for the tasks together, 2 s for the close.
     pub async fn stop(self) {
         self.shutdown.drain(Duration::from_secs(10)).await;
-        for t in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+        let aborts: Vec<_> = self.tasks.iter().map(|t| t.abort_handle()).collect();
+        let all = futures_util::future::join_all(self.tasks);
+        if tokio::time::timeout(Duration::from_secs(2), all)
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown: tasks still running after 2 s; aborting them");
+            aborts.iter().for_each(tokio::task::AbortHandle::abort);
         }
-        self.broker.close().await;
+        if tokio::time::timeout(Duration::from_secs(2), self.broker.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown: the broker did not answer the close in 2 s");
+        }
         tracing::info!(service = self.service.as_str(), "stopped");
     }
 

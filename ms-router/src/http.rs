@@ -52,8 +52,45 @@ pub fn routes(state: AppState) -> Router {
         }
         None => api.fallback(any(not_found)),
     };
-    app.layer(axum::middleware::from_fn(correlation))
+    app.layer(axum::middleware::from_fn(envelope))
+        .layer(axum::middleware::from_fn(correlation))
         .with_state(state)
+}
+
+/// The message for an error response that axum or tower produced before any handler ran.
+fn framework_message(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::METHOD_NOT_ALLOWED => "Method not allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "Payload too large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "Unsupported media type",
+        StatusCode::NOT_FOUND => "Not found",
+        s if s.is_server_error() => "Internal server error",
+        _ => "Bad request",
+    }
+}
+
+/// Every error leaves in the contract's envelope, also the ones no handler wrote (405 for
+/// a wrong method, 413 from the body limit, …): those come as plain text and are rewritten
+/// here, keeping their status and headers such as `Allow`.
+async fn envelope(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let (mut parts, _) = res.into_parts();
+    let body = ApiError::new(status.as_u16(), framework_message(status)).body();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(body.to_string()))
 }
 
 /// Sanitises a client-sent correlation id: at most 64 of `[A-Za-z0-9_-]`.

@@ -69,12 +69,25 @@ impl std::fmt::Display for Refused {
 #[derive(Clone, Debug)]
 struct Slot;
 
+/// Read buffer per websocket connection, bytes.
+pub const WS_READ_BUFFER_BYTES: usize = 1024;
+
+/// How long a transport may stay open without joining the namespace. Only joined sockets
+/// take a `MAX_CONNECTIONS` slot, so a client that opens Engine.IO sessions and never
+/// sends CONNECT is closed after this (socketioxide's default is 45 s).
+pub const JOIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The Socket.IO layer and handle, configured with the router's limits.
 pub fn layer(state: AppState) -> (SocketIoLayer, SocketIo) {
     let max = state.cfg.max_payload_bytes as u64;
     let (layer, io) = SocketIo::builder()
         .max_payload(max)
         .max_buffer_size(256)
+        // Each websocket keeps a read buffer of this size for its whole life; requests are
+        // a few hundred bytes and longer frames are read in several chunks. 1 KiB instead
+        // of engineioxide's 4 KiB default (benchmarked in docs/benchmarks.md).
+        .ws_read_buffer_size(WS_READ_BUFFER_BYTES)
+        .connect_timeout(JOIN_TIMEOUT)
         .with_state(state)
         .build_layer();
     io.ns("/", on_connect.with(authenticate));
@@ -220,13 +233,29 @@ pub fn check(
         Ok(v @ Value::Object(_)) => v,
         _ => return Err(ApiError::bad_request("Payload must be an object")),
     };
-    let size = serde_json::to_vec(&payload)
-        .map(|b| b.len())
-        .unwrap_or(usize::MAX);
-    if size > max {
+    if json_len(&payload) > max {
         return Err(ApiError::bad_request("Payload too large"));
     }
     Ok((service, payload))
+}
+
+/// The length of a value's JSON text, counted without building it.
+fn json_len(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    match serde_json::to_writer(&mut c, v) {
+        Ok(()) => c.0,
+        Err(_) => usize::MAX,
+    }
 }
 
 #[cfg(test)]
@@ -257,6 +286,9 @@ mod tests {
                 .status,
             400
         );
+        let small = json!({"t": "x".repeat(92)});
+        assert_eq!(json_len(&small), 100);
+        assert!(check("stuff:get", Ok::<_, ()>(small), 100).is_ok());
         let big = json!({"t": "x".repeat(200)});
         assert_eq!(
             check("stuff:get", Ok::<_, ()>(big), 100)

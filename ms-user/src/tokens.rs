@@ -121,3 +121,71 @@ pub fn hash_refresh_token(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ms_common::auth::{KeySource, TokenVerifier, VerifyToken};
+    use ms_common::error::ApiError;
+    use ms_common::events::Role;
+    use std::sync::{Arc, Mutex};
+
+    /// A key set the test changes at will, counting fetches.
+    #[derive(Default)]
+    struct Keys {
+        set: Mutex<JwkSet>,
+        fetches: Mutex<u32>,
+    }
+
+    #[async_trait::async_trait]
+    impl KeySource for Keys {
+        async fn fetch(&self) -> Result<JwkSet, ApiError> {
+            *self.fetches.lock().unwrap() += 1;
+            Ok(self.set.lock().unwrap().clone())
+        }
+    }
+
+    fn claims(sub: &str) -> Claims {
+        let now = chrono::Utc::now().timestamp();
+        Claims {
+            sub: sub.into(),
+            email: format!("{sub}@example.com"),
+            role: Role::User,
+            iat: now,
+            exp: now + 600,
+        }
+    }
+
+    #[tokio::test]
+    async fn verified_tokens_are_cached_until_their_key_is_withdrawn() {
+        let a = Keyring::from_rows(&[generate_key()]).unwrap().unwrap();
+        let b = Keyring::from_rows(&[generate_key()]).unwrap().unwrap();
+        let keys = Arc::new(Keys::default());
+        *keys.set.lock().unwrap() = a.public().clone();
+        let v = TokenVerifier::new(keys.clone());
+        let ta = a.sign(&claims("alice")).unwrap();
+        assert_eq!(v.verify(&ta).await.unwrap().id, "alice");
+        assert_eq!(v.verify(&ta).await.unwrap().id, "alice");
+        // A token that fails never enters the cache, and a cached one does not vouch for
+        // a tampered copy of itself.
+        let tampered = format!("{}x", &ta[..ta.len() - 1]);
+        assert_eq!(v.verify(&tampered).await.unwrap_err().status, 401);
+        assert_eq!(v.verify(&tampered).await.unwrap_err().status, 401);
+        assert_eq!(*keys.fetches.lock().unwrap(), 1);
+
+        // Key a is withdrawn and b published: meeting b's kid refetches, which must also
+        // forget every token a signed.
+        *keys.set.lock().unwrap() = b.public().clone();
+        let tb = b.sign(&claims("bob")).unwrap();
+        // The refetch is rate limited (1 s); wait for it with a deadline.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while v.verify(&tb).await.is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "b's key never fetched"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(v.verify(&ta).await.unwrap_err().status, 401);
+    }
+}

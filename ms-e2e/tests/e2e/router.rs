@@ -161,15 +161,29 @@ async fn http_envelopes_health_and_correlation_ids() {
             .status(),
         StatusCode::OK
     );
+    // Errors no handler wrote still come in the envelope, with their status and headers.
     let big = json!({"email": "x".repeat(70_000), "password": "password123"});
-    assert!(
-        http.post(format!("{url}/api/users/signup"))
-            .json(&big)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .is_client_error()
+    let r = http
+        .post(format!("{url}/api/users/signup"))
+        .json(&big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"errors": [{"message": "Payload too large"}]})
+    );
+    let r = http
+        .post(format!("{url}/api/users/me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(r.headers().contains_key("allow"));
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"errors": [{"message": "Method not allowed"}]})
     );
     sys.stop().await;
 }
