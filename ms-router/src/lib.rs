@@ -160,8 +160,15 @@ impl Application {
     /// Serves until the shutdown token is cancelled.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let token = self.shutdown.token.clone();
+        use axum::serve::ListenerExt;
+        // Pushes and acks are small frames that must leave at once, not wait for Nagle.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
         axum::serve(
-            self.listener,
+            listener,
             self.app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move { token.cancelled().await })

@@ -50,6 +50,10 @@ pub async fn open(path: Option<&Path>, migrations: &[Migration]) -> anyhow::Resu
                 .foreign_keys(true);
             SqlitePoolOptions::new()
                 .max_connections(8)
+                // A connection to a local file cannot go stale; the default ping before
+                // each use is a round trip to sqlx's SQLite worker thread (a context switch
+                // per query in ms-stuff's profile).
+                .test_before_acquire(false)
                 .connect_with(opts)
                 .await?
         }
