@@ -56,6 +56,9 @@ struct ClientInner {
     pending: std::sync::Mutex<HashMap<String, oneshot::Sender<Reply>>>,
     channel: tokio::sync::Mutex<Option<(u64, Channel)>>,
     generation: AtomicU64,
+    /// Source of AMQP correlation ids: replies come back on this client's own channel
+    /// only, so a counter is unique enough and costs nothing (no random bytes).
+    next_id: AtomicU64,
 }
 
 impl RpcClient {
@@ -69,6 +72,7 @@ impl RpcClient {
                 pending: std::sync::Mutex::new(HashMap::new()),
                 channel: tokio::sync::Mutex::new(None),
                 generation: AtomicU64::new(0),
+                next_id: AtomicU64::new(0),
             }),
         }
     }
@@ -86,7 +90,7 @@ impl RpcClient {
         correlation_id: &str,
     ) -> Result<Value, ApiError> {
         let body = serde_json::to_vec(req).map_err(ApiError::internal_from)?;
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        let id = format!("{:x}", self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = oneshot::channel();
         if let Ok(mut p) = self.inner.pending.lock() {
             p.insert(id.clone(), tx);
