@@ -9,11 +9,15 @@ use ms_common::events::{
     Event, EventEnvelope, OrderRecord, OrderStatus, StuffStatus, VersionCheck,
 };
 use ms_common::messaging::{HandleError, Handler, RpcContext, RpcHandler, parse_payload};
+use ms_common::storage::ReplyLog;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
+
+/// How often a payment re-reads an order that changed under it before the event is retried.
+const PAYMENT_CAS_ATTEMPTS: usize = 3;
 
 /// 409 while another active order holds the stuff (exact contract text).
 pub const HELD: &str = "The stuff is being checked out by someone else, please come back later";
@@ -253,6 +257,14 @@ impl RpcHandler for OrderService {
         }
         .map(|v| if v.is_null() { json!({}) } else { v })
     }
+
+    fn mutates(&self, action: &str) -> bool {
+        matches!(action, "order:create" | "order:cancel")
+    }
+
+    fn replies(&self) -> Option<Arc<dyn ReplyLog>> {
+        Some(self.store.outbox())
+    }
 }
 
 #[async_trait]
@@ -284,47 +296,48 @@ impl Handler<EventEnvelope> for OrderService {
                 Ok(())
             }
             Event::PaymentCreated(p) => {
-                let Some(order) = self.store.order(&p.order_id).await.map_err(transient)? else {
-                    return Err(HandleError::Retry(format!(
-                        "order {} not stored yet",
-                        p.order_id
-                    )));
-                };
-                match order.status {
-                    OrderStatus::Complete => Ok(()),
-                    OrderStatus::Created => {
-                        self.move_order(
-                            &order.id,
-                            OrderStatus::Created,
-                            OrderStatus::Complete,
-                            cid,
-                        )
+                // Each step is a compare-and-set on the order's status; when the hold's
+                // expiry (or anything else) moves the order in between, read it again and
+                // decide again rather than acknowledge a payment that changed nothing.
+                for _ in 0..PAYMENT_CAS_ATTEMPTS {
+                    let Some(order) = self.store.order(&p.order_id).await.map_err(transient)?
+                    else {
+                        return Err(HandleError::Retry(format!(
+                            "order {} not stored yet",
+                            p.order_id
+                        )));
+                    };
+                    let from = match order.status {
+                        OrderStatus::Complete => return Ok(()),
+                        OrderStatus::Created => OrderStatus::Created,
+                        OrderStatus::Cancelled => {
+                            // Paid just as the hold ran out: honour the payment if nobody
+                            // else took the stuff.
+                            if self
+                                .store
+                                .stuff_taken(&order.stuff_id, &order.id)
+                                .await
+                                .map_err(transient)?
+                            {
+                                tracing::error!(order_id = %order.id, payment_id = %p.id, "paid after the stuff went to someone else: refund needed");
+                                return Ok(());
+                            }
+                            OrderStatus::Cancelled
+                        }
+                    };
+                    let moved = self
+                        .move_order(&order.id, from, OrderStatus::Complete, cid.clone())
                         .await
                         .map_err(retry)?;
-                        Ok(())
+                    if moved.is_some() {
+                        return Ok(());
                     }
-                    OrderStatus::Cancelled => {
-                        // Paid just as the hold ran out: honour the payment if nobody else took the stuff.
-                        if self
-                            .store
-                            .stuff_taken(&order.stuff_id, &order.id)
-                            .await
-                            .map_err(transient)?
-                        {
-                            tracing::error!(order_id = %order.id, payment_id = %p.id, "paid after the stuff went to someone else: refund needed");
-                        } else {
-                            self.move_order(
-                                &order.id,
-                                OrderStatus::Cancelled,
-                                OrderStatus::Complete,
-                                cid,
-                            )
-                            .await
-                            .map_err(retry)?;
-                        }
-                        Ok(())
-                    }
+                    tracing::info!(order_id = %order.id, "order changed while completing it; reading it again");
                 }
+                Err(HandleError::Retry(format!(
+                    "order {} kept changing while completing it",
+                    p.order_id
+                )))
             }
             Event::PaymentFailed(f) => {
                 if self
