@@ -24,6 +24,7 @@ use ms_common::events::{
     Event, EventEnvelope, OrderStatus, PaymentFailure, PaymentRecord, VersionCheck,
 };
 use ms_common::messaging::{HandleError, Handler, RpcContext, RpcHandler};
+use ms_common::storage::ReplyLog;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -340,6 +341,14 @@ impl RpcHandler for PaymentService {
             "coupon:list" => self.list_coupons(&ctx).await,
             _ => Err(ApiError::not_found("Unknown event")),
         }
+    }
+
+    fn mutates(&self, action: &str) -> bool {
+        matches!(action, "payment:create" | "coupon:create")
+    }
+
+    fn replies(&self) -> Option<Arc<dyn ReplyLog>> {
+        Some(self.store.outbox())
     }
 }
 

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use ms_common::ApiError;
 use ms_common::events::{Event, EventEnvelope, StuffRecord, StuffStatus};
 use ms_common::messaging::{HandleError, Handler, RpcContext, RpcHandler};
+use ms_common::storage::ReplyLog;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -177,6 +178,14 @@ impl RpcHandler for StuffService {
             "stuff:update" => self.update(&ctx, &payload).await,
             _ => Err(ApiError::not_found("Unknown event")),
         }
+    }
+
+    fn mutates(&self, action: &str) -> bool {
+        matches!(action, "stuff:create" | "stuff:update")
+    }
+
+    fn replies(&self) -> Option<Arc<dyn ReplyLog>> {
+        Some(self.store.outbox())
     }
 }
 

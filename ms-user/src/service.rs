@@ -287,6 +287,9 @@ impl UserService {
 }
 
 #[async_trait]
+// No reply log here: sign-up, sign-in and refresh replies carry fresh credentials, which
+// are never stored in clear. A redelivered request fails closed instead: sign-up answers
+// "email in use", a refresh looks like token reuse and revokes the session (sign in again).
 impl RpcHandler for UserService {
     async fn handle(
         &self,

@@ -5,6 +5,11 @@
 //! to match the reply, the tracing correlation id in `x-correlation-id`, and an
 //! `expiration` equal to the caller's timeout so a stale request is never processed.
 //! Reply body: the contract's ack shape, `{"data":…}` or `{"status":…,"errors":[…]}`.
+//!
+//! Every call has a globally unique request id (AMQP `message_id`, also the
+//! `correlation_id`). Replies to mutating actions are logged under it before they are
+//! sent, and a request RabbitMQ delivers again is answered from that log instead of being
+//! carried out twice (see [`crate::storage::replies`]).
 
 use super::broker::{Backoff, Broker};
 use super::consumer::correlation_of;
@@ -13,6 +18,7 @@ use super::topology::{Names, Service, lstr};
 use crate::auth::{AuthUser, VerifyToken};
 use crate::error::{ApiError, Reply};
 use crate::shutdown::Shutdown;
+use crate::storage::ReplyLog;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions};
@@ -56,8 +62,10 @@ struct ClientInner {
     pending: std::sync::Mutex<HashMap<String, oneshot::Sender<Reply>>>,
     channel: tokio::sync::Mutex<Option<(u64, Channel)>>,
     generation: AtomicU64,
-    /// Source of AMQP correlation ids: replies come back on this client's own channel
-    /// only, so a counter is unique enough and costs nothing (no random bytes).
+    /// Request ids are `{prefix}.{counter}`: the prefix is random per client, so ids are
+    /// unique across processes and restarts, and a call costs no random bytes.
+    id_prefix: String,
+    /// The counter part of request ids.
     next_id: AtomicU64,
 }
 
@@ -72,6 +80,7 @@ impl RpcClient {
                 pending: std::sync::Mutex::new(HashMap::new()),
                 channel: tokio::sync::Mutex::new(None),
                 generation: AtomicU64::new(0),
+                id_prefix: uuid::Uuid::new_v4().simple().to_string(),
                 next_id: AtomicU64::new(0),
             }),
         }
@@ -90,7 +99,11 @@ impl RpcClient {
         correlation_id: &str,
     ) -> Result<Value, ApiError> {
         let body = serde_json::to_vec(req).map_err(ApiError::internal_from)?;
-        let id = format!("{:x}", self.inner.next_id.fetch_add(1, Ordering::Relaxed));
+        let id = format!(
+            "{}.{:x}",
+            self.inner.id_prefix,
+            self.inner.next_id.fetch_add(1, Ordering::Relaxed)
+        );
         let (tx, rx) = oneshot::channel();
         if let Ok(mut p) = self.inner.pending.lock() {
             p.insert(id.clone(), tx);
@@ -123,6 +136,7 @@ impl RpcClient {
         let props = BasicProperties::default()
             .with_reply_to(DIRECT_REPLY_TO.into())
             .with_correlation_id(id.into())
+            .with_message_id(id.into())
             .with_expiration(self.inner.timeout.as_millis().to_string().into())
             .with_content_type("application/json".into())
             .with_headers(headers);
@@ -232,6 +246,17 @@ pub trait RpcHandler: Send + Sync + 'static {
         action: &str,
         payload: Value,
     ) -> Result<Value, ApiError>;
+
+    /// True for actions that change state: their replies are logged so a redelivered
+    /// request is answered again instead of carried out again.
+    fn mutates(&self, _action: &str) -> bool {
+        false
+    }
+
+    /// Where replies to mutating actions are logged (none: redeliveries run again).
+    fn replies(&self) -> Option<Arc<dyn ReplyLog>> {
+        None
+    }
 }
 
 /// Serves a service's RPC queue until shutdown, reconnecting after broker failures.
@@ -320,12 +345,11 @@ async fn serve_once<H: RpcHandler>(
         );
         shutdown.tracker.spawn(
             async move {
-                let reply = answer(&d.data, cid, verifier.as_ref(), handler.as_ref()).await;
+                let body = reply_once(&d, cid, verifier.as_ref(), handler.as_ref()).await;
                 if let (Some(reply_to), Some(corr)) = (
                     d.properties.reply_to().as_ref(),
                     d.properties.correlation_id().as_ref(),
                 ) {
-                    let body = serde_json::to_vec(&reply.to_value()).unwrap_or_default();
                     let props = BasicProperties::default()
                         .with_correlation_id(corr.clone())
                         .with_content_type("application/json".into());
@@ -351,22 +375,60 @@ async fn serve_once<H: RpcHandler>(
     }
 }
 
+/// The reply body for one delivery: the logged reply of a redelivered request that was
+/// already carried out, else the handler's answer (logged first when the action mutates).
+async fn reply_once(
+    d: &lapin::message::Delivery,
+    cid: Option<String>,
+    verifier: &dyn VerifyToken,
+    handler: &dyn RpcHandler,
+) -> Vec<u8> {
+    let request_id = d.properties.message_id().as_ref().map(|s| s.as_str());
+    let log = request_id.and_then(|id| handler.replies().map(|l| (id, l)));
+    if d.redelivered
+        && let Some((id, log)) = &log
+    {
+        match log.logged_reply(id).await {
+            Ok(Some(text)) => {
+                tracing::info!(request_id = %id, "redelivered request already answered; replying again");
+                return text.into_bytes();
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "could not read the reply log"),
+        }
+    }
+    let (action, reply) = answer(&d.data, cid, verifier, handler).await;
+    let text = reply.to_value().to_string();
+    if let (Some(action), Some((id, log))) = (action, &log)
+        && handler.mutates(&action)
+        && let Err(e) = log.log_reply(id, &text).await
+    {
+        tracing::warn!(error = %e, "could not log the reply; a redelivery would run again");
+    }
+    text.into_bytes()
+}
+
 async fn answer(
     data: &[u8],
     cid: Option<String>,
     verifier: &dyn VerifyToken,
     handler: &dyn RpcHandler,
-) -> Reply {
+) -> (Option<String>, Reply) {
     let req: RpcRequest = match serde_json::from_slice(data) {
         Ok(r) => r,
-        Err(_) => return Reply::Error(ApiError::bad_request("Malformed request")),
+        Err(_) => {
+            return (
+                None,
+                Reply::Error(ApiError::bad_request("Malformed request")),
+            );
+        }
     };
     tracing::Span::current().record("action", req.action.as_str());
     let user = match req.token.as_deref() {
         None => None,
         Some(t) => match verifier.verify(t).await {
             Ok(u) => Some(u),
-            Err(e) => return Reply::Error(e),
+            Err(e) => return (Some(req.action), Reply::Error(e)),
         },
     };
     let ctx = RpcContext {
@@ -378,5 +440,6 @@ async fn answer(
     } else {
         req.payload
     };
-    Reply::from_result(handler.handle(ctx, &req.action, payload).await)
+    let reply = Reply::from_result(handler.handle(ctx, &req.action, payload).await);
+    (Some(req.action), reply)
 }

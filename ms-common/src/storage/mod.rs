@@ -1,8 +1,10 @@
 //! Storage shared by every service: SQLite (default) and MongoDB (`MONGODB_URL`) helpers,
-//! and the transactional outbox.
+//! the transactional outbox and the RPC reply log.
 
 pub mod mongo;
 pub mod outbox;
+pub mod replies;
 pub mod sqlite;
 
 pub use outbox::{OutboxRecord, OutboxRelay, OutboxStore, SqliteOutbox};
+pub use replies::ReplyLog;

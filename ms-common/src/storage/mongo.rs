@@ -56,6 +56,7 @@ pub async fn enqueue(
 /// The outbox collection of a service's MongoDB database.
 #[derive(Clone)]
 pub struct MongoOutbox {
+    db: Database,
     coll: Collection<Document>,
 }
 
@@ -63,8 +64,20 @@ impl MongoOutbox {
     /// The outbox in `db`.
     pub fn new(db: &Database) -> Self {
         Self {
+            db: db.clone(),
             coll: db.collection("outbox"),
         }
+    }
+}
+
+#[async_trait]
+impl super::ReplyLog for MongoOutbox {
+    async fn logged_reply(&self, request_id: &str) -> anyhow::Result<Option<String>> {
+        super::replies::logged_reply_mongo(&self.db, request_id).await
+    }
+
+    async fn log_reply(&self, request_id: &str, reply: &str) -> anyhow::Result<()> {
+        super::replies::log_reply_mongo(&self.db, request_id, reply).await
     }
 }
 

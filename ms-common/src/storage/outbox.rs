@@ -38,9 +38,10 @@ impl OutboxRecord {
     }
 }
 
-/// What the relay needs from a store.
+/// What the relay needs from a store; the same tables' owner also keeps the RPC reply log
+/// (both are the messaging layer's rows inside a service's database).
 #[async_trait]
-pub trait OutboxStore: Send + Sync + 'static {
+pub trait OutboxStore: super::ReplyLog {
     /// Oldest unsent events first.
     async fn pending(&self, limit: u32) -> anyhow::Result<Vec<OutboxRecord>>;
     /// Marks one event as published.
@@ -114,6 +115,17 @@ impl OutboxStore for SqliteOutbox {
             .await?
             .get(0);
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+#[async_trait]
+impl super::ReplyLog for SqliteOutbox {
+    async fn logged_reply(&self, request_id: &str) -> anyhow::Result<Option<String>> {
+        super::replies::logged_reply_sqlite(&self.pool, request_id).await
+    }
+
+    async fn log_reply(&self, request_id: &str, reply: &str) -> anyhow::Result<()> {
+        super::replies::log_reply_sqlite(&self.pool, request_id, reply).await
     }
 }
 

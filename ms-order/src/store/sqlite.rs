@@ -43,6 +43,11 @@ CREATE INDEX orders_by_user ON orders(user_id, created_at);",
         name: "outbox",
         sql: sqlite::OUTBOX_SQL,
     },
+    Migration {
+        version: 3,
+        name: "rpc reply log",
+        sql: ms_common::storage::replies::REPLIES_SQL,
+    },
 ];
 
 /// Orders in a SQLite database.

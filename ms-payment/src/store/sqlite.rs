@@ -59,6 +59,11 @@ CREATE TABLE payment_failures (
         name: "outbox",
         sql: sqlite::OUTBOX_SQL,
     },
+    Migration {
+        version: 3,
+        name: "rpc reply log",
+        sql: ms_common::storage::replies::REPLIES_SQL,
+    },
 ];
 
 /// Orders, payments and coupons in a SQLite database.

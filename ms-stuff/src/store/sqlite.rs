@@ -51,6 +51,11 @@ CREATE INDEX order_versions_active ON order_versions(stuff_id, order_id) WHERE s
         name: "outbox",
         sql: sqlite::OUTBOX_SQL,
     },
+    Migration {
+        version: 3,
+        name: "rpc reply log",
+        sql: ms_common::storage::replies::REPLIES_SQL,
+    },
 ];
 
 const COLUMNS: &str = "id, title, description, price_cents, seller_id, status, order_id, version, created_at, updated_at";

@@ -45,6 +45,11 @@ CREATE TABLE signing_keys (
         name: "outbox",
         sql: sqlite::OUTBOX_SQL,
     },
+    Migration {
+        version: 3,
+        name: "rpc reply log",
+        sql: ms_common::storage::replies::REPLIES_SQL,
+    },
 ];
 
 /// Accounts in a SQLite database.
