@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of the project:
 #   1. makes sure RabbitMQ is running (scripts/ensure-rabbitmq.sh);
-#   2. the Rust tests: cargo nextest run --workspace --no-fail-fast (or cargo
-#      test when cargo-nextest is not installed), debug profile; extra
-#      arguments are passed to that command;
+#   2. the Rust tests: the workspace's test and binary build, then
+#      cargo nextest run --workspace --no-fail-fast (or cargo test when
+#      cargo-nextest is not installed), debug profile, including the reliability
+#      suite (ms-chaos); extra arguments are passed to that command;
 #   3. the web client's tests (when web-client/package.json exists).
 # Every part runs even when an earlier one failed; the exit status is non-zero
 # when any part failed.
@@ -33,6 +34,9 @@ step() {
 }
 
 rust_tests() {
+	# The reliability suite (ms-chaos) runs the service binaries as processes: build them
+	# first, with the same flags as the test build so nothing is compiled twice.
+	cargo build --workspace --tests --bins
 	if cargo nextest --version >/dev/null 2>&1; then
 		cargo nextest run --workspace --no-fail-fast "$@"
 	else
