@@ -10,6 +10,7 @@
 //!   by its orders, versions equal to the number of published changes).
 //! - [`amqp`]: queue depths, dead letters with their headers, raw publishes and raw RPC.
 //! - [`client`]: sign-up over HTTP, Socket.IO requests, the contract's ack envelope.
+//! - [`hooked`]: ms-order's and ms-payment's stores with a test's hook around chosen writes.
 //! - [`silent`]: a proxy that keeps connections open but stops forwarding (a frozen broker).
 //!
 //! Every wait has a deadline; nothing sleeps for a fixed time to "let things settle".
@@ -17,6 +18,7 @@
 pub mod amqp;
 pub mod bins;
 pub mod client;
+pub mod hooked;
 pub mod procs;
 pub mod silent;
 pub mod stores;

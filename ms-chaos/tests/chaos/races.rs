@@ -5,10 +5,9 @@
 
 use async_trait::async_trait;
 use ms_chaos::client::ask;
-use ms_common::events::{OrderRecord, OrderStatus, VersionCheck};
-use ms_common::storage::OutboxStore;
+use ms_chaos::hooked::{HookedOrders, Write, WriteHook};
+use ms_common::events::OrderStatus;
 use ms_e2e::{System, SystemOptions};
-use ms_order::store::{CreateError, OrderStore, StuffReplica};
 use ms_testkit::eventually;
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,66 +17,50 @@ use tokio::sync::watch;
 
 const T: Duration = Duration::from_secs(10);
 
-/// ms-order's store where completing the gated order waits until that order has been
-/// cancelled by someone else (or 10 s pass).
-struct GatedOrders {
-    inner: Arc<dyn OrderStore>,
+/// Makes completing the gated order wait until that order has been cancelled by someone
+/// else (or 10 s pass).
+struct Gate {
     gated: Mutex<Option<String>>,
     cancelled: watch::Sender<bool>,
     /// Set when a completion really waited for a cancellation that then happened.
     raced: AtomicBool,
 }
 
+impl Gate {
+    fn is_gated(&self, id: &str) -> bool {
+        self.gated.lock().unwrap().as_deref() == Some(id)
+    }
+}
+
 #[async_trait]
-impl OrderStore for GatedOrders {
-    async fn apply_stuff(&self, s: &StuffReplica) -> anyhow::Result<VersionCheck> {
-        self.inner.apply_stuff(s).await
-    }
-    async fn stuff(&self, id: &str) -> anyhow::Result<Option<StuffReplica>> {
-        self.inner.stuff(id).await
-    }
-    async fn create_order(
-        &self,
-        order: &OrderRecord,
-        correlation_id: Option<String>,
-    ) -> Result<(), CreateError> {
-        self.inner.create_order(order, correlation_id).await
-    }
-    async fn order(&self, id: &str) -> anyhow::Result<Option<OrderRecord>> {
-        self.inner.order(id).await
-    }
-    async fn orders_of(&self, user_id: &str) -> anyhow::Result<Vec<OrderRecord>> {
-        self.inner.orders_of(user_id).await
-    }
-    async fn transition(
-        &self,
-        id: &str,
-        from: OrderStatus,
-        to: OrderStatus,
-        correlation_id: Option<String>,
-    ) -> anyhow::Result<Option<OrderRecord>> {
-        let gated = self.gated.lock().unwrap().as_deref() == Some(id);
-        if gated && from == OrderStatus::Created && to == OrderStatus::Complete {
+impl WriteHook for Gate {
+    async fn before(&self, write: Write<'_>) -> anyhow::Result<()> {
+        if let Write::OrderTransition {
+            id,
+            from: OrderStatus::Created,
+            to: OrderStatus::Complete,
+        } = write
+            && self.is_gated(id)
+        {
             let mut rx = self.cancelled.subscribe();
             let waited = tokio::time::timeout(T, rx.wait_for(|c| *c)).await;
             if matches!(waited, Ok(Ok(_))) {
                 self.raced.store(true, Ordering::SeqCst);
             }
         }
-        let moved = self.inner.transition(id, from, to, correlation_id).await?;
-        if gated && to == OrderStatus::Cancelled && moved.is_some() {
+        Ok(())
+    }
+
+    async fn after(&self, write: Write<'_>) {
+        if let Write::OrderTransition {
+            id,
+            to: OrderStatus::Cancelled,
+            ..
+        } = write
+            && self.is_gated(id)
+        {
             let _ = self.cancelled.send(true);
         }
-        Ok(moved)
-    }
-    async fn stuff_taken(&self, stuff_id: &str, except: &str) -> anyhow::Result<bool> {
-        self.inner.stuff_taken(stuff_id, except).await
-    }
-    async fn active_count(&self, stuff_id: &str) -> anyhow::Result<u64> {
-        self.inner.active_count(stuff_id).await
-    }
-    fn outbox(&self) -> Arc<dyn OutboxStore> {
-        self.inner.outbox()
     }
 }
 
@@ -95,13 +78,15 @@ async fn a_payment_handled_while_the_hold_expires_still_completes_the_order() {
     .unwrap();
     let _ = tokio::time::timeout(T * 3, sys.order.take().unwrap().handle.stop()).await;
     let (tx, _) = watch::channel(false);
-    let store = Arc::new(GatedOrders {
+    let store = Arc::new(HookedOrders {
         inner: ms_order::store::open(&ms_common::config::StorageConfig::SqliteMemory)
             .await
             .unwrap(),
-        gated: Mutex::new(None),
-        cancelled: tx,
-        raced: AtomicBool::new(false),
+        hook: Arc::new(Gate {
+            gated: Mutex::new(None),
+            cancelled: tx,
+            raced: AtomicBool::new(false),
+        }),
     });
     sys.order = Some(
         ms_order::start_with_store(
@@ -128,7 +113,7 @@ async fn a_payment_handled_while_the_hold_expires_still_completes_the_order() {
         .await
         .unwrap();
     let oid = order.data().unwrap()["id"].as_str().unwrap().to_owned();
-    *store.gated.lock().unwrap() = Some(oid.clone());
+    *store.hook.gated.lock().unwrap() = Some(oid.clone());
     let paid = ask(
         &buyer,
         "payment:create",
@@ -152,7 +137,7 @@ async fn a_payment_handled_while_the_hold_expires_still_completes_the_order() {
     .await;
     let now = store.inner.order(&oid).await.unwrap().unwrap();
     assert!(
-        store.raced.load(Ordering::SeqCst),
+        store.hook.raced.load(Ordering::SeqCst),
         "the race was not reproduced (the completion did not wait for the expiry)"
     );
     assert!(

@@ -7,15 +7,9 @@
 //! version of this is `broker::closing_every_broker_connection_…` (duplicate listings).
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use ms_chaos::client::{Ack, ask};
-use ms_common::events::{EventEnvelope, OrderRecord, OrderStatus, VersionCheck};
-use ms_common::storage::OutboxStore;
+use ms_chaos::hooked::{HookedOrders, HookedPayments, Write, WriteHook};
 use ms_e2e::{System, SystemOptions};
-use ms_order::store::{CreateError, OrderStore, StuffReplica};
-use ms_payment::store::{
-    CouponRow, FailureRow, OrderReplica, PaymentRow, PaymentStore, Redemption, StoreError,
-};
 use ms_testkit::eventually;
 use serde_json::json;
 use std::sync::Arc;
@@ -51,103 +45,12 @@ impl Cutter {
     }
 }
 
-struct CutPayments {
-    inner: Arc<dyn PaymentStore>,
-    cut: Cutter,
-}
-
 #[async_trait]
-impl PaymentStore for CutPayments {
-    async fn apply_order(&self, order: &OrderReplica) -> Result<VersionCheck, StoreError> {
-        self.inner.apply_order(order).await
-    }
-    async fn order(&self, id: &str) -> Result<Option<OrderReplica>, StoreError> {
-        self.inner.order(id).await
-    }
-    async fn payment_for_order(&self, order_id: &str) -> Result<Option<PaymentRow>, StoreError> {
-        self.inner.payment_for_order(order_id).await
-    }
-    async fn record_payment(&self, p: &PaymentRow, e: &EventEnvelope) -> Result<(), StoreError> {
-        self.inner.record_payment(p, e).await
-    }
-    async fn record_failure(
-        &self,
-        f: &FailureRow,
-        coupon: Option<&str>,
-        e: &EventEnvelope,
-    ) -> Result<(), StoreError> {
-        self.inner.record_failure(f, coupon, e).await
-    }
-    async fn failure_for_order(&self, order_id: &str) -> Result<Option<FailureRow>, StoreError> {
-        self.inner.failure_for_order(order_id).await
-    }
-    async fn create_coupon(&self, coupon: &CouponRow) -> Result<(), StoreError> {
-        self.inner.create_coupon(coupon).await?;
-        self.cut.after_write().await;
-        Ok(())
-    }
-    async fn coupon(&self, code: &str) -> Result<Option<CouponRow>, StoreError> {
-        self.inner.coupon(code).await
-    }
-    async fn coupons(&self) -> Result<Vec<CouponRow>, StoreError> {
-        self.inner.coupons().await
-    }
-    async fn redeem_coupon(
-        &self,
-        code: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Redemption, StoreError> {
-        self.inner.redeem_coupon(code, now).await
-    }
-    async fn release_coupon(&self, code: &str) -> Result<(), StoreError> {
-        self.inner.release_coupon(code).await
-    }
-    fn outbox(&self) -> Arc<dyn OutboxStore> {
-        self.inner.outbox()
-    }
-}
-
-struct CutOrders {
-    inner: Arc<dyn OrderStore>,
-    cut: Cutter,
-}
-
-#[async_trait]
-impl OrderStore for CutOrders {
-    async fn apply_stuff(&self, s: &StuffReplica) -> anyhow::Result<VersionCheck> {
-        self.inner.apply_stuff(s).await
-    }
-    async fn stuff(&self, id: &str) -> anyhow::Result<Option<StuffReplica>> {
-        self.inner.stuff(id).await
-    }
-    async fn create_order(&self, o: &OrderRecord, cid: Option<String>) -> Result<(), CreateError> {
-        self.inner.create_order(o, cid).await?;
-        self.cut.after_write().await;
-        Ok(())
-    }
-    async fn order(&self, id: &str) -> anyhow::Result<Option<OrderRecord>> {
-        self.inner.order(id).await
-    }
-    async fn orders_of(&self, user_id: &str) -> anyhow::Result<Vec<OrderRecord>> {
-        self.inner.orders_of(user_id).await
-    }
-    async fn transition(
-        &self,
-        id: &str,
-        from: OrderStatus,
-        to: OrderStatus,
-        cid: Option<String>,
-    ) -> anyhow::Result<Option<OrderRecord>> {
-        self.inner.transition(id, from, to, cid).await
-    }
-    async fn stuff_taken(&self, stuff_id: &str, except: &str) -> anyhow::Result<bool> {
-        self.inner.stuff_taken(stuff_id, except).await
-    }
-    async fn active_count(&self, stuff_id: &str) -> anyhow::Result<u64> {
-        self.inner.active_count(stuff_id).await
-    }
-    fn outbox(&self) -> Arc<dyn OutboxStore> {
-        self.inner.outbox()
+impl WriteHook for Cutter {
+    async fn after(&self, write: Write<'_>) {
+        if matches!(write, Write::Coupon | Write::OrderCreate) {
+            self.after_write().await;
+        }
     }
 }
 
@@ -164,11 +67,11 @@ async fn a_coupon_create_whose_ack_was_lost_is_not_carried_out_twice() {
     .await
     .unwrap();
     let _ = tokio::time::timeout(T * 3, sys.payment.take().unwrap().handle.stop()).await;
-    let store = Arc::new(CutPayments {
+    let store = Arc::new(HookedPayments {
         inner: ms_payment::store::open(&ms_common::config::StorageConfig::SqliteMemory)
             .await
             .unwrap(),
-        cut: Cutter::new(format!("{}ms-payment", sys.env.prefix)),
+        hook: Arc::new(Cutter::new(format!("{}ms-payment", sys.env.prefix))),
     });
     let cfg = ms_payment::PaymentConfig::for_tests(&sys.env.prefix);
     let gateway = cfg.gateway.build().unwrap();
@@ -187,7 +90,7 @@ async fn a_coupon_create_whose_ack_was_lost_is_not_carried_out_twice() {
     let store2 = store.clone();
     eventually(T, "the service back on the broker", || {
         let s = store2.clone();
-        async move { s.cut.done.load(Ordering::SeqCst).then_some(()) }
+        async move { s.hook.done.load(Ordering::SeqCst).then_some(()) }
     })
     .await
     .unwrap();
@@ -207,7 +110,7 @@ async fn a_coupon_create_whose_ack_was_lost_is_not_carried_out_twice() {
         coupons,
         accepted,
         "one coupon:create (answered {answer:?}) was carried out {} times, leaving {coupons} coupons",
-        store.cut.writes.load(Ordering::SeqCst)
+        store.hook.writes.load(Ordering::SeqCst)
     );
     stop(sys).await;
 }
@@ -216,11 +119,11 @@ async fn a_coupon_create_whose_ack_was_lost_is_not_carried_out_twice() {
 async fn an_order_create_whose_ack_was_lost_answers_what_really_happened() {
     let mut sys = System::start(SystemOptions::default()).await.unwrap();
     let _ = tokio::time::timeout(T * 3, sys.order.take().unwrap().handle.stop()).await;
-    let store = Arc::new(CutOrders {
+    let store = Arc::new(HookedOrders {
         inner: ms_order::store::open(&ms_common::config::StorageConfig::SqliteMemory)
             .await
             .unwrap(),
-        cut: Cutter::new(format!("{}ms-order", sys.env.prefix)),
+        hook: Arc::new(Cutter::new(format!("{}ms-order", sys.env.prefix))),
     });
     sys.order = Some(
         ms_order::start_with_store(

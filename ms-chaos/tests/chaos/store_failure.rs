@@ -7,15 +7,12 @@
 //! stores that fail on command.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use ms_chaos::client::{Ack, ask};
-use ms_common::events::{EventEnvelope, OrderRecord, OrderStatus, VersionCheck};
-use ms_common::storage::OutboxStore;
+use ms_chaos::hooked::{HookedOrders, HookedPayments, Write, WriteHook};
+use ms_common::events::OrderStatus;
 use ms_e2e::{System, SystemOptions};
-use ms_order::store::{CreateError, OrderStore, StuffReplica};
-use ms_payment::store::{
-    CouponRow, FailureRow, OrderReplica, PaymentRow, PaymentStore, Redemption, StoreError,
-};
+use ms_order::store::OrderStore;
+use ms_payment::store::PaymentStore;
 use ms_testkit::{SioClient, eventually};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -59,123 +56,25 @@ impl Faults {
 
 const INJECTED: &str = "injected store failure: disk I/O error";
 
-/// ms-payment's store whose order-replica writes fail on command (keyed by stuff id).
-struct FlakyPayments {
-    inner: Arc<dyn PaymentStore>,
-    faults: Arc<Faults>,
-}
-
+/// Fails, on command: ms-payment's order-replica writes and ms-order's stuff-replica writes
+/// (keyed by stuff id), and ms-order's order inserts (an RPC-path write).
 #[async_trait]
-impl PaymentStore for FlakyPayments {
-    async fn apply_order(&self, order: &OrderReplica) -> Result<VersionCheck, StoreError> {
-        if self.faults.hit(&order.stuff_id) {
-            return Err(StoreError::Other(anyhow::anyhow!(INJECTED)));
-        }
-        self.inner.apply_order(order).await
-    }
-    async fn order(&self, id: &str) -> Result<Option<OrderReplica>, StoreError> {
-        self.inner.order(id).await
-    }
-    async fn payment_for_order(&self, order_id: &str) -> Result<Option<PaymentRow>, StoreError> {
-        self.inner.payment_for_order(order_id).await
-    }
-    async fn record_payment(
-        &self,
-        payment: &PaymentRow,
-        event: &EventEnvelope,
-    ) -> Result<(), StoreError> {
-        self.inner.record_payment(payment, event).await
-    }
-    async fn record_failure(
-        &self,
-        failure: &FailureRow,
-        coupon: Option<&str>,
-        event: &EventEnvelope,
-    ) -> Result<(), StoreError> {
-        self.inner.record_failure(failure, coupon, event).await
-    }
-    async fn failure_for_order(&self, order_id: &str) -> Result<Option<FailureRow>, StoreError> {
-        self.inner.failure_for_order(order_id).await
-    }
-    async fn create_coupon(&self, coupon: &CouponRow) -> Result<(), StoreError> {
-        self.inner.create_coupon(coupon).await
-    }
-    async fn coupon(&self, code: &str) -> Result<Option<CouponRow>, StoreError> {
-        self.inner.coupon(code).await
-    }
-    async fn coupons(&self) -> Result<Vec<CouponRow>, StoreError> {
-        self.inner.coupons().await
-    }
-    async fn redeem_coupon(
-        &self,
-        code: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Redemption, StoreError> {
-        self.inner.redeem_coupon(code, now).await
-    }
-    async fn release_coupon(&self, code: &str) -> Result<(), StoreError> {
-        self.inner.release_coupon(code).await
-    }
-    fn outbox(&self) -> Arc<dyn OutboxStore> {
-        self.inner.outbox()
-    }
-}
-
-/// ms-order's store whose stuff-replica writes and order inserts fail on command.
-struct FlakyOrders {
-    inner: Arc<dyn OrderStore>,
-    faults: Arc<Faults>,
-}
-
-#[async_trait]
-impl OrderStore for FlakyOrders {
-    async fn apply_stuff(&self, s: &StuffReplica) -> anyhow::Result<VersionCheck> {
-        if self.faults.hit(&s.id) {
+impl WriteHook for Faults {
+    async fn before(&self, write: Write<'_>) -> anyhow::Result<()> {
+        let fail = match write {
+            Write::PaymentOrderReplica { stuff_id } | Write::OrderStuffReplica { stuff_id } => {
+                self.hit(stuff_id)
+            }
+            Write::OrderCreate => self
+                .create_budget
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| b.checked_sub(1))
+                .is_ok(),
+            _ => false,
+        };
+        if fail {
             anyhow::bail!(INJECTED);
         }
-        self.inner.apply_stuff(s).await
-    }
-    async fn stuff(&self, id: &str) -> anyhow::Result<Option<StuffReplica>> {
-        self.inner.stuff(id).await
-    }
-    async fn create_order(
-        &self,
-        order: &OrderRecord,
-        correlation_id: Option<String>,
-    ) -> Result<(), CreateError> {
-        if self
-            .faults
-            .create_budget
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| b.checked_sub(1))
-            .is_ok()
-        {
-            return Err(CreateError::Other(anyhow::anyhow!(INJECTED)));
-        }
-        self.inner.create_order(order, correlation_id).await
-    }
-    async fn order(&self, id: &str) -> anyhow::Result<Option<OrderRecord>> {
-        self.inner.order(id).await
-    }
-    async fn orders_of(&self, user_id: &str) -> anyhow::Result<Vec<OrderRecord>> {
-        self.inner.orders_of(user_id).await
-    }
-    async fn transition(
-        &self,
-        id: &str,
-        from: OrderStatus,
-        to: OrderStatus,
-        correlation_id: Option<String>,
-    ) -> anyhow::Result<Option<OrderRecord>> {
-        self.inner.transition(id, from, to, correlation_id).await
-    }
-    async fn stuff_taken(&self, stuff_id: &str, except: &str) -> anyhow::Result<bool> {
-        self.inner.stuff_taken(stuff_id, except).await
-    }
-    async fn active_count(&self, stuff_id: &str) -> anyhow::Result<u64> {
-        self.inner.active_count(stuff_id).await
-    }
-    fn outbox(&self) -> Arc<dyn OutboxStore> {
-        self.inner.outbox()
+        Ok(())
     }
 }
 
@@ -215,9 +114,9 @@ impl Rig {
         sys.order = Some(
             ms_order::start_with_store(
                 ocfg,
-                Arc::new(FlakyOrders {
+                Arc::new(HookedOrders {
                     inner: orders.clone(),
-                    faults: order_faults.clone(),
+                    hook: order_faults.clone(),
                 }),
             )
             .await
@@ -228,9 +127,9 @@ impl Rig {
         sys.payment = Some(
             ms_payment::start_with(
                 pcfg,
-                Arc::new(FlakyPayments {
+                Arc::new(HookedPayments {
                     inner: payments.clone(),
-                    faults: payment_faults.clone(),
+                    hook: payment_faults.clone(),
                 }),
                 gateway,
             )

@@ -271,20 +271,19 @@ pub async fn run_rpc_server<H: RpcHandler>(
 ) {
     let mut backoff = Backoff::default();
     let queue = names.rpc_queue(svc);
+    let serving = Serving {
+        prefetch,
+        verifier,
+        handler,
+        // Outlives each channel: a request redelivered after a reconnect may still run.
+        in_flight: InFlight::default(),
+        shutdown: shutdown.clone(),
+    };
     loop {
         if shutdown.token.is_cancelled() {
             return;
         }
-        let res = serve_once(
-            &broker,
-            &queue,
-            prefetch,
-            &verifier,
-            &handler,
-            &shutdown,
-            &mut backoff,
-        )
-        .await;
+        let res = serve_once(&broker, &queue, &serving, &mut backoff).await;
         match res {
             Ok(()) => return,
             Err(e) => {
@@ -299,15 +298,29 @@ pub async fn run_rpc_server<H: RpcHandler>(
     }
 }
 
+/// What an RPC server keeps across reconnects.
+struct Serving<H> {
+    prefetch: u16,
+    verifier: Arc<dyn VerifyToken>,
+    handler: Arc<H>,
+    in_flight: InFlight,
+    shutdown: Shutdown,
+}
+
 async fn serve_once<H: RpcHandler>(
     broker: &Broker,
     queue: &str,
-    prefetch: u16,
-    verifier: &Arc<dyn VerifyToken>,
-    handler: &Arc<H>,
-    shutdown: &Shutdown,
+    serving: &Serving<H>,
     backoff: &mut Backoff,
 ) -> lapin::Result<()> {
+    let Serving {
+        prefetch,
+        verifier,
+        handler,
+        in_flight,
+        shutdown,
+    } = serving;
+    let prefetch = *prefetch;
     let ch = broker.channel().await?;
     ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
     let mut stream = ch
@@ -337,6 +350,7 @@ async fn serve_once<H: RpcHandler>(
         let ch = ch.clone();
         let verifier = verifier.clone();
         let handler = handler.clone();
+        let in_flight = in_flight.clone();
         let cid = correlation_of(&d);
         let span = tracing::info_span!(
             "rpc",
@@ -345,7 +359,8 @@ async fn serve_once<H: RpcHandler>(
         );
         shutdown.tracker.spawn(
             async move {
-                let body = reply_once(&d, cid, verifier.as_ref(), handler.as_ref()).await;
+                let body =
+                    reply_once(&d, cid, verifier.as_ref(), handler.as_ref(), &in_flight).await;
                 if let (Some(reply_to), Some(corr)) = (
                     d.properties.reply_to().as_ref(),
                     d.properties.correlation_id().as_ref(),
@@ -375,16 +390,81 @@ async fn serve_once<H: RpcHandler>(
     }
 }
 
-/// The reply body for one delivery: the logged reply of a redelivered request that was
-/// already carried out, else the handler's answer (logged first when the action mutates).
+/// A reply body shared between the delivery that produced it and a copy waiting for it.
+type Body = Option<Arc<Vec<u8>>>;
+
+/// Requests being handled in this process, by request id. When the broker connection drops
+/// while a handler runs, the process reconnects and RabbitMQ redelivers the request at
+/// once; that copy waits here for the first one's reply instead of running again (the
+/// reply log alone could be read before the first copy has written it).
+#[derive(Clone, Default)]
+struct InFlight(Arc<std::sync::Mutex<HashMap<String, tokio::sync::watch::Receiver<Body>>>>);
+
+/// The right to handle a request id; the entry goes when it is dropped (also on a panic,
+/// which a waiting copy sees as a closed channel and then handles the request itself).
+struct Claim {
+    map: InFlight,
+    id: String,
+    tx: tokio::sync::watch::Sender<Body>,
+}
+
+impl InFlight {
+    /// Claims `id`, or returns the receiver of the copy already handling it.
+    fn claim(&self, id: &str) -> Result<Claim, tokio::sync::watch::Receiver<Body>> {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(rx) = map.get(id) {
+            return Err(rx.clone());
+        }
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        map.insert(id.to_owned(), rx);
+        Ok(Claim {
+            map: self.clone(),
+            id: id.to_owned(),
+            tx,
+        })
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut map = self
+            .map
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.remove(&self.id);
+    }
+}
+
+/// The reply body for one delivery: the first copy's reply when the same request is still
+/// being handled here, the logged reply of a redelivered request that was already carried
+/// out, else the handler's answer (logged first when the action mutates).
 async fn reply_once(
     d: &lapin::message::Delivery,
     cid: Option<String>,
     verifier: &dyn VerifyToken,
     handler: &dyn RpcHandler,
+    in_flight: &InFlight,
 ) -> Vec<u8> {
     let request_id = d.properties.message_id().as_ref().map(|s| s.as_str());
     let log = request_id.and_then(|id| handler.replies().map(|l| (id, l)));
+    let mut claim = None;
+    if let Some((id, _)) = &log {
+        match in_flight.claim(id) {
+            Ok(c) => claim = Some(c),
+            Err(mut rx) => {
+                if let Ok(body) = rx.wait_for(Option::is_some).await
+                    && let Some(body) = body.as_ref()
+                {
+                    tracing::info!(request_id = %id, "redelivered while still being handled; same reply");
+                    return body.to_vec();
+                }
+            }
+        }
+    }
     if d.redelivered
         && let Some((id, log)) = &log
     {
@@ -405,7 +485,11 @@ async fn reply_once(
     {
         tracing::warn!(error = %e, "could not log the reply; a redelivery would run again");
     }
-    text.into_bytes()
+    let body = text.into_bytes();
+    if let Some(c) = claim {
+        c.tx.send_replace(Some(Arc::new(body.clone())));
+    }
+    body
 }
 
 async fn answer(

@@ -8,8 +8,10 @@
 //! logs the reply of every mutating action before it publishes it, and looks it up only
 //! for redelivered requests, so ordinary requests pay one insert and reads pay nothing.
 //!
-//! The one window left: the log insert is its own statement after the handler's commit,
-//! so a `kill -9` exactly between the two lets a redelivery run the request again.
+//! A copy redelivered while the first is still running in the same process (the
+//! connection dropped, the process did not) waits for the first one's reply in the RPC
+//! server. The one window left: the log insert is its own statement after the handler's
+//! commit, so a `kill -9` exactly between the two lets a redelivery run the request again.
 //! Requests carry an `expiration` equal to the caller's timeout, so entries are only
 //! needed for that long; they are pruned after [`RETENTION`].
 
