@@ -3,27 +3,32 @@
 #
 #   scripts/validate-deploy.sh             every check below; exit 1 when any fails
 #   scripts/validate-deploy.sh --self-test also break copies of the files on purpose and
-#                                          make sure the consistency checker notices
+#                                          make sure the consistency checker reports each
 #
-# Checks:
+# Each file on its own, with standard tools:
 #   1. docker-compose.yml: `docker compose config` (v2 plugin, else docker-compose v1),
-#      with and without .env.example, and the compose-spec JSON Schema (check-jsonschema's
-#      vendored copy);
-#   2. Kubernetes: every manifest under deploy/k8s (templates included) against the
-#      Kubernetes JSON schemas of kubernetes-validate (strict: unknown fields fail), and the
-#      kustomizations rendered by `kubectl kustomize` when kubectl is installed;
-#   3. .github/workflows/*.yml against the GitHub workflow JSON Schema;
-#   4. consistency (scripts/validate/check_deploy.py): binaries, env vars against README's
-#      configuration table, ports, probes, URLs, versions, .dockerignore, skaffold.yaml,
-#      plus sh/bash/JavaScript syntax of the commands embedded in those files.
+#      with and without .env.example and with the seed profile, and the compose-spec JSON
+#      Schema (check-jsonschema's vendored copy);
+#   2. Kubernetes: every manifest under deploy/k8s (templates included), and what
+#      `kubectl kustomize` renders for deploy/k8s and the dev overlay deploy/k8s/dev,
+#      against the Kubernetes JSON schemas of kubernetes-validate (strict: unknown fields
+#      fail);
+#   3. .github/workflows/*.yml against the GitHub workflow JSON Schema.
+# Then the files against each other and the code (scripts/validate/check_deploy.py, which
+# reads the kustomizations as `kubectl kustomize` renders them, dev patches included):
+# binaries, env vars against README's configuration table, ports, probes, URLs, Secret and
+# ConfigMap keys, Pod Security, versions, .dockerignore (matched with pathspec),
+# skaffold.yaml, and the sh/bash/JavaScript syntax of the commands embedded in those files.
 #
-# Installs what is missing, quietly: PyYAML, check-jsonschema and kubernetes-validate from
-# PyPI (into a virtualenv under ${XDG_CACHE_HOME:-~/.cache}/stuffmart when the current
-# python3 lacks them) and Debian's docker-compose when no compose is found.
+# Installs what is missing, quietly: PyYAML, pathspec, check-jsonschema and
+# kubernetes-validate from PyPI (into a virtualenv under ${XDG_CACHE_HOME:-~/.cache}/stuffmart
+# when the current python3 lacks them), kubectl with apt-get, and Debian's docker-compose
+# when no compose is found.
 #
 # Environment:
-#   VALIDATE_DEPLOY_ALLOW_SKIP=1   a tool that cannot be installed skips its check instead
-#                                  of failing (for machines without apt/pip access)
+#   VALIDATE_DEPLOY_ALLOW_SKIP=1   a tool that cannot be installed (kubectl included) skips
+#                                  its checks instead of failing (for machines without
+#                                  apt/pip access)
 #   K8S_SCHEMA_VERSION             Kubernetes version of the schemas (default: the package's)
 set -euo pipefail
 
@@ -47,7 +52,7 @@ for arg in "$@"; do
 done
 
 ALLOW_SKIP="${VALIDATE_DEPLOY_ALLOW_SKIP:-0}"
-PY_PACKAGES=("pyyaml>=6" "check-jsonschema>=0.29" "kubernetes-validate>=1.31")
+PY_PACKAGES=("pyyaml>=6" "pathspec>=0.12" "check-jsonschema>=0.29" "kubernetes-validate>=1.31")
 VENV="${XDG_CACHE_HOME:-${HOME}/.cache}/stuffmart/validate-venv"
 
 RESULTS=()
@@ -113,7 +118,7 @@ apt_install() {
 PY=""
 py_has_tools() {
 	"$1" - <<'EOF' >/dev/null 2>&1
-import yaml, check_jsonschema, kubernetes_validate
+import yaml, pathspec, check_jsonschema, kubernetes_validate
 EOF
 }
 
@@ -175,6 +180,15 @@ compose_config() {
 	echo "services: $("${COMPOSE[@]}" -f docker-compose.yml --profile seed config --services | sort | tr '\n' ' ')"
 }
 
+# --- kubectl (renders the kustomizations) ----------------------------------------------
+setup_kubectl() {
+	if ! command -v kubectl >/dev/null 2>&1; then
+		log "installing kubectl (apt-get)"
+		apt_install kubectl || true
+	fi
+	command -v kubectl >/dev/null 2>&1 && kubectl kustomize --help >/dev/null 2>&1
+}
+
 # --- Kubernetes ------------------------------------------------------------------------
 k8s_manifests() {
 	find deploy/k8s -type f \( -name '*.yaml' -o -name '*.yml' \) ! -name 'kustomization.y*ml' | sort
@@ -214,7 +228,14 @@ else
 fi
 
 if [[ -z "$PY" ]]; then
-	missing "python tools" "python3 with PyYAML, check-jsonschema and kubernetes-validate could not be set up"
+	missing "python tools" "python3 with ${PY_PACKAGES[*]} could not be set up"
+fi
+
+HAVE_KUBECTL=0
+if setup_kubectl; then
+	HAVE_KUBECTL=1
+else
+	missing "k8s: kubectl kustomize" "kubectl is not installed and apt-get could not install it"
 fi
 
 if setup_compose; then
@@ -229,10 +250,8 @@ if [[ -n "$PY" ]]; then
 
 	mapfile -t MANIFESTS < <(k8s_manifests)
 	check "k8s: manifests against the Kubernetes schemas" k8s_validate_files "${MANIFESTS[@]}"
-	if command -v kubectl >/dev/null 2>&1 && kubectl kustomize --help >/dev/null 2>&1; then
-		check "k8s: kustomize build + schemas" k8s_render_and_validate
-	else
-		skip "k8s: kustomize build" "kubectl not installed; check_deploy.py renders the resources lists itself"
+	if ((HAVE_KUBECTL)); then
+		check "k8s: kubectl kustomize + schemas" k8s_render_and_validate
 	fi
 
 	mapfile -t WORKFLOWS < <(find .github/workflows -type f \( -name '*.yml' -o -name '*.yaml' \) | sort)
