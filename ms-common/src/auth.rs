@@ -159,7 +159,11 @@ pub struct TokenVerifier {
     source: Arc<dyn KeySource>,
     /// Key id → (the JWK's `x`, the key).
     keys: tokio::sync::RwLock<HashMap<String, (String, DecodingKey)>>,
+    /// When the last fetch ended (success or failure), held while one fetch runs.
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
+    /// Fetches finished so far: a caller that waited for the lock while a fetch ran takes
+    /// that fetch's outcome instead of starting another.
+    fetches: std::sync::atomic::AtomicU64,
     min_refetch: Duration,
     verified: std::sync::Mutex<VerifiedTokens>,
 }
@@ -171,6 +175,7 @@ impl TokenVerifier {
             source,
             keys: tokio::sync::RwLock::new(HashMap::new()),
             last_fetch: tokio::sync::Mutex::new(None),
+            fetches: std::sync::atomic::AtomicU64::new(0),
             min_refetch: Duration::from_secs(1),
             verified: std::sync::Mutex::new(VerifiedTokens::default()),
         }
@@ -183,47 +188,53 @@ impl TokenVerifier {
     }
 
     async fn key(&self, kid: &str) -> Option<DecodingKey> {
+        use std::sync::atomic::Ordering;
         if let Some((_, k)) = self.keys.read().await.get(kid) {
             return Some(k.clone());
         }
-        {
-            // Unknown kid: refetch, at most once per `min_refetch` (forged kids cannot flood ms-user).
-            let mut last = self.last_fetch.lock().await;
-            if let Some((_, k)) = self.keys.read().await.get(kid) {
-                return Some(k.clone());
-            }
-            if last.is_some_and(|t| t.elapsed() < self.min_refetch) {
-                return None;
-            }
-            match self.source.fetch().await {
-                Ok(set) => {
-                    let mut map = HashMap::new();
-                    for jwk in set.keys {
-                        if jwk.kty == "OKP"
-                            && jwk.crv == "Ed25519"
-                            && let Ok(k) = DecodingKey::from_ed_components(&jwk.x)
-                        {
-                            map.insert(jwk.kid, (jwk.x, k));
-                        }
+        // Unknown kid: one fetch at a time, at most once per `min_refetch` whether it worked
+        // or not (forged kids cannot flood ms-user, and a key source that is down costs the
+        // callers of one burst one fetch's wait, not one each).
+        let seen = self.fetches.load(Ordering::SeqCst);
+        let mut last = self.last_fetch.lock().await;
+        if self.fetches.load(Ordering::SeqCst) != seen {
+            // A fetch ended while this caller waited: its key set is the answer.
+            return self.keys.read().await.get(kid).map(|(_, k)| k.clone());
+        }
+        if last.is_some_and(|t| t.elapsed() < self.min_refetch) {
+            return None;
+        }
+        let fetched = self.source.fetch().await;
+        *last = Some(Instant::now());
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        match fetched {
+            Ok(set) => {
+                let mut map = HashMap::new();
+                for jwk in set.keys {
+                    if jwk.kty == "OKP"
+                        && jwk.crv == "Ed25519"
+                        && let Ok(k) = DecodingKey::from_ed_components(&jwk.x)
+                    {
+                        map.insert(jwk.kid, (jwk.x, k));
                     }
-                    let mut keys = self.keys.write().await;
-                    let withdrawn = keys
-                        .iter()
-                        .any(|(kid, (x, _))| map.get(kid).is_none_or(|(nx, _)| nx != x));
-                    if withdrawn {
-                        // Tokens signed with a withdrawn key must be checked again.
-                        self.verified().clear();
-                    }
-                    *keys = map;
-                    *last = Some(Instant::now());
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not fetch the key set");
-                    return None;
+                let found = map.get(kid).map(|(_, k)| k.clone());
+                let mut keys = self.keys.write().await;
+                let withdrawn = keys
+                    .iter()
+                    .any(|(kid, (x, _))| map.get(kid).is_none_or(|(nx, _)| nx != x));
+                if withdrawn {
+                    // Tokens signed with a withdrawn key must be checked again.
+                    self.verified().clear();
                 }
+                *keys = map;
+                found
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not fetch the key set");
+                None
             }
         }
-        self.keys.read().await.get(kid).map(|(_, k)| k.clone())
     }
 }
 
@@ -272,11 +283,11 @@ impl RpcKeySource {
 #[async_trait]
 impl KeySource for RpcKeySource {
     async fn fetch(&self) -> Result<JwkSet, ApiError> {
-        let req = crate::messaging::RpcRequest {
-            action: "user:jwks".into(),
-            token: None,
-            payload: serde_json::json!({}),
-        };
+        let req = crate::messaging::RpcRequest::new(
+            crate::contract::UserAction::Jwks,
+            None,
+            serde_json::json!({}),
+        );
         let v = self
             .client
             .call(crate::messaging::Service::User, &req, "jwks")
@@ -329,5 +340,55 @@ mod tests {
             None,
             "emptied when nothing had expired"
         );
+    }
+
+    /// A key source that is down: each fetch waits, then fails; counts the fetches.
+    struct SlowFailingSource {
+        fetches: std::sync::atomic::AtomicUsize,
+        release: tokio::sync::Notify,
+    }
+
+    #[async_trait]
+    impl KeySource for SlowFailingSource {
+        async fn fetch(&self) -> Result<JwkSet, ApiError> {
+            self.fetches
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.release.notified().await;
+            Err(ApiError::unavailable())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_unknown_kids_waits_for_one_failed_fetch_not_one_each() {
+        let source = Arc::new(SlowFailingSource {
+            fetches: std::sync::atomic::AtomicUsize::new(0),
+            release: tokio::sync::Notify::new(),
+        });
+        let verifier = Arc::new(TokenVerifier::new(source.clone()));
+        let callers: Vec<_> = (0..20)
+            .map(|i| {
+                let v = verifier.clone();
+                tokio::spawn(async move { v.key(&format!("forged-{i}")).await.is_none() })
+            })
+            .collect();
+        // Wait until one fetch is under way and the others queue behind it.
+        while source.fetches.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        source.release.notify_one();
+        for c in callers {
+            assert!(c.await.unwrap(), "no key for a forged kid");
+        }
+        assert_eq!(
+            source.fetches.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "the callers that waited took the failed fetch's outcome"
+        );
+        // Straight after a failure the rate limit still holds: no new fetch.
+        assert!(verifier.key("forged-again").await.is_none());
+        assert_eq!(source.fetches.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }

@@ -9,6 +9,7 @@ use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use ms_common::ApiError;
 use ms_common::auth::{AuthUser, VerifyToken};
+use ms_common::contract::StuffAction;
 use ms_common::messaging::consumer::{REASON_HEADER, RETRY_HEADER};
 use ms_common::messaging::{
     Broker, ConsumerSpec, HandleError, Handler, Outgoing, PublishError, Publisher, RpcClient,
@@ -253,19 +254,24 @@ impl VerifyToken for NoTokens {
 struct Echo;
 
 #[async_trait]
+/// `stuff:get` echoes, `stuff:update` conflicts, the rest is refused.
 impl RpcHandler for Echo {
+    type Action = StuffAction;
+
     async fn handle(
         &self,
         ctx: RpcContext,
-        action: &str,
+        action: StuffAction,
         payload: Value,
     ) -> Result<Value, ApiError> {
         match action {
-            "stuff:echo" => Ok(
+            StuffAction::Get => Ok(
                 json!({"payload": payload, "user": ctx.user.map(|u| u.id), "cid": ctx.correlation_id}),
             ),
-            "stuff:conflict" => Err(ApiError::conflict("This stuff was changed by someone else")),
-            _ => Err(ApiError::not_found("Unknown event")),
+            StuffAction::Update => {
+                Err(ApiError::conflict("This stuff was changed by someone else"))
+            }
+            StuffAction::List | StuffAction::Create => Err(ApiError::forbidden("Not here")),
         }
     }
 }
@@ -297,7 +303,7 @@ async fn rpc_round_trip_forwards_data_and_errors() {
     let v = client
         .call(
             Service::Stuff,
-            &req("stuff:echo", Some("good"), json!({"a": 1})),
+            &req("stuff:get", Some("good"), json!({"a": 1})),
             "cid-1",
         )
         .await
@@ -307,7 +313,7 @@ async fn rpc_round_trip_forwards_data_and_errors() {
         json!({"payload": {"a": 1}, "user": "u1", "cid": "cid-1"})
     );
     let e = client
-        .call(Service::Stuff, &req("stuff:conflict", None, json!({})), "c")
+        .call(Service::Stuff, &req("stuff:update", None, json!({})), "c")
         .await
         .unwrap_err();
     assert_eq!(
@@ -317,7 +323,7 @@ async fn rpc_round_trip_forwards_data_and_errors() {
     let e = client
         .call(
             Service::Stuff,
-            &req("stuff:echo", Some("forged"), json!({})),
+            &req("stuff:get", Some("forged"), json!({})),
             "c",
         )
         .await
@@ -335,7 +341,7 @@ async fn rpc_round_trip_forwards_data_and_errors() {
             client
                 .call(
                     Service::Stuff,
-                    &req("stuff:echo", None, json!({"i": i})),
+                    &req("stuff:get", None, json!({"i": i})),
                     "c",
                 )
                 .await

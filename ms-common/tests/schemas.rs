@@ -72,6 +72,24 @@ fn diff(old: &str, new: &str) -> String {
 }
 
 #[test]
+fn the_checked_in_action_catalogue_matches_the_action_enum() {
+    let path = schema_dir().join("..").join("actions.json");
+    let expected = contract::action_catalogue_file();
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    if on_disk != expected && std::env::var("UPDATE_SCHEMAS").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, &expected).unwrap();
+        eprintln!("wrote docs/actions.json");
+        return;
+    }
+    assert!(
+        on_disk == expected,
+        "docs/actions.json differs from contract::Action:\n{}\n\
+         Regenerate with: UPDATE_SCHEMAS=1 cargo test -p ms-common --test schemas",
+        diff(&on_disk, &expected)
+    );
+}
+
+#[test]
 fn checked_in_schemas_match_the_rust_types() {
     let dir = schema_dir();
     let expected: BTreeMap<String, String> = contract::schema_files().into_iter().collect();

@@ -17,6 +17,8 @@ pub struct SystemOptions {
     pub admin_emails: String,
     /// Sign-in attempts allowed per window (rate limit).
     pub signin_max_attempts: u32,
+    /// The routers' connect-handler delay (test hook, see `RouterConfig`).
+    pub connect_handler_delay: Option<Duration>,
 }
 
 impl Default for SystemOptions {
@@ -26,6 +28,7 @@ impl Default for SystemOptions {
             hold: Duration::from_secs(600),
             admin_emails: String::new(),
             signin_max_attempts: 50,
+            connect_handler_delay: None,
         }
     }
 }
@@ -65,6 +68,7 @@ impl System {
         for _ in 0..opts.routers {
             let mut cfg = ms_router::RouterConfig::for_tests(&env.prefix);
             cfg.signin_max_attempts = opts.signin_max_attempts;
+            cfg.connect_handler_delay = opts.connect_handler_delay;
             let shutdown = Shutdown::new();
             let app = ms_router::Application::build(cfg, shutdown.clone()).await?;
             urls.push(format!("http://127.0.0.1:{}", app.port()));

@@ -5,6 +5,7 @@ use crate::store::{CreateError, OrderStore, StuffReplica};
 use async_trait::async_trait;
 use chrono::Utc;
 use ms_common::ApiError;
+use ms_common::contract::{OrderAction, limits};
 use ms_common::events::{
     Event, EventEnvelope, OrderRecord, OrderStatus, StuffStatus, VersionCheck,
 };
@@ -48,7 +49,9 @@ struct IdInput {
 
 fn id_field(v: Option<Value>, field: &str) -> Result<String, ApiError> {
     match v {
-        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 100 => Ok(s.trim().to_owned()),
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= limits::ID_MAX => {
+            Ok(s.trim().to_owned())
+        }
         _ => Err(ApiError::field(
             field,
             format!("{field} must be a valid id"),
@@ -242,24 +245,21 @@ impl OrderService {
 
 #[async_trait]
 impl RpcHandler for OrderService {
+    type Action = OrderAction;
+
     async fn handle(
         &self,
         ctx: RpcContext,
-        action: &str,
+        action: OrderAction,
         payload: Value,
     ) -> Result<Value, ApiError> {
         match action {
-            "order:create" => self.create(&ctx, payload).await,
-            "order:cancel" => self.cancel(&ctx, payload).await,
-            "order:list" => self.list(&ctx).await,
-            "order:get" => to_value(&self.owned(&ctx, payload).await?),
-            _ => Err(ApiError::not_found("Unknown event")),
+            OrderAction::Create => self.create(&ctx, payload).await,
+            OrderAction::Cancel => self.cancel(&ctx, payload).await,
+            OrderAction::List => self.list(&ctx).await,
+            OrderAction::Get => to_value(&self.owned(&ctx, payload).await?),
         }
         .map(|v| if v.is_null() { json!({}) } else { v })
-    }
-
-    fn mutates(&self, action: &str) -> bool {
-        matches!(action, "order:create" | "order:cancel")
     }
 
     fn replies(&self) -> Option<Arc<dyn ReplyLog>> {

@@ -4,7 +4,7 @@
 use crate::store::{CouponRow, PaymentRow};
 use chrono::{DateTime, SubsecRound, Utc};
 use ms_common::ApiError;
-use serde::Serialize;
+use ms_common::contract;
 use serde_json::Value;
 
 /// 404 for an order the replica does not hold (after waiting for it).
@@ -39,8 +39,8 @@ pub const EXPIRES_AT_MESSAGE: &str = "Expiry must be a date and time in the futu
 pub const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 /// Length of generated codes.
 pub const CODE_LEN: usize = 12;
-/// Upper bound for `maxRedemptions`.
-pub const MAX_REDEMPTIONS_LIMIT: i64 = 1_000_000_000;
+pub use ms_common::contract::limits::MAX_REDEMPTIONS_MAX as MAX_REDEMPTIONS_LIMIT;
+use ms_common::contract::limits::{ID_MAX, PERCENT_OFF_MAX, PERCENT_OFF_MIN};
 
 /// A coupon code as typed by a buyer: trimmed, case-insensitive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,7 +95,7 @@ impl PayRequest {
     pub fn parse(payload: &Value) -> Result<Self, ApiError> {
         let mut errors = Vec::new();
         let order_id = match optional_str(payload, "orderId") {
-            Ok(Some(id)) if id.len() <= 200 => id.to_owned(),
+            Ok(Some(id)) if id.len() <= ID_MAX => id.to_owned(),
             _ => {
                 errors.push(ApiError::field("orderId", ORDER_ID_REQUIRED));
                 String::new()
@@ -149,7 +149,7 @@ impl NewCoupon {
     pub fn parse(payload: &Value, now: DateTime<Utc>) -> Result<Self, ApiError> {
         let mut errors = Vec::new();
         let percent_off = match payload.get("percentOff").and_then(Value::as_i64) {
-            Some(p) if (1..=100).contains(&p) => p,
+            Some(p) if (PERCENT_OFF_MIN..=PERCENT_OFF_MAX).contains(&p) => p,
             _ => {
                 errors.push(ApiError::field("percentOff", PERCENT_OFF_MESSAGE));
                 0
@@ -201,64 +201,28 @@ pub fn amount_after(price_cents: i64, percent_off: i64) -> i64 {
     i64::try_from(price - discount).unwrap_or(0).max(0)
 }
 
-/// The contract's `Payment` shape.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PaymentView<'a> {
-    /// Opaque id.
-    pub id: &'a str,
-    /// The order paid for.
-    pub order_id: &'a str,
-    /// What was charged.
-    pub amount_cents: i64,
-    /// Coupon used, or null.
-    pub coupon_code: Option<&'a str>,
-    /// Gateway reference.
-    pub provider_id: &'a str,
-    /// When.
-    pub created_at: DateTime<Utc>,
-}
-
-impl<'a> From<&'a PaymentRow> for PaymentView<'a> {
-    fn from(p: &'a PaymentRow) -> Self {
+impl From<&PaymentRow> for contract::Payment {
+    fn from(p: &PaymentRow) -> Self {
         Self {
-            id: &p.id,
-            order_id: &p.order_id,
+            id: p.id.clone(),
+            order_id: p.order_id.clone(),
             amount_cents: p.amount_cents,
-            coupon_code: p.coupon_code.as_deref(),
-            provider_id: &p.provider_id,
+            coupon_code: p.coupon_code.clone(),
+            provider_id: p.provider_id.clone(),
             created_at: p.created_at,
         }
     }
 }
 
-/// The contract's `Coupon` shape.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CouponView<'a> {
-    /// The code to type at checkout.
-    pub code: &'a str,
-    /// 1–100.
-    pub percent_off: i64,
-    /// Null = unlimited.
-    pub max_redemptions: Option<i64>,
-    /// Used so far.
-    pub redemptions: i64,
-    /// Null = never.
-    pub expires_at: Option<DateTime<Utc>>,
-    /// The admin's user id.
-    pub created_by: &'a str,
-}
-
-impl<'a> From<&'a CouponRow> for CouponView<'a> {
-    fn from(c: &'a CouponRow) -> Self {
+impl From<&CouponRow> for contract::Coupon {
+    fn from(c: &CouponRow) -> Self {
         Self {
-            code: &c.code,
+            code: c.code.clone(),
             percent_off: c.percent_off,
             max_redemptions: c.max_redemptions,
             redemptions: c.redemptions,
             expires_at: c.expires_at,
-            created_by: &c.created_by,
+            created_by: c.created_by.clone(),
         }
     }
 }

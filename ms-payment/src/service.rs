@@ -9,8 +9,8 @@
 
 use crate::domain::{
     ALREADY_PAID, CANCELLED, COUPON_EXHAUSTED, COUPON_EXPIRED, COUPON_INVALID, CouponCode,
-    CouponView, DECLINED, NOT_YOUR_ORDER, NewCoupon, ORDER_NOT_FOUND, PAYMENT_METHOD_REQUIRED,
-    PayRequest, PaymentView, amount_after, generate_code,
+    DECLINED, NOT_YOUR_ORDER, NewCoupon, ORDER_NOT_FOUND, PAYMENT_METHOD_REQUIRED, PayRequest,
+    amount_after, generate_code,
 };
 use crate::gateway::{ChargeOutcome, ChargeRequest, PaymentGateway};
 use crate::store::{
@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use ms_common::ApiError;
 use ms_common::auth::AuthUser;
+use ms_common::contract::{self, PaymentAction};
 use ms_common::events::{
     Event, EventEnvelope, OrderStatus, PaymentFailure, PaymentRecord, VersionCheck,
 };
@@ -245,7 +246,7 @@ impl PaymentService {
             }
         }
         tracing::info!(payment_id = %payment.id, amount, "paid");
-        to_value(&PaymentView::from(&payment))
+        to_value(&contract::Payment::from(&payment))
     }
 
     /// A decline: `payment.failed` (ms-order cancels the order) and the coupon redemption
@@ -308,7 +309,7 @@ impl PaymentService {
             match self.store.create_coupon(&coupon).await {
                 Ok(()) => {
                     tracing::info!(percent_off = coupon.percent_off, admin = %user.id, "coupon created");
-                    return to_value(&CouponView::from(&coupon));
+                    return to_value(&contract::Coupon::from(&coupon));
                 }
                 Err(StoreError::CodeTaken) => continue,
                 Err(e) => return Err(store_err(e)),
@@ -323,28 +324,30 @@ impl PaymentService {
     async fn list_coupons(&self, ctx: &RpcContext) -> Result<Value, ApiError> {
         ctx.require_user()?.require_admin()?;
         let coupons = self.store.coupons().await.map_err(store_err)?;
-        to_value(&coupons.iter().map(CouponView::from).collect::<Vec<_>>())
+        to_value(
+            &coupons
+                .iter()
+                .map(contract::Coupon::from)
+                .collect::<Vec<_>>(),
+        )
     }
 }
 
 #[async_trait]
 impl RpcHandler for PaymentService {
+    type Action = PaymentAction;
+
     async fn handle(
         &self,
         ctx: RpcContext,
-        action: &str,
+        action: PaymentAction,
         payload: Value,
     ) -> Result<Value, ApiError> {
         match action {
-            "payment:create" => self.pay(&ctx, payload).await,
-            "coupon:create" => self.create_coupon(&ctx, payload).await,
-            "coupon:list" => self.list_coupons(&ctx).await,
-            _ => Err(ApiError::not_found("Unknown event")),
+            PaymentAction::PaymentCreate => self.pay(&ctx, payload).await,
+            PaymentAction::CouponCreate => self.create_coupon(&ctx, payload).await,
+            PaymentAction::CouponList => self.list_coupons(&ctx).await,
         }
-    }
-
-    fn mutates(&self, action: &str) -> bool {
-        matches!(action, "payment:create" | "coupon:create")
     }
 
     fn replies(&self) -> Option<Arc<dyn ReplyLog>> {

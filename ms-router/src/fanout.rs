@@ -8,101 +8,23 @@
 //!
 //! | event | push | to |
 //! |---|---|---|
-//! | `stuff.created` | `stuff:created` ([`PublicStuff`]) | every socket |
-//! | `stuff.updated` | `stuff:updated` ([`PublicStuff`]) | every socket |
-//! | `order.*` | `order:updated` ([`PublicOrder`]) | room `user:{userId}` |
+//! | `stuff.created` | `stuff:created` ([`contract::Stuff`]) | every socket |
+//! | `stuff.updated` | `stuff:updated` ([`contract::Stuff`]) | every socket |
+//! | `order.*` | `order:updated` ([`OrderRecord`], the contract's `Order`) | room `user:{userId}` |
 
-use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Consumer};
-use ms_common::events::{Event, EventEnvelope, OrderRecord, OrderStatus, StuffRecord, StuffStatus};
+use ms_common::contract;
+use ms_common::events::{Event, EventEnvelope};
 use ms_common::messaging::topology::declare_exchanges;
 use ms_common::messaging::{Backoff, Broker, Names};
 use ms_common::shutdown::Shutdown;
-use serde::Serialize;
 use socketioxide::SocketIo;
 
 /// Routing keys this replica listens to.
 pub const BINDINGS: &[&str] = &["stuff.created", "stuff.updated", "order.*"];
-
-/// The contract's `Stuff` shape (internal fields such as `orderId` are left out).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PublicStuff {
-    /// Opaque id.
-    pub id: String,
-    /// Title.
-    pub title: String,
-    /// Description.
-    pub description: String,
-    /// Price in cents.
-    pub price_cents: i64,
-    /// Seller's user id.
-    pub seller_id: String,
-    /// `available`, `reserved` or `sold`.
-    pub status: StuffStatus,
-    /// Record version.
-    pub version: u64,
-    /// Creation time.
-    pub created_at: DateTime<Utc>,
-    /// Last change.
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<StuffRecord> for PublicStuff {
-    fn from(s: StuffRecord) -> Self {
-        Self {
-            id: s.id,
-            title: s.title,
-            description: s.description,
-            price_cents: s.price_cents,
-            seller_id: s.seller_id,
-            status: s.status,
-            version: s.version,
-            created_at: s.created_at,
-            updated_at: s.updated_at,
-        }
-    }
-}
-
-/// The contract's `Order` shape.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PublicOrder {
-    /// Opaque id.
-    pub id: String,
-    /// The stuff it holds.
-    pub stuff_id: String,
-    /// The buyer.
-    pub user_id: String,
-    /// `created`, `cancelled` or `complete`.
-    pub status: OrderStatus,
-    /// When the hold ends.
-    pub expires_at: DateTime<Utc>,
-    /// Price at ordering time.
-    pub price_cents: i64,
-    /// Record version.
-    pub version: u64,
-    /// Creation time.
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<OrderRecord> for PublicOrder {
-    fn from(o: OrderRecord) -> Self {
-        Self {
-            id: o.id,
-            stuff_id: o.stuff_id,
-            user_id: o.user_id,
-            status: o.status,
-            expires_at: o.expires_at,
-            price_cents: o.price_cents,
-            version: o.version,
-            created_at: o.created_at,
-        }
-    }
-}
 
 /// A live subscription: the channel must stay open while its consumer is read.
 pub struct Subscription {
@@ -276,13 +198,11 @@ pub async fn push(io: &SocketIo, routing_key: &str, body: &[u8]) {
     };
     let event_id = envelope.id;
     let sent = match envelope.event {
-        Event::StuffCreated(s) => ns.emit("stuff:created", &PublicStuff::from(s)).await,
-        Event::StuffUpdated(s) => ns.emit("stuff:updated", &PublicStuff::from(s)).await,
+        Event::StuffCreated(s) => ns.emit("stuff:created", &contract::Stuff::from(s)).await,
+        Event::StuffUpdated(s) => ns.emit("stuff:updated", &contract::Stuff::from(s)).await,
         Event::OrderCreated(o) | Event::OrderCancelled(o) | Event::OrderCompleted(o) => {
             let room = format!("user:{}", o.user_id);
-            ns.to(room)
-                .emit("order:updated", &PublicOrder::from(o))
-                .await
+            ns.to(room).emit("order:updated", &o).await
         }
         other => {
             tracing::debug!(event = other.routing_key(), "event not pushed");
@@ -292,61 +212,5 @@ pub async fn push(io: &SocketIo, routing_key: &str, body: &[u8]) {
     match sent {
         Ok(()) => tracing::debug!(routing_key, event_id, "pushed"),
         Err(e) => tracing::warn!(routing_key, event_id, error = %e, "push failed"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn public_shapes_follow_the_contract() {
-        let now = Utc::now();
-        let stuff = StuffRecord {
-            id: "s1".into(),
-            title: "T".into(),
-            description: "".into(),
-            price_cents: 100,
-            seller_id: "u1".into(),
-            status: StuffStatus::Reserved,
-            order_id: Some("o1".into()),
-            version: 2,
-            created_at: now,
-            updated_at: now,
-        };
-        let v = serde_json::to_value(PublicStuff::from(stuff)).unwrap_or_default();
-        let mut keys: Vec<_> = v
-            .as_object()
-            .map(|o| o.keys().cloned().collect())
-            .unwrap_or_default();
-        keys.sort();
-        assert_eq!(
-            keys,
-            [
-                "createdAt",
-                "description",
-                "id",
-                "priceCents",
-                "sellerId",
-                "status",
-                "title",
-                "updatedAt",
-                "version"
-            ]
-        );
-        assert_eq!(v["status"], json!("reserved"));
-        let order = OrderRecord {
-            id: "o1".into(),
-            stuff_id: "s1".into(),
-            user_id: "u2".into(),
-            status: OrderStatus::Created,
-            expires_at: now,
-            price_cents: 100,
-            version: 1,
-            created_at: now,
-        };
-        let o = serde_json::to_value(PublicOrder::from(order.clone())).unwrap_or_default();
-        assert_eq!(o, serde_json::to_value(order).unwrap_or_default());
     }
 }

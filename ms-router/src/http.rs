@@ -12,7 +12,7 @@ use axum::routing::{any, get, post};
 use axum::{Extension, Json, Router};
 use ms_common::ApiError;
 use ms_common::auth::NOT_AUTHORIZED;
-use ms_common::messaging::{RpcRequest, Service};
+use ms_common::contract::UserAction;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use tower_http::services::{ServeDir, ServeFile};
@@ -150,17 +150,12 @@ fn json_object(body: &Bytes) -> Result<Value, ApiError> {
 
 async fn call_user(
     s: &AppState,
-    action: &str,
+    action: UserAction,
     token: Option<String>,
     payload: Value,
     cid: &str,
 ) -> Result<Value, ApiError> {
-    let req = RpcRequest {
-        action: action.into(),
-        token,
-        payload,
-    };
-    s.rpc.call(Service::User, &req, cid).await
+    s.rpc.request(action, token, payload, cid).await
 }
 
 fn refresh_cookie(s: &AppState, value: &str, max_age: u64) -> HeaderValue {
@@ -216,7 +211,7 @@ async fn signup(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let payload = json_object(&body)?;
-    let reply = call_user(&s, "user:signup", None, payload, &cid.0).await?;
+    let reply = call_user(&s, UserAction::Signup, None, payload, &cid.0).await?;
     Ok(session_response(&s, StatusCode::CREATED, reply))
 }
 
@@ -241,7 +236,7 @@ async fn signin(
         tracing::warn!("sign-in rate limit hit");
         return Err(ApiError::too_many_requests());
     }
-    let reply = call_user(&s, "user:signin", None, payload, &cid.0).await?;
+    let reply = call_user(&s, UserAction::Signin, None, payload, &cid.0).await?;
     Ok(session_response(&s, StatusCode::OK, reply))
 }
 
@@ -254,7 +249,7 @@ async fn refresh(
         cookie(&headers, REFRESH_COOKIE).ok_or_else(|| ApiError::unauthorized(NOT_AUTHORIZED))?;
     let reply = call_user(
         &s,
-        "user:refresh",
+        UserAction::Refresh,
         None,
         json!({"refreshToken": token}),
         &cid.0,
@@ -271,7 +266,7 @@ async fn signout(
     if let Some(token) = cookie(&headers, REFRESH_COOKIE) {
         call_user(
             &s,
-            "user:signout",
+            UserAction::Signout,
             None,
             json!({"refreshToken": token}),
             &cid.0,
@@ -304,7 +299,7 @@ async fn me(
 ) -> Result<Json<Value>, ApiError> {
     let token = bearer(&headers).ok_or_else(|| ApiError::unauthorized(NOT_AUTHORIZED))?;
     Ok(Json(
-        call_user(&s, "user:me", Some(token), json!({}), &cid.0).await?,
+        call_user(&s, UserAction::Me, Some(token), json!({}), &cid.0).await?,
     ))
 }
 

@@ -44,6 +44,10 @@ pub struct RouterConfig {
     pub trust_proxy: bool,
     /// `MAX_CONNECTIONS` (20000): Socket.IO connections this process accepts at once.
     pub max_connections: usize,
+    /// Test hook, never read from the environment: how long the Socket.IO connect handler
+    /// waits before it returns. It widens the window between CONNECT and the handler, in
+    /// which an event is lost if its listener is registered by the handler (issue 12).
+    pub connect_handler_delay: Option<Duration>,
 }
 
 impl RouterConfig {
@@ -66,6 +70,7 @@ impl RouterConfig {
             max_payload_bytes: env_parse("MAX_PAYLOAD_BYTES", 65_536usize)?,
             trust_proxy: env_parse("TRUST_PROXY", false)?,
             max_connections: env_parse("MAX_CONNECTIONS", 20_000usize)?,
+            connect_handler_delay: None,
         })
     }
 
@@ -82,6 +87,7 @@ impl RouterConfig {
             max_payload_bytes: 65_536,
             trust_proxy: false,
             max_connections: 10_000,
+            connect_handler_delay: None,
         }
     }
 }

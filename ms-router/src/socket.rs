@@ -2,36 +2,19 @@
 //! `<service>:<action>` events to the owning service's RPC queue.
 
 use crate::AppState;
+use futures_util::FutureExt;
 use ms_common::ApiError;
 use ms_common::auth::{AuthUser, NOT_AUTHORIZED, VerifyToken};
-use ms_common::messaging::{RpcRequest, Service};
-use serde_json::{Value, json};
+use ms_common::contract::{Action, CurrentUser, PublicUser};
+use ms_common::messaging::RpcRequest;
+use serde_json::Value;
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tracing::Instrument;
-
-/// Which service answers each client event; anything else is a 404.
-pub const ROUTES: &[(&str, Service)] = &[
-    ("stuff:list", Service::Stuff),
-    ("stuff:get", Service::Stuff),
-    ("stuff:create", Service::Stuff),
-    ("stuff:update", Service::Stuff),
-    ("order:create", Service::Order),
-    ("order:cancel", Service::Order),
-    ("order:list", Service::Order),
-    ("order:get", Service::Order),
-    ("payment:create", Service::Payment),
-    ("coupon:create", Service::Payment),
-    ("coupon:list", Service::Payment),
-];
-
-/// The service that owns a client event.
-pub fn service_for(event: &str) -> Option<Service> {
-    ROUTES.iter().find(|(e, _)| *e == event).map(|(_, s)| *s)
-}
 
 /// Who a socket speaks for (kept in the socket's extensions).
 #[derive(Clone, Debug, Default)]
@@ -65,9 +48,22 @@ impl std::fmt::Display for Refused {
     }
 }
 
-/// Marks a socket that holds one of the process's connection slots.
+/// One of the process's `MAX_CONNECTIONS` slots, given back when the last handle to it
+/// is dropped: on disconnect (the listener removes it from the socket) or when a socket
+/// that was never fully connected is freed, so no path can leak a slot.
 #[derive(Clone, Debug)]
-struct Slot;
+struct Slot {
+    _held: Arc<SlotGuard>,
+}
+
+#[derive(Debug)]
+struct SlotGuard(Arc<AtomicUsize>);
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// Read buffer per websocket connection, bytes.
 pub const WS_READ_BUFFER_BYTES: usize = 1024;
@@ -102,6 +98,13 @@ fn token_of(auth: &Value) -> Option<String> {
 }
 
 /// Connect middleware: a token must verify; no token means anonymous.
+///
+/// **Every listener is registered here, not in the connect handler.** socketioxide (0.18)
+/// runs the middleware, then inserts the socket and sends CONNECT, and only then calls the
+/// connect handler, in a task of its own. A client may emit the moment it sees CONNECT (the
+/// official client flushes its buffer then), and an event read before the handler ran
+/// would find no listener and be dropped without an ack. The middleware runs before the
+/// socket can receive anything, so after it returns `Ok` nothing can arrive unheard.
 async fn authenticate(
     s: SocketRef,
     State(state): State<AppState>,
@@ -111,9 +114,7 @@ async fn authenticate(
     let session = match token {
         None => Session::default(),
         Some(t) => {
-            let user = state
-                .verifier
-                .verify(&t)
+            let user = within_deadline(&state, state.verifier.verify(&t))
                 .await
                 .map_err(|_| Refused::NotAuthorized)?;
             Session {
@@ -124,31 +125,82 @@ async fn authenticate(
     };
     // Take a connection slot last, so a refused token never holds one.
     let open = state.connections.fetch_add(1, Ordering::SeqCst);
+    let slot = Slot {
+        _held: Arc::new(SlotGuard(state.connections.clone())),
+    };
     if open >= state.cfg.max_connections {
-        state.connections.fetch_sub(1, Ordering::SeqCst);
+        drop(slot);
         tracing::warn!(open, "connection refused: limit reached");
         return Err(Refused::TooManyConnections);
     }
-    s.extensions.insert(Slot);
-    s.extensions.insert(session);
-    Ok(())
-}
-
-async fn release_slot(s: SocketRef, State(state): State<AppState>) {
-    if s.extensions.remove::<Slot>().is_some() {
-        state.connections.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Registers every listener synchronously (events sent right after connecting are not lost).
-fn on_connect(s: SocketRef) -> impl std::future::Future<Output = ()> {
-    if let Some(user) = s.extensions.get::<Session>().and_then(|x| x.user) {
+    if let Some(user) = &session.user {
         s.join(user_room(&user.id));
     }
+    s.extensions.insert(slot);
+    s.extensions.insert(session);
     s.on("session:authenticate", session_authenticate);
     s.on_fallback(relay);
     s.on_disconnect(release_slot);
-    async {}
+    Ok(())
+}
+
+async fn release_slot(s: SocketRef) {
+    // Dropping the slot gives it back (see `SlotGuard`).
+    drop(s.extensions.remove::<Slot>());
+}
+
+/// The namespace's connect handler. Nothing is left to do once the middleware accepted
+/// the socket: listeners and the user's room were set up there (see [`authenticate`]).
+/// Tests can make it slow, to prove that nothing depends on when it runs.
+async fn on_connect(State(state): State<AppState>) {
+    if let Some(delay) = state.cfg.connect_handler_delay {
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// How long an event may wait for its ack: the RPC timeout plus this margin. Past it the
+/// client gets a 503 in the ack instead of silence.
+pub const ACK_MARGIN: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Runs `work` within the ack deadline (`RPC_TIMEOUT_MS` + [`ACK_MARGIN`]); past it, the
+/// result is a 503.
+async fn within_deadline<T>(
+    state: &AppState,
+    work: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    let deadline = state.cfg.common.rpc_timeout + ACK_MARGIN;
+    match tokio::time::timeout(deadline, work).await {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::warn!(?deadline, "no answer within the ack deadline");
+            Err(ApiError::unavailable())
+        }
+    }
+}
+
+/// The one place where an event is answered. Every event that asked for an ack gets
+/// exactly one (the `AckSender` is consumed once), within the ack deadline, whatever the
+/// token, the payload or the state of the services: past the deadline it is a 503, a
+/// panic while working it out is a 500.
+async fn answer(
+    state: &AppState,
+    ack: AckSender,
+    work: impl std::future::Future<Output = Result<Value, ApiError>>,
+) {
+    let guarded = std::panic::AssertUnwindSafe(work).catch_unwind();
+    let result = match within_deadline(state, async { Ok(guarded.await) }).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(_panic)) => {
+            tracing::error!("event handler panicked");
+            Err(ApiError::internal())
+        }
+        Err(e) => Err(e),
+    };
+    let reply = ms_common::Reply::from_result(result);
+    // An event sent without an ack callback has nobody to answer.
+    if ack.send(&reply).is_err() {
+        tracing::debug!("no ack requested");
+    }
 }
 
 async fn session_authenticate(
@@ -157,34 +209,34 @@ async fn session_authenticate(
     TryData(data): TryData<Value>,
     ack: AckSender,
 ) {
-    let token = data.ok().as_ref().and_then(token_of);
-    let verified = match token {
-        Some(t) => state.verifier.verify(&t).await.map(|u| (u, t)),
-        None => Err(ApiError::unauthorized(NOT_AUTHORIZED)),
-    };
-    let reply = match verified {
-        Ok((user, token)) => {
-            if let Some(old) = s.extensions.get::<Session>().and_then(|x| x.user)
-                && old.id != user.id
-            {
-                s.leave(user_room(&old.id));
-            }
-            s.join(user_room(&user.id));
-            let body =
-                json!({"data": {"user": {"id": user.id, "email": user.email, "role": user.role}}});
-            s.extensions.insert(Session {
-                user: Some(user),
-                token: Some(token),
-            });
-            body
+    let work = async {
+        let token = data
+            .ok()
+            .as_ref()
+            .and_then(token_of)
+            .ok_or_else(|| ApiError::unauthorized(NOT_AUTHORIZED))?;
+        let user = state.verifier.verify(&token).await?;
+        if let Some(old) = s.extensions.get::<Session>().and_then(|x| x.user)
+            && old.id != user.id
+        {
+            s.leave(user_room(&old.id));
         }
-        Err(e) => json!({"status": e.status, "errors": e.errors}),
+        s.join(user_room(&user.id));
+        let body = serde_json::to_value(CurrentUser {
+            user: PublicUser {
+                id: user.id.clone(),
+                email: user.email.clone(),
+                role: user.role,
+            },
+        })
+        .map_err(ApiError::internal_from)?;
+        s.extensions.insert(Session {
+            user: Some(user),
+            token: Some(token),
+        });
+        Ok(body)
     };
-    let _ = ack.send(&reply);
-}
-
-fn error_ack(e: &ApiError) -> Value {
-    json!({"status": e.status, "errors": e.errors})
+    answer(&state, ack, work).await;
 }
 
 /// Relays a client event to its service and answers through the ack.
@@ -197,29 +249,13 @@ async fn relay(
 ) {
     let cid = uuid::Uuid::new_v4().simple().to_string();
     let span = tracing::info_span!("socket", correlation_id = %cid, event = %event);
-    async move {
-        let reply = match check(&event, data, state.cfg.max_payload_bytes) {
-            Err(e) => error_ack(&e),
-            Ok((service, payload)) => {
-                let token = s.extensions.get::<Session>().and_then(|x| x.token);
-                let req = RpcRequest {
-                    action: event.clone(),
-                    token,
-                    payload,
-                };
-                match state.rpc.call(service, &req, &cid).await {
-                    Ok(v) => json!({"data": v}),
-                    Err(e) => error_ack(&e),
-                }
-            }
-        };
-        // An event sent without an ack callback has nobody to answer.
-        if ack.send(&reply).is_err() {
-            tracing::debug!("no ack requested");
-        }
-    }
-    .instrument(span)
-    .await
+    let work = async {
+        let (action, payload) = check(&event, data, state.cfg.max_payload_bytes)?;
+        let token = s.extensions.get::<Session>().and_then(|x| x.token);
+        let req = RpcRequest::new(action, token, payload);
+        state.rpc.call(action.service(), &req, &cid).await
+    };
+    answer(&state, ack, work).instrument(span).await
 }
 
 /// Validates an event before it leaves the router.
@@ -227,8 +263,9 @@ pub fn check(
     event: &str,
     data: Result<Value, impl std::fmt::Debug>,
     max: usize,
-) -> Result<(Service, Value), ApiError> {
-    let service = service_for(event).ok_or_else(|| ApiError::not_found("Unknown event"))?;
+) -> Result<(Action, Value), ApiError> {
+    let action =
+        Action::relayed_event(event).ok_or_else(|| ApiError::not_found("Unknown event"))?;
     let payload = match data {
         Ok(v @ Value::Object(_)) => v,
         _ => return Err(ApiError::bad_request("Payload must be an object")),
@@ -236,7 +273,7 @@ pub fn check(
     if json_len(&payload) > max {
         return Err(ApiError::bad_request("Payload too large"));
     }
-    Ok((service, payload))
+    Ok((action, payload))
 }
 
 /// The length of a value's JSON text, counted without building it.
@@ -261,13 +298,23 @@ fn json_len(v: &Value) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ms_common::contract::StuffAction;
+    use serde_json::json;
 
     #[test]
     fn routing_and_payload_checks() {
-        assert_eq!(service_for("coupon:list"), Some(Service::Payment));
-        assert_eq!(service_for("user:signin"), None, "accounts are HTTP only");
+        assert_eq!(
+            check("user:signin", Ok::<_, ()>(json!({})), 100)
+                .unwrap_err()
+                .status,
+            404,
+            "accounts are HTTP only"
+        );
         let ok: Result<Value, ()> = Ok(json!({"id": "1"}));
-        assert_eq!(check("stuff:get", ok, 100).unwrap().0, Service::Stuff);
+        assert_eq!(
+            check("stuff:get", ok, 100).unwrap().0,
+            Action::Stuff(StuffAction::Get)
+        );
         assert_eq!(
             check("nope", Ok::<_, ()>(json!({})), 100)
                 .unwrap_err()

@@ -12,16 +12,11 @@ use ms_common::ApiError;
 use ms_common::events::StuffStatus;
 use serde_json::{Map, Value};
 
-/// Longest title, in characters after trimming (CONTRACT.md).
-pub const TITLE_MAX: usize = 120;
-/// Highest price in cents (CONTRACT.md).
-pub const PRICE_MAX: i64 = 100_000_000;
-/// Longest description, in characters (CONTRACT.md).
-pub const DESCRIPTION_MAX: usize = 2000;
-/// Page size when a list request gives none.
-pub const LIMIT_DEFAULT: u32 = 20;
-/// Largest page a list request may ask for.
-pub const LIMIT_MAX: u32 = 100;
+use ms_common::contract::limits::{CURSOR_MAX, ID_MAX};
+pub use ms_common::contract::limits::{
+    DESCRIPTION_MAX, PAGE_LIMIT_DEFAULT as LIMIT_DEFAULT, PAGE_LIMIT_MAX as LIMIT_MAX, PRICE_MAX,
+    PRICE_MIN, TITLE_MAX,
+};
 
 const TITLE_MESSAGE: &str = "Title must be between 1 and 120 characters";
 const PRICE_MESSAGE: &str = "Price must be a whole number of cents between 1 and 100000000";
@@ -64,7 +59,7 @@ impl PriceCents {
     pub fn parse(v: &Value) -> Result<Self, ApiError> {
         // `as_i64` is `None` for floats (even `10.0`) and for integers beyond i64.
         match v.as_i64() {
-            Some(n) if (1..=PRICE_MAX).contains(&n) => Ok(Self(n)),
+            Some(n) if (PRICE_MIN..=PRICE_MAX).contains(&n) => Ok(Self(n)),
             _ => Err(ApiError::field("priceCents", PRICE_MESSAGE)),
         }
     }
@@ -118,7 +113,7 @@ impl StuffId {
     /// Parses a JSON value; the error names the `id` field.
     pub fn parse(v: &Value) -> Result<Self, ApiError> {
         match v.as_str() {
-            Some(s) if !s.is_empty() && s.len() <= 200 => Ok(Self(s.to_owned())),
+            Some(s) if !s.is_empty() && s.len() <= ID_MAX => Ok(Self(s.to_owned())),
             _ => Err(ApiError::field("id", ID_MESSAGE)),
         }
     }
@@ -172,7 +167,10 @@ impl Cursor {
     /// Parses a JSON value; the error names the `cursor` field.
     pub fn parse(v: &Value) -> Result<Self, ApiError> {
         let invalid = || ApiError::field("cursor", CURSOR_MESSAGE);
-        let s = v.as_str().filter(|s| s.len() <= 1024).ok_or_else(invalid)?;
+        let s = v
+            .as_str()
+            .filter(|s| s.len() <= CURSOR_MAX)
+            .ok_or_else(invalid)?;
         let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| invalid())?;
         let text = String::from_utf8(bytes).map_err(|_| invalid())?;
         let (time, id) = text.split_once('|').ok_or_else(invalid)?;

@@ -6,10 +6,11 @@
 //! [`api_error`].
 
 use crate::domain::{Cursor, GetStuff, ListStuff, NewStuff, UpdateStuff};
-use crate::store::{Edit, ListQuery, OrderChange, OrderOutcome, StoreError, StuffStore, public};
+use crate::store::{Edit, ListQuery, OrderChange, OrderOutcome, StoreError, StuffStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ms_common::ApiError;
+use ms_common::contract::{self, StuffAction};
 use ms_common::events::{Event, EventEnvelope, StuffRecord, StuffStatus};
 use ms_common::messaging::{HandleError, Handler, RpcContext, RpcHandler};
 use ms_common::storage::ReplyLog;
@@ -48,7 +49,7 @@ pub fn now() -> DateTime<Utc> {
 
 /// A record in the contract's `Stuff` shape (no holding order).
 fn stuff_json(rec: &StuffRecord) -> Result<Value, ApiError> {
-    serde_json::to_value(public(rec)).map_err(ApiError::internal_from)
+    serde_json::to_value(contract::Stuff::from(rec.clone())).map_err(ApiError::internal_from)
 }
 
 /// The catalogue's state and RPC actions.
@@ -165,23 +166,20 @@ impl StuffService {
 
 #[async_trait]
 impl RpcHandler for StuffService {
+    type Action = StuffAction;
+
     async fn handle(
         &self,
         ctx: RpcContext,
-        action: &str,
+        action: StuffAction,
         payload: Value,
     ) -> Result<Value, ApiError> {
         match action {
-            "stuff:list" => self.list(&payload).await,
-            "stuff:get" => self.get(&payload).await,
-            "stuff:create" => self.create(&ctx, &payload).await,
-            "stuff:update" => self.update(&ctx, &payload).await,
-            _ => Err(ApiError::not_found("Unknown event")),
+            StuffAction::List => self.list(&payload).await,
+            StuffAction::Get => self.get(&payload).await,
+            StuffAction::Create => self.create(&ctx, &payload).await,
+            StuffAction::Update => self.update(&ctx, &payload).await,
         }
-    }
-
-    fn mutates(&self, action: &str) -> bool {
-        matches!(action, "stuff:create" | "stuff:update")
     }
 
     fn replies(&self) -> Option<Arc<dyn ReplyLog>> {

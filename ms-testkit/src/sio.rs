@@ -71,7 +71,13 @@ struct State {
     connected: bool,
     events: VecDeque<(String, Value)>,
     acks: HashMap<u64, AckSender>,
+    /// The last [`RECENT_PACKETS`] Socket.IO packets as received, for tests that pin the
+    /// exact text on the wire.
+    packets: VecDeque<String>,
 }
+
+/// How many received Socket.IO packets a client keeps as text.
+pub const RECENT_PACKETS: usize = 256;
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -147,6 +153,7 @@ impl SioClient {
                         connected: true,
                         events: outcome.early_events,
                         acks: HashMap::new(),
+                        packets: VecDeque::new(),
                     }),
                     changed: Notify::new(),
                 });
@@ -170,6 +177,12 @@ impl SioClient {
                 Err(err)
             }
         }
+    }
+
+    /// The last Socket.IO packets received (at most [`RECENT_PACKETS`]), exactly as sent,
+    /// e.g. `431[{"data":…}]` for an ack.
+    pub fn recent_packets(&self) -> Vec<String> {
+        self.shared.lock().packets.iter().cloned().collect()
     }
 
     /// The Socket.IO session id the server assigned in its CONNECT answer.
@@ -534,6 +547,13 @@ async fn handle_frame(ws: &mut WsStream, shared: &Shared, frame: &str) -> Flow {
 
 /// Routes one Socket.IO packet: acks to their waiter, events to the buffer.
 fn handle_socketio(shared: &Shared, data: &str) -> Flow {
+    {
+        let mut state = shared.lock();
+        if state.packets.len() >= RECENT_PACKETS {
+            state.packets.pop_front();
+        }
+        state.packets.push_back(data.to_owned());
+    }
     let packet = match parse_sio(data) {
         Ok(packet) => packet,
         Err(e) => {

@@ -1,6 +1,7 @@
 //! Domain types that validate on construction: an `Email` or a `Password` that exists is valid.
 
 use ms_common::ApiError;
+use ms_common::contract::limits::{EMAIL_MAX, PASSWORD_MAX, PASSWORD_MIN};
 
 /// A normalised (trimmed, lowercased) e-mail address with a plausible shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,7 +12,10 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
         let s = raw.trim().to_lowercase();
         let invalid = || ApiError::field("email", "Email must be valid");
-        if s.is_empty() || s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if s.is_empty()
+            || s.len() > EMAIL_MAX
+            || s.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
             return Err(invalid());
         }
         let (local, domain) = s.split_once('@').ok_or_else(invalid)?;
@@ -38,7 +42,7 @@ impl Password {
     /// Parses user input; the error names the `password` field.
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
         let n = raw.chars().count();
-        if !(8..=128).contains(&n) {
+        if !(PASSWORD_MIN..=PASSWORD_MAX).contains(&n) {
             return Err(ApiError::field(
                 "password",
                 "Password must be between 8 and 128 characters",

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use ms_common::ApiError;
 use ms_common::auth::{Claims, JwkSet, KeySource};
+use ms_common::contract::{CurrentUser, PublicUser, RpcSession, UserAction};
 use ms_common::events::{Event, EventEnvelope, Role, UserRecord};
 use ms_common::messaging::{RpcContext, RpcHandler, parse_payload};
 use serde::Deserialize;
@@ -52,8 +53,16 @@ fn store_err(e: StoreError) -> ApiError {
     ApiError::internal_from(e)
 }
 
-fn public_user(u: &UserRow) -> Value {
-    json!({"id": u.id, "email": u.email, "role": u.role})
+fn public_user(u: &UserRow) -> PublicUser {
+    PublicUser {
+        id: u.id.clone(),
+        email: u.email.clone(),
+        role: u.role,
+    }
+}
+
+fn reply(body: &impl serde::Serialize) -> Result<Value, ApiError> {
+    serde_json::to_value(body).map_err(internal)
 }
 
 impl UserService {
@@ -134,8 +143,12 @@ impl UserService {
         Ok((access, row, refresh))
     }
 
-    fn session_body(user: &UserRow, access: &str, refresh: &str) -> Value {
-        json!({"user": public_user(user), "accessToken": access, "refreshToken": refresh})
+    fn session_body(user: &UserRow, access: &str, refresh: &str) -> RpcSession {
+        RpcSession {
+            user: public_user(user),
+            access_token: access.to_owned(),
+            refresh_token: refresh.to_owned(),
+        }
     }
 
     /// `user:signup`: validates, hashes, stores the user and `user.created` together.
@@ -174,7 +187,7 @@ impl UserService {
         let (access, row, refresh) = self.session_for(&user, None).await?;
         self.store.add_refresh(&row).await.map_err(store_err)?;
         tracing::info!(user_id = %user.id, "signed up");
-        Ok(Self::session_body(&user, &access, &refresh))
+        reply(&Self::session_body(&user, &access, &refresh))
     }
 
     /// `user:signin`: the same 401 (and similar time) for unknown e-mail and wrong password.
@@ -197,7 +210,7 @@ impl UserService {
         };
         let (access, row, refresh) = self.session_for(&user, None).await?;
         self.store.add_refresh(&row).await.map_err(store_err)?;
-        Ok(Self::session_body(&user, &access, &refresh))
+        reply(&Self::session_body(&user, &access, &refresh))
     }
 
     /// `user:refresh`: rotates the token; reuse of a rotated token revokes its family.
@@ -250,7 +263,7 @@ impl UserService {
                 .map_err(store_err)?;
             return Err(denied());
         }
-        Ok(Self::session_body(&user, &access, &refresh))
+        reply(&Self::session_body(&user, &access, &refresh))
     }
 
     /// `user:signout`: revokes the token's family; unknown tokens are fine (idempotent).
@@ -282,7 +295,9 @@ impl UserService {
             .await
             .map_err(store_err)?
             .ok_or_else(|| ApiError::unauthorized(ms_common::auth::NOT_AUTHORIZED))?;
-        Ok(json!({"user": public_user(&user)}))
+        reply(&CurrentUser {
+            user: public_user(&user),
+        })
     }
 }
 
@@ -291,20 +306,21 @@ impl UserService {
 // are never stored in clear. A redelivered request fails closed instead: sign-up answers
 // "email in use", a refresh looks like token reuse and revokes the session (sign in again).
 impl RpcHandler for UserService {
+    type Action = UserAction;
+
     async fn handle(
         &self,
         ctx: RpcContext,
-        action: &str,
+        action: UserAction,
         payload: Value,
     ) -> Result<Value, ApiError> {
         match action {
-            "user:signup" => self.signup(&ctx, payload).await,
-            "user:signin" => self.signin(payload).await,
-            "user:refresh" => self.refresh(payload).await,
-            "user:signout" => self.signout(payload).await,
-            "user:me" => self.me(&ctx).await,
-            "user:jwks" => serde_json::to_value(self.jwks().await).map_err(internal),
-            _ => Err(ApiError::not_found("Unknown event")),
+            UserAction::Signup => self.signup(&ctx, payload).await,
+            UserAction::Signin => self.signin(payload).await,
+            UserAction::Refresh => self.refresh(payload).await,
+            UserAction::Signout => self.signout(payload).await,
+            UserAction::Me => self.me(&ctx).await,
+            UserAction::Jwks => serde_json::to_value(self.jwks().await).map_err(internal),
         }
     }
 }

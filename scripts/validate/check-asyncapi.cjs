@@ -35,6 +35,13 @@ const depRequire = createRequire(path.join(ARGS.deps, 'package.json'));
 const { Parser, fromFile } = depRequire('@asyncapi/parser');
 const yaml = depRequire('js-yaml');
 
+// The action catalogue: every RPC action, its service and whether clients may send it as a
+// Socket.IO event. Generated from the `Action` enum (ACTION_ENUM) and kept equal to it by
+// `cargo test -p ms-common --test schemas` (UPDATE_SCHEMAS=1 regenerates it). It lives in
+// docs/, which the self-test copies whole.
+const CATALOGUE = 'docs/actions.json';
+const ACTION_ENUM = 'ms-common/src/contract/action.rs';
+
 // Files of the code this checker reads (relative to the root); the self-test copies them.
 const SOURCES = {
   socket: 'ms-router/src/socket.rs',
@@ -51,10 +58,10 @@ const SOURCES = {
   stuffLib: 'ms-stuff/src/lib.rs',
   orderLib: 'ms-order/src/lib.rs',
   paymentLib: 'ms-payment/src/lib.rs',
+  // Only for the exact messages (MESSAGES); the actions come from CATALOGUE.
   userService: 'ms-user/src/service.rs',
   stuffService: 'ms-stuff/src/service.rs',
   orderService: 'ms-order/src/service.rs',
-  paymentService: 'ms-payment/src/service.rs',
   paymentDomain: 'ms-payment/src/domain.rs',
 };
 const SERVICES = ['user', 'stuff', 'order', 'payment'];
@@ -135,6 +142,52 @@ function stringsIn(text) {
   return [...text.matchAll(/"([^"\\]*)"/g)].map((m) => m[1]);
 }
 
+/**
+ * The action catalogue: `routes` (the relayed actions, as `{event, service}`) and
+ * `actions[svc]` (every action of each service), with a problem per malformed entry.
+ */
+function readCatalogue(root, problems) {
+  const routes = [];
+  const actions = Object.fromEntries(SERVICES.map((svc) => [svc, []]));
+  let list;
+  try {
+    list = JSON.parse(read(root, CATALOGUE));
+  } catch (e) {
+    problems.push(`${CATALOGUE}: cannot read it as JSON (${e.message}); regenerate it from ${ACTION_ENUM}`);
+    return { routes, actions };
+  }
+  if (!Array.isArray(list)) {
+    problems.push(`${CATALOGUE}: not a JSON array of actions`);
+    return { routes, actions };
+  }
+  const seen = new Set();
+  for (const [i, a] of list.entries()) {
+    const ok =
+      a &&
+      typeof a.name === 'string' &&
+      /^[a-z]+:[a-z]+$/.test(a.name) &&
+      SERVICES.includes(a.service) &&
+      typeof a.mutates === 'boolean' &&
+      typeof a.relayed === 'boolean';
+    if (!ok) {
+      problems.push(`${CATALOGUE}: entry ${i} is not {name: "x:y", service: ${SERVICES.join('|')}, mutates: bool, relayed: bool}: ${JSON.stringify(a)}`);
+      continue;
+    }
+    if (seen.has(a.name)) {
+      problems.push(`${CATALOGUE}: action '${a.name}' is listed twice`);
+      continue;
+    }
+    seen.add(a.name);
+    actions[a.service].push(a.name);
+    if (a.relayed) routes.push({ event: a.name, service: a.service });
+  }
+  for (const svc of SERVICES) {
+    if (!actions[svc].length) problems.push(`${CATALOGUE}: no actions for service '${svc}'`);
+  }
+  if (!routes.length) problems.push(`${CATALOGUE}: no relayed actions (relayed: true)`);
+  return { routes, actions };
+}
+
 function constStr(text, name) {
   const m = text.match(new RegExp(`pub const ${name}: &str =\\s*"((?:[^"\\\\]|\\\\.)*)"`));
   return m ? m[1] : null;
@@ -145,15 +198,11 @@ function readCode(root) {
   const src = Object.fromEntries(Object.entries(SOURCES).map(([k, rel]) => [k, read(root, rel)]));
   const problems = [];
 
-  const routesBlock = blockAfter(src.socket, 'pub const ROUTES');
-  const routes = routesBlock
-    ? [...routesBlock.matchAll(/\(\s*"([^"]+)"\s*,\s*Service::(\w+)\s*\)/g)].map((m) => ({
-        event: m[1],
-        service: m[2].toLowerCase(),
-      }))
-    : [];
-  if (!routes.length) problems.push(`${SOURCES.socket}: cannot find the ROUTES table`);
+  // The RPC actions: relayed ones are the client events the router routes to rpc.<service>.
+  const { routes, actions } = readCatalogue(root, problems);
+  // Events the router answers itself (`s.on("session:authenticate", …)`).
   const handlers = [...src.socket.matchAll(/\.on\(\s*"([^"]+)"/g)].map((m) => m[1]);
+  if (!handlers.length) problems.push(`${SOURCES.socket}: cannot find any .on("…") handler`);
   const pushes = [...new Set([...src.fanout.matchAll(/\.emit\(\s*"([^"]+)"/g)].map((m) => m[1]))];
   if (!pushes.length) problems.push(`${SOURCES.fanout}: cannot find any emit("…")`);
   const fanoutBlock = blockAfter(src.fanout, 'pub const BINDINGS');
@@ -191,14 +240,6 @@ function readCode(root) {
   }
   const holdBindings = [...src.hold.matchAll(/"([a-z]+\.[a-z]+)"\.into\(\)/g)].map((m) => m[1]);
   if (!holdBindings.length) problems.push(`${SOURCES.hold}: cannot find the hold queue's binding`);
-
-  // The RPC actions each service answers: `"x:y" =>` arms of its RpcHandler.
-  const actions = {};
-  for (const svc of SERVICES) {
-    const key = `${svc}Service`;
-    actions[svc] = [...src[key].matchAll(/"([a-z]+:[a-z]+)"\s*=>/g)].map((m) => m[1]);
-    if (!actions[svc].length) problems.push(`${SOURCES[key]}: cannot find its RPC actions`);
-  }
 
   const messages = [];
   for (const [file, name] of MESSAGES) {
@@ -348,10 +389,12 @@ async function check(root, log = () => {}) {
       .map(([id, ch]) => [ch.address, id]),
   );
   const clientEvents = [...new Set([...code.routes.map((r) => r.event), ...code.handlers])];
+  const originOf = (event) =>
+    code.handlers.includes(event) ? `handled in ${SOURCES.socket}` : `a relayed action in ${CATALOGUE}`;
   for (const event of clientEvents) {
     const id = router[event];
     if (!id) {
-      problems.push(`Socket.IO event '${event}' (${SOURCES.socket}) has no channel on server 'router' in docs/asyncapi.yaml`);
+      problems.push(`Socket.IO event '${event}' (${originOf(event)}) has no channel on server 'router' in docs/asyncapi.yaml`);
       continue;
     }
     const ops = opsOn(id).filter(([, op]) => op.action === 'receive');
@@ -370,7 +413,9 @@ async function check(root, log = () => {}) {
   }
   for (const [address, id] of Object.entries(router)) {
     if (address !== '/' && !clientEvents.includes(address) && !code.pushes.includes(address)) {
-      problems.push(`channel ${id} ('${address}') is not an event the router handles or pushes (stale?)`);
+      problems.push(
+        `channel ${id} ('${address}') is not an event the router handles or pushes (stale? or not relayed in ${CATALOGUE})`,
+      );
     }
   }
 
@@ -432,8 +477,10 @@ async function check(root, log = () => {}) {
     if (!queueChannel(address)) problems.push(`'${address}' has no channel`);
   }
 
-  // --- RPC: each service's queue lists exactly the actions its handler answers, and every
-  //     routed Socket.IO event is one of them on the right queue.
+  // --- RPC: each service's queue lists exactly the actions of that service in the catalogue
+  //     (what its handler matches on), and every relayed action is answered on the queue of
+  //     its service: a request message there, and its Socket.IO operation says where it goes.
+  const rpcListed = {};
   for (const svc of SERVICES) {
     const found = queueChannel(`rpc.${svc}`);
     if (!found) {
@@ -441,15 +488,35 @@ async function check(root, log = () => {}) {
       continue;
     }
     const listed = messagesOf(found[1]).map((m) => m?.payload?.allOf?.[1]?.properties?.action?.const);
-    const d = sameSet(code.actions[svc], listed);
-    for (const a of d.missing) problems.push(`rpc.${svc}: action '${a}' (answered in ms-${svc}/src/service.rs) has no request message`);
-    for (const a of d.extra) problems.push(`rpc.${svc}: request message for '${a}', which ms-${svc} does not answer`);
+    rpcListed[svc] = listed;
+    for (const [i, a] of listed.entries()) {
+      if (typeof a !== 'string') problems.push(`rpc.${svc}: request message ${i} does not pin its action (allOf[1].properties.action.const)`);
+    }
+    const d = sameSet(code.actions[svc], listed.filter((a) => typeof a === 'string'));
+    for (const a of d.missing) {
+      problems.push(`rpc.${svc}: action '${a}' (of ms-${svc} in ${CATALOGUE}, from ${ACTION_ENUM}) has no request message`);
+    }
+    for (const a of d.extra) {
+      problems.push(`rpc.${svc}: request message for '${a}', which is not an action of ms-${svc} in ${CATALOGUE} (${ACTION_ENUM})`);
+    }
     const ops = opsOn(found[0]);
     if (!ops.some(([, op]) => op.reply && op.reply.channel)) problems.push(`rpc.${svc}: no operation with a reply (direct reply-to)`);
   }
   for (const { event, service } of code.routes) {
-    if (!(code.actions[service] || []).includes(event)) {
-      problems.push(`ROUTES sends '${event}' to ms-${service}, whose RPC handler does not answer it`);
+    const elsewhere = SERVICES.filter((s) => s !== service && (rpcListed[s] || []).includes(event));
+    for (const s of elsewhere) {
+      problems.push(`relayed action '${event}' goes to rpc.${service} (${CATALOGUE}) but rpc.${s} lists its request message`);
+    }
+    const id = router[event];
+    if (!id) continue; // reported above
+    for (const [opId, op] of opsOn(id).filter(([, o]) => o.action === 'receive')) {
+      const said = [...`${op.summary || ''} ${op.description || ''}`.matchAll(/relayed to (rpc\.[a-z]+)/g)].map((m) => m[1]);
+      if (!said.length) problems.push(`Socket.IO event '${event}': operation ${opId} does not say 'relayed to rpc.${service}'`);
+      for (const q of said) {
+        if (q !== `rpc.${service}`) {
+          problems.push(`Socket.IO event '${event}': operation ${opId} says 'relayed to ${q}', but ${CATALOGUE} routes it to rpc.${service}`);
+        }
+      }
     }
   }
 
@@ -522,7 +589,8 @@ async function check(root, log = () => {}) {
   if (pages['topology.md'] && !/```mermaid/.test(pages['topology.md'])) problems.push('docs/topology.md has no Mermaid diagram');
 
   log(
-    `code: ${code.routes.length} routed events + ${code.handlers.length} handler(s), ${code.pushes.length} pushes, ` +
+    `code: ${Object.values(code.actions).flat().length} actions (${code.routes.length} relayed) + ` +
+      `${code.handlers.length} handler(s), ${code.pushes.length} pushes, ` +
       `${code.eventKeys.length} event types, ${schemaFiles.length} schema files, ${code.messages.length} exact messages`,
   );
   return problems;
@@ -545,6 +613,21 @@ function edit(dest, rel, from, to) {
   fs.writeFileSync(p, text.replace(from, to));
 }
 
+/** Changes the copy's action catalogue (a list of {name, service, mutates, relayed}). */
+function editCatalogue(dest, change) {
+  const p = path.join(dest, CATALOGUE);
+  const list = JSON.parse(fs.readFileSync(p, 'utf8'));
+  const out = change(list) || list;
+  fs.writeFileSync(p, `${JSON.stringify(out, null, 2)}\n`);
+}
+
+/** The copy's catalogue entry for `name` (throws when it is gone, so the break is updated). */
+function entry(list, name) {
+  const a = list.find((x) => x.name === name);
+  if (!a) throw new Error(`self-test: action '${name}' not found in ${CATALOGUE}`);
+  return a;
+}
+
 function editYaml(dest, change) {
   const p = path.join(dest, 'docs', 'asyncapi.yaml');
   const doc = yaml.load(fs.readFileSync(p, 'utf8'));
@@ -554,9 +637,52 @@ function editYaml(dest, change) {
 
 const BREAKS = [
   {
-    name: 'a new Socket.IO route without a channel',
-    expect: "'stuff:delete'",
-    apply: (d) => edit(d, SOURCES.socket, '("stuff:get", Service::Stuff),', '("stuff:get", Service::Stuff),\n    ("stuff:delete", Service::Stuff),'),
+    name: 'a new relayed action without a Socket.IO channel',
+    expect: "Socket.IO event 'stuff:delete'",
+    apply: (d) =>
+      editCatalogue(d, (list) => {
+        list.push({ name: 'stuff:delete', service: 'stuff', mutates: true, relayed: true });
+      }),
+  },
+  {
+    name: 'an action removed from the catalogue',
+    expect: "request message for 'coupon:list'",
+    apply: (d) =>
+      editCatalogue(d, (list) => {
+        const gone = entry(list, 'coupon:list');
+        return list.filter((a) => a !== gone);
+      }),
+  },
+  {
+    name: 'an action no longer relayed',
+    expect: "('stuff:get') is not an event the router",
+    apply: (d) =>
+      editCatalogue(d, (list) => {
+        entry(list, 'stuff:get').relayed = false;
+      }),
+  },
+  {
+    name: 'an action moved to another service',
+    expect: "rpc.order: action 'coupon:list'",
+    apply: (d) =>
+      editCatalogue(d, (list) => {
+        entry(list, 'coupon:list').service = 'order';
+      }),
+  },
+  {
+    name: 'a Socket.IO operation naming the wrong RPC queue',
+    expect: "says 'relayed to rpc.stuff'",
+    apply: (d) =>
+      editYaml(d, (doc) => {
+        const op = doc.operations.orderGet;
+        if (!op.summary.includes('relayed to rpc.order')) throw new Error('self-test: orderGet summary changed');
+        op.summary = op.summary.replace('relayed to rpc.order', 'relayed to rpc.stuff');
+      }),
+  },
+  {
+    name: 'an unreadable action catalogue',
+    expect: `${CATALOGUE}: cannot read it as JSON`,
+    apply: (d) => fs.writeFileSync(path.join(d, CATALOGUE), '[{"name": "stuff:get",\n'),
   },
   {
     name: 'a new push without a channel',
@@ -595,8 +721,11 @@ const BREAKS = [
   },
   {
     name: 'an RPC action the document does not list',
-    expect: "action 'stuff:delete'",
-    apply: (d) => edit(d, SOURCES.stuffService, '"stuff:get" =>', '"stuff:delete" => self.get(&payload).await,\n            "stuff:get" =>'),
+    expect: "rpc.stuff: action 'stuff:purge'",
+    apply: (d) =>
+      editCatalogue(d, (list) => {
+        list.push({ name: 'stuff:purge', service: 'stuff', mutates: true, relayed: false });
+      }),
   },
   {
     name: 'an invalid AMQP binding',

@@ -336,10 +336,12 @@ struct Echo(Value);
 
 #[async_trait]
 impl RpcHandler for Echo {
+    type Action = ms_common::contract::StuffAction;
+
     async fn handle(
         &self,
         _ctx: RpcContext,
-        _action: &str,
+        _action: Self::Action,
         _payload: Value,
     ) -> Result<Value, ApiError> {
         Ok(self.0.clone())

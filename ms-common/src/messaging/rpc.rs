@@ -16,6 +16,7 @@ use super::consumer::correlation_of;
 use super::publisher::CORRELATION_HEADER;
 use super::topology::{Names, Service, lstr};
 use crate::auth::{AuthUser, VerifyToken};
+use crate::contract::{Action, ServiceAction};
 use crate::error::{ApiError, Reply};
 use crate::shutdown::Shutdown;
 use crate::storage::ReplyLog;
@@ -47,6 +48,17 @@ pub struct RpcRequest {
     /// The action's input, as the client sent it.
     #[serde(default)]
     pub payload: Value,
+}
+
+impl RpcRequest {
+    /// A request for `action` on behalf of `token`'s holder.
+    pub fn new(action: impl Into<Action>, token: Option<String>, payload: Value) -> Self {
+        Self {
+            action: action.into().name().to_owned(),
+            token,
+            payload,
+        }
+    }
 }
 
 /// Sends RPC requests and waits for replies (one per process, shared).
@@ -91,7 +103,21 @@ impl RpcClient {
         self.inner.timeout
     }
 
-    /// Calls `action` on `svc`; any broker failure or timeout is a 503 in the envelope.
+    /// Asks the service that owns `action`; any broker failure or timeout is a 503.
+    pub async fn request(
+        &self,
+        action: impl Into<Action>,
+        token: Option<String>,
+        payload: Value,
+        correlation_id: &str,
+    ) -> Result<Value, ApiError> {
+        let action = action.into();
+        let req = RpcRequest::new(action, token, payload);
+        self.call(action.service(), &req, correlation_id).await
+    }
+
+    /// Sends `req` to `svc` as it is (tests send actions no service knows); any broker
+    /// failure or timeout is a 503 in the envelope.
     pub async fn call(
         &self,
         svc: Service,
@@ -108,13 +134,20 @@ impl RpcClient {
         if let Ok(mut p) = self.inner.pending.lock() {
             p.insert(id.clone(), tx);
         }
-        let sent = self.send(svc, &id, correlation_id, &body).await;
-        let result = match sent {
-            Err(e) => {
+        // One deadline for the whole call: opening a channel and publishing (which wait
+        // for the broker) count against it too.
+        let deadline = tokio::time::Instant::now() + self.inner.timeout;
+        let sent = tokio::time::timeout_at(deadline, self.send(svc, &id, correlation_id, &body));
+        let result = match sent.await {
+            Err(_) => {
+                tracing::warn!(service = svc.as_str(), "rpc publish timed out");
+                Err(ApiError::unavailable())
+            }
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, service = svc.as_str(), "rpc publish failed");
                 Err(ApiError::unavailable())
             }
-            Ok(()) => match tokio::time::timeout(self.inner.timeout, rx).await {
+            Ok(Ok(())) => match tokio::time::timeout_at(deadline, rx).await {
                 Ok(Ok(reply)) => reply.into_result(),
                 Ok(Err(_)) => Err(ApiError::unavailable()),
                 Err(_) => {
@@ -239,21 +272,19 @@ impl RpcContext {
 /// A service's RPC actions.
 #[async_trait]
 pub trait RpcHandler: Send + Sync + 'static {
-    /// Answers one request; unknown actions are a 404.
+    /// The actions this service answers; a request for any other action is a 404.
+    type Action: ServiceAction;
+
+    /// Answers one request.
     async fn handle(
         &self,
         ctx: RpcContext,
-        action: &str,
+        action: Self::Action,
         payload: Value,
     ) -> Result<Value, ApiError>;
 
-    /// True for actions that change state: their replies are logged so a redelivered
-    /// request is answered again instead of carried out again.
-    fn mutates(&self, _action: &str) -> bool {
-        false
-    }
-
-    /// Where replies to mutating actions are logged (none: redeliveries run again).
+    /// Where replies to mutating actions ([`Action::mutates`]) are logged (none:
+    /// redeliveries run again).
     fn replies(&self) -> Option<Arc<dyn ReplyLog>> {
         None
     }
@@ -442,11 +473,11 @@ impl Drop for Claim {
 /// The reply body for one delivery: the first copy's reply when the same request is still
 /// being handled here, the logged reply of a redelivered request that was already carried
 /// out, else the handler's answer (logged first when the action mutates).
-async fn reply_once(
+async fn reply_once<H: RpcHandler>(
     d: &lapin::message::Delivery,
     cid: Option<String>,
     verifier: &dyn VerifyToken,
-    handler: &dyn RpcHandler,
+    handler: &H,
     in_flight: &InFlight,
 ) -> Vec<u8> {
     let request_id = d.properties.message_id().as_ref().map(|s| s.as_str());
@@ -480,7 +511,7 @@ async fn reply_once(
     let (action, reply) = answer(&d.data, cid, verifier, handler).await;
     let text = reply.to_value().to_string();
     if let (Some(action), Some((id, log))) = (action, &log)
-        && handler.mutates(&action)
+        && action.mutates()
         && let Err(e) = log.log_reply(id, &text).await
     {
         tracing::warn!(error = %e, "could not log the reply; a redelivery would run again");
@@ -492,12 +523,12 @@ async fn reply_once(
     body
 }
 
-async fn answer(
+async fn answer<H: RpcHandler>(
     data: &[u8],
     cid: Option<String>,
     verifier: &dyn VerifyToken,
-    handler: &dyn RpcHandler,
-) -> (Option<String>, Reply) {
+    handler: &H,
+) -> (Option<Action>, Reply) {
     let req: RpcRequest = match serde_json::from_slice(data) {
         Ok(r) => r,
         Err(_) => {
@@ -508,11 +539,17 @@ async fn answer(
         }
     };
     tracing::Span::current().record("action", req.action.as_str());
+    let Some(action) = Action::from_name(&req.action) else {
+        return (None, Reply::Error(ApiError::not_found("Unknown event")));
+    };
+    let Ok(own) = H::Action::try_from(action) else {
+        return (None, Reply::Error(ApiError::not_found("Unknown event")));
+    };
     let user = match req.token.as_deref() {
         None => None,
         Some(t) => match verifier.verify(t).await {
             Ok(u) => Some(u),
-            Err(e) => return (Some(req.action), Reply::Error(e)),
+            Err(e) => return (Some(action), Reply::Error(e)),
         },
     };
     let ctx = RpcContext {
@@ -524,6 +561,6 @@ async fn answer(
     } else {
         req.payload
     };
-    let reply = Reply::from_result(handler.handle(ctx, &req.action, payload).await);
-    (Some(req.action), reply)
+    let reply = Reply::from_result(handler.handle(ctx, own, payload).await);
+    (Some(action), reply)
 }

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod catalogue;
+mod contract_pins;
 mod orders;
 mod payments;
 mod router;

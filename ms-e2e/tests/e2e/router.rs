@@ -271,3 +271,67 @@ async fn a_connection_limit_protects_the_router() {
     let _ = task.await;
     sys.stop().await;
 }
+
+/// Connects `n` sockets `parallel` at a time; each emits its first event the moment it is
+/// connected. Returns the events that got no ack (with what happened instead).
+async fn first_events_without_ack(
+    sys: &System,
+    token: &str,
+    n: usize,
+    parallel: usize,
+) -> Vec<String> {
+    use futures_util::StreamExt;
+    futures_util::stream::iter(0..n)
+        .map(|i| {
+            let token = token.to_owned();
+            async move {
+                // A mix of anonymous and signed-in sockets, and of relayed and router events.
+                let (auth, event, payload) = match i % 3 {
+                    0 => (None, "stuff:list", json!({})),
+                    1 => (Some(token.as_str()), "order:list", json!({})),
+                    _ => (None, "session:authenticate", json!({"token": token})),
+                };
+                let c = match sys.socket(0, auth).await {
+                    Ok(c) => c,
+                    Err(e) => return Some(format!("#{i}: connect failed: {e}")),
+                };
+                let outcome = match c.emit_with_ack(event, payload, T).await {
+                    Ok(ack) if ack.get("data").is_some() => None,
+                    Ok(ack) => Some(format!("#{i} {event}: error ack {ack}")),
+                    Err(e) => Some(format!("#{i} {event}: {e}")),
+                };
+                let _ = c.disconnect().await;
+                outcome
+            }
+        })
+        .buffer_unordered(parallel)
+        .filter_map(|lost| async move { lost })
+        .collect()
+        .await
+}
+
+#[tokio::test]
+async fn the_first_event_after_connecting_is_answered_even_when_the_connect_handler_is_slow() {
+    // socketioxide sends CONNECT before it runs the connect handler; a client may emit at
+    // once. With a slow handler that window is wide: a listener registered by the handler
+    // would miss every one of these first events (issue 12).
+    let sys = System::start(SystemOptions {
+        connect_handler_delay: Some(Duration::from_millis(300)),
+        ..SystemOptions::default()
+    })
+    .await
+    .unwrap();
+    let (token, _) = sys.signup("first@example.com").await.unwrap();
+    let lost = first_events_without_ack(&sys, &token, 30, 30).await;
+    assert!(lost.is_empty(), "first events without an ack: {lost:?}");
+    sys.stop().await;
+}
+
+#[tokio::test]
+async fn many_connect_then_emit_sequences_lose_no_ack() {
+    let sys = System::start(SystemOptions::default()).await.unwrap();
+    let (token, _) = sys.signup("many@example.com").await.unwrap();
+    let lost = first_events_without_ack(&sys, &token, 300, 30).await;
+    assert!(lost.is_empty(), "first events without an ack: {lost:?}");
+    sys.stop().await;
+}

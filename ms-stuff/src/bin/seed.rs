@@ -14,7 +14,8 @@
 use anyhow::Context;
 use ms_common::ApiError;
 use ms_common::config::{CommonConfig, env_or, env_parse};
-use ms_common::messaging::{Broker, Names, RpcClient, RpcRequest, Service};
+use ms_common::contract::{Action, StuffAction, UserAction};
+use ms_common::messaging::{Broker, Names, RpcClient};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -66,19 +67,18 @@ struct Seeder {
 impl Seeder {
     async fn call(
         &self,
-        svc: Service,
-        action: &str,
+        action: Action,
         token: Option<&str>,
         payload: Value,
     ) -> Result<Value, ApiError> {
-        let req = RpcRequest {
-            action: action.into(),
-            token: token.map(str::to_owned),
-            payload,
-        };
         let deadline = Instant::now() + self.wait;
         loop {
-            match self.rpc.call(svc, &req, "seed").await {
+            let token = token.map(str::to_owned);
+            match self
+                .rpc
+                .request(action, token, payload.clone(), "seed")
+                .await
+            {
                 Err(e) if e.status == 503 && Instant::now() < deadline => {
                     eprintln!("seed: {action} not answered yet; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -96,13 +96,13 @@ impl Seeder {
     ) -> anyhow::Result<(String, String, &'static str)> {
         let creds = json!({"email": email, "password": password});
         let (session, how) = match self
-            .call(Service::User, "user:signup", None, creds.clone())
+            .call(Action::User(UserAction::Signup), None, creds.clone())
             .await
         {
             Ok(s) => (s, "signed up"),
             Err(e) if e.status == 400 && e.first_message() == "Email in use" => {
                 let s = self
-                    .call(Service::User, "user:signin", None, creds)
+                    .call(Action::User(UserAction::Signin), None, creds)
                     .await
                     .with_context(|| {
                         format!("{email} exists but signing in failed (other password?)")
@@ -127,8 +127,7 @@ impl Seeder {
         loop {
             let page = self
                 .call(
-                    Service::Stuff,
-                    "stuff:list",
+                    Action::Stuff(StuffAction::List),
                     None,
                     json!({"limit": 100, "cursor": cursor}),
                 )
@@ -182,8 +181,7 @@ async fn run() -> anyhow::Result<()> {
             }
             let s = seeder
                 .call(
-                    Service::Stuff,
-                    "stuff:create",
+                    Action::Stuff(StuffAction::Create),
                     Some(token),
                     json!({"title": title, "priceCents": price, "description": description}),
                 )

@@ -15,6 +15,14 @@
 //! fields may be missing or `null`), outputs with the serialize contract (what is sent:
 //! every field is present, `null` where the shape says so).
 
+mod action;
+pub mod limits;
+
+pub use action::{
+    Action, ActionInfo, OrderAction, PaymentAction, ServiceAction, StuffAction, UserAction,
+    catalogue as action_catalogue, catalogue_file as action_catalogue_file,
+};
+
 use crate::error::{ApiError, ErrorDetail};
 use crate::events::{
     EventEnvelope, OrderRecord, PaymentFailure, PaymentRecord, Role, StuffRecord, StuffStatus,
@@ -36,13 +44,13 @@ pub struct Stuff {
     /// Opaque id.
     pub id: String,
     /// Title, trimmed, 1–120 characters.
-    #[schemars(length(min = 1, max = 120))]
+    #[schemars(length(min = 1, max = limits::TITLE_MAX))]
     pub title: String,
     /// Free text, at most 2000 characters (may be empty).
-    #[schemars(length(max = 2000))]
+    #[schemars(length(max = limits::DESCRIPTION_MAX))]
     pub description: String,
     /// Price in cents, 1–100000000.
-    #[schemars(range(min = 1, max = 100_000_000))]
+    #[schemars(range(min = limits::PRICE_MIN, max = limits::PRICE_MAX))]
     pub price_cents: i64,
     /// The seller's user id.
     pub seller_id: String,
@@ -92,11 +100,11 @@ pub struct StuffListRequest {
     pub status: Option<StuffStatus>,
     /// Page size, 1–100 (default 20).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 100))]
+    #[schemars(range(min = 1, max = limits::PAGE_LIMIT_MAX))]
     pub limit: Option<u32>,
     /// `nextCursor` of the previous page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 1024))]
+    #[schemars(length(min = 1, max = limits::CURSOR_MAX))]
     pub cursor: Option<String>,
 }
 
@@ -104,7 +112,7 @@ pub struct StuffListRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct IdRequest {
     /// The record's id.
-    #[schemars(length(min = 1, max = 200))]
+    #[schemars(length(min = 1, max = limits::ID_MAX))]
     pub id: String,
 }
 
@@ -117,14 +125,14 @@ pub struct Empty {}
 #[serde(rename_all = "camelCase")]
 pub struct StuffCreateRequest {
     /// 1–120 characters after trimming.
-    #[schemars(length(min = 1, max = 120))]
+    #[schemars(length(min = 1, max = limits::TITLE_MAX))]
     pub title: String,
     /// Whole cents, 1–100000000 (floats and strings are refused).
-    #[schemars(range(min = 1, max = 100_000_000))]
+    #[schemars(range(min = limits::PRICE_MIN, max = limits::PRICE_MAX))]
     pub price_cents: i64,
     /// At most 2000 characters; empty when not given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 2000))]
+    #[schemars(length(max = limits::DESCRIPTION_MAX))]
     pub description: Option<String>,
 }
 
@@ -138,7 +146,7 @@ pub struct StuffCreateRequest {
 ]))]
 pub struct StuffUpdateRequest {
     /// Which stuff.
-    #[schemars(length(min = 1, max = 200))]
+    #[schemars(length(min = 1, max = limits::ID_MAX))]
     pub id: String,
     /// The version the client last read; a newer stored version is a 409.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -146,15 +154,15 @@ pub struct StuffUpdateRequest {
     pub version: Option<u64>,
     /// New title, 1–120 characters after trimming.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 120))]
+    #[schemars(length(min = 1, max = limits::TITLE_MAX))]
     pub title: Option<String>,
     /// New price, whole cents 1–100000000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 100_000_000))]
+    #[schemars(range(min = limits::PRICE_MIN, max = limits::PRICE_MAX))]
     pub price_cents: Option<i64>,
     /// New description, at most 2000 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 2000))]
+    #[schemars(length(max = limits::DESCRIPTION_MAX))]
     pub description: Option<String>,
 }
 
@@ -163,7 +171,7 @@ pub struct StuffUpdateRequest {
 #[serde(rename_all = "camelCase")]
 pub struct OrderCreateRequest {
     /// The stuff to buy (not your own).
-    #[schemars(length(min = 1, max = 100))]
+    #[schemars(length(min = 1, max = limits::ID_MAX))]
     pub stuff_id: String,
 }
 
@@ -172,15 +180,15 @@ pub struct OrderCreateRequest {
 #[serde(rename_all = "camelCase")]
 pub struct PaymentCreateRequest {
     /// The order to pay (yours, status `created`).
-    #[schemars(length(min = 1, max = 200))]
+    #[schemars(length(min = 1, max = limits::ID_MAX))]
     pub order_id: String,
     /// Stripe payment method id such as `pm_card_visa`; needed unless a coupon makes it free.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 255))]
+    #[schemars(length(max = limits::PAYMENT_METHOD_MAX))]
     pub payment_method: Option<String>,
     /// Coupon code (case-insensitive, letters and digits); empty means none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 64))]
+    #[schemars(length(max = limits::COUPON_CODE_MAX))]
     pub coupon_code: Option<String>,
 }
 
@@ -189,11 +197,11 @@ pub struct PaymentCreateRequest {
 #[serde(rename_all = "camelCase")]
 pub struct CouponCreateRequest {
     /// Whole percent, 1–100 (100 makes the stuff free).
-    #[schemars(range(min = 1, max = 100))]
+    #[schemars(range(min = limits::PERCENT_OFF_MIN, max = limits::PERCENT_OFF_MAX))]
     pub percent_off: i64,
     /// How many times it can be redeemed, at least 1; unlimited when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 1_000_000_000))]
+    #[schemars(range(min = 1, max = limits::MAX_REDEMPTIONS_MAX))]
     pub max_redemptions: Option<i64>,
     /// RFC 3339 time in the future; never expires when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -239,7 +247,7 @@ pub struct Coupon {
     /// The code to type at checkout.
     pub code: String,
     /// Whole percent, 1–100.
-    #[schemars(range(min = 1, max = 100))]
+    #[schemars(range(min = limits::PERCENT_OFF_MIN, max = limits::PERCENT_OFF_MAX))]
     pub percent_off: i64,
     /// Redemption limit, `null` = unlimited.
     pub max_redemptions: Option<i64>,
@@ -307,10 +315,10 @@ pub struct CurrentUser {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Credentials {
     /// E-mail address (trimmed and lowercased by ms-user).
-    #[schemars(length(min = 3, max = 254))]
+    #[schemars(length(min = limits::EMAIL_MIN, max = limits::EMAIL_MAX))]
     pub email: String,
     /// 8–128 characters.
-    #[schemars(length(min = 8, max = 128))]
+    #[schemars(length(min = limits::PASSWORD_MIN, max = limits::PASSWORD_MAX))]
     pub password: String,
 }
 
@@ -319,7 +327,7 @@ pub struct Credentials {
 #[serde(rename_all = "camelCase")]
 pub struct RefreshRequest {
     /// The refresh token from the `refresh_token` cookie.
-    #[schemars(length(min = 1, max = 256))]
+    #[schemars(length(min = 1, max = limits::REFRESH_TOKEN_MAX))]
     pub refresh_token: String,
 }
 

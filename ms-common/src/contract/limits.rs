@@ -1,0 +1,39 @@
+//! The contract's limits, defined once: the services' input parsers enforce them, the
+//! JSON Schemas (`docs/schemas/`) state them, and `docs/contract.md` lists them.
+
+/// Longest stuff title, in characters after trimming.
+pub const TITLE_MAX: usize = 120;
+/// Longest stuff description, in characters.
+pub const DESCRIPTION_MAX: usize = 2000;
+/// Lowest price, in cents.
+pub const PRICE_MIN: i64 = 1;
+/// Highest price, in cents (one million in the currency's main unit).
+pub const PRICE_MAX: i64 = 100_000_000;
+/// Page size when `limit` is not given.
+pub const PAGE_LIMIT_DEFAULT: u32 = 20;
+/// Largest page.
+pub const PAGE_LIMIT_MAX: u32 = 100;
+/// Longest page cursor, in bytes.
+pub const CURSOR_MAX: usize = 1024;
+/// Longest id a request may name (ids are opaque; longer ones cannot exist).
+pub const ID_MAX: usize = 200;
+/// Shortest password, in characters.
+pub const PASSWORD_MIN: usize = 8;
+/// Longest password, in characters.
+pub const PASSWORD_MAX: usize = 128;
+/// Shortest e-mail address.
+pub const EMAIL_MIN: usize = 3;
+/// Longest e-mail address (RFC 5321's path limit).
+pub const EMAIL_MAX: usize = 254;
+/// Longest refresh token.
+pub const REFRESH_TOKEN_MAX: usize = 256;
+/// Longest payment method id.
+pub const PAYMENT_METHOD_MAX: usize = 255;
+/// Longest coupon code a client may type.
+pub const COUPON_CODE_MAX: usize = 64;
+/// Smallest coupon discount, in whole percent.
+pub const PERCENT_OFF_MIN: i64 = 1;
+/// Largest coupon discount (the stuff is free).
+pub const PERCENT_OFF_MAX: i64 = 100;
+/// Most redemptions a coupon may allow.
+pub const MAX_REDEMPTIONS_MAX: i64 = 1_000_000_000;
