@@ -6,15 +6,15 @@
 
 use crate::auth::VerifyToken;
 use crate::config::CommonConfig;
+use crate::messaging::OutboxRelay;
 use crate::messaging::{
     Broker, ConsumerSpec, Handler, Names, Publisher, RpcHandler, Service, ServiceTopology,
 };
 use crate::shutdown::Shutdown;
-use crate::storage::{OutboxRelay, OutboxStore};
+use crate::storage::OutboxStore;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 /// A connected service whose tasks are being assembled.
@@ -116,13 +116,12 @@ impl ServiceRuntime {
         self.tasks.push(tokio::spawn(fut));
     }
 
-    /// Runs the outbox relay; writers call `notify.notify_one()` after each commit.
-    pub fn relay_outbox(&mut self, store: Arc<dyn OutboxStore>, notify: Arc<Notify>) {
+    /// Runs the outbox relay; the store wakes it on every commit.
+    pub fn relay_outbox(&mut self, store: Arc<dyn OutboxStore>) {
         let relay = OutboxRelay {
             store,
             publisher: Arc::new(Publisher::new(self.broker.clone())),
             exchange: self.names.events_exchange(),
-            notify,
         };
         self.tasks
             .push(tokio::spawn(relay.run(self.shutdown.clone())));

@@ -4,31 +4,25 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use futures_util::FutureExt;
 use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use ms_common::events::{Event, EventEnvelope, Role, UserRecord};
-use ms_common::messaging::{Broker, Publisher, Service, ServiceTopology};
+use ms_common::messaging::{Broker, OutboxRelay, Publisher, Service, ServiceTopology};
 use ms_common::shutdown::Shutdown;
-use ms_common::storage::outbox::enqueue_sqlite;
-use ms_common::storage::sqlite::{Migration, OUTBOX_SQL, begin_write, open};
-use ms_common::storage::{OutboxRelay, OutboxStore, SqliteOutbox};
+use ms_common::storage::OutboxStore;
+use ms_common::storage::sqlite::{self, Db, Migration, open};
 use ms_testkit::{TcpProxy, TestEnv, eventually};
-use sqlx::{Row, SqlitePool};
+use sqlx::Row;
 use std::sync::Arc;
 use std::time::Duration;
 
-const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "things",
-        sql: "CREATE TABLE things (id TEXT PRIMARY KEY);",
-    },
-    Migration {
-        version: 2,
-        name: "outbox",
-        sql: OUTBOX_SQL,
-    },
-];
+/// A service's own table; the outbox comes with every database.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "things",
+    sql: "CREATE TABLE things (id TEXT PRIMARY KEY);",
+}];
 
 fn event(n: u64) -> EventEnvelope {
     EventEnvelope::new(
@@ -42,24 +36,24 @@ fn event(n: u64) -> EventEnvelope {
     )
 }
 
-async fn change_with_event(pool: &SqlitePool, id: &str, env: &EventEnvelope, commit: bool) {
-    let mut tx = begin_write(pool).await.unwrap();
+async fn change_with_event(db: &Db, id: &str, env: &EventEnvelope, commit: bool) {
+    let mut tx = db.begin_write().await.unwrap();
     sqlx::query("INSERT INTO things (id) VALUES (?)")
         .bind(id)
         .execute(&mut *tx)
         .await
         .unwrap();
-    enqueue_sqlite(&mut tx, env).await.unwrap();
+    sqlite::enqueue(&mut tx, env).await.unwrap();
     if commit {
         tx.commit().await.unwrap();
     } else {
-        tx.rollback().await.unwrap();
+        drop(tx); // rolls back
     }
 }
 
-async fn things(pool: &SqlitePool) -> i64 {
+async fn things(db: &Db) -> i64 {
     sqlx::query("SELECT COUNT(*) FROM things")
-        .fetch_one(pool)
+        .fetch_one(db.pool())
         .await
         .unwrap()
         .get(0)
@@ -99,9 +93,9 @@ async fn outbox_conformance(store: &dyn OutboxStore, write: impl AsyncFn(&EventE
 #[tokio::test]
 async fn sqlite_outbox_conformance_and_atomicity() {
     let pool = open(None, MIGRATIONS).await.unwrap();
-    let store = SqliteOutbox::new(pool.clone());
+    let store = pool.outbox();
     let n = std::sync::atomic::AtomicU32::new(0);
-    outbox_conformance(&store, async |e: &EventEnvelope| {
+    outbox_conformance(store.as_ref(), async |e: &EventEnvelope| {
         let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         change_with_event(&pool, &format!("t{i}"), e, true).await;
     })
@@ -120,7 +114,7 @@ async fn sqlite_file_migrations_are_idempotent() {
     {
         let pool = open(Some(&path), MIGRATIONS).await.unwrap();
         change_with_event(&pool, "a", &event(1), true).await;
-        pool.close().await;
+        pool.pool().close().await;
     }
     let pool = open(Some(&path), MIGRATIONS).await.unwrap();
     assert_eq!(
@@ -128,14 +122,8 @@ async fn sqlite_file_migrations_are_idempotent() {
         1,
         "data survives a reopen; migrations not re-run"
     );
-    assert_eq!(
-        SqliteOutbox::new(pool.clone())
-            .unsent_count()
-            .await
-            .unwrap(),
-        1
-    );
-    pool.close().await;
+    assert_eq!(pool.outbox().unsent_count().await.unwrap(), 1);
+    pool.pool().close().await;
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -149,24 +137,41 @@ async fn mongo_outbox_conformance_when_configured() {
     let db = ms_common::storage::mongo::connect(&url, &dbname)
         .await
         .unwrap();
-    let store = ms_common::storage::mongo::MongoOutbox::new(&db);
-    outbox_conformance(&store, async |e: &EventEnvelope| {
-        let mut s = db.client().start_session().await.unwrap();
-        s.start_transaction().await.unwrap();
-        ms_common::storage::mongo::enqueue(&db, &mut s, e)
+    let store = db.outbox();
+    let woken = store.committed();
+    outbox_conformance(store.as_ref(), async |e: &EventEnvelope| {
+        let done = db
+            .transaction((&db, e), |s, ctx| {
+                let (db, e) = *ctx;
+                async move {
+                    ms_common::storage::mongo::enqueue(db, s, e).await?;
+                    Ok(Ok::<(), ()>(()))
+                }
+                .boxed()
+            })
             .await
             .unwrap();
-        s.commit_transaction().await.unwrap();
+        assert_eq!(done, Ok(()));
     })
     .await;
-    // Aborted transaction: no event.
+    tokio::time::timeout(Duration::from_secs(5), woken.notified())
+        .await
+        .expect("a commit wakes the relay");
+    // A refusal aborts the transaction: no event, and the refusal comes back as it is.
     let before = store.unsent_count().await.unwrap();
-    let mut s = db.client().start_session().await.unwrap();
-    s.start_transaction().await.unwrap();
-    ms_common::storage::mongo::enqueue(&db, &mut s, &event(9))
+    let ev = event(9);
+    let refused = db
+        .transaction((&db, &ev), |s, ctx| {
+            let (db, e) = *ctx;
+            async move {
+                ms_common::storage::mongo::enqueue(db, s, e).await?;
+                Ok(Err::<(), _>("refused"))
+            }
+            .boxed()
+        })
         .await
         .unwrap();
-    s.abort_transaction().await.unwrap();
+    assert_eq!(refused, Err("refused"));
     assert_eq!(store.unsent_count().await.unwrap(), before);
     db.drop().await.unwrap();
 }
@@ -209,13 +214,12 @@ async fn relay_publishes_after_the_broker_comes_back_exactly_once() {
     let proxy = TcpProxy::start("127.0.0.1:5672").await.unwrap();
     proxy.cut();
     let pool = open(None, MIGRATIONS).await.unwrap();
-    let store = Arc::new(SqliteOutbox::new(pool.clone()));
+    let store = pool.outbox();
     let via_proxy = Broker::new(&proxy.amqp_url(), &format!("{}relay", env.prefix));
     let relay = OutboxRelay {
         store: store.clone(),
         publisher: Arc::new(Publisher::new(via_proxy.clone())),
         exchange: env.names().events_exchange(),
-        notify: Arc::new(tokio::sync::Notify::new()),
     };
     let ev = event(1);
     change_with_event(&pool, "t1", &ev, true).await;
@@ -230,10 +234,9 @@ async fn relay_publishes_after_the_broker_comes_back_exactly_once() {
     );
 
     proxy.restore();
-    let notify = relay.notify.clone();
     let shutdown = Shutdown::new();
+    // The relay looks at the outbox as soon as it starts.
     tokio::spawn(relay.run(shutdown.clone()));
-    notify.notify_one();
     eventually(Duration::from_secs(15), "the outbox to drain", || async {
         (store.unsent_count().await.ok()? == 0).then_some(())
     })
@@ -277,7 +280,7 @@ async fn relay_publishes_after_the_broker_comes_back_exactly_once() {
         .message_count();
     assert_eq!(n, 0, "published exactly once");
     let sent: i64 = sqlx::query("SELECT COUNT(*) FROM outbox WHERE sent_at IS NOT NULL")
-        .fetch_one(&pool)
+        .fetch_one(pool.pool())
         .await
         .unwrap()
         .get(0);

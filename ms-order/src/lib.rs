@@ -87,8 +87,7 @@ pub async fn start_with_store(
     cfg: OrderConfig,
     store: Arc<dyn store::OrderStore>,
 ) -> anyhow::Result<RunningOrder> {
-    let notify = Arc::new(tokio::sync::Notify::new());
-    let svc = Arc::new(OrderService::new(store.clone(), cfg.hold, notify.clone()));
+    let svc = Arc::new(OrderService::new(store.clone(), cfg.hold));
     let mut rt = ServiceRuntime::connect(cfg.common.clone(), Service::Order, BINDINGS).await?;
     let hold = cfg.hold_topology();
     rt.broker.declare(Arc::new(hold.clone())).await?;
@@ -97,7 +96,7 @@ pub async fn start_with_store(
     rt.serve_rpc(verifier, svc.clone());
     rt.consume_events::<EventEnvelope, _>(svc.clone());
     rt.consume_queue::<EventEnvelope, _>(hold.expired_queue(), Arc::new(ExpiryHandler(svc)));
-    rt.relay_outbox(store.outbox(), notify);
+    rt.relay_outbox(store.outbox());
     Ok(RunningOrder {
         handle: rt.started().await?,
         store,

@@ -32,7 +32,6 @@ const REPLICA_WAIT: Duration = Duration::from_secs(2);
 pub struct OrderService {
     store: Arc<dyn OrderStore>,
     hold: Duration,
-    outbox_notify: Arc<Notify>,
     replica_changed: Notify,
 }
 
@@ -69,11 +68,10 @@ fn to_value(o: &OrderRecord) -> Result<Value, ApiError> {
 
 impl OrderService {
     /// The service over a store, with the configured hold time.
-    pub fn new(store: Arc<dyn OrderStore>, hold: Duration, outbox_notify: Arc<Notify>) -> Self {
+    pub fn new(store: Arc<dyn OrderStore>, hold: Duration) -> Self {
         Self {
             store,
             hold,
-            outbox_notify,
             replica_changed: Notify::new(),
         }
     }
@@ -131,7 +129,6 @@ impl OrderService {
             Err(CreateError::Sold) => return Err(ApiError::conflict(SOLD)),
             Err(CreateError::Other(e)) => return Err(internal(e)),
         }
-        self.outbox_notify.notify_one();
         tracing::info!(order_id = %order.id, stuff_id = %order.stuff_id, "order created");
         to_value(&order)
     }
@@ -207,7 +204,6 @@ impl OrderService {
             .await
             .map_err(internal)?;
         if moved.is_some() {
-            self.outbox_notify.notify_one();
             tracing::info!(order_id = %id, from = from.as_str(), to = to.as_str(), "order changed");
         }
         Ok(moved)

@@ -157,20 +157,18 @@ pub async fn start_with(
     store: Arc<dyn store::PaymentStore>,
     gateway: Arc<dyn PaymentGateway>,
 ) -> anyhow::Result<RunningPayment> {
-    let notify = Arc::new(tokio::sync::Notify::new());
     let svc = Arc::new(PaymentService::new(
         store.clone(),
         gateway,
         cfg.currency.clone(),
         cfg.order_wait,
-        notify.clone(),
     ));
     let mut rt = ServiceRuntime::connect(cfg.common.clone(), Service::Payment, BINDINGS).await?;
     let rpc = RpcClient::new(rt.broker.clone(), rt.names.clone(), cfg.common.rpc_timeout);
     let verifier = Arc::new(TokenVerifier::new(Arc::new(RpcKeySource::new(rpc))));
     rt.serve_rpc(verifier, svc.clone());
     rt.consume_events::<EventEnvelope, _>(svc);
-    rt.relay_outbox(store.outbox(), notify);
+    rt.relay_outbox(store.outbox());
     tracing::info!(gateway = ?cfg.gateway, currency = %cfg.currency, "ms-payment configured");
     Ok(RunningPayment {
         handle: rt.started().await?,

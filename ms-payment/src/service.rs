@@ -41,7 +41,6 @@ pub struct PaymentService {
     gateway: Arc<dyn PaymentGateway>,
     currency: String,
     order_wait: Duration,
-    outbox_notify: Arc<Notify>,
     replica_changed: Notify,
 }
 
@@ -64,20 +63,18 @@ fn coupon_refused(r: &Redemption) -> ApiError {
 
 impl PaymentService {
     /// A service over `store`, charging through `gateway` in `currency`; `payment:create`
-    /// waits up to `order_wait` for an order's event; writers wake `outbox_notify`.
+    /// waits up to `order_wait` for an order's event.
     pub fn new(
         store: Arc<dyn PaymentStore>,
         gateway: Arc<dyn PaymentGateway>,
         currency: String,
         order_wait: Duration,
-        outbox_notify: Arc<Notify>,
     ) -> Self {
         Self {
             store,
             gateway,
             currency,
             order_wait,
-            outbox_notify,
             replica_changed: Notify::new(),
         }
     }
@@ -236,7 +233,7 @@ impl PaymentService {
             ctx.correlation_id.clone(),
         );
         match self.store.record_payment(&payment, &event).await {
-            Ok(()) => self.outbox_notify.notify_one(),
+            Ok(()) => {}
             // A concurrent request for the same order won; with the order id as the
             // idempotency key both saw the same single charge.
             Err(StoreError::AlreadyPaid) => return Err(ApiError::conflict(ALREADY_PAID)),
@@ -279,10 +276,7 @@ impl PaymentService {
             .record_failure(&failure, coupon.as_deref(), &event)
             .await
         {
-            Ok(()) => {
-                self.outbox_notify.notify_one();
-                ApiError::payment_required(DECLINED)
-            }
+            Ok(()) => ApiError::payment_required(DECLINED),
             Err(e) => {
                 // Nothing was written: release the redemption separately (status != 402).
                 store_err(e)

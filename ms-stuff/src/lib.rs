@@ -66,20 +66,13 @@ pub struct RunningStuff {
 /// outbox relay.
 pub async fn start(cfg: StuffConfig) -> anyhow::Result<RunningStuff> {
     let store = store::open(&cfg.storage).await?;
-    let notify = Arc::new(tokio::sync::Notify::new());
     let mut rt =
         ServiceRuntime::connect(cfg.common.clone(), Service::Stuff, &ORDER_EVENT_BINDINGS).await?;
     let keys = RpcClient::new(rt.broker.clone(), rt.names.clone(), cfg.common.rpc_timeout);
     let verifier = Arc::new(TokenVerifier::new(Arc::new(RpcKeySource::new(keys))));
-    rt.serve_rpc(
-        verifier,
-        Arc::new(StuffService::new(store.clone(), notify.clone())),
-    );
-    rt.consume_events::<EventEnvelope, _>(Arc::new(OrderEvents::new(
-        store.clone(),
-        notify.clone(),
-    )));
-    rt.relay_outbox(store.outbox(), notify);
+    rt.serve_rpc(verifier, Arc::new(StuffService::new(store.clone())));
+    rt.consume_events::<EventEnvelope, _>(Arc::new(OrderEvents::new(store.clone())));
+    rt.relay_outbox(store.outbox());
     Ok(RunningStuff {
         handle: rt.started().await?,
         store,

@@ -16,7 +16,6 @@ use ms_common::messaging::{HandleError, Handler, RpcContext, RpcHandler};
 use ms_common::storage::ReplyLog;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use tokio::sync::Notify;
 
 /// 404 for an unknown stuff id.
 pub const NOT_FOUND: &str = "Stuff not found";
@@ -55,16 +54,12 @@ fn stuff_json(rec: &StuffRecord) -> Result<Value, ApiError> {
 /// The catalogue's state and RPC actions.
 pub struct StuffService {
     store: Arc<dyn StuffStore>,
-    outbox_notify: Arc<Notify>,
 }
 
 impl StuffService {
-    /// The service over a store; `outbox_notify` wakes the relay after each commit.
-    pub fn new(store: Arc<dyn StuffStore>, outbox_notify: Arc<Notify>) -> Self {
-        Self {
-            store,
-            outbox_notify,
-        }
+    /// The service over a store (whose commits wake the outbox relay).
+    pub fn new(store: Arc<dyn StuffStore>) -> Self {
+        Self { store }
     }
 
     /// `stuff:list`: one page, newest first, with the cursor of the next page or `null`.
@@ -136,7 +131,6 @@ impl StuffService {
             .create(&rec, ctx.correlation_id.as_deref())
             .await
             .map_err(api_error)?;
-        self.outbox_notify.notify_one();
         tracing::info!(stuff_id = %rec.id, seller_id = %rec.seller_id, "stuff created");
         stuff_json(&rec)
     }
@@ -158,7 +152,6 @@ impl StuffService {
             })
             .await
             .map_err(api_error)?;
-        self.outbox_notify.notify_one();
         tracing::info!(stuff_id = %rec.id, version = rec.version, "stuff updated");
         stuff_json(&rec)
     }
@@ -193,16 +186,12 @@ impl RpcHandler for StuffService {
 /// the retry delay, duplicates and older ones are acked and dropped).
 pub struct OrderEvents {
     store: Arc<dyn StuffStore>,
-    outbox_notify: Arc<Notify>,
 }
 
 impl OrderEvents {
-    /// The consumer over a store; `outbox_notify` wakes the relay after each change.
-    pub fn new(store: Arc<dyn StuffStore>, outbox_notify: Arc<Notify>) -> Self {
-        Self {
-            store,
-            outbox_notify,
-        }
+    /// The consumer over a store (whose commits wake the outbox relay).
+    pub fn new(store: Arc<dyn StuffStore>) -> Self {
+        Self { store }
     }
 }
 
@@ -231,7 +220,6 @@ impl Handler<EventEnvelope> for OrderEvents {
             .map_err(|e| HandleError::Retry(format!("store: {e:#}")))?;
         match outcome {
             OrderOutcome::Applied(Some(rec)) => {
-                self.outbox_notify.notify_one();
                 tracing::info!(
                     order_id = %order.id,
                     order_version = order.version,

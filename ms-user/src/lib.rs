@@ -82,21 +82,19 @@ pub struct RunningUser {
 /// Opens the store, connects, and starts the RPC server and the outbox relay.
 pub async fn start(cfg: UserConfig) -> anyhow::Result<RunningUser> {
     let store = store::open(&cfg.storage).await?;
-    let notify = Arc::new(tokio::sync::Notify::new());
     let svc = Arc::new(
         UserService::new(
             store.clone(),
             cfg.admin_emails.clone(),
             cfg.access_ttl,
             cfg.refresh_ttl,
-            notify.clone(),
         )
         .await?,
     );
     let mut rt = ServiceRuntime::connect(cfg.common.clone(), Service::User, &[]).await?;
     let verifier = Arc::new(TokenVerifier::new(Arc::new(LocalKeys(svc.clone()))));
     rt.serve_rpc(verifier, svc.clone());
-    rt.relay_outbox(store.outbox(), notify);
+    rt.relay_outbox(store.outbox());
     Ok(RunningUser {
         handle: rt.started().await?,
         service: svc,

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, RwLock};
+use tokio::sync::RwLock;
 
 /// The message for any failed sign-in, whichever part was wrong.
 pub const INVALID_CREDENTIALS: &str = "Invalid credentials";
@@ -29,7 +29,6 @@ pub struct UserService {
     admin_emails: HashSet<String>,
     access_ttl: Duration,
     refresh_ttl: Duration,
-    outbox_notify: Arc<Notify>,
 }
 
 /// Sign-up and sign-in input; fields optional so a missing one is a field error.
@@ -72,7 +71,6 @@ impl UserService {
         admin_emails: HashSet<String>,
         access_ttl: Duration,
         refresh_ttl: Duration,
-        outbox_notify: Arc<Notify>,
     ) -> anyhow::Result<Self> {
         let keys = Keyring::load_or_create(store.as_ref()).await?;
         Ok(Self {
@@ -81,7 +79,6 @@ impl UserService {
             admin_emails,
             access_ttl,
             refresh_ttl,
-            outbox_notify,
         })
     }
 
@@ -182,7 +179,7 @@ impl UserService {
         match self.store.create_user(&user, &event).await {
             Err(StoreError::EmailTaken) => return Err(ApiError::field("email", "Email in use")),
             Err(e) => return Err(store_err(e)),
-            Ok(()) => self.outbox_notify.notify_one(),
+            Ok(()) => {}
         }
         let (access, row, refresh) = self.session_for(&user, None).await?;
         self.store.add_refresh(&row).await.map_err(store_err)?;

@@ -9,7 +9,7 @@
 //! Every call has a globally unique request id (AMQP `message_id`, also the
 //! `correlation_id`). Replies to mutating actions are logged under it before they are
 //! sent, and a request RabbitMQ delivers again is answered from that log instead of being
-//! carried out twice (see [`crate::storage::replies`]).
+//! carried out twice (see [`crate::storage::ReplyLog`]).
 
 use super::broker::{Backoff, Broker};
 use super::consumer::correlation_of;

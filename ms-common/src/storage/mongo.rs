@@ -1,21 +1,113 @@
-//! MongoDB helpers shared by every service's Mongo backend (used when `MONGODB_URL` is set).
+//! MongoDB, every service's backend when `MONGODB_URL` is set.
 //!
 //! The outbox lives in an `outbox` collection written inside the same multi-document
-//! transaction as the change (MongoDB must run as a replica set, as docker compose does).
+//! transaction as the change (MongoDB must run as a replica set, as docker compose does);
+//! the RPC reply log in `rpc_replies`. [`Db::transaction`] runs a change in a transaction
+//! with the driver's retry rules and wakes the outbox relay when it commits.
 
-use super::outbox::{OutboxRecord, OutboxStore};
+use super::{OutboxRecord, OutboxStore, ReplyLog, prune_due};
 use crate::events::EventEnvelope;
 use async_trait::async_trait;
-use futures_util::TryStreamExt;
+use futures_util::future::BoxFuture;
+use futures_util::{FutureExt, TryStreamExt};
 use mongodb::bson::{Document, doc};
 use mongodb::{Client, ClientSession, Collection, Database};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+/// A service's MongoDB database and the signal its commits raise for the outbox relay.
+/// It dereferences to the driver's [`Database`] for reads.
+#[derive(Clone)]
+pub struct Db {
+    database: Database,
+    committed: Arc<Notify>,
+}
+
+impl std::ops::Deref for Db {
+    type Target = Database;
+    fn deref(&self) -> &Database {
+        &self.database
+    }
+}
+
+/// Carries a caller's own refusal through the driver's transaction runner.
+struct Refusal<E>(Mutex<Option<E>>);
+
+impl Db {
+    /// Runs `body` in a transaction with the driver's convenient transaction API
+    /// (`start_transaction().and_run`), the one way every service writes to MongoDB:
+    /// - `Ok(Ok(v))` commits (an unknown commit result is retried) and wakes the outbox
+    ///   relay;
+    /// - `Ok(Err(refusal))` aborts and returns the refusal, never retried;
+    /// - `Err(driver error)` aborts; a transient one (write conflict, election) runs
+    ///   `body` again, for up to two minutes, as the driver's rules say.
+    ///
+    /// `body` gets the session and `context` (what it needs from the caller, often a
+    /// tuple of references) and returns a boxed future, as the driver requires.
+    pub async fn transaction<C, T, E, F>(
+        &self,
+        context: C,
+        mut body: F,
+    ) -> mongodb::error::Result<Result<T, E>>
+    where
+        C: Send,
+        T: Send + 'static,
+        E: Send + 'static,
+        F: for<'b> FnMut(
+                &'b mut ClientSession,
+                &'b mut C,
+            ) -> BoxFuture<'b, mongodb::error::Result<Result<T, E>>>
+            + Send,
+    {
+        let mut session = self.database.client().start_session().await?;
+        let run = session
+            .start_transaction()
+            .and_run(context, |s, c| {
+                let attempt = body(s, c);
+                async move {
+                    match attempt.await? {
+                        Ok(v) => Ok(v),
+                        Err(refusal) => Err(mongodb::error::Error::custom(Arc::new(Refusal(
+                            Mutex::new(Some(refusal)),
+                        )))),
+                    }
+                }
+                .boxed()
+            })
+            .await;
+        match run {
+            Ok(v) => {
+                self.committed.notify_one();
+                Ok(Ok(v))
+            }
+            Err(err) => match err
+                .get_custom::<Arc<Refusal<E>>>()
+                .and_then(|r| r.0.lock().ok().and_then(|mut slot| slot.take()))
+            {
+                Some(refusal) => Ok(Err(refusal)),
+                None => Err(err),
+            },
+        }
+    }
+
+    /// The outbox and reply log in this database.
+    pub fn outbox(&self) -> Arc<dyn OutboxStore> {
+        Arc::new(MongoOutbox {
+            db: self.clone(),
+            coll: self.database.collection("outbox"),
+        })
+    }
+}
 
 /// Connects and returns the service's database.
-pub async fn connect(url: &str, database: &str) -> anyhow::Result<Database> {
+pub async fn connect(url: &str, database: &str) -> anyhow::Result<Db> {
     let client = Client::with_uri_str(url).await?;
     let db = client.database(database);
     db.run_command(doc! {"ping": 1}).await?;
-    Ok(db)
+    Ok(Db {
+        database: db,
+        committed: Arc::new(Notify::new()),
+    })
 }
 
 /// True for a duplicate-key (unique index) violation, whichever way the driver reports it.
@@ -32,13 +124,14 @@ pub fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     }
 }
 
-/// Writes an event inside the caller's transaction.
+/// Writes an event inside the caller's transaction: it is published once that commits.
 pub async fn enqueue(
     db: &Database,
     session: &mut ClientSession,
     env: &EventEnvelope,
-) -> anyhow::Result<()> {
-    let rec = OutboxRecord::from_envelope(env)?;
+) -> mongodb::error::Result<()> {
+    let rec = OutboxRecord::from_envelope(env)
+        .map_err(|e| mongodb::error::Error::custom(Arc::new(e.to_string())))?;
     db.collection::<Document>("outbox")
         .insert_one(doc! {
             "_id": &rec.id,
@@ -53,31 +146,43 @@ pub async fn enqueue(
     Ok(())
 }
 
-/// The outbox collection of a service's MongoDB database.
+/// The outbox and RPC reply log of a service's MongoDB database.
 #[derive(Clone)]
 pub struct MongoOutbox {
-    db: Database,
+    db: Db,
     coll: Collection<Document>,
 }
 
-impl MongoOutbox {
-    /// The outbox in `db`.
-    pub fn new(db: &Database) -> Self {
-        Self {
-            db: db.clone(),
-            coll: db.collection("outbox"),
-        }
-    }
-}
-
 #[async_trait]
-impl super::ReplyLog for MongoOutbox {
+impl ReplyLog for MongoOutbox {
     async fn logged_reply(&self, request_id: &str) -> anyhow::Result<Option<String>> {
-        super::replies::logged_reply_mongo(&self.db, request_id).await
+        let coll = self.db.collection::<Document>("rpc_replies");
+        Ok(coll
+            .find_one(doc! {"_id": request_id})
+            .await?
+            .and_then(|d| d.get_str("reply").ok().map(str::to_owned)))
     }
 
     async fn log_reply(&self, request_id: &str, reply: &str) -> anyhow::Result<()> {
-        super::replies::log_reply_mongo(&self.db, request_id, reply).await
+        let coll = self.db.collection::<Document>("rpc_replies");
+        let now = chrono::Utc::now();
+        let inserted = coll
+            .insert_one(
+                doc! {"_id": request_id, "reply": reply, "createdAt": crate::time::to_db(&now)},
+            )
+            .await;
+        match inserted {
+            Err(e) if is_duplicate_key(&e) => {}
+            other => {
+                other?;
+            }
+        }
+        if prune_due() {
+            let cutoff = crate::time::to_db(&(now - super::REPLY_RETENTION));
+            coll.delete_many(doc! {"createdAt": {"$lt": cutoff}})
+                .await?;
+        }
+        Ok(())
     }
 }
 
@@ -120,5 +225,9 @@ impl OutboxStore for MongoOutbox {
             .coll
             .count_documents(doc! {"sentAt": mongodb::bson::Bson::Null})
             .await?)
+    }
+
+    fn committed(&self) -> Arc<Notify> {
+        self.db.committed.clone()
     }
 }

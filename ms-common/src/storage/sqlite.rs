@@ -1,13 +1,20 @@
 //! SQLite: one file per service under `DATA_DIR` (or private memory in tests), WAL, and
 //! forward-only migrations recorded in `schema_migrations`.
 //!
-//! Write transactions start with `BEGIN IMMEDIATE` ([`begin_write`]) so concurrent writers
-//! queue on the busy timeout instead of failing on a lock upgrade.
+//! [`open`] adds the messaging layer's tables (outbox, RPC reply log) to every database
+//! itself. Write transactions start with `BEGIN IMMEDIATE` ([`Db::begin_write`]) so
+//! concurrent writers queue on the busy timeout instead of failing on a lock upgrade, and
+//! their commit wakes the outbox relay.
 
+use super::{OutboxRecord, OutboxStore, ReplyLog, prune_due};
+use crate::events::EventEnvelope;
+use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 
 /// One schema step; `version` increases, `sql` may hold several statements.
 #[derive(Debug, Clone, Copy)]
@@ -20,9 +27,10 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-/// The outbox table every service's SQLite store includes (see [`super::outbox`]).
-pub const OUTBOX_SQL: &str = "
-CREATE TABLE outbox (
+/// The outbox table every database gets (idempotent: older databases created it in
+/// their own migration list).
+const OUTBOX_SQL: &str = "
+CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
     routing_key TEXT NOT NULL,
@@ -31,11 +39,80 @@ CREATE TABLE outbox (
     created_at TEXT NOT NULL,
     sent_at TEXT
 );
-CREATE INDEX outbox_unsent ON outbox(seq) WHERE sent_at IS NULL;
+CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox(seq) WHERE sent_at IS NULL;
 ";
 
-/// Opens (creating) the database at `path`, or a private in-memory one for `None`.
-pub async fn open(path: Option<&Path>, migrations: &[Migration]) -> anyhow::Result<SqlitePool> {
+/// The RPC reply log table every database gets (idempotent, as [`OUTBOX_SQL`]).
+const REPLIES_SQL: &str = "
+CREATE TABLE IF NOT EXISTS rpc_replies (
+    request_id TEXT PRIMARY KEY,
+    reply TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rpc_replies_created ON rpc_replies(created_at);
+";
+
+/// A service's SQLite database: the pool, and the signal its commits raise for the relay.
+#[derive(Clone)]
+pub struct Db {
+    pool: SqlitePool,
+    committed: Arc<Notify>,
+}
+
+impl Db {
+    /// The pool, for reads.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Starts a write transaction that takes the write lock at once; its commit wakes the
+    /// outbox relay.
+    pub async fn begin_write(&self) -> sqlx::Result<WriteTx> {
+        Ok(WriteTx {
+            tx: begin_write(&self.pool).await?,
+            committed: self.committed.clone(),
+        })
+    }
+
+    /// The outbox and reply log in this database.
+    pub fn outbox(&self) -> Arc<dyn OutboxStore> {
+        Arc::new(SqliteOutbox { db: self.clone() })
+    }
+}
+
+/// A write transaction whose commit wakes the outbox relay (so no event waits for the
+/// relay's next look because a writer forgot to wake it). Dropped without a commit, it
+/// rolls back.
+pub struct WriteTx {
+    tx: Transaction<'static, Sqlite>,
+    committed: Arc<Notify>,
+}
+
+impl WriteTx {
+    /// Commits, then wakes the relay.
+    pub async fn commit(self) -> sqlx::Result<()> {
+        self.tx.commit().await?;
+        self.committed.notify_one();
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
+}
+
+/// Opens (creating) the database at `path`, or a private in-memory one for `None`, applies
+/// the service's `migrations`, then makes sure the outbox and reply-log tables exist.
+pub async fn open(path: Option<&Path>, migrations: &[Migration]) -> anyhow::Result<Db> {
     let pool = match path {
         Some(p) => {
             if let Some(dir) = p.parent() {
@@ -72,7 +149,17 @@ pub async fn open(path: Option<&Path>, migrations: &[Migration]) -> anyhow::Resu
         }
     };
     migrate(&pool, migrations).await?;
-    Ok(pool)
+    let mut tx = begin_write(&pool).await?;
+    for sql in [OUTBOX_SQL, REPLIES_SQL] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(Db {
+        pool,
+        committed: Arc::new(Notify::new()),
+    })
 }
 
 async fn migrate(pool: &SqlitePool, migrations: &[Migration]) -> anyhow::Result<()> {
@@ -107,8 +194,9 @@ async fn migrate(pool: &SqlitePool, migrations: &[Migration]) -> anyhow::Result<
     Ok(())
 }
 
-/// Starts a write transaction that takes the write lock at once.
-pub async fn begin_write(pool: &SqlitePool) -> sqlx::Result<Transaction<'static, Sqlite>> {
+/// Starts a write transaction that takes the write lock at once (without waking the relay:
+/// for the kit's own bookkeeping; services use [`Db::begin_write`]).
+async fn begin_write(pool: &SqlitePool) -> sqlx::Result<Transaction<'static, Sqlite>> {
     pool.begin_with("BEGIN IMMEDIATE").await
 }
 
@@ -117,5 +205,148 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(db) => db.is_unique_violation(),
         _ => false,
+    }
+}
+
+/// Writes an event inside the caller's transaction: it is published once that commits.
+pub async fn enqueue(conn: &mut SqliteConnection, env: &EventEnvelope) -> anyhow::Result<()> {
+    let rec = OutboxRecord::from_envelope(env)?;
+    sqlx::query("INSERT INTO outbox (id, routing_key, payload, correlation_id, created_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(&rec.id)
+        .bind(&rec.routing_key)
+        .bind(&rec.payload)
+        .bind(&rec.correlation_id)
+        .bind(crate::time::to_db(&env.occurred_at))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The outbox and RPC reply log of a service's SQLite database.
+#[derive(Clone)]
+pub struct SqliteOutbox {
+    db: Db,
+}
+
+#[async_trait]
+impl OutboxStore for SqliteOutbox {
+    async fn pending(&self, limit: u32) -> anyhow::Result<Vec<OutboxRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, routing_key, payload, correlation_id FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| OutboxRecord {
+                id: r.get(0),
+                routing_key: r.get(1),
+                payload: r.get(2),
+                correlation_id: r.get(3),
+            })
+            .collect())
+    }
+
+    async fn mark_sent(&self, id: &str) -> anyhow::Result<()> {
+        sqlx::query("UPDATE outbox SET sent_at = ? WHERE id = ?")
+            .bind(crate::time::to_db(&chrono::Utc::now()))
+            .bind(id)
+            .execute(&self.db.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn unsent_count(&self) -> anyhow::Result<u64> {
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL")
+            .fetch_one(&self.db.pool)
+            .await?
+            .get(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn committed(&self) -> Arc<Notify> {
+        self.db.committed.clone()
+    }
+}
+
+#[async_trait]
+impl ReplyLog for SqliteOutbox {
+    async fn logged_reply(&self, request_id: &str) -> anyhow::Result<Option<String>> {
+        let row = sqlx::query("SELECT reply FROM rpc_replies WHERE request_id = ?")
+            .bind(request_id)
+            .fetch_optional(&self.db.pool)
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn log_reply(&self, request_id: &str, reply: &str) -> anyhow::Result<()> {
+        let now = chrono::Utc::now();
+        sqlx::query(
+            "INSERT OR IGNORE INTO rpc_replies (request_id, reply, created_at) VALUES (?, ?, ?)",
+        )
+        .bind(request_id)
+        .bind(reply)
+        .bind(crate::time::to_db(&now))
+        .execute(&self.db.pool)
+        .await?;
+        if prune_due() {
+            sqlx::query("DELETE FROM rpc_replies WHERE created_at < ?")
+                .bind(crate::time::to_db(&(now - super::REPLY_RETENTION)))
+                .execute(&self.db.pool)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_reply_log_keeps_the_first_reply_and_prunes_old_ones() {
+        let db = open(None, &[]).await.unwrap();
+        let log = db.outbox();
+        assert_eq!(log.logged_reply("a.1").await.unwrap(), None);
+        log.log_reply("a.1", r#"{"data":1}"#).await.unwrap();
+        log.log_reply("a.1", r#"{"data":2}"#).await.unwrap();
+        assert_eq!(
+            log.logged_reply("a.1").await.unwrap().as_deref(),
+            Some(r#"{"data":1}"#),
+            "a second reply for the same request is ignored"
+        );
+        // An entry older than the retention goes at the next pruning insert.
+        let old =
+            chrono::Utc::now() - super::super::REPLY_RETENTION - chrono::TimeDelta::seconds(1);
+        sqlx::query("UPDATE rpc_replies SET created_at = ? WHERE request_id = 'a.1'")
+            .bind(crate::time::to_db(&old))
+            .execute(db.pool())
+            .await
+            .unwrap();
+        for i in 0..super::super::PRUNE_EVERY {
+            log.log_reply(&format!("b.{i}"), "{}").await.unwrap();
+        }
+        assert_eq!(log.logged_reply("a.1").await.unwrap(), None);
+        assert!(log.logged_reply("b.0").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_commit_wakes_the_relay_and_reopening_keeps_the_kit_tables() {
+        let dir = std::env::temp_dir().join(format!("kit-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("db.sqlite");
+        let db = open(Some(&path), &[]).await.unwrap();
+        let woken = db.outbox().committed();
+        let waiting = woken.notified();
+        let tx = db.begin_write().await.unwrap();
+        tx.commit().await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("the commit woke the relay");
+        drop(db);
+        // Opening an existing database again (the kit's tables exist) is fine.
+        let again = open(Some(&path), &[]).await.unwrap();
+        assert_eq!(again.outbox().unsent_count().await.unwrap(), 0);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -92,12 +92,14 @@ pub fn event_for(
 pub async fn open(
     storage: &ms_common::config::StorageConfig,
 ) -> anyhow::Result<Arc<dyn OrderStore>> {
-    use ms_common::config::StorageConfig;
-    Ok(match storage {
-        StorageConfig::Mongo { url, database } => {
-            Arc::new(mongo::MongoOrderStore::open(url, database).await?)
-        }
-        StorageConfig::SqliteFile(p) => Arc::new(sqlite::SqliteOrderStore::open(Some(p)).await?),
-        StorageConfig::SqliteMemory => Arc::new(sqlite::SqliteOrderStore::open(None).await?),
-    })
+    ms_common::storage::open_store(
+        storage,
+        async |url, database| {
+            Ok(Arc::new(mongo::MongoOrderStore::open(url, database).await?) as Arc<dyn OrderStore>)
+        },
+        async |path| {
+            Ok(Arc::new(sqlite::SqliteOrderStore::open(path).await?) as Arc<dyn OrderStore>)
+        },
+    )
+    .await
 }

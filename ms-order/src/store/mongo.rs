@@ -3,20 +3,20 @@
 
 use super::{CreateError, OrderStore, StuffReplica, event_for};
 use async_trait::async_trait;
-use futures_util::TryStreamExt;
+use futures_util::{FutureExt, TryStreamExt};
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::IndexOptions;
-use mongodb::{Collection, Database, IndexModel};
+use mongodb::{Collection, IndexModel};
 use ms_common::events::{OrderRecord, OrderStatus, StuffStatus, VersionCheck};
-use ms_common::storage::OutboxStore;
-use ms_common::storage::mongo::{MongoOutbox, enqueue, is_duplicate_key};
+use ms_common::storage::mongo::{Db, enqueue, is_duplicate_key};
+use ms_common::storage::{OutboxStore, db_version};
 use ms_common::time::{from_db, to_db};
 use std::sync::Arc;
 
 /// Orders in a MongoDB database.
 #[derive(Clone)]
 pub struct MongoOrderStore {
-    db: Database,
+    db: Db,
 }
 
 impl MongoOrderStore {
@@ -55,14 +55,10 @@ impl MongoOrderStore {
     }
 }
 
-fn u(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 fn order_doc(o: &OrderRecord) -> Document {
     doc! {
         "_id": &o.id, "stuffId": &o.stuff_id, "userId": &o.user_id, "status": o.status.as_str(),
-        "expiresAt": to_db(&o.expires_at), "priceCents": o.price_cents, "version": u(o.version),
+        "expiresAt": to_db(&o.expires_at), "priceCents": o.price_cents, "version": db_version(o.version),
         "createdAt": to_db(&o.created_at),
     }
 }
@@ -94,10 +90,10 @@ impl OrderStore for MongoOrderStore {
         if check == VersionCheck::Apply {
             // Conditional on the version we read, so a concurrent apply cannot go backwards.
             let filter = match held {
-                Some(h) => doc! {"_id": &s.id, "version": u(h)},
+                Some(h) => doc! {"_id": &s.id, "version": db_version(h)},
                 None => doc! {"_id": &s.id},
             };
-            let set = doc! {"$set": {"sellerId": &s.seller_id, "priceCents": s.price_cents, "status": s.status.as_str(), "version": u(s.version)}};
+            let set = doc! {"$set": {"sellerId": &s.seller_id, "priceCents": s.price_cents, "status": s.status.as_str(), "version": db_version(s.version)}};
             let res = self
                 .stuff_coll()
                 .update_one(filter, set)
@@ -138,32 +134,27 @@ impl OrderStore for MongoOrderStore {
         if sold.is_some() {
             return Err(CreateError::Sold);
         }
-        let mut session = self
-            .db
-            .client()
-            .start_session()
+        let (order, event) = (order_doc(o), event_for(o, cid));
+        self.db
+            .transaction((self, &order, &event), |session, ctx| {
+                let (store, order, event) = *ctx;
+                async move {
+                    match store
+                        .orders()
+                        .insert_one(order)
+                        .session(&mut *session)
+                        .await
+                    {
+                        Err(e) if is_duplicate_key(&e) => return Ok(Err(CreateError::Held)),
+                        other => other?,
+                    };
+                    enqueue(&store.db, session, event).await?;
+                    Ok(Ok(()))
+                }
+                .boxed()
+            })
             .await
-            .map_err(anyhow::Error::from)?;
-        session
-            .start_transaction()
-            .await
-            .map_err(anyhow::Error::from)?;
-        match self
-            .orders()
-            .insert_one(order_doc(o))
-            .session(&mut session)
-            .await
-        {
-            Err(e) if is_duplicate_key(&e) => return Err(CreateError::Held),
-            Err(e) => return Err(CreateError::Other(e.into())),
-            Ok(_) => {}
-        }
-        enqueue(&self.db, &mut session, &event_for(o, cid)).await?;
-        session
-            .commit_transaction()
-            .await
-            .map_err(anyhow::Error::from)?;
-        Ok(())
+            .map_err(anyhow::Error::from)?
     }
 
     async fn order(&self, id: &str) -> anyhow::Result<Option<OrderRecord>> {
@@ -194,37 +185,50 @@ impl OrderStore for MongoOrderStore {
         to: OrderStatus,
         cid: Option<String>,
     ) -> anyhow::Result<Option<OrderRecord>> {
-        let mut session = self.db.client().start_session().await?;
-        session.start_transaction().await?;
-        let res = self
-            .orders()
-            .update_one(
-                doc! {"_id": id, "status": from.as_str()},
-                doc! {"$set": {"status": to.as_str()}, "$inc": {"version": 1_i64}},
-            )
-            .session(&mut session)
-            .await;
-        let res = match res {
-            Err(e) if is_duplicate_key(&e) => {
-                session.abort_transaction().await?;
-                return Ok(None);
-            }
-            other => other?,
-        };
-        if res.modified_count != 1 {
-            session.abort_transaction().await?;
-            return Ok(None);
+        let moved = self
+            .db
+            .transaction((self, id, &cid), |session, ctx| {
+                let (store, id, cid) = *ctx;
+                async move {
+                    let res = store
+                        .orders()
+                        .update_one(
+                            doc! {"_id": id, "status": from.as_str()},
+                            doc! {"$set": {"status": to.as_str()}, "$inc": {"version": 1_i64}},
+                        )
+                        .session(&mut *session)
+                        .await;
+                    let res = match res {
+                        // Another active order holds the stuff (partial unique index).
+                        Err(e) if is_duplicate_key(&e) => return Ok(Err(None)),
+                        other => other?,
+                    };
+                    if res.modified_count != 1 {
+                        return Ok(Err(None));
+                    }
+                    let Some(d) = store
+                        .orders()
+                        .find_one(doc! {"_id": id})
+                        .session(&mut *session)
+                        .await?
+                    else {
+                        return Ok(Err(Some(anyhow::anyhow!("order vanished"))));
+                    };
+                    let order = match order_from(&d) {
+                        Ok(o) => o,
+                        Err(e) => return Ok(Err(Some(e))),
+                    };
+                    enqueue(&store.db, session, &event_for(&order, cid.clone())).await?;
+                    Ok(Ok(order))
+                }
+                .boxed()
+            })
+            .await?;
+        match moved {
+            Ok(order) => Ok(Some(order)),
+            Err(None) => Ok(None),
+            Err(Some(e)) => Err(e),
         }
-        let d = self
-            .orders()
-            .find_one(doc! {"_id": id})
-            .session(&mut session)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("order vanished"))?;
-        let order = order_from(&d)?;
-        enqueue(&self.db, &mut session, &event_for(&order, cid)).await?;
-        session.commit_transaction().await?;
-        Ok(Some(order))
     }
 
     async fn stuff_taken(&self, stuff_id: &str, except: &str) -> anyhow::Result<bool> {
@@ -243,6 +247,6 @@ impl OrderStore for MongoOrderStore {
     }
 
     fn outbox(&self) -> Arc<dyn OutboxStore> {
-        Arc::new(MongoOutbox::new(&self.db))
+        self.db.outbox()
     }
 }

@@ -3,20 +3,18 @@
 use super::{CreateError, OrderStore, StuffReplica, event_for};
 use async_trait::async_trait;
 use ms_common::events::{OrderRecord, OrderStatus, StuffStatus, VersionCheck};
-use ms_common::storage::outbox::enqueue_sqlite;
-use ms_common::storage::sqlite::{self, Migration, begin_write, is_unique_violation};
-use ms_common::storage::{OutboxStore, SqliteOutbox};
+use ms_common::storage::sqlite::{self, Db, Migration, is_unique_violation};
+use ms_common::storage::{OutboxStore, db_version};
 use ms_common::time::{from_db, to_db};
+use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqlitePool};
 use std::path::Path;
 use std::sync::Arc;
 
-const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "orders and the stuff replica",
-        sql: "
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "orders and the stuff replica",
+    sql: "
 CREATE TABLE stuff_replica (
     id TEXT PRIMARY KEY,
     seller_id TEXT NOT NULL,
@@ -37,30 +35,19 @@ CREATE TABLE orders (
 -- At most one active order per stuff: the database decides who wins a checkout race.
 CREATE UNIQUE INDEX orders_one_active_per_stuff ON orders(stuff_id) WHERE status = 'created';
 CREATE INDEX orders_by_user ON orders(user_id, created_at);",
-    },
-    Migration {
-        version: 2,
-        name: "outbox",
-        sql: sqlite::OUTBOX_SQL,
-    },
-    Migration {
-        version: 3,
-        name: "rpc reply log",
-        sql: ms_common::storage::replies::REPLIES_SQL,
-    },
-];
+}];
 
 /// Orders in a SQLite database.
 #[derive(Clone)]
 pub struct SqliteOrderStore {
-    pool: SqlitePool,
+    db: Db,
 }
 
 impl SqliteOrderStore {
     /// Opens the file at `path` (or private memory for `None`) and migrates it.
     pub async fn open(path: Option<&Path>) -> anyhow::Result<Self> {
         Ok(Self {
-            pool: sqlite::open(path, MIGRATIONS).await?,
+            db: sqlite::open(path, MIGRATIONS).await?,
         })
     }
 }
@@ -80,14 +67,10 @@ fn order_from(r: &SqliteRow) -> anyhow::Result<OrderRecord> {
     })
 }
 
-fn v(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 #[async_trait]
 impl OrderStore for SqliteOrderStore {
     async fn apply_stuff(&self, s: &StuffReplica) -> anyhow::Result<VersionCheck> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.db.begin_write().await?;
         let held: Option<i64> = sqlx::query("SELECT version FROM stuff_replica WHERE id = ?")
             .bind(&s.id)
             .fetch_optional(&mut *tx)
@@ -104,7 +87,7 @@ impl OrderStore for SqliteOrderStore {
             .bind(&s.seller_id)
             .bind(s.price_cents)
             .bind(s.status.as_str())
-            .bind(v(s.version))
+            .bind(db_version(s.version))
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -115,7 +98,7 @@ impl OrderStore for SqliteOrderStore {
     async fn stuff(&self, id: &str) -> anyhow::Result<Option<StuffReplica>> {
         let row = sqlx::query("SELECT * FROM stuff_replica WHERE id = ?")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.pool())
             .await?;
         row.map(|r| {
             let status: String = r.get("status");
@@ -132,7 +115,7 @@ impl OrderStore for SqliteOrderStore {
     }
 
     async fn create_order(&self, o: &OrderRecord, cid: Option<String>) -> Result<(), CreateError> {
-        let mut tx = begin_write(&self.pool).await.map_err(anyhow::Error::from)?;
+        let mut tx = self.db.begin_write().await.map_err(anyhow::Error::from)?;
         let sold: Option<i64> =
             sqlx::query("SELECT 1 FROM orders WHERE stuff_id = ? AND status = 'complete' LIMIT 1")
                 .bind(&o.stuff_id)
@@ -153,7 +136,7 @@ impl OrderStore for SqliteOrderStore {
         .bind(o.status.as_str())
         .bind(to_db(&o.expires_at))
         .bind(o.price_cents)
-        .bind(v(o.version))
+        .bind(db_version(o.version))
         .bind(to_db(&o.created_at))
         .execute(&mut *tx)
         .await;
@@ -162,7 +145,7 @@ impl OrderStore for SqliteOrderStore {
             Err(e) => return Err(CreateError::Other(e.into())),
             Ok(_) => {}
         }
-        enqueue_sqlite(&mut tx, &event_for(o, cid)).await?;
+        sqlite::enqueue(&mut tx, &event_for(o, cid)).await?;
         tx.commit().await.map_err(anyhow::Error::from)?;
         Ok(())
     }
@@ -170,7 +153,7 @@ impl OrderStore for SqliteOrderStore {
     async fn order(&self, id: &str) -> anyhow::Result<Option<OrderRecord>> {
         let row = sqlx::query("SELECT * FROM orders WHERE id = ?")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.pool())
             .await?;
         row.as_ref().map(order_from).transpose()
     }
@@ -180,7 +163,7 @@ impl OrderStore for SqliteOrderStore {
             "SELECT * FROM orders WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT 500",
         )
         .bind(user_id)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db.pool())
         .await?;
         rows.iter().map(order_from).collect()
     }
@@ -192,7 +175,7 @@ impl OrderStore for SqliteOrderStore {
         to: OrderStatus,
         cid: Option<String>,
     ) -> anyhow::Result<Option<OrderRecord>> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.db.begin_write().await?;
         let changed = sqlx::query(
             "UPDATE orders SET status = ?, version = version + 1 WHERE id = ? AND status = ?",
         )
@@ -214,7 +197,7 @@ impl OrderStore for SqliteOrderStore {
             .fetch_one(&mut *tx)
             .await?;
         let order = order_from(&row)?;
-        enqueue_sqlite(&mut tx, &event_for(&order, cid)).await?;
+        sqlite::enqueue(&mut tx, &event_for(&order, cid)).await?;
         tx.commit().await?;
         Ok(Some(order))
     }
@@ -225,7 +208,7 @@ impl OrderStore for SqliteOrderStore {
         )
         .bind(stuff_id)
         .bind(except)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db.pool())
         .await?;
         Ok(row.is_some())
     }
@@ -234,13 +217,13 @@ impl OrderStore for SqliteOrderStore {
         let n: i64 =
             sqlx::query("SELECT COUNT(*) FROM orders WHERE stuff_id = ? AND status = 'created'")
                 .bind(stuff_id)
-                .fetch_one(&self.pool)
+                .fetch_one(self.db.pool())
                 .await?
                 .get(0);
         Ok(u64::try_from(n)?)
     }
 
     fn outbox(&self) -> Arc<dyn OutboxStore> {
-        Arc::new(SqliteOutbox::new(self.pool.clone()))
+        self.db.outbox()
     }
 }

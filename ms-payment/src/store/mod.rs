@@ -146,17 +146,7 @@ pub enum StoreError {
     Other(#[from] anyhow::Error),
 }
 
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        StoreError::Other(e.into())
-    }
-}
-
-impl From<mongodb::error::Error> for StoreError {
-    fn from(e: mongodb::error::Error) -> Self {
-        StoreError::Other(e.into())
-    }
-}
+ms_common::database_errors!(StoreError);
 
 /// What ms-payment needs from storage.
 #[async_trait]
@@ -206,12 +196,17 @@ pub trait PaymentStore: Send + Sync + 'static {
 pub async fn open(
     storage: &ms_common::config::StorageConfig,
 ) -> anyhow::Result<Arc<dyn PaymentStore>> {
-    use ms_common::config::StorageConfig;
-    Ok(match storage {
-        StorageConfig::Mongo { url, database } => {
-            Arc::new(mongo::MongoPaymentStore::open(url, database).await?)
-        }
-        StorageConfig::SqliteFile(p) => Arc::new(sqlite::SqlitePaymentStore::open(Some(p)).await?),
-        StorageConfig::SqliteMemory => Arc::new(sqlite::SqlitePaymentStore::open(None).await?),
-    })
+    ms_common::storage::open_store(
+        storage,
+        async |url, database| {
+            Ok(
+                Arc::new(mongo::MongoPaymentStore::open(url, database).await?)
+                    as Arc<dyn PaymentStore>,
+            )
+        },
+        async |path| {
+            Ok(Arc::new(sqlite::SqlitePaymentStore::open(path).await?) as Arc<dyn PaymentStore>)
+        },
+    )
+    .await
 }

@@ -10,20 +10,20 @@ use super::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures_util::TryStreamExt;
+use futures_util::{FutureExt, TryStreamExt};
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::{IndexOptions, ReturnDocument};
-use mongodb::{Collection, Database, IndexModel};
+use mongodb::{Collection, IndexModel};
 use ms_common::events::{EventEnvelope, OrderStatus, VersionCheck};
-use ms_common::storage::OutboxStore;
-use ms_common::storage::mongo::{MongoOutbox, enqueue, is_duplicate_key};
+use ms_common::storage::mongo::{Db, enqueue, is_duplicate_key};
+use ms_common::storage::{OutboxStore, db_version};
 use ms_common::time::{from_db, to_db};
 use std::sync::Arc;
 
 /// Orders, payments and coupons in a MongoDB database.
 #[derive(Clone)]
 pub struct MongoPaymentStore {
-    db: Database,
+    db: Db,
 }
 
 impl MongoPaymentStore {
@@ -92,10 +92,6 @@ fn opt_time(d: &Document, k: &str) -> Result<Option<DateTime<Utc>>, StoreError> 
         None | Some(Bson::Null) => Ok(None),
         Some(_) => time(d, k).map(Some),
     }
-}
-
-fn db_version(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 fn order_doc(o: &OrderReplica) -> Document {
@@ -218,29 +214,34 @@ impl PaymentStore for MongoPaymentStore {
         p: &PaymentRow,
         event: &EventEnvelope,
     ) -> Result<(), StoreError> {
-        let mut session = self.db.client().start_session().await?;
-        session.start_transaction().await?;
-        let res = self
-            .payments()
-            .insert_one(doc! {
-                "_id": &p.id,
-                "orderId": &p.order_id,
-                "userId": &p.user_id,
-                "amountCents": p.amount_cents,
-                "couponCode": p.coupon_code.as_deref(),
-                "providerId": &p.provider_id,
-                "createdAt": to_db(&p.created_at),
+        let payment = doc! {
+            "_id": &p.id,
+            "orderId": &p.order_id,
+            "userId": &p.user_id,
+            "amountCents": p.amount_cents,
+            "couponCode": p.coupon_code.as_deref(),
+            "providerId": &p.provider_id,
+            "createdAt": to_db(&p.created_at),
+        };
+        self.db
+            .transaction((self, &payment, event), |session, ctx| {
+                let (store, payment, event) = *ctx;
+                async move {
+                    match store
+                        .payments()
+                        .insert_one(payment)
+                        .session(&mut *session)
+                        .await
+                    {
+                        Err(e) if is_duplicate_key(&e) => return Ok(Err(StoreError::AlreadyPaid)),
+                        other => other?,
+                    };
+                    enqueue(&store.db, session, event).await?;
+                    Ok(Ok(()))
+                }
+                .boxed()
             })
-            .session(&mut session)
-            .await;
-        match res {
-            Err(e) if is_duplicate_key(&e) => return Err(StoreError::AlreadyPaid),
-            Err(e) => return Err(e.into()),
-            Ok(_) => {}
-        }
-        enqueue(&self.db, &mut session, event).await?;
-        session.commit_transaction().await?;
-        Ok(())
+            .await?
     }
 
     async fn record_failure(
@@ -249,31 +250,38 @@ impl PaymentStore for MongoPaymentStore {
         coupon: Option<&str>,
         event: &EventEnvelope,
     ) -> Result<(), StoreError> {
-        let mut session = self.db.client().start_session().await?;
-        session.start_transaction().await?;
-        // Keeps the first decline of an order.
-        self.failures()
-            .update_one(
-                doc! {"_id": &f.order_id},
-                doc! {"$setOnInsert": {
-                    "userId": &f.user_id,
-                    "reason": &f.reason,
-                    "createdAt": to_db(&f.created_at),
-                }},
-            )
-            .upsert(true)
-            .session(&mut session)
-            .await?;
-        if let Some(code) = coupon {
-            let (filter, update) = release_filter(code);
-            self.coupons()
-                .update_one(filter, update)
-                .session(&mut session)
-                .await?;
-        }
-        enqueue(&self.db, &mut session, event).await?;
-        session.commit_transaction().await?;
-        Ok(())
+        self.db
+            .transaction((self, f, coupon, event), |session, ctx| {
+                let (store, f, coupon, event) = *ctx;
+                async move {
+                    // Keeps the first decline of an order.
+                    store
+                        .failures()
+                        .update_one(
+                            doc! {"_id": &f.order_id},
+                            doc! {"$setOnInsert": {
+                                "userId": &f.user_id,
+                                "reason": &f.reason,
+                                "createdAt": to_db(&f.created_at),
+                            }},
+                        )
+                        .upsert(true)
+                        .session(&mut *session)
+                        .await?;
+                    if let Some(code) = coupon {
+                        let (filter, update) = release_filter(code);
+                        store
+                            .coupons()
+                            .update_one(filter, update)
+                            .session(&mut *session)
+                            .await?;
+                    }
+                    enqueue(&store.db, session, event).await?;
+                    Ok(Ok::<(), StoreError>(()))
+                }
+                .boxed()
+            })
+            .await?
     }
 
     async fn failure_for_order(&self, order_id: &str) -> Result<Option<FailureRow>, StoreError> {
@@ -368,6 +376,6 @@ impl PaymentStore for MongoPaymentStore {
     }
 
     fn outbox(&self) -> Arc<dyn OutboxStore> {
-        Arc::new(MongoOutbox::new(&self.db))
+        self.db.outbox()
     }
 }

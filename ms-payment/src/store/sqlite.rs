@@ -6,19 +6,18 @@ use super::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ms_common::events::{EventEnvelope, OrderStatus, VersionCheck};
-use ms_common::storage::sqlite::{self, Migration, begin_write, is_unique_violation};
-use ms_common::storage::{OutboxStore, SqliteOutbox, outbox::enqueue_sqlite};
+use ms_common::storage::sqlite::{self, Db, Migration, is_unique_violation};
+use ms_common::storage::{OutboxStore, db_version};
 use ms_common::time::{from_db, to_db};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{Row, SqliteConnection};
 use std::path::Path;
 use std::sync::Arc;
 
-const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "order replica, payments, coupons",
-        sql: "
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "order replica, payments, coupons",
+    sql: "
 CREATE TABLE orders (
     id TEXT PRIMARY KEY,
     stuff_id TEXT NOT NULL,
@@ -53,40 +52,25 @@ CREATE TABLE payment_failures (
     reason TEXT NOT NULL,
     created_at TEXT NOT NULL
 );",
-    },
-    Migration {
-        version: 2,
-        name: "outbox",
-        sql: sqlite::OUTBOX_SQL,
-    },
-    Migration {
-        version: 3,
-        name: "rpc reply log",
-        sql: ms_common::storage::replies::REPLIES_SQL,
-    },
-];
+}];
 
 /// Orders, payments and coupons in a SQLite database.
 #[derive(Clone)]
 pub struct SqlitePaymentStore {
-    pool: SqlitePool,
+    db: Db,
 }
 
 impl SqlitePaymentStore {
     /// Opens the file at `path` (or private memory for `None`) and migrates it.
     pub async fn open(path: Option<&Path>) -> anyhow::Result<Self> {
         Ok(Self {
-            pool: sqlite::open(path, MIGRATIONS).await?,
+            db: sqlite::open(path, MIGRATIONS).await?,
         })
     }
 }
 
 fn version_of(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
-}
-
-fn db_version(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 fn order_from(r: &SqliteRow) -> Result<OrderReplica, StoreError> {
@@ -147,7 +131,7 @@ async fn release(conn: &mut SqliteConnection, code: &str) -> Result<(), StoreErr
 #[async_trait]
 impl PaymentStore for SqlitePaymentStore {
     async fn apply_order(&self, o: &OrderReplica) -> Result<VersionCheck, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.db.begin_write().await?;
         let held: Option<i64> = sqlx::query_scalar("SELECT version FROM orders WHERE id = ?")
             .bind(&o.id)
             .fetch_optional(&mut *tx)
@@ -194,7 +178,7 @@ impl PaymentStore for SqlitePaymentStore {
     async fn order(&self, id: &str) -> Result<Option<OrderReplica>, StoreError> {
         let row = sqlx::query("SELECT * FROM orders WHERE id = ?")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.pool())
             .await?;
         row.as_ref().map(order_from).transpose()
     }
@@ -202,7 +186,7 @@ impl PaymentStore for SqlitePaymentStore {
     async fn payment_for_order(&self, order_id: &str) -> Result<Option<PaymentRow>, StoreError> {
         let row = sqlx::query("SELECT * FROM payments WHERE order_id = ?")
             .bind(order_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.pool())
             .await?;
         row.as_ref().map(payment_from).transpose()
     }
@@ -212,7 +196,7 @@ impl PaymentStore for SqlitePaymentStore {
         p: &PaymentRow,
         event: &EventEnvelope,
     ) -> Result<(), StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.db.begin_write().await?;
         let res = sqlx::query(
             "INSERT INTO payments (id, order_id, user_id, amount_cents, coupon_code, provider_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
@@ -230,7 +214,7 @@ impl PaymentStore for SqlitePaymentStore {
             Err(e) => return Err(e.into()),
             Ok(_) => {}
         }
-        enqueue_sqlite(&mut tx, event).await?;
+        sqlite::enqueue(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -241,7 +225,7 @@ impl PaymentStore for SqlitePaymentStore {
         coupon: Option<&str>,
         event: &EventEnvelope,
     ) -> Result<(), StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.db.begin_write().await?;
         sqlx::query(
             "INSERT INTO payment_failures (order_id, user_id, reason, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (order_id) DO NOTHING",
         )
@@ -254,7 +238,7 @@ impl PaymentStore for SqlitePaymentStore {
         if let Some(code) = coupon {
             release(&mut tx, code).await?;
         }
-        enqueue_sqlite(&mut tx, event).await?;
+        sqlite::enqueue(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -262,7 +246,7 @@ impl PaymentStore for SqlitePaymentStore {
     async fn failure_for_order(&self, order_id: &str) -> Result<Option<FailureRow>, StoreError> {
         let row = sqlx::query("SELECT * FROM payment_failures WHERE order_id = ?")
             .bind(order_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.pool())
             .await?;
         row.map(|r| {
             Ok(FailureRow {
@@ -286,7 +270,7 @@ impl PaymentStore for SqlitePaymentStore {
         .bind(c.expires_at.as_ref().map(to_db))
         .bind(&c.created_by)
         .bind(to_db(&c.created_at))
-        .execute(&self.pool)
+        .execute(self.db.pool())
         .await;
         match res {
             Err(e) if is_unique_violation(&e) => Err(StoreError::CodeTaken),
@@ -300,7 +284,7 @@ impl PaymentStore for SqlitePaymentStore {
             "SELECT {COUPON_COLUMNS} FROM coupons WHERE code = ?"
         )))
         .bind(code)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db.pool())
         .await?;
         row.as_ref().map(coupon_from).transpose()
     }
@@ -309,7 +293,7 @@ impl PaymentStore for SqlitePaymentStore {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COUPON_COLUMNS} FROM coupons ORDER BY created_at DESC, seq DESC"
         )))
-        .fetch_all(&self.pool)
+        .fetch_all(self.db.pool())
         .await?;
         rows.iter().map(coupon_from).collect()
     }
@@ -329,7 +313,7 @@ impl PaymentStore for SqlitePaymentStore {
         )))
         .bind(code)
         .bind(to_db(&now))
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db.pool())
         .await?;
         match row {
             Some(r) => Ok(Redemption::Redeemed(coupon_from(&r)?)),
@@ -338,11 +322,11 @@ impl PaymentStore for SqlitePaymentStore {
     }
 
     async fn release_coupon(&self, code: &str) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.db.pool().acquire().await?;
         release(&mut conn, code).await
     }
 
     fn outbox(&self) -> Arc<dyn OutboxStore> {
-        Arc::new(SqliteOutbox::new(self.pool.clone()))
+        self.db.outbox()
     }
 }

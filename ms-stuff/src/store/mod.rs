@@ -42,17 +42,7 @@ pub enum StoreError {
     Other(#[from] anyhow::Error),
 }
 
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        StoreError::Other(e.into())
-    }
-}
-
-impl From<mongodb::error::Error> for StoreError {
-    fn from(e: mongodb::error::Error) -> Self {
-        StoreError::Other(e.into())
-    }
-}
+ms_common::database_errors!(StoreError);
 
 /// A seller's edit, as the store applies it.
 #[derive(Debug, Clone)]
@@ -248,14 +238,16 @@ pub trait StuffStore: Send + Sync + 'static {
 pub async fn open(
     storage: &ms_common::config::StorageConfig,
 ) -> anyhow::Result<Arc<dyn StuffStore>> {
-    use ms_common::config::StorageConfig;
-    Ok(match storage {
-        StorageConfig::Mongo { url, database } => {
-            Arc::new(mongo::MongoStuffStore::open(url, database).await?)
-        }
-        StorageConfig::SqliteFile(p) => Arc::new(sqlite::SqliteStuffStore::open(Some(p)).await?),
-        StorageConfig::SqliteMemory => Arc::new(sqlite::SqliteStuffStore::open(None).await?),
-    })
+    ms_common::storage::open_store(
+        storage,
+        async |url, database| {
+            Ok(Arc::new(mongo::MongoStuffStore::open(url, database).await?) as Arc<dyn StuffStore>)
+        },
+        async |path| {
+            Ok(Arc::new(sqlite::SqliteStuffStore::open(path).await?) as Arc<dyn StuffStore>)
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

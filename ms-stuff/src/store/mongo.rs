@@ -11,24 +11,20 @@ use super::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures_util::TryStreamExt;
+use futures_util::{FutureExt, TryStreamExt};
 use mongodb::bson::{Bson, Document, doc};
-use mongodb::error::{TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT};
 use mongodb::options::ReturnDocument;
-use mongodb::{ClientSession, Collection, Database, IndexModel};
+use mongodb::{ClientSession, Collection, IndexModel};
 use ms_common::events::{OrderRecord, StuffRecord, StuffStatus, VersionCheck};
-use ms_common::storage::OutboxStore;
-use ms_common::storage::mongo::{MongoOutbox, enqueue};
+use ms_common::storage::mongo::{Db, enqueue};
+use ms_common::storage::{OutboxStore, db_version};
 use ms_common::time::{from_db, to_db};
 use std::sync::Arc;
-
-/// How many times a transaction that lost a write conflict is run again.
-const TX_ATTEMPTS: u32 = 5;
 
 /// The catalogue in a MongoDB database.
 #[derive(Clone)]
 pub struct MongoStuffStore {
-    db: Database,
+    db: Db,
 }
 
 impl MongoStuffStore {
@@ -84,7 +80,7 @@ impl MongoStuffStore {
         let mut filter =
             doc! {"_id": e.id, "sellerId": e.editor_id, "status": StuffStatus::Available.as_str()};
         if let Some(v) = e.expected_version {
-            filter.insert("version", to_i64(v));
+            filter.insert("version", db_version(v));
         }
         let mut set = doc! {"updatedAt": to_db(&e.now)};
         if let Some(t) = &e.patch.title {
@@ -157,7 +153,7 @@ impl MongoStuffStore {
                 doc! {"$set": {
                     "stuffId": &order.stuff_id,
                     "status": change.status().as_str(),
-                    "version": to_i64(order.version),
+                    "version": db_version(order.version),
                 }},
             )
             .upsert(true)
@@ -180,7 +176,7 @@ impl MongoStuffStore {
         let doc = self
             .stuff()
             .find_one_and_update(
-                doc! {"_id": &stuff.id, "version": to_i64(stuff.version)},
+                doc! {"_id": &stuff.id, "version": db_version(stuff.version)},
                 doc! {
                     "$set": {
                         "status": holding.status.as_str(),
@@ -198,10 +194,6 @@ impl MongoStuffStore {
         enqueue(&self.db, session, &updated_event(&updated, cid)).await?;
         Ok(OrderOutcome::Applied(Some(updated)))
     }
-}
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 fn string(d: &Document, k: &str) -> Result<String, StoreError> {
@@ -241,70 +233,43 @@ fn stuff_doc(s: &StuffRecord) -> Document {
         "sellerId": &s.seller_id,
         "status": s.status.as_str(),
         "orderId": s.order_id.as_deref(),
-        "version": to_i64(s.version),
+        "version": db_version(s.version),
         "createdAt": to_db(&s.created_at),
         "updatedAt": to_db(&s.updated_at),
     }
 }
 
-/// True when the whole transaction may simply be run again.
-fn is_transient(e: &StoreError) -> bool {
-    match e {
-        StoreError::Other(a) => a
-            .downcast_ref::<mongodb::error::Error>()
-            .is_some_and(|m| m.contains_label(TRANSIENT_TRANSACTION_ERROR)),
-        _ => false,
-    }
-}
-
-/// Commits after success (retrying an unknown commit result), aborts after a failure.
-async fn settle<T>(
-    session: &mut ClientSession,
-    result: Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    match result {
-        Ok(v) => {
-            let mut tries = 0;
-            loop {
-                match session.commit_transaction().await {
-                    Ok(()) => return Ok(v),
-                    Err(e) if e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT) && tries < 3 => {
-                        tries += 1;
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
-        Err(e) => {
-            // Nothing to keep; a failed abort only means the server already dropped it.
-            let _ = session.abort_transaction().await;
-            Err(e)
-        }
+/// A store result as a transaction body returns it: driver errors stay driver errors (so
+/// the driver can retry a transient one), everything else is an outcome or a refusal.
+fn in_transaction<T>(r: Result<T, StoreError>) -> mongodb::error::Result<Result<T, StoreError>> {
+    match r {
+        Err(StoreError::Other(e)) => match e.downcast::<mongodb::error::Error>() {
+            Ok(driver) => Err(driver),
+            Err(other) => Ok(Err(StoreError::Other(other))),
+        },
+        other => Ok(other),
     }
 }
 
 #[async_trait]
 impl StuffStore for MongoStuffStore {
     async fn create(&self, s: &StuffRecord, cid: Option<&str>) -> Result<(), StoreError> {
-        let event = created_event(s, cid);
-        for attempt in 1..=TX_ATTEMPTS {
-            let mut session = self.db.client().start_session().await?;
-            session.start_transaction().await?;
-            let res = async {
-                self.stuff()
-                    .insert_one(stuff_doc(s))
-                    .session(&mut session)
-                    .await?;
-                enqueue(&self.db, &mut session, &event).await?;
-                Ok(())
-            }
-            .await;
-            match settle(&mut session, res).await {
-                Err(e) if is_transient(&e) && attempt < TX_ATTEMPTS => continue,
-                other => return other,
-            }
-        }
-        Err(anyhow::anyhow!("transaction kept conflicting").into())
+        let (stuff, event) = (stuff_doc(s), created_event(s, cid));
+        self.db
+            .transaction((self, &stuff, &event), |session, ctx| {
+                let (store, stuff, event) = *ctx;
+                async move {
+                    store
+                        .stuff()
+                        .insert_one(stuff)
+                        .session(&mut *session)
+                        .await?;
+                    enqueue(&store.db, session, event).await?;
+                    Ok(Ok::<(), StoreError>(()))
+                }
+                .boxed()
+            })
+            .await?
     }
 
     async fn get(&self, id: &str) -> Result<Option<StuffRecord>, StoreError> {
@@ -343,16 +308,12 @@ impl StuffStore for MongoStuffStore {
     }
 
     async fn edit(&self, e: &Edit<'_>) -> Result<StuffRecord, StoreError> {
-        for attempt in 1..=TX_ATTEMPTS {
-            let mut session = self.db.client().start_session().await?;
-            session.start_transaction().await?;
-            let res = self.edit_in(&mut session, e).await;
-            match settle(&mut session, res).await {
-                Err(err) if is_transient(&err) && attempt < TX_ATTEMPTS => continue,
-                other => return other,
-            }
-        }
-        Err(anyhow::anyhow!("transaction kept conflicting").into())
+        self.db
+            .transaction((self, e), |session, ctx| {
+                let (store, e) = *ctx;
+                async move { in_transaction(store.edit_in(session, e).await) }.boxed()
+            })
+            .await?
     }
 
     async fn apply_order(
@@ -362,21 +323,18 @@ impl StuffStore for MongoStuffStore {
         now: DateTime<Utc>,
         cid: Option<&str>,
     ) -> Result<OrderOutcome, StoreError> {
-        for attempt in 1..=TX_ATTEMPTS {
-            let mut session = self.db.client().start_session().await?;
-            session.start_transaction().await?;
-            let res = self
-                .apply_order_in(&mut session, change, order, now, cid)
-                .await;
-            match settle(&mut session, res).await {
-                Err(err) if is_transient(&err) && attempt < TX_ATTEMPTS => continue,
-                other => return other,
-            }
-        }
-        Err(anyhow::anyhow!("transaction kept conflicting").into())
+        self.db
+            .transaction((self, order, cid), |session, ctx| {
+                let (store, order, cid) = *ctx;
+                async move {
+                    in_transaction(store.apply_order_in(session, change, order, now, cid).await)
+                }
+                .boxed()
+            })
+            .await?
     }
 
     fn outbox(&self) -> Arc<dyn OutboxStore> {
-        Arc::new(MongoOutbox::new(&self.db))
+        self.db.outbox()
     }
 }

@@ -10,19 +10,18 @@ use super::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ms_common::events::{OrderRecord, StuffRecord, StuffStatus, VersionCheck};
-use ms_common::storage::sqlite::{self, Migration, begin_write};
-use ms_common::storage::{OutboxStore, SqliteOutbox, outbox::enqueue_sqlite};
+use ms_common::storage::sqlite::{self, Db, Migration};
+use ms_common::storage::{OutboxStore, db_version};
 use ms_common::time::{from_db, to_db};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{Row, SqliteConnection};
 use std::path::Path;
 use std::sync::Arc;
 
-const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "stuff, order versions",
-        sql: "
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "stuff, order versions",
+    sql: "
 CREATE TABLE stuff (
     id TEXT PRIMARY KEY,
     title TEXT NOT NULL,
@@ -45,38 +44,23 @@ CREATE TABLE order_versions (
     version INTEGER NOT NULL CHECK (version >= 1)
 );
 CREATE INDEX order_versions_active ON order_versions(stuff_id, order_id) WHERE status = 'created';",
-    },
-    Migration {
-        version: 2,
-        name: "outbox",
-        sql: sqlite::OUTBOX_SQL,
-    },
-    Migration {
-        version: 3,
-        name: "rpc reply log",
-        sql: ms_common::storage::replies::REPLIES_SQL,
-    },
-];
+}];
 
 const COLUMNS: &str = "id, title, description, price_cents, seller_id, status, order_id, version, created_at, updated_at";
 
 /// The catalogue in a SQLite database.
 #[derive(Clone)]
 pub struct SqliteStuffStore {
-    pool: SqlitePool,
+    db: Db,
 }
 
 impl SqliteStuffStore {
     /// Opens the file at `path` (or private memory for `None`) and migrates it.
     pub async fn open(path: Option<&Path>) -> anyhow::Result<Self> {
         Ok(Self {
-            pool: sqlite::open(path, MIGRATIONS).await?,
+            db: sqlite::open(path, MIGRATIONS).await?,
         })
     }
-}
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 fn stuff_from(r: &SqliteRow) -> Result<StuffRecord, StoreError> {
@@ -110,7 +94,7 @@ async fn get_in(conn: &mut SqliteConnection, id: &str) -> Result<Option<StuffRec
 #[async_trait]
 impl StuffStore for SqliteStuffStore {
     async fn create(&self, s: &StuffRecord, cid: Option<&str>) -> Result<(), StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.db.begin_write().await?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO stuff ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )))
@@ -121,18 +105,18 @@ impl StuffStore for SqliteStuffStore {
         .bind(&s.seller_id)
         .bind(s.status.as_str())
         .bind(&s.order_id)
-        .bind(to_i64(s.version))
+        .bind(db_version(s.version))
         .bind(to_db(&s.created_at))
         .bind(to_db(&s.updated_at))
         .execute(&mut *tx)
         .await?;
-        enqueue_sqlite(&mut tx, &created_event(s, cid)).await?;
+        sqlite::enqueue(&mut tx, &created_event(s, cid)).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn get(&self, id: &str) -> Result<Option<StuffRecord>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.db.pool().acquire().await?;
         get_in(&mut conn, id).await
     }
 
@@ -153,13 +137,13 @@ impl StuffStore for SqliteStuffStore {
         .bind(after_time)
         .bind(after_id)
         .bind(i64::from(q.limit))
-        .fetch_all(&self.pool)
+        .fetch_all(self.db.pool())
         .await?;
         rows.iter().map(stuff_from).collect()
     }
 
     async fn edit(&self, e: &Edit<'_>) -> Result<StuffRecord, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.db.begin_write().await?;
         // The compare-and-set: every condition is in the WHERE clause, so a stale or
         // refused edit changes nothing, whatever ran concurrently.
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -179,7 +163,7 @@ impl StuffStore for SqliteStuffStore {
         .bind(to_db(&e.now))
         .bind(e.id)
         .bind(e.editor_id)
-        .bind(e.expected_version.map(to_i64))
+        .bind(e.expected_version.map(db_version))
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
@@ -187,7 +171,7 @@ impl StuffStore for SqliteStuffStore {
             return Err(edit_refusal(current.as_ref(), e));
         };
         let updated = stuff_from(&row)?;
-        enqueue_sqlite(&mut tx, &updated_event(&updated, e.correlation_id)).await?;
+        sqlite::enqueue(&mut tx, &updated_event(&updated, e.correlation_id)).await?;
         tx.commit().await?;
         Ok(updated)
     }
@@ -199,7 +183,7 @@ impl StuffStore for SqliteStuffStore {
         now: DateTime<Utc>,
         cid: Option<&str>,
     ) -> Result<OrderOutcome, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.db.begin_write().await?;
         let held: Option<i64> =
             sqlx::query_scalar("SELECT version FROM order_versions WHERE order_id = ?")
                 .bind(&order.id)
@@ -221,7 +205,7 @@ impl StuffStore for SqliteStuffStore {
         .bind(&order.id)
         .bind(&order.stuff_id)
         .bind(change.status().as_str())
-        .bind(to_i64(order.version))
+        .bind(db_version(order.version))
         .execute(&mut *tx)
         .await?;
         let next_active: Option<String> = sqlx::query_scalar(
@@ -246,17 +230,17 @@ impl StuffStore for SqliteStuffStore {
         .bind(&holding.order_id)
         .bind(to_db(&now))
         .bind(&stuff.id)
-        .bind(to_i64(stuff.version))
+        .bind(db_version(stuff.version))
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| anyhow::anyhow!("stuff {} changed inside a write transaction", stuff.id))?;
         let updated = stuff_from(&row)?;
-        enqueue_sqlite(&mut tx, &updated_event(&updated, cid)).await?;
+        sqlite::enqueue(&mut tx, &updated_event(&updated, cid)).await?;
         tx.commit().await?;
         Ok(OrderOutcome::Applied(Some(updated)))
     }
 
     fn outbox(&self) -> Arc<dyn OutboxStore> {
-        Arc::new(SqliteOutbox::new(self.pool.clone()))
+        self.db.outbox()
     }
 }

@@ -68,17 +68,7 @@ pub enum StoreError {
     Other(#[from] anyhow::Error),
 }
 
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        StoreError::Other(e.into())
-    }
-}
-
-impl From<mongodb::error::Error> for StoreError {
-    fn from(e: mongodb::error::Error) -> Self {
-        StoreError::Other(e.into())
-    }
-}
+ms_common::database_errors!(StoreError);
 
 /// What ms-user needs from storage.
 #[async_trait]
@@ -110,12 +100,12 @@ pub trait UserStore: Send + Sync + 'static {
 pub async fn open(
     storage: &ms_common::config::StorageConfig,
 ) -> anyhow::Result<Arc<dyn UserStore>> {
-    use ms_common::config::StorageConfig;
-    Ok(match storage {
-        StorageConfig::Mongo { url, database } => {
-            Arc::new(mongo::MongoUserStore::open(url, database).await?)
-        }
-        StorageConfig::SqliteFile(p) => Arc::new(sqlite::SqliteUserStore::open(Some(p)).await?),
-        StorageConfig::SqliteMemory => Arc::new(sqlite::SqliteUserStore::open(None).await?),
-    })
+    ms_common::storage::open_store(
+        storage,
+        async |url, database| {
+            Ok(Arc::new(mongo::MongoUserStore::open(url, database).await?) as Arc<dyn UserStore>)
+        },
+        async |path| Ok(Arc::new(sqlite::SqliteUserStore::open(path).await?) as Arc<dyn UserStore>),
+    )
+    .await
 }

@@ -4,20 +4,20 @@
 use super::{KeyRow, RefreshRow, StoreError, UserRow, UserStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures_util::TryStreamExt;
+use futures_util::{FutureExt, TryStreamExt};
 use mongodb::bson::{Document, doc};
 use mongodb::options::IndexOptions;
-use mongodb::{Collection, Database, IndexModel};
+use mongodb::{Collection, IndexModel};
 use ms_common::events::{EventEnvelope, Role};
-use ms_common::storage::OutboxStore;
-use ms_common::storage::mongo::{MongoOutbox, enqueue, is_duplicate_key};
+use ms_common::storage::mongo::{Db, enqueue, is_duplicate_key};
+use ms_common::storage::{OutboxStore, db_version};
 use ms_common::time::to_db;
 use std::sync::Arc;
 
 /// Accounts in a MongoDB database.
 #[derive(Clone)]
 pub struct MongoUserStore {
-    db: Database,
+    db: Db,
 }
 
 impl MongoUserStore {
@@ -103,28 +103,28 @@ fn refresh_doc(r: &RefreshRow) -> Document {
 #[async_trait]
 impl UserStore for MongoUserStore {
     async fn create_user(&self, u: &UserRow, event: &EventEnvelope) -> Result<(), StoreError> {
-        let mut session = self.db.client().start_session().await?;
-        session.start_transaction().await?;
-        let res = self
-            .users()
-            .insert_one(doc! {
-                "_id": &u.id,
-                "email": &u.email,
-                "passwordHash": &u.password_hash,
-                "role": u.role.as_str(),
-                "version": i64::try_from(u.version).unwrap_or(i64::MAX),
-                "createdAt": to_db(&u.created_at),
+        let user = doc! {
+            "_id": &u.id,
+            "email": &u.email,
+            "passwordHash": &u.password_hash,
+            "role": u.role.as_str(),
+            "version": db_version(u.version),
+            "createdAt": to_db(&u.created_at),
+        };
+        self.db
+            .transaction((self, &user, event), |session, ctx| {
+                let (store, user, event) = *ctx;
+                async move {
+                    match store.users().insert_one(user).session(&mut *session).await {
+                        Err(e) if is_duplicate_key(&e) => return Ok(Err(StoreError::EmailTaken)),
+                        other => other?,
+                    };
+                    enqueue(&store.db, session, event).await?;
+                    Ok(Ok(()))
+                }
+                .boxed()
             })
-            .session(&mut session)
-            .await;
-        match res {
-            Err(e) if is_duplicate_key(&e) => return Err(StoreError::EmailTaken),
-            Err(e) => return Err(e.into()),
-            Ok(_) => {}
-        }
-        enqueue(&self.db, &mut session, event).await?;
-        session.commit_transaction().await?;
-        Ok(())
+            .await?
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, StoreError> {
@@ -160,27 +160,35 @@ impl UserStore for MongoUserStore {
     }
 
     async fn rotate_refresh(&self, old_hash: &str, new: &RefreshRow) -> Result<bool, StoreError> {
-        let mut session = self.db.client().start_session().await?;
-        session.start_transaction().await?;
-        // Compare-and-set: only an unrotated, unrevoked token can be exchanged, once.
-        let res = self
-            .refresh()
-            .update_one(
-                doc! {"_id": old_hash, "rotated": false, "revoked": false},
-                doc! {"$set": {"rotated": true}},
-            )
-            .session(&mut session)
+        let rotated = self
+            .db
+            .transaction((self, old_hash, new), |session, ctx| {
+                let (store, old_hash, new) = *ctx;
+                async move {
+                    // Compare-and-set: only an unrotated, unrevoked token can be exchanged,
+                    // once.
+                    let res = store
+                        .refresh()
+                        .update_one(
+                            doc! {"_id": old_hash, "rotated": false, "revoked": false},
+                            doc! {"$set": {"rotated": true}},
+                        )
+                        .session(&mut *session)
+                        .await?;
+                    if res.modified_count != 1 {
+                        return Ok(Err(()));
+                    }
+                    store
+                        .refresh()
+                        .insert_one(refresh_doc(new))
+                        .session(&mut *session)
+                        .await?;
+                    Ok(Ok(()))
+                }
+                .boxed()
+            })
             .await?;
-        if res.modified_count != 1 {
-            session.abort_transaction().await?;
-            return Ok(false);
-        }
-        self.refresh()
-            .insert_one(refresh_doc(new))
-            .session(&mut session)
-            .await?;
-        session.commit_transaction().await?;
-        Ok(true)
+        Ok(rotated.is_ok())
     }
 
     async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError> {
@@ -222,6 +230,6 @@ impl UserStore for MongoUserStore {
     }
 
     fn outbox(&self) -> Arc<dyn OutboxStore> {
-        Arc::new(MongoOutbox::new(&self.db))
+        self.db.outbox()
     }
 }

@@ -4,19 +4,18 @@ use super::{KeyRow, RefreshRow, StoreError, UserRow, UserStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ms_common::events::{EventEnvelope, Role};
-use ms_common::storage::sqlite::{self, Migration, begin_write, is_unique_violation};
-use ms_common::storage::{OutboxStore, SqliteOutbox, outbox::enqueue_sqlite};
+use ms_common::storage::OutboxStore;
+use ms_common::storage::sqlite::{self, Db, Migration, is_unique_violation};
 use ms_common::time::to_db;
+use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqlitePool};
 use std::path::Path;
 use std::sync::Arc;
 
-const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "users, refresh tokens, signing keys",
-        sql: "
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "users, refresh tokens, signing keys",
+    sql: "
 CREATE TABLE users (
     id TEXT PRIMARY KEY,
     email TEXT NOT NULL UNIQUE,
@@ -39,30 +38,19 @@ CREATE TABLE signing_keys (
     seed TEXT NOT NULL,
     created_at TEXT NOT NULL
 );",
-    },
-    Migration {
-        version: 2,
-        name: "outbox",
-        sql: sqlite::OUTBOX_SQL,
-    },
-    Migration {
-        version: 3,
-        name: "rpc reply log",
-        sql: ms_common::storage::replies::REPLIES_SQL,
-    },
-];
+}];
 
 /// Accounts in a SQLite database.
 #[derive(Clone)]
 pub struct SqliteUserStore {
-    pool: SqlitePool,
+    db: Db,
 }
 
 impl SqliteUserStore {
     /// Opens the file at `path` (or private memory for `None`) and migrates it.
     pub async fn open(path: Option<&Path>) -> anyhow::Result<Self> {
         Ok(Self {
-            pool: sqlite::open(path, MIGRATIONS).await?,
+            db: sqlite::open(path, MIGRATIONS).await?,
         })
     }
 }
@@ -91,7 +79,7 @@ fn user_from(r: &SqliteRow) -> Result<UserRow, StoreError> {
 #[async_trait]
 impl UserStore for SqliteUserStore {
     async fn create_user(&self, u: &UserRow, event: &EventEnvelope) -> Result<(), StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.db.begin_write().await?;
         let res = sqlx::query(
             "INSERT INTO users (id, email, password_hash, role, version, created_at) VALUES (?, ?, ?, ?, ?, ?)",
         )
@@ -108,7 +96,7 @@ impl UserStore for SqliteUserStore {
             Err(e) => return Err(e.into()),
             Ok(_) => {}
         }
-        enqueue_sqlite(&mut tx, event).await?;
+        sqlite::enqueue(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -116,7 +104,7 @@ impl UserStore for SqliteUserStore {
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, StoreError> {
         let row = sqlx::query("SELECT * FROM users WHERE email = ?")
             .bind(email)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.pool())
             .await?;
         row.as_ref().map(user_from).transpose()
     }
@@ -124,7 +112,7 @@ impl UserStore for SqliteUserStore {
     async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
         let row = sqlx::query("SELECT * FROM users WHERE id = ?")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.pool())
             .await?;
         row.as_ref().map(user_from).transpose()
     }
@@ -139,7 +127,7 @@ impl UserStore for SqliteUserStore {
         .bind(to_db(&r.expires_at))
         .bind(r.rotated)
         .bind(r.revoked)
-        .execute(&self.pool)
+        .execute(self.db.pool())
         .await?;
         Ok(())
     }
@@ -147,7 +135,7 @@ impl UserStore for SqliteUserStore {
     async fn refresh_by_hash(&self, hash: &str) -> Result<Option<RefreshRow>, StoreError> {
         let row = sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = ?")
             .bind(hash)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.pool())
             .await?;
         row.map(|r| {
             Ok(RefreshRow {
@@ -163,7 +151,7 @@ impl UserStore for SqliteUserStore {
     }
 
     async fn rotate_refresh(&self, old_hash: &str, new: &RefreshRow) -> Result<bool, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.db.begin_write().await?;
         let done = sqlx::query(
             "UPDATE refresh_tokens SET rotated = 1 WHERE token_hash = ? AND rotated = 0 AND revoked = 0",
         )
@@ -190,7 +178,7 @@ impl UserStore for SqliteUserStore {
     async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = ?")
             .bind(family_id)
-            .execute(&self.pool)
+            .execute(self.db.pool())
             .await?;
         Ok(())
     }
@@ -199,7 +187,7 @@ impl UserStore for SqliteUserStore {
         let rows = sqlx::query(
             "SELECT kid, seed, created_at FROM signing_keys ORDER BY created_at DESC, kid DESC",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.db.pool())
         .await?;
         rows.iter()
             .map(|r| {
@@ -217,12 +205,12 @@ impl UserStore for SqliteUserStore {
             .bind(&k.kid)
             .bind(&k.seed_b64)
             .bind(to_db(&k.created_at))
-            .execute(&self.pool)
+            .execute(self.db.pool())
             .await?;
         Ok(())
     }
 
     fn outbox(&self) -> Arc<dyn OutboxStore> {
-        Arc::new(SqliteOutbox::new(self.pool.clone()))
+        self.db.outbox()
     }
 }
