@@ -4,12 +4,17 @@
 
 use crate::AppState;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Extension, Json, Router};
+use axum_extra::TypedHeader;
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use axum_extra::headers::Authorization;
+use axum_extra::headers::authorization::Bearer;
 use ms_common::ApiError;
 use ms_common::auth::NOT_AUTHORIZED;
 use ms_common::contract::UserAction;
@@ -22,8 +27,6 @@ use tracing::Instrument;
 pub const REFRESH_COOKIE: &str = "refresh_token";
 /// The cookie is sent only to the account routes.
 const COOKIE_PATH: &str = "/api/users";
-/// Refresh cookie lifetime (matches the refresh token's).
-const COOKIE_MAX_AGE: u64 = 30 * 24 * 3600;
 /// Header that carries the correlation id in and out.
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
 
@@ -158,38 +161,45 @@ async fn call_user(
     s.rpc.request(action, token, payload, cid).await
 }
 
-fn refresh_cookie(s: &AppState, value: &str, max_age: u64) -> HeaderValue {
-    let secure = if s.cfg.cookie_secure { "; Secure" } else { "" };
-    let cookie = format!(
-        "{REFRESH_COOKIE}={value}; HttpOnly; SameSite=Lax; Path={COOKIE_PATH}; Max-Age={max_age}{secure}"
-    );
-    HeaderValue::from_str(&cookie)
-        .unwrap_or_else(|_| HeaderValue::from_static("refresh_token=; Max-Age=0"))
+/// The refresh cookie: HttpOnly, SameSite=Lax, only sent to the account routes, `Secure`
+/// behind HTTPS (`COOKIE_SECURE`), living as long as the token (`max_age` seconds).
+fn refresh_cookie(s: &AppState, value: String, max_age: i64) -> Cookie<'static> {
+    Cookie::build((REFRESH_COOKIE, value))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .path(COOKIE_PATH)
+        .max_age(time::Duration::seconds(max_age))
+        .secure(s.cfg.cookie_secure)
+        .build()
 }
 
-/// Moves the refresh token from ms-user's reply into a cookie; the body keeps the rest.
-fn session_response(s: &AppState, status: StatusCode, mut reply: Value) -> Response {
-    let token = reply
-        .as_object_mut()
-        .and_then(|o| o.remove("refreshToken"))
-        .and_then(|v| v.as_str().map(str::to_owned));
-    let mut res = (status, Json(reply)).into_response();
-    if let Some(t) = token {
-        res.headers_mut()
-            .append(header::SET_COOKIE, refresh_cookie(s, &t, COOKIE_MAX_AGE));
-    }
-    res
+/// Moves the refresh token (and its lifetime) from ms-user's reply into the cookie; the
+/// body keeps the rest, the contract's `Session`.
+fn session_response(
+    s: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    mut reply: Value,
+) -> Response {
+    let fields = reply.as_object_mut();
+    let (token, max_age) = match fields {
+        Some(o) => (o.remove("refreshToken"), o.remove("refreshTokenMaxAge")),
+        None => (None, None),
+    };
+    let jar = match (
+        token.as_ref().and_then(Value::as_str),
+        max_age.and_then(|v| v.as_i64()),
+    ) {
+        (Some(t), Some(age)) => jar.add(refresh_cookie(s, t.to_owned(), age)),
+        _ => jar,
+    };
+    (status, jar, Json(reply)).into_response()
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
+/// The refresh token the browser sent, if any.
+fn refresh_token(jar: &CookieJar) -> Option<String> {
+    jar.get(REFRESH_COOKIE)
+        .map(|c| c.value().to_owned())
         .filter(|v| !v.is_empty())
 }
 
@@ -208,11 +218,12 @@ fn client_addr(s: &AppState, headers: &HeaderMap, peer: SocketAddr) -> String {
 async fn signup(
     State(s): State<AppState>,
     Extension(cid): Extension<CorrelationId>,
+    jar: CookieJar,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let payload = json_object(&body)?;
     let reply = call_user(&s, UserAction::Signup, None, payload, &cid.0).await?;
-    Ok(session_response(&s, StatusCode::CREATED, reply))
+    Ok(session_response(&s, jar, StatusCode::CREATED, reply))
 }
 
 async fn signin(
@@ -220,6 +231,7 @@ async fn signin(
     Extension(cid): Extension<CorrelationId>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    jar: CookieJar,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let payload = json_object(&body)?;
@@ -237,16 +249,15 @@ async fn signin(
         return Err(ApiError::too_many_requests());
     }
     let reply = call_user(&s, UserAction::Signin, None, payload, &cid.0).await?;
-    Ok(session_response(&s, StatusCode::OK, reply))
+    Ok(session_response(&s, jar, StatusCode::OK, reply))
 }
 
 async fn refresh(
     State(s): State<AppState>,
     Extension(cid): Extension<CorrelationId>,
-    headers: HeaderMap,
+    jar: CookieJar,
 ) -> Result<Response, ApiError> {
-    let token =
-        cookie(&headers, REFRESH_COOKIE).ok_or_else(|| ApiError::unauthorized(NOT_AUTHORIZED))?;
+    let token = refresh_token(&jar).ok_or_else(|| ApiError::unauthorized(NOT_AUTHORIZED))?;
     let reply = call_user(
         &s,
         UserAction::Refresh,
@@ -255,15 +266,15 @@ async fn refresh(
         &cid.0,
     )
     .await?;
-    Ok(session_response(&s, StatusCode::OK, reply))
+    Ok(session_response(&s, jar, StatusCode::OK, reply))
 }
 
 async fn signout(
     State(s): State<AppState>,
     Extension(cid): Extension<CorrelationId>,
-    headers: HeaderMap,
+    jar: CookieJar,
 ) -> Result<Response, ApiError> {
-    if let Some(token) = cookie(&headers, REFRESH_COOKIE) {
+    if let Some(token) = refresh_token(&jar) {
         call_user(
             &s,
             UserAction::Signout,
@@ -273,31 +284,37 @@ async fn signout(
         )
         .await?;
     }
-    let mut res = StatusCode::NO_CONTENT.into_response();
-    res.headers_mut()
-        .append(header::SET_COOKIE, refresh_cookie(&s, "", 0));
-    Ok(res)
+    // Overwrites the cookie with an empty one that expires at once.
+    let jar = jar.add(refresh_cookie(&s, String::new(), 0));
+    Ok((StatusCode::NO_CONTENT, jar).into_response())
 }
 
-/// The bearer token of a request, if any.
-pub fn bearer(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty())
+/// The caller's access token from `Authorization: Bearer …`; a request without one is a
+/// 401 in the contract's envelope. Verification is the owning service's job.
+#[derive(Debug, Clone)]
+pub struct BearerToken(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let TypedHeader(Authorization(bearer)) =
+            TypedHeader::<Authorization<Bearer>>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::unauthorized(NOT_AUTHORIZED))?;
+        let token = bearer.token().trim();
+        if token.is_empty() {
+            return Err(ApiError::unauthorized(NOT_AUTHORIZED));
+        }
+        Ok(Self(token.to_owned()))
+    }
 }
 
 async fn me(
     State(s): State<AppState>,
     Extension(cid): Extension<CorrelationId>,
-    headers: HeaderMap,
+    BearerToken(token): BearerToken,
 ) -> Result<Json<Value>, ApiError> {
-    let token = bearer(&headers).ok_or_else(|| ApiError::unauthorized(NOT_AUTHORIZED))?;
     Ok(Json(
         call_user(&s, UserAction::Me, Some(token), json!({}), &cid.0).await?,
     ))
@@ -315,20 +332,35 @@ mod tests {
         assert_eq!(sane_correlation_id(None).len(), 32);
     }
 
-    #[test]
-    fn cookies_and_bearer() {
+    async fn bearer_of(value: Option<&'static str>) -> Result<String, u16> {
+        let mut req = axum::http::Request::builder();
+        if let Some(v) = value {
+            req = req.header(header::AUTHORIZATION, v);
+        }
+        let (mut parts, ()) = req.body(()).unwrap().into_parts();
+        BearerToken::from_request_parts(&mut parts, &())
+            .await
+            .map(|b| b.0)
+            .map_err(|e| e.status)
+    }
+
+    #[tokio::test]
+    async fn cookies_and_bearer() {
         let mut h = HeaderMap::new();
         h.insert(
             header::COOKIE,
             HeaderValue::from_static("a=1; refresh_token=xyz; b=2"),
         );
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer t0k"),
+        assert_eq!(
+            refresh_token(&CookieJar::from_headers(&h)).as_deref(),
+            Some("xyz")
         );
-        assert_eq!(cookie(&h, REFRESH_COOKIE).as_deref(), Some("xyz"));
-        assert_eq!(cookie(&h, "zzz"), None);
-        assert_eq!(bearer(&h).as_deref(), Some("t0k"));
+        assert_eq!(refresh_token(&CookieJar::new()), None);
+        assert_eq!(bearer_of(Some("Bearer t0k")).await, Ok("t0k".to_owned()));
+        assert_eq!(bearer_of(Some("bearer t0k")).await, Ok("t0k".to_owned()));
+        assert_eq!(bearer_of(Some("Basic abc")).await, Err(401));
+        assert_eq!(bearer_of(Some("Bearer ")).await, Err(401));
+        assert_eq!(bearer_of(None).await, Err(401));
         assert!(json_object(&Bytes::from_static(b"[1]")).is_err());
         assert!(json_object(&Bytes::from_static(b"{")).is_err());
         assert!(json_object(&Bytes::from_static(b"{}")).is_ok());

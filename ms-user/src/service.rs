@@ -140,11 +140,12 @@ impl UserService {
         Ok((access, row, refresh))
     }
 
-    fn session_body(user: &UserRow, access: &str, refresh: &str) -> RpcSession {
+    fn session_body(&self, user: &UserRow, access: &str, refresh: &str) -> RpcSession {
         RpcSession {
             user: public_user(user),
             access_token: access.to_owned(),
             refresh_token: refresh.to_owned(),
+            refresh_token_max_age: self.refresh_ttl.as_secs(),
         }
     }
 
@@ -184,7 +185,7 @@ impl UserService {
         let (access, row, refresh) = self.session_for(&user, None).await?;
         self.store.add_refresh(&row).await.map_err(store_err)?;
         tracing::info!(user_id = %user.id, "signed up");
-        reply(&Self::session_body(&user, &access, &refresh))
+        reply(&self.session_body(&user, &access, &refresh))
     }
 
     /// `user:signin`: the same 401 (and similar time) for unknown e-mail and wrong password.
@@ -207,7 +208,7 @@ impl UserService {
         };
         let (access, row, refresh) = self.session_for(&user, None).await?;
         self.store.add_refresh(&row).await.map_err(store_err)?;
-        reply(&Self::session_body(&user, &access, &refresh))
+        reply(&self.session_body(&user, &access, &refresh))
     }
 
     /// `user:refresh`: rotates the token; reuse of a rotated token revokes its family.
@@ -260,7 +261,7 @@ impl UserService {
                 .map_err(store_err)?;
             return Err(denied());
         }
-        reply(&Self::session_body(&user, &access, &refresh))
+        reply(&self.session_body(&user, &access, &refresh))
     }
 
     /// `user:signout`: revokes the token's family; unknown tokens are fine (idempotent).

@@ -302,6 +302,8 @@ pub struct RpcSession {
     pub access_token: String,
     /// Opaque rotating refresh token.
     pub refresh_token: String,
+    /// Seconds the refresh token lives (`REFRESH_TOKEN_SECONDS`): the cookie's `Max-Age`.
+    pub refresh_token_max_age: u64,
 }
 
 /// `{user}`: body of `GET /api/users/me` and `session:authenticate` ack data.

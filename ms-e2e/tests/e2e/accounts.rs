@@ -70,10 +70,16 @@ async fn the_whole_account_flow_over_http() {
     let r = post(url, "/api/users/signup", Some(creds.clone()), None).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let cookie = set_cookie(&r).expect("refresh cookie");
-    for attr in ["HttpOnly", "SameSite=Lax", "Path=/api/users"] {
+    // Max-Age is the refresh token's own lifetime (ms-user's REFRESH_TOKEN_SECONDS, 3600
+    // in tests), not a constant of the router.
+    for attr in ["HttpOnly", "SameSite=Lax", "Path=/api/users", "Max-Age=3600"] {
         assert!(cookie.contains(attr), "{cookie} lacks {attr}");
     }
     let body: Value = r.json().await.unwrap();
+    assert!(
+        body.get("refreshTokenMaxAge").is_none(),
+        "the lifetime travels in the cookie only: {body}"
+    );
     assert_eq!(body["user"]["email"], "ann@example.com");
     assert_eq!(body["user"]["role"], "user");
     assert!(
