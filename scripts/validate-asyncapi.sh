@@ -12,19 +12,24 @@
 #      enum, ms-common/src/contract/action.rs) and every socket handler of ms-router is a
 #      channel on the `router` server with a receive operation and a reply (the ack); every
 #      fan-out push a channel with a send operation; no stale Socket.IO channels;
-#   3. every `Event` variant's routing key (ms-common/src/events.rs) is a routing-key channel
-#      on stuffmart.events, with a publish operation and a message pinned to that type;
-#   4. each service's events queue, the router fan-out queue and the hold queue list exactly
-#      the routing keys the code binds; each rpc.<service> channel lists exactly that
-#      service's actions in docs/actions.json, and each relayed action's Socket.IO operation
-#      says it is relayed to that queue;
+#   3. every event kind of docs/events.json (the catalogue generated from `EventKind`,
+#      ms-common/src/events.rs, whose `Event` variants' wire types must equal it) is a
+#      routing-key channel on stuffmart.events, with a publish operation and a message
+#      pinned to that type;
+#   4. each service's events queue (`consumers` in docs/events.json), the router fan-out
+#      queue (`routerPushes`) and the hold queue (its `EventKind` in ms-order/src/hold.rs)
+#      list exactly the routing keys the code binds, and their descriptions name exactly
+#      those keys (no wildcards); each rpc.<service> channel lists exactly that service's
+#      actions in docs/actions.json, and each relayed action's Socket.IO operation says it
+#      is relayed to that queue;
 #   5. every docs/schemas/*.json file is referenced (and every referenced file exists);
 #   6. the exact client-facing messages (409/402 and others) are quoted verbatim in
 #      docs/asyncapi.yaml and docs/contract.md; docs/contract.md points at every schema file
 #      and names every event; docs/topology.md names every exchange, queue kind, header and
 #      event and has a Mermaid diagram.
-# The schema files and docs/actions.json themselves are checked against the Rust types by
-# `cargo test -p ms-common --test schemas` (UPDATE_SCHEMAS=1 regenerates them).
+# The schema files, docs/actions.json and docs/events.json themselves are checked against
+# the Rust types by `cargo test -p ms-common --test schemas` (UPDATE_SCHEMAS=1 regenerates
+# them).
 #
 # Needs node (18+) and npm; installs the parser into
 # ${XDG_CACHE_HOME:-~/.cache}/stuffmart/asyncapi (once; again when the pinned versions change).

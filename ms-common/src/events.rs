@@ -4,6 +4,7 @@
 //! is the `type` (e.g. `stuff.updated`). Records carry `version`, incremented on each
 //! change, so a consumer applies version N only on N-1 (see [`VersionCheck`]).
 
+use crate::messaging::Service;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -217,19 +218,129 @@ pub enum Event {
 }
 
 impl Event {
-    /// The routing key (and `type` field) of this event.
-    pub fn routing_key(&self) -> &'static str {
+    /// Which kind of fact this is.
+    pub fn kind(&self) -> EventKind {
         match self {
-            Event::UserCreated(_) => "user.created",
-            Event::StuffCreated(_) => "stuff.created",
-            Event::StuffUpdated(_) => "stuff.updated",
-            Event::OrderCreated(_) => "order.created",
-            Event::OrderCancelled(_) => "order.cancelled",
-            Event::OrderCompleted(_) => "order.completed",
-            Event::PaymentCreated(_) => "payment.created",
-            Event::PaymentFailed(_) => "payment.failed",
+            Event::UserCreated(_) => EventKind::UserCreated,
+            Event::StuffCreated(_) => EventKind::StuffCreated,
+            Event::StuffUpdated(_) => EventKind::StuffUpdated,
+            Event::OrderCreated(_) => EventKind::OrderCreated,
+            Event::OrderCancelled(_) => EventKind::OrderCancelled,
+            Event::OrderCompleted(_) => EventKind::OrderCompleted,
+            Event::PaymentCreated(_) => EventKind::PaymentCreated,
+            Event::PaymentFailed(_) => EventKind::PaymentFailed,
         }
     }
+
+    /// The routing key (and `type` field) of this event.
+    pub fn routing_key(&self) -> &'static str {
+        self.kind().routing_key()
+    }
+}
+
+/// The kinds of [`Event`], without their data: what a queue is bound to. Who consumes
+/// which kinds is declared once, in [`EventKind::consumed_by`] and [`LIVE_PUSHES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// `user.created`.
+    UserCreated,
+    /// `stuff.created`.
+    StuffCreated,
+    /// `stuff.updated`.
+    StuffUpdated,
+    /// `order.created`.
+    OrderCreated,
+    /// `order.cancelled`.
+    OrderCancelled,
+    /// `order.completed`.
+    OrderCompleted,
+    /// `payment.created`.
+    PaymentCreated,
+    /// `payment.failed`.
+    PaymentFailed,
+}
+
+/// The order events: everything that changes a stuff's hold or an order replica.
+const ORDER_EVENTS: &[EventKind] = &[
+    EventKind::OrderCreated,
+    EventKind::OrderCancelled,
+    EventKind::OrderCompleted,
+];
+
+/// What the router replicas push to browsers (each on its own exclusive queue).
+pub const LIVE_PUSHES: &[EventKind] = &[
+    EventKind::StuffCreated,
+    EventKind::StuffUpdated,
+    EventKind::OrderCreated,
+    EventKind::OrderCancelled,
+    EventKind::OrderCompleted,
+];
+
+impl EventKind {
+    /// Every kind.
+    pub const ALL: [EventKind; 8] = [
+        EventKind::UserCreated,
+        EventKind::StuffCreated,
+        EventKind::StuffUpdated,
+        EventKind::OrderCreated,
+        EventKind::OrderCancelled,
+        EventKind::OrderCompleted,
+        EventKind::PaymentCreated,
+        EventKind::PaymentFailed,
+    ];
+
+    /// The routing key on the events exchange.
+    pub const fn routing_key(self) -> &'static str {
+        match self {
+            EventKind::UserCreated => "user.created",
+            EventKind::StuffCreated => "stuff.created",
+            EventKind::StuffUpdated => "stuff.updated",
+            EventKind::OrderCreated => "order.created",
+            EventKind::OrderCancelled => "order.cancelled",
+            EventKind::OrderCompleted => "order.completed",
+            EventKind::PaymentCreated => "payment.created",
+            EventKind::PaymentFailed => "payment.failed",
+        }
+    }
+
+    /// The events a service's durable events queue is bound to.
+    pub const fn consumed_by(service: Service) -> &'static [EventKind] {
+        match service {
+            // Nobody's facts change an account.
+            Service::User => &[],
+            // Holds and sales change a stuff's status.
+            Service::Stuff => ORDER_EVENTS,
+            // ms-order keeps a replica of the catalogue and completes paid orders.
+            Service::Order => &[
+                EventKind::StuffCreated,
+                EventKind::StuffUpdated,
+                EventKind::PaymentCreated,
+                EventKind::PaymentFailed,
+            ],
+            // ms-payment keeps a replica of the orders.
+            Service::Payment => ORDER_EVENTS,
+        }
+    }
+}
+
+/// `docs/events.json`: every event kind and who consumes it, as the AsyncAPI check reads
+/// it (kept equal to the code by `ms-common/tests/schemas.rs`).
+pub fn catalogue_file() -> String {
+    let services: serde_json::Map<String, serde_json::Value> = Service::ALL
+        .iter()
+        .map(|s| {
+            let keys: Vec<&str> = EventKind::consumed_by(*s)
+                .iter()
+                .map(|k| k.routing_key())
+                .collect();
+            (s.as_str().to_owned(), serde_json::json!(keys))
+        })
+        .collect();
+    let pushes: Vec<&str> = LIVE_PUSHES.iter().map(|k| k.routing_key()).collect();
+    let kinds: Vec<&str> = EventKind::ALL.iter().map(|k| k.routing_key()).collect();
+    let doc = serde_json::json!({"kinds": kinds, "consumers": services, "routerPushes": pushes});
+    let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    format!("{text}\n")
 }
 
 /// An event with its identity and tracing context, as stored in the outbox and sent.

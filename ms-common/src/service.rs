@@ -6,6 +6,7 @@
 
 use crate::auth::VerifyToken;
 use crate::config::CommonConfig;
+use crate::events::EventKind;
 use crate::messaging::OutboxRelay;
 use crate::messaging::{
     Broker, ConsumerSpec, Handler, Names, Publisher, RpcHandler, Service, ServiceTopology,
@@ -34,17 +35,17 @@ pub struct ServiceRuntime {
 }
 
 impl ServiceRuntime {
-    /// Connects and declares the service's queues, bound to `bindings` (event routing keys).
-    pub async fn connect(
-        config: CommonConfig,
-        service: Service,
-        bindings: &[&str],
-    ) -> anyhow::Result<Self> {
+    /// Connects and declares the service's queues, its events queue bound to the events it
+    /// consumes ([`EventKind::consumed_by`]).
+    pub async fn connect(config: CommonConfig, service: Service) -> anyhow::Result<Self> {
         let names = Names::new(config.amqp_prefix.clone());
         let topology = ServiceTopology {
             names: names.clone(),
             service,
-            bindings: bindings.iter().map(|s| (*s).to_owned()).collect(),
+            bindings: EventKind::consumed_by(service)
+                .iter()
+                .map(|k| k.routing_key().to_owned())
+                .collect(),
             retry_delay: config.retry_delay,
             rpc: true,
         };

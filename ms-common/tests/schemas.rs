@@ -90,6 +90,24 @@ fn the_checked_in_action_catalogue_matches_the_action_enum() {
 }
 
 #[test]
+fn the_checked_in_event_catalogue_matches_the_event_kinds() {
+    let path = schema_dir().join("..").join("events.json");
+    let expected = ms_common::events::catalogue_file();
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    if on_disk != expected && std::env::var("UPDATE_SCHEMAS").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, &expected).unwrap();
+        eprintln!("wrote docs/events.json");
+        return;
+    }
+    assert!(
+        on_disk == expected,
+        "docs/events.json differs from events::EventKind:\n{}\n\
+         Regenerate with: UPDATE_SCHEMAS=1 cargo test -p ms-common --test schemas",
+        diff(&on_disk, &expected)
+    );
+}
+
+#[test]
 fn checked_in_schemas_match_the_rust_types() {
     let dir = schema_dir();
     let expected: BTreeMap<String, String> = contract::schema_files().into_iter().collect();

@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use lapin::Channel;
 use lapin::options::QueueBindOptions;
 use lapin::types::{AMQPValue, FieldTable};
+use ms_common::events::EventKind;
 use ms_common::messaging::topology::{declare_retry_queue, declare_work_queue, lstr, table};
 use ms_common::messaging::{Declare, Names, Service};
 use std::time::Duration;
@@ -69,7 +70,7 @@ impl Declare for HoldTopology {
         ch.queue_bind(
             self.hold_queue().into(),
             self.names.events_exchange().into(),
-            "order.created".into(),
+            EventKind::OrderCreated.routing_key().into(),
             QueueBindOptions::default(),
             FieldTable::default(),
         )

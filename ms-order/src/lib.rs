@@ -23,14 +23,6 @@ use service::{ExpiryHandler, OrderService};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Event types ms-order consumes.
-pub const BINDINGS: &[&str] = &[
-    "stuff.created",
-    "stuff.updated",
-    "payment.created",
-    "payment.failed",
-];
-
 /// ms-order's settings.
 #[derive(Debug, Clone)]
 pub struct OrderConfig {
@@ -88,7 +80,7 @@ pub async fn start_with_store(
     store: Arc<dyn store::OrderStore>,
 ) -> anyhow::Result<RunningOrder> {
     let svc = Arc::new(OrderService::new(store.clone(), cfg.hold));
-    let mut rt = ServiceRuntime::connect(cfg.common.clone(), Service::Order, BINDINGS).await?;
+    let mut rt = ServiceRuntime::connect(cfg.common.clone(), Service::Order).await?;
     let hold = cfg.hold_topology();
     rt.broker.declare(Arc::new(hold.clone())).await?;
     let rpc = RpcClient::new(rt.broker.clone(), rt.names.clone(), cfg.common.rpc_timeout);

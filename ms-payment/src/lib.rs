@@ -25,9 +25,6 @@ use service::PaymentService;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Event types ms-payment consumes (its order replica).
-pub const BINDINGS: &[&str] = &["order.created", "order.cancelled", "order.completed"];
-
 /// Which gateway charges cards.
 #[derive(Clone, PartialEq, Eq)]
 pub enum GatewayConfig {
@@ -163,7 +160,7 @@ pub async fn start_with(
         cfg.currency.clone(),
         cfg.order_wait,
     ));
-    let mut rt = ServiceRuntime::connect(cfg.common.clone(), Service::Payment, BINDINGS).await?;
+    let mut rt = ServiceRuntime::connect(cfg.common.clone(), Service::Payment).await?;
     let rpc = RpcClient::new(rt.broker.clone(), rt.names.clone(), cfg.common.rpc_timeout);
     let verifier = Arc::new(TokenVerifier::new(Arc::new(RpcKeySource::new(rpc))));
     rt.serve_rpc(verifier, svc.clone());

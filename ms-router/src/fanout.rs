@@ -17,14 +17,11 @@ use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions}
 use lapin::types::FieldTable;
 use lapin::{Channel, Consumer};
 use ms_common::contract;
-use ms_common::events::{Event, EventEnvelope};
+use ms_common::events::{Event, EventEnvelope, LIVE_PUSHES};
 use ms_common::messaging::topology::declare_exchanges;
 use ms_common::messaging::{Backoff, Broker, Names};
 use ms_common::shutdown::Shutdown;
 use socketioxide::SocketIo;
-
-/// Routing keys this replica listens to.
-pub const BINDINGS: &[&str] = &["stuff.created", "stuff.updated", "order.*"];
 
 /// A live subscription: the channel must stay open while its consumer is read.
 pub struct Subscription {
@@ -50,12 +47,12 @@ pub async fn subscribe(broker: &Broker, names: &Names) -> lapin::Result<Subscrip
         )
         .await?;
     let queue_name = queue.name().clone();
-    for key in BINDINGS {
+    for key in LIVE_PUSHES.iter().map(|k| k.routing_key()) {
         channel
             .queue_bind(
                 queue_name.clone(),
                 names.events_exchange().into(),
-                (*key).into(),
+                key.into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),
             )

@@ -23,9 +23,6 @@ use service::{OrderEvents, StuffService};
 use std::sync::Arc;
 use store::StuffStore;
 
-/// The order events ms-stuff's events queue is bound to (they change a stuff's status).
-pub const ORDER_EVENT_BINDINGS: [&str; 3] = ["order.created", "order.cancelled", "order.completed"];
-
 /// ms-stuff's settings.
 #[derive(Debug, Clone)]
 pub struct StuffConfig {
@@ -66,8 +63,7 @@ pub struct RunningStuff {
 /// outbox relay.
 pub async fn start(cfg: StuffConfig) -> anyhow::Result<RunningStuff> {
     let store = store::open(&cfg.storage).await?;
-    let mut rt =
-        ServiceRuntime::connect(cfg.common.clone(), Service::Stuff, &ORDER_EVENT_BINDINGS).await?;
+    let mut rt = ServiceRuntime::connect(cfg.common.clone(), Service::Stuff).await?;
     let keys = RpcClient::new(rt.broker.clone(), rt.names.clone(), cfg.common.rpc_timeout);
     let verifier = Arc::new(TokenVerifier::new(Arc::new(RpcKeySource::new(keys))));
     rt.serve_rpc(verifier, Arc::new(StuffService::new(store.clone())));

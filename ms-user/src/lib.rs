@@ -91,7 +91,7 @@ pub async fn start(cfg: UserConfig) -> anyhow::Result<RunningUser> {
         )
         .await?,
     );
-    let mut rt = ServiceRuntime::connect(cfg.common.clone(), Service::User, &[]).await?;
+    let mut rt = ServiceRuntime::connect(cfg.common.clone(), Service::User).await?;
     let verifier = Arc::new(TokenVerifier::new(Arc::new(LocalKeys(svc.clone()))));
     rt.serve_rpc(verifier, svc.clone());
     rt.relay_outbox(store.outbox());

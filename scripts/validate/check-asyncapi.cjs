@@ -42,22 +42,29 @@ const yaml = depRequire('js-yaml');
 const CATALOGUE = 'docs/actions.json';
 const ACTION_ENUM = 'ms-common/src/contract/action.rs';
 
+// The event catalogue: every event kind (routing key), the kinds each service's events queue
+// is bound to and those the router fan-out queue is bound to. Generated from `EventKind`
+// (`EventKind::ALL`, `EventKind::consumed_by`, `LIVE_PUSHES` in EVENT_KINDS) and kept equal
+// to it by `cargo test -p ms-common --test schemas` (UPDATE_SCHEMAS=1 regenerates it).
+const EVENTS_CATALOGUE = 'docs/events.json';
+const EVENT_KINDS = 'ms-common/src/events.rs';
+
 // Files of the code this checker reads (relative to the root); the self-test copies them.
 const SOURCES = {
   socket: 'ms-router/src/socket.rs',
+  // The pushes (emit("…")); the fan-out bindings come from EVENTS_CATALOGUE.
   fanout: 'ms-router/src/fanout.rs',
-  events: 'ms-common/src/events.rs',
+  // The `Event` variants' serde renames, cross-checked against EVENTS_CATALOGUE, and the
+  // `EventKind::X => "x.y"` routing keys the hold binding is named by.
+  events: EVENT_KINDS,
   topology: 'ms-common/src/messaging/topology.rs',
   rpc: 'ms-common/src/messaging/rpc.rs',
   consumer: 'ms-common/src/messaging/consumer.rs',
   publisher: 'ms-common/src/messaging/publisher.rs',
   auth: 'ms-common/src/auth.rs',
   error: 'ms-common/src/error.rs',
+  // The hold queue's binding (ms-order only, so not in EVENTS_CATALOGUE).
   hold: 'ms-order/src/hold.rs',
-  userLib: 'ms-user/src/lib.rs',
-  stuffLib: 'ms-stuff/src/lib.rs',
-  orderLib: 'ms-order/src/lib.rs',
-  paymentLib: 'ms-payment/src/lib.rs',
   // Only for the exact messages (MESSAGES); the actions come from CATALOGUE.
   userService: 'ms-user/src/service.rs',
   stuffService: 'ms-stuff/src/service.rs',
@@ -120,13 +127,11 @@ function read(root, rel) {
   return fs.readFileSync(path.join(root, rel), 'utf8');
 }
 
-/** The body of the first `{ … }` or `[ … ]` block after `start` (a const's value) in `text`. */
+/** The body of the first `{ … }` or `[ … ]` block after `start` (e.g. an enum's) in `text`. */
 function blockAfter(text, start) {
   const i = text.indexOf(start);
   if (i < 0) return null;
   let j = i + start.length;
-  // For `pub const NAME: &[…] = &[…]` the value starts after `=`, not in the type.
-  if (start.startsWith('pub const')) j = text.indexOf('=', j) + 1;
   while (j < text.length && text[j] !== '{' && text[j] !== '[') j++;
   const open = text[j];
   const close = open === '{' ? '}' : ']';
@@ -136,10 +141,6 @@ function blockAfter(text, start) {
     else if (text[k] === close && --depth === 0) return text.slice(j + 1, k);
   }
   return null;
-}
-
-function stringsIn(text) {
-  return [...text.matchAll(/"([^"\\]*)"/g)].map((m) => m[1]);
 }
 
 /**
@@ -188,6 +189,62 @@ function readCatalogue(root, problems) {
   return { routes, actions };
 }
 
+/**
+ * The event catalogue: `kinds` (every routing key), `consumers[svc]` (what each service's
+ * events queue is bound to) and `routerPushes` (what the router fan-out queue is bound to),
+ * with a problem per malformed part.
+ */
+function readEventCatalogue(root, problems) {
+  const out = { kinds: [], consumers: {}, routerPushes: [] };
+  const where = `${EVENTS_CATALOGUE}`;
+  let cat;
+  try {
+    cat = JSON.parse(read(root, EVENTS_CATALOGUE));
+  } catch (e) {
+    problems.push(`${where}: cannot read it as JSON (${e.message}); regenerate it from EventKind in ${EVENT_KINDS}`);
+    return out;
+  }
+  if (!cat || typeof cat !== 'object' || Array.isArray(cat)) {
+    problems.push(`${where}: not a JSON object {kinds, consumers, routerPushes}`);
+    return out;
+  }
+  const isKey = (k) => typeof k === 'string' && /^[a-z]+\.[a-z]+$/.test(k);
+  /** A list of known kinds (or, for `kinds` itself, of routing keys), without duplicates. */
+  const keyList = (value, what, known) => {
+    if (!Array.isArray(value)) {
+      problems.push(`${where}: ${what} is not a list of routing keys`);
+      return [];
+    }
+    const seen = new Set();
+    const list = [];
+    for (const k of value) {
+      if (!isKey(k)) problems.push(`${where}: ${what} has ${JSON.stringify(k)}, not a routing key like "x.y"`);
+      else if (seen.has(k)) problems.push(`${where}: ${what} lists '${k}' twice`);
+      else if (known && !known.includes(k)) problems.push(`${where}: ${what} lists '${k}', which is not in kinds`);
+      else {
+        seen.add(k);
+        list.push(k);
+      }
+    }
+    return list;
+  };
+  out.kinds = keyList(cat.kinds, 'kinds');
+  if (!out.kinds.length) problems.push(`${where}: no event kinds`);
+  const consumers = cat.consumers && typeof cat.consumers === 'object' && !Array.isArray(cat.consumers) ? cat.consumers : null;
+  if (!consumers) problems.push(`${where}: consumers is not an object {service: [routing keys]}`);
+  else {
+    const d = sameSet(SERVICES, Object.keys(consumers));
+    for (const s of d.missing) problems.push(`${where}: consumers has no entry for service '${s}'`);
+    for (const s of d.extra) problems.push(`${where}: consumers has an entry for '${s}', which is not a service (${SERVICES.join(', ')})`);
+    for (const svc of SERVICES) {
+      if (svc in consumers) out.consumers[svc] = keyList(consumers[svc], `consumers.${svc}`, out.kinds);
+    }
+  }
+  out.routerPushes = keyList(cat.routerPushes, 'routerPushes', out.kinds);
+  if (!out.routerPushes.length) problems.push(`${where}: routerPushes is empty`);
+  return out;
+}
+
 function constStr(text, name) {
   const m = text.match(new RegExp(`pub const ${name}: &str =\\s*"((?:[^"\\\\]|\\\\.)*)"`));
   return m ? m[1] : null;
@@ -205,41 +262,39 @@ function readCode(root) {
   if (!handlers.length) problems.push(`${SOURCES.socket}: cannot find any .on("…") handler`);
   const pushes = [...new Set([...src.fanout.matchAll(/\.emit\(\s*"([^"]+)"/g)].map((m) => m[1]))];
   if (!pushes.length) problems.push(`${SOURCES.fanout}: cannot find any emit("…")`);
-  const fanoutBlock = blockAfter(src.fanout, 'pub const BINDINGS');
-  const fanoutBindings = fanoutBlock ? stringsIn(fanoutBlock) : [];
-  if (!fanoutBindings.length) problems.push(`${SOURCES.fanout}: cannot find BINDINGS`);
 
-  const enumBody = blockAfter(src.events, 'pub enum Event');
-  const eventKeys = enumBody
+  // The event kinds and who is bound to which: docs/events.json (from EventKind).
+  const events = readEventCatalogue(root, problems);
+  const eventKeys = events.kinds;
+  const serviceBindings = events.consumers;
+  const fanoutBindings = events.routerPushes;
+
+  // Consistency: the wire types (`#[serde(rename = "…")]` on the `Event` variants) are the kinds.
+  const enumBody = blockAfter(src.events, 'pub enum Event ');
+  const wireTypes = enumBody
     ? [...enumBody.matchAll(/#\[serde\(rename = "([^"]+)"\)\]/g)].map((m) => m[1])
     : [];
-  if (!eventKeys.length) problems.push(`${SOURCES.events}: cannot find the Event variants`);
-
-  // ServiceRuntime::connect(config, Service::X, <bindings>) in each service's lib.rs.
-  const serviceBindings = {};
-  for (const svc of SERVICES) {
-    const key = `${svc}Lib`;
-    const text = src[key];
-    const m = text.match(
-      /ServiceRuntime::connect\(\s*[^,]+,\s*Service::(\w+),\s*(&?\[[^\]]*\]|&?[A-Z_]+)\s*\)/,
-    );
-    if (!m) {
-      problems.push(`${SOURCES[key]}: cannot find ServiceRuntime::connect(…, Service::…, bindings)`);
-      continue;
-    }
-    let list = m[2].replace(/^&/, '');
-    if (!list.startsWith('[')) {
-      const body = blockAfter(text, `pub const ${list}`);
-      if (body === null) {
-        problems.push(`${SOURCES[key]}: cannot find const ${list}`);
-        continue;
-      }
-      list = `[${body}]`;
-    }
-    serviceBindings[m[1].toLowerCase()] = stringsIn(list);
+  if (!wireTypes.length) problems.push(`${SOURCES.events}: cannot find the Event variants`);
+  else if (eventKeys.length) {
+    const d = sameSet(wireTypes, eventKeys);
+    for (const k of d.missing) problems.push(`Event variant '${k}' (${SOURCES.events}) is not in ${EVENTS_CATALOGUE} kinds (EventKind)`);
+    for (const k of d.extra) problems.push(`${EVENTS_CATALOGUE} kind '${k}' (EventKind) is not an Event variant in ${SOURCES.events}`);
   }
-  const holdBindings = [...src.hold.matchAll(/"([a-z]+\.[a-z]+)"\.into\(\)/g)].map((m) => m[1]);
-  if (!holdBindings.length) problems.push(`${SOURCES.hold}: cannot find the hold queue's binding`);
+
+  // The hold queue (ms-order only): `EventKind::X.routing_key()` in its queue_bind, named
+  // through the `EventKind::X => "x.y"` arms of EventKind::routing_key.
+  const kindKeys = Object.fromEntries(
+    [...src.events.matchAll(/EventKind::(\w+)\s*=>\s*"([^"]+)"/g)].map((m) => [m[1], m[2]]),
+  );
+  const holdBindings = [];
+  const holdKinds = [...src.hold.matchAll(/EventKind::(\w+)\.routing_key\(\)/g)].map((m) => m[1]);
+  if (!holdKinds.length) problems.push(`${SOURCES.hold}: cannot find the hold queue's binding (EventKind::….routing_key())`);
+  for (const v of holdKinds) {
+    const key = kindKeys[v];
+    if (!key) problems.push(`${SOURCES.hold}: binds EventKind::${v}, which has no routing key in ${SOURCES.events}`);
+    else if (!eventKeys.includes(key)) problems.push(`${SOURCES.hold}: binds '${key}' (EventKind::${v}), which is not in ${EVENTS_CATALOGUE} kinds`);
+    else holdBindings.push(key);
+  }
 
   const messages = [];
   for (const [file, name] of MESSAGES) {
@@ -304,19 +359,6 @@ function allStrings(node) {
 }
 
 const norm = (s) => s.replace(/\s+/g, ' ');
-
-/** Topic pattern match (`*` one word, `#` zero or more). */
-function topicMatches(pattern, key) {
-  const p = pattern.split('.');
-  const k = key.split('.');
-  const go = (i, j) => {
-    if (i === p.length) return j === k.length;
-    if (p[i] === '#') return go(i + 1, j) || (j < k.length && go(i, j + 1));
-    if (j === k.length) return false;
-    return (p[i] === '*' || p[i] === k[j]) && go(i + 1, j + 1);
-  };
-  return go(0, 0);
-}
 
 function sameSet(a, b) {
   const A = new Set(a);
@@ -419,15 +461,15 @@ async function check(root, log = () => {}) {
     }
   }
 
-  // --- Events: one routing-key channel on stuffmart.events per Event variant.
+  // --- Events: one routing-key channel on stuffmart.events per event kind.
   const eventChannels = Object.fromEntries(
     Object.entries(channels)
       .filter(([, ch]) => amqp(ch).is === 'routingKey' && amqp(ch).exchange && amqp(ch).exchange.name === 'stuffmart.events')
       .map(([id, ch]) => [ch.address, [id, ch]]),
   );
   const ev = sameSet(code.eventKeys, Object.keys(eventChannels));
-  for (const k of ev.missing) problems.push(`event '${k}' (${SOURCES.events}) has no routing-key channel on stuffmart.events`);
-  for (const k of ev.extra) problems.push(`routing-key channel '${k}' is not an Event variant in ${SOURCES.events}`);
+  for (const k of ev.missing) problems.push(`event '${k}' (${EVENTS_CATALOGUE} kinds) has no routing-key channel on stuffmart.events`);
+  for (const k of ev.extra) problems.push(`routing-key channel '${k}' is not an event kind in ${EVENTS_CATALOGUE}`);
   for (const key of code.eventKeys) {
     if (!eventChannels[key]) continue;
     const [id, ch] = eventChannels[key];
@@ -443,8 +485,27 @@ async function check(root, log = () => {}) {
     if (typeConst !== key) problems.push(`event '${key}': its payload does not pin type to '${key}' (allOf[1].properties.type.const)`);
   }
 
-  // --- Queue bindings: each service's events queue, the router fan-out and the hold queue.
+  // --- Queue bindings: each service's events queue, the router fan-out and the hold queue
+  //     carry exactly the messages of the routing keys the code binds, and their descriptions
+  //     name exactly those keys (no topic wildcards: the code binds each key explicitly).
   const queueChannel = (address) => Object.entries(channels).find(([, ch]) => ch.address === address);
+  const isPattern = (t) => /^[a-z*#]+(\.[a-z*#]+)+$/.test(t) && /[*#]/.test(t);
+  const describedKeys = (ch) =>
+    [...String(ch.description || '').matchAll(/`([^`]+)`/g)]
+      .map((m) => m[1])
+      .filter((t) => code.eventKeys.includes(t) || isPattern(t));
+  const compareBindings = (label, id, ch, bindings, from) => {
+    const d = sameSet(bindings, messageTypesOf(ch));
+    for (const k of d.missing) problems.push(`${label} is bound to '${k}' (${from}) but channel ${id} lacks that message`);
+    for (const k of d.extra) problems.push(`${label}: channel ${id} lists '${k}', which is not bound (${from})`);
+    const named = describedKeys(ch);
+    for (const t of named.filter(isPattern)) {
+      problems.push(`${label}: channel ${id}'s description says it is bound to '${t}', but the code binds each key explicitly (${from}): ${bindings.join(', ') || 'none'}`);
+    }
+    const n = sameSet(bindings, named.filter((t) => !isPattern(t)));
+    for (const k of n.missing) problems.push(`${label}: channel ${id}'s description does not name its binding '${k}' (${from})`);
+    for (const k of n.extra) problems.push(`${label}: channel ${id}'s description names '${k}', which is not bound (${from})`);
+  };
   for (const svc of SERVICES) {
     const bindings = code.serviceBindings[svc];
     if (!bindings) continue;
@@ -453,25 +514,15 @@ async function check(root, log = () => {}) {
       problems.push(`queue '${svc}.events' has no channel in docs/asyncapi.yaml`);
       continue;
     }
-    const d = sameSet(bindings, messageTypesOf(found[1]));
-    for (const k of d.missing) problems.push(`queue '${svc}.events' is bound to '${k}' in ms-${svc}/src/lib.rs but its channel lacks that message`);
-    for (const k of d.extra) problems.push(`queue '${svc}.events' channel lists '${k}', which ms-${svc} does not bind`);
+    compareBindings(`queue '${svc}.events'`, found[0], found[1], bindings, `${EVENTS_CATALOGUE} consumers.${svc}`);
     if (!opsOn(found[0]).some(([, op]) => op.action === 'receive')) problems.push(`queue '${svc}.events': no 'receive' operation`);
   }
   const fanout = Object.entries(channels).find(([, ch]) => ch.address === null && amqp(ch).is === 'queue');
   if (!fanout) problems.push('the router fan-out queue (address: null) has no channel');
-  else {
-    const expected = code.eventKeys.filter((k) => code.fanoutBindings.some((p) => topicMatches(p, k)));
-    const d = sameSet(expected, messageTypesOf(fanout[1]));
-    for (const k of d.missing) problems.push(`router fan-out binds '${k}' (${SOURCES.fanout} BINDINGS) but channel ${fanout[0]} lacks it`);
-    for (const k of d.extra) problems.push(`router fan-out channel ${fanout[0]} lists '${k}', which ${SOURCES.fanout} does not bind`);
-  }
+  else compareBindings('router fan-out queue', fanout[0], fanout[1], code.fanoutBindings, `${EVENTS_CATALOGUE} routerPushes`);
   const hold = Object.entries(channels).find(([, ch]) => typeof ch.address === 'string' && ch.address.startsWith('order.hold.'));
   if (!hold) problems.push("the hold queue 'order.hold.<ms>ms' has no channel");
-  else {
-    const d = sameSet(code.holdBindings, messageTypesOf(hold[1]));
-    for (const k of [...d.missing, ...d.extra]) problems.push(`hold queue binding '${k}' differs between ${SOURCES.hold} and channel ${hold[0]}`);
-  }
+  else compareBindings('hold queue', hold[0], hold[1], code.holdBindings, SOURCES.hold);
   if (!queueChannel('order.expired')) problems.push("queue 'order.expired' has no channel");
   for (const address of ['{service}.dlq', '{queue}.retry.{delayMs}ms', 'stuffmart.unrouted', 'amq.rabbitmq.reply-to']) {
     if (!queueChannel(address)) problems.push(`'${address}' has no channel`);
@@ -628,6 +679,14 @@ function entry(list, name) {
   return a;
 }
 
+/** Changes the copy's event catalogue ({kinds, consumers, routerPushes}). */
+function editEvents(dest, change) {
+  const p = path.join(dest, EVENTS_CATALOGUE);
+  const cat = JSON.parse(fs.readFileSync(p, 'utf8'));
+  change(cat);
+  fs.writeFileSync(p, `${JSON.stringify(cat, null, 2)}\n`);
+}
+
 function editYaml(dest, change) {
   const p = path.join(dest, 'docs', 'asyncapi.yaml');
   const doc = yaml.load(fs.readFileSync(p, 'utf8'));
@@ -690,10 +749,25 @@ const BREAKS = [
     apply: (d) => edit(d, SOURCES.fanout, 'ns.emit("stuff:created"', 'ns.emit("stuff:deleted"'),
   },
   {
-    name: 'a new Event variant without a routing-key channel',
-    expect: "event 'stuff.deleted'",
+    name: 'a new event kind without a routing-key channel',
+    expect: "event 'stuff.deleted' (docs/events.json kinds) has no routing-key channel",
+    apply: (d) => {
+      edit(d, SOURCES.events, '    #[serde(rename = "order.created")]', '    #[serde(rename = "stuff.deleted")]\n    StuffDeleted(StuffRecord),\n    #[serde(rename = "order.created")]');
+      editEvents(d, (cat) => {
+        cat.kinds.push('stuff.deleted');
+      });
+    },
+  },
+  {
+    name: 'an Event variant missing from the event catalogue',
+    expect: "Event variant 'stuff.deleted'",
     apply: (d) =>
       edit(d, SOURCES.events, '    #[serde(rename = "order.created")]', '    #[serde(rename = "stuff.deleted")]\n    StuffDeleted(StuffRecord),\n    #[serde(rename = "order.created")]'),
+  },
+  {
+    name: 'an unreadable event catalogue',
+    expect: `${EVENTS_CATALOGUE}: cannot read it as JSON`,
+    apply: (d) => fs.writeFileSync(path.join(d, EVENTS_CATALOGUE), '{"kinds": ["user.created",\n'),
   },
   {
     name: 'a channel removed from the document',
@@ -712,7 +786,35 @@ const BREAKS = [
   {
     name: 'a service binding the document does not show',
     expect: "queue 'payment.events' is bound to 'stuff.created'",
-    apply: (d) => edit(d, SOURCES.paymentLib, '&["order.created",', '&["stuff.created", "order.created",'),
+    apply: (d) =>
+      editEvents(d, (cat) => {
+        if (cat.consumers.payment.includes('stuff.created')) throw new Error('self-test: payment already consumes stuff.created');
+        cat.consumers.payment.unshift('stuff.created');
+      }),
+  },
+  {
+    name: 'a router push binding the document does not show',
+    expect: "router fan-out queue is bound to 'payment.failed'",
+    apply: (d) =>
+      editEvents(d, (cat) => {
+        if (cat.routerPushes.includes('payment.failed')) throw new Error('self-test: the router already binds payment.failed');
+        cat.routerPushes.push('payment.failed');
+      }),
+  },
+  {
+    name: 'a fan-out description with a wildcard binding',
+    expect: "description says it is bound to 'order.*'",
+    apply: (d) =>
+      editYaml(d, (doc) => {
+        const ch = doc.channels.routerFanoutQueue;
+        if (!ch.description.includes('`order.created`')) throw new Error('self-test: routerFanoutQueue description changed');
+        ch.description = ch.description.replace('`order.created`', '`order.*`');
+      }),
+  },
+  {
+    name: 'a hold queue bound to another event',
+    expect: "hold queue is bound to 'order.cancelled'",
+    apply: (d) => edit(d, SOURCES.hold, 'EventKind::OrderCreated.routing_key()', 'EventKind::OrderCancelled.routing_key()'),
   },
   {
     name: 'a changed 409 message',

@@ -72,7 +72,12 @@ async fn the_whole_account_flow_over_http() {
     let cookie = set_cookie(&r).expect("refresh cookie");
     // Max-Age is the refresh token's own lifetime (ms-user's REFRESH_TOKEN_SECONDS, 3600
     // in tests), not a constant of the router.
-    for attr in ["HttpOnly", "SameSite=Lax", "Path=/api/users", "Max-Age=3600"] {
+    for attr in [
+        "HttpOnly",
+        "SameSite=Lax",
+        "Path=/api/users",
+        "Max-Age=3600",
+    ] {
         assert!(cookie.contains(attr), "{cookie} lacks {attr}");
     }
     let body: Value = r.json().await.unwrap();
