@@ -71,39 +71,39 @@ fn diff(old: &str, new: &str) -> String {
     out
 }
 
-#[test]
-fn the_checked_in_action_catalogue_matches_the_action_enum() {
-    let path = schema_dir().join("..").join("actions.json");
-    let expected = contract::action_catalogue_file();
+/// Compares a generated file under `docs/` with what the code generates now; rewrites it
+/// with `UPDATE_SCHEMAS=1`.
+fn check_generated(file: &str, expected: &str, source: &str) {
+    let path = schema_dir().join("..").join(file);
     let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
     if on_disk != expected && std::env::var("UPDATE_SCHEMAS").is_ok_and(|v| v == "1") {
-        std::fs::write(&path, &expected).unwrap();
-        eprintln!("wrote docs/actions.json");
+        std::fs::write(&path, expected).unwrap();
+        eprintln!("wrote docs/{file}");
         return;
     }
     assert!(
         on_disk == expected,
-        "docs/actions.json differs from contract::Action:\n{}\n\
+        "docs/{file} differs from {source}:\n{}\n\
          Regenerate with: UPDATE_SCHEMAS=1 cargo test -p ms-common --test schemas",
-        diff(&on_disk, &expected)
+        diff(&on_disk, expected)
+    );
+}
+
+#[test]
+fn the_checked_in_action_catalogue_matches_the_action_enum() {
+    check_generated(
+        "actions.json",
+        &contract::action_catalogue_file(),
+        "contract::Action",
     );
 }
 
 #[test]
 fn the_checked_in_event_catalogue_matches_the_event_kinds() {
-    let path = schema_dir().join("..").join("events.json");
-    let expected = ms_common::events::catalogue_file();
-    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
-    if on_disk != expected && std::env::var("UPDATE_SCHEMAS").is_ok_and(|v| v == "1") {
-        std::fs::write(&path, &expected).unwrap();
-        eprintln!("wrote docs/events.json");
-        return;
-    }
-    assert!(
-        on_disk == expected,
-        "docs/events.json differs from events::EventKind:\n{}\n\
-         Regenerate with: UPDATE_SCHEMAS=1 cargo test -p ms-common --test schemas",
-        diff(&on_disk, &expected)
+    check_generated(
+        "events.json",
+        &ms_common::events::catalogue_file(),
+        "events::EventKind",
     );
 }
 

@@ -90,6 +90,31 @@ impl Db {
         }
     }
 
+    /// Inserts `doc` into `collection` and writes `event` to the outbox, in one
+    /// transaction: the most common write. `Ok(Err(Duplicate))` when a unique index
+    /// refused the document (nothing is written then).
+    pub async fn insert_with_event(
+        &self,
+        collection: &str,
+        doc: &Document,
+        event: &EventEnvelope,
+    ) -> mongodb::error::Result<Result<(), Duplicate>> {
+        let coll = self.database.collection::<Document>(collection);
+        self.transaction((self, &coll, doc, event), |session, ctx| {
+            let (db, coll, doc, event) = *ctx;
+            async move {
+                match coll.insert_one(doc).session(&mut *session).await {
+                    Err(e) if is_duplicate_key(&e) => return Ok(Err(Duplicate)),
+                    other => other?,
+                };
+                enqueue(db, session, event).await?;
+                Ok(Ok(()))
+            }
+            .boxed()
+        })
+        .await
+    }
+
     /// The outbox and reply log in this database.
     pub fn outbox(&self) -> Arc<dyn OutboxStore> {
         Arc::new(MongoOutbox {
@@ -98,6 +123,10 @@ impl Db {
         })
     }
 }
+
+/// A unique index refused a document ([`Db::insert_with_event`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Duplicate;
 
 /// Connects and returns the service's database.
 pub async fn connect(url: &str, database: &str) -> anyhow::Result<Db> {

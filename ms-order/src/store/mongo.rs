@@ -8,7 +8,7 @@ use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, IndexModel};
 use ms_common::events::{OrderRecord, OrderStatus, StuffStatus, VersionCheck};
-use ms_common::storage::mongo::{Db, enqueue, is_duplicate_key};
+use ms_common::storage::mongo::{Db, Duplicate, enqueue, is_duplicate_key};
 use ms_common::storage::{OutboxStore, db_version};
 use ms_common::time::{from_db, to_db};
 use std::sync::Arc;
@@ -134,27 +134,11 @@ impl OrderStore for MongoOrderStore {
         if sold.is_some() {
             return Err(CreateError::Sold);
         }
-        let (order, event) = (order_doc(o), event_for(o, cid));
         self.db
-            .transaction((self, &order, &event), |session, ctx| {
-                let (store, order, event) = *ctx;
-                async move {
-                    match store
-                        .orders()
-                        .insert_one(order)
-                        .session(&mut *session)
-                        .await
-                    {
-                        Err(e) if is_duplicate_key(&e) => return Ok(Err(CreateError::Held)),
-                        other => other?,
-                    };
-                    enqueue(&store.db, session, event).await?;
-                    Ok(Ok(()))
-                }
-                .boxed()
-            })
+            .insert_with_event("orders", &order_doc(o), &event_for(o, cid))
             .await
             .map_err(anyhow::Error::from)?
+            .map_err(|Duplicate| CreateError::Held)
     }
 
     async fn order(&self, id: &str) -> anyhow::Result<Option<OrderRecord>> {

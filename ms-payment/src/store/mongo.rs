@@ -15,7 +15,7 @@ use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Collection, IndexModel};
 use ms_common::events::{EventEnvelope, OrderStatus, VersionCheck};
-use ms_common::storage::mongo::{Db, enqueue, is_duplicate_key};
+use ms_common::storage::mongo::{Db, Duplicate, enqueue, is_duplicate_key};
 use ms_common::storage::{OutboxStore, db_version};
 use ms_common::time::{from_db, to_db};
 use std::sync::Arc;
@@ -224,24 +224,9 @@ impl PaymentStore for MongoPaymentStore {
             "createdAt": to_db(&p.created_at),
         };
         self.db
-            .transaction((self, &payment, event), |session, ctx| {
-                let (store, payment, event) = *ctx;
-                async move {
-                    match store
-                        .payments()
-                        .insert_one(payment)
-                        .session(&mut *session)
-                        .await
-                    {
-                        Err(e) if is_duplicate_key(&e) => return Ok(Err(StoreError::AlreadyPaid)),
-                        other => other?,
-                    };
-                    enqueue(&store.db, session, event).await?;
-                    Ok(Ok(()))
-                }
-                .boxed()
-            })
+            .insert_with_event("payments", &payment, event)
             .await?
+            .map_err(|Duplicate| StoreError::AlreadyPaid)
     }
 
     async fn record_failure(

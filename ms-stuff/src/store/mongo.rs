@@ -16,7 +16,7 @@ use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::ReturnDocument;
 use mongodb::{ClientSession, Collection, IndexModel};
 use ms_common::events::{OrderRecord, StuffRecord, StuffStatus, VersionCheck};
-use ms_common::storage::mongo::{Db, enqueue};
+use ms_common::storage::mongo::{Db, Duplicate, enqueue};
 use ms_common::storage::{OutboxStore, db_version};
 use ms_common::time::{from_db, to_db};
 use std::sync::Arc;
@@ -254,22 +254,12 @@ fn in_transaction<T>(r: Result<T, StoreError>) -> mongodb::error::Result<Result<
 #[async_trait]
 impl StuffStore for MongoStuffStore {
     async fn create(&self, s: &StuffRecord, cid: Option<&str>) -> Result<(), StoreError> {
-        let (stuff, event) = (stuff_doc(s), created_event(s, cid));
         self.db
-            .transaction((self, &stuff, &event), |session, ctx| {
-                let (store, stuff, event) = *ctx;
-                async move {
-                    store
-                        .stuff()
-                        .insert_one(stuff)
-                        .session(&mut *session)
-                        .await?;
-                    enqueue(&store.db, session, event).await?;
-                    Ok(Ok::<(), StoreError>(()))
-                }
-                .boxed()
-            })
+            .insert_with_event("stuff", &stuff_doc(s), &created_event(s, cid))
             .await?
+            .map_err(|Duplicate| {
+                StoreError::Other(anyhow::anyhow!("stuff {} exists already", s.id))
+            })
     }
 
     async fn get(&self, id: &str) -> Result<Option<StuffRecord>, StoreError> {

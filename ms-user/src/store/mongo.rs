@@ -9,7 +9,7 @@ use mongodb::bson::{Document, doc};
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, IndexModel};
 use ms_common::events::{EventEnvelope, Role};
-use ms_common::storage::mongo::{Db, enqueue, is_duplicate_key};
+use ms_common::storage::mongo::{Db, Duplicate};
 use ms_common::storage::{OutboxStore, db_version};
 use ms_common::time::to_db;
 use std::sync::Arc;
@@ -112,19 +112,9 @@ impl UserStore for MongoUserStore {
             "createdAt": to_db(&u.created_at),
         };
         self.db
-            .transaction((self, &user, event), |session, ctx| {
-                let (store, user, event) = *ctx;
-                async move {
-                    match store.users().insert_one(user).session(&mut *session).await {
-                        Err(e) if is_duplicate_key(&e) => return Ok(Err(StoreError::EmailTaken)),
-                        other => other?,
-                    };
-                    enqueue(&store.db, session, event).await?;
-                    Ok(Ok(()))
-                }
-                .boxed()
-            })
+            .insert_with_event("users", &user, event)
             .await?
+            .map_err(|Duplicate| StoreError::EmailTaken)
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, StoreError> {
