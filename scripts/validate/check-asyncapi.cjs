@@ -48,7 +48,7 @@ const SOURCES = {
   fanout: 'ms-router/src/fanout.rs',
   events: 'ms-common/src/events.rs',
   topology: 'ms-common/src/messaging/topology.rs',
-  rpc: 'ms-common/src/messaging/rpc.rs',
+  rpc: 'ms-common/src/messaging/rpc/mod.rs',
   consumer: 'ms-common/src/messaging/consumer.rs',
   publisher: 'ms-common/src/messaging/publisher.rs',
   auth: 'ms-common/src/auth.rs',
