@@ -1,9 +1,14 @@
 //! A lean Socket.IO v5 / Engine.IO v4 client over one websocket, for thousands of
 //! connections: no background task, no JSON parse on the hot path. Each scenario drives
 //! the websocket itself and classifies frames with [`classify`].
+//!
+//! The packet codec is ms-testkit's ([`ms_testkit::packet`]): full parsing for the
+//! handshake, [`classify`] and [`packet::encode_event_json`] on the hot path.
 
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
+use ms_testkit::packet::{self, EioPacket, SioKind};
+use serde_json::Value;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 use tokio::net::{TcpSocket, TcpStream};
@@ -11,6 +16,8 @@ use tokio::time::{Instant, timeout_at};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{WebSocketStream, client_async_with_config};
+
+pub use ms_testkit::packet::{Frame, classify};
 
 /// A connected websocket that has completed the Socket.IO handshake on namespace `/`.
 pub type Ws = WebSocketStream<TcpStream>;
@@ -58,20 +65,29 @@ pub async fn connect(
             Some(Err(e)) => return Err(e.into()),
             None => bail!("websocket ended during handshake"),
         };
-        let text = text.as_str();
-        if !opened && text.starts_with('0') {
-            opened = true;
-            let connect = match token {
-                Some(t) => format!("40{}", serde_json::json!({ "token": t })),
-                None => "40".to_owned(),
-            };
-            ws.send(Message::text(connect)).await?;
-        } else if text == "2" {
-            ws.send(Message::text("3")).await?;
-        } else if text.starts_with("40") {
-            return Ok(ws);
-        } else if let Some(err) = text.strip_prefix("44") {
-            bail!("connect_error: {err}");
+        // A frame the codec cannot read is not part of the handshake: skip it.
+        let Ok(eio) = packet::parse_eio(text.as_str()) else {
+            continue;
+        };
+        match eio {
+            EioPacket::Open(_) if !opened => {
+                opened = true;
+                let auth = match token {
+                    Some(t) => serde_json::json!({ "token": t }),
+                    None => Value::Null,
+                };
+                ws.send(Message::text(packet::encode_connect(&auth)?))
+                    .await?;
+            }
+            EioPacket::Ping("") => ws.send(Message::text("3")).await?,
+            EioPacket::Message(m) => match packet::parse_sio(m) {
+                Ok(p) if p.kind == SioKind::Connect => return Ok(ws),
+                Ok(p) if p.kind == SioKind::ConnectError => {
+                    bail!("connect_error: {}", packet::connect_error_message(p.data))
+                }
+                _ => {}
+            },
+            _ => {}
         }
     }
 }
@@ -113,84 +129,6 @@ pub async fn connect_many(
     Ok(sockets)
 }
 
-/// One Engine.IO/Socket.IO text frame, classified without parsing its JSON.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Frame<'a> {
-    /// Engine.IO ping (`2`): answer with `3`.
-    Ping,
-    /// An ack (`43<id>[…]`); `status` is 200 for `{data}` and the error status otherwise.
-    Ack {
-        /// The ack id.
-        id: u64,
-        /// 200 for a `{data}` ack, the `status` of an error ack (0 if unreadable).
-        status: u16,
-    },
-    /// A push (`42["name",payload]`): the name and the payload's JSON text.
-    Event {
-        /// Event name.
-        name: &'a str,
-        /// The first argument's JSON text.
-        payload: &'a str,
-    },
-    /// The server closed the session (`1`) or the namespace (`41`).
-    Closed,
-    /// Anything else (pong, noop, other packets).
-    Other,
-}
-
-/// Classifies one text frame.
-pub fn classify(text: &str) -> Frame<'_> {
-    if text == "2" {
-        return Frame::Ping;
-    }
-    if text == "1" || text == "41" {
-        return Frame::Closed;
-    }
-    if let Some(rest) = text.strip_prefix("43") {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let Ok(id) = rest[..digits].parse::<u64>() else {
-            return Frame::Other;
-        };
-        let body = &rest[digits..];
-        let status = if body.starts_with("[{\"data\"") {
-            200
-        } else {
-            status_of(body)
-        };
-        return Frame::Ack { id, status };
-    }
-    if let Some(rest) = text.strip_prefix("42[\"")
-        && let Some(end) = rest.find('"')
-    {
-        let name = &rest[..end];
-        let payload = rest[end + 1..]
-            .strip_prefix(',')
-            .and_then(|p| p.strip_suffix(']'))
-            .unwrap_or("null");
-        return Frame::Event { name, payload };
-    }
-    Frame::Other
-}
-
-/// The number after the first `"status":` in an error ack body (0 if none).
-fn status_of(body: &str) -> u16 {
-    body.find("\"status\":")
-        .map(|i| &body[i + 9..])
-        .map(|s| {
-            s.bytes()
-                .take_while(u8::is_ascii_digit)
-                .fold(0u16, |acc, b| {
-                    acc.saturating_mul(10).saturating_add(u16::from(b - b'0'))
-                })
-        })
-        .unwrap_or(0)
-}
-
-/// Encodes an event with an ack request: `42<id>["event",payload]`.
-pub fn encode_event(id: u64, event: &str, payload: &str) -> String {
-    format!("42{id}[\"{event}\",{payload}]")
-}
-
 /// Sends one event with an ack request and waits for its ack, answering pings and
 /// ignoring pushes meanwhile. Returns `(status, ack JSON text)`.
 pub async fn request(
@@ -200,7 +138,7 @@ pub async fn request(
     payload: &str,
     deadline: Instant,
 ) -> anyhow::Result<(u16, String)> {
-    ws.send(Message::text(encode_event(id, event, payload)))
+    ws.send(Message::text(packet::encode_event_json(id, event, payload)))
         .await?;
     loop {
         let text = match timeout_at(deadline, ws.next())
@@ -214,11 +152,11 @@ pub async fn request(
         };
         match classify(text.as_str()) {
             Frame::Ping => ws.send(Message::text("3")).await?,
-            Frame::Ack { id: got, status } if got == id => {
-                let body = text.as_str().get(2..).unwrap_or_default();
-                let json = body.trim_start_matches(|c: char| c.is_ascii_digit());
-                return Ok((status, json.to_owned()));
-            }
+            Frame::Ack {
+                id: got,
+                status,
+                body,
+            } if got == id => return Ok((status, body.to_owned())),
             Frame::Closed => bail!("server closed the socket"),
             _ => {}
         }
@@ -226,11 +164,11 @@ pub async fn request(
 }
 
 /// The first element of an ack array's `data`, e.g. `[{"data":{…}}]` → `{…}`.
-pub fn ack_data(ack_json: &str) -> anyhow::Result<serde_json::Value> {
-    let v: serde_json::Value = serde_json::from_str(ack_json).context("ack is not JSON")?;
-    v.get(0)
-        .and_then(|a| a.get("data"))
-        .cloned()
+pub fn ack_data(ack_json: &str) -> anyhow::Result<Value> {
+    let v: Value = serde_json::from_str(ack_json).context("ack is not JSON")?;
+    packet::ack_first_arg(Some(v))
+        .ok()
+        .and_then(|a| a.get("data").cloned())
         .with_context(|| format!("ack without data: {ack_json}"))
 }
 
@@ -239,37 +177,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frames() {
-        assert_eq!(classify("2"), Frame::Ping);
-        assert_eq!(
-            classify(r#"437[{"data":{"id":"a","status":"available"}}]"#),
-            Frame::Ack { id: 7, status: 200 }
-        );
-        assert_eq!(
-            classify(r#"4312[{"errors":[{"message":"x"}],"status":409}]"#),
-            Frame::Ack {
-                id: 12,
-                status: 409
-            }
-        );
-        assert_eq!(
-            classify(r#"42["stuff:updated",{"id":"s","version":3}]"#),
-            Frame::Event {
-                name: "stuff:updated",
-                payload: r#"{"id":"s","version":3}"#
-            }
-        );
-        assert_eq!(classify("41"), Frame::Closed);
-        assert_eq!(classify("3"), Frame::Other);
-        assert_eq!(
-            encode_event(5, "stuff:get", r#"{"id":"x"}"#),
-            r#"425["stuff:get",{"id":"x"}]"#
-        );
+    fn helpers() {
         assert_eq!(source_for(0), Ipv4Addr::new(127, 0, 0, 1));
         assert_eq!(source_for(17), Ipv4Addr::new(127, 0, 0, 2));
         assert_eq!(
             ack_data(r#"[{"data":{"id":"a"}}]"#).ok(),
             Some(serde_json::json!({"id":"a"}))
         );
+        assert!(ack_data(r#"[{"errors":[],"status":409}]"#).is_err());
+        assert!(ack_data(r#"{"data":{"id":"a"}}"#).is_err());
+        assert!(ack_data("[]").is_err());
+        assert!(ack_data("not json").is_err());
     }
 }

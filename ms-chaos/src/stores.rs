@@ -332,7 +332,19 @@ impl World {
     /// and consistent.
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
-        // Outboxes drained: every committed change was published (with a confirm).
+        self.outboxes_drained(&mut p);
+        self.events_carry_every_version(&mut p);
+        self.stuff_replica_at_stuff_versions(&mut p);
+        self.order_replicas_at_order_versions(&mut p);
+        self.stuff_status_explained_by_orders(&mut p);
+        self.payments_match_orders(&mut p);
+        self.payment_events_match_payments(&mut p);
+        self.signups_match_accounts(&mut p);
+        p
+    }
+
+    /// Outboxes drained: every committed change was published (with a confirm).
+    fn outboxes_drained(&self, p: &mut Vec<String>) {
         for (svc, ob) in [
             ("user", &self.user_outbox),
             ("stuff", &self.stuff_outbox),
@@ -344,21 +356,27 @@ impl World {
                 p.push(format!("ms-{svc}: {unsent} outbox rows not sent"));
             }
         }
-        // Versions equal the number of changes: the events of each record carry exactly
-        // the versions 1..=current, once each.
+    }
+
+    /// Versions equal the number of changes: the events of each record carry exactly
+    /// the versions 1..=current, once each.
+    fn events_carry_every_version(&self, p: &mut Vec<String>) {
         check_event_versions(
-            &mut p,
+            p,
             "stuff",
             self.stuff.values().map(|s| (&s.id, s.version)),
             &self.stuff_outbox,
         );
         check_event_versions(
-            &mut p,
+            p,
             "order",
             self.orders.values().map(|o| (&o.id, o.version)),
             &self.order_outbox,
         );
-        // ms-order's replica of every stuff is at ms-stuff's version and status.
+    }
+
+    /// ms-order's replica of every stuff is at ms-stuff's version and status.
+    fn stuff_replica_at_stuff_versions(&self, p: &mut Vec<String>) {
         for s in self.stuff.values() {
             match self.order_stuff_replica.get(&s.id) {
                 None => p.push(format!("ms-order has no replica of stuff {}", s.id)),
@@ -376,7 +394,10 @@ impl World {
                 ));
             }
         }
-        // ms-payment's and ms-stuff's view of every order is at ms-order's version.
+    }
+
+    /// ms-payment's and ms-stuff's view of every order is at ms-order's version.
+    fn order_replicas_at_order_versions(&self, p: &mut Vec<String>) {
         for o in self.orders.values() {
             match self.payment_orders.get(&o.id) {
                 None => p.push(format!("ms-payment has no replica of order {}", o.id)),
@@ -407,7 +428,10 @@ impl World {
                 ));
             }
         }
-        // Every stuff's status is explained by its orders.
+    }
+
+    /// Every stuff's status is explained by its orders.
+    fn stuff_status_explained_by_orders(&self, p: &mut Vec<String>) {
         for s in self.stuff.values() {
             let mine: Vec<&OrderRow> = self
                 .orders
@@ -440,7 +464,10 @@ impl World {
                 ));
             }
         }
-        // Payments: one per complete order, none for others; a decline cancelled its order.
+    }
+
+    /// Payments: one per complete order, none for others; a decline cancelled its order.
+    fn payments_match_orders(&self, p: &mut Vec<String>) {
         for o in self.orders.values() {
             let paid = self.payments.contains_key(&o.id);
             if o.status == "complete" && !paid {
@@ -458,6 +485,11 @@ impl World {
                 p.push(format!("ms-payment has a payment for unknown order {id}"));
             }
         }
+    }
+
+    /// ms-payment published one `payment.created` per payment and one `payment.failed` per
+    /// decline.
+    fn payment_events_match_payments(&self, p: &mut Vec<String>) {
         let created = self
             .payment_outbox
             .iter()
@@ -475,6 +507,10 @@ impl World {
                 self.failures.len()
             ));
         }
+    }
+
+    /// ms-user published one `user.created` per account.
+    fn signups_match_accounts(&self, p: &mut Vec<String>) {
         let signups = self
             .user_outbox
             .iter()
@@ -486,7 +522,6 @@ impl World {
                 self.users
             ));
         }
-        p
     }
 }
 

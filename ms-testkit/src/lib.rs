@@ -30,7 +30,7 @@
 //! ```
 
 pub mod env;
-mod packet;
+pub mod packet;
 pub mod proxy;
 mod sio;
 

@@ -2,6 +2,10 @@
 //!
 //! Everything here is pure (no I/O) so it can be unit-tested exhaustively and
 //! never panics on untrusted input.
+//!
+//! Two levels: [`parse_eio`] / [`parse_sio`] decode a frame fully (the test client, the
+//! load generator's handshake); [`classify`] and [`encode_event_json`] do no JSON work at
+//! all, for the load generator's hot path over thousands of sockets.
 
 use serde_json::Value;
 
@@ -14,7 +18,7 @@ const RECORD_SEPARATOR: char = '\u{1e}';
 
 /// One Engine.IO packet, borrowing its payload from the websocket frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum EioPacket<'a> {
+pub enum EioPacket<'a> {
     /// `0{...}`: handshake data (sid, pingInterval, pingTimeout, ...).
     Open(&'a str),
     /// `1`: the server closes the Engine.IO session.
@@ -37,7 +41,7 @@ pub(crate) fn split_frame(frame: &str) -> impl Iterator<Item = &str> {
 }
 
 /// Parses one Engine.IO packet.
-pub(crate) fn parse_eio(raw: &str) -> Result<EioPacket<'_>, SioError> {
+pub fn parse_eio(raw: &str) -> Result<EioPacket<'_>, SioError> {
     let mut chars = raw.chars();
     let kind = chars
         .next()
@@ -61,7 +65,7 @@ pub(crate) fn parse_eio(raw: &str) -> Result<EioPacket<'_>, SioError> {
 
 /// Socket.IO v5 packet types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SioKind {
+pub enum SioKind {
     /// `0`: namespace connect (client) / connect ok (server).
     Connect,
     /// `1`: namespace disconnect.
@@ -80,7 +84,7 @@ pub(crate) enum SioKind {
 
 /// A decoded Socket.IO packet.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct SioPacket {
+pub struct SioPacket {
     /// Packet type.
     pub kind: SioKind,
     /// Namespace, `/` when omitted.
@@ -94,7 +98,7 @@ pub(crate) struct SioPacket {
 /// Parses a Socket.IO packet (the part after the Engine.IO `4`).
 ///
 /// Format: `<type>[<attachments>-][<namespace>,][<ack id>][<json>]`.
-pub(crate) fn parse_sio(raw: &str) -> Result<SioPacket, SioError> {
+pub fn parse_sio(raw: &str) -> Result<SioPacket, SioError> {
     let bytes = raw.as_bytes();
     let kind = match bytes.first() {
         Some(b'0') => SioKind::Connect,
@@ -195,7 +199,7 @@ pub(crate) fn event_parts(data: Option<Value>) -> Result<(String, Value), SioErr
 }
 
 /// First argument of an ack payload `[arg0, ...]` (`Null` when empty or absent).
-pub(crate) fn ack_first_arg(data: Option<Value>) -> Result<Value, SioError> {
+pub fn ack_first_arg(data: Option<Value>) -> Result<Value, SioError> {
     match data {
         None => Ok(Value::Null),
         Some(Value::Array(items)) => Ok(items.into_iter().next().unwrap_or(Value::Null)),
@@ -206,7 +210,7 @@ pub(crate) fn ack_first_arg(data: Option<Value>) -> Result<Value, SioError> {
 }
 
 /// The `message` of a connect_error payload, falling back to the raw JSON.
-pub(crate) fn connect_error_message(data: Option<Value>) -> String {
+pub fn connect_error_message(data: Option<Value>) -> String {
     match data {
         Some(Value::Object(mut map)) => match map.remove("message") {
             Some(Value::String(msg)) => msg,
@@ -237,13 +241,98 @@ pub(crate) fn encode_event(
 }
 
 /// Encodes the namespace CONNECT frame for `/`: `40` or `40{auth}`.
-pub(crate) fn encode_connect(auth: &Value) -> Result<String, SioError> {
+pub fn encode_connect(auth: &Value) -> Result<String, SioError> {
     if auth.is_null() {
         return Ok("40".to_owned());
     }
     let body = serde_json::to_string(auth)
         .map_err(|e| SioError::Protocol(format!("cannot encode auth payload: {e}")))?;
     Ok(format!("40{body}"))
+}
+
+/// Encodes an event with an ack request from JSON text encoded beforehand:
+/// `42<id>["event",payload]`. Unlike `encode_event` it does no JSON work, so a load
+/// generator can send the same payload many times cheaply; `event` is written as is and
+/// must need no JSON escaping.
+pub fn encode_event_json(ack_id: u64, event: &str, payload_json: &str) -> String {
+    format!("42{ack_id}[\"{event}\",{payload_json}]")
+}
+
+/// One Engine.IO/Socket.IO text frame as [`classify`] sees it, borrowing from the frame.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// Engine.IO ping (`2`): answer with `3`.
+    Ping,
+    /// An ack (`43<id>[…]`); `status` is 200 for `{data}` and the error status otherwise.
+    Ack {
+        /// The ack id.
+        id: u64,
+        /// 200 for a `{data}` ack, the `status` of an error ack (0 if unreadable).
+        status: u16,
+        /// The ack's JSON text (the part after the id).
+        body: &'a str,
+    },
+    /// A push (`42["name",payload]`): the name and the payload's JSON text.
+    Event {
+        /// Event name.
+        name: &'a str,
+        /// The first argument's JSON text.
+        payload: &'a str,
+    },
+    /// The server closed the session (`1`) or the namespace (`41`).
+    Closed,
+    /// Anything else (pong, noop, other packets).
+    Other,
+}
+
+/// Classifies one text frame without parsing its JSON or allocating: the load
+/// generator's per-frame path, where a full [`parse_sio`] would cost more than the
+/// router's work being measured.
+pub fn classify(text: &str) -> Frame<'_> {
+    if text == "2" {
+        return Frame::Ping;
+    }
+    if text == "1" || text == "41" {
+        return Frame::Closed;
+    }
+    if let Some(rest) = text.strip_prefix("43") {
+        let digits = leading_digits(rest);
+        let Ok(id) = rest[..digits].parse::<u64>() else {
+            return Frame::Other;
+        };
+        let body = &rest[digits..];
+        let status = if body.starts_with("[{\"data\"") {
+            200
+        } else {
+            status_of(body)
+        };
+        return Frame::Ack { id, status, body };
+    }
+    if let Some(rest) = text.strip_prefix("42[\"")
+        && let Some(end) = rest.find('"')
+    {
+        let name = &rest[..end];
+        let payload = rest[end + 1..]
+            .strip_prefix(',')
+            .and_then(|p| p.strip_suffix(']'))
+            .unwrap_or("null");
+        return Frame::Event { name, payload };
+    }
+    Frame::Other
+}
+
+/// The number after the first `"status":` in an error ack body (0 if none).
+fn status_of(body: &str) -> u16 {
+    body.find("\"status\":")
+        .map(|i| &body[i + 9..])
+        .map(|s| {
+            s.bytes()
+                .take_while(u8::is_ascii_digit)
+                .fold(0u16, |acc, b| {
+                    acc.saturating_mul(10).saturating_add(u16::from(b - b'0'))
+                })
+        })
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -367,6 +456,69 @@ mod tests {
         assert_eq!(
             encode_connect(&json!({"token": "t"})).unwrap(),
             "40{\"token\":\"t\"}"
+        );
+    }
+
+    #[test]
+    fn frames_classified_without_parsing() {
+        assert_eq!(classify("2"), Frame::Ping);
+        assert_eq!(
+            classify(r#"437[{"data":{"id":"a","status":"available"}}]"#),
+            Frame::Ack {
+                id: 7,
+                status: 200,
+                body: r#"[{"data":{"id":"a","status":"available"}}]"#
+            }
+        );
+        assert_eq!(
+            classify(r#"4312[{"errors":[{"message":"x"}],"status":409}]"#),
+            Frame::Ack {
+                id: 12,
+                status: 409,
+                body: r#"[{"errors":[{"message":"x"}],"status":409}]"#
+            }
+        );
+        assert_eq!(
+            classify(r#"4312[{"errors":[]}]"#),
+            Frame::Ack {
+                id: 12,
+                status: 0,
+                body: r#"[{"errors":[]}]"#
+            }
+        );
+        assert_eq!(
+            classify(r#"42["stuff:updated",{"id":"s","version":3}]"#),
+            Frame::Event {
+                name: "stuff:updated",
+                payload: r#"{"id":"s","version":3}"#
+            }
+        );
+        assert_eq!(
+            classify(r#"42["tick"]"#),
+            Frame::Event {
+                name: "tick",
+                payload: "null"
+            }
+        );
+        assert_eq!(classify("41"), Frame::Closed);
+        assert_eq!(classify("1"), Frame::Closed);
+        assert_eq!(classify("3"), Frame::Other);
+        assert_eq!(classify("43"), Frame::Other);
+        assert_eq!(classify("43x"), Frame::Other);
+        assert_eq!(classify("43999999999999999999999[]"), Frame::Other);
+        assert_eq!(classify(""), Frame::Other);
+        assert_eq!(classify("42[\"é"), Frame::Other);
+    }
+
+    #[test]
+    fn fast_encoding_matches_the_full_encoder() {
+        assert_eq!(
+            encode_event_json(5, "stuff:get", r#"{"id":"x"}"#),
+            r#"425["stuff:get",{"id":"x"}]"#
+        );
+        assert_eq!(
+            encode_event_json(5, "stuff:get", r#"{"id":"x"}"#),
+            encode_event("stuff:get", json!({"id": "x"}), Some(5)).unwrap()
         );
     }
 }

@@ -58,7 +58,7 @@ const SOURCES = {
   // `EventKind::X => "x.y"` routing keys the hold binding is named by.
   events: EVENT_KINDS,
   topology: 'ms-common/src/messaging/topology.rs',
-  rpc: 'ms-common/src/messaging/rpc.rs',
+  rpc: 'ms-common/src/messaging/rpc/mod.rs',
   consumer: 'ms-common/src/messaging/consumer.rs',
   publisher: 'ms-common/src/messaging/publisher.rs',
   auth: 'ms-common/src/auth.rs',

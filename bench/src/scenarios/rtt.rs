@@ -7,6 +7,7 @@ use crate::sio::{self, Frame, Ws};
 use crate::stats::Latency;
 use crate::system::System;
 use futures_util::{SinkExt, StreamExt};
+use ms_testkit::packet;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -68,14 +69,14 @@ struct Tally {
 async fn client_loop(
     mut ws: Ws,
     inflight: usize,
-    frame_tail: Arc<str>,
+    payload: Arc<str>,
     phase_flag: Arc<AtomicU8>,
     hard_stop: Instant,
 ) -> anyhow::Result<Tally> {
     let mut tally = Tally::default();
     let mut sent: HashMap<u64, Instant> = HashMap::with_capacity(inflight * 2);
     let mut next_id: u64 = 1;
-    let send = |id: u64| Message::text(format!("42{id}{frame_tail}"));
+    let send = |id: u64| Message::text(packet::encode_event_json(id, "stuff:get", &payload));
     for _ in 0..inflight {
         sent.insert(next_id, Instant::now());
         ws.send(send(next_id)).await?;
@@ -91,7 +92,7 @@ async fn client_loop(
         let Message::Text(text) = msg else { continue };
         match sio::classify(text.as_str()) {
             Frame::Ping => ws.send(Message::text("3")).await?,
-            Frame::Ack { id, status } => {
+            Frame::Ack { id, status, .. } => {
                 let now = Instant::now();
                 let p = phase(&phase_flag);
                 if let Some(t0) = sent.remove(&id)
@@ -148,7 +149,7 @@ pub async fn run(sys: &System, p: Params, deadline: Instant) -> anyhow::Result<R
         Instant::now() + Duration::from_secs(30),
     )
     .await?;
-    let tail: Arc<str> = format!("[\"stuff:get\",{}]", serde_json::json!({ "id": item.id })).into();
+    let payload: Arc<str> = serde_json::json!({ "id": item.id }).to_string().into();
     let phase_flag = Arc::new(AtomicU8::new(WARMUP));
     let hard_stop =
         (Instant::now() + p.warmup + p.duration + Duration::from_secs(15)).min(deadline);
@@ -158,7 +159,7 @@ pub async fn run(sys: &System, p: Params, deadline: Instant) -> anyhow::Result<R
             tokio::spawn(client_loop(
                 ws,
                 p.inflight,
-                tail.clone(),
+                payload.clone(),
                 phase_flag.clone(),
                 hard_stop,
             ))

@@ -1,0 +1,203 @@
+//! The RPC client: publishes requests with direct reply-to and matches each reply to its
+//! waiting caller by `correlation_id`.
+
+use super::{DIRECT_REPLY_TO, RpcRequest};
+use crate::contract::Action;
+use crate::error::{ApiError, Reply};
+use crate::messaging::broker::Broker;
+use crate::messaging::publisher::CORRELATION_HEADER;
+use crate::messaging::topology::{Names, Service, lstr};
+use futures_util::StreamExt;
+use lapin::options::{BasicConsumeOptions, BasicPublishOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// Sends RPC requests and waits for replies (one per process, shared).
+#[derive(Clone)]
+pub struct RpcClient {
+    inner: Arc<ClientInner>,
+}
+
+struct ClientInner {
+    broker: Broker,
+    names: Names,
+    timeout: Duration,
+    pending: std::sync::Mutex<HashMap<String, oneshot::Sender<Reply>>>,
+    channel: tokio::sync::Mutex<Option<(u64, Channel)>>,
+    generation: AtomicU64,
+    /// Request ids are `{prefix}.{counter}`: the prefix is random per client, so ids are
+    /// unique across processes and restarts, and a call costs no random bytes.
+    id_prefix: String,
+    /// The counter part of request ids.
+    next_id: AtomicU64,
+}
+
+impl RpcClient {
+    /// A client whose calls give up (503) after `timeout`.
+    pub fn new(broker: Broker, names: Names, timeout: Duration) -> Self {
+        Self {
+            inner: Arc::new(ClientInner {
+                broker,
+                names,
+                timeout,
+                pending: std::sync::Mutex::new(HashMap::new()),
+                channel: tokio::sync::Mutex::new(None),
+                generation: AtomicU64::new(0),
+                id_prefix: uuid::Uuid::new_v4().simple().to_string(),
+                next_id: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The configured timeout.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    /// Asks the service that owns `action`; any broker failure or timeout is a 503.
+    pub async fn request(
+        &self,
+        action: impl Into<Action>,
+        token: Option<String>,
+        payload: Value,
+        correlation_id: &str,
+    ) -> Result<Value, ApiError> {
+        let action = action.into();
+        let req = RpcRequest::new(action, token, payload);
+        self.call(action.service(), &req, correlation_id).await
+    }
+
+    /// Sends `req` to `svc` as it is (tests send actions no service knows); any broker
+    /// failure or timeout is a 503 in the envelope.
+    pub async fn call(
+        &self,
+        svc: Service,
+        req: &RpcRequest,
+        correlation_id: &str,
+    ) -> Result<Value, ApiError> {
+        let body = serde_json::to_vec(req).map_err(ApiError::internal_from)?;
+        let id = format!(
+            "{}.{:x}",
+            self.inner.id_prefix,
+            self.inner.next_id.fetch_add(1, Ordering::Relaxed)
+        );
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut p) = self.inner.pending.lock() {
+            p.insert(id.clone(), tx);
+        }
+        // One deadline for the whole call: opening a channel and publishing (which wait
+        // for the broker) count against it too.
+        let deadline = tokio::time::Instant::now() + self.inner.timeout;
+        let sent = tokio::time::timeout_at(deadline, self.send(svc, &id, correlation_id, &body));
+        let result = match sent.await {
+            Err(_) => {
+                tracing::warn!(service = svc.as_str(), "rpc publish timed out");
+                Err(ApiError::unavailable())
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, service = svc.as_str(), "rpc publish failed");
+                Err(ApiError::unavailable())
+            }
+            Ok(Ok(())) => match tokio::time::timeout_at(deadline, rx).await {
+                Ok(Ok(reply)) => reply.into_result(),
+                Ok(Err(_)) => Err(ApiError::unavailable()),
+                Err(_) => {
+                    tracing::warn!(service = svc.as_str(), action = %req.action, "rpc timed out");
+                    Err(ApiError::unavailable())
+                }
+            },
+        };
+        if let Ok(mut p) = self.inner.pending.lock() {
+            p.remove(&id);
+        }
+        result
+    }
+
+    async fn send(&self, svc: Service, id: &str, cid: &str, body: &[u8]) -> lapin::Result<()> {
+        let ch = self.channel().await?;
+        let mut headers = FieldTable::default();
+        headers.insert(CORRELATION_HEADER.into(), lstr(cid));
+        let props = BasicProperties::default()
+            .with_reply_to(DIRECT_REPLY_TO.into())
+            .with_correlation_id(id.into())
+            .with_message_id(id.into())
+            .with_expiration(self.inner.timeout.as_millis().to_string().into())
+            .with_content_type("application/json".into())
+            .with_headers(headers);
+        ch.basic_publish(
+            "".into(),
+            self.inner.names.rpc_queue(svc).into(),
+            BasicPublishOptions::default(),
+            body,
+            props,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The channel with its direct reply-to consumer, reopened after a failure.
+    async fn channel(&self) -> lapin::Result<Channel> {
+        let mut guard = self.inner.channel.lock().await;
+        if let Some((_, ch)) = guard.as_ref()
+            && ch.status().connected()
+        {
+            return Ok(ch.clone());
+        }
+        let ch = self.inner.broker.channel().await?;
+        let mut replies = ch
+            .basic_consume(
+                DIRECT_REPLY_TO.into(),
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..BasicConsumeOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        let generation = self.inner.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        *guard = Some((generation, ch.clone()));
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(d)) = replies.next().await {
+                let Some(id) = d
+                    .properties
+                    .correlation_id()
+                    .as_ref()
+                    .map(|s| s.as_str().to_owned())
+                else {
+                    continue;
+                };
+                let reply = match serde_json::from_slice::<Value>(&d.data) {
+                    Ok(v) => Reply::from_value(v),
+                    Err(e) => Reply::Error(ApiError::internal_from(format!("bad rpc reply: {e}"))),
+                };
+                let tx = inner.pending.lock().ok().and_then(|mut p| p.remove(&id));
+                if let Some(tx) = tx {
+                    let _ = tx.send(reply);
+                }
+            }
+            // The channel is gone: callers waiting on it would never hear back.
+            let mut guard = inner.channel.lock().await;
+            if guard.as_ref().is_some_and(|(g, _)| *g == generation) {
+                *guard = None;
+            }
+            drop(guard);
+            let waiting: Vec<_> = inner
+                .pending
+                .lock()
+                .map(|mut p| p.drain().collect())
+                .unwrap_or_default();
+            for (_, tx) in waiting {
+                let _ = tx.send(Reply::Error(ApiError::unavailable()));
+            }
+        });
+        Ok(ch)
+    }
+}
