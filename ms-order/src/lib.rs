@@ -9,17 +9,20 @@
 //! hold ends → the order is cancelled unless paid (`payment.created` completes it,
 //! `payment.failed` cancels it).
 
+pub mod domain;
+pub mod events;
 pub mod hold;
 pub mod service;
 pub mod store;
 
+use events::ExpiryHandler;
 use hold::HoldTopology;
 use ms_common::auth::{RpcKeySource, TokenVerifier};
 use ms_common::config::{CommonConfig, StorageConfig, env_parse};
 use ms_common::events::EventEnvelope;
 use ms_common::messaging::{RpcClient, Service};
 use ms_common::service::{ServiceHandle, ServiceRuntime};
-use service::{ExpiryHandler, OrderService};
+use service::OrderService;
 use std::sync::Arc;
 use std::time::Duration;
 

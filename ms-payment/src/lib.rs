@@ -11,6 +11,7 @@
 //! publishes `payment.failed` instead → ms-order cancels it.
 
 pub mod domain;
+pub mod events;
 pub mod gateway;
 pub mod service;
 pub mod store;

@@ -1,5 +1,5 @@
-//! ms-payment's RPC actions (`payment:create`, `coupon:create`, `coupon:list`) and its
-//! consumer of `order.*` events (the order replica).
+//! ms-payment's RPC actions (`payment:create`, `coupon:create`, `coupon:list`); inputs
+//! are parsed in [`crate::domain`], the order replica is kept by [`crate::events`].
 //!
 //! `payment:create`: find the order (waiting briefly for its event) → owner, state and
 //! coupon checks → redeem the coupon in the database → charge (skipped when nothing is
@@ -21,10 +21,8 @@ use chrono::Utc;
 use ms_common::ApiError;
 use ms_common::auth::AuthUser;
 use ms_common::contract::{self, PaymentAction};
-use ms_common::events::{
-    Event, EventEnvelope, OrderStatus, PaymentFailure, PaymentRecord, VersionCheck,
-};
-use ms_common::messaging::{HandleError, Handler, RpcContext, RpcHandler};
+use ms_common::events::{Event, EventEnvelope, OrderStatus, PaymentFailure, PaymentRecord};
+use ms_common::messaging::{RpcContext, RpcHandler};
 use ms_common::storage::ReplyLog;
 use serde_json::Value;
 use std::sync::Arc;
@@ -37,11 +35,12 @@ const ORDER_POLL: Duration = Duration::from_millis(25);
 
 /// The payment service's state and actions.
 pub struct PaymentService {
-    store: Arc<dyn PaymentStore>,
+    pub(crate) store: Arc<dyn PaymentStore>,
     gateway: Arc<dyn PaymentGateway>,
     currency: String,
     order_wait: Duration,
-    replica_changed: Notify,
+    /// Woken when the order replica changes (`payment:create` may wait for an order).
+    pub(crate) replica_changed: Notify,
 }
 
 fn store_err(e: StoreError) -> ApiError {
@@ -346,44 +345,5 @@ impl RpcHandler for PaymentService {
 
     fn replies(&self) -> Option<Arc<dyn ReplyLog>> {
         Some(self.store.outbox())
-    }
-}
-
-#[async_trait]
-impl Handler<EventEnvelope> for PaymentService {
-    async fn handle(&self, env: EventEnvelope, _cid: Option<String>) -> Result<(), HandleError> {
-        let order = match &env.event {
-            Event::OrderCreated(o) | Event::OrderCancelled(o) | Event::OrderCompleted(o) => o,
-            other => {
-                tracing::debug!(kind = other.routing_key(), "event not for ms-payment");
-                return Ok(());
-            }
-        };
-        if order.version == 0 {
-            return Err(HandleError::Reject(format!(
-                "order {} with version 0",
-                order.id
-            )));
-        }
-        let check = self
-            .store
-            .apply_order(&OrderReplica::from(order))
-            .await
-            .map_err(|e| HandleError::Retry(e.to_string()))?;
-        match check {
-            VersionCheck::Apply => {
-                tracing::debug!(order_id = %order.id, version = order.version, status = order.status.as_str(), "order replica updated");
-                self.replica_changed.notify_waiters();
-                Ok(())
-            }
-            VersionCheck::Stale => {
-                tracing::debug!(order_id = %order.id, version = order.version, "stale order event dropped");
-                Ok(())
-            }
-            VersionCheck::Early => Err(HandleError::Retry(format!(
-                "order {} v{} arrived early",
-                order.id, order.version
-            ))),
-        }
     }
 }

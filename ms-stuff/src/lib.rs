@@ -11,15 +11,17 @@
 //! sell stuff, applied in per-order version order.
 
 pub mod domain;
+pub mod events;
 pub mod service;
 pub mod store;
 
+use events::OrderEvents;
 use ms_common::auth::{RpcKeySource, TokenVerifier};
 use ms_common::config::{CommonConfig, StorageConfig};
 use ms_common::events::EventEnvelope;
 use ms_common::messaging::{RpcClient, Service};
 use ms_common::service::{ServiceHandle, ServiceRuntime};
-use service::{OrderEvents, StuffService};
+use service::StuffService;
 use std::sync::Arc;
 use store::StuffStore;
 

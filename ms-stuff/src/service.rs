@@ -1,18 +1,18 @@
-//! ms-stuff's RPC actions (`stuff:list`, `stuff:get`, `stuff:create`, `stuff:update`) and
-//! its consumer of order events.
+//! ms-stuff's RPC actions (`stuff:list`, `stuff:get`, `stuff:create`, `stuff:update`);
+//! order events are applied by [`crate::events`].
 //!
 //! Each action: payload → domain input ([`crate::domain`]) → store → the contract's
 //! `Stuff` shape. Store refusals become the contract's messages in one place,
 //! [`api_error`].
 
 use crate::domain::{Cursor, GetStuff, ListStuff, NewStuff, UpdateStuff};
-use crate::store::{Edit, ListQuery, OrderChange, OrderOutcome, StoreError, StuffStore};
+use crate::store::{Edit, ListQuery, StoreError, StuffStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ms_common::ApiError;
 use ms_common::contract::{self, StuffAction};
-use ms_common::events::{Event, EventEnvelope, StuffRecord, StuffStatus};
-use ms_common::messaging::{HandleError, Handler, RpcContext, RpcHandler};
+use ms_common::events::{StuffRecord, StuffStatus};
+use ms_common::messaging::{RpcContext, RpcHandler};
 use ms_common::storage::ReplyLog;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -177,77 +177,5 @@ impl RpcHandler for StuffService {
 
     fn replies(&self) -> Option<Arc<dyn ReplyLog>> {
         Some(self.store.outbox())
-    }
-}
-
-/// Applies `order.created` / `order.cancelled` / `order.completed` to the catalogue.
-///
-/// Versions are per order: version N applies only after N-1 (early ones are retried after
-/// the retry delay, duplicates and older ones are acked and dropped).
-pub struct OrderEvents {
-    store: Arc<dyn StuffStore>,
-}
-
-impl OrderEvents {
-    /// The consumer over a store (whose commits wake the outbox relay).
-    pub fn new(store: Arc<dyn StuffStore>) -> Self {
-        Self { store }
-    }
-}
-
-#[async_trait]
-impl Handler<EventEnvelope> for OrderEvents {
-    async fn handle(
-        &self,
-        env: EventEnvelope,
-        correlation_id: Option<String>,
-    ) -> Result<(), HandleError> {
-        let (change, order) = match env.event {
-            Event::OrderCreated(o) => (OrderChange::Created, o),
-            Event::OrderCancelled(o) => (OrderChange::Cancelled, o),
-            Event::OrderCompleted(o) => (OrderChange::Completed, o),
-            other => {
-                // Not bound to it; another service's business. Nothing to do, nothing lost.
-                tracing::warn!(event = other.routing_key(), id = %env.id, "ignoring an event ms-stuff does not use");
-                return Ok(());
-            }
-        };
-        let cid = correlation_id.or(env.correlation_id);
-        let outcome = self
-            .store
-            .apply_order(change, &order, now(), cid.as_deref())
-            .await
-            .map_err(|e| HandleError::Retry(format!("store: {e:#}")))?;
-        match outcome {
-            OrderOutcome::Applied(Some(rec)) => {
-                tracing::info!(
-                    order_id = %order.id,
-                    order_version = order.version,
-                    stuff_id = %rec.id,
-                    status = rec.status.as_str(),
-                    version = rec.version,
-                    "stuff status changed by an order"
-                );
-                Ok(())
-            }
-            OrderOutcome::Applied(None) => {
-                tracing::info!(order_id = %order.id, order_version = order.version, stuff_id = %order.stuff_id, ?change, "order recorded; stuff unchanged");
-                Ok(())
-            }
-            OrderOutcome::Stale => {
-                tracing::debug!(order_id = %order.id, order_version = order.version, "stale order event dropped");
-                Ok(())
-            }
-            OrderOutcome::Early => Err(HandleError::Retry(format!(
-                "order {} version {} arrived before version {}",
-                order.id,
-                order.version,
-                order.version.saturating_sub(1)
-            ))),
-            OrderOutcome::UnknownStuff => Err(HandleError::Reject(format!(
-                "order {} names unknown stuff {}",
-                order.id, order.stuff_id
-            ))),
-        }
     }
 }

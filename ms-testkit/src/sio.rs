@@ -71,7 +71,7 @@ struct State {
     connected: bool,
     events: VecDeque<(String, Value)>,
     acks: HashMap<u64, AckSender>,
-    /// The last [`RECENT_PACKETS`] Socket.IO packets as received, for tests that pin the
+    /// The last `RECENT_PACKETS` Socket.IO packets as received, for tests that pin the
     /// exact text on the wire.
     packets: VecDeque<String>,
 }
@@ -179,7 +179,7 @@ impl SioClient {
         }
     }
 
-    /// The last Socket.IO packets received (at most [`RECENT_PACKETS`]), exactly as sent,
+    /// The last Socket.IO packets received (at most `RECENT_PACKETS`), exactly as sent,
     /// e.g. `431[{"data":…}]` for an ack.
     pub fn recent_packets(&self) -> Vec<String> {
         self.shared.lock().packets.iter().cloned().collect()

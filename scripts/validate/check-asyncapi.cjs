@@ -68,7 +68,7 @@ const SOURCES = {
   // Only for the exact messages (MESSAGES); the actions come from CATALOGUE.
   userService: 'ms-user/src/service.rs',
   stuffService: 'ms-stuff/src/service.rs',
-  orderService: 'ms-order/src/service.rs',
+  orderDomain: 'ms-order/src/domain.rs',
   paymentDomain: 'ms-payment/src/domain.rs',
 };
 const SERVICES = ['user', 'stuff', 'order', 'payment'];
@@ -76,8 +76,8 @@ const SERVICES = ['user', 'stuff', 'order', 'payment'];
 // Exact client-facing messages (constant name in a source file) that both the AsyncAPI
 // document and docs/contract.md must quote verbatim.
 const MESSAGES = [
-  ['orderService', 'HELD'],
-  ['orderService', 'SOLD'],
+  ['orderDomain', 'HELD'],
+  ['orderDomain', 'SOLD'],
   ['stuffService', 'RESERVED'],
   ['stuffService', 'STALE_VERSION'],
   ['stuffService', 'NOT_OWNER'],
@@ -819,7 +819,7 @@ const BREAKS = [
   {
     name: 'a changed 409 message',
     expect: 'HELD',
-    apply: (d) => edit(d, SOURCES.orderService, 'please come back later', 'please try again later'),
+    apply: (d) => edit(d, SOURCES.orderDomain, 'please come back later', 'please try again later'),
   },
   {
     name: 'an RPC action the document does not list',

@@ -1,0 +1,81 @@
+//! What ms-stuff does with the events it consumes: order events reserve, release and sell
+//! a stuff (the rules are `store::order_effect`, shared by both backends).
+
+use crate::service::now;
+use crate::store::{OrderChange, OrderOutcome, StuffStore};
+use async_trait::async_trait;
+use ms_common::events::{Event, EventEnvelope};
+use ms_common::messaging::{HandleError, Handler};
+use std::sync::Arc;
+
+/// Applies `order.created` / `order.cancelled` / `order.completed` to the catalogue.
+///
+/// Versions are per order: version N applies only after N-1 (early ones are retried after
+/// the retry delay, duplicates and older ones are acked and dropped).
+pub struct OrderEvents {
+    store: Arc<dyn StuffStore>,
+}
+
+impl OrderEvents {
+    /// The consumer over a store (whose commits wake the outbox relay).
+    pub fn new(store: Arc<dyn StuffStore>) -> Self {
+        Self { store }
+    }
+}
+
+#[async_trait]
+impl Handler<EventEnvelope> for OrderEvents {
+    async fn handle(
+        &self,
+        env: EventEnvelope,
+        correlation_id: Option<String>,
+    ) -> Result<(), HandleError> {
+        let (change, order) = match env.event {
+            Event::OrderCreated(o) => (OrderChange::Created, o),
+            Event::OrderCancelled(o) => (OrderChange::Cancelled, o),
+            Event::OrderCompleted(o) => (OrderChange::Completed, o),
+            other => {
+                // Not bound to it; another service's business. Nothing to do, nothing lost.
+                tracing::warn!(event = other.routing_key(), id = %env.id, "ignoring an event ms-stuff does not use");
+                return Ok(());
+            }
+        };
+        let cid = correlation_id.or(env.correlation_id);
+        let outcome = self
+            .store
+            .apply_order(change, &order, now(), cid.as_deref())
+            .await
+            .map_err(|e| HandleError::Retry(format!("store: {e:#}")))?;
+        match outcome {
+            OrderOutcome::Applied(Some(rec)) => {
+                tracing::info!(
+                    order_id = %order.id,
+                    order_version = order.version,
+                    stuff_id = %rec.id,
+                    status = rec.status.as_str(),
+                    version = rec.version,
+                    "stuff status changed by an order"
+                );
+                Ok(())
+            }
+            OrderOutcome::Applied(None) => {
+                tracing::info!(order_id = %order.id, order_version = order.version, stuff_id = %order.stuff_id, ?change, "order recorded; stuff unchanged");
+                Ok(())
+            }
+            OrderOutcome::Stale => {
+                tracing::debug!(order_id = %order.id, order_version = order.version, "stale order event dropped");
+                Ok(())
+            }
+            OrderOutcome::Early => Err(HandleError::Retry(format!(
+                "order {} version {} arrived before version {}",
+                order.id,
+                order.version,
+                order.version.saturating_sub(1)
+            ))),
+            OrderOutcome::UnknownStuff => Err(HandleError::Reject(format!(
+                "order {} names unknown stuff {}",
+                order.id, order.stuff_id
+            ))),
+        }
+    }
+}
