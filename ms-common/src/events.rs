@@ -9,8 +9,20 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// A user's role, decided by ms-user at sign-up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    sqlx::Type,
+)]
 #[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
 pub enum Role {
     /// Everyone.
     User,
@@ -43,8 +55,20 @@ pub struct UserRecord {
 }
 
 /// Where a stuff is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    sqlx::Type,
+)]
 #[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
 pub enum StuffStatus {
     /// Can be bought.
     Available,
@@ -74,8 +98,11 @@ impl StuffStatus {
     }
 }
 
+// Also a row of ms-stuff's SQLite table, column for field (`FromRow`).
 /// The contract's `Stuff` shape, also the payload of `stuff.*` events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, sqlx::FromRow,
+)]
 #[serde(rename_all = "camelCase")]
 pub struct StuffRecord {
     /// Opaque id.
@@ -94,6 +121,7 @@ pub struct StuffRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,
     /// Record version.
+    #[sqlx(try_from = "i64")]
     pub version: u64,
     /// Creation time.
     pub created_at: DateTime<Utc>,
@@ -102,8 +130,20 @@ pub struct StuffRecord {
 }
 
 /// Where an order is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    sqlx::Type,
+)]
 #[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
 pub enum OrderStatus {
     /// Holding the stuff, waiting for payment.
     Created,
@@ -133,8 +173,11 @@ impl OrderStatus {
     }
 }
 
+// Also a row of ms-order's SQLite table, column for field (`FromRow`).
 /// The contract's `Order` shape, also the payload of `order.*` events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, sqlx::FromRow,
+)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderRecord {
     /// Opaque id.
@@ -150,6 +193,7 @@ pub struct OrderRecord {
     /// Price at the time of ordering.
     pub price_cents: i64,
     /// Record version.
+    #[sqlx(try_from = "i64")]
     pub version: u64,
     /// Creation time.
     pub created_at: DateTime<Utc>,

@@ -5,9 +5,9 @@ use async_trait::async_trait;
 use ms_common::events::{OrderRecord, OrderStatus, StuffStatus, VersionCheck};
 use ms_common::storage::sqlite::{self, Db, Migration, is_unique_violation};
 use ms_common::storage::{OutboxStore, db_version};
-use ms_common::time::{from_db, to_db};
-use sqlx::Row;
+use ms_common::time::to_db;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{FromRow, Row};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -53,18 +53,7 @@ impl SqliteOrderStore {
 }
 
 fn order_from(r: &SqliteRow) -> anyhow::Result<OrderRecord> {
-    let status: String = r.get("status");
-    Ok(OrderRecord {
-        id: r.get("id"),
-        stuff_id: r.get("stuff_id"),
-        user_id: r.get("user_id"),
-        status: OrderStatus::parse(&status)
-            .ok_or_else(|| anyhow::anyhow!("bad order status {status}"))?,
-        expires_at: from_db(&r.get::<String, _>("expires_at"))?,
-        price_cents: r.get("price_cents"),
-        version: u64::try_from(r.get::<i64, _>("version"))?,
-        created_at: from_db(&r.get::<String, _>("created_at"))?,
-    })
+    Ok(OrderRecord::from_row(r)?)
 }
 
 #[async_trait]

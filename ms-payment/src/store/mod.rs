@@ -14,7 +14,7 @@ use ms_common::storage::OutboxStore;
 use std::sync::Arc;
 
 /// ms-payment's copy of an order, fed by `order.*` events.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct OrderReplica {
     /// The order id.
     pub id: String,
@@ -29,6 +29,7 @@ pub struct OrderReplica {
     /// What the order costs before any coupon.
     pub price_cents: i64,
     /// Record version from ms-order (1 at creation).
+    #[sqlx(try_from = "i64")]
     pub version: u64,
 }
 
@@ -47,7 +48,7 @@ impl From<&OrderRecord> for OrderReplica {
 }
 
 /// A stored payment (at most one per order).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PaymentRow {
     /// Opaque id.
     pub id: String,
@@ -66,7 +67,7 @@ pub struct PaymentRow {
 }
 
 /// A declined payment: ms-order cancels the order on its event, so it is never charged again.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct FailureRow {
     /// The order whose payment was declined (one row per order).
     pub order_id: String,
@@ -79,7 +80,7 @@ pub struct FailureRow {
 }
 
 /// A stored coupon.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CouponRow {
     /// Random, unguessable code (unique).
     pub code: String,

@@ -5,12 +5,12 @@ use super::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ms_common::events::{EventEnvelope, OrderStatus, VersionCheck};
+use ms_common::events::{EventEnvelope, VersionCheck};
 use ms_common::storage::sqlite::{self, Db, Migration, is_unique_violation};
 use ms_common::storage::{OutboxStore, db_version};
 use ms_common::time::{from_db, to_db};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{FromRow, Row, SqliteConnection};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -74,45 +74,15 @@ fn version_of(v: i64) -> u64 {
 }
 
 fn order_from(r: &SqliteRow) -> Result<OrderReplica, StoreError> {
-    let status: String = r.get("status");
-    Ok(OrderReplica {
-        id: r.get("id"),
-        stuff_id: r.get("stuff_id"),
-        user_id: r.get("user_id"),
-        status: OrderStatus::parse(&status)
-            .ok_or_else(|| anyhow::anyhow!("unknown order status {status:?}"))?,
-        expires_at: from_db(&r.get::<String, _>("expires_at"))?,
-        price_cents: r.get("price_cents"),
-        version: version_of(r.get("version")),
-    })
+    Ok(OrderReplica::from_row(r)?)
 }
 
 fn payment_from(r: &SqliteRow) -> Result<PaymentRow, StoreError> {
-    Ok(PaymentRow {
-        id: r.get("id"),
-        order_id: r.get("order_id"),
-        user_id: r.get("user_id"),
-        amount_cents: r.get("amount_cents"),
-        coupon_code: r.get("coupon_code"),
-        provider_id: r.get("provider_id"),
-        created_at: from_db(&r.get::<String, _>("created_at"))?,
-    })
+    Ok(PaymentRow::from_row(r)?)
 }
 
 fn coupon_from(r: &SqliteRow) -> Result<CouponRow, StoreError> {
-    Ok(CouponRow {
-        code: r.get("code"),
-        percent_off: r.get("percent_off"),
-        max_redemptions: r.get("max_redemptions"),
-        redemptions: r.get("redemptions"),
-        expires_at: r
-            .get::<Option<String>, _>("expires_at")
-            .as_deref()
-            .map(from_db)
-            .transpose()?,
-        created_by: r.get("created_by"),
-        created_at: from_db(&r.get::<String, _>("created_at"))?,
-    })
+    Ok(CouponRow::from_row(r)?)
 }
 
 const COUPON_COLUMNS: &str =

@@ -12,9 +12,9 @@ use chrono::{DateTime, Utc};
 use ms_common::events::{OrderRecord, StuffRecord, StuffStatus, VersionCheck};
 use ms_common::storage::sqlite::{self, Db, Migration};
 use ms_common::storage::{OutboxStore, db_version};
-use ms_common::time::{from_db, to_db};
+use ms_common::time::to_db;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{FromRow, SqliteConnection};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -64,21 +64,7 @@ impl SqliteStuffStore {
 }
 
 fn stuff_from(r: &SqliteRow) -> Result<StuffRecord, StoreError> {
-    let status: String = r.try_get("status")?;
-    Ok(StuffRecord {
-        id: r.try_get("id")?,
-        title: r.try_get("title")?,
-        description: r.try_get("description")?,
-        price_cents: r.try_get("price_cents")?,
-        seller_id: r.try_get("seller_id")?,
-        status: StuffStatus::parse(&status)
-            .ok_or_else(|| anyhow::anyhow!("unknown stuff status {status:?}"))?,
-        order_id: r.try_get("order_id")?,
-        version: u64::try_from(r.try_get::<i64, _>("version")?)
-            .map_err(|e| anyhow::anyhow!("bad version: {e}"))?,
-        created_at: from_db(&r.try_get::<String, _>("created_at")?)?,
-        updated_at: from_db(&r.try_get::<String, _>("updated_at")?)?,
-    })
+    Ok(StuffRecord::from_row(r)?)
 }
 
 async fn get_in(conn: &mut SqliteConnection, id: &str) -> Result<Option<StuffRecord>, StoreError> {

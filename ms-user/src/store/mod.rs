@@ -12,8 +12,8 @@ use ms_common::events::{EventEnvelope, Role};
 use ms_common::storage::OutboxStore;
 use std::sync::Arc;
 
-/// A stored account.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A stored account (a row of the SQLite `users` table, column for field).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct UserRow {
     /// Opaque id.
     pub id: String,
@@ -24,6 +24,7 @@ pub struct UserRow {
     /// Role at sign-up.
     pub role: Role,
     /// Record version.
+    #[sqlx(try_from = "i64")]
     pub version: u64,
     /// Creation time.
     pub created_at: DateTime<Utc>,

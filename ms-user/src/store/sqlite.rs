@@ -3,12 +3,12 @@
 use super::{KeyRow, RefreshRow, StoreError, UserRow, UserStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ms_common::events::{EventEnvelope, Role};
+use ms_common::events::EventEnvelope;
 use ms_common::storage::OutboxStore;
 use ms_common::storage::sqlite::{self, Db, Migration, is_unique_violation};
 use ms_common::time::to_db;
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{FromRow, Row};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -62,18 +62,7 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
 }
 
 fn user_from(r: &SqliteRow) -> Result<UserRow, StoreError> {
-    let role = match r.get::<String, _>("role").as_str() {
-        "admin" => Role::Admin,
-        _ => Role::User,
-    };
-    Ok(UserRow {
-        id: r.get("id"),
-        email: r.get("email"),
-        password_hash: r.get("password_hash"),
-        role,
-        version: u64::try_from(r.get::<i64, _>("version")).unwrap_or(0),
-        created_at: parse_time(&r.get::<String, _>("created_at"))?,
-    })
+    Ok(UserRow::from_row(r)?)
 }
 
 #[async_trait]
