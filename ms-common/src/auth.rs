@@ -268,34 +268,6 @@ impl VerifyToken for TokenVerifier {
     }
 }
 
-/// Fetches ms-user's key set over RPC.
-pub struct RpcKeySource {
-    client: crate::messaging::RpcClient,
-}
-
-impl RpcKeySource {
-    /// A key source that calls `user:jwks`.
-    pub fn new(client: crate::messaging::RpcClient) -> Self {
-        Self { client }
-    }
-}
-
-#[async_trait]
-impl KeySource for RpcKeySource {
-    async fn fetch(&self) -> Result<JwkSet, ApiError> {
-        let req = crate::messaging::RpcRequest::new(
-            crate::contract::UserAction::Jwks,
-            None,
-            serde_json::json!({}),
-        );
-        let v = self
-            .client
-            .call(crate::messaging::Service::User, &req, "jwks")
-            .await?;
-        serde_json::from_value(v).map_err(ApiError::internal_from)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

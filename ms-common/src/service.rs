@@ -6,7 +6,7 @@
 
 use crate::auth::VerifyToken;
 use crate::config::CommonConfig;
-use crate::events::EventKind;
+use crate::contract::subscriptions;
 use crate::messaging::OutboxRelay;
 use crate::messaging::{
     Broker, ConsumerSpec, Handler, Names, Publisher, RpcHandler, Service, ServiceTopology,
@@ -36,13 +36,13 @@ pub struct ServiceRuntime {
 
 impl ServiceRuntime {
     /// Connects and declares the service's queues, its events queue bound to the events it
-    /// consumes ([`EventKind::consumed_by`]).
+    /// consumes ([`subscriptions::consumed_by`]).
     pub async fn connect(config: CommonConfig, service: Service) -> anyhow::Result<Self> {
         let names = Names::new(config.amqp_prefix.clone());
         let topology = ServiceTopology {
             names: names.clone(),
             service,
-            bindings: EventKind::consumed_by(service)
+            bindings: subscriptions::consumed_by(service)
                 .iter()
                 .map(|k| k.routing_key().to_owned())
                 .collect(),

@@ -102,8 +102,8 @@ fn the_checked_in_action_catalogue_matches_the_action_enum() {
 fn the_checked_in_event_catalogue_matches_the_event_kinds() {
     check_generated(
         "events.json",
-        &ms_common::events::catalogue_file(),
-        "events::EventKind",
+        &contract::subscriptions::catalogue_file(),
+        "contract::subscriptions",
     );
 }
 

@@ -17,9 +17,10 @@ pub mod store;
 
 use events::ExpiryHandler;
 use hold::HoldTopology;
-use ms_common::auth::{RpcKeySource, TokenVerifier};
+use ms_common::auth::TokenVerifier;
 use ms_common::config::{CommonConfig, StorageConfig, env_parse};
 use ms_common::events::EventEnvelope;
+use ms_common::messaging::RpcKeySource;
 use ms_common::messaging::{RpcClient, Service};
 use ms_common::service::{ServiceHandle, ServiceRuntime};
 use service::OrderService;

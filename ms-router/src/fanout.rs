@@ -17,7 +17,8 @@ use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions}
 use lapin::types::FieldTable;
 use lapin::{Channel, Consumer};
 use ms_common::contract;
-use ms_common::events::{Event, EventEnvelope, LIVE_PUSHES};
+use ms_common::contract::subscriptions::LIVE_PUSHES;
+use ms_common::events::{Event, EventEnvelope};
 use ms_common::messaging::topology::declare_exchanges;
 use ms_common::messaging::{Backoff, Broker, Names};
 use ms_common::shutdown::Shutdown;

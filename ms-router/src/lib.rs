@@ -12,8 +12,9 @@ pub mod http;
 pub mod ratelimit;
 pub mod socket;
 
-use ms_common::auth::{RpcKeySource, TokenVerifier};
+use ms_common::auth::TokenVerifier;
 use ms_common::config::{CommonConfig, env_opt, env_or, env_parse};
+use ms_common::messaging::RpcKeySource;
 use ms_common::messaging::{Broker, Names, RpcClient};
 use ms_common::shutdown::Shutdown;
 use std::net::SocketAddr;

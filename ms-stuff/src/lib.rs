@@ -16,9 +16,10 @@ pub mod service;
 pub mod store;
 
 use events::OrderEvents;
-use ms_common::auth::{RpcKeySource, TokenVerifier};
+use ms_common::auth::TokenVerifier;
 use ms_common::config::{CommonConfig, StorageConfig};
 use ms_common::events::EventEnvelope;
+use ms_common::messaging::RpcKeySource;
 use ms_common::messaging::{RpcClient, Service};
 use ms_common::service::{ServiceHandle, ServiceRuntime};
 use service::StuffService;

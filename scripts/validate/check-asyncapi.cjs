@@ -44,7 +44,7 @@ const ACTION_ENUM = 'ms-common/src/contract/action.rs';
 
 // The event catalogue: every event kind (routing key), the kinds each service's events queue
 // is bound to and those the router fan-out queue is bound to. Generated from `EventKind`
-// (`EventKind::ALL`, `EventKind::consumed_by`, `LIVE_PUSHES` in EVENT_KINDS) and kept equal
+// (`EventKind::ALL` in EVENT_KINDS, `consumed_by` and `LIVE_PUSHES` in contract/subscriptions.rs) and kept equal
 // to it by `cargo test -p ms-common --test schemas` (UPDATE_SCHEMAS=1 regenerates it).
 const EVENTS_CATALOGUE = 'docs/events.json';
 const EVENT_KINDS = 'ms-common/src/events.rs';

@@ -8,7 +8,7 @@
 //! document is checked against [`Action::ALL`]. To add an action, add a line to the
 //! service's list below; the compiler then shows every place that must answer it.
 
-use crate::messaging::Service;
+use super::Service;
 use serde::{Deserialize, Serialize};
 
 /// Defines one service's action enum from its wire names and flags.

@@ -17,6 +17,10 @@
 
 mod action;
 pub mod limits;
+mod service;
+pub mod subscriptions;
+
+pub use service::Service;
 
 pub use action::{
     Action, ActionInfo, OrderAction, PaymentAction, ServiceAction, StuffAction, UserAction,

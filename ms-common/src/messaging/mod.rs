@@ -11,5 +11,7 @@ pub use broker::{Backoff, Broker};
 pub use consumer::{ConsumerSpec, HandleError, Handler, run_consumer};
 pub use publisher::{Outgoing, PublishError, Publisher};
 pub use relay::OutboxRelay;
-pub use rpc::{RpcClient, RpcContext, RpcHandler, RpcRequest, parse_payload, run_rpc_server};
+pub use rpc::{
+    RpcClient, RpcContext, RpcHandler, RpcKeySource, RpcRequest, parse_payload, run_rpc_server,
+};
 pub use topology::{Declare, Names, Service, ServiceTopology};

@@ -201,3 +201,31 @@ impl RpcClient {
         Ok(ch)
     }
 }
+
+/// Fetches ms-user's key set over RPC.
+pub struct RpcKeySource {
+    client: RpcClient,
+}
+
+impl RpcKeySource {
+    /// A key source that calls `user:jwks`.
+    pub fn new(client: RpcClient) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::auth::KeySource for RpcKeySource {
+    async fn fetch(&self) -> Result<crate::auth::JwkSet, ApiError> {
+        let req = super::RpcRequest::new(
+            crate::contract::UserAction::Jwks,
+            None,
+            serde_json::json!({}),
+        );
+        let v = self
+            .client
+            .call(crate::contract::Service::User, &req, "jwks")
+            .await?;
+        serde_json::from_value(v).map_err(ApiError::internal_from)
+    }
+}

@@ -19,7 +19,7 @@ mod client;
 mod duplicates;
 mod server;
 
-pub use client::RpcClient;
+pub use client::{RpcClient, RpcKeySource};
 pub use server::run_rpc_server;
 
 use crate::auth::AuthUser;
