@@ -148,7 +148,19 @@ impl Ctx {
     }
 
     /// Order events observed so far, in order.
+    /// The events published so far. A change is visible in the store a moment before the
+    /// relay has published its event, so this first waits for ms-order's outbox to drain.
     async fn observed(&self) -> Vec<EventEnvelope> {
+        if let Some(order) = self.order.as_ref() {
+            let outbox = order.store.outbox();
+            eventually(
+                Duration::from_secs(10),
+                "ms-order's outbox to drain",
+                || async { (outbox.unsent_count().await.ok()? == 0).then_some(()) },
+            )
+            .await
+            .unwrap();
+        }
         let ch = self.broker.channel().await.unwrap();
         let mut out = Vec::new();
         while let Some(m) = ch
