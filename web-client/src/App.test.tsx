@@ -19,6 +19,8 @@ const stuff: Stuff = {
   version: 1,
   createdAt: '2026-11-01T12:00:00Z',
   updatedAt: '2026-11-01T12:00:00Z',
+  files: [],
+  hasSecretNote: true,
 };
 const order: Order = {
   id: 'o1',

@@ -21,6 +21,8 @@ function stuff(id: string, version: number, status: Stuff['status'] = 'available
     version,
     createdAt: '2026-11-01T12:00:00Z',
     updatedAt: '2026-11-01T12:00:00Z',
+    files: [],
+    hasSecretNote: true,
   };
 }
 

@@ -26,6 +26,31 @@ export interface Stuff {
   version: number;
   createdAt: string;
   updatedAt: string;
+  /** What a buyer gets (metadata only; the bytes come through `delivery:get` links). */
+  files: FileMeta[];
+  /** True when the seller attached a private note for buyers (its text is never public). */
+  hasSecretNote: boolean;
+}
+
+/** One file attached to a stuff. `sha256` is hex. */
+export interface FileMeta {
+  id: string;
+  name: string;
+  sizeBytes: number;
+  contentType: string;
+  sha256: string;
+}
+
+/** A file with a short-lived download link (a same-origin path that needs no header). */
+export interface DeliveryFile extends FileMeta {
+  url: string;
+  expiresAt: string;
+}
+
+/** What `delivery:get` returns: the private note (or null) and links to every file. */
+export interface Delivery {
+  secretNote: string | null;
+  files: DeliveryFile[];
 }
 
 export type OrderStatus = 'created' | 'cancelled' | 'complete';
@@ -68,9 +93,17 @@ export interface StuffPage {
 export interface RequestMap {
   'stuff:list': { payload: { status?: StuffStatus; limit?: number; cursor?: string }; data: StuffPage };
   'stuff:get': { payload: { id: string }; data: Stuff };
-  'stuff:create': { payload: { title: string; priceCents: number; description?: string }; data: Stuff };
+  'stuff:create': { payload: { title: string; priceCents: number; description?: string; secretNote?: string }; data: Stuff };
   'stuff:update': {
-    payload: { id: string; version?: number; title?: string; priceCents?: number; description?: string };
+    payload: {
+      id: string;
+      version?: number;
+      title?: string;
+      priceCents?: number;
+      description?: string;
+      /** `null` or `""` removes the note. */
+      secretNote?: string | null;
+    };
     data: Stuff;
   };
   'order:create': { payload: { stuffId: string }; data: Order };
@@ -80,6 +113,8 @@ export interface RequestMap {
   'payment:create': { payload: { orderId: string; paymentMethod?: string; couponCode?: string }; data: Payment };
   'coupon:create': { payload: { percentOff: number; maxRedemptions?: number; expiresAt?: string }; data: Coupon };
   'coupon:list': { payload: Record<string, never>; data: Coupon[] };
+  /** The buyer of a complete order (`orderId`) or the seller (`stuffId`). */
+  'delivery:get': { payload: { orderId: string } | { stuffId: string }; data: Delivery };
 }
 
 export type RequestEvent = keyof RequestMap;
@@ -89,6 +124,8 @@ export interface PushMap {
   'stuff:created': Stuff;
   'stuff:updated': Stuff;
   'order:updated': Order;
+  /** The seller uploaded a new version of a file of this (complete) order: fetch fresh links. */
+  'delivery:updated': { orderId: string };
 }
 
 export type PushEvent = keyof PushMap;

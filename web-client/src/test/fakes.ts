@@ -166,3 +166,58 @@ export class FakeHttp implements AuthHttpLike {
 export async function flush(times = 5): Promise<void> {
   for (let i = 0; i < times; i++) await Promise.resolve();
 }
+
+/** A fake XMLHttpRequest for uploads: records what was sent; the test drives progress and the answer. */
+export class FakeXhr {
+  static all: FakeXhr[] = [];
+  status = 0;
+  responseText = '';
+  method = '';
+  url = '';
+  headers: Record<string, string> = {};
+  body: FormData | null = null;
+  aborted = false;
+  upload: { onprogress: ((e: { loaded: number; total: number; lengthComputable: boolean }) => void) | null } = { onprogress: null };
+  onload: (() => void) | null = null;
+  onerror: (() => void) | null = null;
+  onabort: (() => void) | null = null;
+
+  constructor() {
+    FakeXhr.all.push(this);
+  }
+  open(method: string, url: string): void {
+    this.method = method;
+    this.url = url;
+  }
+  setRequestHeader(name: string, value: string): void {
+    this.headers[name] = value;
+  }
+  send(body: FormData): void {
+    this.body = body;
+  }
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.onabort?.();
+  }
+  // ---- what the network does ----
+  progress(loaded: number, total: number): void {
+    this.upload.onprogress?.({ loaded, total, lengthComputable: true });
+  }
+  respond(status: number, body: unknown): void {
+    this.status = status;
+    this.responseText = typeof body === 'string' ? body : body === undefined ? '' : JSON.stringify(body);
+    this.onload?.();
+  }
+  fail(): void {
+    this.onerror?.();
+  }
+  static last(): FakeXhr {
+    const x = FakeXhr.all[FakeXhr.all.length - 1];
+    if (!x) throw new Error('no XHR was created');
+    return x;
+  }
+  static reset(): void {
+    FakeXhr.all = [];
+  }
+}
