@@ -1,5 +1,6 @@
 // React bindings for the SessionManager: context, state hook, push subscriptions.
-import { createContext, useContext, useEffect, useRef, useSyncExternalStore, type ReactNode } from 'react';
+import { createContext, useContext, useEffect, useMemo, useRef, useSyncExternalStore, type ReactNode } from 'react';
+import { FilesApi } from './files';
 import type { SessionManager, SessionState } from './session';
 import type { PushEvent, PushMap } from './types';
 
@@ -26,4 +27,10 @@ export function usePush<E extends PushEvent>(event: E, handler: (payload: PushMa
   const ref = useRef(handler);
   ref.current = handler;
   useEffect(() => session.onPush(event, (p) => ref.current(p)), [session, event]);
+}
+
+/** File uploads and removals with this session's access token (refreshed once on a 401). */
+export function useFilesApi(): FilesApi {
+  const session = useSessionManager();
+  return useMemo(() => new FilesApi({ getToken: () => session.accessToken, refresh: () => session.refresh() }), [session]);
 }

@@ -1,21 +1,33 @@
-import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { pickNewer } from '../api/catalogue';
 import { toApiError } from '../api/errors';
+import { MAX_FILE_BYTES, MAX_FILES, formatBytes } from '../api/files';
 import { centsToInput, parsePriceToCents, STUFF_STATUS_LABEL } from '../api/format';
 import { usePush, useSession, useSessionManager } from '../api/session-react';
 import type { Stuff } from '../api/types';
 import { ErrorBanner, Notice, TextAreaField, TextField, useFormErrors } from '../components/ui';
+import { FileDropZone, UploadList, useUploadQueue } from '../components/uploads';
 import { Link, navigate } from '../router/router';
 import { RequireSignIn } from './RequireSignIn';
 
-const FIELDS = ['title', 'priceCents', 'description'] as const;
+const FIELDS = ['title', 'priceCents', 'description', 'secretNote'] as const;
 export const TITLE_MAX = 120;
 export const DESCRIPTION_MAX = 2000;
+export const SECRET_NOTE_MAX = 10_000;
 
 interface Values {
   title: string;
   price: string;
   description: string;
+  /** Only on the sell form: the private note buyers get after paying. */
+  secretNote?: string;
+}
+
+export interface StuffFormResult {
+  title: string;
+  priceCents: number;
+  description: string;
+  secretNote: string;
 }
 
 /** Client-side checks mirroring the contract's validation; the server has the last word. */
@@ -28,6 +40,7 @@ export function validateStuff(v: Values): { fields: Record<string, string>; pric
   if (priceCents === null) fields.priceCents = 'Enter a price like 12.50';
   else if (priceCents < 1 || priceCents > 100_000_000) fields.priceCents = 'Price must be between 0.01 € and 1000000.00 €';
   if (v.description.length > DESCRIPTION_MAX) fields.description = `Description must be at most ${DESCRIPTION_MAX} characters`;
+  if ((v.secretNote ?? '').length > SECRET_NOTE_MAX) fields.secretNote = `Private note must be at most ${SECRET_NOTE_MAX} characters`;
   return { fields, priceCents };
 }
 
@@ -36,11 +49,17 @@ function StuffForm({
   submitLabel,
   onSubmit,
   testId,
+  withSecretNote = false,
+  children,
 }: {
   initial: Values;
   submitLabel: string;
-  onSubmit: (v: { title: string; priceCents: number; description: string }) => Promise<void>;
+  onSubmit: (v: StuffFormResult) => Promise<void>;
   testId: string;
+  /** Shows the "Private note for buyers" field. */
+  withSecretNote?: boolean;
+  /** More of the form, before the submit button (the file drop zone). */
+  children?: ReactNode;
 }) {
   const formRef = useRef<HTMLFormElement>(null);
   const { errors, show, showFields, clear, bannerRef } = useFormErrors(formRef);
@@ -55,7 +74,7 @@ function StuffForm({
     clear();
     setBusy(true);
     try {
-      await onSubmit({ title: values.title.trim(), priceCents, description: values.description });
+      await onSubmit({ title: values.title.trim(), priceCents, description: values.description, secretNote: values.secretNote ?? '' });
     } catch (err) {
       show(err, FIELDS);
     } finally {
@@ -98,6 +117,20 @@ function StuffForm({
           error={errors.fields.description}
           data-testid="description-input"
         />
+        {withSecretNote && (
+          <TextAreaField
+            name="secretNote"
+            label="Private note for buyers (optional)"
+            hint="Only buyers see it, after paying: a licence key, a link, instructions."
+            rows={4}
+            value={values.secretNote ?? ''}
+            onChange={set('secretNote')}
+            maxLength={SECRET_NOTE_MAX}
+            error={errors.fields.secretNote}
+            data-testid="secret-note-input"
+          />
+        )}
+        {children}
         <button type="submit" className="primary" disabled={busy} data-testid="stuff-submit">
           {busy ? 'Saving…' : submitLabel}
         </button>
@@ -107,26 +140,93 @@ function StuffForm({
 }
 
 export function SellPage() {
-  const session = useSessionManager();
   return (
     <section className="narrow">
       <h1 tabIndex={-1}>Sell stuff</h1>
       <RequireSignIn next="/sell">
-        <StuffForm
-          initial={{ title: '', price: '', description: '' }}
-          submitLabel="Put it on sale"
-          testId="sell-form"
-          onSubmit={async (v) => {
-            const { data } = await session.request('stuff:create', {
-              title: v.title,
-              priceCents: v.priceCents,
-              ...(v.description ? { description: v.description } : {}),
-            });
-            navigate(`/stuff/${encodeURIComponent(data.id)}`);
-          }}
-        />
+        <Sell />
       </RequireSignIn>
     </section>
+  );
+}
+
+export const FILES_HINT = `Up to ${MAX_FILES} files, ${formatBytes(MAX_FILE_BYTES)} each: notes, slides, code. Drop them here or choose them.`;
+
+/**
+ * The sell form with a private note and files. The stuff is created first; then each file is
+ * uploaded with its own progress bar. When every file made it (or was cancelled), the stuff page
+ * opens; otherwise the failures stay on screen with a link to the stuff page, where files can be
+ * added again.
+ */
+function Sell() {
+  const session = useSessionManager();
+  const [created, setCreated] = useState<Stuff | null>(null);
+  const [finished, setFinished] = useState(false);
+  const createdRef = useRef<Stuff | null>(null);
+  const queue = useUploadQueue({
+    onIdle: (items) => {
+      const stuff = createdRef.current;
+      if (!stuff) return;
+      if (items.some((i) => i.state === 'failed')) setFinished(true);
+      else navigate(`/stuff/${encodeURIComponent(stuff.id)}`);
+    },
+  });
+  const stuffPath = created ? `/stuff/${encodeURIComponent(created.id)}` : '';
+
+  if (created) {
+    const failed = queue.items.filter((i) => i.state === 'failed').length;
+    return (
+      <div data-testid="sell-uploading" data-finished={finished ? 'true' : 'false'}>
+        <p className="banner banner-success" role="status">
+          <strong>{created.title}</strong> is on sale.{' '}
+          {finished ? '' : 'Uploading your files…'}
+        </p>
+        <UploadList queue={queue} label="Files being uploaded" />
+        {finished && (
+          <p role="alert" className="banner banner-error" data-testid="sell-upload-failures">
+            {failed === 1 ? '1 file was not uploaded.' : `${failed} files were not uploaded.`} You can add files on the stuff page.
+          </p>
+        )}
+        <p>
+          <Link to={stuffPath} className={finished ? 'button primary' : undefined} data-testid="go-to-stuff">
+            {finished ? 'Go to the stuff page' : 'Skip to the stuff page'}
+          </Link>
+        </p>
+      </div>
+    );
+  }
+
+  const room = Math.max(0, MAX_FILES - queue.pendingAdds);
+  return (
+    <StuffForm
+      initial={{ title: '', price: '', description: '', secretNote: '' }}
+      submitLabel="Put it on sale"
+      testId="sell-form"
+      withSecretNote
+      onSubmit={async (v) => {
+        const { data } = await session.request('stuff:create', {
+          title: v.title,
+          priceCents: v.priceCents,
+          ...(v.description ? { description: v.description } : {}),
+          ...(v.secretNote.trim() ? { secretNote: v.secretNote } : {}),
+        });
+        createdRef.current = data;
+        setCreated(data);
+        if (queue.active > 0) queue.start(data.id);
+        else if (queue.items.some((i) => i.state === 'failed')) setFinished(true);
+        else navigate(`/stuff/${encodeURIComponent(data.id)}`);
+      }}
+    >
+      <fieldset className="field files-fieldset">
+        <legend>Files for buyers (optional)</legend>
+        <FileDropZone id="field-file" label="Choose files" hint={FILES_HINT} onFiles={(files) => queue.add(files, { room })} />
+        <UploadList queue={queue} started={false} label="Chosen files" />
+        <p className="muted small">
+          Buyers get the files and the private note after paying. Without either, nobody can buy it yet: you can add them later on
+          the stuff page.
+        </p>
+      </fieldset>
+    </StuffForm>
   );
 }
 
