@@ -1,9 +1,10 @@
 // @vitest-environment happy-dom
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { act } from 'react';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SessionManager } from '../api/session';
 import { SessionProvider } from '../api/session-react';
-import type { Stuff } from '../api/types';
-import { alice, fakeJwt, FakeHttp, FakeSocket } from '../test/fakes';
+import type { FileMeta, Stuff } from '../api/types';
+import { alice, fakeJwt, FakeHttp, FakeSocket, FakeXhr } from '../test/fakes';
 import { render, step } from '../test/render';
 import { CHECKED_OUT_MESSAGE, StuffPage } from './StuffPage';
 
@@ -79,6 +80,250 @@ describe('<StuffPage> live status', () => {
     expect(banner.getAttribute('role')).toBe('alert');
     expect(banner.textContent).toContain('This stuff has already been sold');
     expect(banner.textContent).not.toContain('{');
+    r.unmount();
+  });
+});
+
+const pdf: FileMeta = { id: 'f1', name: 'lectures.pdf', sizeBytes: 1_572_864, contentType: 'application/pdf', sha256: 'ab'.repeat(32) };
+const zip: FileMeta = { id: 'f2', name: 'code.zip', sizeBytes: 812, contentType: 'application/zip', sha256: 'cd'.repeat(32) };
+
+describe('<StuffPage> what you get', () => {
+  let socket: FakeSocket;
+  let session: SessionManager;
+
+  beforeEach(async () => {
+    const http = new FakeHttp();
+    http.refreshResults.push({ user: alice, accessToken: fakeJwt(Math.floor(Date.now() / 1000) + 900) });
+    session = new SessionManager({ http, createSocket: (a) => (socket = new FakeSocket(a)) });
+    await session.start();
+    socket.responders.set('order:list', () => ({ data: [] }));
+  });
+  afterEach(() => session.stop());
+
+  const mount = () =>
+    render(
+      <SessionProvider session={session}>
+        <StuffPage id="s1" />
+      </SessionProvider>,
+    );
+
+  it('lists the files with human sizes and types, and says there is a private note', async () => {
+    socket.responders.set('stuff:get', () => ({ data: { ...item(1, 'available'), files: [pdf, zip], hasSecretNote: true } }));
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    const section = r.byTestId('what-you-get')!;
+    expect(section.querySelector('h2')!.textContent).toBe('What you get');
+    const rows = Array.from(section.querySelectorAll('[data-testid^="file-item-"]'));
+    expect(rows.map((li) => li.querySelector('[data-testid="file-name"]')!.textContent)).toEqual(['lectures.pdf', 'code.zip']);
+    expect(rows.map((li) => li.querySelector('[data-testid="file-size"]')!.textContent)).toEqual(['1.5 MB', '812 B']);
+    expect(rows.map((li) => li.querySelector('[data-testid="file-type"]')!.textContent)).toEqual(['PDF', 'ZIP archive']);
+    expect(r.byTestId('has-secret-note')!.textContent).toContain('Includes a private note');
+    // No links for someone who has not bought it, and no delivery request.
+    expect(section.querySelector('a[download]')).toBeNull();
+    expect(socket.lastEmitted('delivery:get')).toBeUndefined();
+    expect((r.byTestId('buy-button') as HTMLButtonElement).disabled).toBe(false);
+    r.unmount();
+  });
+
+  it('disables BUY with the contract message when there is nothing to deliver', async () => {
+    socket.responders.set('stuff:get', () => ({ data: { ...item(1, 'available'), files: [], hasSecretNote: false } }));
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    const buy = r.byTestId('buy-button') as HTMLButtonElement;
+    expect(buy.disabled).toBe(true);
+    expect(buy.getAttribute('aria-describedby')).toBe('buy-blocked-message');
+    expect(r.byTestId('nothing-to-deliver-message')!.textContent).toBe('This stuff has nothing to deliver yet');
+    expect(r.byTestId('has-secret-note')).toBeNull();
+    expect(r.byTestId('file-list')).toBeNull();
+    // The seller adds a note: BUY opens live.
+    await step(() => socket.push('stuff:updated', { ...item(2, 'available'), files: [], hasSecretNote: true }));
+    expect(buy.disabled).toBe(false);
+    expect(r.byTestId('nothing-to-deliver-message')).toBeNull();
+    r.unmount();
+  });
+});
+
+describe('<StuffPage> for the seller', () => {
+  let socket: FakeSocket;
+  let session: SessionManager;
+  let current: Stuff;
+
+  beforeEach(async () => {
+    FakeXhr.reset();
+    vi.stubGlobal('XMLHttpRequest', FakeXhr);
+    const http = new FakeHttp();
+    http.refreshResults.push({ user: alice, accessToken: fakeJwt(Math.floor(Date.now() / 1000) + 900) });
+    session = new SessionManager({ http, createSocket: (a) => (socket = new FakeSocket(a)) });
+    await session.start();
+    current = { ...item(1, 'available'), sellerId: alice.id, files: [pdf], hasSecretNote: true };
+    socket.responders.set('stuff:get', () => ({ data: current }));
+    socket.responders.set('order:list', () => ({ data: [] }));
+    socket.responders.set('delivery:get', () => ({
+      data: {
+        secretNote: 'Old key',
+        files: current.files.map((f) => ({ ...f, url: `/api/files/${f.id}?sig=1`, expiresAt: new Date(Date.now() + 300_000).toISOString() })),
+      },
+    }));
+  });
+  afterEach(() => {
+    session.stop();
+    vi.unstubAllGlobals();
+  });
+
+  const mount = () =>
+    render(
+      <SessionProvider session={session}>
+        <StuffPage id="s1" />
+      </SessionProvider>,
+    );
+
+  it('shows the files with download links and the current note, and adds a file with a progress bar', async () => {
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    await step();
+    expect(socket.lastEmitted('delivery:get')!.payload).toEqual({ stuffId: 's1' });
+    expect(r.byTestId('what-you-get')).toBeNull();
+    const manage = r.byTestId('manage-delivery')!;
+    const link = manage.querySelector<HTMLAnchorElement>('[data-testid="download-link"]')!;
+    expect(link.getAttribute('href')).toBe('/api/files/f1?sig=1');
+    expect(link.textContent).toBe('lectures.pdf (download)');
+    expect((r.byTestId('secret-note-input') as HTMLTextAreaElement).value).toBe('Old key');
+    // Every control has a label.
+    for (const input of Array.from(manage.querySelectorAll('input, textarea'))) {
+      expect(manage.querySelector(`label[for="${input.id}"]`), `label for #${input.id}`).not.toBeNull();
+    }
+
+    // Choose a file: it uploads at once.
+    const input = r.byTestId('file-input') as HTMLInputElement;
+    const file = new File([new Uint8Array(1000)], 'extra.txt', { type: 'text/plain' });
+    Object.defineProperty(input, 'files', { value: [file], configurable: true });
+    await step(() => input.dispatchEvent(new Event('change', { bubbles: true })));
+    const xhr = FakeXhr.last();
+    expect(xhr.method).toBe('POST');
+    expect(xhr.url).toBe('/api/stuff/s1/files');
+    expect(xhr.headers.Authorization).toMatch(/^Bearer /);
+    await step(() => xhr.progress(400, 1000));
+    const row = r.byTestId('upload-item')!;
+    expect(row.getAttribute('data-state')).toBe('uploading');
+    const bar = row.querySelector('progress')!;
+    expect(bar.getAttribute('aria-label')).toBe('Upload of extra.txt');
+    expect(bar.getAttribute('value')).toBe('400');
+    expect(bar.getAttribute('max')).toBe('1000');
+    expect(row.querySelector('[data-testid="upload-state"]')!.textContent).toBe('Uploading 40%');
+
+    const added: FileMeta = { id: 'f3', name: 'extra.txt', sizeBytes: 1000, contentType: 'text/plain', sha256: 'ef'.repeat(32) };
+    current = { ...current, version: 2, files: [pdf, added] };
+    const gets = socket.emitted.filter((e) => e.event === 'stuff:get').length;
+    await step(() => xhr.respond(201, { file: added }));
+    expect(row.getAttribute('data-state')).toBe('done');
+    // The page re-reads the stuff (the push normally brings it too) and shows the new file.
+    expect(socket.emitted.filter((e) => e.event === 'stuff:get').length).toBe(gets + 1);
+    await step();
+    expect(r.byTestId('file-item-f3')).not.toBeNull();
+    r.unmount();
+  });
+
+  it('a file over 50 MiB is refused before sending; Cancel aborts a running upload', async () => {
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    const input = r.byTestId('file-input') as HTMLInputElement;
+    const big = new File([new Uint8Array(1)], 'video.mp4', { type: 'video/mp4' });
+    Object.defineProperty(big, 'size', { value: 50 * 1024 * 1024 + 1 });
+    const small = new File([new Uint8Array(10)], 'a.txt', { type: 'text/plain' });
+    Object.defineProperty(input, 'files', { value: [big, small], configurable: true });
+    await step(() => input.dispatchEvent(new Event('change', { bubbles: true })));
+    const rows = r.container.querySelectorAll('[data-testid="upload-item"]');
+    expect(rows[0]!.getAttribute('data-state')).toBe('failed');
+    const err = rows[0]!.querySelector('[data-testid="upload-error"]')!;
+    expect(err.textContent).toBe('File too large');
+    expect(err.getAttribute('role')).toBe('alert');
+    expect(FakeXhr.all).toHaveLength(1); // only the small one
+    expect(FakeXhr.last().body!.get('file')).toMatchObject({ name: 'a.txt' });
+    await step(() => (rows[1]!.querySelector('[data-testid="upload-cancel"]') as HTMLButtonElement).click());
+    expect(FakeXhr.last().aborted).toBe(true);
+    expect(rows[1]!.getAttribute('data-state')).toBe('cancelled');
+    r.unmount();
+  });
+
+  it('while reserved: nothing can change, and it says why; when sold: only new versions', async () => {
+    current = { ...current, status: 'reserved', version: 2 };
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    await step();
+    expect(r.byTestId('files-locked')!.textContent).toContain('checking this out');
+    const remove = r.byTestId('remove-file') as HTMLButtonElement;
+    expect(remove.disabled).toBe(true);
+    expect(remove.getAttribute('aria-describedby')).toBe('files-locked-message');
+    expect((r.byTestId('new-version-input') as HTMLInputElement).disabled).toBe(true);
+    expect((r.byTestId('file-input') as HTMLInputElement).disabled).toBe(true);
+    expect((r.byTestId('secret-note-input') as HTMLTextAreaElement).disabled).toBe(true);
+    expect((r.byTestId('save-secret-note') as HTMLButtonElement).disabled).toBe(true);
+
+    await step(() => socket.push('stuff:updated', { ...current, status: 'sold', version: 3 }));
+    await step();
+    expect(r.byTestId('files-locked')).toBeNull();
+    expect(r.byTestId('files-sold')).not.toBeNull();
+    expect(r.byTestId('remove-file')).toBeNull();
+    expect(r.byTestId('file-input')).toBeNull();
+    const newVersion = r.byTestId('new-version-input') as HTMLInputElement;
+    expect(newVersion.disabled).toBe(false);
+    expect(r.container.querySelector(`label[for="${newVersion.id}"]`)!.textContent).toBe('New version of lectures.pdf');
+
+    const file = new File([new Uint8Array(5)], 'lectures-v2.pdf', { type: 'application/pdf' });
+    Object.defineProperty(newVersion, 'files', { value: [file], configurable: true });
+    await step(() => newVersion.dispatchEvent(new Event('change', { bubbles: true })));
+    expect(FakeXhr.last().method).toBe('PUT');
+    expect(FakeXhr.last().url).toBe('/api/stuff/s1/files/f1');
+    expect(r.byTestId('upload-item')!.textContent).toContain('new version of lectures.pdf');
+    await step(() => FakeXhr.last().respond(200, { file: { ...pdf, sha256: '99'.repeat(32) } }));
+    expect(r.byTestId('upload-item')!.getAttribute('data-state')).toBe('done');
+    r.unmount();
+  });
+
+  it('removes a file after confirming, and saves or removes the private note', async () => {
+    const fetchMock = vi.fn(async () => new Response(null, { status: 204 }));
+    vi.stubGlobal('fetch', fetchMock);
+    socket.responders.set('stuff:update', (p) => ({ data: { ...current, version: current.version + 1, hasSecretNote: !!(p as { secretNote: string }).secretNote } }));
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    await step();
+    await step(() => (r.byTestId('remove-file') as HTMLButtonElement).click());
+    expect(fetchMock).not.toHaveBeenCalled();
+    await step(() => (r.byTestId('confirm-remove-file') as HTMLButtonElement).click());
+    const [url, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toBe('/api/stuff/s1/files/f1');
+    expect(init.method).toBe('DELETE');
+
+    const note = r.byTestId('secret-note-input') as HTMLTextAreaElement;
+    act(() => {
+      Object.getOwnPropertyDescriptor(HTMLTextAreaElement.prototype, 'value')!.set!.call(note, 'New key');
+      note.dispatchEvent(new Event('input', { bubbles: true }));
+    });
+    await step(() => (r.byTestId('save-secret-note') as HTMLButtonElement).click());
+    expect(socket.lastEmitted('stuff:update')!.payload).toEqual({ id: 's1', version: 1, secretNote: 'New key' });
+    expect(r.byTestId('secret-note-saved')!.textContent).toBe('Private note saved.');
+
+    act(() => {
+      Object.getOwnPropertyDescriptor(HTMLTextAreaElement.prototype, 'value')!.set!.call(note, '   ');
+      note.dispatchEvent(new Event('input', { bubbles: true }));
+    });
+    await step(() => (r.byTestId('save-secret-note') as HTMLButtonElement).click());
+    expect((socket.lastEmitted('stuff:update')!.payload as { secretNote: string }).secretNote).toBe('');
+    expect(r.byTestId('secret-note-saved')!.textContent).toBe('Private note removed.');
+    r.unmount();
+  });
+
+  it('shows a server refusal of an upload next to the file', async () => {
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    const input = r.byTestId('file-input') as HTMLInputElement;
+    Object.defineProperty(input, 'files', { value: [new File([new Uint8Array(3)], 'eleventh.txt')], configurable: true });
+    await step(() => input.dispatchEvent(new Event('change', { bubbles: true })));
+    await step(() => FakeXhr.last().respond(409, { errors: [{ message: 'A stuff can have at most 10 files' }] }));
+    const row = r.byTestId('upload-item')!;
+    expect(row.getAttribute('data-state')).toBe('failed');
+    expect(row.querySelector('[role="alert"]')!.textContent).toBe('A stuff can have at most 10 files');
+    expect(row.textContent).not.toContain('{');
     r.unmount();
   });
 });

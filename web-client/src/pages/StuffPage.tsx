@@ -1,11 +1,14 @@
 import { useEffect, useState } from 'react';
 import { pickNewer } from '../api/catalogue';
+import { NOTHING_TO_DELIVER_MESSAGE, nothingToDeliver, stuffFiles } from '../api/delivery';
 import { toApiError } from '../api/errors';
 import { formatTime } from '../api/format';
 import { usePush, useSession, useSessionManager } from '../api/session-react';
 import type { Order, Stuff } from '../api/types';
+import { FileList } from '../components/delivery';
 import { ErrorBanner, Price, StatusBadge } from '../components/ui';
 import { Link, navigate } from '../router/router';
+import { SellerDelivery } from './SellerDelivery';
 
 export const CHECKED_OUT_MESSAGE = 'The stuff is being checked out by someone else, please come back later';
 export const SOLD_MESSAGE = 'This stuff has already been sold';
@@ -69,6 +72,14 @@ export function StuffPage({ id }: { id: string }) {
       return next.status === 'created' ? next : null;
     });
   });
+
+  /** After the seller changed files or the note: the push normally brings it, this makes sure. */
+  const refetch = () => {
+    session
+      .request('stuff:get', { id })
+      .then(({ data }) => setStuff((held) => pickNewer(held, data)))
+      .catch(() => undefined);
+  };
 
   const buy = async () => {
     setBuyError([]);
@@ -151,14 +162,15 @@ export function StuffPage({ id }: { id: string }) {
   } else {
     const reserved = stuff.status === 'reserved';
     const sold = stuff.status === 'sold';
+    const empty = !reserved && !sold && nothingToDeliver(stuff);
     action = (
       <div className="actions">
         <button
           type="button"
           className="primary buy"
           data-testid="buy-button"
-          disabled={reserved || sold || buying}
-          aria-describedby={reserved || sold ? blockedMessageId : undefined}
+          disabled={reserved || sold || empty || buying}
+          aria-describedby={reserved || sold || empty ? blockedMessageId : undefined}
           onClick={buy}
         >
           {sold ? 'Sold' : buying ? 'Buying…' : 'BUY'}
@@ -171,6 +183,11 @@ export function StuffPage({ id }: { id: string }) {
         {sold && (
           <p id={blockedMessageId} className="blocked" data-testid="sold-message" role="status">
             {SOLD_MESSAGE}
+          </p>
+        )}
+        {empty && (
+          <p id={blockedMessageId} className="blocked" data-testid="nothing-to-deliver-message" role="status">
+            {NOTHING_TO_DELIVER_MESSAGE}
           </p>
         )}
       </div>
@@ -198,12 +215,38 @@ export function StuffPage({ id }: { id: string }) {
       <ErrorBanner
         // The blocked / sold message already says it next to the button; don't say it twice.
         messages={buyError.filter(
-          (m) => !(m === CHECKED_OUT_MESSAGE && stuff.status === 'reserved') && !(m === SOLD_MESSAGE && stuff.status === 'sold'),
+          (m) =>
+            !(m === CHECKED_OUT_MESSAGE && stuff.status === 'reserved') &&
+            !(m === SOLD_MESSAGE && stuff.status === 'sold') &&
+            !(m === NOTHING_TO_DELIVER_MESSAGE && nothingToDeliver(stuff)),
         )}
         testId="buy-error"
         onDismiss={() => setBuyError([])}
       />
       {action}
+      {own ? <SellerDelivery stuff={stuff} onChanged={refetch} /> : <WhatYouGet stuff={stuff} />}
     </article>
+  );
+}
+
+/** The public list of what a buyer gets: file names, sizes and types, and whether there is a note. */
+export function WhatYouGet({ stuff }: { stuff: Stuff }) {
+  const files = stuffFiles(stuff);
+  return (
+    <section className="what-you-get" aria-labelledby="what-you-get-heading" data-testid="what-you-get">
+      <h2 id="what-you-get-heading">What you get</h2>
+      <FileList files={files} />
+      {stuff.hasSecretNote && (
+        <p className="has-note" data-testid="has-secret-note">
+          Includes a private note from the seller (shown after paying).
+        </p>
+      )}
+      {nothingToDeliver(stuff) && (
+        <p className="muted" data-testid="nothing-to-deliver">
+          Nothing yet: the seller has not attached any files or a note.
+        </p>
+      )}
+      {files.length > 0 && <p className="muted small">You can download the files from your order page and your library after paying.</p>}
+    </section>
   );
 }
