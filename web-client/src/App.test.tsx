@@ -55,6 +55,7 @@ describe('<App>', () => {
     socket.responders.set('stuff:get', () => ({ data: stuff }));
     socket.responders.set('order:list', () => ({ data: [order] }));
     socket.responders.set('coupon:list', () => ({ data: [coupon] }));
+    socket.responders.set('delivery:get', () => ({ data: { secretNote: 'The key', files: [] } }));
     socket.responders.set('coupon:create', (p) => ({ data: { ...coupon, code: 'NEW50', percentOff: (p as Coupon).percentOff } }));
     await session.start();
     return render(
@@ -88,6 +89,11 @@ describe('<App>', () => {
     const row = r.byTestId('order-row-o1')!;
     expect(row.querySelector('[data-testid="order-status"]')!.textContent).toBe('Complete');
     expect(row.textContent).toContain('Notes');
+
+    await step(() => (r.byTestId('nav-library') as HTMLAnchorElement).click());
+    expect(window.location.pathname).toBe('/library');
+    expect(r.container.querySelector('h1')!.textContent).toBe('Library');
+    expect(r.byTestId('library-item-o1')!.querySelector('[data-testid="secret-note"]')!.textContent).toBe('The key');
 
     await step(() => navigate('/admin'));
     expect(r.byTestId('admin-required')).not.toBeNull();
@@ -127,6 +133,9 @@ describe('<App>', () => {
     expect(r.byTestId('signin-to-buy')!.getAttribute('href')).toBe('/signin?next=%2Fstuff%2Fs1');
     await step(() => navigate('/sell'));
     expect(r.byTestId('signin-required')).not.toBeNull();
+    expect(r.byTestId('nav-library')).toBeNull();
+    await step(() => navigate('/library'));
+    expect(r.byTestId('signin-required')!.querySelector('a')!.getAttribute('href')).toBe('/signin?next=%2Flibrary');
     await step(() => navigate('/nowhere'));
     expect(r.container.querySelector('h1')!.textContent).toBe('Page not found');
     r.unmount();

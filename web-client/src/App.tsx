@@ -5,6 +5,7 @@ import { ErrorBanner } from './components/ui';
 import { AdminPage } from './pages/AdminPage';
 import { SignInPage, SignUpPage } from './pages/AuthPages';
 import { CataloguePage } from './pages/CataloguePage';
+import { LibraryPage } from './pages/LibraryPage';
 import { MyOrdersPage, OrderPage } from './pages/OrderPages';
 import { EditStuffPage, SellPage } from './pages/StuffFormPages';
 import { StuffPage } from './pages/StuffPage';
@@ -49,6 +50,11 @@ function Header() {
                 <li>
                   <Link to="/orders" data-testid="nav-orders">
                     My orders
+                  </Link>
+                </li>
+                <li>
+                  <Link to="/library" data-testid="nav-library">
+                    Library
                   </Link>
                 </li>
               </>
@@ -102,6 +108,7 @@ function Routes({ path }: { path: string }) {
   if (path === '/signup') return <SignUpPage />;
   if (path === '/sell') return <SellPage />;
   if (path === '/orders') return <MyOrdersPage />;
+  if (path === '/library') return <LibraryPage />;
   if (path === '/admin') return <AdminPage />;
   if ((m = matchPath('/stuff/:id/edit', path))) return <EditStuffPage key={m.id} id={m.id as string} />;
   if ((m = matchPath('/stuff/:id', path))) return <StuffPage key={m.id} id={m.id as string} />;

@@ -124,4 +124,100 @@ describe('<OrderPage>', () => {
     expect(r.byTestId('countdown')).toBeNull();
     r.unmount();
   });
+
+  it('a complete order shows the private note and downloads; links are renewed before they expire and on delivery:updated', async () => {
+    let n = 0;
+    socket.responders.set('order:get', () => ({ data: order(3, 'complete') }));
+    socket.responders.set('delivery:get', () => {
+      n += 1;
+      return {
+        data: {
+          secretNote: 'Key: ABCD-1234\nhttps://example.edu/extra',
+          files: [
+            {
+              id: 'f1',
+              name: 'notes.pdf',
+              sizeBytes: 2048,
+              contentType: 'application/pdf',
+              sha256: 'ab'.repeat(32),
+              url: `/api/files/f1?v=${n}`,
+              expiresAt: new Date(Date.now() + 300_000).toISOString(),
+            },
+          ],
+        },
+      };
+    });
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    await step();
+    expect(socket.lastEmitted('delivery:get')!.payload).toEqual({ orderId: 'o1' });
+    expect(r.byTestId('secret-note')!.textContent).toBe('Key: ABCD-1234\nhttps://example.edu/extra');
+    const link = () => r.byTestId('download-link') as HTMLAnchorElement;
+    expect(link().getAttribute('href')).toBe('/api/files/f1?v=1');
+    expect(link().getAttribute('download')).toBe('notes.pdf');
+
+    // 15 s before the 300 s links expire, fresh ones are fetched.
+    await step(() => vi.advanceTimersByTime(284_000));
+    expect(n).toBe(1);
+    await step(() => vi.advanceTimersByTime(1_000));
+    expect(n).toBe(2);
+    expect(link().getAttribute('href')).toBe('/api/files/f1?v=2');
+
+    // The seller uploaded a new version.
+    await step(() => socket.push('delivery:updated', { orderId: 'other' }));
+    expect(n).toBe(2);
+    await step(() => socket.push('delivery:updated', { orderId: 'o1' }));
+    expect(n).toBe(3);
+    expect(link().getAttribute('href')).toBe('/api/files/f1?v=3');
+    r.unmount();
+  });
+
+  it('a click on an expired link fetches a fresh one first', async () => {
+    let n = 0;
+    socket.responders.set('order:get', () => ({ data: order(3, 'complete') }));
+    socket.responders.set('delivery:get', () => {
+      n += 1;
+      return {
+        data: {
+          secretNote: null,
+          files: [
+            { id: 'f1', name: 'a.zip', sizeBytes: 1, contentType: 'application/zip', sha256: '00', url: `/api/files/f1?v=${n}`, expiresAt: new Date(Date.now() + 300_000).toISOString() },
+          ],
+        },
+      };
+    });
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    await step();
+    expect(r.byTestId('secret-note')).toBeNull();
+    // The tab slept: the link expired without the timer firing.
+    vi.setSystemTime(T0 + 400_000);
+    const clicked: string[] = [];
+    const orig = HTMLAnchorElement.prototype.click;
+    HTMLAnchorElement.prototype.click = function (this: HTMLAnchorElement) {
+      clicked.push(this.getAttribute('href') ?? '');
+    };
+    try {
+      const ev = new MouseEvent('click', { bubbles: true, cancelable: true });
+      await step(() => r.byTestId('download-link')!.dispatchEvent(ev));
+      expect(ev.defaultPrevented).toBe(true);
+      expect(n).toBe(2);
+      expect(clicked).toEqual(['/api/files/f1?v=2']);
+    } finally {
+      HTMLAnchorElement.prototype.click = orig;
+    }
+    r.unmount();
+  });
+
+  it('does not ask for the delivery before the order is paid', async () => {
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    expect(r.byTestId('delivery')).toBeNull();
+    expect(socket.lastEmitted('delivery:get')).toBeUndefined();
+    socket.responders.set('delivery:get', () => ({ data: { secretNote: 'hello', files: [] } }));
+    await step(() => socket.push('order:updated', order(3, 'complete')));
+    await step();
+    expect(r.byTestId('secret-note')!.textContent).toBe('hello');
+    r.unmount();
+  });
 });

@@ -5,6 +5,7 @@ import { formatCents, formatTime } from '../api/format';
 import { usePush, useSession, useSessionManager } from '../api/session-react';
 import type { Order, Payment, Stuff } from '../api/types';
 import { Countdown, useCountdown } from '../countdown/Countdown';
+import { DeliveryView, useDelivery } from '../components/delivery';
 import { StripeElementsPlaceholder, stripeConfigured } from '../components/StripeElementsPlaceholder';
 import { ErrorBanner, FieldError, OrderStatusBadge, Price, TextField, useFormErrors } from '../components/ui';
 import { Link } from '../router/router';
@@ -19,7 +20,7 @@ export const TEST_PAYMENT_METHODS = [
 ] as const;
 
 /** Titles of stuff by id, fetched once each (orders carry only `stuffId`). */
-function useStuffTitles(ids: string[]): Record<string, string> {
+export function useStuffTitles(ids: string[]): Record<string, string> {
   const session = useSessionManager();
   const [titles, setTitles] = useState<Record<string, string>>({});
   const requested = useRef(new Set<string>());
@@ -146,6 +147,7 @@ function OrderView({ id }: { id: string }) {
           Paid. The stuff is yours.
         </p>
       )}
+      {order.status === 'complete' && <OrderDelivery orderId={order.id} />}
       {order.status === 'cancelled' && (
         <p className="banner banner-info" role="status" data-testid="order-cancelled">
           This order was cancelled. If the stuff is still available you can{' '}
@@ -166,6 +168,20 @@ function OrderView({ id }: { id: string }) {
         />
       )}
     </div>
+  );
+}
+
+/** The note and downloads of a complete order; renewed on `delivery:updated` (a new version). */
+function OrderDelivery({ orderId }: { orderId: string }) {
+  const state = useDelivery({ orderId });
+  return (
+    <section aria-labelledby="your-stuff-heading" className="order-delivery">
+      <h2 id="your-stuff-heading">Your stuff</h2>
+      <DeliveryView state={state} />
+      <p className="muted small">
+        Everything you bought is also in your <Link to="/library">library</Link>.
+      </p>
+    </section>
   );
 }
 

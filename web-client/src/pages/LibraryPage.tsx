@@ -1,0 +1,89 @@
+// The library: everything the signed-in user bought (complete orders), each with its private
+// note and download links. Links are renewed on their own, and on `delivery:updated`.
+import { useEffect, useState } from 'react';
+import { applyOrderUpdated, mergeOrders } from '../api/catalogue';
+import { toApiError } from '../api/errors';
+import { formatTime } from '../api/format';
+import { usePush, useSession, useSessionManager } from '../api/session-react';
+import type { Order } from '../api/types';
+import { DeliveryView, useDelivery } from '../components/delivery';
+import { ErrorBanner, Price } from '../components/ui';
+import { Link } from '../router/router';
+import { useStuffTitles } from './OrderPages';
+import { RequireSignIn } from './RequireSignIn';
+
+export function LibraryPage() {
+  return (
+    <section>
+      <h1 tabIndex={-1}>Library</h1>
+      <RequireSignIn next="/library">
+        <Library />
+      </RequireSignIn>
+    </section>
+  );
+}
+
+function Library() {
+  const session = useSessionManager();
+  const { epoch, user } = useSession();
+  const [orders, setOrders] = useState<Order[] | null>(null);
+  const [error, setError] = useState<string[]>([]);
+
+  useEffect(() => {
+    if (epoch === 0 || !user) return;
+    let live = true;
+    session
+      .request('order:list', {})
+      .then(({ data }) => {
+        if (!live) return;
+        setOrders((held) => mergeOrders(held ?? [], data));
+        setError([]);
+      })
+      .catch((e) => live && setError(toApiError(e).errors.map((x) => x.message)));
+    return () => {
+      live = false;
+    };
+  }, [session, epoch, user]);
+
+  // An order completed in another tab shows up here at once.
+  usePush('order:updated', (o) => setOrders((held) => (held ? applyOrderUpdated(held, o) : held)));
+
+  const bought = (orders ?? []).filter((o) => o.status === 'complete').sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  const titles = useStuffTitles(Array.from(new Set(bought.map((o) => o.stuffId))));
+
+  if (!orders) return error.length ? <ErrorBanner messages={error} /> : <p aria-live="polite">Loading…</p>;
+  return (
+    <>
+      <ErrorBanner messages={error} />
+      {bought.length === 0 ? (
+        <p data-testid="library-empty">
+          Nothing here yet: what you buy shows up here, ready to download. <Link to="/">Browse the catalogue</Link>
+        </p>
+      ) : (
+        <ul className="library" data-testid="library-list">
+          {bought.map((o) => (
+            <LibraryItem key={o.id} order={o} title={titles[o.stuffId]} />
+          ))}
+        </ul>
+      )}
+    </>
+  );
+}
+
+function LibraryItem({ order, title }: { order: Order; title: string | undefined }) {
+  const state = useDelivery({ orderId: order.id });
+  const headingId = `library-item-${order.id}-heading`;
+  return (
+    <li className="card library-item" data-testid={`library-item-${order.id}`}>
+      <h2 id={headingId} className="card-title">
+        <Link to={`/orders/${encodeURIComponent(order.id)}`} data-testid="library-order-link">
+          {title ?? 'Your purchase'}
+        </Link>
+      </h2>
+      <p className="muted small">
+        Bought {formatTime(order.createdAt)} for <Price cents={order.priceCents} />
+      </p>
+      <DeliveryView state={state} />
+    </li>
+  );
+}
