@@ -2,7 +2,8 @@
 // with a clear message (and a screenshot of every open page), and the UI flows the tests reuse.
 // Run through `npm run e2e` (e2e/run.mjs), which starts the system and sets E2E_BASE_URL.
 
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
@@ -22,6 +23,13 @@ export const LIVE_MS = 10_000;
 export const STEP_MS = 15_000;
 
 export const CHECKED_OUT_MESSAGE = 'The stuff is being checked out by someone else, please come back later';
+export const NOTHING_TO_DELIVER_MESSAGE = 'This stuff has nothing to deliver yet';
+
+/**
+ * What `sell()` puts in the private note unless told otherwise: a stuff with neither a file nor a
+ * note cannot be bought (409 `This stuff has nothing to deliver yet`).
+ */
+export const DEFAULT_SECRET_NOTE = 'Thank you for buying! (e2e)';
 
 const CHROMIUM_ARGS = [
   '--no-sandbox',
@@ -32,6 +40,14 @@ const CHROMIUM_ARGS = [
   '--disable-sync',
   '--disable-quic',
 ];
+
+/** The axe-core rule tags every page is checked against. */
+export const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
+let axeScript = null;
+function axeSource() {
+  axeScript ??= readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+  return axeScript;
+}
 
 /** Unique per run and per call: `label-<time>-<random>@e2e.example.com`. */
 export function uniqueEmail(label) {
@@ -85,6 +101,7 @@ export class Scenario {
     this.actors = [];
     this.pageErrors = [];
     this.browser = null;
+    this.axeCount = 0;
   }
 
   async start() {
@@ -262,19 +279,42 @@ export class Actor {
     return email;
   }
 
-  /** Lists an item through the sell form (reached from the header); returns its id. */
-  async sell({ title, price, description }) {
+  /**
+   * Lists an item through the sell form (reached from the header); returns its id. `secretNote`
+   * (null: none) and `files` (paths, chosen with the file input) are what buyers get; the files
+   * upload after the stuff is created, then the stuff page opens. `beforeSubmit` runs with the
+   * form filled in and the files chosen.
+   */
+  async sell({ title, price, description, secretNote = DEFAULT_SECRET_NOTE, files = [], beforeSubmit }) {
     const { page } = this;
     await this.tid('nav-sell').click();
     await this.see('[data-testid="sell-form"]', 'the sell form', STEP_MS);
     await this.tid('title-input').fill(title);
     await this.tid('price-input').fill(price);
     if (description) await this.tid('description-input').fill(description);
-    await this.scenario.shot(page, `${this.label}-sell-form-filled`);
+    if (secretNote) await this.tid('secret-note-input').fill(secretNote);
+    if (files.length) {
+      await this.tid('file-input').setInputFiles(files);
+      await until(
+        `[${this.label}] expected ${files.length} chosen file(s) ready to upload`,
+        async () => (await page.locator('[data-testid="upload-item"][data-state="queued"]').count()) === files.length,
+        STEP_MS,
+      );
+    }
+    await this.scenario.shot(page, `${this.label}-sell-form-filled`, { fullPage: files.length > 0 });
+    if (beforeSubmit) await beforeSubmit();
     await this.tid('stuff-submit').click();
-    await page.waitForURL(/\/stuff\/[^/]+$/, { timeout: STEP_MS }).catch(async () => {
+    await page.waitForURL(/\/stuff\/[^/]+$/, { timeout: STEP_MS + files.length * 10_000 }).catch(async () => {
       const banner = await this.tid('form-error').textContent().catch(() => null);
-      throw new Error(`[${this.label}] the sell form did not lead to the new item's page${banner ? `; banner: ${banner}` : ''}`);
+      const uploads = await page
+        .locator('[data-testid="upload-error"]')
+        .allTextContents()
+        .catch(() => []);
+      throw new Error(
+        `[${this.label}] the sell form did not lead to the new item's page${banner ? `; banner: ${banner}` : ''}${
+          uploads.length ? `; upload errors: ${uploads.join(' | ')}` : ''
+        }`,
+      );
     });
     await this.see('[data-testid="own-stuff"]', 'the new item page saying "You are selling this"', STEP_MS);
     await this.seeText(this.tid('stuff-title'), title, 'the new item title');
@@ -318,6 +358,36 @@ export class Actor {
     });
     await this.see('[data-testid="order-page"]', 'the order page', STEP_MS);
     return decodeURIComponent(new URL(page.url()).pathname.split('/').pop());
+  }
+
+  /**
+   * Runs axe-core (WCAG 2.x A and AA rules) on the current page; fails with every violation, its
+   * elements and axe's summary. The full result goes to test-results/e2e/<scenario>/axe-NN-<what>.json.
+   */
+  async checkA11y(what) {
+    const { page } = this;
+    if (!(await page.evaluate(() => typeof window.axe === 'object'))) {
+      await page.addScriptTag({ content: axeSource() });
+    }
+    const violations = await page.evaluate(async (tags) => {
+      const result = await window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
+      return result.violations.map((v) => ({
+        id: v.id,
+        impact: v.impact,
+        help: v.help,
+        helpUrl: v.helpUrl,
+        nodes: v.nodes.map((n) => ({ target: n.target.join(' '), html: n.html.slice(0, 200), summary: n.failureSummary })),
+      }));
+    }, AXE_TAGS);
+    this.scenario.axeCount += 1;
+    const file = join(this.scenario.dir, `axe-${String(this.scenario.axeCount).padStart(2, '0')}-${slug(`${this.label}-${what}`)}.json`);
+    writeFileSync(file, JSON.stringify({ url: page.url(), what, tags: AXE_TAGS, violations }, null, 2));
+    if (violations.length) {
+      const lines = violations.map(
+        (v) => `  - ${v.id} (${v.impact}): ${v.help}\n${v.nodes.map((n) => `      ${n.target}: ${(n.summary ?? '').replace(/\s+/g, ' ')}`).join('\n')}`,
+      );
+      throw new Error(`[${this.label}] axe found ${violations.length} accessibility violation(s) on ${what} (${page.url()}):\n${lines.join('\n')}`);
+    }
   }
 
   async seeOrderStatus(status, label, timeoutMs = LIVE_MS) {
