@@ -217,7 +217,7 @@ export function FileList({
   return (
     <ul className="file-list" data-testid="file-list">
       {files.map((f) => (
-        <li key={f.id} className="file-item" data-testid={`file-item-${f.id}`} data-file-id={f.id}>
+        <li key={f.id} className="file-item" data-testid={`file-item-${f.id}`} data-file-id={f.id} data-sha256={f.sha256}>
           <span className="file-main">
             {link?.(f) ?? (
               <span className="file-name" data-testid="file-name">

@@ -298,9 +298,11 @@ export function UploadList({
           );
         })}
       </ul>
-      <p className="muted small" aria-live="polite" data-testid="upload-summary">
-        {done} of {items.length} uploaded{failed ? `, ${failed} not uploaded` : ''}.
-      </p>
+      {started && (
+        <p className="muted small" aria-live="polite" data-testid="upload-summary">
+          {done} of {items.length} uploaded{failed ? `, ${failed} not uploaded` : ''}.
+        </p>
+      )}
     </div>
   );
 }

@@ -13,7 +13,8 @@ import { FileDropZone, UploadList, useUploadQueue } from '../components/uploads'
 import { SECRET_NOTE_MAX } from './StuffFormPages';
 
 export const RESERVED_FILES_MESSAGE = 'Someone is checking this out, so its files and note cannot change right now.';
-export const SOLD_FILES_MESSAGE = 'Sold: buyers keep what they bought. You can still upload a new version of a file; its buyers get it at once.';
+export const SOLD_FILES_MESSAGE =
+  'Sold: the files and the note stay as they are for the buyer. You can still upload a new version of a file; the buyer gets it at once.';
 
 export function SellerDelivery({ stuff, onChanged }: { stuff: Stuff; onChanged: () => void }) {
   const files = stuffFiles(stuff);
