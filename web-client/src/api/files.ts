@@ -201,6 +201,7 @@ const TYPE_LABELS: Record<string, string> = {
   'application/gzip': 'Gzip archive',
   'application/x-tar': 'Tar archive',
   'application/json': 'JSON',
+  'application/epub+zip': 'EPUB book',
   'application/msword': 'Word document',
   'application/vnd.openxmlformats-officedocument.wordprocessingml.document': 'Word document',
   'application/vnd.ms-powerpoint': 'PowerPoint slides',
