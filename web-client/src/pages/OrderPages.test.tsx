@@ -209,6 +209,35 @@ describe('<OrderPage>', () => {
     r.unmount();
   });
 
+  it('fetches fresh links when the tab is shown again with stale links', async () => {
+    let n = 0;
+    socket.responders.set('order:get', () => ({ data: order(3, 'complete') }));
+    socket.responders.set('delivery:get', () => {
+      n += 1;
+      return {
+        data: {
+          secretNote: null,
+          files: [
+            { id: 'f1', name: 'a.zip', sizeBytes: 1, contentType: 'application/zip', sha256: '00', url: `/api/files/f1?v=${n}`, expiresAt: new Date(Date.now() + 300_000).toISOString() },
+          ],
+        },
+      };
+    });
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    await step();
+    expect(n).toBe(1);
+    // Shown again while the links are fresh: nothing to do.
+    await step(() => document.dispatchEvent(new Event('visibilitychange')));
+    expect(n).toBe(1);
+    // The tab slept past the timer (background tabs throttle timers): shown again → fresh links.
+    vi.setSystemTime(T0 + 290_000);
+    await step(() => document.dispatchEvent(new Event('visibilitychange')));
+    expect(n).toBe(2);
+    expect(r.byTestId('download-link')!.getAttribute('href')).toBe('/api/files/f1?v=2');
+    r.unmount();
+  });
+
   it('does not ask for the delivery before the order is paid', async () => {
     const r = mount();
     await step(() => socket.acceptConnect());
