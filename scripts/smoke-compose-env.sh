@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the five binaries with exactly the environment docker-compose.yml gives them
 # (read from the compose file by scripts/validate/check_deploy.py --compose-env), except:
-# SQLite under a temp DATA_DIR instead of MongoDB, the local broker under a unique
+# SQLite under a temp DATA_DIR instead of MongoDB, delivered files in a directory under it
+# instead of MinIO (the shared DOWNLOAD_LINK_KEY stays), the local broker under a unique
 # AMQP_PREFIX, and free ports. Then runs the smoke flow: HTTP account routes, and a
 # Socket.IO list → order → pay → sold flow. Cleans up processes and queues on exit.
 set -euo pipefail

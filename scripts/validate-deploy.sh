@@ -18,7 +18,10 @@
 # reads the kustomizations as `kubectl kustomize` renders them, dev patches included):
 # binaries, env vars against README's configuration table, ports, probes, URLs, Secret and
 # ConfigMap keys, Pod Security, versions, .dockerignore (matched with pathspec),
-# skaffold.yaml, and the sh/bash/JavaScript syntax of the commands embedded in those files.
+# skaffold.yaml, delivered files (ms-router alone has the object store and its S3
+# credentials from a secret, ms-router and ms-stuff share one DOWNLOAD_LINK_KEY, the upload
+# Ingress takes MAX_FILE_BYTES), and the sh/bash/JavaScript syntax of the commands embedded
+# in those files.
 #
 # Installs what is missing, quietly: PyYAML, pathspec, check-jsonschema and
 # kubernetes-validate from PyPI (into a virtualenv under ${XDG_CACHE_HOME:-~/.cache}/stuffmart

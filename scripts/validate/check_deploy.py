@@ -15,7 +15,13 @@ with the code:
              replica set MongoDB runs
   k8s        what `kubectl kustomize` renders for deploy/k8s and deploy/k8s/dev, patches and
              generators included: replicas, resources, Secret and ConfigMap keys, the namespace's Pod
-             Security level, Ingress settings for Socket.IO
+             Security level, Ingress settings for Socket.IO and for uploads
+  files      delivered files (compose and every kustomization): ms-router has OBJECT_STORE_URL
+             (s3://bucket) and its S3 credentials from a Secret (compose: from the environment, .env);
+             the endpoint is a service that is waited for, whose bucket is created and whose account is
+             the router's; ms-router and ms-stuff get DOWNLOAD_LINK_KEY from one source, a key of at
+             least 32 bytes (never the public dev key in production); no other service gets the S3
+             settings or the link key; the Ingress that serves the upload routes takes MAX_FILE_BYTES
   others     .dockerignore (pathspec) keeps what the build needs; .env.example feeds compose; Rust and
              Node versions of the Dockerfile and the workflow; syntax of Dockerfile RUN (sh -n),
              workflow run: blocks (bash -n) and mongosh --eval snippets (node)
@@ -24,7 +30,8 @@ with the code:
   check_deploy.py --self-test    break copies of the files on purpose; each break must be reported
   check_deploy.py --compose-env SERVICE [--local] [--set K=V]
       print the environment compose gives SERVICE; --local: broker on 127.0.0.1, SQLite,
-      repository paths (scripts/smoke-compose-env.sh starts the binaries with it)
+      files in a directory under DATA_DIR instead of MinIO, repository paths
+      (scripts/smoke-compose-env.sh starts the binaries with it)
 
 Needs PyYAML, pathspec and kubectl; VALIDATE_DEPLOY_ALLOW_SKIP=1 makes a missing kubectl a warning.
 """
@@ -68,15 +75,34 @@ KNOWN_EXTRA_VARS = {
     "HEALTH_PORT": "backend health port (/healthz, /readyz) for probes",
     "STATIC_DIR": "where ms-router finds the built web client",
     "RUST_LOG": "log filter (README mentions it with LOG_FORMAT)",
+    # ms-router's S3 store: the object_store crate's AmazonS3Builder::from_env reads them.
+    "AWS_ACCESS_KEY_ID": "S3 credentials of OBJECT_STORE_URL (object_store crate)",
+    "AWS_SECRET_ACCESS_KEY": "S3 credentials of OBJECT_STORE_URL (object_store crate)",
+    "AWS_REGION": "S3 region (object_store crate)",
+    "AWS_ENDPOINT": "S3-compatible endpoint such as MinIO (object_store crate)",
+    "AWS_ALLOW_HTTP": "plain-HTTP S3 endpoint allowed (object_store crate)",
 }
 # Which services a README variable applies to when neither its row ("(ms-...)") nor the code (only
 # some services' crates read it) says.
 BACKEND_ONLY = {"MONGODB_URL", "DATA_DIR", "HEALTH_PORT"}
 SERVICE_SCOPES = {"PORT": {ROUTER}, "ORDER_HOLD_SECONDS": {"ms-order"}, "STRIPE_SECRET_KEY": {"ms-payment"},
                   "ADMIN_EMAILS": {"ms-user"}, "ACCESS_TOKEN_SECONDS": {"ms-user"},
-                  "REFRESH_TOKEN_SECONDS": {"ms-user"}}
+                  "REFRESH_TOKEN_SECONDS": {"ms-user"}, "OBJECT_STORE_URL": {ROUTER}, "MAX_FILE_BYTES": {ROUTER},
+                  "DOWNLOAD_LINK_SECONDS": {"ms-stuff"}, "DOWNLOAD_LINK_KEY": {ROUTER, "ms-stuff"},
+                  **{v: {ROUTER} for v in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ENDPOINT",
+                                           "AWS_ALLOW_HTTP")}}
 ENV_EXAMPLE_REQUIRED = ["STRIPE_SECRET_KEY", "ADMIN_EMAILS", "ORDER_HOLD_SECONDS", "VITE_STRIPE_PUBLISHABLE_KEY"]
 PROBES = {"livenessProbe": "/healthz", "readinessProbe": "/readyz", "startupProbe": "/healthz"}
+# Delivered files (docs/contract.md): ms-router alone holds the object store's settings and credentials;
+# ms-stuff signs download links and ms-router checks them, with one shared key.
+S3_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+LINK_KEY = "DOWNLOAD_LINK_KEY"
+LINK_KEY_SERVICES = (ROUTER, "ms-stuff")
+LINK_KEY_MIN_BYTES = 32
+SOCKET_IO_PATH = "/socket.io/"
+NGINX_DEFAULT_BODY = "1m"  # ingress-nginx's proxy-body-size when the annotation is absent
+UPLOAD_ROUTE_RE = re.compile(r'\.route\(\s*"([^"]+)",\s*(?:post|put)\(')
+MB_RE = re.compile(r"\bmc\s+mb\b(?:\s+--?[\w-]+)*\s+[\w.-]+/([\w.-]+)")
 
 ENV_READ_RE = re.compile(r'(?:env_or|env_opt|env_parse|env::var|env::var_os)\s*\(\s*"([A-Z][A-Z0-9_]*)"')
 INCLUDE_RE = re.compile(r'include_(?:str|bytes)!\s*\(\s*"([^"]+)"')
@@ -188,6 +214,66 @@ def service_env(svc: dict) -> dict[str, str]:
     return {k: "" if v is None else str(v) for k, v in env.items()}
 
 
+def is_object_store_var(var: str) -> bool:
+    """OBJECT_STORE_URL and the AWS_* variables the object_store crate reads: ms-router's alone."""
+    return var == "OBJECT_STORE_URL" or var.startswith("AWS_")
+
+
+def s3_bucket(url: str | None) -> str | None:
+    m = re.fullmatch(r"s3://([^/]+)(?:/.*)?", (url or "").strip())
+    return m.group(1) if m else None
+
+
+def link_key_bytes(text: str) -> int | None:
+    """Length of a DOWNLOAD_LINK_KEY as ms-common reads it (hex, else standard base64); None: neither."""
+    t = text.strip()
+    if t and len(t) % 2 == 0 and re.fullmatch(r"[0-9a-fA-F]+", t):
+        return len(t) // 2
+    try:
+        return len(base64.b64decode(t, validate=True)) if t else None
+    except ValueError:
+        return None
+
+
+def nginx_size(value: str) -> int | None:
+    """Bytes of an nginx size (0: unlimited, returned as -1); None when it does not parse."""
+    m = re.fullmatch(r"(\d+)([kKmMgG]?)", value.strip())
+    if not m:
+        return None
+    n = int(m.group(1)) * {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}[m.group(2).lower()]
+    return -1 if n == 0 else n
+
+
+def ingress_route(ingresses: list[dict], host: str | None, path: str) -> tuple[dict, dict] | None:
+    """(Ingress, path entry) that ingress-nginx picks for host + path: Exact first, else the longest
+    Prefix (whole path segments), over every Ingress of that host."""
+    best, best_key = None, None
+    for ing in ingresses:
+        for rule in ing["spec"].get("rules") or []:
+            if rule.get("host") not in (host, None):
+                continue
+            for p in (rule.get("http") or {}).get("paths") or []:
+                pp, kind = p.get("path", "/"), p.get("pathType", "Prefix")
+                if kind == "Exact":
+                    hit = path == pp
+                else:
+                    stem = pp.rstrip("/")
+                    hit = stem == "" or path == stem or path.startswith(stem + "/") or (
+                        kind != "Prefix" and path.startswith(pp))
+                key = (kind == "Exact", len(pp))
+                if hit and (best_key is None or key > best_key):
+                    best, best_key = (ing, p), key
+    return best
+
+
+def sh_script(argv: list[str]) -> str | None:
+    """The script of an `sh -c SCRIPT` (or -ec, -euc, ...) command line."""
+    if len(argv) >= 3 and os.path.basename(argv[0]) in ("sh", "bash", "ash", "dash") and \
+            re.fullmatch(r"-[a-z]*c", argv[1]):
+        return argv[2]
+    return None
+
+
 def url_hosts(url: str) -> list[str]:
     return [h.rsplit(":", 1)[0] for h in urlsplit(url).netloc.rsplit("@", 1)[-1].split(",") if h]
 
@@ -206,6 +292,13 @@ def kustomization_refs(kdir: Path) -> set[Path]:
     refs = (k.get("resources") or []) + (k.get("components") or []) + (k.get("patchesStrategicMerge") or [])
     refs += [p["path"] for p in k.get("patches") or [] if isinstance(p, dict) and "path" in p]
     return {(kdir / r).resolve() for r in refs}
+
+
+def secret_values(secret: dict) -> dict[str, str]:
+    """A rendered Secret's values, data decoded."""
+    values = {k: base64.b64decode(v or "").decode() for k, v in (secret.get("data") or {}).items()}
+    values.update({k: str(v) for k, v in (secret.get("stringData") or {}).items()})
+    return values
 
 
 def of_kind(docs: list[dict], *kinds: str) -> list[dict]:
@@ -446,6 +539,7 @@ class Checks:
     def compose(self) -> None:
         self.compose_bins: dict[str, str] = {}  # service binary -> compose service
         self.compose_env: dict[str, dict[str, str]] = {}  # app service -> the env it runs with
+        self.dev_link_keys: set[str] = set()  # public DOWNLOAD_LINK_KEY defaults (compose, dev overlay)
         data, self.compose_vars = load_compose(self.root)
         services = data.get("services") or {}
         apps = {n: s for n, s in services.items()  # the services of our image
@@ -496,11 +590,18 @@ class Checks:
             if not self.require(isinstance(deps, dict), where, "depends_on is a list, without conditions"):
                 deps = {d: {} for d in deps}
             for dep, cond in deps.items():
+                dep_svc = services.get(dep) or {}
+                if (cond or {}).get("condition") == "service_completed_successfully":
+                    # A one-shot job (bucket creation): it must end, not be restarted.
+                    self.require(str(dep_svc.get("restart", "no")) == "no", where,
+                                 f"waits for {dep} to complete, but {dep} has restart: {dep_svc.get('restart')}")
+                    continue
                 self.require((cond or {}).get("condition") == "service_healthy", where,
-                             f"depends_on {dep} without condition: service_healthy")
-                self.require((services.get(dep) or {}).get("healthcheck"), where,
+                             f"depends_on {dep} without condition: service_healthy (or service_completed_successfully "
+                             "for a one-shot job)")
+                self.require(dep_svc.get("healthcheck"), where,
                              f"waits for {dep} to be healthy, but {dep} has no healthcheck")
-            for var in ("AMQP_URL", "MONGODB_URL"):
+            for var in ("AMQP_URL", "MONGODB_URL", "AWS_ENDPOINT"):
                 for host in url_hosts(env.get(var, "")):
                     target = next((s for s, d in services.items() if host in (s, d.get("hostname"))), None)
                     if self.require(target, where, f"{var} points at host {host!r}, which is no compose service"):
@@ -508,8 +609,80 @@ class Checks:
             self.mongo_url(where, env.get("MONGODB_URL"), replica_sets)
         self.env_coverage("compose", {b: self.compose_env[n] for b, n in self.compose_bins.items()},
                           {n: service_env(s) for n, s in apps.items()})
+        raw = (load_yaml(self.root / "docker-compose.yml").get("services") or {})
+        self.compose_files(services, apps, raw)
         self.ok("compose", f"{len(self.compose_bins)} services from the {IMAGE_REPO} image "
                 f"({', '.join(sorted(self.compose_bins))}) + {', '.join(sorted(set(services) - set(apps)))}")
+
+    def compose_files(self, services: dict, apps: dict, raw: dict) -> None:
+        """Delivered files in compose: ms-router's object store, the shared link key, least privilege."""
+        router = self.compose_bins.get(ROUTER)
+        if router is None:
+            return
+        where, env = f"compose:{router}", self.compose_env[router]
+        raw_env = {n: service_env(s) for n, s in raw.items() if isinstance(s, dict)}
+        # (a) the object store: a bucket on S3-compatible storage, credentials from the environment.
+        url = env.get("OBJECT_STORE_URL", "")
+        bucket = s3_bucket(url)
+        self.require(url, where, "no OBJECT_STORE_URL: uploads would land in the container's DATA_DIR (lost when "
+                     "the container is re-created); want s3://bucket")
+        self.require(not url or bucket, where, f"OBJECT_STORE_URL={url!r} is not s3://bucket[/prefix]")
+        for var in S3_CREDENTIALS:
+            if not self.require(env.get(var), where, f"no {var}: the S3 store would have no credentials"):
+                continue
+            self.require("${" in raw_env.get(router, {}).get(var, ""), where,
+                         f"{var} is written into docker-compose.yml; take it from the environment (.env) like "
+                         "the other secrets: ${VAR:-dev-only default}")
+        endpoint = env.get("AWS_ENDPOINT", "")
+        if endpoint.startswith("http://"):
+            self.require(env.get("AWS_ALLOW_HTTP", "").lower() == "true", where,
+                         f"AWS_ENDPOINT={endpoint} is plain HTTP but AWS_ALLOW_HTTP is not true: the S3 client refuses it")
+        host = next(iter(url_hosts(endpoint)), None)
+        store = next((s for s, d in services.items() if host in (s, d.get("hostname"))), None) if host else None
+        if store:
+            senv = service_env(services[store])
+            for mine, theirs in zip(S3_CREDENTIALS, ("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD")):
+                self.require(theirs not in senv or senv[theirs] == env.get(mine), where,
+                             f"{mine} differs from {store}'s {theirs}: MinIO's root account is the router's S3 "
+                             "account here, and every upload would be refused")
+            deps = raw.get(router, {}).get("depends_on") or {}
+            jobs = [d for d, c in deps.items() if isinstance(deps, dict) and
+                    (c or {}).get("condition") == "service_completed_successfully"]
+            made = {b for d in jobs for b in MB_RE.findall(" ".join(
+                as_argv(services.get(d, {}).get("entrypoint")) + as_argv(services.get(d, {}).get("command"))))}
+            self.require(not bucket or bucket in made, where,
+                         f"{store} is the S3 endpoint, but no one-shot service that {router} waits for "
+                         f"(condition: service_completed_successfully) creates bucket {bucket} with mc mb "
+                         f"(found: {', '.join(sorted(made)) or 'none'})")
+        # (b) one link key for the signer (ms-stuff) and the checker (ms-router).
+        holders = {b: n for b, n in self.compose_bins.items() if b in LINK_KEY_SERVICES}
+        sources = {b: raw_env.get(n, {}).get(LINK_KEY) for b, n in holders.items()}
+        for b, n in sorted(holders.items()):
+            if not self.require(sources[b], f"compose:{n}", f"no {LINK_KEY}: the containers share no DATA_DIR, so "
+                                "each would make up its own key and every download link would be refused"):
+                continue
+            self.require("${" in sources[b], f"compose:{n}", f"{LINK_KEY} is written into docker-compose.yml; take "
+                         "it from the environment (.env) with a dev-only default")
+            value = self.compose_env[n].get(LINK_KEY, "")
+            size = link_key_bytes(value)
+            self.require(size and size >= LINK_KEY_MIN_BYTES, f"compose:{n}", f"{LINK_KEY} {value!r} is not hex or "
+                         f"base64 of at least {LINK_KEY_MIN_BYTES} bytes: the service would refuse to start")
+            self.dev_link_keys.add(value.strip())
+        if len(set(sources.values())) > 1:
+            self.error("compose", f"{LINK_KEY} differs between " + " and ".join(
+                f"{holders[b]} ({sources[b]})" for b in sorted(sources)) + ": links ms-stuff signs would be refused "
+                "by ms-router (use one ${VAR:-default}, e.g. a YAML anchor)")
+        # (c) least privilege: no other service of the image gets the S3 settings or the link key.
+        for name in sorted(apps):
+            senv = service_env(apps[name])
+            if name != router:
+                for var in sorted(v for v in senv if is_object_store_var(v)):
+                    self.error(f"compose:{name}", f"gets {var}: only {ROUTER} may hold the object store's settings "
+                               "and credentials")
+            if name not in holders.values() and LINK_KEY in senv:
+                self.error(f"compose:{name}", f"gets {LINK_KEY}: only {' and '.join(LINK_KEY_SERVICES)} may hold it")
+        self.ok("compose", f"files: {router} -> {url or '(no OBJECT_STORE_URL)'}"
+                + (f" on {store}" if store else "") + f"; {LINK_KEY} shared by {', '.join(sorted(holders.values()))}")
 
     def replica_sets(self, units: list[tuple[str, list[str], dict]]) -> set[str]:
         """--replSet names of the MongoDB units [(where, argv, definition)]; each must call rs.initiate()."""
@@ -541,13 +714,20 @@ class Checks:
         """Renders, with kubectl, every kustomization that no other includes (deploy/k8s, deploy/k8s/dev)."""
         self.trees: dict[str, list[dict]] = {}  # kustomization directory -> rendered resources
         self.templates: dict[str, set[str]] = {}  # Secrets applied by hand (*.example.yaml) -> keys
+        self.template_optional: dict[str, set[str]] = {}  # -> keys documented in comments (`# KEY: "..."`)
+        self.template_values: dict[str, tuple[str, dict[str, str]]] = {}  # -> (file, stringData)
         base = self.root / "deploy" / "k8s"
         for t in sorted(base.rglob("*.example.yaml")):
-            for d in of_kind([d for d in yaml.safe_load_all(t.read_text(encoding="utf-8")) if d], "Secret"):
-                self.templates[d["metadata"]["name"]] = set(d.get("data") or {}) | set(d.get("stringData") or {})
-                for k, v in (d.get("stringData") or {}).items():
-                    self.require(not re.search(r"sk_(live|test)_[A-Za-z0-9]{8,}", str(v)),
-                                 f"k8s:{t.relative_to(self.root)}", f"{k} looks like a real Stripe key")
+            for chunk in re.split(r"(?m)^---\s*$", t.read_text(encoding="utf-8")):
+                for d in of_kind([d for d in [yaml.safe_load(chunk)] if d], "Secret"):
+                    name = d["metadata"]["name"]
+                    self.templates[name] = set(d.get("data") or {}) | set(d.get("stringData") or {})
+                    self.template_optional[name] = set(re.findall(r"(?m)^\s*#\s*([A-Z][A-Z0-9_]*):\s*\S", chunk))
+                    self.template_values[name] = (str(t.relative_to(self.root)),
+                                                  {k: str(v) for k, v in (d.get("stringData") or {}).items()})
+                    for k, v in (d.get("stringData") or {}).items():
+                        self.require(not re.search(r"sk_(live|test)_[A-Za-z0-9]{8,}", str(v)),
+                                     f"k8s:{t.relative_to(self.root)}", f"{k} looks like a real Stripe key")
         kdirs = sorted(p.parent for p in base.rglob("kustomization.yaml"))
         if not self.require(base in kdirs, "k8s", "deploy/k8s/kustomization.yaml not found"):
             return
@@ -568,13 +748,27 @@ class Checks:
             if self.require(not err, f"k8s:{label}", f"kubectl kustomize failed: {err}"):
                 self.trees[label] = docs
                 self.k8s_tree(label, docs)
+        # The public dev link keys (compose's default, the dev overlay's) never in production: the
+        # production kustomization's Secrets and the templates it is applied with.
+        prod = str(base.relative_to(self.root))
+        found = [(f"k8s:{prod}:Secret/{s['metadata']['name']}", secret_values(s).get(LINK_KEY))
+                 for s in of_kind(self.trees.get(prod, []), "Secret")]
+        found += [(f"k8s:{f}:{n}", v.get(LINK_KEY)) for n, (f, v) in sorted(self.template_values.items())]
+        for where, value in found:
+            self.require(value is None or value.strip() not in self.dev_link_keys, where,
+                         f"{LINK_KEY} is the public dev key of docker-compose.yml / the dev overlay: anyone could "
+                         "sign download links; use openssl rand -hex 32")
+
+    def secret_keys(self, docs: list[dict], name: str) -> set[str] | None:
+        """Keys of a Secret: rendered in docs, else its template (*.example.yaml); None: neither."""
+        if (s := find(docs, "Secret", name)) is None:
+            return self.templates.get(name)
+        return set(s.get("data") or {}) | set(s.get("stringData") or {})
 
     def container_env(self, where: str, c: dict, docs: list[dict]) -> dict[str, str]:
         """The variables a container gets (Secret values shown as <secret>); checks the references."""
         def secret_keys(name: str) -> set[str] | None:
-            if (s := find(docs, "Secret", name)) is None:
-                return self.templates.get(name)
-            return set(s.get("data") or {}) | set(s.get("stringData") or {})
+            return self.secret_keys(docs, name)
 
         env: dict[str, str] = {}
         for src in c.get("envFrom") or []:
@@ -590,8 +784,10 @@ class Checks:
         for e in c.get("env") or []:
             vf = e.get("valueFrom") or {}
             if ref := vf.get("secretKeyRef"):
-                self.require(ref["key"] in (secret_keys(ref["name"]) or ()), where, f"{e['name']}: Secret "
-                             f"{ref['name']} has no key {ref['key']} (or is neither rendered nor templated)")
+                documented = ref.get("optional") and find(docs, "Secret", ref["name"]) is None and \
+                    ref["key"] in self.template_optional.get(ref["name"], ())
+                self.require(documented or ref["key"] in (secret_keys(ref["name"]) or ()), where, f"{e['name']}: "
+                             f"Secret {ref['name']} has no key {ref['key']} (or is neither rendered nor templated)")
             elif ref := vf.get("configMapKeyRef"):
                 self.require(ref["key"] in ((find(docs, "ConfigMap", ref["name"]) or {}).get("data") or {}), where,
                              f"{e['name']}: ConfigMap {ref['name']} has no key {ref['key']}")
@@ -604,6 +800,7 @@ class Checks:
         for ns in sorted({d["metadata"].get("namespace") for d in docs} - {None}):
             self.require(find(docs, "Namespace", ns), f"k8s:{label}", f"namespace {ns} is not created here")
         deployments: dict[str, str] = {}  # service binary -> Deployment
+        containers: dict[str, dict] = {}  # service binary -> its container
         for d in of_kind(docs, "Deployment"):
             pod = d["spec"]["template"]["spec"]
             app = [c for c in pod["containers"] if c.get("image", "").split(":")[0].split("/")[-1] == IMAGE_REPO]
@@ -618,6 +815,7 @@ class Checks:
                 continue
             self.require(binary not in deployments, where, f"runs {binary} like Deployment {deployments.get(binary)}")
             deployments[binary] = name
+            containers[binary] = c
             replicas = d["spec"].get("replicas", 1)
             self.require(replicas >= 2, where, f"replicas is {replicas}, want at least 2")
             for kind in ("requests", "limits"):
@@ -673,8 +871,6 @@ class Checks:
         for ing in ingresses:
             where = f"k8s:{label}:Ingress/{ing['metadata']['name']}"
             ann = ing["metadata"].get("annotations") or {}
-            self.require(ann.get("nginx.ingress.kubernetes.io/affinity") == "cookie", where,
-                         "no cookie affinity (sticky sessions for Socket.IO polling)")
             for key in ("proxy-read-timeout", "proxy-send-timeout"):
                 self.require(f"nginx.ingress.kubernetes.io/{key}" in ann, where,
                              f"no nginx.ingress.kubernetes.io/{key} (WebSockets would be cut after 60 s)")
@@ -689,6 +885,14 @@ class Checks:
         self.require(not ingresses or ROUTER not in effective or effective[ROUTER].get("TRUST_PROXY") == "true",
                      f"k8s:{label}:{ROUTER}", "behind the Ingress but TRUST_PROXY is not \"true\": every client "
                      "would share the ingress pod's address for rate limits")
+        hosts = sorted({r.get("host") for i in ingresses for r in i["spec"].get("rules") or []}, key=str)
+        for host in hosts:
+            if (route := ingress_route(ingresses, host, SOCKET_IO_PATH)) is not None:
+                ing = route[0]
+                self.require((ing["metadata"].get("annotations") or {}).get("nginx.ingress.kubernetes.io/affinity")
+                             == "cookie", f"k8s:{label}:Ingress/{ing['metadata']['name']}",
+                             f"serves {SOCKET_IO_PATH} without cookie affinity (sticky sessions for Socket.IO polling)")
+        self.k8s_files(label, docs, containers, effective, ingresses, hosts)
 
         self.pod_security(label, docs)
         self.k8s_urls(label, docs)
@@ -697,6 +901,154 @@ class Checks:
         self.env_coverage(f"k8s:{label}", effective, explicit)
         self.ok(f"k8s:{label}", f"kubectl kustomize: {len(docs)} resources; Deployments for "
                 f"{', '.join(sorted(deployments))}")
+
+    def upload_routes(self) -> tuple[list[str], int, int]:
+        """(ms-router's upload paths with sample ids, its multipart slack, MAX_FILE_BYTES's default), from the code."""
+        src = self.packages.get(ROUTER, (self.root / ROUTER, set()))[0] / "src" / "files.rs"
+        text = src.read_text(encoding="utf-8") if src.is_file() else ""
+        paths = [re.sub(r"\{[^}]+\}", "x", m) for m in UPLOAD_ROUTE_RE.findall(text)]
+        m = re.search(r"MULTIPART_SLACK:\s*u64\s*=\s*([\d_]+)\s*\*\s*([\d_]+)\s*;", text)
+        slack = int(m.group(1).replace("_", "")) * int(m.group(2).replace("_", "")) if m else 64 * 1024
+        common = self.packages.get("ms-common", (self.root / "ms-common", set()))[0] / "src" / "files.rs"
+        m = re.search(r'env_parse\("MAX_FILE_BYTES",\s*([\d_]+)', common.read_text() if common.is_file() else "")
+        return paths, slack, int(m.group(1).replace("_", "")) if m else 52_428_800
+
+    def k8s_files(self, label: str, docs: list[dict], containers: dict[str, dict], effective: dict[str, dict],
+                  ingresses: list[dict], hosts: list) -> None:
+        """Delivered files in one kustomization: ms-router's object store, the shared link key, least privilege,
+        the Ingress in front of the uploads."""
+        def secret_value(name: str, key: str) -> str | None:
+            return secret_values(s).get(key) if (s := find(docs, "Secret", name)) else None
+
+        def source(c: dict, var: str):
+            """Where a container's variable comes from: ("secret", name, key, optional), ("value", v),
+            ("configMap", name, key) or None."""
+            found = None
+            for src in c.get("envFrom") or []:
+                if (ref := src.get("secretRef")) and var in (self.secret_keys(docs, ref["name"]) or ()):
+                    found = ("secret", ref["name"], var, bool(ref.get("optional")))
+                elif (ref := src.get("configMapRef")) and var in ((find(docs, "ConfigMap", ref["name"]) or {})
+                                                                  .get("data") or {}):
+                    found = ("configMap", ref["name"], var)
+            for e in c.get("env") or []:
+                if e["name"] == var:
+                    vf = e.get("valueFrom") or {}
+                    if ref := vf.get("secretKeyRef"):
+                        found = ("secret", ref["name"], ref["key"], bool(ref.get("optional")))
+                    elif ref := vf.get("configMapKeyRef"):
+                        found = ("configMap", ref["name"], ref["key"])
+                    else:
+                        found = ("value", str(e.get("value", "")))
+            return found
+
+        def value(c: dict, var: str) -> str | None:
+            s = source(c, var)
+            if s is None:
+                return None
+            if s[0] == "secret":
+                return secret_value(s[1], s[2])
+            if s[0] == "configMap":
+                return str(((find(docs, "ConfigMap", s[1]) or {}).get("data") or {}).get(s[2]))
+            return s[1]
+
+        if ROUTER not in containers:
+            return
+        rc, where = containers[ROUTER], f"k8s:{label}:{ROUTER}"
+        # (a) ms-router's object store: OBJECT_STORE_URL, and its credentials from a Secret.
+        url = value(rc, "OBJECT_STORE_URL")
+        if self.require(source(rc, "OBJECT_STORE_URL"), where, "no OBJECT_STORE_URL: uploads would go to the "
+                        "pod's emptyDir (lost on restart, different in every replica); want s3://bucket"):
+            self.require(url is None or s3_bucket(url), where, f"OBJECT_STORE_URL={url!r} is not s3://bucket[/prefix]")
+        for var in ("OBJECT_STORE_URL", *S3_CREDENTIALS):
+            s = source(rc, var)
+            if s is None or (var == "OBJECT_STORE_URL" and s[0] == "value"):
+                self.require(s or var == "OBJECT_STORE_URL", where, f"no {var}: the S3 store would have no credentials")
+                continue
+            if self.require(s[0] == "secret", where, f"{var} is not taken from a Secret ({s[0]})"):
+                self.require(not s[3], where, f"{var} comes from an optional Secret key: a missing key would start "
+                             "the router without its object store")
+        endpoint = value(rc, "AWS_ENDPOINT") or ""
+        if endpoint.startswith("http://"):
+            self.require((value(rc, "AWS_ALLOW_HTTP") or "").lower() == "true", where, f"AWS_ENDPOINT={endpoint} is "
+                         "plain HTTP but AWS_ALLOW_HTTP is not true: the S3 client refuses it")
+        services = {s["metadata"]["name"] for s in of_kind(docs, "Service")}
+        host = next(iter(url_hosts(endpoint)), "").split(".")[0]
+        if host in services:  # the store runs in this kustomization (dev MinIO): its account and its bucket
+            for w in of_kind(docs, "Deployment", "StatefulSet", "Job"):
+                for c in w["spec"]["template"]["spec"]["containers"]:
+                    for mine, theirs in zip(S3_CREDENTIALS, ("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD")):
+                        have, want = value(c, theirs), value(rc, mine)
+                        self.require(have is None or want is None or have == want,
+                                     f"k8s:{label}:{w['kind']}/{w['metadata']['name']}",
+                                     f"{theirs} differs from {ROUTER}'s {mine}: MinIO's root account is the router's "
+                                     "S3 account here, and every upload would be refused")
+            made = {b for j in of_kind(docs, "Job") for c in j["spec"]["template"]["spec"]["containers"]
+                    for b in MB_RE.findall(" ".join(as_argv(c.get("command")) + as_argv(c.get("args"))))}
+            bucket = s3_bucket(url)
+            self.require(not bucket or bucket in made, where, f"the S3 endpoint is Service {host} of this "
+                         f"kustomization, but no Job creates bucket {bucket} with mc mb "
+                         f"(found: {', '.join(sorted(made)) or 'none'})")
+        # (b) one DOWNLOAD_LINK_KEY source for the signer (ms-stuff) and the checker (ms-router).
+        srcs = {b: source(containers[b], LINK_KEY) for b in LINK_KEY_SERVICES if b in containers}
+        for b, s in sorted(srcs.items()):
+            bw = f"k8s:{label}:{b}"
+            if not self.require(s, bw, f"no {LINK_KEY}: pods share no disk, so each would make up its own key and "
+                                "download links would be refused"):
+                continue
+            if self.require(s[0] == "secret", bw, f"{LINK_KEY} is not taken from a Secret ({s[0]})"):
+                self.require(not s[3], bw, f"{LINK_KEY} comes from an optional Secret key: without it each pod would "
+                             "make up its own key (refused links) instead of failing to start")
+                v = secret_value(s[1], s[2])
+                size = link_key_bytes(v) if v is not None else LINK_KEY_MIN_BYTES
+                self.require(size and size >= LINK_KEY_MIN_BYTES, bw, f"{LINK_KEY} in Secret {s[1]} is not hex or "
+                             f"base64 of at least {LINK_KEY_MIN_BYTES} bytes: the service would refuse to start")
+                if v is not None and label != "deploy/k8s":
+                    self.dev_link_keys.add(v.strip())
+        if len(srcs) == 2 and all(srcs.values()) and len({s[:3] for s in srcs.values()}) > 1:
+            self.error(f"k8s:{label}", f"{LINK_KEY}: " + ", ".join(f"{b} from {s[0]} {'/'.join(s[1:3])}" for b, s in
+                       sorted(srcs.items())) + ": links signed by ms-stuff would be refused by ms-router (one Secret key)")
+        # (c) least privilege: the S3 settings to ms-router only, the link key to ms-router and ms-stuff only.
+        s3_refs = {s[1:3] for v in ("OBJECT_STORE_URL", *S3_CREDENTIALS) if (s := source(rc, v)) and s[0] == "secret"}
+        for b, c in sorted(containers.items()):
+            bw = f"k8s:{label}:{b}"
+            if b != ROUTER:
+                for var in sorted(v for v in effective.get(b, {}) if is_object_store_var(v)):
+                    self.error(bw, f"gets {var}: only {ROUTER} may hold the object store's settings and credentials")
+                refs = {(r["name"], r["key"]) for e in c.get("env") or []
+                        if (r := (e.get("valueFrom") or {}).get("secretKeyRef"))}
+                refs |= {(f["secretRef"]["name"], k) for f in c.get("envFrom") or [] if f.get("secretRef")
+                         for k in self.secret_keys(docs, f["secretRef"]["name"]) or ()}
+                for name, key in sorted(refs & s3_refs):
+                    self.error(bw, f"reads {key} of Secret {name}: only {ROUTER} may hold the object store's settings "
+                               "and credentials")
+            if b not in LINK_KEY_SERVICES and LINK_KEY in effective.get(b, {}):
+                self.error(bw, f"gets {LINK_KEY}: only {' and '.join(LINK_KEY_SERVICES)} may hold it")
+        # The Ingress location that serves the upload routes takes a whole file.
+        paths, slack, default_max = self.upload_routes()
+        if not paths:
+            self.warn(f"k8s:{label}", f"no upload routes found in {ROUTER}/src/files.rs; Ingress body size unchecked")
+        max_bytes = effective.get(ROUTER, {}).get("MAX_FILE_BYTES", str(default_max))
+        for host in hosts:
+            for path in paths:
+                if (route := ingress_route(ingresses, host, path)) is None:
+                    continue
+                ing, entry = route
+                body = (ing["metadata"].get("annotations") or {}).get("nginx.ingress.kubernetes.io/proxy-body-size",
+                                                                        NGINX_DEFAULT_BODY)
+                size = nginx_size(str(body))
+                need = int(max_bytes) + slack if max_bytes.isdigit() else None
+                self.require(size is not None and (size == -1 or need is None or size >= need),
+                             f"k8s:{label}:Ingress/{ing['metadata']['name']}",
+                             f"serves {path} ({entry.get('path')}) with proxy-body-size {body}, below MAX_FILE_BYTES "
+                             f"{max_bytes} + {slack} bytes of multipart framing: nginx would answer 413 to uploads "
+                             f"{ROUTER} accepts")
+                if (ing["metadata"].get("annotations") or {}).get(
+                        "nginx.ingress.kubernetes.io/proxy-request-buffering") != "off":
+                    self.warn(f"k8s:{label}:Ingress/{ing['metadata']['name']}", f"serves {path} with request "
+                              "buffering on: nginx spools every upload to its own disk before ms-router sees it")
+        self.ok(f"k8s:{label}", f"files: {ROUTER} -> {url or '(OBJECT_STORE_URL from a template Secret)'}; "
+                f"{LINK_KEY} from {', '.join(sorted({'/'.join(s[1:3]) for s in srcs.values() if s}))}; "
+                f"uploads {', '.join(paths)} through Ingress body limits >= MAX_FILE_BYTES")
 
     def pod_security(self, label: str, docs: list[dict]) -> None:
         """Pods in a namespace that enforces the "restricted" Pod Security level need these (else rejected)."""
@@ -731,12 +1083,12 @@ class Checks:
                                           for c in w["spec"]["template"]["spec"]["containers"]])
         for obj in of_kind(docs, "Secret", "ConfigMap"):
             where, ns = f"k8s:{label}:{obj['kind']}/{obj['metadata']['name']}", obj["metadata"].get("namespace")
-            values = {k: str(v) for k, v in (obj.get("data") or {}).items()}
-            if obj["kind"] == "Secret":
-                values = {k: base64.b64decode(v or "").decode() for k, v in values.items()}
-                values.update({k: str(v) for k, v in (obj.get("stringData") or {}).items()})
-            for var in ("AMQP_URL", "MONGODB_URL"):
+            values = secret_values(obj) if obj["kind"] == "Secret" else \
+                {k: str(v) for k, v in (obj.get("data") or {}).items()}
+            for var in ("AMQP_URL", "MONGODB_URL", "AWS_ENDPOINT"):
                 for host in url_hosts(values.get(var, "")):
+                    if var == "AWS_ENDPOINT" and "." in host and ".svc" not in host:
+                        continue  # an S3 service outside the cluster
                     p = host.split(".")  # service[.namespace[.svc...]] or statefulset-N.service[.namespace...]
                     self.require((p[0] in services and p[1:2] in ([], [ns])) or
                                  (".".join(p[:2]) in pods and p[2:3] in ([], [ns])), where,
@@ -806,6 +1158,18 @@ class Checks:
         for job, step in steps:
             if err := syntax("bash", re.sub(r"\$\{\{[^}]*\}\}", "X", str(step["run"]))):
                 self.error("workflow", f"job {job}, step {step.get('name', '?')!r}: bash -n: {err}")
+        compose, _ = load_compose(self.root)
+        scripts = [(f"compose:{n}", sh_script(as_argv(s.get("entrypoint")) + as_argv(s.get("command"))))
+                   for n, s in (compose.get("services") or {}).items()]
+        scripts += [(f"k8s:{label}:{w['kind']}/{w['metadata']['name']}",
+                     sh_script(as_argv(c.get("command")) + as_argv(c.get("args"))))
+                    for label, docs in self.trees.items() for w in of_kind(docs, "Deployment", "StatefulSet", "Job")
+                    for c in w["spec"]["template"]["spec"].get("initContainers", []) + w["spec"]["template"]["spec"]
+                    ["containers"]]
+        scripts = [(where, body) for where, body in scripts if body]
+        for where, body in scripts:
+            if err := syntax("sh", body):
+                self.error(where, f"its sh -c command is not valid sh: {err}")
         snippets = mongosh_snippets([load_yaml(self.root / "docker-compose.yml"), list(self.trees.values())], [])
         if snippets and shutil.which("node"):
             prog = ("const s = JSON.parse(require('fs').readFileSync(0, 'utf8')); let bad = 0;"
@@ -817,6 +1181,7 @@ class Checks:
         elif snippets:
             self.warn("mongosh", "node not found: the mongosh --eval snippets were not parsed")
         self.ok("commands", f"{len(runs)} Dockerfile RUN lines (sh -n); {len(steps)} workflow run blocks (bash -n); "
+                f"{len(scripts)} sh -c commands of compose and Kubernetes (sh -n); "
                 f"{len(snippets)} mongosh --eval snippets (node)")
 
 
@@ -825,7 +1190,8 @@ def compose_env(root: Path, service: str, local: bool, overrides: list[str]) -> 
     """Prints the environment a compose service runs with: the image's ENV, then the service's
     environment (interpolated with .env.example and the defaults). --local turns it into the same
     settings for a binary started here: hosts of compose services become 127.0.0.1, MONGODB_URL is
-    dropped (SQLite under DATA_DIR) and image paths under /app/ point into the repository."""
+    dropped (SQLite under DATA_DIR), so are OBJECT_STORE_URL and the AWS_* variables (files in a directory
+    under DATA_DIR), and image paths under /app/ point into the repository."""
     data, _ = load_compose(root)
     if (svc := (data.get("services") or {}).get(service)) is None:
         print(f"no compose service {service}", file=sys.stderr)
@@ -837,6 +1203,8 @@ def compose_env(root: Path, service: str, local: bool, overrides: list[str]) -> 
     env.update(service_env(svc))
     if local:
         env.pop("MONGODB_URL", None)
+        for k in [k for k in env if is_object_store_var(k)]:
+            env.pop(k)  # no MinIO here: files in the default directory under DATA_DIR
         hosts = set(data["services"]) | {s["hostname"] for s in data["services"].values() if s.get("hostname")}
         for k, v in env.items():
             for h in hosts:
@@ -900,6 +1268,70 @@ SELF_TEST_CASES = [
      "StatefulSet/mongo] container mongo lacks runAsNonRoot"),
     ("a dev Secret URL naming no Service", DEV, "@rabbitmq:5672", "@rabbit:5672", "AMQP_URL points at host 'rabbit'"),
     ("a dev Secret URL with another replica set", DEV, "?replicaSet=rs0", "?replicaSet=rs", "names replicaSet=rs,"),
+    # Delivered files: ms-router's object store, the shared link key, least privilege, the upload Ingress.
+    ("compose: ms-router without OBJECT_STORE_URL", COMPOSE, "      OBJECT_STORE_URL: s3://stuffmart-files\n", "",
+     "[compose:ms-router] no OBJECT_STORE_URL"),
+    ("compose: an S3 secret written into the file", COMPOSE, "AWS_SECRET_ACCESS_KEY: *minio-password",
+     "AWS_SECRET_ACCESS_KEY: stuffmart-dev-only-password", "AWS_SECRET_ACCESS_KEY is written into docker-compose.yml"),
+    ("compose: MinIO with another account than ms-router's", COMPOSE, "MINIO_ROOT_PASSWORD: *minio-password",
+     "MINIO_ROOT_PASSWORD: another-password", "differs from minio's MINIO_ROOT_PASSWORD"),
+    ("compose: the bucket job creating another bucket", COMPOSE, "stuffmart/stuffmart-files",
+     "stuffmart/stuffmart-uploads", "creates bucket stuffmart-files"),
+    ("compose: ms-router not waiting for the bucket job", COMPOSE, "condition: service_completed_successfully",
+     "condition: service_started", "depends_on minio-buckets without condition"),
+    ("compose: a bucket job script that does not parse", COMPOSE, "mc mb --ignore-existing", "mc mb --ignore-existing '",
+     "[compose:minio-buckets] its sh -c command is not valid sh"),
+    ("compose: ms-stuff with another link key", COMPOSE, "DOWNLOAD_LINK_KEY: *download-link-key",
+     "DOWNLOAD_LINK_KEY: ${STUFF_LINK_KEY:-" + "ab" * 32 + "}", "DOWNLOAD_LINK_KEY differs between ms-router"),
+    ("compose: a link key shorter than 32 bytes", COMPOSE, "${DOWNLOAD_LINK_KEY:-7374", "${DOWNLOAD_LINK_KEY:-74",
+     "is not hex or base64 of at least 32 bytes"),
+    ("compose: S3 credentials for another service", COMPOSE, "ORDER_HOLD_SECONDS: ${ORDER_HOLD_SECONDS:-900}",
+     "ORDER_HOLD_SECONDS: ${ORDER_HOLD_SECONDS:-900}\n      AWS_SECRET_ACCESS_KEY: *minio-password",
+     "[compose:ms-order] gets AWS_SECRET_ACCESS_KEY"),
+    ("compose: the link key for another service", COMPOSE, "PAYMENT_CURRENCY: ${PAYMENT_CURRENCY:-usd}",
+     "PAYMENT_CURRENCY: ${PAYMENT_CURRENCY:-usd}\n      DOWNLOAD_LINK_KEY: *download-link-key",
+     "[compose:ms-payment] gets DOWNLOAD_LINK_KEY"),
+    ("k8s: ms-router without OBJECT_STORE_URL", f"{BASE}/ms-router.yaml", "- name: OBJECT_STORE_URL\n",
+     "- name: OBJECT_STORE_URI\n", "[k8s:deploy/k8s:ms-router] no OBJECT_STORE_URL"),
+    ("k8s: ms-router's S3 secret as a literal", f"{BASE}/ms-router.yaml",
+     "- name: AWS_SECRET_ACCESS_KEY\n              valueFrom:\n                secretKeyRef:\n"
+     "                  name: stuffmart-object-store\n                  key: AWS_SECRET_ACCESS_KEY\n",
+     '- name: AWS_SECRET_ACCESS_KEY\n              value: "x"\n', "AWS_SECRET_ACCESS_KEY is not taken from a Secret"),
+    ("k8s: ms-stuff's link key from another Secret", f"{BASE}/ms-stuff.yaml",
+     "name: stuffmart-secrets\n                  key: DOWNLOAD_LINK_KEY",
+     "name: stuffmart-object-store\n                  key: DOWNLOAD_LINK_KEY",
+     "links signed by ms-stuff would be refused by ms-router"),
+    ("k8s: an optional link key", f"{BASE}/ms-stuff.yaml", "key: DOWNLOAD_LINK_KEY\n",
+     "key: DOWNLOAD_LINK_KEY\n                  optional: true\n", "DOWNLOAD_LINK_KEY comes from an optional Secret key"),
+    ("k8s: S3 credentials for another Deployment", f"{BASE}/ms-order.yaml", '              value: "8080"\n',
+     '              value: "8080"\n            - name: S3_SECRET\n              valueFrom:\n                secretKeyRef:\n'
+     '                  name: stuffmart-object-store\n                  key: AWS_SECRET_ACCESS_KEY\n',
+     "[k8s:deploy/k8s:ms-order] reads AWS_SECRET_ACCESS_KEY of Secret stuffmart-object-store"),
+    ("k8s: S3 settings in the shared ConfigMap", f"{BASE}/configmap.yaml", 'PREFETCH: "64"',
+     'PREFETCH: "64"\n  AWS_REGION: eu-west-1', "[k8s:deploy/k8s:ms-stuff] gets AWS_REGION"),
+    ("k8s: the link key for another Deployment", f"{BASE}/ms-payment.yaml", '              value: "8080"\n',
+     '              value: "8080"\n            - name: DOWNLOAD_LINK_KEY\n              valueFrom:\n'
+     '                secretKeyRef:\n                  name: stuffmart-secrets\n                  key: DOWNLOAD_LINK_KEY\n',
+     "[k8s:deploy/k8s:ms-payment] gets DOWNLOAD_LINK_KEY"),
+    ("k8s: the upload Ingress below MAX_FILE_BYTES", f"{BASE}/ingress.yaml", 'proxy-body-size: "60m"',
+     'proxy-body-size: "50m"', "Ingress/stuffmart-uploads] serves /api/stuff/x/files (/api/stuff) with proxy-body-size"),
+    ("k8s: uploads left on the 1m Ingress", f"{BASE}/ingress.yaml", "path: /api/stuff\n", "path: /api/stuffs\n",
+     "Ingress/stuffmart] serves /api/stuff/x/files (/) with proxy-body-size 1m"),
+    ("k8s: Socket.IO on an Ingress without affinity", f"{BASE}/ingress.yaml", "path: /api/stuff\n",
+     "path: /socket.io\n", "serves /socket.io/ without cookie affinity"),
+    ("the public dev link key in the production template", "deploy/k8s/secret.example.yaml",
+     '"REPLACE_WITH_OPENSSL_RAND_HEX_32"', '"73747566666d6172742d6465762d6f6e6c792d6c696e6b2d6b65792d30303030"',
+     "DOWNLOAD_LINK_KEY is the public dev key"),
+    ("a dev S3 endpoint naming no Service", DEV, "AWS_ENDPOINT=http://minio:9000", "AWS_ENDPOINT=http://mini:9000",
+     "AWS_ENDPOINT points at host 'mini'"),
+    ("a dev plain-HTTP endpoint without AWS_ALLOW_HTTP", DEV, "      - AWS_ALLOW_HTTP=true\n", "",
+     "AWS_ALLOW_HTTP is not true"),
+    ("a dev link key shorter than 32 bytes", DEV, "DOWNLOAD_LINK_KEY=7374", "DOWNLOAD_LINK_KEY=74",
+     "[k8s:deploy/k8s/dev:ms-router] DOWNLOAD_LINK_KEY in Secret stuffmart-secrets is not hex or base64"),
+    ("a dev bucket Job creating another bucket", "deploy/k8s/dev/minio.yaml", "stuffmart/stuffmart-files",
+     "stuffmart/stuffmart-uploads", "no Job creates bucket stuffmart-files"),
+    ("a dev MinIO with another account than ms-router's", "deploy/k8s/dev/minio.yaml",
+     "key: AWS_SECRET_ACCESS_KEY", "key: AWS_ACCESS_KEY_ID", "StatefulSet/minio] MINIO_ROOT_PASSWORD differs"),
 ]
 
 
