@@ -166,12 +166,12 @@ function readCatalogue(root, problems) {
     const ok =
       a &&
       typeof a.name === 'string' &&
-      /^[a-z]+:[a-z]+$/.test(a.name) &&
+      /^[a-z]+:[a-z]+(-[a-z]+)*$/.test(a.name) && // as RpcRequest.json's action pattern
       SERVICES.includes(a.service) &&
       typeof a.mutates === 'boolean' &&
       typeof a.relayed === 'boolean';
     if (!ok) {
-      problems.push(`${CATALOGUE}: entry ${i} is not {name: "x:y", service: ${SERVICES.join('|')}, mutates: bool, relayed: bool}: ${JSON.stringify(a)}`);
+      problems.push(`${CATALOGUE}: entry ${i} is not {name: "x:y" or "x:y-z", service: ${SERVICES.join('|')}, mutates: bool, relayed: bool}: ${JSON.stringify(a)}`);
       continue;
     }
     if (seen.has(a.name)) {
