@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project:
-#   1. makes sure RabbitMQ is running (scripts/ensure-rabbitmq.sh);
+#   1. makes sure RabbitMQ is running (scripts/ensure-rabbitmq.sh) and that moto's S3
+#      server (PyPI `moto[server]`) is installed: the delivery tests start one per test
+#      to check the S3 object-store path against a real S3-compatible server;
 #   2. the Rust tests: the workspace's test and binary build, then
 #      cargo nextest run --workspace --no-fail-fast (or cargo test when
 #      cargo-nextest is not installed), debug profile, including the reliability
@@ -75,7 +77,17 @@ web_e2e_tests() {
 	in_web_client env CI="${CI:-true}" npm run e2e
 }
 
+# The S3-compatible server the delivery tests start (one per test, on a free port).
+ensure_s3_server() {
+	if python3 -c 'import moto.server' >/dev/null 2>&1; then
+		return 0
+	fi
+	log "installing moto[server] (a real S3-compatible server for the S3 tests)"
+	python3 -m pip install --quiet --disable-pip-version-check 'moto[server]>=5,<6'
+}
+
 step "RabbitMQ" bash "${SCRIPT_DIR}/ensure-rabbitmq.sh"
+step "S3 test server" ensure_s3_server
 step "Rust tests" rust_tests "$@"
 
 if [[ -f web-client/package.json ]]; then

@@ -126,6 +126,62 @@ pub struct StuffRecord {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// What a buyer downloads, in upload order (at most `limits::FILES_MAX`).
+    #[serde(default)]
+    #[sqlx(json)]
+    pub files: Vec<StoredFile>,
+    /// True when the seller left a private note for buyers (the note itself never leaves
+    /// ms-stuff except in `delivery:get`).
+    #[serde(default)]
+    pub has_secret_note: bool,
+}
+
+impl StuffRecord {
+    /// True when a buyer would get something: a file or a note.
+    pub fn deliverable(&self) -> bool {
+        !self.files.is_empty() || self.has_secret_note
+    }
+}
+
+/// The contract's `FileMeta`: what anyone may know about a file a stuff delivers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FileMeta {
+    /// Opaque id, stable across new versions of the file.
+    pub id: String,
+    /// The name the seller uploaded it under (no directories).
+    #[schemars(length(min = 1, max = crate::contract::limits::FILE_NAME_MAX))]
+    pub name: String,
+    /// Size in bytes.
+    pub size_bytes: u64,
+    /// Media type, e.g. `application/pdf`.
+    pub content_type: String,
+    /// SHA-256 of the bytes, lower-case hex.
+    #[schemars(length(min = 64, max = 64))]
+    pub sha256: String,
+}
+
+/// A file as ms-stuff keeps it: the public metadata plus the object holding the bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredFile {
+    /// What clients see.
+    #[serde(flatten)]
+    pub meta: FileMeta,
+    /// Object store key of this version's bytes (internal).
+    pub object: String,
+}
+
+/// A sold stuff's files changed: the buyer's library should show the new version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryChange {
+    /// The order that bought the stuff.
+    pub order_id: String,
+    /// The buyer (whose sockets get `delivery:updated`).
+    pub user_id: String,
+    /// The stuff whose files changed.
+    pub stuff_id: String,
 }
 
 /// Where an order is in its life.
@@ -258,6 +314,9 @@ pub enum Event {
     /// A payment was declined.
     #[serde(rename = "payment.failed")]
     PaymentFailed(PaymentFailure),
+    /// A sold stuff's deliverables changed (a new version of a file).
+    #[serde(rename = "delivery.updated")]
+    DeliveryUpdated(DeliveryChange),
 }
 
 impl Event {
@@ -272,6 +331,7 @@ impl Event {
             Event::OrderCompleted(_) => EventKind::OrderCompleted,
             Event::PaymentCreated(_) => EventKind::PaymentCreated,
             Event::PaymentFailed(_) => EventKind::PaymentFailed,
+            Event::DeliveryUpdated(_) => EventKind::DeliveryUpdated,
         }
     }
 
@@ -301,11 +361,13 @@ pub enum EventKind {
     PaymentCreated,
     /// `payment.failed`.
     PaymentFailed,
+    /// `delivery.updated`.
+    DeliveryUpdated,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 9] = [
         EventKind::UserCreated,
         EventKind::StuffCreated,
         EventKind::StuffUpdated,
@@ -314,6 +376,7 @@ impl EventKind {
         EventKind::OrderCompleted,
         EventKind::PaymentCreated,
         EventKind::PaymentFailed,
+        EventKind::DeliveryUpdated,
     ];
 
     /// The routing key on the events exchange.
@@ -327,6 +390,7 @@ impl EventKind {
             EventKind::OrderCompleted => "order.completed",
             EventKind::PaymentCreated => "payment.created",
             EventKind::PaymentFailed => "payment.failed",
+            EventKind::DeliveryUpdated => "delivery.updated",
         }
     }
 }

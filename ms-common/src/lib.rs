@@ -6,6 +6,7 @@
 //! - [`messaging`]: RabbitMQ topology, connection, confirming publisher, retrying consumer,
 //!   RPC client and server.
 //! - [`storage`]: SQLite and MongoDB helpers and the transactional outbox.
+//! - [`files`]: the object store for delivered files and signed download links.
 //! - [`auth`]: EdDSA JWT verification with keys fetched over RPC.
 //! - [`config`], [`telemetry`], [`shutdown`]: process plumbing.
 //! - [`service`]: the start-up and shutdown sequence every backend service runs.
@@ -19,6 +20,7 @@ pub mod config;
 pub mod contract;
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod messaging;
 pub mod service;
 pub mod shutdown;

@@ -271,7 +271,12 @@ impl RpcHandler for Echo {
             StuffAction::Update => {
                 Err(ApiError::conflict("This stuff was changed by someone else"))
             }
-            StuffAction::List | StuffAction::Create => Err(ApiError::forbidden("Not here")),
+            StuffAction::List
+            | StuffAction::Create
+            | StuffAction::FileCheck
+            | StuffAction::FileAttach
+            | StuffAction::FileRemove
+            | StuffAction::Delivery => Err(ApiError::forbidden("Not here")),
         }
     }
 }

@@ -224,6 +224,8 @@ fn stuff(status: StuffStatus, order_id: Option<&str>) -> StuffRecord {
         version: 2,
         created_at: t,
         updated_at: t,
+        files: vec![],
+        has_secret_note: false,
     }
 }
 

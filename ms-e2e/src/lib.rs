@@ -19,6 +19,8 @@ pub struct SystemOptions {
     pub signin_max_attempts: u32,
     /// The routers' connect-handler delay (test hook, see `RouterConfig`).
     pub connect_handler_delay: Option<Duration>,
+    /// Where the routers keep files (default: a directory of this test under the temp dir).
+    pub files: Option<ms_common::files::FilesConfig>,
 }
 
 impl Default for SystemOptions {
@@ -29,6 +31,7 @@ impl Default for SystemOptions {
             admin_emails: String::new(),
             signin_max_attempts: 50,
             connect_handler_delay: None,
+            files: None,
         }
     }
 }
@@ -69,6 +72,9 @@ impl System {
             let mut cfg = ms_router::RouterConfig::for_tests(&env.prefix);
             cfg.signin_max_attempts = opts.signin_max_attempts;
             cfg.connect_handler_delay = opts.connect_handler_delay;
+            if let Some(files) = &opts.files {
+                cfg.files = files.clone();
+            }
             let shutdown = Shutdown::new();
             let app = ms_router::Application::build(cfg, shutdown.clone()).await?;
             urls.push(format!("http://127.0.0.1:{}", app.port()));
@@ -147,7 +153,93 @@ impl System {
         if let Some(s) = self.stuff.take() {
             s.handle.stop().await;
         }
+        let files_dir = self.files_dir();
         self.user.handle.stop().await;
         self.env.teardown(&self.extra_queues).await;
+        let _ = std::fs::remove_dir_all(files_dir);
+    }
+
+    /// The directory the routers keep files in unless `SystemOptions::files` says otherwise.
+    pub fn files_dir(&self) -> std::path::PathBuf {
+        std::env::temp_dir().join(&self.env.prefix).join("objects")
+    }
+}
+
+/// A real S3-compatible server for one test: moto's server (PyPI `moto[server]`, which
+/// `scripts/test.sh` installs) on a free port, stopped when dropped.
+pub struct S3Server {
+    child: tokio::process::Child,
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+}
+
+impl S3Server {
+    /// Starts the server and waits (up to 60 s) until it answers.
+    pub async fn start() -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = tokio::process::Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| {
+                anyhow::anyhow!("cannot start moto's S3 server (pip install 'moto[server]'): {e}")
+            })?;
+        let mut server = Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if reqwest::get(&server.endpoint).await.is_ok() {
+                return Ok(server);
+            }
+            if let Some(status) = server.child.try_wait()? {
+                anyhow::bail!("moto's S3 server exited with {status} (is moto[server] installed?)");
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "moto's S3 server did not answer within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Creates a bucket.
+    pub async fn create_bucket(&self, name: &str) -> anyhow::Result<()> {
+        let r = reqwest::Client::new()
+            .put(format!("{}/{name}", self.endpoint))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            r.status().is_success(),
+            "create bucket {name}: {}",
+            r.status()
+        );
+        Ok(())
+    }
+
+    /// The S3 settings that point `object_store` at this server.
+    pub fn options(&self) -> Vec<(String, String)> {
+        [
+            ("aws_endpoint", self.endpoint.as_str()),
+            ("aws_allow_http", "true"),
+            ("aws_access_key_id", "test"),
+            ("aws_secret_access_key", "test"),
+            ("aws_region", "us-east-1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
     }
 }

@@ -11,6 +11,8 @@ use serde_json::Value;
 pub const HELD: &str = "The stuff is being checked out by someone else, please come back later";
 /// 409 for sold stuff (exact contract text).
 pub const SOLD: &str = "This stuff has already been sold";
+/// 409 for stuff with no file and no note (exact contract text).
+pub const NOTHING_TO_DELIVER: &str = "This stuff has nothing to deliver yet";
 
 /// An id from a request: trimmed, 1–`ID_MAX` characters; the error names `field`.
 fn id_field(v: Option<Value>, field: &str) -> Result<String, ApiError> {

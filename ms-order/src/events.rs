@@ -73,6 +73,7 @@ impl OrderService {
     /// `stuff.created` / `stuff.updated`: keeps the stuff replica at ms-stuff's version.
     async fn on_stuff_changed(&self, s: StuffRecord) -> Result<(), HandleError> {
         let replica = StuffReplica {
+            deliverable: s.deliverable(),
             id: s.id.clone(),
             seller_id: s.seller_id,
             price_cents: s.price_cents,

@@ -2,7 +2,7 @@
 //! its inputs are parsed in [`crate::domain`], its event handlers live in
 //! [`crate::events`].
 
-use crate::domain::{HELD, NewOrder, OrderRef, SOLD};
+use crate::domain::{HELD, NOTHING_TO_DELIVER, NewOrder, OrderRef, SOLD};
 use crate::store::{CreateError, OrderStore, StuffReplica};
 use async_trait::async_trait;
 use ms_common::ApiError;
@@ -74,6 +74,9 @@ impl OrderService {
             StuffStatus::Sold => return Err(ApiError::conflict(SOLD)),
             StuffStatus::Reserved => return Err(ApiError::conflict(HELD)),
             StuffStatus::Available => {}
+        }
+        if !stuff.deliverable {
+            return Err(ApiError::conflict(NOTHING_TO_DELIVER));
         }
         let now = ms_common::time::now();
         let order = OrderRecord {

@@ -129,6 +129,8 @@ impl Ctx {
             version,
             created_at: now,
             updated_at: now,
+            files: vec![],
+            has_secret_note: true,
         };
         let ev = if version == 1 {
             Event::StuffCreated(rec)

@@ -28,6 +28,7 @@ fn replica(version: u64, status: StuffStatus) -> StuffReplica {
         price_cents: 500,
         status,
         version,
+        deliverable: version % 2 == 1,
     }
 }
 

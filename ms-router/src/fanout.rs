@@ -11,6 +11,7 @@
 //! | `stuff.created` | `stuff:created` ([`contract::Stuff`]) | every socket |
 //! | `stuff.updated` | `stuff:updated` ([`contract::Stuff`]) | every socket |
 //! | `order.*` | `order:updated` ([`OrderRecord`], the contract's `Order`) | room `user:{userId}` |
+//! | `delivery.updated` | `delivery:updated` ([`contract::DeliveryUpdated`]) | the buyer's room `user:{userId}` |
 
 use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
@@ -201,6 +202,13 @@ pub async fn push(io: &SocketIo, routing_key: &str, body: &[u8]) {
         Event::OrderCreated(o) | Event::OrderCancelled(o) | Event::OrderCompleted(o) => {
             let room = format!("user:{}", o.user_id);
             ns.to(room).emit("order:updated", &o).await
+        }
+        Event::DeliveryUpdated(d) => {
+            let room = format!("user:{}", d.user_id);
+            let push = contract::DeliveryUpdated {
+                order_id: d.order_id,
+            };
+            ns.to(room).emit("delivery:updated", &push).await
         }
         other => {
             tracing::debug!(event = other.routing_key(), "event not pushed");

@@ -1,5 +1,5 @@
 //! HTTP routes of the contract: the account endpoints (relayed to ms-user), health, the
-//! web client with a single-page-app fallback. Bodies are parsed here so malformed ones
+//! file routes ([`crate::files`]), the web client with a single-page-app fallback. Bodies are parsed here so malformed ones
 //! get the contract's envelope; the refresh token lives only in an HttpOnly cookie.
 
 use crate::AppState;
@@ -47,7 +47,8 @@ pub fn routes(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .layer(axum::extract::DefaultBodyLimit::max(
             state.cfg.max_payload_bytes,
-        ));
+        ))
+        .merge(crate::files::routes(&state));
     let app = match &state.cfg.static_dir {
         Some(dir) => {
             let spa = ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")));

@@ -8,12 +8,14 @@
 //! verified with ms-user's published keys, here and again in every service.
 
 pub mod fanout;
+pub mod files;
 pub mod http;
 pub mod ratelimit;
 pub mod socket;
 
 use ms_common::auth::TokenVerifier;
 use ms_common::config::{CommonConfig, env_opt, env_or, env_parse};
+use ms_common::files::FilesConfig;
 use ms_common::messaging::RpcKeySource;
 use ms_common::messaging::{Broker, Names, RpcClient};
 use ms_common::shutdown::Shutdown;
@@ -49,6 +51,8 @@ pub struct RouterConfig {
     /// waits before it returns. It widens the window between CONNECT and the handler, in
     /// which an event is lost if its listener is registered by the handler (issue 12).
     pub connect_handler_delay: Option<Duration>,
+    /// Delivered files: object store, size limit, link key.
+    pub files: FilesConfig,
 }
 
 impl RouterConfig {
@@ -60,8 +64,10 @@ impl RouterConfig {
                 Some(PathBuf::from("web-client/dist")).filter(|p| p.join("index.html").exists())
             }
         };
+        let common = CommonConfig::from_env()?;
         Ok(Self {
-            common: CommonConfig::from_env()?,
+            files: FilesConfig::from_env(&common.data_dir)?,
+            common,
             bind_addr: env_or("BIND_ADDR", "0.0.0.0"),
             port: env_parse("PORT", 3000u16)?,
             static_dir,
@@ -78,6 +84,7 @@ impl RouterConfig {
     /// Test settings: loopback, a free port, the given prefix.
     pub fn for_tests(prefix: &str) -> Self {
         Self {
+            files: FilesConfig::for_tests(&std::env::temp_dir().join(prefix).join("objects")),
             common: CommonConfig::for_tests(prefix),
             bind_addr: "127.0.0.1".into(),
             port: 0,
@@ -108,6 +115,8 @@ pub struct AppState {
     pub limiter: Arc<ratelimit::RateLimiter>,
     /// Open Socket.IO connections, bounded by `max_connections`.
     pub connections: Arc<std::sync::atomic::AtomicUsize>,
+    /// The object store and link key for file uploads and downloads.
+    pub files: files::FilesState,
 }
 
 /// A router bound to its port, ready to run.
@@ -134,6 +143,7 @@ impl Application {
             cfg.signin_max_attempts,
             cfg.signin_window,
         ));
+        let files = files::FilesState::open(cfg.files.clone())?;
         let listener = tokio::net::TcpListener::bind((cfg.bind_addr.as_str(), cfg.port)).await?;
         let port = listener.local_addr()?.port();
         let state = AppState {
@@ -143,6 +153,7 @@ impl Application {
             verifier,
             limiter,
             connections: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            files,
         };
         let (layer, io) = socket::layer(state.clone());
         let fanout = fanout::Fanout::new(broker, names, io);

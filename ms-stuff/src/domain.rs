@@ -12,11 +12,16 @@ use ms_common::ApiError;
 use ms_common::events::StuffStatus;
 use serde_json::{Map, Value};
 
-use ms_common::contract::limits::{CURSOR_MAX, ID_MAX};
+use ms_common::contract::limits::{self, CURSOR_MAX, ID_MAX};
 pub use ms_common::contract::limits::{
     DESCRIPTION_MAX, PAGE_LIMIT_DEFAULT as LIMIT_DEFAULT, PAGE_LIMIT_MAX as LIMIT_MAX, PRICE_MAX,
     PRICE_MIN, TITLE_MAX,
 };
+use ms_common::contract::{
+    DeliveryRequest, FileAttachRequest, FileCheckRequest, FileRemoveRequest,
+};
+use ms_common::events::StoredFile;
+use ms_common::messaging::parse_payload;
 
 const TITLE_MESSAGE: &str = "Title must be between 1 and 120 characters";
 const PRICE_MESSAGE: &str = "Price must be a whole number of cents between 1 and 100000000";
@@ -26,6 +31,7 @@ const ID_MESSAGE: &str = "Id must be a non-empty string";
 const STATUS_MESSAGE: &str = "Status must be one of available, reserved, sold";
 const LIMIT_MESSAGE: &str = "Limit must be a whole number between 1 and 100";
 const CURSOR_MESSAGE: &str = "Cursor is invalid";
+const NOTE_MESSAGE: &str = "Secret note must be text of at most 10000 characters";
 
 /// A stuff title: trimmed, 1–120 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +85,29 @@ impl Description {
         match v.as_str() {
             Some(s) if s.chars().count() <= DESCRIPTION_MAX => Ok(Self(s.to_owned())),
             _ => Err(ApiError::field("description", DESCRIPTION_MESSAGE)),
+        }
+    }
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The private note a buyer gets with a stuff: 1–10,000 characters (empty means none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretNote(String);
+
+impl SecretNote {
+    /// Parses a JSON value: a string of at most 10,000 characters; `null` or an empty
+    /// string is no note (`None`). The error names the `secretNote` field.
+    pub fn parse(v: &Value) -> Result<Option<Self>, ApiError> {
+        match v {
+            Value::Null => Ok(None),
+            Value::String(s) if s.trim().is_empty() => Ok(None),
+            Value::String(s) if s.chars().count() <= limits::SECRET_NOTE_MAX => {
+                Ok(Some(Self(s.to_owned())))
+            }
+            _ => Err(ApiError::field("secretNote", NOTE_MESSAGE)),
         }
     }
     /// The text.
@@ -254,6 +283,8 @@ pub struct NewStuff {
     pub price: PriceCents,
     /// Description (empty when not given).
     pub description: Description,
+    /// The buyer's private note, if any.
+    pub secret_note: Option<SecretNote>,
 }
 
 impl NewStuff {
@@ -264,11 +295,13 @@ impl NewStuff {
         let title = f.required("title", StuffTitle::parse, TITLE_MESSAGE, &mut errors);
         let price = f.required("priceCents", PriceCents::parse, PRICE_MESSAGE, &mut errors);
         let description = f.optional("description", Description::parse, &mut errors);
+        let secret_note = f.optional("secretNote", SecretNote::parse, &mut errors);
         finish(errors, || {
             Some(Self {
                 title: title?,
                 price: price?,
                 description: description.unwrap_or_default(),
+                secret_note: secret_note.flatten(),
             })
         })
     }
@@ -283,12 +316,17 @@ pub struct StuffPatch {
     pub price: Option<PriceCents>,
     /// New description.
     pub description: Option<Description>,
+    /// New note (`Some(None)` removes it).
+    pub secret_note: Option<Option<SecretNote>>,
 }
 
 impl StuffPatch {
     /// True when the edit would change nothing.
     pub fn is_empty(&self) -> bool {
-        self.title.is_none() && self.price.is_none() && self.description.is_none()
+        self.title.is_none()
+            && self.price.is_none()
+            && self.description.is_none()
+            && self.secret_note.is_none()
     }
 }
 
@@ -314,11 +352,20 @@ impl UpdateStuff {
             title: f.optional("title", StuffTitle::parse, &mut errors),
             price: f.optional("priceCents", PriceCents::parse, &mut errors),
             description: f.optional("description", Description::parse, &mut errors),
+            // Present (even as `null`) means change it; `null` or "" removes the note.
+            secret_note: match f.0.get("secretNote").map(SecretNote::parse) {
+                None => None,
+                Some(Ok(note)) => Some(note),
+                Some(Err(e)) => {
+                    errors.push(e);
+                    None
+                }
+            },
         };
         let nothing = errors.is_empty() && id.is_some() && patch.is_empty();
         if nothing {
             return Err(ApiError::bad_request(
-                "Nothing to change: give title, priceCents or description",
+                "Nothing to change: give title, priceCents, description or secretNote",
             ));
         }
         finish(errors, || {
@@ -345,6 +392,117 @@ impl GetStuff {
         let mut errors = Vec::new();
         let id = f.required("id", StuffId::parse, ID_MESSAGE, &mut errors);
         finish(errors, || Some(Self { id: id? }))
+    }
+}
+
+/// An id from a request: 1–`ID_MAX` bytes, else a 400 naming `field`.
+fn id_of(s: String, field: &str) -> Result<String, ApiError> {
+    if s.is_empty() || s.len() > ID_MAX {
+        return Err(ApiError::field(
+            field,
+            format!("{field} must be a valid id"),
+        ));
+    }
+    Ok(s)
+}
+
+/// `delivery:get` input: whose delivery the caller asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryFor {
+    /// The buyer, by their order.
+    Order(String),
+    /// The seller, by their stuff.
+    Stuff(String),
+}
+
+impl DeliveryFor {
+    /// Parses `{orderId}` or `{stuffId}` (exactly one).
+    pub fn parse(payload: Value) -> Result<Self, ApiError> {
+        let req: DeliveryRequest = parse_payload(payload)?;
+        match (req.order_id, req.stuff_id) {
+            (Some(o), None) => Ok(Self::Order(id_of(o, "orderId")?)),
+            (None, Some(s)) => Ok(Self::Stuff(id_of(s, "stuffId")?)),
+            _ => Err(ApiError::field("orderId", "Give either orderId or stuffId")),
+        }
+    }
+}
+
+/// `stuff:file-check` input (from the router, before it stores any byte).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileCheck {
+    /// The stuff.
+    pub stuff_id: String,
+    /// The file a new version replaces; `None` for a new file.
+    pub replaces: Option<String>,
+}
+
+impl FileCheck {
+    /// Parses `{stuffId, fileId?}`.
+    pub fn parse(payload: Value) -> Result<Self, ApiError> {
+        let req: FileCheckRequest = parse_payload(payload)?;
+        Ok(Self {
+            stuff_id: id_of(req.stuff_id, "stuffId")?,
+            replaces: req.file_id.map(|f| id_of(f, "fileId")).transpose()?,
+        })
+    }
+}
+
+/// `stuff:file-attach` input: a stored file whose metadata is checked again here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileAttach {
+    /// The stuff.
+    pub stuff_id: String,
+    /// The file (a new version keeps the id of the one it replaces).
+    pub file: StoredFile,
+    /// True for a new version.
+    pub replace: bool,
+}
+
+impl FileAttach {
+    /// Parses `{stuffId, file, replace}`; the metadata must be what the router can have
+    /// produced (a name, a SHA-256, an object of this stuff).
+    pub fn parse(payload: Value) -> Result<Self, ApiError> {
+        let req: FileAttachRequest = parse_payload(payload)?;
+        let stuff_id = id_of(req.stuff_id, "stuffId")?;
+        let f = &req.file;
+        let sane = !f.meta.id.is_empty()
+            && f.meta.id.len() <= ID_MAX
+            && !f.meta.name.is_empty()
+            && f.meta.name.chars().count() <= limits::FILE_NAME_MAX
+            && !f.meta.name.contains(['/', '\\'])
+            && f.meta.content_type.len() <= limits::CONTENT_TYPE_MAX
+            && f.meta.sha256.len() == 64
+            && f.meta.sha256.bytes().all(|b| b.is_ascii_hexdigit())
+            && f.object.starts_with("files/")
+            && !f.object.contains("..");
+        if !sane {
+            return Err(ApiError::field("file", "File metadata is invalid"));
+        }
+        Ok(Self {
+            stuff_id,
+            file: req.file,
+            replace: req.replace,
+        })
+    }
+}
+
+/// `stuff:file-remove` input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRemove {
+    /// The stuff.
+    pub stuff_id: String,
+    /// The file.
+    pub file_id: String,
+}
+
+impl FileRemove {
+    /// Parses `{stuffId, fileId}`.
+    pub fn parse(payload: Value) -> Result<Self, ApiError> {
+        let req: FileRemoveRequest = parse_payload(payload)?;
+        Ok(Self {
+            stuff_id: id_of(req.stuff_id, "stuffId")?,
+            file_id: id_of(req.file_id, "fileId")?,
+        })
     }
 }
 

@@ -19,10 +19,11 @@ use events::OrderEvents;
 use ms_common::auth::TokenVerifier;
 use ms_common::config::{CommonConfig, StorageConfig};
 use ms_common::events::EventEnvelope;
+use ms_common::files::FilesConfig;
 use ms_common::messaging::RpcKeySource;
 use ms_common::messaging::{RpcClient, Service};
 use ms_common::service::{ServiceHandle, ServiceRuntime};
-use service::StuffService;
+use service::{Links, StuffService};
 use std::sync::Arc;
 use store::StuffStore;
 
@@ -33,6 +34,8 @@ pub struct StuffConfig {
     pub common: CommonConfig,
     /// Where the catalogue is stored.
     pub storage: StorageConfig,
+    /// Download links (key, lifetime).
+    pub files: FilesConfig,
 }
 
 impl StuffConfig {
@@ -41,6 +44,7 @@ impl StuffConfig {
         let common = CommonConfig::from_env()?;
         Ok(Self {
             storage: common.storage_for("stuff"),
+            files: FilesConfig::from_env(&common.data_dir)?,
             common,
         })
     }
@@ -50,6 +54,7 @@ impl StuffConfig {
         Self {
             common: CommonConfig::for_tests(prefix),
             storage: StorageConfig::SqliteMemory,
+            files: FilesConfig::for_tests(&std::env::temp_dir().join(prefix)),
         }
     }
 }
@@ -68,8 +73,15 @@ pub async fn start(cfg: StuffConfig) -> anyhow::Result<RunningStuff> {
     let store = store::open(&cfg.storage).await?;
     let mut rt = ServiceRuntime::connect(cfg.common.clone(), Service::Stuff).await?;
     let keys = RpcClient::new(rt.broker.clone(), rt.names.clone(), cfg.common.rpc_timeout);
-    let verifier = Arc::new(TokenVerifier::new(Arc::new(RpcKeySource::new(keys))));
-    rt.serve_rpc(verifier, Arc::new(StuffService::new(store.clone())));
+    let verifier = Arc::new(TokenVerifier::new(Arc::new(RpcKeySource::new(
+        keys.clone(),
+    ))));
+    let links = Links {
+        key: cfg.files.link_key.clone(),
+        ttl: cfg.files.link_ttl,
+        orders: keys,
+    };
+    rt.serve_rpc(verifier, Arc::new(StuffService::new(store.clone(), links)));
     rt.consume_events::<EventEnvelope, _>(Arc::new(OrderEvents::new(store.clone())));
     rt.relay_outbox(store.outbox());
     Ok(RunningStuff {

@@ -1,18 +1,25 @@
-//! ms-stuff's RPC actions (`stuff:list`, `stuff:get`, `stuff:create`, `stuff:update`);
-//! order events are applied by [`crate::events`].
+//! ms-stuff's RPC actions: the catalogue (`stuff:list`, `stuff:get`, `stuff:create`,
+//! `stuff:update`), the files the router uploads (`stuff:file-*`) and what a buyer gets
+//! (`delivery:get`); order events are applied by [`crate::events`].
 //!
 //! Each action: payload → domain input ([`crate::domain`]) → store → the contract's
 //! `Stuff` shape. Store refusals become the contract's messages in one place,
 //! [`api_error`].
 
-use crate::domain::{Cursor, GetStuff, ListStuff, NewStuff, UpdateStuff};
-use crate::store::{Edit, ListQuery, StoreError, StuffStore};
+use crate::domain::{
+    Cursor, DeliveryFor, FileAttach, FileCheck, FileRemove, GetStuff, ListStuff, NewStuff,
+    UpdateStuff,
+};
+use crate::store::{Edit, FileEdit, FileOp, ListQuery, StoreError, StuffStore, file_refusal};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ms_common::ApiError;
-use ms_common::contract::{self, StuffAction};
-use ms_common::events::{StuffRecord, StuffStatus};
-use ms_common::messaging::{RpcContext, RpcHandler};
+use ms_common::contract::{
+    self, Delivery, DeliveryFile, FileChanged, IdRequest, OrderAction, StuffAction,
+};
+use ms_common::events::{OrderRecord, OrderStatus, StoredFile, StuffRecord, StuffStatus};
+use ms_common::files::{LinkClaims, LinkKey};
+use ms_common::messaging::{RpcClient, RpcContext, RpcHandler};
 use ms_common::storage::ReplyLog;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -27,6 +34,12 @@ pub const RESERVED: &str = "Cannot edit a stuff while it is being checked out";
 pub const SOLD: &str = "This stuff has already been sold";
 /// 409 for an edit based on a stale `version` (CONTRACT.md).
 pub const STALE_VERSION: &str = "This stuff was changed by someone else";
+/// 409 for an 11th file (CONTRACT.md).
+pub const TOO_MANY_FILES: &str = "A stuff can have at most 10 files";
+/// 404 for a file id the stuff does not have.
+pub const FILE_NOT_FOUND: &str = "File not found";
+/// 403 for `delivery:get` on an order that is not the caller's complete order (CONTRACT.md).
+pub const PAY_FIRST: &str = "Pay for this order to get the stuff";
 
 /// Maps a store failure to what the client sees; unexpected ones are logged as 500s.
 pub fn api_error(e: StoreError) -> ApiError {
@@ -36,6 +49,8 @@ pub fn api_error(e: StoreError) -> ApiError {
         StoreError::Reserved => ApiError::conflict(RESERVED),
         StoreError::Sold => ApiError::conflict(SOLD),
         StoreError::VersionConflict => ApiError::conflict(STALE_VERSION),
+        StoreError::TooManyFiles => ApiError::conflict(TOO_MANY_FILES),
+        StoreError::FileNotFound => ApiError::not_found(FILE_NOT_FOUND),
         StoreError::Other(e) => ApiError::internal_from(format!("{e:#}")),
     }
 }
@@ -51,15 +66,35 @@ fn stuff_json(rec: &StuffRecord) -> Result<Value, ApiError> {
     serde_json::to_value(contract::Stuff::from(rec.clone())).map_err(ApiError::internal_from)
 }
 
+/// How ms-stuff hands out download links.
+#[derive(Clone)]
+pub struct Links {
+    /// Signs them (ms-router checks them with the same key).
+    pub key: LinkKey,
+    /// How long one works.
+    pub ttl: std::time::Duration,
+    /// Asks ms-order whether the caller's order is complete (ms-order owns that fact).
+    pub orders: RpcClient,
+}
+
 /// The catalogue's state and RPC actions.
 pub struct StuffService {
     store: Arc<dyn StuffStore>,
+    links: Links,
 }
 
 impl StuffService {
     /// The service over a store (whose commits wake the outbox relay).
-    pub fn new(store: Arc<dyn StuffStore>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<dyn StuffStore>, links: Links) -> Self {
+        Self { store, links }
+    }
+
+    async fn existing(&self, id: &str) -> Result<StuffRecord, ApiError> {
+        self.store
+            .get(id)
+            .await
+            .map_err(api_error)?
+            .ok_or_else(|| ApiError::not_found(NOT_FOUND))
     }
 
     /// `stuff:list`: one page, newest first, with the cursor of the next page or `null`.
@@ -126,9 +161,12 @@ impl StuffService {
             version: 1,
             created_at: now,
             updated_at: now,
+            files: Vec::new(),
+            has_secret_note: input.secret_note.is_some(),
         };
+        let note = input.secret_note.as_ref().map(|n| n.as_str());
         self.store
-            .create(&rec, ctx.correlation_id.as_deref())
+            .create(&rec, note, ctx.correlation_id.as_deref())
             .await
             .map_err(api_error)?;
         tracing::info!(stuff_id = %rec.id, seller_id = %rec.seller_id, "stuff created");
@@ -155,6 +193,152 @@ impl StuffService {
         tracing::info!(stuff_id = %rec.id, version = rec.version, "stuff updated");
         stuff_json(&rec)
     }
+
+    /// `stuff:file-check` (router, before an upload): the same refusals the attach would
+    /// give, so no byte is stored for an upload that cannot be recorded.
+    #[tracing::instrument(skip_all)]
+    async fn file_check(&self, ctx: &RpcContext, payload: Value) -> Result<Value, ApiError> {
+        let caller = ctx.require_user()?;
+        let input = FileCheck::parse(payload)?;
+        let stuff = self.existing(&input.stuff_id).await?;
+        match file_refusal(&stuff, &caller.id, input.replaces.as_deref(), false) {
+            Some(refused) => Err(api_error(refused)),
+            None => Ok(json!({})),
+        }
+    }
+
+    /// `stuff:file-attach` (router, after the bytes are stored): records the file.
+    #[tracing::instrument(skip_all)]
+    async fn file_attach(&self, ctx: &RpcContext, payload: Value) -> Result<Value, ApiError> {
+        let caller = ctx.require_user()?;
+        let input = FileAttach::parse(payload)?;
+        let op = if input.replace {
+            FileOp::Replace(&input.file)
+        } else {
+            FileOp::Add(&input.file)
+        };
+        self.edit_files(ctx, &caller.id, &input.stuff_id, op, Some(&input.file))
+            .await
+    }
+
+    /// `stuff:file-remove` (router's `DELETE`).
+    #[tracing::instrument(skip_all)]
+    async fn file_remove(&self, ctx: &RpcContext, payload: Value) -> Result<Value, ApiError> {
+        let caller = ctx.require_user()?;
+        let input = FileRemove::parse(payload)?;
+        let op = FileOp::Remove(&input.file_id);
+        self.edit_files(ctx, &caller.id, &input.stuff_id, op, None)
+            .await
+    }
+
+    async fn edit_files(
+        &self,
+        ctx: &RpcContext,
+        editor: &str,
+        stuff_id: &str,
+        op: FileOp<'_>,
+        file: Option<&StoredFile>,
+    ) -> Result<Value, ApiError> {
+        let edited = self
+            .store
+            .edit_files(&FileEdit {
+                stuff_id,
+                editor_id: editor,
+                op,
+                now: now(),
+                correlation_id: ctx.correlation_id.as_deref(),
+            })
+            .await
+            .map_err(api_error)?;
+        tracing::info!(
+            stuff_id,
+            version = edited.stuff.version,
+            ?op,
+            "files changed"
+        );
+        let reply = FileChanged {
+            file: file.map(|f| f.meta.clone()),
+            unreferenced: edited.unreferenced,
+        };
+        serde_json::to_value(reply).map_err(ApiError::internal_from)
+    }
+
+    /// `delivery:get`: the note and a signed link per file, for the buyer of a complete
+    /// order (ms-order says so, on the caller's own token) or for the seller.
+    #[tracing::instrument(skip_all)]
+    async fn delivery(&self, ctx: &RpcContext, payload: Value) -> Result<Value, ApiError> {
+        let caller = ctx.require_user()?;
+        let (stuff, order_id) = match DeliveryFor::parse(payload)? {
+            DeliveryFor::Stuff(id) => {
+                let stuff = self.existing(&id).await?;
+                if stuff.seller_id != caller.id {
+                    return Err(ApiError::forbidden(NOT_OWNER));
+                }
+                (stuff, None)
+            }
+            DeliveryFor::Order(id) => {
+                let order = self.complete_order(ctx, &id).await?;
+                (self.existing(&order.stuff_id).await?, Some(order.id))
+            }
+        };
+        let note = self.store.secret_note(&stuff.id).await.map_err(api_error)?;
+        let expires = Utc::now()
+            + chrono::Duration::from_std(self.links.ttl).map_err(ApiError::internal_from)?;
+        let files = stuff
+            .files
+            .into_iter()
+            .map(|f| {
+                let url = self.links.key.sign(&LinkClaims {
+                    file_id: f.meta.id.clone(),
+                    object: f.object,
+                    name: f.meta.name.clone(),
+                    content_type: f.meta.content_type.clone(),
+                    sha256: f.meta.sha256.clone(),
+                    size_bytes: f.meta.size_bytes,
+                    order_id: order_id.clone(),
+                    user_id: caller.id.clone(),
+                    expires: expires.timestamp(),
+                });
+                DeliveryFile {
+                    meta: f.meta,
+                    url,
+                    expires_at: expires,
+                }
+            })
+            .collect();
+        let delivery = Delivery {
+            secret_note: note,
+            files,
+        };
+        serde_json::to_value(delivery).map_err(ApiError::internal_from)
+    }
+
+    /// The caller's order `id` if ms-order says it is complete; else the contract's 403.
+    async fn complete_order(&self, ctx: &RpcContext, id: &str) -> Result<OrderRecord, ApiError> {
+        let reply = self
+            .links
+            .orders
+            .request(
+                OrderAction::Get,
+                ctx.token.clone(),
+                json!(IdRequest { id: id.to_owned() }),
+                ctx.correlation_id.as_deref().unwrap_or("-"),
+            )
+            .await;
+        let order: OrderRecord = match reply {
+            Ok(v) => serde_json::from_value(v).map_err(ApiError::internal_from)?,
+            // Someone else's or no such order: the same answer as an unpaid one.
+            Err(e) if e.status == 404 || e.status == 403 => {
+                return Err(ApiError::forbidden(PAY_FIRST));
+            }
+            Err(e) => return Err(e),
+        };
+        let caller = ctx.require_user()?;
+        if order.status != OrderStatus::Complete || order.user_id != caller.id {
+            return Err(ApiError::forbidden(PAY_FIRST));
+        }
+        Ok(order)
+    }
 }
 
 #[async_trait]
@@ -172,6 +356,10 @@ impl RpcHandler for StuffService {
             StuffAction::Get => self.get(&payload).await,
             StuffAction::Create => self.create(&ctx, &payload).await,
             StuffAction::Update => self.update(&ctx, &payload).await,
+            StuffAction::FileCheck => self.file_check(&ctx, payload).await,
+            StuffAction::FileAttach => self.file_attach(&ctx, payload).await,
+            StuffAction::FileRemove => self.file_remove(&ctx, payload).await,
+            StuffAction::Delivery => self.delivery(&ctx, payload).await,
         }
     }
 

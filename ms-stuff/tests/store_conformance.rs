@@ -4,9 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, Duration, Utc};
-use ms_common::events::{Event, EventEnvelope, OrderRecord, OrderStatus, StuffRecord, StuffStatus};
-use ms_stuff::domain::{Cursor, Description, PriceCents, StuffPatch, StuffTitle};
-use ms_stuff::store::{Edit, ListQuery, OrderChange, OrderOutcome, StoreError, StuffStore};
+use ms_common::events::{
+    Event, EventEnvelope, FileMeta, OrderRecord, OrderStatus, StoredFile, StuffRecord, StuffStatus,
+};
+use ms_stuff::domain::{Cursor, Description, PriceCents, SecretNote, StuffPatch, StuffTitle};
+use ms_stuff::store::{
+    Edit, FileEdit, FileOp, ListQuery, OrderChange, OrderOutcome, StoreError, StuffStore,
+};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -26,6 +30,8 @@ fn stuff(seller: &str, title: &str, created_at: DateTime<Utc>) -> StuffRecord {
         version: 1,
         created_at,
         updated_at: created_at,
+        files: vec![],
+        has_secret_note: false,
     }
 }
 
@@ -97,7 +103,7 @@ async fn apply(store: &Arc<dyn StuffStore>, change: OrderChange, o: &OrderRecord
 async fn create_get_and_list(store: &Arc<dyn StuffStore>) {
     let base = micros(Utc::now()) - Duration::hours(1);
     let first = stuff("ann", "Lamp", base);
-    store.create(&first, Some("c1")).await.unwrap();
+    store.create(&first, None, Some("c1")).await.unwrap();
     let got = store.get(&first.id).await.unwrap().unwrap();
     assert_eq!(got, first, "round trip, times to the microsecond");
     assert!(store.get("no-such-id").await.unwrap().is_none());
@@ -124,7 +130,7 @@ async fn create_get_and_list(store: &Arc<dyn StuffStore>) {
             &format!("Item {i}"),
             t,
         );
-        store.create(&s, None).await.unwrap();
+        store.create(&s, None, None).await.unwrap();
         all.push(s);
     }
     assert_eq!(outbox(store).await.len(), 10);
@@ -180,13 +186,14 @@ async fn create_get_and_list(store: &Arc<dyn StuffStore>) {
 
 async fn edits_compare_and_set(store: &Arc<dyn StuffStore>) {
     let s = stuff("ann", "Desk", micros(Utc::now()));
-    store.create(&s, None).await.unwrap();
+    store.create(&s, None, None).await.unwrap();
     drain(store).await;
 
     let patch = StuffPatch {
         title: Some(StuffTitle::parse(&json!("Oak desk")).unwrap()),
         price: Some(PriceCents::parse(&json!(2500)).unwrap()),
         description: Some(Description::parse(&json!("")).unwrap()),
+        secret_note: None,
     };
     let e = edit(&s.id, "ann", Some(1), &patch);
     let v2 = store.edit(&e).await.unwrap();
@@ -269,7 +276,7 @@ async fn edits_compare_and_set(store: &Arc<dyn StuffStore>) {
 
 async fn order_events(store: &Arc<dyn StuffStore>) {
     let s = stuff("ann", "Bike", micros(Utc::now()));
-    store.create(&s, None).await.unwrap();
+    store.create(&s, None, None).await.unwrap();
     drain(store).await;
 
     // Early: cancelled v2 before created v1 changes nothing.
@@ -400,10 +407,150 @@ async fn order_events(store: &Arc<dyn StuffStore>) {
     assert!(outbox(store).await.is_empty());
 }
 
+fn file(id: &str, object: &str) -> StoredFile {
+    StoredFile {
+        meta: FileMeta {
+            id: id.into(),
+            name: format!("{id}.pdf"),
+            size_bytes: 42,
+            content_type: "application/pdf".into(),
+            sha256: "ab".repeat(32),
+        },
+        object: object.into(),
+    }
+}
+
+fn file_edit<'a>(stuff_id: &'a str, editor: &'a str, op: FileOp<'a>) -> FileEdit<'a> {
+    FileEdit {
+        stuff_id,
+        editor_id: editor,
+        op,
+        now: micros(Utc::now()),
+        correlation_id: Some("conf"),
+    }
+}
+
+async fn files_and_notes(store: &Arc<dyn StuffStore>) {
+    let s = stuff("ann", "Notes", micros(Utc::now()));
+    store.create(&s, Some("KEY-1"), None).await.unwrap();
+    assert!(store.get(&s.id).await.unwrap().unwrap().has_secret_note);
+    assert_eq!(
+        store.secret_note(&s.id).await.unwrap().as_deref(),
+        Some("KEY-1")
+    );
+    drain(store).await;
+
+    // Files: added in order, each change one version and one stuff.updated.
+    let (a, b) = (file("a", "files/s/1"), file("b", "files/s/2"));
+    let one = store
+        .edit_files(&file_edit(&s.id, "ann", FileOp::Add(&a)))
+        .await
+        .unwrap();
+    assert_eq!(
+        (one.stuff.files.clone(), one.stuff.version, one.unreferenced),
+        (vec![a.clone()], 2, None)
+    );
+    let two = store
+        .edit_files(&file_edit(&s.id, "ann", FileOp::Add(&b)))
+        .await
+        .unwrap();
+    assert_eq!(two.stuff.files, vec![a.clone(), b.clone()]);
+    assert_eq!(store.get(&s.id).await.unwrap().unwrap(), two.stuff);
+    let events = outbox(store).await;
+    assert_eq!(events.len(), 2);
+    assert_eq!(updated(&events[1]), &two.stuff);
+    drain(store).await;
+    assert!(matches!(
+        store
+            .edit_files(&file_edit(&s.id, "bob", FileOp::Add(&b)))
+            .await,
+        Err(StoreError::NotOwner)
+    ));
+    assert!(matches!(
+        store
+            .edit_files(&file_edit("nope", "ann", FileOp::Add(&b)))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    let a2 = file("a", "files/s/3");
+    let replaced = store
+        .edit_files(&file_edit(&s.id, "ann", FileOp::Replace(&a2)))
+        .await
+        .unwrap();
+    assert_eq!(replaced.unreferenced.as_deref(), Some("files/s/1"));
+    assert_eq!(replaced.stuff.files, vec![a2.clone(), b.clone()]);
+    let removed = store
+        .edit_files(&file_edit(&s.id, "ann", FileOp::Remove("b")))
+        .await
+        .unwrap();
+    assert_eq!(
+        (removed.stuff.files.clone(), removed.unreferenced.as_deref()),
+        (vec![a2.clone()], Some("files/s/2"))
+    );
+    drain(store).await;
+
+    // The note: replaced, then removed (`Some(None)`); never in an event.
+    let patch = StuffPatch {
+        secret_note: Some(SecretNote::parse(&json!("KEY-2")).unwrap()),
+        ..StuffPatch::default()
+    };
+    store.edit(&edit(&s.id, "ann", None, &patch)).await.unwrap();
+    assert_eq!(
+        store.secret_note(&s.id).await.unwrap().as_deref(),
+        Some("KEY-2")
+    );
+    let clear = StuffPatch {
+        secret_note: Some(None),
+        ..StuffPatch::default()
+    };
+    let cleared = store.edit(&edit(&s.id, "ann", None, &clear)).await.unwrap();
+    assert!(!cleared.has_secret_note);
+    assert_eq!(store.secret_note(&s.id).await.unwrap(), None);
+    for ev in outbox(store).await {
+        assert!(
+            !serde_json::to_string(&ev).unwrap().contains("KEY-"),
+            "{ev:?}"
+        );
+    }
+    drain(store).await;
+
+    // Sold to an order: only a new version, which tells the buyer (`delivery.updated`).
+    let o = order("o-files", &s.id, OrderStatus::Complete, 1);
+    apply(store, OrderChange::Completed, &o).await;
+    drain(store).await;
+    assert!(matches!(
+        store
+            .edit_files(&file_edit(&s.id, "ann", FileOp::Add(&b)))
+            .await,
+        Err(StoreError::Sold)
+    ));
+    let a3 = file("a", "files/s/4");
+    store
+        .edit_files(&file_edit(&s.id, "ann", FileOp::Replace(&a3)))
+        .await
+        .unwrap();
+    let events = outbox(store).await;
+    let change = events.iter().find_map(|e| match &e.event {
+        Event::DeliveryUpdated(d) => Some(d.clone()),
+        _ => None,
+    });
+    let change = change.expect("a delivery.updated event");
+    assert_eq!(
+        (
+            change.order_id.as_str(),
+            change.user_id.as_str(),
+            change.stuff_id.as_str()
+        ),
+        ("o-files", o.user_id.as_str(), s.id.as_str())
+    );
+    drain(store).await;
+}
+
 async fn conformance(store: Arc<dyn StuffStore>) {
     create_get_and_list(&store).await;
     edits_compare_and_set(&store).await;
     order_events(&store).await;
+    files_and_notes(&store).await;
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ const ask = async (s, ev, p) => { const a = await s.timeout(10000).emitWithAck(e
 const [st, bt] = [await signup('seller@smoke.example'), await signup('buyer@smoke.example')];
 const [seller, buyer, viewer] = [await connect(st), await connect(bt), await connect(null)];
 const sold = (id) => new Promise((res) => viewer.on('stuff:updated', (s) => { if (s.id === id && s.status === 'sold') res(); }));
-const stuff = await ask(seller, 'stuff:create', { title: 'Smoke test', priceCents: 100 });
+const stuff = await ask(seller, 'stuff:create', { title: 'Smoke test', priceCents: 100, secretNote: 'smoke' });
 const seen = sold(stuff.id);
 const order = await ask(buyer, 'order:create', { stuffId: stuff.id });
 const payment = await ask(buyer, 'payment:create', { orderId: order.id, paymentMethod: 'pm_card_visa' });

@@ -36,7 +36,7 @@ pub struct Item {
 
 /// Creates an item over `ws` (a seller's socket).
 pub async fn create_stuff(ws: &mut Ws, ack_id: u64, title: &str) -> anyhow::Result<Item> {
-    let payload = serde_json::json!({"title": title, "priceCents": 1999, "description": "bench"});
+    let payload = serde_json::json!({"title": title, "priceCents": 1999, "description": "bench", "secretNote": "bench"});
     let (status, body) = sio::request(
         ws,
         ack_id,

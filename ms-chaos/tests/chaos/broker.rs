@@ -80,7 +80,7 @@ async fn closing_every_broker_connection_during_checkout_loses_no_confirmed_even
     let created = ask(
         &seller,
         "stuff:create",
-        json!({"title": "seen live after the cut", "priceCents": 100}),
+        json!({"secretNote": "the goods", "title": "seen live after the cut", "priceCents": 100}),
         T,
     )
     .await

@@ -189,7 +189,9 @@ fn valid(event: &str, known: &Known) -> Value {
     match event {
         "stuff:list" => json!({"status": "available", "limit": 5}),
         "stuff:get" => json!({"id": s}),
-        "stuff:create" => json!({"title": "fuzzed", "priceCents": 100, "description": "d"}),
+        "stuff:create" => {
+            json!({"secretNote": "the goods", "title": "fuzzed", "priceCents": 100, "description": "d"})
+        }
         "stuff:update" => json!({"id": s, "title": "edited", "priceCents": 200}),
         "order:create" => json!({"stuffId": s}),
         "order:cancel" | "order:get" => json!({"id": o}),
@@ -344,7 +346,7 @@ async fn target() -> Target {
         let a = ask(
             &seller,
             "stuff:create",
-            json!({"title": title, "priceCents": 1000}),
+            json!({"secretNote": "the goods", "title": title, "priceCents": 1000}),
             T,
         )
         .await

@@ -93,7 +93,7 @@ impl Actor {
             .request(
                 &self.seller,
                 "stuff:create",
-                json!({"title": format!("chaos item {k}"), "priceCents": 100 + k}),
+                json!({"secretNote": "the goods", "title": format!("chaos item {k}"), "priceCents": 100 + k}),
             )
             .await
         else {

@@ -103,7 +103,7 @@ async fn a_payment_handled_while_the_hold_expires_still_completes_the_order() {
     let stuff = ask(
         &seller,
         "stuff:create",
-        json!({"title": "last-second buy", "priceCents": 700}),
+        json!({"secretNote": "the goods", "title": "last-second buy", "priceCents": 700}),
         T,
     )
     .await

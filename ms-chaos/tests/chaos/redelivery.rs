@@ -140,7 +140,7 @@ async fn an_order_create_whose_ack_was_lost_answers_what_really_happened() {
     let stuff = ask(
         &seller,
         "stuff:create",
-        json!({"title": "one", "priceCents": 100}),
+        json!({"secretNote": "the goods", "title": "one", "priceCents": 100}),
         T,
     )
     .await

@@ -52,7 +52,7 @@ async fn nobody_reads_or_changes_another_users_stuff_orders_or_payments() {
     let stuff = data(
         &alice,
         "stuff:create",
-        json!({"title": "alice's", "priceCents": 1000}),
+        json!({"secretNote": "the goods", "title": "alice's", "priceCents": 1000}),
     )
     .await;
     let sid = stuff["id"].as_str().unwrap().to_owned();
@@ -164,14 +164,17 @@ async fn anonymous_callers_and_ordinary_users_are_refused_what_needs_more() {
     let sid = data(
         &user,
         "stuff:create",
-        json!({"title": "t", "priceCents": 5}),
+        json!({"secretNote": "the goods", "title": "t", "priceCents": 5}),
     )
     .await["id"]
         .as_str()
         .unwrap()
         .to_owned();
     for (event, payload) in [
-        ("stuff:create", json!({"title": "t", "priceCents": 5})),
+        (
+            "stuff:create",
+            json!({"secretNote": "the goods", "title": "t", "priceCents": 5}),
+        ),
         ("stuff:update", json!({"id": sid, "title": "x"})),
         ("order:create", json!({"stuffId": sid})),
         ("order:cancel", json!({"id": "x"})),
@@ -340,7 +343,7 @@ async fn token_edge_cases_are_refused_everywhere_including_behind_the_router() {
         (
             ms_common::messaging::Service::Stuff,
             "stuff:create",
-            json!({"title": "t", "priceCents": 1}),
+            json!({"secretNote": "the goods", "title": "t", "priceCents": 1}),
         ),
         (
             ms_common::messaging::Service::Payment,
@@ -484,11 +487,11 @@ async fn oversized_payloads_are_refused_without_hurting_anyone_else() {
     let big_sender = sys.socket(0, Some(&t)).await.unwrap();
 
     // Just under the limit: an ordinary validation answer.
-    let near = json!({"title": "x".repeat(60_000), "priceCents": 5});
+    let near = json!({"secretNote": "the goods", "title": "x".repeat(60_000), "priceCents": 5});
     let a = ask(&big_sender, "stuff:create", near, T).await.unwrap();
     assert_eq!(a.status(), 400, "{a:?}");
     // Over the limit: refused (an error ack, or the connection is dropped), nothing stored.
-    let over = json!({"title": "x".repeat(200_000), "priceCents": 5});
+    let over = json!({"secretNote": "the goods", "title": "x".repeat(200_000), "priceCents": 5});
     match big_sender.emit_with_ack("stuff:create", over, T).await {
         Ok(v) => {
             assert_eq!(envelope_problem(&v), None);

@@ -156,7 +156,7 @@ impl Rig {
         let a = ask(
             &self.seller,
             "stuff:create",
-            json!({"title": title, "priceCents": 500}),
+            json!({"secretNote": "the goods", "title": title, "priceCents": 500}),
             T,
         )
         .await

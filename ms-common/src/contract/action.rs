@@ -105,6 +105,14 @@ service_actions! {
         Create = "stuff:create", mutates: true, relayed: true;
         /// Edit one's own stuff.
         Update = "stuff:update", mutates: true, relayed: true;
+        /// May the caller upload a file to this stuff? (router, before storing bytes)
+        FileCheck = "stuff:file-check", mutates: false, relayed: false;
+        /// Record an uploaded file or a new version (router, after storing bytes).
+        FileAttach = "stuff:file-attach", mutates: true, relayed: false;
+        /// Take a file off a stuff (router's `DELETE`).
+        FileRemove = "stuff:file-remove", mutates: true, relayed: false;
+        /// The note and signed download links for a buyer or the seller.
+        Delivery = "delivery:get", mutates: false, relayed: true;
     }
 }
 
@@ -271,9 +279,11 @@ mod tests {
             assert!(seen.insert(a.name()), "duplicate {a}");
             let (svc, _) = a.name().split_once(':').unwrap_or_default();
             let owner = a.service().as_str();
-            // Coupons belong to the payment service.
+            // Coupons belong to the payment service, deliveries to the catalogue.
             assert!(
-                svc == owner || (svc == "coupon" && owner == "payment"),
+                svc == owner
+                    || (svc == "coupon" && owner == "payment")
+                    || (svc == "delivery" && owner == "stuff"),
                 "{a}"
             );
             assert_eq!(Action::from_name(a.name()), Some(a));

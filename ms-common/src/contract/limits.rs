@@ -37,3 +37,11 @@ pub const PERCENT_OFF_MIN: i64 = 1;
 pub const PERCENT_OFF_MAX: i64 = 100;
 /// Most redemptions a coupon may allow.
 pub const MAX_REDEMPTIONS_MAX: i64 = 1_000_000_000;
+/// Longest secret note a stuff may deliver, in characters.
+pub const SECRET_NOTE_MAX: usize = 10_000;
+/// Most files one stuff may deliver.
+pub const FILES_MAX: usize = 10;
+/// Longest file name kept, in characters (longer names are shortened, keeping the extension).
+pub const FILE_NAME_MAX: usize = 255;
+/// Longest content type kept.
+pub const CONTENT_TYPE_MAX: usize = 127;

@@ -28,6 +28,7 @@ pub use action::{
 };
 
 use crate::error::{ApiError, ErrorDetail};
+pub use crate::events::FileMeta;
 use crate::events::{
     EventEnvelope, OrderRecord, PaymentFailure, PaymentRecord, Role, StuffRecord, StuffStatus,
     UserRecord,
@@ -67,6 +68,11 @@ pub struct Stuff {
     pub created_at: DateTime<Utc>,
     /// Last change (RFC 3339, UTC).
     pub updated_at: DateTime<Utc>,
+    /// What a buyer gets: the files (never their bytes or a link).
+    #[schemars(length(max = limits::FILES_MAX))]
+    pub files: Vec<FileMeta>,
+    /// True when the seller left a private note for buyers.
+    pub has_secret_note: bool,
 }
 
 impl From<StuffRecord> for Stuff {
@@ -81,6 +87,8 @@ impl From<StuffRecord> for Stuff {
             version: s.version,
             created_at: s.created_at,
             updated_at: s.updated_at,
+            files: s.files.into_iter().map(|f| f.meta).collect(),
+            has_secret_note: s.has_secret_note,
         }
     }
 }
@@ -138,15 +146,21 @@ pub struct StuffCreateRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = limits::DESCRIPTION_MAX))]
     pub description: Option<String>,
+    /// Private text for buyers only (a licence key, a link, instructions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = limits::SECRET_NOTE_MAX))]
+    pub secret_note: Option<String>,
 }
 
-/// `stuff:update` payload: the id and at least one of `title`, `priceCents`, `description`.
+/// `stuff:update` payload: the id and at least one of `title`, `priceCents`,
+/// `description`, `secretNote`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("anyOf" = [
     {"required": ["title"]},
     {"required": ["priceCents"]},
-    {"required": ["description"]}
+    {"required": ["description"]},
+    {"required": ["secretNote"]}
 ]))]
 pub struct StuffUpdateRequest {
     /// Which stuff.
@@ -168,6 +182,120 @@ pub struct StuffUpdateRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = limits::DESCRIPTION_MAX))]
     pub description: Option<String>,
+    /// New private note for buyers; `null` or empty removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = limits::SECRET_NOTE_MAX))]
+    pub secret_note: Option<Option<String>>,
+}
+
+/// `delivery:get` payload: exactly one of `orderId` (the buyer) or `stuffId` (the seller).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("oneOf" = [
+    {"required": ["orderId"]},
+    {"required": ["stuffId"]}
+]))]
+pub struct DeliveryRequest {
+    /// A complete order of the caller's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = limits::ID_MAX))]
+    pub order_id: Option<String>,
+    /// A stuff the caller sells.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = limits::ID_MAX))]
+    pub stuff_id: Option<String>,
+}
+
+/// One downloadable file in a `delivery:get` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryFile {
+    /// The file.
+    #[serde(flatten)]
+    pub meta: FileMeta,
+    /// Signed path under `/api/files/`, usable without headers until `expiresAt`.
+    pub url: String,
+    /// When the link stops working (RFC 3339, UTC).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `delivery:get` ack data: what the buyer (or the seller) gets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    /// The seller's private note, or `null`.
+    pub secret_note: Option<String>,
+    /// One link per file.
+    pub files: Vec<DeliveryFile>,
+}
+
+/// The body of a successful upload (`201`) or new version (`200`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FileReply {
+    /// The stored file.
+    pub file: FileMeta,
+}
+
+/// `delivery:updated` push: a purchase's files changed; fetch `delivery:get` again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryUpdated {
+    /// The buyer's order.
+    pub order_id: String,
+}
+
+/// Internal (router → ms-stuff) `stuff:file-check` payload: may the caller upload to this
+/// stuff (a new file, or a new version of `fileId`)? Asked before any byte is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FileCheckRequest {
+    /// The stuff.
+    #[schemars(length(min = 1, max = limits::ID_MAX))]
+    pub stuff_id: String,
+    /// The file a new version replaces; absent for a new file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = limits::ID_MAX))]
+    pub file_id: Option<String>,
+}
+
+/// Internal `stuff:file-attach` payload: record an uploaded file (or a new version of
+/// `file.id` when `replace`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FileAttachRequest {
+    /// The stuff.
+    #[schemars(length(min = 1, max = limits::ID_MAX))]
+    pub stuff_id: String,
+    /// The stored file.
+    pub file: crate::events::StoredFile,
+    /// True for a new version of an existing file.
+    #[serde(default)]
+    pub replace: bool,
+}
+
+/// Internal `stuff:file-remove` payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FileRemoveRequest {
+    /// The stuff.
+    #[schemars(length(min = 1, max = limits::ID_MAX))]
+    pub stuff_id: String,
+    /// The file.
+    #[schemars(length(min = 1, max = limits::ID_MAX))]
+    pub file_id: String,
+}
+
+/// Internal reply of `stuff:file-attach` and `stuff:file-remove`: the file now stored
+/// (if any) and the object no longer referenced, which the router deletes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FileChanged {
+    /// The file as stored after the change (`None` after a removal).
+    #[serde(default)]
+    pub file: Option<FileMeta>,
+    /// The object the change made unreachable (a replaced or removed version).
+    #[serde(default)]
+    pub unreferenced: Option<String>,
 }
 
 /// `order:create` payload.
@@ -429,7 +557,7 @@ pub type RpcReply = AckReply<Value>;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RpcRequestBody {
     /// `<service>:<action>`, the Socket.IO event name (e.g. `stuff:get`) or a `user:*` action.
-    #[schemars(regex(pattern = r"^[a-z]+:[a-z]+$"))]
+    #[schemars(regex(pattern = r"^[a-z]+:[a-z]+(-[a-z]+)*$"))]
     pub action: String,
     /// The caller's access token, verified by the receiving service itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -475,6 +603,7 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         input::<OrderCreateRequest>("OrderCreateRequest"),
         input::<PaymentCreateRequest>("PaymentCreateRequest"),
         input::<CouponCreateRequest>("CouponCreateRequest"),
+        input::<DeliveryRequest>("DeliveryRequest"),
         // HTTP bodies and ms-user's RPC payloads.
         input::<Credentials>("Credentials"),
         input::<RefreshRequest>("RefreshRequest"),
@@ -488,6 +617,9 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         output::<OrderRecord>("Order"),
         output::<Payment>("Payment"),
         output::<Coupon>("Coupon"),
+        output::<Delivery>("Delivery"),
+        output::<DeliveryUpdated>("DeliveryUpdated"),
+        output::<FileReply>("FileReply"),
         // Errors and ack forms.
         output::<ErrorEnvelope>("ErrorEnvelope"),
         output::<AckError>("AckError"),
@@ -498,6 +630,11 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         output::<StuffRecord>("StuffRecord"),
         output::<PaymentRecord>("PaymentRecord"),
         output::<PaymentFailure>("PaymentFailure"),
+        output::<crate::events::DeliveryChange>("DeliveryChange"),
+        input::<FileCheckRequest>("FileCheckRequest"),
+        input::<FileAttachRequest>("FileAttachRequest"),
+        input::<FileRemoveRequest>("FileRemoveRequest"),
+        output::<FileChanged>("FileChanged"),
         input::<RpcRequestBody>("RpcRequest"),
         output::<RpcReply>("RpcReply"),
     ];

@@ -20,6 +20,7 @@ pub const LIVE_PUSHES: &[EventKind] = &[
     EventKind::OrderCreated,
     EventKind::OrderCancelled,
     EventKind::OrderCompleted,
+    EventKind::DeliveryUpdated,
 ];
 
 /// The events a service's durable events queue is bound to.

@@ -31,7 +31,7 @@ async fn create_get_list_update_and_every_refusal() {
     let created = ask(
         &seller,
         "stuff:create",
-        json!({"title": "  Algebra notes  ", "priceCents": 1250}),
+        json!({"secretNote": "the goods", "title": "  Algebra notes  ", "priceCents": 1250}),
     )
     .await;
     let stuff = created["data"].clone();
@@ -71,7 +71,7 @@ async fn create_get_list_update_and_every_refusal() {
     let bad = ask(
         &seller,
         "stuff:create",
-        json!({"title": " ", "priceCents": 1.5, "description": "x".repeat(2001)}),
+        json!({"secretNote": "the goods", "title": " ", "priceCents": 1.5, "description": "x".repeat(2001)}),
     )
     .await;
     let mut fields: Vec<_> = bad["errors"]
@@ -89,7 +89,7 @@ async fn create_get_list_update_and_every_refusal() {
         ask(
             &seller,
             "stuff:create",
-            json!({"title": "x", "priceCents": 100_000_001})
+            json!({"secretNote": "the goods", "title": "x", "priceCents": 100_000_001})
         )
         .await["errors"][0]["field"],
         "priceCents"
@@ -98,7 +98,7 @@ async fn create_get_list_update_and_every_refusal() {
         ask(
             &seller,
             "stuff:create",
-            json!({"title": "x".repeat(121), "priceCents": 5})
+            json!({"secretNote": "the goods", "title": "x".repeat(121), "priceCents": 5})
         )
         .await["errors"][0]["field"],
         "title"
@@ -108,7 +108,7 @@ async fn create_get_list_update_and_every_refusal() {
         err(&ask(
             &anon,
             "stuff:create",
-            json!({"title": "x", "priceCents": 5})
+            json!({"secretNote": "the goods", "title": "x", "priceCents": 5})
         )
         .await)
         .0,
@@ -182,7 +182,7 @@ async fn concurrent_updates_with_one_version_exactly_one_wins() {
     let id = ask(
         &seller,
         "stuff:create",
-        json!({"title": "Race", "priceCents": 100}),
+        json!({"secretNote": "the goods", "title": "Race", "priceCents": 100}),
     )
     .await["data"]["id"]
         .clone();
@@ -230,7 +230,7 @@ async fn viewers_on_two_routers_see_every_change_live() {
     let stuff = ask(
         &seller,
         "stuff:create",
-        json!({"title": "Live", "priceCents": 700}),
+        json!({"secretNote": "the goods", "title": "Live", "priceCents": 700}),
     )
     .await["data"]
         .clone();

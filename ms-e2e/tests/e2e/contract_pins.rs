@@ -37,7 +37,7 @@ async fn acks_and_pushes_are_pinned_as_text() {
     let created = cs
         .emit_with_ack(
             "stuff:create",
-            json!({"title": "Pinned notes", "priceCents": 1500, "description": "All of it"}),
+            json!({"secretNote": "the goods", "title": "Pinned notes", "priceCents": 1500, "description": "All of it"}),
             T,
         )
         .await

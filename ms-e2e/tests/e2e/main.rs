@@ -5,6 +5,7 @@
 mod accounts;
 mod catalogue;
 mod contract_pins;
+mod delivery;
 mod orders;
 mod payments;
 mod router;

@@ -35,7 +35,7 @@ async fn the_whole_hold_cycle_seen_live() {
     let id = ask(
         &seller,
         "stuff:create",
-        json!({"title": "Hold me", "priceCents": 300}),
+        json!({"secretNote": "the goods", "title": "Hold me", "priceCents": 300}),
     )
     .await["data"]["id"]
         .clone();
@@ -84,7 +84,7 @@ async fn two_hundred_buyers_race_through_the_router_and_one_wins() {
     let id = ask(
         &seller,
         "stuff:create",
-        json!({"title": "Hot item", "priceCents": 100}),
+        json!({"secretNote": "the goods", "title": "Hot item", "priceCents": 100}),
     )
     .await["data"]["id"]
         .clone();

@@ -46,7 +46,7 @@ impl Shop {
         let stuff = ask(
             &self.seller,
             "stuff:create",
-            json!({"title": "Thing", "priceCents": price}),
+            json!({"secretNote": "the goods", "title": "Thing", "priceCents": price}),
         )
         .await["data"]
             .clone();

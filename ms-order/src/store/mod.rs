@@ -24,6 +24,8 @@ pub struct StuffReplica {
     pub status: StuffStatus,
     /// The replicated record version.
     pub version: u64,
+    /// True when it has a file or a note to deliver (it cannot be ordered otherwise).
+    pub deliverable: bool,
 }
 
 /// Why an order could not be created.

@@ -93,7 +93,13 @@ impl OrderStore for MongoOrderStore {
                 Some(h) => doc! {"_id": &s.id, "version": db_version(h)},
                 None => doc! {"_id": &s.id},
             };
-            let set = doc! {"$set": {"sellerId": &s.seller_id, "priceCents": s.price_cents, "status": s.status.as_str(), "version": db_version(s.version)}};
+            let set = doc! {"$set": {
+                "sellerId": &s.seller_id,
+                "priceCents": s.price_cents,
+                "status": s.status.as_str(),
+                "version": db_version(s.version),
+                "deliverable": s.deliverable,
+            }};
             let res = self
                 .stuff_coll()
                 .update_one(filter, set)
@@ -122,6 +128,7 @@ impl OrderStore for MongoOrderStore {
             status: StuffStatus::parse(d.get_str("status")?)
                 .ok_or_else(|| anyhow::anyhow!("bad status"))?,
             version: u64::try_from(d.get_i64("version")?)?,
+            deliverable: d.get_bool("deliverable").unwrap_or(false),
         }))
     }
 

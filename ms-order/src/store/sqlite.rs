@@ -11,10 +11,11 @@ use sqlx::{FromRow, Row};
 use std::path::Path;
 use std::sync::Arc;
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "orders and the stuff replica",
-    sql: "
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "orders and the stuff replica",
+        sql: "
 CREATE TABLE stuff_replica (
     id TEXT PRIMARY KEY,
     seller_id TEXT NOT NULL,
@@ -35,7 +36,13 @@ CREATE TABLE orders (
 -- At most one active order per stuff: the database decides who wins a checkout race.
 CREATE UNIQUE INDEX orders_one_active_per_stuff ON orders(stuff_id) WHERE status = 'created';
 CREATE INDEX orders_by_user ON orders(user_id, created_at);",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "stuff replica: deliverable",
+        sql: "ALTER TABLE stuff_replica ADD COLUMN deliverable INTEGER NOT NULL DEFAULT 0;",
+    },
+];
 
 /// Orders in a SQLite database.
 #[derive(Clone)]
@@ -68,15 +75,17 @@ impl OrderStore for SqliteOrderStore {
         let check = VersionCheck::of(held.map(|h| u64::try_from(h).unwrap_or(0)), s.version);
         if check == VersionCheck::Apply {
             sqlx::query(
-                "INSERT INTO stuff_replica (id, seller_id, price_cents, status, version) VALUES (?, ?, ?, ?, ?)
+                "INSERT INTO stuff_replica (id, seller_id, price_cents, status, version, deliverable)
+                 VALUES (?, ?, ?, ?, ?, ?)
                  ON CONFLICT(id) DO UPDATE SET seller_id = excluded.seller_id, price_cents = excluded.price_cents,
-                 status = excluded.status, version = excluded.version",
+                 status = excluded.status, version = excluded.version, deliverable = excluded.deliverable",
             )
             .bind(&s.id)
             .bind(&s.seller_id)
             .bind(s.price_cents)
             .bind(s.status.as_str())
             .bind(db_version(s.version))
+            .bind(s.deliverable)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -98,6 +107,7 @@ impl OrderStore for SqliteOrderStore {
                 status: StuffStatus::parse(&status)
                     .ok_or_else(|| anyhow::anyhow!("bad stuff status {status}"))?,
                 version: u64::try_from(r.get::<i64, _>("version"))?,
+                deliverable: r.get("deliverable"),
             })
         })
         .transpose()

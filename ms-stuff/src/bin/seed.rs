@@ -1,15 +1,18 @@
 //! Seeds demo data into a running StuffMart (started with `scripts/run.sh`): a few users,
-//! signed up through ms-user (or signed in when they already exist), and a few items each,
-//! created through ms-stuff with their tokens. Items a user already lists under the same
-//! title are skipped, so running it twice adds nothing.
+//! signed up through ms-user (or signed in when they already exist), and a few digital
+//! items each — notes, summaries, past-exam solutions, slides, code — created through
+//! ms-stuff with their tokens, each with a small generated file uploaded through the
+//! router's HTTP API (bytes never go through RabbitMQ) and a private note. Items a user
+//! already lists under the same title are skipped, so running it twice adds nothing.
 //!
 //! ```text
 //! cargo run -p ms-stuff --bin seed
 //! ```
 //!
 //! Environment: `AMQP_URL`, `AMQP_PREFIX` (as the services), `RPC_TIMEOUT_MS`,
-//! `SEED_PASSWORD` (default `password123`), `SEED_WAIT_SECONDS` (default 30: how long to
-//! keep retrying while the services are still starting).
+//! `ROUTER_URL` (default `http://127.0.0.1:$PORT`, `PORT` 3000), `SEED_PASSWORD`
+//! (default `password123`), `SEED_WAIT_SECONDS` (default 30: how long to keep retrying
+//! while the services are still starting).
 
 use anyhow::Context;
 use ms_common::ApiError;
@@ -20,43 +23,169 @@ use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-/// A demo item: (title, price in cents, description).
-type Item = (&'static str, i64, &'static str);
+/// A demo item: title, price in cents, description, the file a buyer gets, the note.
+struct Item {
+    title: &'static str,
+    price: i64,
+    description: &'static str,
+    file: &'static str,
+    note: &'static str,
+}
 
 /// Demo sellers and what each lists.
 const DEMO: &[(&str, &[Item])] = &[
     (
         "ann@example.com",
         &[
-            (
-                "Desk lamp",
-                1999,
-                "LED, three brightness levels, barely used.",
-            ),
-            (
-                "Intro to Algorithms (4th ed.)",
-                4500,
-                "Some pencil notes in chapter 15.",
-            ),
+            Item {
+                title: "Linear Algebra — complete lecture notes (MATH 201)",
+                price: 1200,
+                description: "All 24 lectures, typed up: vector spaces, eigenvalues, SVD, with worked examples.",
+                file: "linear-algebra-notes.pdf",
+                note: "Errata and updates: ask me in the course forum, thread 'ann-notes'.",
+            },
+            Item {
+                title: "Intro to Algorithms — chapter summaries 1–15",
+                price: 900,
+                description: "Two pages per chapter: the idea, the pseudo-code, the running time.",
+                file: "algorithms-summaries.md",
+                note: "Pairs well with the past exams from the CS 161 archive.",
+            },
         ],
     ),
     (
         "bob@example.com",
         &[
-            ("Road bike", 25000, "56 cm frame, new tyres."),
-            ("Graphing calculator", 3500, "TI-84, works perfectly."),
-            ("Mini fridge", 6000, ""),
+            Item {
+                title: "Databases 2025 — past exam with full solutions",
+                price: 700,
+                description: "Every question solved step by step: SQL, normal forms, transactions.",
+                file: "databases-2025-solutions.pdf",
+                note: "Solutions checked against the official marking scheme.",
+            },
+            Item {
+                title: "React + TypeScript starter with auth",
+                price: 1500,
+                description: "A small, tested project template: routing, forms, sign-in, CI.",
+                file: "react-starter-README.md",
+                note: "Licence key for the bundled icon set: DEMO-ICONS-2026",
+            },
+            Item {
+                title: "Thermodynamics slides, annotated",
+                price: 500,
+                description: "The lecturer's slides with my margin notes and the exam hints.",
+                file: "thermo-slides-annotated.pdf",
+                note: "",
+            },
         ],
     ),
     (
         "cleo@example.com",
-        &[(
-            "Acoustic guitar",
-            12000,
-            "Comes with a soft case and spare strings.",
-        )],
+        &[Item {
+            title: "Organic Chemistry — 300 flashcards (CSV)",
+            price: 400,
+            description: "Reactions, mechanisms and reagents; imports into Anki.",
+            file: "organic-chemistry-flashcards.csv",
+            note: "Anki import: File → Import, comma separated, first line is the header.",
+        }],
     ),
 ];
+
+/// A small file for the item: a one-page PDF, Markdown or CSV with its title in it.
+fn demo_file(item: &Item) -> (Vec<u8>, &'static str) {
+    if item.file.ends_with(".pdf") {
+        (pdf(item.title, item.description), "application/pdf")
+    } else if item.file.ends_with(".csv") {
+        let mut csv = String::from("front,back\n");
+        for i in 1..=300 {
+            csv.push_str(&format!(
+                "\"Reaction {i}\",\"Mechanism and reagent for reaction {i}\"\n"
+            ));
+        }
+        (csv.into_bytes(), "text/csv")
+    } else {
+        let md = format!(
+            "# {}\n\n{}\n\n(StuffMart demo file.)\n",
+            item.title, item.description
+        );
+        (md.into_bytes(), "text/markdown")
+    }
+}
+
+/// A valid one-page PDF showing `title` and `text` (ASCII only; the rest becomes `?`).
+fn pdf(title: &str, text: &str) -> Vec<u8> {
+    let ascii = |s: &str| -> String {
+        s.chars()
+            .map(|c| match c {
+                '(' | ')' | '\\' => '?',
+                c if c.is_ascii() && !c.is_control() => c,
+                _ => '-',
+            })
+            .collect()
+    };
+    let stream = format!(
+        "BT /F1 18 Tf 56 760 Td ({}) Tj ET\nBT /F1 11 Tf 56 730 Td ({}) Tj ET\nBT /F1 9 Tf 56 60 Td (StuffMart demo file) Tj ET\n",
+        ascii(title),
+        ascii(text)
+    );
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_owned(),
+        format!("<< /Length {} >>\nstream\n{stream}endstream", stream.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned(),
+    ];
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for o in offsets {
+        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+/// Uploads an item's file through the router (`POST /api/stuff/{id}/files`).
+async fn upload(router: &str, token: &str, stuff_id: &str, item: &Item) -> anyhow::Result<()> {
+    let (bytes, content_type) = demo_file(item);
+    let part = reqwest::multipart::Part::bytes(bytes)
+        .file_name(item.file)
+        .mime_str(content_type)?;
+    let form = reqwest::multipart::Form::new().part("file", part);
+    let r = reqwest::Client::new()
+        .post(format!("{router}/api/stuff/{stuff_id}/files"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .with_context(|| {
+            format!(
+                "uploading {} to {router} (is the router running?)",
+                item.file
+            )
+        })?;
+    let status = r.status();
+    anyhow::ensure!(
+        status.as_u16() == 201,
+        "uploading {} gave {status}: {}",
+        item.file,
+        r.text().await.unwrap_or_default()
+    );
+    Ok(())
+}
 
 /// Talks to the services over RPC, retrying while they are not answering yet.
 struct Seeder {
@@ -171,27 +300,37 @@ async fn run() -> anyhow::Result<()> {
         accounts.push((token, id));
     }
     let listed = seeder.listed().await?;
+    let router = env_or(
+        "ROUTER_URL",
+        &format!("http://127.0.0.1:{}", env_or("PORT", "3000")),
+    );
     let (mut created, mut skipped) = (0, 0);
     for ((email, items), (token, seller_id)) in DEMO.iter().zip(&accounts) {
-        for (title, price, description) in *items {
-            if listed.contains(&(seller_id.clone(), (*title).to_owned())) {
+        for item in *items {
+            let title = item.title;
+            if listed.contains(&(seller_id.clone(), title.to_owned())) {
                 println!("skip  \"{title}\" (already listed by {email})");
                 skipped += 1;
                 continue;
             }
+            let mut payload =
+                json!({"title": title, "priceCents": item.price, "description": item.description});
+            if !item.note.is_empty() {
+                payload["secretNote"] = json!(item.note);
+            }
             let s = seeder
-                .call(
-                    Action::Stuff(StuffAction::Create),
-                    Some(token),
-                    json!({"title": title, "priceCents": price, "description": description}),
-                )
+                .call(Action::Stuff(StuffAction::Create), Some(token), payload)
                 .await
                 .with_context(|| format!("creating \"{title}\" for {email}"))?;
+            let id = s["id"]
+                .as_str()
+                .context("no id in the stuff:create reply")?;
+            upload(&router, token, id, item).await?;
             println!(
-                "stuff \"{title}\" {}.{:02} by {email} ({})",
-                price / 100,
-                price % 100,
-                s["id"].as_str().unwrap_or("?")
+                "stuff \"{title}\" {}.{:02} by {email} ({id}, with {})",
+                item.price / 100,
+                item.price % 100,
+                item.file
             );
             created += 1;
         }

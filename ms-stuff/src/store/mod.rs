@@ -15,7 +15,11 @@ pub mod sqlite;
 use crate::domain::{Cursor, StuffPatch};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ms_common::events::{Event, EventEnvelope, OrderRecord, OrderStatus, StuffRecord, StuffStatus};
+use ms_common::contract::limits::FILES_MAX;
+use ms_common::events::{
+    DeliveryChange, Event, EventEnvelope, OrderRecord, OrderStatus, StoredFile, StuffRecord,
+    StuffStatus,
+};
 use ms_common::storage::OutboxStore;
 use std::sync::Arc;
 
@@ -37,6 +41,12 @@ pub enum StoreError {
     /// The stored version is not the one the editor read.
     #[error("version conflict")]
     VersionConflict,
+    /// The stuff already has `FILES_MAX` files.
+    #[error("too many files")]
+    TooManyFiles,
+    /// The stuff has no file with that id.
+    #[error("file not found")]
+    FileNotFound,
     /// Anything else (logged, shown as 500; event handlers retry).
     #[error(transparent)]
     Other(#[from] anyhow::Error),
@@ -59,6 +69,126 @@ pub struct Edit<'a> {
     pub now: DateTime<Utc>,
     /// Correlation id for the `stuff.updated` event.
     pub correlation_id: Option<&'a str>,
+}
+
+/// What a seller does to a stuff's files.
+#[derive(Debug, Clone, Copy)]
+pub enum FileOp<'a> {
+    /// Attach a new file (available stuff only, at most `FILES_MAX`).
+    Add(&'a StoredFile),
+    /// A new version of the file with the same id (also on sold stuff; not while reserved).
+    Replace(&'a StoredFile),
+    /// Take the file with this id off (available stuff only).
+    Remove(&'a str),
+}
+
+/// A seller's file change, as the store applies it.
+#[derive(Debug, Clone)]
+pub struct FileEdit<'a> {
+    /// Which stuff.
+    pub stuff_id: &'a str,
+    /// Who edits (must be the seller).
+    pub editor_id: &'a str,
+    /// What changes.
+    pub op: FileOp<'a>,
+    /// The new `updatedAt`.
+    pub now: DateTime<Utc>,
+    /// Correlation id for the events.
+    pub correlation_id: Option<&'a str>,
+}
+
+/// What a file change did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEdited {
+    /// The stuff after the change.
+    pub stuff: StuffRecord,
+    /// The object no file points at any more (a removed or replaced version), for the
+    /// caller to delete.
+    pub unreferenced: Option<String>,
+}
+
+/// May `editor` change `stuff`'s files this way? The rule both backends and
+/// `stuff:file-check` share; `replaces` is the file a new version replaces.
+pub fn file_refusal(
+    stuff: &StuffRecord,
+    editor: &str,
+    replaces: Option<&str>,
+    removing: bool,
+) -> Option<StoreError> {
+    if stuff.seller_id != editor {
+        return Some(StoreError::NotOwner);
+    }
+    if stuff.status == StuffStatus::Reserved {
+        return Some(StoreError::Reserved);
+    }
+    match replaces {
+        // A new version is the one change allowed after a sale: past buyers get it.
+        Some(id) if !stuff.files.iter().any(|f| f.meta.id == id) => Some(StoreError::FileNotFound),
+        Some(_) => None,
+        None if stuff.status == StuffStatus::Sold => Some(StoreError::Sold),
+        None if !removing && stuff.files.len() >= FILES_MAX => Some(StoreError::TooManyFiles),
+        None => None,
+    }
+}
+
+/// The files after `op`, and the object it leaves unreferenced; or why it is refused.
+pub fn file_effect(
+    stuff: &StuffRecord,
+    editor: &str,
+    op: FileOp<'_>,
+) -> Result<(Vec<StoredFile>, Option<String>), StoreError> {
+    let (replaces, removing) = match op {
+        FileOp::Add(_) => (None, false),
+        FileOp::Replace(f) => (Some(f.meta.id.as_str()), false),
+        FileOp::Remove(_) => (None, true),
+    };
+    if let Some(refused) = file_refusal(stuff, editor, replaces, removing) {
+        return Err(refused);
+    }
+    let mut files = stuff.files.clone();
+    let unreferenced = match op {
+        FileOp::Add(f) => {
+            files.push(f.clone());
+            None
+        }
+        FileOp::Replace(f) => files
+            .iter_mut()
+            .find(|old| old.meta.id == f.meta.id)
+            .map(|old| std::mem::replace(old, f.clone()).object),
+        FileOp::Remove(id) => {
+            let at = files
+                .iter()
+                .position(|f| f.meta.id == id)
+                .ok_or(StoreError::FileNotFound)?;
+            Some(files.remove(at).object)
+        }
+    };
+    let unreferenced = unreferenced.filter(|o| !files_use(&files, o));
+    Ok((files, unreferenced))
+}
+
+fn files_use(files: &[StoredFile], object: &str) -> bool {
+    files.iter().any(|f| f.object == object)
+}
+
+/// The `delivery.updated` event when a new version reaches a sold stuff's buyer.
+pub fn delivery_event(
+    stuff: &StuffRecord,
+    op: FileOp<'_>,
+    buyer: Option<&str>,
+    correlation_id: Option<&str>,
+) -> Option<EventEnvelope> {
+    if !matches!(op, FileOp::Replace(_)) || stuff.status != StuffStatus::Sold {
+        return None;
+    }
+    Some(EventEnvelope::new(
+        Event::DeliveryUpdated(DeliveryChange {
+            order_id: stuff.order_id.clone()?,
+            user_id: buyer?.to_owned(),
+            stuff_id: stuff.id.clone(),
+        }),
+        correlation_id.map(str::to_owned),
+    ))
 }
 
 /// One page request of the newest-first list.
@@ -210,6 +340,7 @@ pub trait StuffStore: Send + Sync + 'static {
     async fn create(
         &self,
         stuff: &StuffRecord,
+        secret_note: Option<&str>,
         correlation_id: Option<&str>,
     ) -> Result<(), StoreError>;
     /// Finds by id.
@@ -220,6 +351,12 @@ pub trait StuffStore: Send + Sync + 'static {
     /// (when given) version, incrementing the version and writing `stuff.updated` in the
     /// same transaction. A refused edit says why ([`edit_refusal`]).
     async fn edit(&self, edit: &Edit<'_>) -> Result<StuffRecord, StoreError>;
+    /// Applies a file change per [`file_effect`] as a compare-and-set on the version read,
+    /// with `stuff.updated` (and `delivery.updated` for a new version of sold stuff) in the
+    /// same transaction.
+    async fn edit_files(&self, edit: &FileEdit<'_>) -> Result<FileEdited, StoreError>;
+    /// The seller's private note for buyers.
+    async fn secret_note(&self, id: &str) -> Result<Option<String>, StoreError>;
     /// Applies an order event if its version is the next one for that order, recording the
     /// version, changing the stuff per [`order_effect`] and writing `stuff.updated`, all in
     /// one transaction.
@@ -266,7 +403,68 @@ mod tests {
             version: 1,
             created_at: Utc::now(),
             updated_at: Utc::now(),
+            files: vec![],
+            has_secret_note: false,
         }
+    }
+
+    fn file(id: &str, object: &str) -> StoredFile {
+        StoredFile {
+            meta: ms_common::events::FileMeta {
+                id: id.into(),
+                name: format!("{id}.pdf"),
+                size_bytes: 1,
+                content_type: "application/pdf".into(),
+                sha256: "0".repeat(64),
+            },
+            object: object.into(),
+        }
+    }
+
+    #[test]
+    fn file_rules() {
+        let mut s = stuff(StuffStatus::Available, None);
+        let a = file("a", "files/s/1");
+        let (files, gone) = file_effect(&s, "u", FileOp::Add(&a)).unwrap();
+        assert_eq!((files.len(), gone), (1, None));
+        assert!(matches!(
+            file_effect(&s, "x", FileOp::Add(&a)),
+            Err(StoreError::NotOwner)
+        ));
+        s.files = files;
+        let a2 = file("a", "files/s/2");
+        let (files, gone) = file_effect(&s, "u", FileOp::Replace(&a2)).unwrap();
+        assert_eq!(files[0].object, "files/s/2");
+        assert_eq!(gone.as_deref(), Some("files/s/1"));
+        assert!(matches!(
+            file_effect(&s, "u", FileOp::Replace(&file("b", "files/s/3"))),
+            Err(StoreError::FileNotFound)
+        ));
+        // Sold: only a new version; reserved: nothing.
+        s.status = StuffStatus::Sold;
+        assert!(file_effect(&s, "u", FileOp::Replace(&a2)).is_ok());
+        assert!(matches!(
+            file_effect(&s, "u", FileOp::Add(&a2)),
+            Err(StoreError::Sold)
+        ));
+        assert!(matches!(
+            file_effect(&s, "u", FileOp::Remove("a")),
+            Err(StoreError::Sold)
+        ));
+        s.status = StuffStatus::Reserved;
+        assert!(matches!(
+            file_effect(&s, "u", FileOp::Replace(&a2)),
+            Err(StoreError::Reserved)
+        ));
+        s.status = StuffStatus::Available;
+        let (files, gone) = file_effect(&s, "u", FileOp::Remove("a")).unwrap();
+        assert_eq!((files.len(), gone.as_deref()), (0, Some("files/s/1")));
+        s.files = (0..FILES_MAX).map(|i| file(&i.to_string(), "o")).collect();
+        assert!(matches!(
+            file_effect(&s, "u", FileOp::Add(&a)),
+            Err(StoreError::TooManyFiles)
+        ));
+        assert!(file_effect(&s, "u", FileOp::Remove("0")).is_ok());
     }
 
     fn holding(status: StuffStatus, order: Option<&str>) -> Option<Holding> {

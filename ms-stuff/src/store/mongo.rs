@@ -6,8 +6,8 @@
 //! Transactions that hit a write conflict (`TransientTransactionError`) are run again.
 
 use super::{
-    Edit, ListQuery, OrderChange, OrderOutcome, StoreError, StuffStore, created_event,
-    edit_refusal, order_effect, updated_event,
+    Edit, FileEdit, FileEdited, ListQuery, OrderChange, OrderOutcome, StoreError, StuffStore,
+    created_event, delivery_event, edit_refusal, file_effect, order_effect, updated_event,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -92,6 +92,10 @@ impl MongoStuffStore {
         if let Some(d) = &e.patch.description {
             set.insert("description", d.as_str());
         }
+        if let Some(note) = &e.patch.secret_note {
+            set.insert("secretNote", note.as_ref().map(|n| n.as_str()));
+            set.insert("hasSecretNote", note.is_some());
+        }
         let updated = self
             .stuff()
             .find_one_and_update(filter, doc! {"$set": set, "$inc": {"version": 1_i64}})
@@ -115,6 +119,62 @@ impl MongoStuffStore {
         )
         .await?;
         Ok(updated)
+    }
+
+    async fn edit_files_in(
+        &self,
+        session: &mut ClientSession,
+        e: &FileEdit<'_>,
+    ) -> Result<FileEdited, StoreError> {
+        let Some(current) = self
+            .stuff()
+            .find_one(doc! {"_id": e.stuff_id})
+            .session(&mut *session)
+            .await?
+        else {
+            return Err(StoreError::NotFound);
+        };
+        let stuff = stuff_from(&current)?;
+        let (files, unreferenced) = file_effect(&stuff, e.editor_id, e.op)?;
+        let files = mongodb::bson::to_bson(&files).map_err(|e| StoreError::Other(e.into()))?;
+        // Compare-and-set on the version read: a concurrent change makes this write
+        // conflict, and the driver runs the transaction again.
+        let doc = self
+            .stuff()
+            .find_one_and_update(
+                doc! {"_id": &stuff.id, "version": db_version(stuff.version)},
+                doc! {
+                    "$set": {"files": files, "updatedAt": to_db(&e.now)},
+                    "$inc": {"version": 1_i64},
+                },
+            )
+            .return_document(ReturnDocument::After)
+            .session(&mut *session)
+            .await?
+            .ok_or(StoreError::VersionConflict)?;
+        let updated = stuff_from(&doc)?;
+        enqueue(
+            &self.db,
+            session,
+            &updated_event(&updated, e.correlation_id),
+        )
+        .await?;
+        let buyer = match &updated.order_id {
+            Some(order) => self
+                .orders()
+                .find_one(doc! {"_id": order})
+                .session(&mut *session)
+                .await?
+                .and_then(|d| d.get_str("userId").ok().map(str::to_owned)),
+            None => None,
+        };
+        if let Some(ev) = delivery_event(&updated, e.op, buyer.as_deref(), e.correlation_id) {
+            enqueue(&self.db, session, &ev).await?;
+        }
+        Ok(FileEdited {
+            stuff: updated,
+            unreferenced,
+        })
     }
 
     async fn apply_order_in(
@@ -152,6 +212,7 @@ impl MongoStuffStore {
                 doc! {"_id": &order.id},
                 doc! {"$set": {
                     "stuffId": &order.stuff_id,
+                    "userId": &order.user_id,
                     "status": change.status().as_str(),
                     "version": db_version(order.version),
                 }},
@@ -221,11 +282,19 @@ fn stuff_from(d: &Document) -> Result<StuffRecord, StoreError> {
             .map_err(|e| anyhow::anyhow!("bad version: {e}"))?,
         created_at: from_db(&string(d, "createdAt")?)?,
         updated_at: from_db(&string(d, "updatedAt")?)?,
+        files: match d.get("files") {
+            Some(f) => {
+                mongodb::bson::from_bson(f.clone()).map_err(|e| StoreError::Other(e.into()))?
+            }
+            None => Vec::new(),
+        },
+        has_secret_note: d.get_bool("hasSecretNote").unwrap_or(false),
     })
 }
 
-fn stuff_doc(s: &StuffRecord) -> Document {
-    doc! {
+fn stuff_doc(s: &StuffRecord) -> Result<Document, StoreError> {
+    let files = mongodb::bson::to_bson(&s.files).map_err(|e| StoreError::Other(e.into()))?;
+    Ok(doc! {
         "_id": &s.id,
         "title": &s.title,
         "description": &s.description,
@@ -236,7 +305,9 @@ fn stuff_doc(s: &StuffRecord) -> Document {
         "version": db_version(s.version),
         "createdAt": to_db(&s.created_at),
         "updatedAt": to_db(&s.updated_at),
-    }
+        "files": files,
+        "hasSecretNote": s.has_secret_note,
+    })
 }
 
 /// A store result as a transaction body returns it: driver errors stay driver errors (so
@@ -253,9 +324,16 @@ fn in_transaction<T>(r: Result<T, StoreError>) -> mongodb::error::Result<Result<
 
 #[async_trait]
 impl StuffStore for MongoStuffStore {
-    async fn create(&self, s: &StuffRecord, cid: Option<&str>) -> Result<(), StoreError> {
+    async fn create(
+        &self,
+        s: &StuffRecord,
+        note: Option<&str>,
+        cid: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut doc = stuff_doc(s)?;
+        doc.insert("secretNote", note);
         self.db
-            .insert_with_event("stuff", &stuff_doc(s), &created_event(s, cid))
+            .insert_with_event("stuff", &doc, &created_event(s, cid))
             .await?
             .map_err(|Duplicate| {
                 StoreError::Other(anyhow::anyhow!("stuff {} exists already", s.id))
@@ -322,6 +400,24 @@ impl StuffStore for MongoStuffStore {
                 .boxed()
             })
             .await?
+    }
+
+    async fn edit_files(&self, e: &FileEdit<'_>) -> Result<FileEdited, StoreError> {
+        self.db
+            .transaction((self, e), |session, ctx| {
+                let (store, e) = *ctx;
+                async move { in_transaction(store.edit_files_in(session, e).await) }.boxed()
+            })
+            .await?
+    }
+
+    async fn secret_note(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .stuff()
+            .find_one(doc! {"_id": id})
+            .projection(doc! {"secretNote": 1})
+            .await?
+            .and_then(|d| d.get_str("secretNote").ok().map(str::to_owned)))
     }
 
     fn outbox(&self) -> Arc<dyn OutboxStore> {

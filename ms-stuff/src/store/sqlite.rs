@@ -4,8 +4,8 @@
 //! (order events, classifying a refused edit) sees no interleaved writer.
 
 use super::{
-    Edit, ListQuery, OrderChange, OrderOutcome, StoreError, StuffStore, created_event,
-    edit_refusal, order_effect, updated_event,
+    Edit, FileEdit, FileEdited, ListQuery, OrderChange, OrderOutcome, StoreError, StuffStore,
+    created_event, delivery_event, edit_refusal, file_effect, order_effect, updated_event,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -18,10 +18,11 @@ use sqlx::{FromRow, SqliteConnection};
 use std::path::Path;
 use std::sync::Arc;
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "stuff, order versions",
-    sql: "
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "stuff, order versions",
+        sql: "
 CREATE TABLE stuff (
     id TEXT PRIMARY KEY,
     title TEXT NOT NULL,
@@ -44,9 +45,19 @@ CREATE TABLE order_versions (
     version INTEGER NOT NULL CHECK (version >= 1)
 );
 CREATE INDEX order_versions_active ON order_versions(stuff_id, order_id) WHERE status = 'created';",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "deliverables: files, secret note, buyers",
+        sql: "
+ALTER TABLE stuff ADD COLUMN files TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE stuff ADD COLUMN secret_note TEXT;
+ALTER TABLE order_versions ADD COLUMN user_id TEXT;",
+    },
+];
 
-const COLUMNS: &str = "id, title, description, price_cents, seller_id, status, order_id, version, created_at, updated_at";
+/// What a read returns: the record's fields (`has_secret_note` computed, the note never).
+const COLUMNS: &str = "id, title, description, price_cents, seller_id, status, order_id, version, created_at, updated_at, files, secret_note IS NOT NULL AS has_secret_note";
 
 /// The catalogue in a SQLite database.
 #[derive(Clone)]
@@ -67,6 +78,11 @@ fn stuff_from(r: &SqliteRow) -> Result<StuffRecord, StoreError> {
     Ok(StuffRecord::from_row(r)?)
 }
 
+/// The `files` column: the list as JSON text.
+fn files_json(files: &[ms_common::events::StoredFile]) -> Result<String, StoreError> {
+    serde_json::to_string(files).map_err(|e| StoreError::Other(e.into()))
+}
+
 async fn get_in(conn: &mut SqliteConnection, id: &str) -> Result<Option<StuffRecord>, StoreError> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM stuff WHERE id = ?"
@@ -79,11 +95,18 @@ async fn get_in(conn: &mut SqliteConnection, id: &str) -> Result<Option<StuffRec
 
 #[async_trait]
 impl StuffStore for SqliteStuffStore {
-    async fn create(&self, s: &StuffRecord, cid: Option<&str>) -> Result<(), StoreError> {
+    async fn create(
+        &self,
+        s: &StuffRecord,
+        note: Option<&str>,
+        cid: Option<&str>,
+    ) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO stuff ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        )))
+        sqlx::query(
+            "INSERT INTO stuff (id, title, description, price_cents, seller_id, status, order_id,
+                                version, created_at, updated_at, files, secret_note)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
         .bind(&s.id)
         .bind(&s.title)
         .bind(&s.description)
@@ -94,6 +117,8 @@ impl StuffStore for SqliteStuffStore {
         .bind(db_version(s.version))
         .bind(to_db(&s.created_at))
         .bind(to_db(&s.updated_at))
+        .bind(files_json(&s.files)?)
+        .bind(note)
         .execute(&mut *tx)
         .await?;
         sqlite::enqueue(&mut tx, &created_event(s, cid)).await?;
@@ -137,6 +162,7 @@ impl StuffStore for SqliteStuffStore {
                  title = COALESCE(?1, title),
                  price_cents = COALESCE(?2, price_cents),
                  description = COALESCE(?3, description),
+                 secret_note = CASE WHEN ?8 THEN ?9 ELSE secret_note END,
                  version = version + 1,
                  updated_at = ?4
              WHERE id = ?5 AND seller_id = ?6 AND status = 'available'
@@ -150,6 +176,13 @@ impl StuffStore for SqliteStuffStore {
         .bind(e.id)
         .bind(e.editor_id)
         .bind(e.expected_version.map(db_version))
+        .bind(e.patch.secret_note.is_some())
+        .bind(
+            e.patch
+                .secret_note
+                .as_ref()
+                .and_then(|n| n.as_ref().map(|n| n.as_str().to_owned())),
+        )
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
@@ -185,13 +218,16 @@ impl StuffStore for SqliteStuffStore {
             return Ok(OrderOutcome::UnknownStuff);
         };
         sqlx::query(
-            "INSERT INTO order_versions (order_id, stuff_id, status, version) VALUES (?, ?, ?, ?)
-             ON CONFLICT(order_id) DO UPDATE SET status = excluded.status, version = excluded.version",
+            "INSERT INTO order_versions (order_id, stuff_id, status, version, user_id)
+             VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT(order_id) DO UPDATE SET status = excluded.status, version = excluded.version,
+                                                 user_id = excluded.user_id",
         )
         .bind(&order.id)
         .bind(&order.stuff_id)
         .bind(change.status().as_str())
         .bind(db_version(order.version))
+        .bind(&order.user_id)
         .execute(&mut *tx)
         .await?;
         let next_active: Option<String> = sqlx::query_scalar(
@@ -224,6 +260,56 @@ impl StuffStore for SqliteStuffStore {
         sqlite::enqueue(&mut tx, &updated_event(&updated, cid)).await?;
         tx.commit().await?;
         Ok(OrderOutcome::Applied(Some(updated)))
+    }
+
+    async fn edit_files(&self, e: &FileEdit<'_>) -> Result<FileEdited, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let Some(stuff) = get_in(&mut tx, e.stuff_id).await? else {
+            return Err(StoreError::NotFound);
+        };
+        let (files, unreferenced) = file_effect(&stuff, e.editor_id, e.op)?;
+        // BEGIN IMMEDIATE holds the write lock since the read: the version still matches.
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE stuff SET files = ?, version = version + 1, updated_at = ?
+             WHERE id = ? AND version = ?
+             RETURNING {COLUMNS}"
+        )))
+        .bind(files_json(&files)?)
+        .bind(to_db(&e.now))
+        .bind(&stuff.id)
+        .bind(db_version(stuff.version))
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("stuff {} changed inside a write transaction", stuff.id))?;
+        let updated = StuffRecord::from_row(&row)?;
+        sqlite::enqueue(&mut tx, &updated_event(&updated, e.correlation_id)).await?;
+        let buyer: Option<String> = match &updated.order_id {
+            Some(order) => {
+                sqlx::query_scalar("SELECT user_id FROM order_versions WHERE order_id = ?")
+                    .bind(order)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .flatten()
+            }
+            None => None,
+        };
+        if let Some(ev) = delivery_event(&updated, e.op, buyer.as_deref(), e.correlation_id) {
+            sqlite::enqueue(&mut tx, &ev).await?;
+        }
+        tx.commit().await?;
+        Ok(FileEdited {
+            stuff: updated,
+            unreferenced,
+        })
+    }
+
+    async fn secret_note(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let note: Option<Option<String>> =
+            sqlx::query_scalar("SELECT secret_note FROM stuff WHERE id = ?")
+                .bind(id)
+                .fetch_optional(self.db.pool())
+                .await?;
+        Ok(note.flatten())
     }
 
     fn outbox(&self) -> Arc<dyn OutboxStore> {

@@ -69,6 +69,9 @@ pub fn parse_payload<T: serde::de::DeserializeOwned>(payload: Value) -> Result<T
 pub struct RpcContext {
     /// The verified caller, when a valid token came with the request.
     pub user: Option<AuthUser>,
+    /// The caller's verified token, so a service can ask another on the caller's behalf
+    /// (and that service checks it again).
+    pub token: Option<String>,
     /// Correlation id of the originating request.
     pub correlation_id: Option<String>,
 }

@@ -182,8 +182,10 @@ pub(super) async fn answer<H: RpcHandler>(
             Err(e) => return (Some(action), Reply::Error(e)),
         },
     };
+    let token = user.as_ref().and(req.token);
     let ctx = RpcContext {
         user,
+        token,
         correlation_id: cid,
     };
     let payload = if req.payload.is_null() {
