@@ -18,6 +18,45 @@ pub fn from_db(s: &str) -> anyhow::Result<DateTime<Utc>> {
     Ok(DateTime::parse_from_rfc3339(s)?.with_timezone(&Utc))
 }
 
+/// `#[serde(with = "ms_common::time::db")]`: a time in a MongoDB document as [`to_db`] text,
+/// the format the stores' string comparisons and sorts rely on (serde's own differs).
+pub mod db {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes [`super::to_db`] text.
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::to_db(t))
+    }
+
+    /// Reads any RFC 3339 text ([`super::from_db`]).
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        super::from_db(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// [`db`] for an optional time: `None` is stored as `null` (pair with `#[serde(default)]` to
+/// also read a missing field as `None`).
+pub mod db_opt {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes [`super::to_db`] text or `null`.
+    pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => super::db::serialize(t, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Reads RFC 3339 text or `null`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| super::from_db(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -24,7 +24,7 @@ pub use service::Service;
 
 pub use action::{
     Action, ActionInfo, OrderAction, PaymentAction, ServiceAction, StuffAction, UserAction,
-    catalogue as action_catalogue, catalogue_file as action_catalogue_file,
+    catalogue_file as action_catalogue_file,
 };
 
 use crate::error::{ApiError, ErrorDetail};

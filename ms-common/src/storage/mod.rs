@@ -102,6 +102,22 @@ pub fn db_version(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// `#[serde(with = "ms_common::storage::version")]`: a record version in a MongoDB document,
+/// stored as [`db_version`] stores it (an `i64`) and read back refusing negative values.
+pub mod version {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes [`super::db_version`].
+    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(super::db_version(*v))
+    }
+
+    /// Reads a non-negative integer.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        u64::try_from(i64::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Opens a service's store on the configured backend: the one place that chooses between
 /// MongoDB, a SQLite file and private memory.
 pub async fn open_store<T: ?Sized>(
@@ -116,8 +132,9 @@ pub async fn open_store<T: ?Sized>(
     }
 }
 
-/// Gives a service's store error enum its conversions from both database drivers' errors,
-/// into its `Other(anyhow::Error)` variant (one definition instead of one per service).
+/// Gives a service's store error enum its conversions from both database drivers' errors
+/// (and from BSON document (de)serialisation errors), into its `Other(anyhow::Error)`
+/// variant (one definition instead of one per service).
 #[macro_export]
 macro_rules! database_errors {
     ($error:ty) => {
@@ -129,6 +146,18 @@ macro_rules! database_errors {
 
         impl From<mongodb::error::Error> for $error {
             fn from(e: mongodb::error::Error) -> Self {
+                Self::Other(e.into())
+            }
+        }
+
+        impl From<mongodb::bson::ser::Error> for $error {
+            fn from(e: mongodb::bson::ser::Error) -> Self {
+                Self::Other(e.into())
+            }
+        }
+
+        impl From<mongodb::bson::de::Error> for $error {
+            fn from(e: mongodb::bson::de::Error) -> Self {
                 Self::Other(e.into())
             }
         }

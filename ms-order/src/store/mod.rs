@@ -11,10 +11,13 @@ use ms_common::events::{OrderRecord, OrderStatus, StuffStatus, VersionCheck};
 use ms_common::storage::OutboxStore;
 use std::sync::Arc;
 
-/// What ms-order knows about a stuff, replicated from `stuff.*` events.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What ms-order knows about a stuff, replicated from `stuff.*` events (serde reads it from
+/// a MongoDB `stuff_replica` document).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StuffReplica {
     /// Stuff id.
+    #[serde(rename = "_id")]
     pub id: String,
     /// Who sells it (cannot buy it).
     pub seller_id: String,
@@ -23,8 +26,11 @@ pub struct StuffReplica {
     /// Status as ms-stuff last announced it.
     pub status: StuffStatus,
     /// The replicated record version.
+    #[serde(with = "ms_common::storage::version")]
     pub version: u64,
-    /// True when it has a file or a note to deliver (it cannot be ordered otherwise).
+    /// True when it has a file or a note to deliver (it cannot be ordered otherwise);
+    /// replicas written before delivery existed have none.
+    #[serde(default)]
     pub deliverable: bool,
 }
 

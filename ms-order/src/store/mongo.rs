@@ -3,14 +3,15 @@
 
 use super::{CreateError, OrderStore, StuffReplica, event_for};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use futures_util::{FutureExt, TryStreamExt};
-use mongodb::bson::{Bson, Document, doc};
+use mongodb::bson::{Bson, Document, doc, from_document, to_document};
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, IndexModel};
-use ms_common::events::{OrderRecord, OrderStatus, StuffStatus, VersionCheck};
+use ms_common::events::{OrderRecord, OrderStatus, VersionCheck};
 use ms_common::storage::mongo::{Db, Duplicate, enqueue, is_duplicate_key};
 use ms_common::storage::{OutboxStore, db_version};
-use ms_common::time::{from_db, to_db};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Orders in a MongoDB database.
@@ -55,26 +56,42 @@ impl MongoOrderStore {
     }
 }
 
-fn order_doc(o: &OrderRecord) -> Document {
-    doc! {
-        "_id": &o.id, "stuffId": &o.stuff_id, "userId": &o.user_id, "status": o.status.as_str(),
-        "expiresAt": to_db(&o.expires_at), "priceCents": o.price_cents, "version": db_version(o.version),
-        "createdAt": to_db(&o.created_at),
-    }
+/// The layout of an `orders` document: [`OrderRecord`]'s fields under serde attributes of
+/// their own (`_id`, times as `to_db` text), so the record's JSON form for events is left
+/// alone.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "OrderRecord", rename_all = "camelCase")]
+struct OrderDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    stuff_id: String,
+    user_id: String,
+    status: OrderStatus,
+    #[serde(with = "ms_common::time::db")]
+    expires_at: DateTime<Utc>,
+    price_cents: i64,
+    #[serde(with = "ms_common::storage::version")]
+    version: u64,
+    #[serde(with = "ms_common::time::db")]
+    created_at: DateTime<Utc>,
 }
 
-fn order_from(d: &Document) -> anyhow::Result<OrderRecord> {
-    Ok(OrderRecord {
-        id: d.get_str("_id")?.to_owned(),
-        stuff_id: d.get_str("stuffId")?.to_owned(),
-        user_id: d.get_str("userId")?.to_owned(),
-        status: OrderStatus::parse(d.get_str("status")?)
-            .ok_or_else(|| anyhow::anyhow!("bad status"))?,
-        expires_at: from_db(d.get_str("expiresAt")?)?,
-        price_cents: d.get_i64("priceCents")?,
-        version: u64::try_from(d.get_i64("version")?)?,
-        created_at: from_db(d.get_str("createdAt")?)?,
-    })
+/// An order to write, in [`OrderDoc`]'s layout.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct OrderOut<'a>(#[serde(serialize_with = "OrderDoc::serialize")] &'a OrderRecord);
+
+/// An order read back, in [`OrderDoc`]'s layout.
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct OrderIn(#[serde(with = "OrderDoc")] OrderRecord);
+
+fn order_doc(o: &OrderRecord) -> anyhow::Result<Document> {
+    Ok(to_document(&OrderOut(o))?)
+}
+
+fn order_from(d: Document) -> anyhow::Result<OrderRecord> {
+    Ok(from_document::<OrderIn>(d)?.0)
 }
 
 #[async_trait]
@@ -93,16 +110,12 @@ impl OrderStore for MongoOrderStore {
                 Some(h) => doc! {"_id": &s.id, "version": db_version(h)},
                 None => doc! {"_id": &s.id},
             };
-            let set = doc! {"$set": {
-                "sellerId": &s.seller_id,
-                "priceCents": s.price_cents,
-                "status": s.status.as_str(),
-                "version": db_version(s.version),
-                "deliverable": s.deliverable,
-            }};
+            // The whole replica but its `_id` (which the filter or the upsert gives).
+            let mut set = to_document(s)?;
+            set.remove("_id");
             let res = self
                 .stuff_coll()
-                .update_one(filter, set)
+                .update_one(filter, doc! {"$set": set})
                 .upsert(held.is_none())
                 .await;
             match res {
@@ -118,18 +131,12 @@ impl OrderStore for MongoOrderStore {
     }
 
     async fn stuff(&self, id: &str) -> anyhow::Result<Option<StuffReplica>> {
-        let Some(d) = self.stuff_coll().find_one(doc! {"_id": id}).await? else {
-            return Ok(None);
-        };
-        Ok(Some(StuffReplica {
-            id: d.get_str("_id")?.to_owned(),
-            seller_id: d.get_str("sellerId")?.to_owned(),
-            price_cents: d.get_i64("priceCents")?,
-            status: StuffStatus::parse(d.get_str("status")?)
-                .ok_or_else(|| anyhow::anyhow!("bad status"))?,
-            version: u64::try_from(d.get_i64("version")?)?,
-            deliverable: d.get_bool("deliverable").unwrap_or(false),
-        }))
+        Ok(self
+            .stuff_coll()
+            .find_one(doc! {"_id": id})
+            .await?
+            .map(from_document)
+            .transpose()?)
     }
 
     async fn create_order(&self, o: &OrderRecord, cid: Option<String>) -> Result<(), CreateError> {
@@ -142,7 +149,7 @@ impl OrderStore for MongoOrderStore {
             return Err(CreateError::Sold);
         }
         self.db
-            .insert_with_event("orders", &order_doc(o), &event_for(o, cid))
+            .insert_with_event("orders", &order_doc(o)?, &event_for(o, cid))
             .await
             .map_err(anyhow::Error::from)?
             .map_err(|Duplicate| CreateError::Held)
@@ -152,7 +159,6 @@ impl OrderStore for MongoOrderStore {
         self.orders()
             .find_one(doc! {"_id": id})
             .await?
-            .as_ref()
             .map(order_from)
             .transpose()
     }
@@ -166,7 +172,7 @@ impl OrderStore for MongoOrderStore {
             .await?
             .try_collect()
             .await?;
-        docs.iter().map(order_from).collect()
+        docs.into_iter().map(order_from).collect()
     }
 
     async fn transition(
@@ -205,7 +211,7 @@ impl OrderStore for MongoOrderStore {
                     else {
                         return Ok(Err(Some(anyhow::anyhow!("order vanished"))));
                     };
-                    let order = match order_from(&d) {
+                    let order = match order_from(d) {
                         Ok(o) => o,
                         Err(e) => return Ok(Err(Some(e))),
                     };
@@ -239,5 +245,71 @@ impl OrderStore for MongoOrderStore {
 
     fn outbox(&self) -> Arc<dyn OutboxStore> {
         self.db.outbox()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ms_common::events::StuffStatus;
+    use ms_common::time::{from_db, to_db};
+
+    fn order(status: OrderStatus) -> OrderRecord {
+        OrderRecord {
+            id: "o1".into(),
+            stuff_id: "s1".into(),
+            user_id: "u2".into(),
+            status,
+            expires_at: from_db("2026-11-23T20:15:00.250Z").unwrap(),
+            price_cents: 1999,
+            version: 2,
+            created_at: from_db("2026-11-23T20:00:00Z").unwrap(),
+        }
+    }
+
+    #[test]
+    fn order_document_keeps_its_layout_and_round_trips() {
+        for status in [
+            OrderStatus::Created,
+            OrderStatus::Cancelled,
+            OrderStatus::Complete,
+        ] {
+            let o = order(status);
+            // The document the hand-written `order_doc` wrote.
+            let old = doc! {
+                "_id": &o.id, "stuffId": &o.stuff_id, "userId": &o.user_id, "status": o.status.as_str(),
+                "expiresAt": to_db(&o.expires_at), "priceCents": o.price_cents, "version": db_version(o.version),
+                "createdAt": to_db(&o.created_at),
+            };
+            let d = order_doc(&o).unwrap();
+            assert_eq!(d, old);
+            assert_eq!(order_from(d).unwrap(), o);
+        }
+    }
+
+    #[test]
+    fn the_event_payload_is_unchanged() {
+        let json = serde_json::to_value(order(OrderStatus::Created)).unwrap();
+        assert_eq!(json["id"], "o1");
+        assert!(json.get("_id").is_none());
+    }
+
+    #[test]
+    fn stuff_replica_document() {
+        let s = StuffReplica {
+            id: "s1".into(),
+            seller_id: "u1".into(),
+            price_cents: 500,
+            status: StuffStatus::Reserved,
+            version: 4,
+            deliverable: true,
+        };
+        // What the upsert's `$set` writes, and the `_id` it was upserted under.
+        let doc = doc! {"_id": &s.id, "sellerId": &s.seller_id, "priceCents": s.price_cents, "status": s.status.as_str(), "version": db_version(s.version), "deliverable": true};
+        assert_eq!(to_document(&s).unwrap(), doc);
+        assert_eq!(from_document::<StuffReplica>(doc).unwrap(), s);
+        // A replica written before delivery existed reads as nothing to deliver.
+        let old = doc! {"_id": &s.id, "sellerId": &s.seller_id, "priceCents": s.price_cents, "status": s.status.as_str(), "version": db_version(s.version)};
+        assert!(!from_document::<StuffReplica>(old).unwrap().deliverable);
     }
 }

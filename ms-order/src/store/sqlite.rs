@@ -6,7 +6,6 @@ use ms_common::events::{OrderRecord, OrderStatus, StuffStatus, VersionCheck};
 use ms_common::storage::sqlite::{self, Db, Migration, is_unique_violation};
 use ms_common::storage::{OutboxStore, db_version};
 use ms_common::time::to_db;
-use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, Row};
 use std::path::Path;
 use std::sync::Arc;
@@ -57,10 +56,6 @@ impl SqliteOrderStore {
             db: sqlite::open(path, MIGRATIONS).await?,
         })
     }
-}
-
-fn order_from(r: &SqliteRow) -> anyhow::Result<OrderRecord> {
-    Ok(OrderRecord::from_row(r)?)
 }
 
 #[async_trait]
@@ -154,7 +149,7 @@ impl OrderStore for SqliteOrderStore {
             .bind(id)
             .fetch_optional(self.db.pool())
             .await?;
-        row.as_ref().map(order_from).transpose()
+        Ok(row.as_ref().map(OrderRecord::from_row).transpose()?)
     }
 
     async fn orders_of(&self, user_id: &str) -> anyhow::Result<Vec<OrderRecord>> {
@@ -164,7 +159,10 @@ impl OrderStore for SqliteOrderStore {
         .bind(user_id)
         .fetch_all(self.db.pool())
         .await?;
-        rows.iter().map(order_from).collect()
+        Ok(rows
+            .iter()
+            .map(OrderRecord::from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     async fn transition(
@@ -195,7 +193,7 @@ impl OrderStore for SqliteOrderStore {
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
-        let order = order_from(&row)?;
+        let order = OrderRecord::from_row(&row)?;
         sqlite::enqueue(&mut tx, &event_for(&order, cid)).await?;
         tx.commit().await?;
         Ok(Some(order))

@@ -13,10 +13,13 @@ use ms_common::events::{EventEnvelope, OrderRecord, OrderStatus, VersionCheck};
 use ms_common::storage::OutboxStore;
 use std::sync::Arc;
 
-/// ms-payment's copy of an order, fed by `order.*` events.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+/// ms-payment's copy of an order, fed by `order.*` events (serde gives the layout of a
+/// MongoDB `orders` document).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct OrderReplica {
     /// The order id.
+    #[serde(rename = "_id")]
     pub id: String,
     /// The stuff it holds.
     pub stuff_id: String,
@@ -25,11 +28,13 @@ pub struct OrderReplica {
     /// Status as of `version`.
     pub status: OrderStatus,
     /// After this the hold is over and the order cannot be paid.
+    #[serde(with = "ms_common::time::db")]
     pub expires_at: DateTime<Utc>,
     /// What the order costs before any coupon.
     pub price_cents: i64,
     /// Record version from ms-order (1 at creation).
     #[sqlx(try_from = "i64")]
+    #[serde(with = "ms_common::storage::version")]
     pub version: u64,
 }
 
@@ -47,10 +52,13 @@ impl From<&OrderRecord> for OrderReplica {
     }
 }
 
-/// A stored payment (at most one per order).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+/// A stored payment (at most one per order); serde gives the layout of a MongoDB `payments`
+/// document.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PaymentRow {
     /// Opaque id.
+    #[serde(rename = "_id")]
     pub id: String,
     /// The order paid for (unique).
     pub order_id: String,
@@ -63,26 +71,34 @@ pub struct PaymentRow {
     /// Gateway reference (PaymentIntent id, or `coupon:<code>` when nothing was charged).
     pub provider_id: String,
     /// When it was made.
+    #[serde(with = "ms_common::time::db")]
     pub created_at: DateTime<Utc>,
 }
 
 /// A declined payment: ms-order cancels the order on its event, so it is never charged again.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+/// Serde gives the layout of a MongoDB `payment_failures` document.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FailureRow {
     /// The order whose payment was declined (one row per order).
+    #[serde(rename = "_id")]
     pub order_id: String,
     /// Who tried.
     pub user_id: String,
     /// The decline code, for logs.
     pub reason: String,
     /// When it was declined.
+    #[serde(with = "ms_common::time::db")]
     pub created_at: DateTime<Utc>,
 }
 
-/// A stored coupon.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+/// A stored coupon; serde gives the layout of a MongoDB `coupons` document (`null` for no
+/// limit and no expiry, which the redemption filter matches).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CouponRow {
     /// Random, unguessable code (unique).
+    #[serde(rename = "_id")]
     pub code: String,
     /// 1–100.
     pub percent_off: i64,
@@ -91,10 +107,12 @@ pub struct CouponRow {
     /// How many payments have used it.
     pub redemptions: i64,
     /// Not valid from this time on; `None` = never expires.
+    #[serde(default, with = "ms_common::time::db_opt")]
     pub expires_at: Option<DateTime<Utc>>,
     /// The admin who created it.
     pub created_by: String,
     /// For newest-first listing.
+    #[serde(with = "ms_common::time::db")]
     pub created_at: DateTime<Utc>,
 }
 

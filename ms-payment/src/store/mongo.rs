@@ -11,13 +11,13 @@ use super::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures_util::{FutureExt, TryStreamExt};
-use mongodb::bson::{Bson, Document, doc};
+use mongodb::bson::{Bson, Document, doc, from_document, to_document};
 use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Collection, IndexModel};
-use ms_common::events::{EventEnvelope, OrderStatus, VersionCheck};
+use ms_common::events::{EventEnvelope, VersionCheck};
 use ms_common::storage::mongo::{Db, Duplicate, enqueue, is_duplicate_key};
 use ms_common::storage::{OutboxStore, db_version};
-use ms_common::time::{from_db, to_db};
+use ms_common::time::to_db;
 use std::sync::Arc;
 
 /// Orders, payments and coupons in a MongoDB database.
@@ -58,89 +58,12 @@ impl MongoPaymentStore {
     }
 }
 
-fn string(d: &Document, k: &str) -> Result<String, StoreError> {
-    d.get_str(k)
-        .map(str::to_owned)
-        .map_err(|e| StoreError::Other(e.into()))
-}
-
-fn int(d: &Document, k: &str) -> Result<i64, StoreError> {
-    match d.get(k) {
-        Some(Bson::Int64(v)) => Ok(*v),
-        Some(Bson::Int32(v)) => Ok(i64::from(*v)),
-        other => Err(StoreError::Other(anyhow::anyhow!(
-            "field {k}: expected an integer, found {other:?}"
-        ))),
-    }
-}
-
-fn opt_int(d: &Document, k: &str) -> Result<Option<i64>, StoreError> {
-    match d.get(k) {
-        None | Some(Bson::Null) => Ok(None),
-        Some(_) => int(d, k).map(Some),
-    }
-}
-
-fn time(d: &Document, k: &str) -> Result<DateTime<Utc>, StoreError> {
-    Ok(from_db(
-        d.get_str(k).map_err(|e| StoreError::Other(e.into()))?,
-    )?)
-}
-
-fn opt_time(d: &Document, k: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-    match d.get(k) {
-        None | Some(Bson::Null) => Ok(None),
-        Some(_) => time(d, k).map(Some),
-    }
-}
-
-fn order_doc(o: &OrderReplica) -> Document {
-    doc! {
-        "stuffId": &o.stuff_id,
-        "userId": &o.user_id,
-        "status": o.status.as_str(),
-        "expiresAt": to_db(&o.expires_at),
-        "priceCents": o.price_cents,
-        "version": db_version(o.version),
-    }
-}
-
-fn order_from(d: &Document) -> Result<OrderReplica, StoreError> {
-    let status = string(d, "status")?;
-    Ok(OrderReplica {
-        id: string(d, "_id")?,
-        stuff_id: string(d, "stuffId")?,
-        user_id: string(d, "userId")?,
-        status: OrderStatus::parse(&status)
-            .ok_or_else(|| anyhow::anyhow!("unknown order status {status:?}"))?,
-        expires_at: time(d, "expiresAt")?,
-        price_cents: int(d, "priceCents")?,
-        version: u64::try_from(int(d, "version")?).unwrap_or(0),
-    })
-}
-
-fn payment_from(d: &Document) -> Result<PaymentRow, StoreError> {
-    Ok(PaymentRow {
-        id: string(d, "_id")?,
-        order_id: string(d, "orderId")?,
-        user_id: string(d, "userId")?,
-        amount_cents: int(d, "amountCents")?,
-        coupon_code: d.get_str("couponCode").ok().map(str::to_owned),
-        provider_id: string(d, "providerId")?,
-        created_at: time(d, "createdAt")?,
-    })
-}
-
-fn coupon_from(d: &Document) -> Result<CouponRow, StoreError> {
-    Ok(CouponRow {
-        code: string(d, "_id")?,
-        percent_off: int(d, "percentOff")?,
-        max_redemptions: opt_int(d, "maxRedemptions")?,
-        redemptions: int(d, "redemptions")?,
-        expires_at: opt_time(d, "expiresAt")?,
-        created_by: string(d, "createdBy")?,
-        created_at: time(d, "createdAt")?,
-    })
+/// A whole record as the body of an upsert's `$set` or `$setOnInsert`: its document without
+/// the `_id` (which the filter gives).
+fn without_id(record: &impl serde::Serialize) -> Result<Document, StoreError> {
+    let mut d = to_document(record)?;
+    d.remove("_id");
+    Ok(d)
 }
 
 /// The update that gives one redemption back, never going below zero.
@@ -155,9 +78,7 @@ fn release_filter(code: &str) -> (Document, Document) {
 impl PaymentStore for MongoPaymentStore {
     async fn apply_order(&self, o: &OrderReplica) -> Result<VersionCheck, StoreError> {
         if o.version == 1 {
-            let mut d = order_doc(o);
-            d.insert("_id", &o.id);
-            return match self.orders().insert_one(d).await {
+            return match self.orders().insert_one(to_document(o)?).await {
                 Ok(_) => Ok(VersionCheck::Apply),
                 // Version 1 is held already (or later ones): a duplicate.
                 Err(e) if is_duplicate_key(&e) => Ok(VersionCheck::Stale),
@@ -170,7 +91,7 @@ impl PaymentStore for MongoPaymentStore {
                 .orders()
                 .update_one(
                     doc! {"_id": &o.id, "version": db_version(o.version - 1)},
-                    doc! {"$set": order_doc(o)},
+                    doc! {"$set": without_id(o)?},
                 )
                 .await?;
             if res.matched_count == 1 {
@@ -181,9 +102,9 @@ impl PaymentStore for MongoPaymentStore {
             .orders()
             .find_one(doc! {"_id": &o.id})
             .await?
-            .map(|d| int(&d, "version"))
+            .map(from_document::<OrderReplica>)
             .transpose()?
-            .map(|v| u64::try_from(v).unwrap_or(0));
+            .map(|held| held.version);
         Ok(match VersionCheck::of(held, o.version) {
             // N-1 arrived between our update and this read: try again shortly.
             VersionCheck::Apply => VersionCheck::Early,
@@ -192,21 +113,21 @@ impl PaymentStore for MongoPaymentStore {
     }
 
     async fn order(&self, id: &str) -> Result<Option<OrderReplica>, StoreError> {
-        self.orders()
+        Ok(self
+            .orders()
             .find_one(doc! {"_id": id})
             .await?
-            .as_ref()
-            .map(order_from)
-            .transpose()
+            .map(from_document)
+            .transpose()?)
     }
 
     async fn payment_for_order(&self, order_id: &str) -> Result<Option<PaymentRow>, StoreError> {
-        self.payments()
+        Ok(self
+            .payments()
             .find_one(doc! {"orderId": order_id})
             .await?
-            .as_ref()
-            .map(payment_from)
-            .transpose()
+            .map(from_document)
+            .transpose()?)
     }
 
     async fn record_payment(
@@ -214,17 +135,8 @@ impl PaymentStore for MongoPaymentStore {
         p: &PaymentRow,
         event: &EventEnvelope,
     ) -> Result<(), StoreError> {
-        let payment = doc! {
-            "_id": &p.id,
-            "orderId": &p.order_id,
-            "userId": &p.user_id,
-            "amountCents": p.amount_cents,
-            "couponCode": p.coupon_code.as_deref(),
-            "providerId": &p.provider_id,
-            "createdAt": to_db(&p.created_at),
-        };
         self.db
-            .insert_with_event("payments", &payment, event)
+            .insert_with_event("payments", &to_document(p)?, event)
             .await?
             .map_err(|Duplicate| StoreError::AlreadyPaid)
     }
@@ -235,21 +147,15 @@ impl PaymentStore for MongoPaymentStore {
         coupon: Option<&str>,
         event: &EventEnvelope,
     ) -> Result<(), StoreError> {
+        let failure = without_id(f)?;
         self.db
-            .transaction((self, f, coupon, event), |session, ctx| {
-                let (store, f, coupon, event) = *ctx;
+            .transaction((self, f, &failure, coupon, event), |session, ctx| {
+                let (store, f, failure, coupon, event) = *ctx;
                 async move {
                     // Keeps the first decline of an order.
                     store
                         .failures()
-                        .update_one(
-                            doc! {"_id": &f.order_id},
-                            doc! {"$setOnInsert": {
-                                "userId": &f.user_id,
-                                "reason": &f.reason,
-                                "createdAt": to_db(&f.created_at),
-                            }},
-                        )
+                        .update_one(doc! {"_id": &f.order_id}, doc! {"$setOnInsert": failure})
                         .upsert(true)
                         .session(&mut *session)
                         .await?;
@@ -270,33 +176,16 @@ impl PaymentStore for MongoPaymentStore {
     }
 
     async fn failure_for_order(&self, order_id: &str) -> Result<Option<FailureRow>, StoreError> {
-        self.failures()
+        Ok(self
+            .failures()
             .find_one(doc! {"_id": order_id})
             .await?
-            .map(|d| {
-                Ok(FailureRow {
-                    order_id: string(&d, "_id")?,
-                    user_id: string(&d, "userId")?,
-                    reason: string(&d, "reason")?,
-                    created_at: time(&d, "createdAt")?,
-                })
-            })
-            .transpose()
+            .map(from_document)
+            .transpose()?)
     }
 
     async fn create_coupon(&self, c: &CouponRow) -> Result<(), StoreError> {
-        let res = self
-            .coupons()
-            .insert_one(doc! {
-                "_id": &c.code,
-                "percentOff": c.percent_off,
-                "maxRedemptions": c.max_redemptions,
-                "redemptions": c.redemptions,
-                "expiresAt": c.expires_at.as_ref().map(to_db),
-                "createdBy": &c.created_by,
-                "createdAt": to_db(&c.created_at),
-            })
-            .await;
+        let res = self.coupons().insert_one(to_document(c)?).await;
         match res {
             Err(e) if is_duplicate_key(&e) => Err(StoreError::CodeTaken),
             Err(e) => Err(e.into()),
@@ -305,12 +194,12 @@ impl PaymentStore for MongoPaymentStore {
     }
 
     async fn coupon(&self, code: &str) -> Result<Option<CouponRow>, StoreError> {
-        self.coupons()
+        Ok(self
+            .coupons()
             .find_one(doc! {"_id": code})
             .await?
-            .as_ref()
-            .map(coupon_from)
-            .transpose()
+            .map(from_document)
+            .transpose()?)
     }
 
     async fn coupons(&self) -> Result<Vec<CouponRow>, StoreError> {
@@ -321,7 +210,10 @@ impl PaymentStore for MongoPaymentStore {
             .await?
             .try_collect()
             .await?;
-        docs.iter().map(coupon_from).collect()
+        Ok(docs
+            .into_iter()
+            .map(from_document)
+            .collect::<Result<_, _>>()?)
     }
 
     async fn redeem_coupon(
@@ -349,7 +241,7 @@ impl PaymentStore for MongoPaymentStore {
             .return_document(ReturnDocument::After)
             .await?;
         match updated {
-            Some(d) => Ok(Redemption::Redeemed(coupon_from(&d)?)),
+            Some(d) => Ok(Redemption::Redeemed(from_document(d)?)),
             None => Ok(Redemption::why_not(self.coupon(code).await?, now)),
         }
     }
@@ -362,5 +254,138 @@ impl PaymentStore for MongoPaymentStore {
 
     fn outbox(&self) -> Arc<dyn OutboxStore> {
         self.db.outbox()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ms_common::events::OrderStatus;
+    use ms_common::time::from_db;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        from_db(s).unwrap()
+    }
+
+    // Each test builds the document the hand-written mapper wrote (the expected layout),
+    // checks the serde mapping writes exactly that and reads it back into the same row.
+
+    #[test]
+    fn order_document() {
+        let o = OrderReplica {
+            id: "o1".into(),
+            stuff_id: "s1".into(),
+            user_id: "u2".into(),
+            status: OrderStatus::Created,
+            expires_at: at("2026-11-23T20:15:00Z"),
+            price_cents: 1999,
+            version: 1,
+        };
+        // `order_doc`, which the `$set` of later versions used as is ...
+        let set = doc! {
+            "stuffId": &o.stuff_id,
+            "userId": &o.user_id,
+            "status": o.status.as_str(),
+            "expiresAt": to_db(&o.expires_at),
+            "priceCents": o.price_cents,
+            "version": db_version(o.version),
+        };
+        // ... and the insert of version 1 with the `_id` added.
+        let mut old = set.clone();
+        old.insert("_id", &o.id);
+        assert_eq!(without_id(&o).unwrap(), set);
+        assert_eq!(to_document(&o).unwrap(), old);
+        assert_eq!(from_document::<OrderReplica>(old).unwrap(), o);
+    }
+
+    #[test]
+    fn payment_document() {
+        for coupon_code in [None, Some("SAVE10".to_owned())] {
+            let p = PaymentRow {
+                id: "p1".into(),
+                order_id: "o1".into(),
+                user_id: "u2".into(),
+                amount_cents: 1799,
+                coupon_code,
+                provider_id: "pi_123".into(),
+                created_at: at("2026-11-23T20:05:00.123456Z"),
+            };
+            let old = doc! {
+                "_id": &p.id,
+                "orderId": &p.order_id,
+                "userId": &p.user_id,
+                "amountCents": p.amount_cents,
+                "couponCode": p.coupon_code.as_deref(),
+                "providerId": &p.provider_id,
+                "createdAt": to_db(&p.created_at),
+            };
+            assert_eq!(to_document(&p).unwrap(), old);
+            assert_eq!(from_document::<PaymentRow>(old).unwrap(), p);
+        }
+    }
+
+    #[test]
+    fn coupon_document() {
+        let limited = CouponRow {
+            code: "SAVE10".into(),
+            percent_off: 10,
+            max_redemptions: Some(3),
+            redemptions: 1,
+            expires_at: Some(at("2027-01-01T00:00:00Z")),
+            created_by: "admin1".into(),
+            created_at: at("2026-11-23T20:00:00.5Z"),
+        };
+        let open = CouponRow {
+            max_redemptions: None,
+            expires_at: None,
+            ..limited.clone()
+        };
+        for c in [limited, open] {
+            let old = doc! {
+                "_id": &c.code,
+                "percentOff": c.percent_off,
+                "maxRedemptions": c.max_redemptions,
+                "redemptions": c.redemptions,
+                "expiresAt": c.expires_at.as_ref().map(to_db),
+                "createdBy": &c.created_by,
+                "createdAt": to_db(&c.created_at),
+            };
+            assert_eq!(to_document(&c).unwrap(), old);
+            assert_eq!(from_document::<CouponRow>(old).unwrap(), c);
+        }
+    }
+
+    #[test]
+    fn coupon_reads_missing_limits_and_int32_counts() {
+        let d = doc! {
+            "_id": "FREE",
+            "percentOff": 100_i32,
+            "redemptions": 0_i32,
+            "createdBy": "admin1",
+            "createdAt": "2026-11-23T20:00:00.000000Z",
+        };
+        let c: CouponRow = from_document(d).unwrap();
+        assert_eq!((c.max_redemptions, c.expires_at), (None, None));
+        assert_eq!((c.percent_off, c.redemptions), (100, 0));
+    }
+
+    #[test]
+    fn failure_document() {
+        let f = FailureRow {
+            order_id: "o1".into(),
+            user_id: "u2".into(),
+            reason: "card_declined".into(),
+            created_at: at("2026-11-23T20:06:00Z"),
+        };
+        // The `$setOnInsert` of `record_failure`, upserted under `_id` = order id.
+        let set = doc! {
+            "userId": &f.user_id,
+            "reason": &f.reason,
+            "createdAt": to_db(&f.created_at),
+        };
+        assert_eq!(without_id(&f).unwrap(), set);
+        let mut stored = set;
+        stored.insert("_id", &f.order_id);
+        assert_eq!(from_document::<FailureRow>(stored).unwrap(), f);
     }
 }

@@ -9,7 +9,6 @@ use ms_common::events::{EventEnvelope, VersionCheck};
 use ms_common::storage::sqlite::{self, Db, Migration, is_unique_violation};
 use ms_common::storage::{OutboxStore, db_version};
 use ms_common::time::{from_db, to_db};
-use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, Row, SqliteConnection};
 use std::path::Path;
 use std::sync::Arc;
@@ -71,18 +70,6 @@ impl SqlitePaymentStore {
 
 fn version_of(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
-}
-
-fn order_from(r: &SqliteRow) -> Result<OrderReplica, StoreError> {
-    Ok(OrderReplica::from_row(r)?)
-}
-
-fn payment_from(r: &SqliteRow) -> Result<PaymentRow, StoreError> {
-    Ok(PaymentRow::from_row(r)?)
-}
-
-fn coupon_from(r: &SqliteRow) -> Result<CouponRow, StoreError> {
-    Ok(CouponRow::from_row(r)?)
 }
 
 const COUPON_COLUMNS: &str =
@@ -150,7 +137,7 @@ impl PaymentStore for SqlitePaymentStore {
             .bind(id)
             .fetch_optional(self.db.pool())
             .await?;
-        row.as_ref().map(order_from).transpose()
+        Ok(row.as_ref().map(OrderReplica::from_row).transpose()?)
     }
 
     async fn payment_for_order(&self, order_id: &str) -> Result<Option<PaymentRow>, StoreError> {
@@ -158,7 +145,7 @@ impl PaymentStore for SqlitePaymentStore {
             .bind(order_id)
             .fetch_optional(self.db.pool())
             .await?;
-        row.as_ref().map(payment_from).transpose()
+        Ok(row.as_ref().map(PaymentRow::from_row).transpose()?)
     }
 
     async fn record_payment(
@@ -256,7 +243,7 @@ impl PaymentStore for SqlitePaymentStore {
         .bind(code)
         .fetch_optional(self.db.pool())
         .await?;
-        row.as_ref().map(coupon_from).transpose()
+        Ok(row.as_ref().map(CouponRow::from_row).transpose()?)
     }
 
     async fn coupons(&self) -> Result<Vec<CouponRow>, StoreError> {
@@ -265,7 +252,10 @@ impl PaymentStore for SqlitePaymentStore {
         )))
         .fetch_all(self.db.pool())
         .await?;
-        rows.iter().map(coupon_from).collect()
+        Ok(rows
+            .iter()
+            .map(CouponRow::from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     async fn redeem_coupon(
@@ -286,7 +276,7 @@ impl PaymentStore for SqlitePaymentStore {
         .fetch_optional(self.db.pool())
         .await?;
         match row {
-            Some(r) => Ok(Redemption::Redeemed(coupon_from(&r)?)),
+            Some(r) => Ok(Redemption::Redeemed(CouponRow::from_row(&r)?)),
             None => Ok(Redemption::why_not(self.coupon(code).await?, now)),
         }
     }

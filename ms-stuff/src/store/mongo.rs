@@ -12,13 +12,14 @@ use super::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures_util::{FutureExt, TryStreamExt};
-use mongodb::bson::{Bson, Document, doc};
+use mongodb::bson::{Bson, Document, doc, from_document, to_document};
 use mongodb::options::ReturnDocument;
 use mongodb::{ClientSession, Collection, IndexModel};
-use ms_common::events::{OrderRecord, StuffRecord, StuffStatus, VersionCheck};
+use ms_common::events::{OrderRecord, StoredFile, StuffRecord, StuffStatus, VersionCheck};
 use ms_common::storage::mongo::{Db, Duplicate, enqueue};
 use ms_common::storage::{OutboxStore, db_version};
-use ms_common::time::{from_db, to_db};
+use ms_common::time::to_db;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// The catalogue in a MongoDB database.
@@ -108,10 +109,10 @@ impl MongoStuffStore {
                 .find_one(doc! {"_id": e.id})
                 .session(&mut *session)
                 .await?;
-            let current = current.as_ref().map(stuff_from).transpose()?;
+            let current = current.map(stuff_from).transpose()?;
             return Err(edit_refusal(current.as_ref(), e));
         };
-        let updated = stuff_from(&doc)?;
+        let updated = stuff_from(doc)?;
         enqueue(
             &self.db,
             session,
@@ -134,7 +135,7 @@ impl MongoStuffStore {
         else {
             return Err(StoreError::NotFound);
         };
-        let stuff = stuff_from(&current)?;
+        let stuff = stuff_from(current)?;
         let (files, unreferenced) = file_effect(&stuff, e.editor_id, e.op)?;
         let files = mongodb::bson::to_bson(&files).map_err(|e| StoreError::Other(e.into()))?;
         // Compare-and-set on the version read: a concurrent change makes this write
@@ -152,7 +153,7 @@ impl MongoStuffStore {
             .session(&mut *session)
             .await?
             .ok_or(StoreError::VersionConflict)?;
-        let updated = stuff_from(&doc)?;
+        let updated = stuff_from(doc)?;
         enqueue(
             &self.db,
             session,
@@ -206,7 +207,7 @@ impl MongoStuffStore {
         else {
             return Ok(OrderOutcome::UnknownStuff);
         };
-        let stuff = stuff_from(&stuff)?;
+        let stuff = stuff_from(stuff)?;
         self.orders()
             .update_one(
                 doc! {"_id": &order.id},
@@ -251,63 +252,54 @@ impl MongoStuffStore {
             .session(&mut *session)
             .await?
             .ok_or_else(|| anyhow::anyhow!("stuff {} changed inside a transaction", stuff.id))?;
-        let updated = stuff_from(&doc)?;
+        let updated = stuff_from(doc)?;
         enqueue(&self.db, session, &updated_event(&updated, cid)).await?;
         Ok(OrderOutcome::Applied(Some(updated)))
     }
 }
 
-fn string(d: &Document, k: &str) -> Result<String, StoreError> {
-    d.get_str(k)
-        .map(str::to_owned)
-        .map_err(|e| StoreError::Other(e.into()))
+/// The layout of a `stuff` document: [`StuffRecord`]'s fields under serde attributes of
+/// their own (`_id`, times as `to_db` text, `orderId` always present, `null` when free), so
+/// the record's JSON form for events is left alone.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "StuffRecord", rename_all = "camelCase")]
+struct StuffDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    title: String,
+    description: String,
+    price_cents: i64,
+    seller_id: String,
+    status: StuffStatus,
+    order_id: Option<String>,
+    #[serde(with = "ms_common::storage::version")]
+    version: u64,
+    #[serde(with = "ms_common::time::db")]
+    created_at: DateTime<Utc>,
+    #[serde(with = "ms_common::time::db")]
+    updated_at: DateTime<Utc>,
+    #[serde(default)]
+    files: Vec<StoredFile>,
+    #[serde(default)]
+    has_secret_note: bool,
 }
 
-fn int(d: &Document, k: &str) -> Result<i64, StoreError> {
-    d.get_i64(k).map_err(|e| StoreError::Other(e.into()))
-}
+/// A stuff to write, in [`StuffDoc`]'s layout.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct StuffOut<'a>(#[serde(serialize_with = "StuffDoc::serialize")] &'a StuffRecord);
 
-fn stuff_from(d: &Document) -> Result<StuffRecord, StoreError> {
-    let status = string(d, "status")?;
-    Ok(StuffRecord {
-        id: string(d, "_id")?,
-        title: string(d, "title")?,
-        description: string(d, "description")?,
-        price_cents: int(d, "priceCents")?,
-        seller_id: string(d, "sellerId")?,
-        status: StuffStatus::parse(&status)
-            .ok_or_else(|| anyhow::anyhow!("unknown stuff status {status:?}"))?,
-        order_id: d.get_str("orderId").ok().map(str::to_owned),
-        version: u64::try_from(int(d, "version")?)
-            .map_err(|e| anyhow::anyhow!("bad version: {e}"))?,
-        created_at: from_db(&string(d, "createdAt")?)?,
-        updated_at: from_db(&string(d, "updatedAt")?)?,
-        files: match d.get("files") {
-            Some(f) => {
-                mongodb::bson::from_bson(f.clone()).map_err(|e| StoreError::Other(e.into()))?
-            }
-            None => Vec::new(),
-        },
-        has_secret_note: d.get_bool("hasSecretNote").unwrap_or(false),
-    })
-}
+/// A stuff read back, in [`StuffDoc`]'s layout.
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct StuffIn(#[serde(with = "StuffDoc")] StuffRecord);
 
 fn stuff_doc(s: &StuffRecord) -> Result<Document, StoreError> {
-    let files = mongodb::bson::to_bson(&s.files).map_err(|e| StoreError::Other(e.into()))?;
-    Ok(doc! {
-        "_id": &s.id,
-        "title": &s.title,
-        "description": &s.description,
-        "priceCents": s.price_cents,
-        "sellerId": &s.seller_id,
-        "status": s.status.as_str(),
-        "orderId": s.order_id.as_deref(),
-        "version": db_version(s.version),
-        "createdAt": to_db(&s.created_at),
-        "updatedAt": to_db(&s.updated_at),
-        "files": files,
-        "hasSecretNote": s.has_secret_note,
-    })
+    Ok(to_document(&StuffOut(s))?)
+}
+
+fn stuff_from(d: Document) -> Result<StuffRecord, StoreError> {
+    Ok(from_document::<StuffIn>(d)?.0)
 }
 
 /// A store result as a transaction body returns it: driver errors stay driver errors (so
@@ -344,7 +336,6 @@ impl StuffStore for MongoStuffStore {
         self.stuff()
             .find_one(doc! {"_id": id})
             .await?
-            .as_ref()
             .map(stuff_from)
             .transpose()
     }
@@ -372,7 +363,7 @@ impl StuffStore for MongoStuffStore {
             .await?
             .try_collect()
             .await?;
-        docs.iter().map(stuff_from).collect()
+        docs.into_iter().map(stuff_from).collect()
     }
 
     async fn edit(&self, e: &Edit<'_>) -> Result<StuffRecord, StoreError> {
@@ -422,5 +413,117 @@ impl StuffStore for MongoStuffStore {
 
     fn outbox(&self) -> Arc<dyn OutboxStore> {
         self.db.outbox()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ms_common::time::from_db;
+
+    fn stuff(order_id: Option<&str>) -> StuffRecord {
+        StuffRecord {
+            id: "s1".into(),
+            title: "Lamp".into(),
+            description: String::new(),
+            price_cents: 1999,
+            seller_id: "u1".into(),
+            status: if order_id.is_some() {
+                StuffStatus::Reserved
+            } else {
+                StuffStatus::Available
+            },
+            order_id: order_id.map(str::to_owned),
+            version: 7,
+            created_at: from_db("2026-11-23T20:00:00Z").unwrap(),
+            updated_at: from_db("2026-11-23T20:00:01.000042Z").unwrap(),
+            files: vec![StoredFile {
+                meta: ms_common::events::FileMeta {
+                    id: "f1".into(),
+                    name: "notes.pdf".into(),
+                    size_bytes: 10,
+                    content_type: "application/pdf".into(),
+                    sha256: "ab".repeat(32),
+                },
+                object: "files/s1/x".into(),
+            }],
+            has_secret_note: true,
+        }
+    }
+
+    /// The layout to keep: what the hand-written `stuff_doc` wrote, plus the deliverables.
+    fn old_doc(s: &StuffRecord) -> Document {
+        let mut d = pre_delivery_doc(s);
+        d.insert("files", vec![Bson::Document(doc! {
+            "id": "f1", "name": "notes.pdf", "sizeBytes": 10_i64,
+            "contentType": "application/pdf", "sha256": "ab".repeat(32), "object": "files/s1/x",
+        })]);
+        d.insert("hasSecretNote", true);
+        d
+    }
+
+    /// A document written before stuff had deliverables.
+    fn pre_delivery_doc(s: &StuffRecord) -> Document {
+        doc! {
+            "_id": &s.id,
+            "title": &s.title,
+            "description": &s.description,
+            "priceCents": s.price_cents,
+            "sellerId": &s.seller_id,
+            "status": s.status.as_str(),
+            "orderId": s.order_id.as_deref(),
+            "version": db_version(s.version),
+            "createdAt": to_db(&s.created_at),
+            "updatedAt": to_db(&s.updated_at),
+        }
+    }
+
+    #[test]
+    fn stuff_document_keeps_its_layout_and_round_trips() {
+        for s in [stuff(None), stuff(Some("o1"))] {
+            let d = stuff_doc(&s).unwrap();
+            assert_eq!(d, old_doc(&s));
+            assert_eq!(stuff_from(d).unwrap(), s);
+        }
+        // A free stuff stores `orderId: null` (what the `$set` of a release writes too).
+        assert_eq!(
+            stuff_doc(&stuff(None)).unwrap().get("orderId"),
+            Some(&Bson::Null)
+        );
+    }
+
+    #[test]
+    fn reads_a_document_from_before_delivery() {
+        let s = stuff(None);
+        let read = stuff_from(pre_delivery_doc(&s)).unwrap();
+        assert_eq!((read.files.len(), read.has_secret_note), (0, false));
+    }
+
+    #[test]
+    fn reads_a_document_without_order_id() {
+        let s = stuff(None);
+        let mut d = old_doc(&s);
+        d.remove("orderId");
+        assert_eq!(stuff_from(d).unwrap(), s);
+    }
+
+    #[test]
+    fn refuses_a_bad_document() {
+        let s = stuff(None);
+        let mut d = old_doc(&s);
+        d.insert("status", "lost");
+        assert!(stuff_from(d).is_err());
+        let mut d = old_doc(&s);
+        d.insert("version", -1_i64);
+        assert!(stuff_from(d).is_err());
+    }
+
+    #[test]
+    fn the_event_payload_is_unchanged() {
+        // The record's own serde (event JSON) still has `id`, no `orderId` when free.
+        let json = serde_json::to_value(stuff(None)).unwrap();
+        assert_eq!(json["id"], "s1");
+        assert!(json.get("orderId").is_none());
+        assert!(json.get("_id").is_none());
     }
 }

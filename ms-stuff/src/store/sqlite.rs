@@ -13,7 +13,6 @@ use ms_common::events::{OrderRecord, StuffRecord, StuffStatus, VersionCheck};
 use ms_common::storage::sqlite::{self, Db, Migration};
 use ms_common::storage::{OutboxStore, db_version};
 use ms_common::time::to_db;
-use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, SqliteConnection};
 use std::path::Path;
 use std::sync::Arc;
@@ -74,10 +73,6 @@ impl SqliteStuffStore {
     }
 }
 
-fn stuff_from(r: &SqliteRow) -> Result<StuffRecord, StoreError> {
-    Ok(StuffRecord::from_row(r)?)
-}
-
 /// The `files` column: the list as JSON text.
 fn files_json(files: &[ms_common::events::StoredFile]) -> Result<String, StoreError> {
     serde_json::to_string(files).map_err(|e| StoreError::Other(e.into()))
@@ -90,7 +85,7 @@ async fn get_in(conn: &mut SqliteConnection, id: &str) -> Result<Option<StuffRec
     .bind(id)
     .fetch_optional(conn)
     .await?;
-    row.as_ref().map(stuff_from).transpose()
+    Ok(row.as_ref().map(StuffRecord::from_row).transpose()?)
 }
 
 #[async_trait]
@@ -150,7 +145,10 @@ impl StuffStore for SqliteStuffStore {
         .bind(i64::from(q.limit))
         .fetch_all(self.db.pool())
         .await?;
-        rows.iter().map(stuff_from).collect()
+        Ok(rows
+            .iter()
+            .map(StuffRecord::from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     async fn edit(&self, e: &Edit<'_>) -> Result<StuffRecord, StoreError> {
@@ -189,7 +187,7 @@ impl StuffStore for SqliteStuffStore {
             let current = get_in(&mut tx, e.id).await?;
             return Err(edit_refusal(current.as_ref(), e));
         };
-        let updated = stuff_from(&row)?;
+        let updated = StuffRecord::from_row(&row)?;
         sqlite::enqueue(&mut tx, &updated_event(&updated, e.correlation_id)).await?;
         tx.commit().await?;
         Ok(updated)
@@ -256,7 +254,7 @@ impl StuffStore for SqliteStuffStore {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| anyhow::anyhow!("stuff {} changed inside a write transaction", stuff.id))?;
-        let updated = stuff_from(&row)?;
+        let updated = StuffRecord::from_row(&row)?;
         sqlite::enqueue(&mut tx, &updated_event(&updated, cid)).await?;
         tx.commit().await?;
         Ok(OrderOutcome::Applied(Some(updated)))

@@ -12,10 +12,13 @@ use ms_common::events::{EventEnvelope, Role};
 use ms_common::storage::OutboxStore;
 use std::sync::Arc;
 
-/// A stored account (a row of the SQLite `users` table, column for field).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+/// A stored account (a row of the SQLite `users` table, column for field; serde gives the
+/// layout of a MongoDB `users` document).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct UserRow {
     /// Opaque id.
+    #[serde(rename = "_id")]
     pub id: String,
     /// Normalised e-mail (unique).
     pub email: String,
@@ -25,21 +28,27 @@ pub struct UserRow {
     pub role: Role,
     /// Record version.
     #[sqlx(try_from = "i64")]
+    #[serde(with = "ms_common::storage::version")]
     pub version: u64,
     /// Creation time.
+    #[serde(with = "ms_common::time::db")]
     pub created_at: DateTime<Utc>,
 }
 
-/// A stored refresh token (only its hash is kept).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A stored refresh token (only its hash is kept); serde gives the layout of a MongoDB
+/// `refresh_tokens` document.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RefreshRow {
     /// SHA-256 of the token, hex.
+    #[serde(rename = "_id")]
     pub token_hash: String,
     /// All tokens descending from one sign-in share a family; reuse revokes it.
     pub family_id: String,
     /// Owner.
     pub user_id: String,
     /// Not accepted after this.
+    #[serde(with = "ms_common::time::db")]
     pub expires_at: DateTime<Utc>,
     /// Already exchanged for a new token.
     pub rotated: bool,
@@ -47,14 +56,18 @@ pub struct RefreshRow {
     pub revoked: bool,
 }
 
-/// A stored Ed25519 signing key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A stored Ed25519 signing key; serde gives the layout of a MongoDB `signing_keys` document.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct KeyRow {
     /// Key id, put in token headers.
+    #[serde(rename = "_id")]
     pub kid: String,
     /// Base64 of the 32-byte seed (private; never leaves this service).
+    #[serde(rename = "seed")]
     pub seed_b64: String,
     /// Newest key signs.
+    #[serde(with = "ms_common::time::db")]
     pub created_at: DateTime<Utc>,
 }
 

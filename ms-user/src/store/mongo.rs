@@ -3,15 +3,13 @@
 
 use super::{KeyRow, RefreshRow, StoreError, UserRow, UserStore};
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use futures_util::{FutureExt, TryStreamExt};
-use mongodb::bson::{Document, doc};
+use mongodb::bson::{Document, doc, from_document, to_document};
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, IndexModel};
-use ms_common::events::{EventEnvelope, Role};
+use ms_common::events::EventEnvelope;
+use ms_common::storage::OutboxStore;
 use ms_common::storage::mongo::{Db, Duplicate};
-use ms_common::storage::{OutboxStore, db_version};
-use ms_common::time::to_db;
 use std::sync::Arc;
 
 /// Accounts in a MongoDB database.
@@ -50,109 +48,52 @@ impl MongoUserStore {
     }
 }
 
-fn time(d: &Document, k: &str) -> Result<DateTime<Utc>, StoreError> {
-    let s = d.get_str(k).map_err(|e| StoreError::Other(e.into()))?;
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| StoreError::Other(e.into()))
-}
-
-fn string(d: &Document, k: &str) -> Result<String, StoreError> {
-    d.get_str(k)
-        .map(str::to_owned)
-        .map_err(|e| StoreError::Other(e.into()))
-}
-
-fn user_from(d: &Document) -> Result<UserRow, StoreError> {
-    Ok(UserRow {
-        id: string(d, "_id")?,
-        email: string(d, "email")?,
-        password_hash: string(d, "passwordHash")?,
-        role: if d.get_str("role").ok() == Some("admin") {
-            Role::Admin
-        } else {
-            Role::User
-        },
-        version: u64::try_from(d.get_i64("version").unwrap_or(0)).unwrap_or(0),
-        created_at: time(d, "createdAt")?,
-    })
-}
-
-fn refresh_from(d: &Document) -> Result<RefreshRow, StoreError> {
-    Ok(RefreshRow {
-        token_hash: string(d, "_id")?,
-        family_id: string(d, "familyId")?,
-        user_id: string(d, "userId")?,
-        expires_at: time(d, "expiresAt")?,
-        rotated: d.get_bool("rotated").unwrap_or(false),
-        revoked: d.get_bool("revoked").unwrap_or(false),
-    })
-}
-
-fn refresh_doc(r: &RefreshRow) -> Document {
-    doc! {
-        "_id": &r.token_hash,
-        "familyId": &r.family_id,
-        "userId": &r.user_id,
-        "expiresAt": to_db(&r.expires_at),
-        "rotated": r.rotated,
-        "revoked": r.revoked,
-    }
-}
-
 #[async_trait]
 impl UserStore for MongoUserStore {
     async fn create_user(&self, u: &UserRow, event: &EventEnvelope) -> Result<(), StoreError> {
-        let user = doc! {
-            "_id": &u.id,
-            "email": &u.email,
-            "passwordHash": &u.password_hash,
-            "role": u.role.as_str(),
-            "version": db_version(u.version),
-            "createdAt": to_db(&u.created_at),
-        };
         self.db
-            .insert_with_event("users", &user, event)
+            .insert_with_event("users", &to_document(u)?, event)
             .await?
             .map_err(|Duplicate| StoreError::EmailTaken)
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, StoreError> {
-        self.users()
+        Ok(self
+            .users()
             .find_one(doc! {"email": email})
             .await?
-            .as_ref()
-            .map(user_from)
-            .transpose()
+            .map(from_document)
+            .transpose()?)
     }
 
     async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
-        self.users()
+        Ok(self
+            .users()
             .find_one(doc! {"_id": id})
             .await?
-            .as_ref()
-            .map(user_from)
-            .transpose()
+            .map(from_document)
+            .transpose()?)
     }
 
     async fn add_refresh(&self, r: &RefreshRow) -> Result<(), StoreError> {
-        self.refresh().insert_one(refresh_doc(r)).await?;
+        self.refresh().insert_one(to_document(r)?).await?;
         Ok(())
     }
 
     async fn refresh_by_hash(&self, hash: &str) -> Result<Option<RefreshRow>, StoreError> {
-        self.refresh()
+        Ok(self
+            .refresh()
             .find_one(doc! {"_id": hash})
             .await?
-            .as_ref()
-            .map(refresh_from)
-            .transpose()
+            .map(from_document)
+            .transpose()?)
     }
 
     async fn rotate_refresh(&self, old_hash: &str, new: &RefreshRow) -> Result<bool, StoreError> {
+        let new = to_document(new)?;
         let rotated = self
             .db
-            .transaction((self, old_hash, new), |session, ctx| {
+            .transaction((self, old_hash, &new), |session, ctx| {
                 let (store, old_hash, new) = *ctx;
                 async move {
                     // Compare-and-set: only an unrotated, unrevoked token can be exchanged,
@@ -170,7 +111,7 @@ impl UserStore for MongoUserStore {
                     }
                     store
                         .refresh()
-                        .insert_one(refresh_doc(new))
+                        .insert_one(new)
                         .session(&mut *session)
                         .await?;
                     Ok(Ok(()))
@@ -199,27 +140,111 @@ impl UserStore for MongoUserStore {
             .await?
             .try_collect()
             .await?;
-        docs.iter()
-            .map(|d| {
-                Ok(KeyRow {
-                    kid: string(d, "_id")?,
-                    seed_b64: string(d, "seed")?,
-                    created_at: time(d, "createdAt")?,
-                })
-            })
-            .collect()
+        Ok(docs
+            .into_iter()
+            .map(from_document)
+            .collect::<Result<_, _>>()?)
     }
 
     async fn add_signing_key(&self, k: &KeyRow) -> Result<(), StoreError> {
-        self.keys()
-            .insert_one(
-                doc! {"_id": &k.kid, "seed": &k.seed_b64, "createdAt": to_db(&k.created_at)},
-            )
-            .await?;
+        self.keys().insert_one(to_document(k)?).await?;
         Ok(())
     }
 
     fn outbox(&self) -> Arc<dyn OutboxStore> {
         self.db.outbox()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+    use ms_common::events::Role;
+    use ms_common::storage::db_version;
+    use ms_common::time::{from_db, to_db};
+
+    fn at(s: &str) -> DateTime<Utc> {
+        from_db(s).unwrap()
+    }
+
+    // Each test builds the document the hand-written mapper wrote (the expected layout),
+    // checks the serde mapping writes exactly that and reads it back into the same row.
+
+    #[test]
+    fn user_document() {
+        for (role, created_at) in [
+            (Role::Admin, at("2026-11-23T20:00:00Z")),
+            (Role::User, at("2026-11-23T20:00:00.123456Z")),
+        ] {
+            let u = UserRow {
+                id: "u1".into(),
+                email: "a@example.com".into(),
+                password_hash: "$argon2id$v=19$x".into(),
+                role,
+                version: 3,
+                created_at,
+            };
+            let old = doc! {
+                "_id": &u.id,
+                "email": &u.email,
+                "passwordHash": &u.password_hash,
+                "role": u.role.as_str(),
+                "version": db_version(u.version),
+                "createdAt": to_db(&u.created_at),
+            };
+            assert_eq!(to_document(&u).unwrap(), old);
+            assert_eq!(from_document::<UserRow>(old).unwrap(), u);
+        }
+    }
+
+    #[test]
+    fn refresh_document() {
+        for (rotated, revoked) in [(false, false), (true, false), (false, true)] {
+            let r = RefreshRow {
+                token_hash: "ab12".into(),
+                family_id: "f1".into(),
+                user_id: "u1".into(),
+                expires_at: at("2026-12-01T08:30:00.000001Z"),
+                rotated,
+                revoked,
+            };
+            let old = doc! {
+                "_id": &r.token_hash,
+                "familyId": &r.family_id,
+                "userId": &r.user_id,
+                "expiresAt": to_db(&r.expires_at),
+                "rotated": r.rotated,
+                "revoked": r.revoked,
+            };
+            assert_eq!(to_document(&r).unwrap(), old);
+            assert_eq!(from_document::<RefreshRow>(old).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn signing_key_document() {
+        let k = KeyRow {
+            kid: "k1".into(),
+            seed_b64: "c2VlZA==".into(),
+            created_at: at("2026-11-23T20:00:00.5Z"),
+        };
+        let old = doc! {"_id": &k.kid, "seed": &k.seed_b64, "createdAt": to_db(&k.created_at)};
+        assert_eq!(to_document(&k).unwrap(), old);
+        assert_eq!(from_document::<KeyRow>(old).unwrap(), k);
+    }
+
+    #[test]
+    fn times_keep_the_fixed_format() {
+        let d = to_document(&KeyRow {
+            kid: "k".into(),
+            seed_b64: String::new(),
+            created_at: at("2026-11-23T20:00:00Z"),
+        })
+        .unwrap();
+        assert_eq!(
+            d.get_str("createdAt").unwrap(),
+            "2026-11-23T20:00:00.000000Z"
+        );
     }
 }

@@ -7,7 +7,6 @@ use ms_common::events::EventEnvelope;
 use ms_common::storage::OutboxStore;
 use ms_common::storage::sqlite::{self, Db, Migration, is_unique_violation};
 use ms_common::time::to_db;
-use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, Row};
 use std::path::Path;
 use std::sync::Arc;
@@ -61,10 +60,6 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(|e| StoreError::Other(e.into()))
 }
 
-fn user_from(r: &SqliteRow) -> Result<UserRow, StoreError> {
-    Ok(UserRow::from_row(r)?)
-}
-
 #[async_trait]
 impl UserStore for SqliteUserStore {
     async fn create_user(&self, u: &UserRow, event: &EventEnvelope) -> Result<(), StoreError> {
@@ -95,7 +90,7 @@ impl UserStore for SqliteUserStore {
             .bind(email)
             .fetch_optional(self.db.pool())
             .await?;
-        row.as_ref().map(user_from).transpose()
+        Ok(row.as_ref().map(UserRow::from_row).transpose()?)
     }
 
     async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
@@ -103,7 +98,7 @@ impl UserStore for SqliteUserStore {
             .bind(id)
             .fetch_optional(self.db.pool())
             .await?;
-        row.as_ref().map(user_from).transpose()
+        Ok(row.as_ref().map(UserRow::from_row).transpose()?)
     }
 
     async fn add_refresh(&self, r: &RefreshRow) -> Result<(), StoreError> {
