@@ -454,10 +454,13 @@ mod tests {
     /// The layout to keep: what the hand-written `stuff_doc` wrote, plus the deliverables.
     fn old_doc(s: &StuffRecord) -> Document {
         let mut d = pre_delivery_doc(s);
-        d.insert("files", vec![Bson::Document(doc! {
-            "id": "f1", "name": "notes.pdf", "sizeBytes": 10_i64,
-            "contentType": "application/pdf", "sha256": "ab".repeat(32), "object": "files/s1/x",
-        })]);
+        d.insert(
+            "files",
+            vec![Bson::Document(doc! {
+                "id": "f1", "name": "notes.pdf", "sizeBytes": 10_i64,
+                "contentType": "application/pdf", "sha256": "ab".repeat(32), "object": "files/s1/x",
+            })],
+        );
         d.insert("hasSecretNote", true);
         d
     }
