@@ -581,7 +581,7 @@ async fn sqlite_file() {
         })
         .await
         .unwrap();
-    assert_eq!(page.len(), 13);
+    assert_eq!(page.len(), 14);
     let _ = std::fs::remove_dir_all(dir);
 }
 

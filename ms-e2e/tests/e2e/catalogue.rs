@@ -48,6 +48,8 @@ async fn create_get_list_update_and_every_refusal() {
         [
             "createdAt",
             "description",
+            "files",
+            "hasSecretNote",
             "id",
             "priceCents",
             "sellerId",

@@ -47,7 +47,7 @@ async fn acks_and_pushes_are_pinned_as_text() {
     assert_eq!(
         packet(&cs, "30["),
         format!(
-            r#"30[{{"data":{{"id":"{id}","title":"Pinned notes","description":"All of it","priceCents":1500,"sellerId":"{seller}","status":"available","version":1,"createdAt":"{c_at}","updatedAt":"{u_at}"}}}}]"#
+            r#"30[{{"data":{{"id":"{id}","title":"Pinned notes","description":"All of it","priceCents":1500,"sellerId":"{seller}","status":"available","version":1,"createdAt":"{c_at}","updatedAt":"{u_at}","files":[],"hasSecretNote":true}}}}]"#
         )
     );
 
@@ -56,7 +56,7 @@ async fn acks_and_pushes_are_pinned_as_text() {
     assert_eq!(
         packet(&viewer, r#"2["stuff:created""#),
         format!(
-            r#"2["stuff:created",{{"id":"{id}","title":"Pinned notes","description":"All of it","priceCents":1500,"sellerId":"{seller}","status":"available","version":1,"createdAt":"{c_at}","updatedAt":"{u_at}"}}]"#
+            r#"2["stuff:created",{{"id":"{id}","title":"Pinned notes","description":"All of it","priceCents":1500,"sellerId":"{seller}","status":"available","version":1,"createdAt":"{c_at}","updatedAt":"{u_at}","files":[],"hasSecretNote":true}}]"#
         )
     );
 
@@ -88,7 +88,7 @@ async fn acks_and_pushes_are_pinned_as_text() {
     assert_eq!(
         packet(&viewer, r#"2["stuff:updated""#),
         format!(
-            r#"2["stuff:updated",{{"id":"{id}","title":"Pinned notes","description":"All of it","priceCents":1500,"sellerId":"{seller}","status":"reserved","version":2,"createdAt":"{c_at}","updatedAt":"{r_at}"}}]"#
+            r#"2["stuff:updated",{{"id":"{id}","title":"Pinned notes","description":"All of it","priceCents":1500,"sellerId":"{seller}","status":"reserved","version":2,"createdAt":"{c_at}","updatedAt":"{r_at}","files":[],"hasSecretNote":true}}]"#
         )
     );
 

@@ -33,7 +33,9 @@ async fn create_get_list_and_update() {
             "status",
             "version",
             "createdAt",
-            "updatedAt"
+            "updatedAt",
+            "files",
+            "hasSecretNote"
         ]),
         "exactly the contract's Stuff shape"
     );
