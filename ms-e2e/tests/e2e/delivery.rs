@@ -155,6 +155,33 @@ async fn market(opts: SystemOptions) -> Market {
     }
 }
 
+impl Market {
+    /// The buyer pays `order_id` with the test card and waits until it is complete.
+    async fn pay(&self, order_id: &str) {
+        let paid = ask(
+            &self.buyer,
+            "payment:create",
+            json!({"orderId": order_id, "paymentMethod": "pm_card_visa"}),
+        )
+        .await;
+        assert!(paid["data"]["id"].is_string(), "{paid}");
+        self.buyer
+            .wait_for("order:updated", T, |o| {
+                o["id"] == order_id && o["status"] == "complete"
+            })
+            .await
+            .unwrap();
+    }
+
+    /// The buyer orders the stuff and pays; the complete order's id.
+    async fn buy(&self) -> String {
+        let order = ask(&self.buyer, "order:create", json!({"stuffId": self.stuff})).await;
+        let order_id = order["data"]["id"].as_str().unwrap().to_owned();
+        self.pay(&order_id).await;
+        order_id
+    }
+}
+
 async fn get(url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
     let mut req = reqwest::Client::new().get(url);
     for (k, v) in headers {
@@ -283,19 +310,7 @@ async fn upload_pay_download_and_every_refusal() {
     );
 
     // Paid: the buyer gets a link that works without headers.
-    let paid = ask(
-        &m.buyer,
-        "payment:create",
-        json!({"orderId": order_id, "paymentMethod": "pm_card_visa"}),
-    )
-    .await;
-    assert!(paid["data"]["id"].is_string(), "{paid}");
-    m.buyer
-        .wait_for("order:updated", T, |o| {
-            o["id"] == order_id.as_str() && o["status"] == "complete"
-        })
-        .await
-        .unwrap();
+    m.pay(&order_id).await;
     let delivery =
         ask(&m.buyer, "delivery:get", json!({"orderId": order_id})).await["data"].clone();
     assert_eq!(delivery["secretNote"], Value::Null);
@@ -503,20 +518,7 @@ async fn notes_limits_and_removal() {
     assert_eq!(r.status().as_u16(), 404);
 
     // The buyer pays and reads the note.
-    let order = ask(&m.buyer, "order:create", json!({"stuffId": stuff})).await["data"].clone();
-    let order_id = order["id"].as_str().unwrap().to_owned();
-    ask(
-        &m.buyer,
-        "payment:create",
-        json!({"orderId": order_id, "paymentMethod": "pm_card_visa"}),
-    )
-    .await;
-    m.buyer
-        .wait_for("order:updated", T, |o| {
-            o["id"] == order_id.as_str() && o["status"] == "complete"
-        })
-        .await
-        .unwrap();
+    let order_id = m.buy().await;
     let d = ask(&m.buyer, "delivery:get", json!({"orderId": order_id})).await["data"].clone();
     assert_eq!(d["secretNote"], "KEY-1234");
     assert_eq!(d["files"].as_array().map(Vec::len), Some(9));
@@ -620,20 +622,7 @@ async fn the_s3_backend_stores_serves_and_cleans_up() {
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].size, zip.len() as u64);
 
-    let order = ask(&m.buyer, "order:create", json!({"stuffId": stuff})).await["data"].clone();
-    let order_id = order["id"].as_str().unwrap().to_owned();
-    ask(
-        &m.buyer,
-        "payment:create",
-        json!({"orderId": order_id, "paymentMethod": "pm_card_visa"}),
-    )
-    .await;
-    m.buyer
-        .wait_for("order:updated", T, |o| {
-            o["id"] == order_id.as_str() && o["status"] == "complete"
-        })
-        .await
-        .unwrap();
+    let order_id = m.buy().await;
     let d = ask(&m.buyer, "delivery:get", json!({"orderId": order_id})).await["data"].clone();
     let url = format!("{}{}", sys.url(), d["files"][0]["url"].as_str().unwrap());
     let r = get(&url, &[]).await;

@@ -1,15 +1,11 @@
 // The library: everything the signed-in user bought (complete orders), each with its private
 // note and download links. Links are renewed on their own, and on `delivery:updated`.
-import { useEffect, useState } from 'react';
-import { applyOrderUpdated, mergeOrders } from '../api/catalogue';
-import { toApiError } from '../api/errors';
 import { formatTime } from '../api/format';
-import { usePush, useSession, useSessionManager } from '../api/session-react';
 import type { Order } from '../api/types';
 import { DeliveryView, useDelivery } from '../components/delivery';
 import { ErrorBanner, Price } from '../components/ui';
 import { Link } from '../router/router';
-import { useStuffTitles } from './OrderPages';
+import { useMyOrders, useStuffTitles } from './OrderPages';
 import { RequireSignIn } from './RequireSignIn';
 
 export function LibraryPage() {
@@ -24,29 +20,7 @@ export function LibraryPage() {
 }
 
 function Library() {
-  const session = useSessionManager();
-  const { epoch, user } = useSession();
-  const [orders, setOrders] = useState<Order[] | null>(null);
-  const [error, setError] = useState<string[]>([]);
-
-  useEffect(() => {
-    if (epoch === 0 || !user) return;
-    let live = true;
-    session
-      .request('order:list', {})
-      .then(({ data }) => {
-        if (!live) return;
-        setOrders((held) => mergeOrders(held ?? [], data));
-        setError([]);
-      })
-      .catch((e) => live && setError(toApiError(e).errors.map((x) => x.message)));
-    return () => {
-      live = false;
-    };
-  }, [session, epoch, user]);
-
-  // An order completed in another tab shows up here at once.
-  usePush('order:updated', (o) => setOrders((held) => (held ? applyOrderUpdated(held, o) : held)));
+  const { orders, error } = useMyOrders();
 
   const bought = (orders ?? []).filter((o) => o.status === 'complete').sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   const titles = useStuffTitles(Array.from(new Set(bought.map((o) => o.stuffId))));

@@ -332,7 +332,9 @@ export function MyOrdersPage() {
   );
 }
 
-function MyOrders() {
+/** The signed-in user's orders (`order:list`), kept current by `order:updated` pushes:
+ * what My orders and the Library both show. `orders` is null until the first answer. */
+export function useMyOrders(): { orders: Order[] | null; error: string[] } {
   const session = useSessionManager();
   const { epoch, user } = useSession();
   const [orders, setOrders] = useState<Order[] | null>(null);
@@ -354,7 +356,13 @@ function MyOrders() {
     };
   }, [session, epoch, user]);
 
+  // An order created or completed in another tab shows up at once.
   usePush('order:updated', (o) => setOrders((held) => (held ? applyOrderUpdated(held, o) : held)));
+  return { orders, error };
+}
+
+function MyOrders() {
+  const { orders, error } = useMyOrders();
 
   const sorted = (orders ?? []).slice().sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   const titles = useStuffTitles(Array.from(new Set(sorted.map((o) => o.stuffId))));
