@@ -33,8 +33,51 @@ const S3_PART_BYTES: usize = 5 * 1024 * 1024;
 /// Part size for the local directory (no minimum; smaller keeps memory per upload low).
 const LOCAL_PART_BYTES: usize = 256 * 1024;
 
-/// The delivery settings ms-router and ms-stuff share.
+/// How download links are made and checked: ms-stuff signs them, ms-router verifies them,
+/// so both read these settings (and only ms-router reads the rest of [`FilesConfig`]).
 #[derive(Clone)]
+pub struct LinkConfig {
+    /// `DOWNLOAD_LINK_SECONDS`: how long a download link works.
+    pub ttl: Duration,
+    /// Signs and checks download links.
+    pub key: LinkKey,
+}
+
+impl std::fmt::Debug for LinkConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkConfig")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LinkConfig {
+    /// Reads `DOWNLOAD_LINK_SECONDS` and `DOWNLOAD_LINK_KEY` (else the key kept in
+    /// `data_dir`, generated on first use).
+    pub fn from_env(data_dir: &Path) -> anyhow::Result<Self> {
+        let key = match env_opt("DOWNLOAD_LINK_KEY") {
+            Some(k) => LinkKey::from_text(&k).context("DOWNLOAD_LINK_KEY")?,
+            None => LinkKey::load_or_create(data_dir)?,
+        };
+        let seconds = env_parse("DOWNLOAD_LINK_SECONDS", 300u64)?;
+        anyhow::ensure!(seconds > 0, "DOWNLOAD_LINK_SECONDS must be positive");
+        Ok(Self {
+            ttl: Duration::from_secs(seconds),
+            key,
+        })
+    }
+
+    /// Test settings: a fixed key shared by every process of a test, 5-minute links.
+    pub fn for_tests() -> Self {
+        Self {
+            ttl: Duration::from_secs(300),
+            key: LinkKey(Arc::new(vec![7; KEY_MIN_BYTES])),
+        }
+    }
+}
+
+/// ms-router's delivery settings: where the bytes go, how large they may be, the links.
+#[derive(Clone, Debug)]
 pub struct FilesConfig {
     /// `OBJECT_STORE_URL`: `file:///dir` or `s3://bucket[/prefix]`.
     pub object_store_url: String,
@@ -43,56 +86,48 @@ pub struct FilesConfig {
     pub s3_options: Vec<(String, String)>,
     /// `MAX_FILE_BYTES`: the largest file a seller may upload.
     pub max_file_bytes: u64,
-    /// `DOWNLOAD_LINK_SECONDS`: how long a download link works.
-    pub link_ttl: Duration,
-    /// Signs and checks download links.
-    pub link_key: LinkKey,
-}
-
-impl std::fmt::Debug for FilesConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FilesConfig")
-            .field("object_store_url", &self.object_store_url)
-            .field("max_file_bytes", &self.max_file_bytes)
-            .field("link_ttl", &self.link_ttl)
-            .finish_non_exhaustive()
-    }
+    /// `ORPHAN_SWEEP_SECONDS`: how often the router looks for objects no file points at
+    /// (left by a crash between storing an upload and recording it).
+    pub sweep_every: Duration,
+    /// How old such an object must be before it is deleted: longer than any upload takes
+    /// from its first byte to its record (`ORPHAN_SWEEP_SECONDS` too).
+    pub orphan_age: Duration,
+    /// Checks download links.
+    pub links: LinkConfig,
 }
 
 impl FilesConfig {
-    /// Reads `OBJECT_STORE_URL`, `MAX_FILE_BYTES`, `DOWNLOAD_LINK_SECONDS` and
-    /// `DOWNLOAD_LINK_KEY` (else the key kept in `data_dir`, generated on first use).
+    /// Reads `OBJECT_STORE_URL`, `MAX_FILE_BYTES`, `ORPHAN_SWEEP_SECONDS` and the
+    /// [`LinkConfig`] settings.
     pub fn from_env(data_dir: &Path) -> anyhow::Result<Self> {
         let object_store_url = match env_opt("OBJECT_STORE_URL") {
             Some(u) => u,
             None => file_url(&data_dir.join("objects"))?,
         };
-        let link_key = match env_opt("DOWNLOAD_LINK_KEY") {
-            Some(k) => LinkKey::from_text(&k).context("DOWNLOAD_LINK_KEY")?,
-            None => LinkKey::load_or_create(data_dir)?,
-        };
         let max_file_bytes = env_parse("MAX_FILE_BYTES", 52_428_800u64)?;
         anyhow::ensure!(max_file_bytes > 0, "MAX_FILE_BYTES must be positive");
-        let seconds = env_parse("DOWNLOAD_LINK_SECONDS", 300u64)?;
-        anyhow::ensure!(seconds > 0, "DOWNLOAD_LINK_SECONDS must be positive");
+        let sweep = env_parse("ORPHAN_SWEEP_SECONDS", 3600u64)?;
+        anyhow::ensure!(sweep >= 60, "ORPHAN_SWEEP_SECONDS must be at least 60");
         Ok(Self {
             object_store_url,
             s3_options: Vec::new(),
             max_file_bytes,
-            link_ttl: Duration::from_secs(seconds),
-            link_key,
+            sweep_every: Duration::from_secs(sweep),
+            orphan_age: Duration::from_secs(sweep),
+            links: LinkConfig::from_env(data_dir)?,
         })
     }
 
-    /// Test settings: objects in `dir` (absolute), a fixed key shared by every process of
-    /// a test, 1 MiB files, 5-minute links.
+    /// Test settings: objects in `dir` (absolute), 1 MiB files, hourly sweeps of
+    /// hour-old orphans, [`LinkConfig::for_tests`].
     pub fn for_tests(dir: &Path) -> Self {
         Self {
             object_store_url: format!("file://{}", dir.display()),
             s3_options: Vec::new(),
             max_file_bytes: 1024 * 1024,
-            link_ttl: Duration::from_secs(300),
-            link_key: LinkKey(Arc::new(vec![7; KEY_MIN_BYTES])),
+            sweep_every: Duration::from_secs(3600),
+            orphan_age: Duration::from_secs(3600),
+            links: LinkConfig::for_tests(),
         }
     }
 }
@@ -183,6 +218,13 @@ pub fn new_object_key(stuff_id: &str) -> String {
         .take(64)
         .collect();
     format!("files/{safe}/{}", uuid::Uuid::now_v7().simple())
+}
+
+/// The stuff an object key made by [`new_object_key`] belongs to; `None` for any other
+/// key (which is then nobody's to sweep).
+pub fn object_stuff(key: &str) -> Option<&str> {
+    let (stuff, upload) = key.strip_prefix("files/")?.split_once('/')?;
+    (!stuff.is_empty() && !upload.is_empty() && !upload.contains('/')).then_some(stuff)
 }
 
 /// What a download link grants: one stored object, to one user, until `expires`.

@@ -276,6 +276,7 @@ impl RpcHandler for Echo {
             | StuffAction::FileCheck
             | StuffAction::FileAttach
             | StuffAction::FileRemove
+            | StuffAction::FileOrphans
             | StuffAction::Delivery => Err(ApiError::forbidden("Not here")),
         }
     }

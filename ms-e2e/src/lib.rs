@@ -21,6 +21,8 @@ pub struct SystemOptions {
     pub connect_handler_delay: Option<Duration>,
     /// Where the routers keep files (default: a directory of this test under the temp dir).
     pub files: Option<ms_common::files::FilesConfig>,
+    /// The routers' orphan sweep: `(every, age)` (default: hourly, hour-old objects).
+    pub orphan_sweep: Option<(Duration, Duration)>,
 }
 
 impl Default for SystemOptions {
@@ -32,6 +34,7 @@ impl Default for SystemOptions {
             signin_max_attempts: 50,
             connect_handler_delay: None,
             files: None,
+            orphan_sweep: None,
         }
     }
 }
@@ -74,6 +77,10 @@ impl System {
             cfg.connect_handler_delay = opts.connect_handler_delay;
             if let Some(files) = &opts.files {
                 cfg.files = files.clone();
+            }
+            if let Some((every, age)) = opts.orphan_sweep {
+                cfg.files.sweep_every = every;
+                cfg.files.orphan_age = age;
             }
             let shutdown = Shutdown::new();
             let app = ms_router::Application::build(cfg, shutdown.clone()).await?;

@@ -23,11 +23,12 @@ use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use ms_common::ApiError;
 use ms_common::contract::{
-    FileAttachRequest, FileChanged, FileCheckRequest, FileMeta, FileRemoveRequest, FileReply,
-    StuffAction, limits,
+    FileAttachRequest, FileChanged, FileCheckRequest, FileMeta, FileOrphans, FileOrphansRequest,
+    FileRemoveRequest, FileReply, StuffAction, limits,
 };
 use ms_common::events::StoredFile;
 use ms_common::files::{FilesConfig, LinkKey, Objects, hex_encode, new_object_key};
+use ms_common::shutdown::Shutdown;
 use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, WriteMultipart};
 use serde_json::Value;
@@ -40,6 +41,9 @@ pub const TOO_LARGE: &str = "File too large";
 pub const FILE_REQUIRED: &str = "A file is required";
 /// 403 for an expired or altered download link (CONTRACT.md).
 pub const LINK_EXPIRED: &str = "This download link has expired";
+/// How long a refused upload's remaining body is read (and discarded) before the
+/// connection is dropped.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(30);
 /// Room for the multipart framing and headers around the file's bytes.
 const MULTIPART_SLACK: u64 = 64 * 1024;
 
@@ -63,7 +67,7 @@ impl FilesState {
     }
 
     fn key(&self) -> &LinkKey {
-        &self.cfg.link_key
+        &self.cfg.links.key
     }
 }
 
@@ -201,14 +205,19 @@ async fn store_upload(
         stuff_id: stuff_id.clone(),
         file_id: replaces.clone(),
     };
-    s.rpc
+    let checked = s
+        .rpc
         .request(
             StuffAction::FileCheck,
             Some(token.clone()),
             to_value(&check)?,
             cid,
         )
-        .await?;
+        .await;
+    if let Err(refused) = checked {
+        drain(multipart).await;
+        return Err(refused);
+    }
     let file_id = replaces
         .clone()
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
@@ -251,6 +260,81 @@ async fn store_upload(
             delete_unreferenced(&s.files.objects, Some(stored.object)).await;
             Err(e)
         }
+    }
+}
+
+/// Deletes, every `sweep_every`, the objects under `files/` older than `orphan_age` that
+/// no file points at: what a crash between storing an upload and recording it leaves
+/// behind. ms-stuff decides which are orphans (`stuff:file-orphans`, in batches); several
+/// routers sweeping at once only delete the same objects twice. A failed sweep is logged
+/// and tried again next time.
+pub async fn sweep_orphans(state: AppState, stop: Shutdown) {
+    let every = state.files.cfg.sweep_every;
+    loop {
+        match sweep_once(&state).await {
+            Ok(0) => tracing::debug!("orphan sweep: nothing to delete"),
+            Ok(deleted) => tracing::info!(deleted, "orphan sweep: deleted unreferenced objects"),
+            Err(e) => tracing::warn!(error = %e, "orphan sweep failed; trying again later"),
+        }
+        tokio::select! {
+            () = stop.token.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// One sweep; the number of objects deleted.
+async fn sweep_once(s: &AppState) -> anyhow::Result<usize> {
+    use futures_util::StreamExt;
+    let cutoff = chrono::Utc::now() - chrono::Duration::from_std(s.files.cfg.orphan_age)?;
+    let cid = format!("sweep-{}", uuid::Uuid::now_v7());
+    let prefix = ObjectPath::from("files");
+    let mut listing = s.files.objects.store().list(Some(&prefix));
+    let mut batch = Vec::new();
+    let mut deleted = 0;
+    while let Some(meta) = listing.next().await {
+        let meta = meta?;
+        if meta.last_modified < cutoff {
+            batch.push(meta.location.to_string());
+        }
+        if batch.len() == limits::ORPHAN_BATCH_MAX {
+            deleted += delete_orphans(s, &cid, std::mem::take(&mut batch)).await?;
+        }
+    }
+    if !batch.is_empty() {
+        deleted += delete_orphans(s, &cid, batch).await?;
+    }
+    Ok(deleted)
+}
+
+/// Asks ms-stuff which of `objects` are orphans and deletes those.
+async fn delete_orphans(s: &AppState, cid: &str, objects: Vec<String>) -> anyhow::Result<usize> {
+    let req = serde_json::to_value(FileOrphansRequest { objects })?;
+    let reply = s
+        .rpc
+        .request(StuffAction::FileOrphans, None, req, cid)
+        .await
+        .map_err(|e| anyhow::anyhow!("stuff:file-orphans: {e}"))?;
+    let FileOrphans { orphans } = serde_json::from_value(reply)?;
+    for object in &orphans {
+        tracing::info!(object, "deleting an object no file points at");
+        s.files.objects.delete(object).await?;
+    }
+    Ok(orphans.len())
+}
+
+/// Reads a refused upload's body to its end (no more than the route's body limit, for at
+/// most [`DRAIN_TIME`]) and throws it away: a client still sending gets to read the
+/// refusal instead of a reset connection.
+async fn drain(mut multipart: Multipart) {
+    let drained = tokio::time::timeout(DRAIN_TIME, async move {
+        while let Ok(Some(mut field)) = multipart.next_field().await {
+            while let Ok(Some(_)) = field.chunk().await {}
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::debug!("a refused upload was still sending; connection dropped");
     }
 }
 

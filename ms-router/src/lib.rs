@@ -160,6 +160,7 @@ impl Application {
         // Subscribe before serving, so no event published after start-up is missed.
         fanout.subscribe_once().await?;
         tokio::spawn(fanout.run(shutdown.clone()));
+        tokio::spawn(files::sweep_orphans(state.clone(), shutdown.clone()));
         let app = http::routes(state).layer(layer);
         tracing::info!(port, "ms-router listening");
         Ok(Self {

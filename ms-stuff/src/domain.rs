@@ -18,7 +18,7 @@ pub use ms_common::contract::limits::{
     PRICE_MIN, TITLE_MAX,
 };
 use ms_common::contract::{
-    DeliveryRequest, FileAttachRequest, FileCheckRequest, FileRemoveRequest,
+    DeliveryRequest, FileAttachRequest, FileCheckRequest, FileOrphansRequest, FileRemoveRequest,
 };
 use ms_common::events::StoredFile;
 use ms_common::messaging::parse_payload;
@@ -241,7 +241,24 @@ impl<'a> Fields<'a> {
         parse: impl Fn(&Value) -> Result<T, ApiError>,
         errors: &mut Vec<ApiError>,
     ) -> Option<T> {
-        match self.get(name).map(parse) {
+        Self::parsed(self.get(name), parse, errors)
+    }
+    /// Like [`Fields::optional`], but a present `null` is parsed too (a field whose
+    /// `null` means "remove it").
+    fn nullable<T>(
+        &self,
+        name: &str,
+        parse: impl Fn(&Value) -> Result<T, ApiError>,
+        errors: &mut Vec<ApiError>,
+    ) -> Option<T> {
+        Self::parsed(self.0.get(name), parse, errors)
+    }
+    fn parsed<T>(
+        value: Option<&Value>,
+        parse: impl Fn(&Value) -> Result<T, ApiError>,
+        errors: &mut Vec<ApiError>,
+    ) -> Option<T> {
+        match value.map(parse) {
             None => None,
             Some(Ok(v)) => Some(v),
             Some(Err(e)) => {
@@ -342,7 +359,8 @@ pub struct UpdateStuff {
 }
 
 impl UpdateStuff {
-    /// Parses `{id, version?, title?, priceCents?, description?}` (at least one change).
+    /// Parses `{id, version?, title?, priceCents?, description?, secretNote?}` (at least
+    /// one change).
     pub fn parse(payload: &Value) -> Result<Self, ApiError> {
         let f = Fields::of(payload)?;
         let mut errors = Vec::new();
@@ -353,14 +371,7 @@ impl UpdateStuff {
             price: f.optional("priceCents", PriceCents::parse, &mut errors),
             description: f.optional("description", Description::parse, &mut errors),
             // Present (even as `null`) means change it; `null` or "" removes the note.
-            secret_note: match f.0.get("secretNote").map(SecretNote::parse) {
-                None => None,
-                Some(Ok(note)) => Some(note),
-                Some(Err(e)) => {
-                    errors.push(e);
-                    None
-                }
-            },
+            secret_note: f.nullable("secretNote", SecretNote::parse, &mut errors),
         };
         let nothing = errors.is_empty() && id.is_some() && patch.is_empty();
         if nothing {
@@ -502,6 +513,35 @@ impl FileRemove {
         Ok(Self {
             stuff_id: id_of(req.stuff_id, "stuffId")?,
             file_id: id_of(req.file_id, "fileId")?,
+        })
+    }
+}
+
+/// `stuff:file-orphans` input: stored object keys, at most
+/// [`limits::ORPHAN_BATCH_MAX`] of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileOrphans {
+    /// The keys, as the object store lists them.
+    pub objects: Vec<String>,
+}
+
+impl FileOrphans {
+    /// Parses `{objects: [key]}`.
+    pub fn parse(payload: Value) -> Result<Self, ApiError> {
+        let req: FileOrphansRequest = parse_payload(payload)?;
+        let fits = |k: &String| !k.is_empty() && k.len() <= limits::OBJECT_KEY_MAX;
+        if req.objects.len() > limits::ORPHAN_BATCH_MAX || !req.objects.iter().all(fits) {
+            return Err(ApiError::field(
+                "objects",
+                format!(
+                    "Give at most {} object keys of 1 to {} bytes",
+                    limits::ORPHAN_BATCH_MAX,
+                    limits::OBJECT_KEY_MAX
+                ),
+            ));
+        }
+        Ok(Self {
+            objects: req.objects,
         })
     }
 }

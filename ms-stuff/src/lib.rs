@@ -19,7 +19,7 @@ use events::OrderEvents;
 use ms_common::auth::TokenVerifier;
 use ms_common::config::{CommonConfig, StorageConfig};
 use ms_common::events::EventEnvelope;
-use ms_common::files::FilesConfig;
+use ms_common::files::LinkConfig;
 use ms_common::messaging::RpcKeySource;
 use ms_common::messaging::{RpcClient, Service};
 use ms_common::service::{ServiceHandle, ServiceRuntime};
@@ -35,7 +35,7 @@ pub struct StuffConfig {
     /// Where the catalogue is stored.
     pub storage: StorageConfig,
     /// Download links (key, lifetime).
-    pub files: FilesConfig,
+    pub links: LinkConfig,
 }
 
 impl StuffConfig {
@@ -44,7 +44,7 @@ impl StuffConfig {
         let common = CommonConfig::from_env()?;
         Ok(Self {
             storage: common.storage_for("stuff"),
-            files: FilesConfig::from_env(&common.data_dir)?,
+            links: LinkConfig::from_env(&common.data_dir)?,
             common,
         })
     }
@@ -54,7 +54,7 @@ impl StuffConfig {
         Self {
             common: CommonConfig::for_tests(prefix),
             storage: StorageConfig::SqliteMemory,
-            files: FilesConfig::for_tests(&std::env::temp_dir().join(prefix)),
+            links: LinkConfig::for_tests(),
         }
     }
 }
@@ -77,8 +77,8 @@ pub async fn start(cfg: StuffConfig) -> anyhow::Result<RunningStuff> {
         keys.clone(),
     ))));
     let links = Links {
-        key: cfg.files.link_key.clone(),
-        ttl: cfg.files.link_ttl,
+        key: cfg.links.key.clone(),
+        ttl: cfg.links.ttl,
         orders: keys,
     };
     rt.serve_rpc(verifier, Arc::new(StuffService::new(store.clone(), links)));

@@ -1,14 +1,14 @@
 //! ms-stuff's RPC actions: the catalogue (`stuff:list`, `stuff:get`, `stuff:create`,
-//! `stuff:update`), the files the router uploads (`stuff:file-*`) and what a buyer gets
-//! (`delivery:get`); order events are applied by [`crate::events`].
+//! `stuff:update`), the files the router uploads and sweeps (`stuff:file-*`) and what a
+//! buyer gets (`delivery:get`); order events are applied by [`crate::events`].
 //!
 //! Each action: payload → domain input ([`crate::domain`]) → store → the contract's
 //! `Stuff` shape. Store refusals become the contract's messages in one place,
 //! [`api_error`].
 
 use crate::domain::{
-    Cursor, DeliveryFor, FileAttach, FileCheck, FileRemove, GetStuff, ListStuff, NewStuff,
-    UpdateStuff,
+    Cursor, DeliveryFor, FileAttach, FileCheck, FileOrphans, FileRemove, GetStuff, ListStuff,
+    NewStuff, UpdateStuff,
 };
 use crate::store::{Edit, FileEdit, FileOp, ListQuery, StoreError, StuffStore, file_refusal};
 use async_trait::async_trait;
@@ -18,7 +18,7 @@ use ms_common::contract::{
     self, Delivery, DeliveryFile, FileChanged, IdRequest, OrderAction, StuffAction,
 };
 use ms_common::events::{OrderRecord, OrderStatus, StoredFile, StuffRecord, StuffStatus};
-use ms_common::files::{LinkClaims, LinkKey};
+use ms_common::files::{LinkClaims, LinkKey, object_stuff};
 use ms_common::messaging::{RpcClient, RpcContext, RpcHandler};
 use ms_common::storage::ReplyLog;
 use serde_json::{Value, json};
@@ -231,6 +231,31 @@ impl StuffService {
             .await
     }
 
+    /// `stuff:file-orphans` (the router's sweeper): which of the listed objects no file
+    /// of their stuff points at. Keys are grouped by the stuff they name, so each stuff
+    /// is read once; a key of no stuff's shape is never called an orphan.
+    #[tracing::instrument(skip_all)]
+    async fn file_orphans(&self, payload: Value) -> Result<Value, ApiError> {
+        let input = FileOrphans::parse(payload)?;
+        let mut by_stuff: std::collections::BTreeMap<&str, Vec<&String>> = Default::default();
+        for key in &input.objects {
+            if let Some(stuff) = object_stuff(key) {
+                by_stuff.entry(stuff).or_default().push(key);
+            }
+        }
+        let mut orphans = Vec::new();
+        for (stuff_id, keys) in by_stuff {
+            let stuff = self.store.get(stuff_id).await.map_err(api_error)?;
+            let files = stuff.map(|s| s.files).unwrap_or_default();
+            orphans.extend(
+                keys.into_iter()
+                    .filter(|k| !files.iter().any(|f| &f.object == *k))
+                    .cloned(),
+            );
+        }
+        serde_json::to_value(contract::FileOrphans { orphans }).map_err(ApiError::internal_from)
+    }
+
     async fn edit_files(
         &self,
         ctx: &RpcContext,
@@ -268,20 +293,22 @@ impl StuffService {
     #[tracing::instrument(skip_all)]
     async fn delivery(&self, ctx: &RpcContext, payload: Value) -> Result<Value, ApiError> {
         let caller = ctx.require_user()?;
-        let (stuff, order_id) = match DeliveryFor::parse(payload)? {
-            DeliveryFor::Stuff(id) => {
-                let stuff = self.existing(&id).await?;
-                if stuff.seller_id != caller.id {
-                    return Err(ApiError::forbidden(NOT_OWNER));
-                }
-                (stuff, None)
-            }
+        let (stuff_id, order_id) = match DeliveryFor::parse(payload)? {
+            DeliveryFor::Stuff(id) => (id, None),
             DeliveryFor::Order(id) => {
                 let order = self.complete_order(ctx, &id).await?;
-                (self.existing(&order.stuff_id).await?, Some(order.id))
+                (order.stuff_id, Some(order.id))
             }
         };
-        let note = self.store.secret_note(&stuff.id).await.map_err(api_error)?;
+        let (stuff, note) = self
+            .store
+            .get_with_note(&stuff_id)
+            .await
+            .map_err(api_error)?
+            .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+        if order_id.is_none() && stuff.seller_id != caller.id {
+            return Err(ApiError::forbidden(NOT_OWNER));
+        }
         let expires = Utc::now()
             + chrono::Duration::from_std(self.links.ttl).map_err(ApiError::internal_from)?;
         let files = stuff
@@ -331,6 +358,13 @@ impl StuffService {
             Err(e) if e.status == 404 || e.status == 403 => {
                 return Err(ApiError::forbidden(PAY_FIRST));
             }
+            // ms-order names its field `id`; the caller sent `orderId`.
+            Err(mut e) if e.status == 400 => {
+                for d in &mut e.errors {
+                    d.field = Some("orderId".to_owned());
+                }
+                return Err(e);
+            }
             Err(e) => return Err(e),
         };
         let caller = ctx.require_user()?;
@@ -359,6 +393,7 @@ impl RpcHandler for StuffService {
             StuffAction::FileCheck => self.file_check(&ctx, payload).await,
             StuffAction::FileAttach => self.file_attach(&ctx, payload).await,
             StuffAction::FileRemove => self.file_remove(&ctx, payload).await,
+            StuffAction::FileOrphans => self.file_orphans(payload).await,
             StuffAction::Delivery => self.delivery(&ctx, payload).await,
         }
     }

@@ -435,7 +435,12 @@ async fn files_and_notes(store: &Arc<dyn StuffStore>) {
     store.create(&s, Some("KEY-1"), None).await.unwrap();
     assert!(store.get(&s.id).await.unwrap().unwrap().has_secret_note);
     assert_eq!(
-        store.secret_note(&s.id).await.unwrap().as_deref(),
+        store
+            .get_with_note(&s.id)
+            .await
+            .unwrap()
+            .and_then(|(_, n)| n)
+            .as_deref(),
         Some("KEY-1")
     );
     drain(store).await;
@@ -496,7 +501,12 @@ async fn files_and_notes(store: &Arc<dyn StuffStore>) {
     };
     store.edit(&edit(&s.id, "ann", None, &patch)).await.unwrap();
     assert_eq!(
-        store.secret_note(&s.id).await.unwrap().as_deref(),
+        store
+            .get_with_note(&s.id)
+            .await
+            .unwrap()
+            .and_then(|(_, n)| n)
+            .as_deref(),
         Some("KEY-2")
     );
     let clear = StuffPatch {
@@ -505,7 +515,14 @@ async fn files_and_notes(store: &Arc<dyn StuffStore>) {
     };
     let cleared = store.edit(&edit(&s.id, "ann", None, &clear)).await.unwrap();
     assert!(!cleared.has_secret_note);
-    assert_eq!(store.secret_note(&s.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_with_note(&s.id)
+            .await
+            .unwrap()
+            .and_then(|(_, n)| n),
+        None
+    );
     for ev in outbox(store).await {
         assert!(
             !serde_json::to_string(&ev).unwrap().contains("KEY-"),

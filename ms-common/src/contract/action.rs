@@ -111,6 +111,8 @@ service_actions! {
         FileAttach = "stuff:file-attach", mutates: true, relayed: false;
         /// Take a file off a stuff (router's `DELETE`).
         FileRemove = "stuff:file-remove", mutates: true, relayed: false;
+        /// Which of these stored objects does no file point at? (router's orphan sweeper)
+        FileOrphans = "stuff:file-orphans", mutates: false, relayed: false;
         /// The note and signed download links for a buyer or the seller.
         Delivery = "delivery:get", mutates: false, relayed: true;
     }

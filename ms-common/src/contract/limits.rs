@@ -45,3 +45,8 @@ pub const FILES_MAX: usize = 10;
 pub const FILE_NAME_MAX: usize = 255;
 /// Longest content type kept.
 pub const CONTENT_TYPE_MAX: usize = 127;
+/// Most stored objects one `stuff:file-orphans` request may name (the router's sweeper
+/// asks in batches of this size).
+pub const ORPHAN_BATCH_MAX: usize = 100;
+/// Longest object key a `stuff:file-orphans` request may name.
+pub const OBJECT_KEY_MAX: usize = 300;

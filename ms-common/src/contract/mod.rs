@@ -285,6 +285,25 @@ pub struct FileRemoveRequest {
     pub file_id: String,
 }
 
+/// Internal `stuff:file-orphans` payload: stored objects (`files/{stuffId}/…`) the
+/// router's sweeper found older than an upload can take; which are no file's?
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FileOrphansRequest {
+    /// Object keys, as the object store lists them.
+    #[schemars(length(max = limits::ORPHAN_BATCH_MAX), inner(length(min = 1, max = limits::OBJECT_KEY_MAX)))]
+    pub objects: Vec<String>,
+}
+
+/// Internal reply of `stuff:file-orphans`: the objects no file of any stuff points at,
+/// which the router deletes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FileOrphans {
+    /// A subset of the request's objects.
+    pub orphans: Vec<String>,
+}
+
 /// Internal reply of `stuff:file-attach` and `stuff:file-remove`: the file now stored
 /// (if any) and the object no longer referenced, which the router deletes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -635,6 +654,8 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         input::<FileAttachRequest>("FileAttachRequest"),
         input::<FileRemoveRequest>("FileRemoveRequest"),
         output::<FileChanged>("FileChanged"),
+        input::<FileOrphansRequest>("FileOrphansRequest"),
+        output::<FileOrphans>("FileOrphans"),
         input::<RpcRequestBody>("RpcRequest"),
         output::<RpcReply>("RpcReply"),
     ];

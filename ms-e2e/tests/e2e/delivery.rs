@@ -4,7 +4,7 @@
 //! against a real S3-compatible server.
 
 use futures_util::TryStreamExt;
-use ms_common::files::{FilesConfig, LinkClaims, Objects};
+use ms_common::files::{FilesConfig, LinkClaims, LinkConfig, Objects};
 use ms_e2e::{S3Server, System, SystemOptions};
 use ms_testkit::SioClient;
 use reqwest::StatusCode;
@@ -203,13 +203,15 @@ async fn upload_pay_download_and_every_refusal() {
         (409, "This stuff has nothing to deliver yet")
     );
 
-    // Refusals before any byte is stored.
+    // Refusals before any byte is stored. The first sends almost a whole file: the
+    // router reads the refused body to its end, so the client gets the answer, not a
+    // reset connection.
     let small = bytes(1000, 1);
     let (s, b) = upload(
         sys,
         Some(&m.other_t),
         stuff,
-        form("x.pdf", small.clone(), "application/pdf"),
+        form("x.pdf", bytes(1_000_000, 1), "application/pdf"),
     )
     .await;
     assert_eq!(
@@ -354,7 +356,7 @@ async fn upload_pay_download_and_every_refusal() {
     assert_eq!(r.status().as_u16(), 403);
     let body: Value = r.json().await.unwrap();
     assert_eq!(message(&body).0, "This download link has expired");
-    let test_key = FilesConfig::for_tests(std::path::Path::new("/unused")).link_key;
+    let test_key = LinkConfig::for_tests().key;
     let expired = test_key.sign(&LinkClaims {
         file_id: file_id.clone(),
         object: "files/x/y".into(),
@@ -569,6 +571,54 @@ async fn an_upload_cut_off_midway_leaves_no_object() {
     tcp.read_to_string(&mut answer).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(files_under(&dir).is_empty());
+    m.sys.stop().await;
+}
+
+#[tokio::test]
+async fn the_sweeper_deletes_objects_no_file_points_at() {
+    // Sweeps every 200 ms, of objects older than 2 s: longer than an upload here takes
+    // from its object's creation to its record.
+    let m = market(SystemOptions {
+        orphan_sweep: Some((Duration::from_millis(200), Duration::from_secs(2))),
+        ..SystemOptions::default()
+    })
+    .await;
+    let (sys, stuff) = (&m.sys, m.stuff.as_str());
+    let pdf = bytes(50_000, 8);
+    let (s, b) = upload(
+        sys,
+        Some(&m.seller_t),
+        stuff,
+        form("kept.pdf", pdf.clone(), "application/pdf"),
+    )
+    .await;
+    assert_eq!(s.as_u16(), 201, "{b}");
+    // What a crash between storing and recording leaves: objects of this stuff and of no
+    // stuff, written straight into the store.
+    let dir = sys.files_dir();
+    let orphans = [
+        dir.join("files")
+            .join(stuff)
+            .join("0190aaaabbbbccccddddeeeeffff0000"),
+        dir.join("files")
+            .join(uuid::Uuid::now_v7().to_string())
+            .join("0190aaaa"),
+    ];
+    for o in &orphans {
+        std::fs::create_dir_all(o.parent().unwrap()).unwrap();
+        std::fs::write(o, b"left behind").unwrap();
+    }
+    eventually("the orphans were swept", || {
+        orphans.iter().all(|o| !o.exists())
+    })
+    .await;
+    // The recorded file survived every sweep so far and still downloads.
+    assert_eq!(files_under(&dir).len(), 1, "{:?}", files_under(&dir));
+    let d = ask(&m.seller, "delivery:get", json!({"stuffId": stuff})).await["data"].clone();
+    let url = format!("{}{}", sys.url(), d["files"][0]["url"].as_str().unwrap());
+    let r = get(&url, &[]).await;
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(sha(&r.bytes().await.unwrap()), sha(&pdf));
     m.sys.stop().await;
 }
 

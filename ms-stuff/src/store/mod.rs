@@ -355,8 +355,12 @@ pub trait StuffStore: Send + Sync + 'static {
     /// with `stuff.updated` (and `delivery.updated` for a new version of sold stuff) in the
     /// same transaction.
     async fn edit_files(&self, edit: &FileEdit<'_>) -> Result<FileEdited, StoreError>;
-    /// The seller's private note for buyers.
-    async fn secret_note(&self, id: &str) -> Result<Option<String>, StoreError>;
+    /// The stuff with the seller's private note for buyers, in one read (what
+    /// `delivery:get` hands out must come from one version of the stuff).
+    async fn get_with_note(
+        &self,
+        id: &str,
+    ) -> Result<Option<(StuffRecord, Option<String>)>, StoreError>;
     /// Applies an order event if its version is the next one for that order, recording the
     /// version, changing the stuff per [`order_effect`] and writing `stuff.updated`, all in
     /// one transaction.

@@ -97,13 +97,11 @@ impl MongoStuffStore {
             set.insert("secretNote", note.as_ref().map(|n| n.as_str()));
             set.insert("hasSecretNote", note.is_some());
         }
+        let update = doc! {"$set": set, "$inc": {"version": 1_i64}};
         let updated = self
-            .stuff()
-            .find_one_and_update(filter, doc! {"$set": set, "$inc": {"version": 1_i64}})
-            .return_document(ReturnDocument::After)
-            .session(&mut *session)
+            .update_announced(session, filter, update, e.correlation_id)
             .await?;
-        let Some(doc) = updated else {
+        let Some(updated) = updated else {
             let current = self
                 .stuff()
                 .find_one(doc! {"_id": e.id})
@@ -112,14 +110,30 @@ impl MongoStuffStore {
             let current = current.map(stuff_from).transpose()?;
             return Err(edit_refusal(current.as_ref(), e));
         };
-        let updated = stuff_from(doc)?;
-        enqueue(
-            &self.db,
-            session,
-            &updated_event(&updated, e.correlation_id),
-        )
-        .await?;
         Ok(updated)
+    }
+
+    /// One stuff's compare-and-set (`filter`, `update`) and its `stuff.updated`, in the
+    /// session's transaction; `None` when the filter matched nothing.
+    async fn update_announced(
+        &self,
+        session: &mut ClientSession,
+        filter: Document,
+        update: Document,
+        cid: Option<&str>,
+    ) -> Result<Option<StuffRecord>, StoreError> {
+        let Some(doc) = self
+            .stuff()
+            .find_one_and_update(filter, update)
+            .return_document(ReturnDocument::After)
+            .session(&mut *session)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let updated = stuff_from(doc)?;
+        enqueue(&self.db, session, &updated_event(&updated, cid)).await?;
+        Ok(Some(updated))
     }
 
     async fn edit_files_in(
@@ -140,26 +154,18 @@ impl MongoStuffStore {
         let files = mongodb::bson::to_bson(&files).map_err(|e| StoreError::Other(e.into()))?;
         // Compare-and-set on the version read: a concurrent change makes this write
         // conflict, and the driver runs the transaction again.
-        let doc = self
-            .stuff()
-            .find_one_and_update(
+        let updated = self
+            .update_announced(
+                session,
                 doc! {"_id": &stuff.id, "version": db_version(stuff.version)},
                 doc! {
                     "$set": {"files": files, "updatedAt": to_db(&e.now)},
                     "$inc": {"version": 1_i64},
                 },
+                e.correlation_id,
             )
-            .return_document(ReturnDocument::After)
-            .session(&mut *session)
             .await?
             .ok_or(StoreError::VersionConflict)?;
-        let updated = stuff_from(doc)?;
-        enqueue(
-            &self.db,
-            session,
-            &updated_event(&updated, e.correlation_id),
-        )
-        .await?;
         let buyer = match &updated.order_id {
             Some(order) => self
                 .orders()
@@ -235,9 +241,9 @@ impl MongoStuffStore {
         let Some(holding) = order_effect(change, &order.id, &stuff, next_active.as_deref()) else {
             return Ok(OrderOutcome::Applied(None));
         };
-        let doc = self
-            .stuff()
-            .find_one_and_update(
+        let updated = self
+            .update_announced(
+                session,
                 doc! {"_id": &stuff.id, "version": db_version(stuff.version)},
                 doc! {
                     "$set": {
@@ -247,13 +253,10 @@ impl MongoStuffStore {
                     },
                     "$inc": {"version": 1_i64},
                 },
+                cid,
             )
-            .return_document(ReturnDocument::After)
-            .session(&mut *session)
             .await?
             .ok_or_else(|| anyhow::anyhow!("stuff {} changed inside a transaction", stuff.id))?;
-        let updated = stuff_from(doc)?;
-        enqueue(&self.db, session, &updated_event(&updated, cid)).await?;
         Ok(OrderOutcome::Applied(Some(updated)))
     }
 }
@@ -402,13 +405,15 @@ impl StuffStore for MongoStuffStore {
             .await?
     }
 
-    async fn secret_note(&self, id: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .stuff()
-            .find_one(doc! {"_id": id})
-            .projection(doc! {"secretNote": 1})
-            .await?
-            .and_then(|d| d.get_str("secretNote").ok().map(str::to_owned)))
+    async fn get_with_note(
+        &self,
+        id: &str,
+    ) -> Result<Option<(StuffRecord, Option<String>)>, StoreError> {
+        let Some(d) = self.stuff().find_one(doc! {"_id": id}).await? else {
+            return Ok(None);
+        };
+        let note = d.get_str("secretNote").ok().map(str::to_owned);
+        Ok(Some((stuff_from(d)?, note)))
     }
 
     fn outbox(&self) -> Arc<dyn OutboxStore> {

@@ -301,13 +301,19 @@ impl StuffStore for SqliteStuffStore {
         })
     }
 
-    async fn secret_note(&self, id: &str) -> Result<Option<String>, StoreError> {
-        let note: Option<Option<String>> =
-            sqlx::query_scalar("SELECT secret_note FROM stuff WHERE id = ?")
-                .bind(id)
-                .fetch_optional(self.db.pool())
-                .await?;
-        Ok(note.flatten())
+    async fn get_with_note(
+        &self,
+        id: &str,
+    ) -> Result<Option<(StuffRecord, Option<String>)>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS}, secret_note FROM stuff WHERE id = ?"
+        )))
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let note: Option<String> = sqlx::Row::try_get(&row, "secret_note")?;
+        Ok(Some((StuffRecord::from_row(&row)?, note)))
     }
 
     fn outbox(&self) -> Arc<dyn OutboxStore> {
