@@ -9,52 +9,23 @@
 // The system runs with ORDER_HOLD_SECONDS=3, so the buyer pays right after BUY.
 
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LIVE_MS, NOTHING_TO_DELIVER_MESSAGE, scenario, STEP_MS, uniqueTitle, until } from './lib/harness.mjs';
-
-const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
-
-/** A temporary file of `size` random bytes; returns its path, bytes and SHA-256. */
-function randomFile(dir, name, size = 200 * 1024) {
-  const bytes = randomBytes(size);
-  const path = join(dir, name);
-  writeFileSync(path, bytes);
-  return { path, name, bytes, sha: sha256(bytes) };
-}
-
-/** Clicks a download link and returns the downloaded bytes and the browser's file name. */
-async function download(actor, link, what) {
-  const [dl] = await Promise.all([actor.page.waitForEvent('download', { timeout: STEP_MS }), link.click()]);
-  const failure = await dl.failure();
-  if (failure) throw new Error(`[${actor.label}] the download of ${what} failed: ${failure}`);
-  const path = await dl.path();
-  return { bytes: readFileSync(path), name: dl.suggestedFilename() };
-}
-
-/** BUY, then pay with the Visa test card at once (the hold is 3 s); returns the order id. */
-async function buyAndPay(buyer) {
-  const boughtAt = Date.now();
-  const orderId = await buyer.buy();
-  await buyer.tid('payment-method-pm_card_visa').check();
-  await buyer.tid('pay-button').click();
-  const paidAfterMs = Date.now() - boughtAt;
-  await buyer.see('[data-testid="order-page"][data-status="complete"]', 'the order page with status complete', STEP_MS).catch(async (e) => {
-    const err = await buyer.tid('payment-error').textContent().catch(() => null);
-    throw new Error(`${e.message}${err ? `; payment error shown: "${err}"` : ''} (Pay was clicked ${paidAfterMs} ms after BUY; the hold is 3 s)`);
-  });
-  return orderId;
-}
-
-/** Waits for the delivery in `scope` to be loaded (note and/or links shown). */
-async function seeDelivery(actor, scope, what) {
-  await actor.see(scope.locator('[data-testid="delivery"][data-loaded="true"]'), what, STEP_MS).catch(async (e) => {
-    const err = await scope.getByTestId('delivery-error').textContent().catch(() => null);
-    throw new Error(`${e.message}${err ? `; delivery error shown: "${err}"` : ''}`);
-  });
-}
+import {
+  buyAndPay,
+  download,
+  LIVE_MS,
+  NOTHING_TO_DELIVER_MESSAGE,
+  randomFile,
+  scenario,
+  seeDelivery,
+  sha256,
+  STEP_MS,
+  uniqueTitle,
+  until,
+} from './lib/harness.mjs';
 
 scenario('delivery: the seller attaches a note and a file; the buyer pays, reads the note and downloads the same bytes', async (sc) => {
   const dir = mkdtempSync(join(tmpdir(), 'stuffmart-e2e-files-'));

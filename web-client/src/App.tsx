@@ -19,6 +19,19 @@ const CONNECTION_LABEL: Record<ConnectionStatus, string> = {
   failed: 'Offline',
 };
 
+/** An e-mail that, when it must wrap (a phone's header), prefers to wrap after the `@`. */
+function EmailText({ email }: { email: string }) {
+  const at = email.lastIndexOf('@');
+  if (at <= 0) return <>{email}</>;
+  return (
+    <>
+      {email.slice(0, at + 1)}
+      <wbr />
+      {email.slice(at + 1)}
+    </>
+  );
+}
+
 function Header() {
   const session = useSessionManager();
   const { user, connection, status } = useSession();
@@ -76,7 +89,9 @@ function Header() {
             <>
               <span className="current-user" data-testid="current-user" data-role={user.role}>
                 <span className="visually-hidden">Signed in as </span>
-                <strong data-testid="current-user-email">{user.email}</strong>{' '}
+                <strong data-testid="current-user-email">
+                  <EmailText email={user.email} />
+                </strong>{' '}
                 <span className={`role role-${user.role}`} data-testid="current-user-role">
                   {user.role}
                 </span>
@@ -117,7 +132,9 @@ function Routes({ path }: { path: string }) {
     <section>
       <h1 tabIndex={-1}>Page not found</h1>
       <p>
-        <Link to="/">Back to the catalogue</Link>
+        <Link to="/" className="tap-link">
+          Back to the catalogue
+        </Link>
       </p>
     </section>
   );

@@ -5,7 +5,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { chromium } from 'playwright-core';
 
@@ -15,6 +15,10 @@ const CHROMIUM = process.env.E2E_CHROMIUM ?? '/usr/bin/chromium';
 
 export const DESKTOP = { width: 1280, height: 800 };
 export const NARROW = { width: 390, height: 844 };
+/** A phone: 390x844 CSS pixels, 2x pixels, touch, mobile viewport rules (`actor(label, PHONE)`). */
+export const PHONE = { viewport: NARROW, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
+/** The smallest tap target (CSS pixels, both ways) on a phone: Apple's and WCAG 2.5.5's 44 px. */
+export const MIN_TAP_PX = 44;
 export const PASSWORD = 'e2e-password-123';
 
 /** A UI change pushed by the server should show up well within this (debug builds, 2 cores). */
@@ -56,6 +60,50 @@ export function uniqueEmail(label) {
 
 export function uniqueTitle(label) {
   return `${label} ${randomBytes(3).toString('hex')}`;
+}
+
+export const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
+
+/** A file of `size` random bytes in `dir`; returns its path, name, bytes and SHA-256. */
+export function randomFile(dir, name, size = 200 * 1024) {
+  const bytes = randomBytes(size);
+  const path = join(dir, name);
+  writeFileSync(path, bytes);
+  return { path, name, bytes, sha: sha256(bytes) };
+}
+
+/**
+ * Clicks (or, with `tap: true`, taps) a download link and returns the downloaded bytes and the
+ * browser's file name.
+ */
+export async function download(actor, link, what, { tap = false } = {}) {
+  const [dl] = await Promise.all([actor.page.waitForEvent('download', { timeout: STEP_MS }), tap ? link.tap() : link.click()]);
+  const failure = await dl.failure();
+  if (failure) throw new Error(`[${actor.label}] the download of ${what} failed: ${failure}`);
+  const path = await dl.path();
+  return { bytes: readFileSync(path), name: dl.suggestedFilename() };
+}
+
+/** BUY, then pay with the Visa test card at once (the e2e hold is 3 s); returns the order id. */
+export async function buyAndPay(buyer) {
+  const boughtAt = Date.now();
+  const orderId = await buyer.buy();
+  await buyer.tid('payment-method-pm_card_visa').check();
+  await buyer.tid('pay-button').click();
+  const paidAfterMs = Date.now() - boughtAt;
+  await buyer.see('[data-testid="order-page"][data-status="complete"]', 'the order page with status complete', STEP_MS).catch(async (e) => {
+    const err = await buyer.tid('payment-error').textContent().catch(() => null);
+    throw new Error(`${e.message}${err ? `; payment error shown: "${err}"` : ''} (Pay was clicked ${paidAfterMs} ms after BUY; the hold is 3 s)`);
+  });
+  return orderId;
+}
+
+/** Waits for the delivery in `scope` to be loaded (note and/or links shown). */
+export async function seeDelivery(actor, scope, what) {
+  await actor.see(scope.locator('[data-testid="delivery"][data-loaded="true"]'), what, STEP_MS).catch(async (e) => {
+    const err = await scope.getByTestId('delivery-error').textContent().catch(() => null);
+    throw new Error(`${e.message}${err ? `; delivery error shown: "${err}"` : ''}`);
+  });
 }
 
 function slug(s) {
@@ -110,9 +158,20 @@ export class Scenario {
     this.browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
   }
 
-  /** A person with their own browser context (own cookies, own socket). */
-  async actor(label, { viewport = DESKTOP } = {}) {
-    const context = await this.browser.newContext({ baseURL: BASE_URL, viewport, locale: 'en-GB', timezoneId: 'UTC' });
+  /**
+   * A person with their own browser context (own cookies, own socket). `viewport` defaults to
+   * DESKTOP; `isMobile`, `hasTouch` and `deviceScaleFactor` emulate a phone (see PHONE).
+   */
+  async actor(label, { viewport = DESKTOP, isMobile = false, hasTouch = false, deviceScaleFactor = 1 } = {}) {
+    const context = await this.browser.newContext({
+      baseURL: BASE_URL,
+      viewport,
+      isMobile,
+      hasTouch,
+      deviceScaleFactor,
+      locale: 'en-GB',
+      timezoneId: 'UTC',
+    });
     context.setDefaultTimeout(STEP_MS);
     const page = await context.newPage();
     const actor = new Actor(this, label, context, page);
@@ -388,6 +447,73 @@ export class Actor {
       );
       throw new Error(`[${this.label}] axe found ${violations.length} accessibility violation(s) on ${what} (${page.url()}):\n${lines.join('\n')}`);
     }
+  }
+
+  /**
+   * Fails when the page scrolls sideways: `document.documentElement.scrollWidth` must not exceed
+   * `window.innerWidth`. With `isMobile` (PHONE) Chromium widens the layout viewport to fit content
+   * that is too wide (then zooms out), so `innerWidth` grows with the overflow; the check therefore
+   * also holds `innerWidth` and `scrollWidth` to the context's viewport width and to the root's
+   * `clientWidth`. Names the elements that stick out past the right edge.
+   */
+  async assertNoHorizontalOverflow(what) {
+    const viewportWidth = this.page.viewportSize()?.width ?? Infinity;
+    const r = await this.page.evaluate(() => {
+      const root = document.documentElement;
+      const limit = Math.min(window.innerWidth, root.clientWidth);
+      const wide = [];
+      for (const el of document.querySelectorAll('body *')) {
+        const b = el.getBoundingClientRect();
+        if (b.width > 0 && b.right > limit + 0.5 && wide.length < 10) {
+          const id = el.getAttribute('data-testid') ?? el.id ?? '';
+          const cls = typeof el.className === 'string' && el.className.trim() ? `.${el.className.trim().split(/\s+/).join('.')}` : '';
+          wide.push(`${el.tagName.toLowerCase()}${id ? `[${id}]` : ''}${cls} (right edge ${Math.round(b.right)} px)`);
+        }
+      }
+      return { scrollWidth: root.scrollWidth, innerWidth: window.innerWidth, clientWidth: root.clientWidth, wide };
+    });
+    const limit = Math.min(r.innerWidth, r.clientWidth, viewportWidth);
+    if (r.scrollWidth > r.innerWidth || r.scrollWidth > limit || r.innerWidth > viewportWidth) {
+      throw new Error(
+        `[${this.label}] ${what} scrolls sideways on a ${viewportWidth} px wide screen: scrollWidth ${r.scrollWidth}, innerWidth ${r.innerWidth}, clientWidth ${r.clientWidth} (${this.page.url()}); wider than the screen: ${r.wide.join(', ') || 'nothing visible'}`,
+      );
+    }
+  }
+
+  /**
+   * Fails when a visible control (button, button-styled link or label, form field, the header's
+   * links, a download link) is smaller than MIN_TAP_PX in either direction. Inline links inside
+   * a sentence are not checked (WCAG 2.5.8 exempts them).
+   */
+  async assertTapTargets(what) {
+    const small = await this.page.evaluate((min) => {
+      const controls = document.querySelectorAll(
+        'button, .button, select, textarea, input:not([type="file"]):not([type="radio"]):not([type="checkbox"]), .radio label, header a, a.download-link, a.tap-link',
+      );
+      const out = [];
+      for (const el of controls) {
+        if (el.closest('.visually-hidden, .skip-link')) continue;
+        const b = el.getBoundingClientRect();
+        if (b.width === 0 || b.height === 0) continue;
+        if (b.width < min - 0.5 || b.height < min - 0.5) {
+          const id = el.getAttribute('data-testid') ?? '';
+          const text = (el.textContent ?? '').trim().replace(/\s+/g, ' ').slice(0, 40);
+          out.push(`${el.tagName.toLowerCase()}${id ? `[${id}]` : ''} "${text}" ${Math.round(b.width)}x${Math.round(b.height)}`);
+        }
+      }
+      return out;
+    }, MIN_TAP_PX);
+    if (small.length) {
+      throw new Error(`[${this.label}] tap targets under ${MIN_TAP_PX} px on ${what} (${this.page.url()}):\n  ${small.join('\n  ')}`);
+    }
+  }
+
+  /** On a phone: no sideways scrolling, tap targets of at least MIN_TAP_PX, axe-core clean; a full-page screenshot. */
+  async checkPhonePage(what) {
+    await this.shot(what, { fullPage: true });
+    await this.assertNoHorizontalOverflow(what);
+    await this.assertTapTargets(what);
+    await this.checkA11y(what);
   }
 
   async seeOrderStatus(status, label, timeoutMs = LIVE_MS) {

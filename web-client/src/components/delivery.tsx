@@ -112,7 +112,18 @@ export function FileFacts({ file }: { file: FileMeta }) {
  * A download link. A link past its `expiresAt` is not followed: fresh links are fetched first and
  * the download starts from the new one.
  */
-export function DownloadLink({ file, reload, children }: { file: DeliveryFile; reload: () => Promise<Delivery | null>; children?: ReactNode }) {
+export function DownloadLink({
+  file,
+  reload,
+  className,
+  children,
+}: {
+  file: DeliveryFile;
+  reload: () => Promise<Delivery | null>;
+  /** Extra classes, e.g. `button` for a download button. */
+  className?: string;
+  children?: ReactNode;
+}) {
   const [renewing, setRenewing] = useState(false);
   const onClick = async (e: MouseEvent<HTMLAnchorElement>) => {
     if (!linkExpired(file, Date.now())) return;
@@ -140,7 +151,7 @@ export function DownloadLink({ file, reload, children }: { file: DeliveryFile; r
       href={file.url}
       download={file.name}
       onClick={onClick}
-      className="download-link"
+      className={className ? `download-link ${className}` : 'download-link'}
       data-testid="download-link"
       data-file-id={file.id}
       data-sha256={file.sha256}
@@ -182,8 +193,14 @@ export function DeliveryView({ state, testId = 'delivery' }: { state: DeliverySt
               <h3>Downloads</h3>
               <ul className="file-list" data-testid="download-list">
                 {delivery.files.map((f) => (
-                  <li key={f.id} className="file-item" data-testid={`download-${f.id}`}>
-                    <DownloadLink file={f} reload={reload} /> <FileFacts file={f} />
+                  <li key={f.id} className="file-item download-item" data-testid={`download-${f.id}`}>
+                    <span className="file-main">
+                      <span className="file-name">{f.name}</span> <FileFacts file={f} />
+                    </span>
+                    {/* A button-sized link (a tap target on a phone); its name says which file. */}
+                    <DownloadLink file={f} reload={reload} className="button download-button">
+                      Download<span className="visually-hidden"> {f.name}</span>
+                    </DownloadLink>
                   </li>
                 ))}
               </ul>

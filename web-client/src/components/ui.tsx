@@ -21,7 +21,7 @@ export const ErrorBanner = forwardRef<HTMLDivElement, { messages: string[]; test
       <div className="banner banner-error" role="alert" tabIndex={-1} ref={ref} data-testid={testId}>
         {messages.length === 1 ? <p>{messages[0]}</p> : <ul>{messages.map((m, i) => <li key={i}>{m}</li>)}</ul>}
         {onDismiss && (
-          <button type="button" className="link-button" onClick={onDismiss}>
+          <button type="button" className="link-button dismiss" onClick={onDismiss}>
             Dismiss
           </button>
         )}

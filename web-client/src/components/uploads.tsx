@@ -151,7 +151,7 @@ export function useUploadQueue(options: UploadQueueOptions = {}) {
 
 export type UploadQueue = ReturnType<typeof useUploadQueue>;
 
-/** A drop zone around a labelled file input (multiple). */
+/** A drop zone around a file input (multiple) whose label is a button-sized "choose" control. */
 export function FileDropZone({
   id,
   label,
@@ -197,13 +197,12 @@ export function FileDropZone({
       onDragLeave={() => setDragging(false)}
       onDrop={drop}
     >
-      <label htmlFor={id}>{label}</label>
-      <p className="hint" id={hintId}>
-        {hint}
-      </p>
+      {/* The input is visually hidden; its label is the big button that opens the picker (a tap
+          target on a phone, where nothing can be dropped). The input still takes keyboard focus. */}
       <input
         type="file"
         id={id}
+        className="visually-hidden"
         multiple
         disabled={disabled}
         aria-describedby={[hintId, describedBy].filter(Boolean).join(' ')}
@@ -214,6 +213,12 @@ export function FileDropZone({
           if (files.length) onFiles(files);
         }}
       />
+      <label htmlFor={id} className={`button drop-zone-button${disabled ? ' disabled' : ''}`}>
+        {label}
+      </label>
+      <p className="hint" id={hintId}>
+        {hint}
+      </p>
     </div>
   );
 }

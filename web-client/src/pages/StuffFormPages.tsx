@@ -188,7 +188,7 @@ function Sell() {
           </p>
         )}
         <p>
-          <Link to={stuffPath} className={finished ? 'button primary' : undefined} data-testid="go-to-stuff">
+          <Link to={stuffPath} className={finished ? 'button primary' : 'tap-link'} data-testid="go-to-stuff">
             {finished ? 'Go to the stuff page' : 'Skip to the stuff page'}
           </Link>
         </p>
@@ -307,7 +307,9 @@ function EditStuff({ id }: { id: string }) {
         }}
       />
       <p>
-        <Link to={`/stuff/${encodeURIComponent(id)}`}>Cancel</Link>
+        <Link to={`/stuff/${encodeURIComponent(id)}`} className="tap-link">
+          Cancel
+        </Link>
       </p>
     </>
   );

@@ -108,7 +108,9 @@ export function StuffPage({ id }: { id: string }) {
         <h1 tabIndex={-1}>{loadError.status === 404 ? 'Not found' : 'Could not load this stuff'}</h1>
         <ErrorBanner messages={loadError.status === 404 ? ['This stuff does not exist.'] : loadError.messages} />
         <p>
-          <Link to="/">Back to the catalogue</Link>
+          <Link to="/" className="tap-link">
+            Back to the catalogue
+          </Link>
         </p>
       </section>
     );
@@ -197,7 +199,9 @@ export function StuffPage({ id }: { id: string }) {
   return (
     <article className="stuff" data-testid="stuff-page" data-status={stuff.status} data-version={stuff.version}>
       <p>
-        <Link to="/">← Catalogue</Link>
+        <Link to="/" className="tap-link">
+          ← Catalogue
+        </Link>
       </p>
       <h1 tabIndex={-1} data-testid="stuff-title">
         {stuff.title}
