@@ -32,6 +32,14 @@ fn replica(version: u64, status: StuffStatus) -> StuffReplica {
     }
 }
 
+async fn cancel(store: &dyn OrderStore, id: &str) {
+    store
+        .transition(id, OrderStatus::Created, OrderStatus::Cancelled, None)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
 async fn conformance(store: Arc<dyn OrderStore>) {
     // Stuff replica: version N only on N-1.
     assert_eq!(
@@ -131,6 +139,71 @@ async fn conformance(store: Arc<dyn OrderStore>) {
         store.create_order(&order("s2", "carol"), None).await,
         Err(CreateError::Sold)
     ));
+
+    // One taker per stuff: a late payment cannot complete a cancelled order while another
+    // order holds the stuff, nor once another order bought it.
+    let late = order("s4", "dave");
+    store.create_order(&late, None).await.unwrap();
+    cancel(&*store, &late.id).await;
+    let holder = order("s4", "erin");
+    store.create_order(&holder, None).await.unwrap();
+    assert!(
+        store
+            .transition(&late.id, OrderStatus::Cancelled, OrderStatus::Complete, None)
+            .await
+            .unwrap()
+            .is_none(),
+        "a cancelled order completed while another held the stuff"
+    );
+    store
+        .transition(&holder.id, OrderStatus::Created, OrderStatus::Complete, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .transition(&late.id, OrderStatus::Cancelled, OrderStatus::Complete, None)
+            .await
+            .unwrap()
+            .is_none(),
+        "a cancelled order completed after the stuff sold"
+    );
+
+    // The race itself: a late completion against a new order, many times; exactly one of
+    // the two takes the stuff each time.
+    for round in 0..20 {
+        let stuff = format!("race-{round}");
+        let late = order(&stuff, "dave");
+        store.create_order(&late, None).await.unwrap();
+        cancel(&*store, &late.id).await;
+        let newer = order(&stuff, "erin");
+        let (completed, created) = tokio::join!(
+            {
+                let store = store.clone();
+                let id = late.id.clone();
+                async move {
+                    store
+                        .transition(&id, OrderStatus::Cancelled, OrderStatus::Complete, None)
+                        .await
+                }
+            },
+            {
+                let store = store.clone();
+                let newer = newer.clone();
+                async move { store.create_order(&newer, None).await }
+            }
+        );
+        let completed = completed.unwrap().is_some();
+        let created = match created {
+            Ok(()) => true,
+            Err(CreateError::Held | CreateError::Sold) => false,
+            Err(CreateError::Other(e)) => panic!("{e:#}"),
+        };
+        assert!(
+            completed ^ created,
+            "round {round}: completed {completed}, created {created}"
+        );
+    }
 
     // A user's orders, newest first.
     let later = order("s3", "alice");

@@ -1,7 +1,8 @@
 //! The order store: orders and the replica of stuff, SQLite or MongoDB behind one trait.
 //!
-//! "At most one active order per stuff" is a partial unique index, so of any number of
-//! simultaneous buyers exactly one insert succeeds.
+//! "At most one order that holds or bought a stuff" (status `created` or `complete`) is a
+//! partial unique index: of any number of simultaneous buyers exactly one insert succeeds,
+//! and a late payment cannot complete a cancelled order once another order took the stuff.
 
 pub mod mongo;
 pub mod sqlite;

@@ -9,7 +9,7 @@ use mongodb::bson::{Bson, Document, doc, from_document, to_document};
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, IndexModel};
 use ms_common::events::{OrderRecord, OrderStatus, VersionCheck};
-use ms_common::storage::mongo::{Db, Duplicate, enqueue, is_duplicate_key};
+use ms_common::storage::mongo::{Db, enqueue, is_duplicate_key};
 use ms_common::storage::{OutboxStore, db_version};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -21,23 +21,28 @@ pub struct MongoOrderStore {
 }
 
 impl MongoOrderStore {
-    /// Connects and ensures the indexes, including the partial unique "one active order".
+    /// Connects and ensures the indexes, including the partial unique "one taker per stuff"
+    /// (an order `created` or `complete`; `$in` in a partial index needs MongoDB 6.0).
     pub async fn open(url: &str, database: &str) -> anyhow::Result<Self> {
         let db = ms_common::storage::mongo::connect(url, database).await?;
-        let one_active = IndexOptions::builder()
+        let one_taker = IndexOptions::builder()
             .unique(true)
-            .partial_filter_expression(doc! {"status": "created"})
-            .name("orders_one_active_per_stuff".to_owned())
+            .partial_filter_expression(doc! {"status": {"$in": ["created", "complete"]}})
+            .name("orders_one_taker_per_stuff".to_owned())
             .build();
         let orders = db.collection::<Document>("orders");
         orders
             .create_index(
                 IndexModel::builder()
                     .keys(doc! {"stuffId": 1})
-                    .options(one_active)
+                    .options(one_taker)
                     .build(),
             )
             .await?;
+        // The narrower index of earlier versions (only `created`) is implied by the new one.
+        if let Err(e) = orders.drop_index("orders_one_active_per_stuff").await {
+            tracing::debug!(error = %e, "no index orders_one_active_per_stuff to drop");
+        }
         orders
             .create_index(
                 IndexModel::builder()
@@ -148,11 +153,25 @@ impl OrderStore for MongoOrderStore {
         if sold.is_some() {
             return Err(CreateError::Sold);
         }
-        self.db
+        let inserted = self
+            .db
             .insert_with_event("orders", &order_doc(o)?, &event_for(o, cid))
             .await
-            .map_err(anyhow::Error::from)?
-            .map_err(|Duplicate| CreateError::Held)
+            .map_err(anyhow::Error::from)?;
+        if inserted.is_ok() {
+            return Ok(());
+        }
+        // The index refused it: held by another order, or sold since the check above.
+        let sold = self
+            .orders()
+            .find_one(doc! {"stuffId": &o.stuff_id, "status": "complete"})
+            .await
+            .map_err(anyhow::Error::from)?;
+        Err(if sold.is_some() {
+            CreateError::Sold
+        } else {
+            CreateError::Held
+        })
     }
 
     async fn order(&self, id: &str) -> anyhow::Result<Option<OrderRecord>> {
@@ -196,7 +215,7 @@ impl OrderStore for MongoOrderStore {
                         .session(&mut *session)
                         .await;
                     let res = match res {
-                        // Another active order holds the stuff (partial unique index).
+                        // Another order holds or bought the stuff (partial unique index).
                         Err(e) if is_duplicate_key(&e) => return Ok(Err(None)),
                         other => other?,
                     };

@@ -41,6 +41,16 @@ CREATE INDEX orders_by_user ON orders(user_id, created_at);",
         name: "stuff replica: deliverable",
         sql: "ALTER TABLE stuff_replica ADD COLUMN deliverable INTEGER NOT NULL DEFAULT 0;",
     },
+    Migration {
+        version: 3,
+        name: "one taker per stuff: created or complete",
+        sql: "
+-- A stuff has at most one order that holds or bought it: a late payment can no longer
+-- complete a cancelled order while another order holds the stuff, nor after it sold.
+DROP INDEX orders_one_active_per_stuff;
+CREATE UNIQUE INDEX orders_one_taker_per_stuff ON orders(stuff_id)
+    WHERE status IN ('created', 'complete');",
+    },
 ];
 
 /// Orders in a SQLite database.
