@@ -5,9 +5,10 @@
 //! PNG chart. Every scenario prints readable lines and then one JSON line.
 //!
 //! ```text
-//! bench [--scenarios ceiling,rtt,fanout,contention,idle] [--rtt 8x8,1x1] [--warmup S]
+//! bench [--scenarios ceiling,rtt,fanout,contention,idle,files] [--rtt 8x8,1x1] [--warmup S]
 //!       [--duration S] [--viewers 1000,10000] [--rounds N] [--users U] [--race-rounds N]
-//!       [--idle 10000,20000] [--deadline S] [--out DIR] [--bin-dir DIR] [--rust-log F] [--quick]
+//!       [--idle 10000,20000] [--file-mib N] [--uploads N] [--deadline S] [--out DIR]
+//!       [--bin-dir DIR] [--rust-log F] [--quick]
 //! ```
 
 mod chart;
@@ -38,13 +39,15 @@ struct Options {
     users: usize,
     race_rounds: usize,
     idle: Vec<usize>,
+    file_mib: usize,
+    uploads: usize,
     deadline: Duration,
     out: PathBuf,
     bin_dir: PathBuf,
     rust_log: Option<String>,
 }
 
-const ALL: &[&str] = &["ceiling", "rtt", "fanout", "contention", "idle"];
+const ALL: &[&str] = &["ceiling", "rtt", "fanout", "contention", "idle", "files"];
 
 fn list<T: std::str::FromStr>(s: &str) -> anyhow::Result<Vec<T>> {
     s.split(',')
@@ -84,6 +87,8 @@ impl Options {
             users: 200,
             race_rounds: 5,
             idle: vec![10_000, 20_000],
+            file_mib: 50,
+            uploads: 20,
             deadline: Duration::from_secs(1500),
             out: PathBuf::from("bench/results"),
             bin_dir: exe_dir,
@@ -102,6 +107,8 @@ impl Options {
                 "--users" => o.users = val()?.parse()?,
                 "--race-rounds" => o.race_rounds = val()?.parse()?,
                 "--idle" => o.idle = list(&val()?)?,
+                "--file-mib" => o.file_mib = val()?.parse()?,
+                "--uploads" => o.uploads = val()?.parse()?,
                 "--deadline" => o.deadline = Duration::from_secs_f64(val()?.parse()?),
                 "--out" => o.out = PathBuf::from(val()?),
                 "--bin-dir" => o.bin_dir = PathBuf::from(val()?),
@@ -115,6 +122,8 @@ impl Options {
                     o.users = 20;
                     o.race_rounds = 2;
                     o.idle = vec![500];
+                    o.file_mib = 5;
+                    o.uploads = 4;
                 }
                 "-h" | "--help" => {
                     println!("{}", include_str!("usage.txt"));
@@ -126,6 +135,11 @@ impl Options {
         for s in &o.scenarios {
             anyhow::ensure!(ALL.contains(&s.as_str()), "unknown scenario {s:?}");
         }
+        // The router's default MAX_FILE_BYTES is 50 MiB.
+        anyhow::ensure!(
+            (1..=50).contains(&o.file_mib),
+            "--file-mib must be between 1 and 50"
+        );
         Ok(o)
     }
 
@@ -163,7 +177,7 @@ async fn run(o: Options, deadline: Instant, nofile: u64) -> anyhow::Result<serde
             "scenarios": o.scenarios, "rttPoints": o.rtt_points.iter().map(|(c, i)| format!("{c}x{i}")).collect::<Vec<_>>(),
             "warmupSeconds": o.warmup.as_secs_f64(), "durationSeconds": o.duration.as_secs_f64(),
             "viewers": o.viewers, "rounds": o.rounds, "users": o.users, "raceRounds": o.race_rounds,
-            "idle": o.idle, "openFileLimit": nofile, "rustLog": o.rust_log,
+            "idle": o.idle, "fileMib": o.file_mib, "uploads": o.uploads, "openFileLimit": nofile, "rustLog": o.rust_log,
         },
     });
     let in_flights: Vec<usize> = {
@@ -263,6 +277,19 @@ async fn run(o: Options, deadline: Instant, nofile: u64) -> anyhow::Result<serde
         let v = serde_json::to_value(r.context("idle")?)?;
         emit("idle", &v);
         results["idle"] = v;
+    }
+    if o.wants("files") {
+        let sys = System::start(&sys_opts, deadline).await?;
+        let p = scenarios::files::Params {
+            file_bytes: o.file_mib * 1_048_576,
+            repeats: 3,
+            concurrent: o.uploads,
+        };
+        let r = scenarios::files::run(&sys, p, deadline).await;
+        sys.stop().await;
+        let v = serde_json::to_value(r.context("files")?)?;
+        emit("files", &v);
+        results["files"] = v;
     }
     Ok(results)
 }

@@ -131,6 +131,17 @@ pub fn targets(results: &Value) -> Vec<Value> {
             ));
         }
     }
+    if let Some(files) = results.get("files") {
+        let n = f(files, &["concurrent_uploads"]).unwrap_or(0.0);
+        let mib = f(files, &["file_bytes"]).unwrap_or(0.0) / 1_048_576.0;
+        out.push(check(
+            &format!("router RSS growth per upload in flight ({n} concurrent {mib} MiB uploads)"),
+            "<= 8 MiB",
+            f(files, &["peak_growth_per_upload_mib"]),
+            "MiB",
+            |x| x <= 8.0,
+        ));
+    }
     if let Some(c) = results.get("contention") {
         let ok = c
             .get("winners_per_round")

@@ -430,19 +430,16 @@ fn file_edit<'a>(stuff_id: &'a str, editor: &'a str, op: FileOp<'a>) -> FileEdit
     }
 }
 
+/// The stuff's secret note as `get_with_note` reads it.
+async fn note(store: &Arc<dyn StuffStore>, id: &str) -> Option<String> {
+    store.get_with_note(id).await.unwrap().and_then(|(_, n)| n)
+}
+
 async fn files_and_notes(store: &Arc<dyn StuffStore>) {
     let s = stuff("ann", "Notes", micros(Utc::now()));
     store.create(&s, Some("KEY-1"), None).await.unwrap();
     assert!(store.get(&s.id).await.unwrap().unwrap().has_secret_note);
-    assert_eq!(
-        store
-            .get_with_note(&s.id)
-            .await
-            .unwrap()
-            .and_then(|(_, n)| n)
-            .as_deref(),
-        Some("KEY-1")
-    );
+    assert_eq!(note(store, &s.id).await.as_deref(), Some("KEY-1"));
     drain(store).await;
 
     // Files: added in order, each change one version and one stuff.updated.
@@ -500,29 +497,14 @@ async fn files_and_notes(store: &Arc<dyn StuffStore>) {
         ..StuffPatch::default()
     };
     store.edit(&edit(&s.id, "ann", None, &patch)).await.unwrap();
-    assert_eq!(
-        store
-            .get_with_note(&s.id)
-            .await
-            .unwrap()
-            .and_then(|(_, n)| n)
-            .as_deref(),
-        Some("KEY-2")
-    );
+    assert_eq!(note(store, &s.id).await.as_deref(), Some("KEY-2"));
     let clear = StuffPatch {
         secret_note: Some(None),
         ..StuffPatch::default()
     };
     let cleared = store.edit(&edit(&s.id, "ann", None, &clear)).await.unwrap();
     assert!(!cleared.has_secret_note);
-    assert_eq!(
-        store
-            .get_with_note(&s.id)
-            .await
-            .unwrap()
-            .and_then(|(_, n)| n),
-        None
-    );
+    assert_eq!(note(store, &s.id).await, None);
     for ev in outbox(store).await {
         assert!(
             !serde_json::to_string(&ev).unwrap().contains("KEY-"),

@@ -4,6 +4,7 @@
 pub mod ceiling;
 pub mod contention;
 pub mod fanout;
+pub mod files;
 pub mod idle;
 pub mod rtt;
 
