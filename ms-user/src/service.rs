@@ -156,7 +156,10 @@ impl UserService {
     /// `user:signup`: validates, hashes, stores the user and `user.created` together.
     async fn signup(&self, ctx: &RpcContext, payload: Value) -> Result<Value, ApiError> {
         let (email, password) = Self::credentials(payload)?;
-        let hash = self.argon2.hash(password.expose().to_owned()).await?;
+        let hash = self
+            .argon2
+            .hash(password.expose().to_owned(), ctx.remaining())
+            .await?;
         let role = if self.admin_emails.contains(email.as_str()) {
             Role::Admin
         } else {
@@ -191,7 +194,7 @@ impl UserService {
     }
 
     /// `user:signin`: the same 401 (and similar time) for unknown e-mail and wrong password.
-    async fn signin(&self, payload: Value) -> Result<Value, ApiError> {
+    async fn signin(&self, ctx: &RpcContext, payload: Value) -> Result<Value, ApiError> {
         let (email, password) = Self::credentials(payload)?;
         let user = self
             .store
@@ -203,6 +206,7 @@ impl UserService {
             .verify(
                 password.expose().to_owned(),
                 user.as_ref().map(|u| u.password_hash.clone()),
+                ctx.remaining(),
             )
             .await?;
         let user = match (ok, user) {
@@ -317,7 +321,7 @@ impl RpcHandler for UserService {
     ) -> Result<Value, ApiError> {
         match action {
             UserAction::Signup => self.signup(&ctx, payload).await,
-            UserAction::Signin => self.signin(payload).await,
+            UserAction::Signin => self.signin(&ctx, payload).await,
             UserAction::Refresh => self.refresh(payload).await,
             UserAction::Signout => self.signout(payload).await,
             UserAction::Me => self.me(&ctx).await,
