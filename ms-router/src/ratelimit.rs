@@ -236,7 +236,8 @@ impl AuthThrottle {
         if self.throttle.attempt(&keys) {
             Ok(())
         } else {
-            tracing::warn!(?action, "auth throttle: 429");
+            // Debug, not warn: refusals are what an attacker makes, one line each would flood.
+            tracing::debug!(?action, "auth throttle: 429");
             Err(ApiError::too_many_requests())
         }
     }
