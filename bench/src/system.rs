@@ -107,6 +107,7 @@ impl System {
             ("BIND_ADDR", "127.0.0.1".into()),
             ("MAX_CONNECTIONS", "1000000".into()),
             ("SIGNIN_MAX_ATTEMPTS", "1000000".into()),
+            ("SIGNUP_MAX_ATTEMPTS", "1000000".into()),
         ];
         if let Some(l) = &opts.rust_log {
             envs.push(("RUST_LOG", l.clone()));

@@ -66,6 +66,8 @@ pub struct ProcOptions {
     pub admin_emails: String,
     /// `SIGNIN_MAX_ATTEMPTS` (router).
     pub signin_max_attempts: u32,
+    /// `SIGNUP_MAX_ATTEMPTS` (router).
+    pub signup_max_attempts: u32,
     /// `MAX_CONNECTIONS` (router), when set.
     pub max_connections: Option<usize>,
     /// `MAX_PAYLOAD_BYTES` (router), when set.
@@ -83,6 +85,7 @@ impl Default for ProcOptions {
             payment_order_wait_ms: 2000,
             admin_emails: String::new(),
             signin_max_attempts: 1000,
+            signup_max_attempts: 1000,
             max_connections: None,
             max_payload_bytes: None,
             extra_env: Vec::new(),
@@ -224,6 +227,10 @@ impl ProcSystem {
         env.push((
             "SIGNIN_MAX_ATTEMPTS".into(),
             sys.opts.signin_max_attempts.to_string(),
+        ));
+        env.push((
+            "SIGNUP_MAX_ATTEMPTS".into(),
+            sys.opts.signup_max_attempts.to_string(),
         ));
         if let Some(n) = sys.opts.max_connections {
             env.push(("MAX_CONNECTIONS".into(), n.to_string()));

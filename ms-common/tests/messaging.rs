@@ -265,9 +265,12 @@ impl RpcHandler for Echo {
         payload: Value,
     ) -> Result<Value, ApiError> {
         match action {
-            StuffAction::Get => Ok(
-                json!({"payload": payload, "user": ctx.user.map(|u| u.id), "cid": ctx.correlation_id}),
-            ),
+            StuffAction::Get => {
+                let remaining_ms = ctx.remaining().map(|d| d.as_millis() as u64);
+                Ok(
+                    json!({"payload": payload, "user": ctx.user.map(|u| u.id), "cid": ctx.correlation_id, "remainingMs": remaining_ms}),
+                )
+            }
             StuffAction::Update => {
                 Err(ApiError::conflict("This stuff was changed by someone else"))
             }
@@ -306,7 +309,7 @@ async fn rpc_round_trip_forwards_data_and_errors() {
         shutdown.clone(),
     ));
     let client = RpcClient::new(broker.clone(), env.names(), Duration::from_secs(3));
-    let v = client
+    let mut v = client
         .call(
             Service::Stuff,
             &req("stuff:get", Some("good"), json!({"a": 1})),
@@ -314,6 +317,16 @@ async fn rpc_round_trip_forwards_data_and_errors() {
         )
         .await
         .unwrap();
+    // The caller's deadline travels with the request (x-deadline-ms): the handler sees
+    // what is left of the client's 3 s.
+    let remaining = v
+        .as_object_mut()
+        .and_then(|o| o.remove("remainingMs"))
+        .and_then(|r| r.as_u64());
+    assert!(
+        remaining.is_some_and(|ms| ms > 0 && ms <= 3000),
+        "{remaining:?}"
+    );
     assert_eq!(
         v,
         json!({"payload": {"a": 1}, "user": "u1", "cid": "cid-1"})

@@ -17,6 +17,10 @@ pub struct SystemOptions {
     pub admin_emails: String,
     /// Sign-in attempts allowed per window (rate limit).
     pub signin_max_attempts: u32,
+    /// Sign-ups allowed per e-mail and per address per window (rate limit).
+    pub signup_max_attempts: u32,
+    /// ms-user's argon2 concurrency and wait (default: `UserConfig::for_tests`).
+    pub argon2: Option<ms_user::password::Argon2Limits>,
     /// The routers' connect-handler delay (test hook, see `RouterConfig`).
     pub connect_handler_delay: Option<Duration>,
     /// Where the routers keep files (default: a directory of this test under the temp dir).
@@ -32,6 +36,8 @@ impl Default for SystemOptions {
             hold: Duration::from_secs(600),
             admin_emails: String::new(),
             signin_max_attempts: 50,
+            signup_max_attempts: 1000,
+            argon2: None,
             connect_handler_delay: None,
             files: None,
             orphan_sweep: None,
@@ -63,6 +69,9 @@ impl System {
         let env = TestEnv::new();
         let mut ucfg = ms_user::UserConfig::for_tests(&env.prefix);
         ucfg.admin_emails = ms_user::parse_admin_emails(&opts.admin_emails);
+        if let Some(limits) = opts.argon2 {
+            ucfg.argon2 = limits;
+        }
         let user = ms_user::start(ucfg).await?;
         let stuff = ms_stuff::start(ms_stuff::StuffConfig::for_tests(&env.prefix)).await?;
         let ocfg = ms_order::OrderConfig::for_tests(&env.prefix, opts.hold);
@@ -74,6 +83,7 @@ impl System {
         for _ in 0..opts.routers {
             let mut cfg = ms_router::RouterConfig::for_tests(&env.prefix);
             cfg.signin_max_attempts = opts.signin_max_attempts;
+            cfg.signup_max_attempts = opts.signup_max_attempts;
             cfg.connect_handler_delay = opts.connect_handler_delay;
             if let Some(files) = &opts.files {
                 cfg.files = files.clone();

@@ -3,6 +3,8 @@
 //! get the contract's envelope; the refresh token lives only in an HttpOnly cookie.
 
 use crate::AppState;
+use crate::client;
+use crate::ratelimit::AuthAction;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -204,25 +206,30 @@ fn refresh_token(jar: &CookieJar) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-fn client_addr(s: &AppState, headers: &HeaderMap, peer: SocketAddr) -> String {
-    if s.cfg.trust_proxy
-        && let Some(first) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-    {
-        return first.trim().to_owned();
-    }
-    peer.ip().to_string()
+/// Counts a sign-up or sign-in against the throttles (per e-mail and per client address);
+/// a 400 for an over-long e-mail, a 429 over an allowance.
+fn throttle(
+    s: &AppState,
+    action: AuthAction,
+    payload: &Value,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> Result<(), ApiError> {
+    let ip = client::client_ip(peer.ip(), headers, &s.cfg.trusted_proxies);
+    let email = payload.get("email").and_then(Value::as_str);
+    s.throttle.attempt(action, email, ip)
 }
 
 async fn signup(
     State(s): State<AppState>,
     Extension(cid): Extension<CorrelationId>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     jar: CookieJar,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let payload = json_object(&body)?;
+    throttle(&s, AuthAction::Signup, &payload, &headers, peer)?;
     let reply = call_user(&s, UserAction::Signup, None, payload, &cid.0).await?;
     Ok(session_response(&s, jar, StatusCode::CREATED, reply))
 }
@@ -236,19 +243,7 @@ async fn signin(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let payload = json_object(&body)?;
-    let email = payload
-        .get("email")
-        .and_then(Value::as_str)
-        .map(|e| e.trim().to_lowercase())
-        .unwrap_or_default();
-    let keys = [
-        format!("email:{email}"),
-        format!("addr:{}", client_addr(&s, &headers, peer)),
-    ];
-    if !s.limiter.attempt(&keys) {
-        tracing::warn!("sign-in rate limit hit");
-        return Err(ApiError::too_many_requests());
-    }
+    throttle(&s, AuthAction::Signin, &payload, &headers, peer)?;
     let reply = call_user(&s, UserAction::Signin, None, payload, &cid.0).await?;
     Ok(session_response(&s, jar, StatusCode::OK, reply))
 }

@@ -4,9 +4,12 @@
 //! → envelope (every failure is the contract's `ApiError` shape, acks are `{data}` or
 //! `{status, errors}`) → relay ([`socket`] forwards `<service>:<action>` events as RPC
 //! requests carrying the caller's token; [`fanout`] pushes events from the router's own
-//! exclusive queue to sockets). The router trusts nobody's word for identity: tokens are
+//! exclusive queue to sockets). Sign-ups and sign-ins are throttled per e-mail and per
+//! client address ([`ratelimit`], with the address from [`client`]) before they reach
+//! ms-user. The router trusts nobody's word for identity: tokens are
 //! verified with ms-user's published keys, here and again in every service.
 
+pub mod client;
 pub mod fanout;
 pub mod files;
 pub mod http;
@@ -41,10 +44,17 @@ pub struct RouterConfig {
     pub signin_max_attempts: u32,
     /// `SIGNIN_WINDOW_SECONDS` (60).
     pub signin_window: Duration,
+    /// `SIGNUP_MAX_ATTEMPTS` (5) per e-mail and per address in a window.
+    pub signup_max_attempts: u32,
+    /// `SIGNUP_WINDOW_SECONDS` (60).
+    pub signup_window: Duration,
+    /// `AUTH_THROTTLE_MAX_KEYS` (100000): the most e-mails and addresses the throttles hold.
+    pub throttle_max_keys: usize,
     /// `MAX_PAYLOAD_BYTES` (65536): largest Socket.IO payload or HTTP body.
     pub max_payload_bytes: usize,
-    /// `TRUST_PROXY`: take the client address from `X-Forwarded-For`.
-    pub trust_proxy: bool,
+    /// `TRUSTED_PROXIES` (plus the private networks with `TRUST_PROXY=true`): peers whose
+    /// `X-Forwarded-For` names the client.
+    pub trusted_proxies: client::TrustedProxies,
     /// `MAX_CONNECTIONS` (20000): Socket.IO connections this process accepts at once.
     pub max_connections: usize,
     /// Test hook, never read from the environment: how long the Socket.IO connect handler
@@ -65,6 +75,12 @@ impl RouterConfig {
             }
         };
         let common = CommonConfig::from_env()?;
+        let mut trusted_proxies =
+            client::TrustedProxies::parse(&env_opt("TRUSTED_PROXIES").unwrap_or_default())
+                .map_err(|e| anyhow::anyhow!("TRUSTED_PROXIES: {e}"))?;
+        if env_parse("TRUST_PROXY", false)? {
+            trusted_proxies.extend(client::TrustedProxies::private_networks());
+        }
         Ok(Self {
             files: FilesConfig::from_env(&common.data_dir)?,
             common,
@@ -74,8 +90,11 @@ impl RouterConfig {
             cookie_secure: env_parse("COOKIE_SECURE", false)?,
             signin_max_attempts: env_parse("SIGNIN_MAX_ATTEMPTS", 10u32)?,
             signin_window: Duration::from_secs(env_parse("SIGNIN_WINDOW_SECONDS", 60u64)?),
+            signup_max_attempts: env_parse("SIGNUP_MAX_ATTEMPTS", 5u32)?,
+            signup_window: Duration::from_secs(env_parse("SIGNUP_WINDOW_SECONDS", 60u64)?),
+            throttle_max_keys: env_parse("AUTH_THROTTLE_MAX_KEYS", 100_000usize)?,
             max_payload_bytes: env_parse("MAX_PAYLOAD_BYTES", 65_536usize)?,
-            trust_proxy: env_parse("TRUST_PROXY", false)?,
+            trusted_proxies,
             max_connections: env_parse("MAX_CONNECTIONS", 20_000usize)?,
             connect_handler_delay: None,
         })
@@ -92,8 +111,11 @@ impl RouterConfig {
             cookie_secure: false,
             signin_max_attempts: 50,
             signin_window: Duration::from_secs(60),
+            signup_max_attempts: 1000,
+            signup_window: Duration::from_secs(60),
+            throttle_max_keys: 100_000,
             max_payload_bytes: 65_536,
-            trust_proxy: false,
+            trusted_proxies: client::TrustedProxies::default(),
             max_connections: 10_000,
             connect_handler_delay: None,
         }
@@ -111,8 +133,8 @@ pub struct AppState {
     pub rpc: RpcClient,
     /// Token checks with ms-user's public keys.
     pub verifier: Arc<TokenVerifier>,
-    /// Sign-in throttling.
-    pub limiter: Arc<ratelimit::RateLimiter>,
+    /// Sign-up and sign-in throttling.
+    pub throttle: Arc<ratelimit::AuthThrottle>,
     /// Open Socket.IO connections, bounded by `max_connections`.
     pub connections: Arc<std::sync::atomic::AtomicUsize>,
     /// The object store and link key for file uploads and downloads.
@@ -139,9 +161,16 @@ impl Application {
         .await?;
         let rpc = RpcClient::new(broker.clone(), names.clone(), cfg.common.rpc_timeout);
         let verifier = Arc::new(TokenVerifier::new(Arc::new(RpcKeySource::new(rpc.clone()))));
-        let limiter = Arc::new(ratelimit::RateLimiter::new(
-            cfg.signin_max_attempts,
-            cfg.signin_window,
+        let throttle = Arc::new(ratelimit::AuthThrottle::new(
+            cfg.throttle_max_keys,
+            ratelimit::Allowance {
+                max: cfg.signup_max_attempts,
+                window: cfg.signup_window,
+            },
+            ratelimit::Allowance {
+                max: cfg.signin_max_attempts,
+                window: cfg.signin_window,
+            },
         ));
         let files = files::FilesState::open(cfg.files.clone())?;
         let listener = tokio::net::TcpListener::bind((cfg.bind_addr.as_str(), cfg.port)).await?;
@@ -151,7 +180,7 @@ impl Application {
             broker: broker.clone(),
             rpc,
             verifier,
-            limiter,
+            throttle,
             connections: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             files,
         };

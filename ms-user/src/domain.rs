@@ -1,7 +1,8 @@
 //! Domain types that validate on construction: an `Email` or a `Password` that exists is valid.
 
 use ms_common::ApiError;
-use ms_common::contract::limits::{EMAIL_MAX, PASSWORD_MAX, PASSWORD_MIN};
+use ms_common::contract::limits::{PASSWORD_MAX, PASSWORD_MIN};
+use ms_common::contract::{INVALID_EMAIL, normalize_email};
 
 /// A normalised (trimmed, lowercased) e-mail address with a plausible shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,12 +11,9 @@ pub struct Email(String);
 impl Email {
     /// Parses user input; the error names the `email` field.
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        let s = raw.trim().to_lowercase();
-        let invalid = || ApiError::field("email", "Email must be valid");
-        if s.is_empty()
-            || s.len() > EMAIL_MAX
-            || s.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
+        let invalid = || ApiError::field("email", INVALID_EMAIL);
+        let s = normalize_email(raw).ok_or_else(invalid)?;
+        if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(invalid());
         }
         let (local, domain) = s.split_once('@').ok_or_else(invalid)?;
@@ -86,6 +84,18 @@ mod tests {
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
         }
+        let local = "a".repeat(64);
+        let at_limit = format!("{local}@{}.com", "b".repeat(254 - 64 - 1 - 4));
+        assert_eq!(at_limit.len(), 254);
+        assert!(Email::parse(&at_limit).is_ok());
+        assert!(
+            Email::parse(&format!("{at_limit}x")).is_err(),
+            "255 characters"
+        );
+        assert!(
+            Email::parse(&format!("  {at_limit}  ")).is_ok(),
+            "trimmed first"
+        );
         let e = Email::parse("x").unwrap_err();
         assert_eq!(e.errors[0].field.as_deref(), Some("email"));
     }

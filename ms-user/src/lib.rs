@@ -33,6 +33,8 @@ pub struct UserConfig {
     pub access_ttl: Duration,
     /// Refresh token lifetime (`REFRESH_TOKEN_SECONDS`, 30 days).
     pub refresh_ttl: Duration,
+    /// argon2 runs at once (`ARGON2_MAX_CONCURRENT`) and the wait for a turn (`ARGON2_WAIT_MS`).
+    pub argon2: password::Argon2Limits,
 }
 
 /// Parses `ADMIN_EMAILS` (comma-separated, case-insensitive).
@@ -56,6 +58,17 @@ impl UserConfig {
                 "REFRESH_TOKEN_SECONDS",
                 30 * 24 * 3600u64,
             )?),
+            argon2: password::Argon2Limits {
+                max_concurrent: env_parse(
+                    "ARGON2_MAX_CONCURRENT",
+                    password::default_max_concurrent(),
+                )?
+                .max(1),
+                wait: Duration::from_millis(env_parse(
+                    "ARGON2_WAIT_MS",
+                    password::DEFAULT_WAIT_MS,
+                )?),
+            },
         })
     }
 
@@ -67,6 +80,12 @@ impl UserConfig {
             admin_emails: HashSet::new(),
             access_ttl: Duration::from_secs(900),
             refresh_ttl: Duration::from_secs(3600),
+            // Fixed, so tests do not depend on the machine; the wait stays below the
+            // routers' RPC timeout in tests (3 s), so a busy ms-user answers 429, not 503.
+            argon2: password::Argon2Limits {
+                max_concurrent: 4,
+                wait: Duration::from_millis(password::DEFAULT_WAIT_MS),
+            },
         }
     }
 }
@@ -82,12 +101,18 @@ pub struct RunningUser {
 /// Opens the store, connects, and starts the RPC server and the outbox relay.
 pub async fn start(cfg: UserConfig) -> anyhow::Result<RunningUser> {
     let store = store::open(&cfg.storage).await?;
+    tracing::info!(
+        max_concurrent = cfg.argon2.max_concurrent,
+        wait = ?cfg.argon2.wait,
+        "argon2 limits"
+    );
     let svc = Arc::new(
         UserService::new(
             store.clone(),
             cfg.admin_emails.clone(),
             cfg.access_ttl,
             cfg.refresh_ttl,
+            password::Argon2Pool::new(cfg.argon2),
         )
         .await?,
     );

@@ -2,7 +2,7 @@
 //! `user:me`, `user:jwks`.
 
 use crate::domain::{Email, Password};
-use crate::password;
+use crate::password::Argon2Pool;
 use crate::store::{RefreshRow, StoreError, UserRow, UserStore};
 use crate::tokens::{Keyring, hash_refresh_token, new_refresh_token};
 use async_trait::async_trait;
@@ -29,6 +29,8 @@ pub struct UserService {
     admin_emails: HashSet<String>,
     access_ttl: Duration,
     refresh_ttl: Duration,
+    /// Every argon2 run takes one of its permits (429 when none comes in time).
+    argon2: Argon2Pool,
 }
 
 /// Sign-up and sign-in input; fields optional so a missing one is a field error.
@@ -71,6 +73,7 @@ impl UserService {
         admin_emails: HashSet<String>,
         access_ttl: Duration,
         refresh_ttl: Duration,
+        argon2: Argon2Pool,
     ) -> anyhow::Result<Self> {
         let keys = Keyring::load_or_create(store.as_ref()).await?;
         Ok(Self {
@@ -79,6 +82,7 @@ impl UserService {
             admin_emails,
             access_ttl,
             refresh_ttl,
+            argon2,
         })
     }
 
@@ -152,9 +156,10 @@ impl UserService {
     /// `user:signup`: validates, hashes, stores the user and `user.created` together.
     async fn signup(&self, ctx: &RpcContext, payload: Value) -> Result<Value, ApiError> {
         let (email, password) = Self::credentials(payload)?;
-        let hash = password::hash(password.expose().to_owned())
-            .await
-            .map_err(internal)?;
+        let hash = self
+            .argon2
+            .hash(password.expose().to_owned(), ctx.remaining())
+            .await?;
         let role = if self.admin_emails.contains(email.as_str()) {
             Role::Admin
         } else {
@@ -189,19 +194,21 @@ impl UserService {
     }
 
     /// `user:signin`: the same 401 (and similar time) for unknown e-mail and wrong password.
-    async fn signin(&self, payload: Value) -> Result<Value, ApiError> {
+    async fn signin(&self, ctx: &RpcContext, payload: Value) -> Result<Value, ApiError> {
         let (email, password) = Self::credentials(payload)?;
         let user = self
             .store
             .user_by_email(email.as_str())
             .await
             .map_err(store_err)?;
-        let ok = password::verify(
-            password.expose().to_owned(),
-            user.as_ref().map(|u| u.password_hash.clone()),
-        )
-        .await
-        .map_err(internal)?;
+        let ok = self
+            .argon2
+            .verify(
+                password.expose().to_owned(),
+                user.as_ref().map(|u| u.password_hash.clone()),
+                ctx.remaining(),
+            )
+            .await?;
         let user = match (ok, user) {
             (true, Some(u)) => u,
             _ => return Err(ApiError::unauthorized(INVALID_CREDENTIALS)),
@@ -314,7 +321,7 @@ impl RpcHandler for UserService {
     ) -> Result<Value, ApiError> {
         match action {
             UserAction::Signup => self.signup(&ctx, payload).await,
-            UserAction::Signin => self.signin(payload).await,
+            UserAction::Signin => self.signin(&ctx, payload).await,
             UserAction::Refresh => self.refresh(payload).await,
             UserAction::Signout => self.signout(payload).await,
             UserAction::Me => self.me(&ctx).await,

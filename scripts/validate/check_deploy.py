@@ -68,6 +68,12 @@ DELIBERATE_DEFAULTS = {
     "MAX_PAYLOAD_BYTES": "tuning knob, default is fine",
     "SIGNIN_MAX_ATTEMPTS": "tuning knob, default is fine",
     "SIGNIN_WINDOW_SECONDS": "tuning knob, default is fine",
+    "SIGNUP_MAX_ATTEMPTS": "tuning knob, default is fine",
+    "SIGNUP_WINDOW_SECONDS": "tuning knob, default is fine",
+    "AUTH_THROTTLE_MAX_KEYS": "tuning knob, default is fine (~10 MB at the cap)",
+    "TRUSTED_PROXIES": "Kubernetes trusts the cluster's private networks with TRUST_PROXY=true",
+    "ARGON2_MAX_CONCURRENT": "the default follows the pod's CPU quota and memory limit",
+    "ARGON2_WAIT_MS": "tuning knob, default is fine (below RPC_TIMEOUT_MS)",
     "MAX_CONNECTIONS": "per-replica socket limit; the default (20000) fits the pod limits",
 }
 # Set by deployment files although README's table does not list them.

@@ -218,6 +218,7 @@ async function startSystem() {
     ORDER_HOLD_SECONDS: '3',
     ADMIN_EMAILS: 'admin@example.com',
     SIGNIN_MAX_ATTEMPTS: '1000',
+    SIGNUP_MAX_ATTEMPTS: '1000',
     READY_TIMEOUT_SECONDS: String(Math.ceil(READY_TIMEOUT_MS / 1000)),
   };
   delete env.STRIPE_SECRET_KEY; // the built-in test gateway

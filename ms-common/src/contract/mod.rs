@@ -42,6 +42,21 @@ use serde_json::{Map, Value};
 /// Every status a failure may carry (HTTP status or `status` of an ack).
 pub const STATUS_CODES: [u16; 9] = [400, 401, 402, 403, 404, 409, 429, 500, 503];
 
+/// The message of the 400 on field `email` for anything that is not an acceptable address.
+pub const INVALID_EMAIL: &str = "Email must be valid";
+
+/// An e-mail as every service compares it: trimmed and lowercased; `None` when it is longer
+/// than [`limits::EMAIL_MAX`] bytes. Lowercasing never lowers the number of characters, so
+/// anything over `EMAIL_MAX` characters is refused before it is copied.
+pub fn normalize_email(raw: &str) -> Option<String> {
+    let trimmed = raw.trim();
+    if trimmed.chars().nth(limits::EMAIL_MAX).is_some() {
+        return None;
+    }
+    let email = trimmed.to_lowercase();
+    (email.len() <= limits::EMAIL_MAX).then_some(email)
+}
+
 /// The contract's `Stuff` shape: a [`StuffRecord`] without the internal `orderId`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

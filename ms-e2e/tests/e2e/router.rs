@@ -121,6 +121,128 @@ async fn sign_in_attempts_are_throttled_per_email() {
     sys.stop().await;
 }
 
+/// `n` sign-ups at once with e-mails `{tag}{i}@example.com`; each one's status and body.
+async fn signup_burst(url: &str, tag: &str, n: usize) -> Vec<(StatusCode, Value)> {
+    let http = reqwest::Client::new();
+    futures_util::future::join_all((0..n).map(|i| {
+        let req = http
+            .post(format!("{url}/api/users/signup"))
+            .json(&json!({"email": format!("{tag}{i}@example.com"), "password": "password123"}));
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    }))
+    .await
+}
+
+#[tokio::test]
+async fn sign_ups_beyond_the_allowance_of_an_address_get_429_in_the_envelope() {
+    let sys = System::start(SystemOptions {
+        signup_max_attempts: 3,
+        ..SystemOptions::default()
+    })
+    .await
+    .unwrap();
+    let got = signup_burst(sys.url(), "burst", 10).await;
+    let created = got
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .count();
+    let refused: Vec<_> = got
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::TOO_MANY_REQUESTS)
+        .collect();
+    assert_eq!(created, 3, "{got:?}");
+    assert_eq!(refused.len(), 7, "{got:?}");
+    for (_, body) in refused {
+        assert_eq!(
+            body,
+            &json!({"errors": [{"message": "Too many requests, please try again later"}]})
+        );
+    }
+    // A forged X-Forwarded-For does not make a new client: no proxy is trusted.
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/users/signup", sys.url()))
+        .header("x-forwarded-for", "198.51.100.77")
+        .json(&json!({"email": "forged@example.com", "password": "password123"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    sys.stop().await;
+}
+
+#[tokio::test]
+async fn an_email_longer_than_the_contract_allows_is_a_400_on_email_at_the_router() {
+    let sys = System::start(SystemOptions {
+        signin_max_attempts: 1,
+        signup_max_attempts: 1,
+        ..SystemOptions::default()
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let long = format!("{}@example.com", "a".repeat(60_000));
+    for path in ["signup", "signin"] {
+        for _ in 0..3 {
+            let r = http
+                .post(format!("{}/api/users/{path}", sys.url()))
+                .json(&json!({"email": long, "password": "password123"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path}");
+            assert_eq!(
+                r.json::<Value>().await.unwrap(),
+                json!({"errors": [{"message": "Email must be valid", "field": "email"}]})
+            );
+        }
+    }
+    // Refused before the throttles: the address's single sign-up is still there.
+    sys.signup("short@example.com").await.unwrap();
+    sys.stop().await;
+}
+
+#[tokio::test]
+async fn argon2_runs_one_at_a_time_and_the_excess_gets_429_never_503() {
+    let sys = System::start(SystemOptions {
+        argon2: Some(ms_user::password::Argon2Limits {
+            max_concurrent: 1,
+            wait: Duration::from_millis(1),
+        }),
+        ..SystemOptions::default()
+    })
+    .await
+    .unwrap();
+    let got = signup_burst(sys.url(), "argon", 12).await;
+    let statuses: Vec<u16> = got.iter().map(|(s, _)| s.as_u16()).collect();
+    assert!(statuses.contains(&201), "{statuses:?}");
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 429),
+        "no 503, nothing else: {statuses:?}"
+    );
+    for (s, body) in &got {
+        if *s == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(
+                body,
+                &json!({"errors": [{"message": "Too many requests, please try again later"}]})
+            );
+        }
+    }
+    // Sign-in verifies under the same permits, and works once the burst is over.
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/users/signin", sys.url()))
+        .json(&json!({"email": "nobody@example.com", "password": "password123"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    sys.stop().await;
+}
+
 #[tokio::test]
 async fn http_envelopes_health_and_correlation_ids() {
     let sys = System::start(SystemOptions::default()).await.unwrap();

@@ -1,7 +1,7 @@
 //! The RPC client: publishes requests with direct reply-to and matches each reply to its
 //! waiting caller by `correlation_id`.
 
-use super::{DIRECT_REPLY_TO, RpcRequest};
+use super::{DEADLINE_HEADER, DIRECT_REPLY_TO, RpcRequest};
 use crate::contract::Action;
 use crate::error::{ApiError, Reply};
 use crate::messaging::broker::Broker;
@@ -94,7 +94,11 @@ impl RpcClient {
         // One deadline for the whole call: opening a channel and publishing (which wait
         // for the broker) count against it too.
         let deadline = tokio::time::Instant::now() + self.inner.timeout;
-        let sent = tokio::time::timeout_at(deadline, self.send(svc, &id, correlation_id, &body));
+        let wall_deadline = std::time::SystemTime::now() + self.inner.timeout;
+        let sent = tokio::time::timeout_at(
+            deadline,
+            self.send(svc, &id, correlation_id, wall_deadline, &body),
+        );
         let result = match sent.await {
             Err(_) => {
                 tracing::warn!(service = svc.as_str(), "rpc publish timed out");
@@ -119,10 +123,20 @@ impl RpcClient {
         result
     }
 
-    async fn send(&self, svc: Service, id: &str, cid: &str, body: &[u8]) -> lapin::Result<()> {
+    async fn send(
+        &self,
+        svc: Service,
+        id: &str,
+        cid: &str,
+        deadline: std::time::SystemTime,
+        body: &[u8],
+    ) -> lapin::Result<()> {
         let ch = self.channel().await?;
         let mut headers = FieldTable::default();
         headers.insert(CORRELATION_HEADER.into(), lstr(cid));
+        if let Ok(ms) = deadline.duration_since(std::time::UNIX_EPOCH) {
+            headers.insert(DEADLINE_HEADER.into(), lstr(&ms.as_millis().to_string()));
+        }
         let props = BasicProperties::default()
             .with_reply_to(DIRECT_REPLY_TO.into())
             .with_correlation_id(id.into())

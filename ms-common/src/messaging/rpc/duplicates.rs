@@ -1,9 +1,10 @@
 //! Duplicate handling on the server side: a request RabbitMQ delivers again is answered
 //! with the reply of its first copy, never carried out twice.
 
-use super::RpcHandler;
 use super::server::answer;
+use super::{DEADLINE_HEADER, RpcHandler};
 use crate::auth::VerifyToken;
+use crate::messaging::consumer::header_str;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -96,7 +97,10 @@ pub(super) async fn reply_once<H: RpcHandler>(
             Err(e) => tracing::warn!(error = %e, "could not read the reply log"),
         }
     }
-    let (action, reply) = answer(&d.data, cid, verifier, handler).await;
+    let deadline = header_str(d, DEADLINE_HEADER)
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .map(|ms| std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms));
+    let (action, reply) = answer(&d.data, cid, deadline, verifier, handler).await;
     let text = reply.to_value().to_string();
     if let (Some(action), Some((id, log))) = (action, &log)
         && action.mutates()

@@ -2,8 +2,9 @@
 //!
 //! Request body: `{"action":"stuff:get","token":"…","payload":{…}}` published to
 //! `rpc.<svc>` with `reply_to = amq.rabbitmq.reply-to`, a fresh AMQP `correlation_id`
-//! to match the reply, the tracing correlation id in `x-correlation-id`, and an
-//! `expiration` equal to the caller's timeout so a stale request is never processed.
+//! to match the reply, the tracing correlation id in `x-correlation-id`, the caller's
+//! deadline in `x-deadline-ms`, and an `expiration` equal to the caller's timeout so a
+//! stale request is never processed.
 //! Reply body: the contract's ack shape, `{"data":…}` or `{"status":…,"errors":[…]}`.
 //!
 //! Every call has a globally unique request id (AMQP `message_id`, also the
@@ -30,9 +31,15 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 /// RabbitMQ's pseudo-queue for direct reply-to.
 pub const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
+
+/// Request header: when the caller stops waiting, in Unix milliseconds (decimal string).
+/// A service that queues work of its own (ms-user's password hashing) answers 429 before
+/// it instead of leaving the caller to time out with a 503.
+pub const DEADLINE_HEADER: &str = "x-deadline-ms";
 
 /// What travels in an RPC request body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -74,9 +81,19 @@ pub struct RpcContext {
     pub token: Option<String>,
     /// Correlation id of the originating request.
     pub correlation_id: Option<String>,
+    /// When the caller stops waiting ([`DEADLINE_HEADER`]), if it said.
+    pub deadline: Option<SystemTime>,
 }
 
 impl RpcContext {
+    /// Time left before the caller gives up: `None` when unknown, zero when past.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline.map(|d| {
+            d.duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO)
+        })
+    }
+
     /// The caller, or 401 when the action needs one.
     pub fn require_user(&self) -> Result<&AuthUser, ApiError> {
         self.user

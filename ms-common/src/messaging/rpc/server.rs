@@ -156,6 +156,7 @@ async fn serve_once<H: RpcHandler>(
 pub(super) async fn answer<H: RpcHandler>(
     data: &[u8],
     cid: Option<String>,
+    deadline: Option<std::time::SystemTime>,
     verifier: &dyn VerifyToken,
     handler: &H,
 ) -> (Option<Action>, Reply) {
@@ -187,6 +188,7 @@ pub(super) async fn answer<H: RpcHandler>(
         user,
         token,
         correlation_id: cid,
+        deadline,
     };
     let payload = if req.payload.is_null() {
         Value::Object(Default::default())
