@@ -75,6 +75,7 @@ DELIBERATE_DEFAULTS = {
     "ARGON2_MAX_CONCURRENT": "the default follows the pod's CPU quota and memory limit",
     "ARGON2_WAIT_MS": "tuning knob, default is fine (below RPC_TIMEOUT_MS)",
     "MAX_CONNECTIONS": "per-replica socket limit; the default (20000) fits the pod limits",
+    "ORPHAN_SWEEP_SECONDS": "tuning knob, hourly sweeps of hour-old orphans are fine",
 }
 # Set by deployment files although README's table does not list them.
 KNOWN_EXTRA_VARS = {
