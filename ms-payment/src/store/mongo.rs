@@ -141,6 +141,39 @@ impl PaymentStore for MongoPaymentStore {
             .map_err(|Duplicate| StoreError::AlreadyPaid)
     }
 
+    async fn record_refund(
+        &self,
+        order_id: &str,
+        refunded_at: DateTime<Utc>,
+        event: &EventEnvelope,
+    ) -> Result<Option<PaymentRow>, StoreError> {
+        let at = to_db(&refunded_at);
+        let updated = self
+            .db
+            .transaction((self, order_id, &at, event), |session, ctx| {
+                let (store, order_id, at, event) = *ctx;
+                async move {
+                    // `null` matches a missing field too (payments stored before refunds).
+                    let doc = store
+                        .payments()
+                        .find_one_and_update(
+                            doc! {"orderId": order_id, "refundedAt": Bson::Null},
+                            doc! {"$set": {"refundedAt": at.as_str()}},
+                        )
+                        .return_document(ReturnDocument::After)
+                        .session(&mut *session)
+                        .await?;
+                    if doc.is_some() {
+                        enqueue(&store.db, session, event).await?;
+                    }
+                    Ok(Ok::<Option<Document>, StoreError>(doc))
+                }
+                .boxed()
+            })
+            .await??;
+        Ok(updated.map(from_document).transpose()?)
+    }
+
     async fn record_failure(
         &self,
         f: &FailureRow,

@@ -32,12 +32,14 @@ async fn visa_pays_once_and_publishes_payment_created() {
             "createdAt",
             "id",
             "orderId",
-            "providerId"
+            "providerId",
+            "refundedAt"
         ]
     );
     assert_eq!(p["orderId"], order.id.as_str());
     assert_eq!(p["amountCents"], 2500);
     assert!(p["couponCode"].is_null());
+    assert!(p["refundedAt"].is_null());
     assert!(p["providerId"].as_str().unwrap().starts_with("pi_test_"));
     chrono::DateTime::parse_from_rfc3339(p["createdAt"].as_str().unwrap()).unwrap();
 
