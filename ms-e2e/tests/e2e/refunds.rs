@@ -71,11 +71,19 @@ async fn shop(hold: Duration) -> Shop {
 }
 
 impl Shop {
-    /// `who` orders the stuff; the order's id.
+    /// `who` orders the stuff; the order's id. ms-order's replica of the stuff may lag
+    /// behind the release the test just saw, so a 409 is tried again for a while.
     async fn order(&self, who: &SioClient) -> String {
-        let order = ask(who, "order:create", json!({"stuffId": self.stuff})).await;
-        assert_eq!(order["data"]["status"], "created", "{order}");
-        order["data"]["id"].as_str().unwrap().to_owned()
+        let deadline = tokio::time::Instant::now() + T;
+        loop {
+            let order = ask(who, "order:create", json!({"stuffId": self.stuff})).await;
+            if order["data"]["status"] == "created" {
+                return order["data"]["id"].as_str().unwrap().to_owned();
+            }
+            assert_eq!(err(&order).0, 409, "{order}");
+            assert!(tokio::time::Instant::now() < deadline, "{order}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// `who` pays `order_id` with the test card and sees it complete.

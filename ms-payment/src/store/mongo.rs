@@ -342,6 +342,7 @@ mod tests {
                 coupon_code,
                 provider_id: "pi_123".into(),
                 created_at: at("2026-11-23T20:05:00.123456Z"),
+                refunded_at: None,
             };
             let old = doc! {
                 "_id": &p.id,
@@ -352,8 +353,23 @@ mod tests {
                 "providerId": &p.provider_id,
                 "createdAt": to_db(&p.created_at),
             };
-            assert_eq!(to_document(&p).unwrap(), old);
-            assert_eq!(from_document::<PaymentRow>(old).unwrap(), p);
+            // Documents written before refunds have no `refundedAt`: read as not refunded.
+            assert_eq!(from_document::<PaymentRow>(old.clone()).unwrap(), p);
+            let mut now = old;
+            now.insert("refundedAt", Bson::Null);
+            assert_eq!(to_document(&p).unwrap(), now);
+            let refunded = PaymentRow {
+                refunded_at: Some(at("2026-11-24T08:00:00Z")),
+                ..p.clone()
+            };
+            let mut doc = to_document(&refunded).unwrap();
+            assert_eq!(
+                doc.get_str("refundedAt").ok(),
+                Some(to_db(&at("2026-11-24T08:00:00Z")).as_str())
+            );
+            doc.remove("_id");
+            doc.insert("_id", &p.id);
+            assert_eq!(from_document::<PaymentRow>(doc).unwrap(), refunded);
         }
     }
 

@@ -213,13 +213,24 @@ async fn who_and_which_order_may_be_paid() {
     let e = app
         .call(
             Service::Payment,
-            "payment:refund",
+            "payment:nope",
             Some(&ann.token),
             json!({}),
         )
         .await
         .unwrap_err();
     assert_eq!(summary(&e), (404, "Unknown event", vec![]));
+    // payment:refund exists, for admins only.
+    let e = app
+        .call(
+            Service::Payment,
+            "payment:refund",
+            Some(&ann.token),
+            json!({"orderId": order.id}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(summary(&e), (403, "Admins only", vec![]));
     assert!(
         app.gateway
             .calls()
