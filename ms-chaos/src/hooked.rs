@@ -79,6 +79,14 @@ impl<H: WriteHook> PaymentStore for HookedPayments<H> {
     async fn record_payment(&self, p: &PaymentRow, e: &EventEnvelope) -> Result<(), StoreError> {
         self.inner.record_payment(p, e).await
     }
+    async fn record_refund(
+        &self,
+        order_id: &str,
+        refunded_at: chrono::DateTime<chrono::Utc>,
+        e: &EventEnvelope,
+    ) -> Result<Option<PaymentRow>, StoreError> {
+        self.inner.record_refund(order_id, refunded_at, e).await
+    }
     async fn record_failure(
         &self,
         f: &FailureRow,

@@ -206,6 +206,9 @@ pub enum OrderStatus {
     Cancelled,
     /// Paid.
     Complete,
+    /// Paid, then the money went back (an admin's refund, or a payment that landed after
+    /// the stuff went to someone else): no delivery, and the stuff is free again.
+    Refunded,
 }
 
 impl OrderStatus {
@@ -215,6 +218,7 @@ impl OrderStatus {
             OrderStatus::Created => "created",
             OrderStatus::Cancelled => "cancelled",
             OrderStatus::Complete => "complete",
+            OrderStatus::Refunded => "refunded",
         }
     }
     /// Parses the storage name.
@@ -223,6 +227,7 @@ impl OrderStatus {
             "created" => Some(Self::Created),
             "cancelled" => Some(Self::Cancelled),
             "complete" => Some(Self::Complete),
+            "refunded" => Some(Self::Refunded),
             _ => None,
         }
     }
@@ -254,7 +259,8 @@ pub struct OrderRecord {
     pub created_at: DateTime<Utc>,
 }
 
-/// The contract's `Payment` shape plus the buyer, payload of `payment.created`.
+/// The contract's `Payment` shape plus the buyer, payload of `payment.created` and
+/// `payment.refunded`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentRecord {
@@ -272,6 +278,9 @@ pub struct PaymentRecord {
     pub provider_id: String,
     /// When it was made.
     pub created_at: DateTime<Utc>,
+    /// When the money went back; `None` while it is kept.
+    #[serde(default)]
+    pub refunded_at: Option<DateTime<Utc>>,
 }
 
 /// A declined or failed payment, so the order can be released.
@@ -308,12 +317,18 @@ pub enum Event {
     /// An order was paid.
     #[serde(rename = "order.completed")]
     OrderCompleted(OrderRecord),
+    /// A paid order's money went back: no delivery, the stuff is free again.
+    #[serde(rename = "order.refunded")]
+    OrderRefunded(OrderRecord),
     /// A payment succeeded.
     #[serde(rename = "payment.created")]
     PaymentCreated(PaymentRecord),
     /// A payment was declined.
     #[serde(rename = "payment.failed")]
     PaymentFailed(PaymentFailure),
+    /// A payment was refunded (`refundedAt` set).
+    #[serde(rename = "payment.refunded")]
+    PaymentRefunded(PaymentRecord),
     /// A sold stuff's deliverables changed (a new version of a file).
     #[serde(rename = "delivery.updated")]
     DeliveryUpdated(DeliveryChange),
@@ -329,8 +344,10 @@ impl Event {
             Event::OrderCreated(_) => EventKind::OrderCreated,
             Event::OrderCancelled(_) => EventKind::OrderCancelled,
             Event::OrderCompleted(_) => EventKind::OrderCompleted,
+            Event::OrderRefunded(_) => EventKind::OrderRefunded,
             Event::PaymentCreated(_) => EventKind::PaymentCreated,
             Event::PaymentFailed(_) => EventKind::PaymentFailed,
+            Event::PaymentRefunded(_) => EventKind::PaymentRefunded,
             Event::DeliveryUpdated(_) => EventKind::DeliveryUpdated,
         }
     }
@@ -357,25 +374,31 @@ pub enum EventKind {
     OrderCancelled,
     /// `order.completed`.
     OrderCompleted,
+    /// `order.refunded`.
+    OrderRefunded,
     /// `payment.created`.
     PaymentCreated,
     /// `payment.failed`.
     PaymentFailed,
+    /// `payment.refunded`.
+    PaymentRefunded,
     /// `delivery.updated`.
     DeliveryUpdated,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::UserCreated,
         EventKind::StuffCreated,
         EventKind::StuffUpdated,
         EventKind::OrderCreated,
         EventKind::OrderCancelled,
         EventKind::OrderCompleted,
+        EventKind::OrderRefunded,
         EventKind::PaymentCreated,
         EventKind::PaymentFailed,
+        EventKind::PaymentRefunded,
         EventKind::DeliveryUpdated,
     ];
 
@@ -388,8 +411,10 @@ impl EventKind {
             EventKind::OrderCreated => "order.created",
             EventKind::OrderCancelled => "order.cancelled",
             EventKind::OrderCompleted => "order.completed",
+            EventKind::OrderRefunded => "order.refunded",
             EventKind::PaymentCreated => "payment.created",
             EventKind::PaymentFailed => "payment.failed",
+            EventKind::PaymentRefunded => "payment.refunded",
             EventKind::DeliveryUpdated => "delivery.updated",
         }
     }

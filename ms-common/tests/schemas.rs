@@ -252,6 +252,7 @@ fn payment(coupon: Option<&str>) -> PaymentRecord {
         coupon_code: coupon.map(str::to_owned),
         provider_id: "pi_123".into(),
         created_at: Utc::now(),
+        refunded_at: None,
     }
 }
 
@@ -268,7 +269,12 @@ fn every_event() -> Vec<Event> {
         Event::OrderCreated(order(OrderStatus::Created)),
         Event::OrderCancelled(order(OrderStatus::Cancelled)),
         Event::OrderCompleted(order(OrderStatus::Complete)),
+        Event::OrderRefunded(order(OrderStatus::Refunded)),
         Event::PaymentCreated(payment(Some("SAVE30"))),
+        Event::PaymentRefunded(PaymentRecord {
+            refunded_at: Some(Utc::now()),
+            ..payment(None)
+        }),
         Event::PaymentFailed(PaymentFailure {
             order_id: "0192-o".into(),
             user_id: "0192-b".into(),
@@ -282,7 +288,7 @@ fn every_event_envelope_matches_its_schema() {
     let events = every_event();
     let mut keys: Vec<&str> = events.iter().map(Event::routing_key).collect();
     keys.dedup();
-    assert_eq!(keys.len(), 8, "one sample per Event variant");
+    assert_eq!(keys.len(), 10, "one sample per Event variant");
     for (i, event) in events.into_iter().enumerate() {
         let cid = (i % 2 == 0).then(|| "c0ffee".to_owned());
         let env = EventEnvelope::new(event, cid);
@@ -292,7 +298,7 @@ fn every_event_envelope_matches_its_schema() {
         let record = match env.event.routing_key() {
             "user.created" => "UserRecord",
             "stuff.created" | "stuff.updated" => "StuffRecord",
-            "payment.created" => "PaymentRecord",
+            "payment.created" | "payment.refunded" => "PaymentRecord",
             "payment.failed" => "PaymentFailure",
             _ => "Order",
         };

@@ -1,5 +1,10 @@
 //! What ms-order does with the events it consumes: keeps its catalogue replica, completes
-//! or cancels orders when payments succeed or fail, and expires holds.
+//! or cancels orders when payments succeed or fail, refunds orders whose payment was
+//! refunded, and expires holds.
+//!
+//! A payment that lands after the hold expired completes the cancelled order if nobody
+//! else took the stuff; otherwise the order moves `cancelled → refunded` and ms-payment,
+//! on `order.refunded`, gives the money back.
 
 use crate::service::OrderService;
 use crate::store::StuffReplica;
@@ -22,6 +27,7 @@ impl Handler<EventEnvelope> for OrderService {
             Event::StuffCreated(s) | Event::StuffUpdated(s) => self.on_stuff_changed(s).await,
             Event::PaymentCreated(p) => self.on_payment_created(p, cid).await,
             Event::PaymentFailed(f) => self.on_payment_failed(f, cid).await,
+            Event::PaymentRefunded(p) => self.on_payment_refunded(p, cid).await,
             other => {
                 tracing::debug!(kind = other.routing_key(), "event not for ms-order");
                 Ok(())
@@ -111,26 +117,28 @@ impl OrderService {
                     p.order_id
                 )));
             };
-            let from = match order.status {
-                OrderStatus::Complete => return Ok(()),
-                OrderStatus::Created => OrderStatus::Created,
+            let (from, to) = match order.status {
+                OrderStatus::Complete | OrderStatus::Refunded => return Ok(()),
+                OrderStatus::Created => (OrderStatus::Created, OrderStatus::Complete),
                 OrderStatus::Cancelled => {
                     // Paid just as the hold ran out: honour the payment if nobody
-                    // else took the stuff.
+                    // else took the stuff, else the money goes back (ms-payment refunds
+                    // on `order.refunded`).
                     if self
                         .store
                         .stuff_taken(&order.stuff_id, &order.id)
                         .await
                         .map_err(transient)?
                     {
-                        tracing::error!(order_id = %order.id, payment_id = %p.id, "paid after the stuff went to someone else: refund needed");
-                        return Ok(());
+                        tracing::warn!(order_id = %order.id, payment_id = %p.id, "paid after the stuff went to someone else: refunding");
+                        (OrderStatus::Cancelled, OrderStatus::Refunded)
+                    } else {
+                        (OrderStatus::Cancelled, OrderStatus::Complete)
                     }
-                    OrderStatus::Cancelled
                 }
             };
             let moved = self
-                .move_order(&order.id, from, OrderStatus::Complete, cid.clone())
+                .move_order(&order.id, from, to, cid.clone())
                 .await
                 .map_err(retry)?;
             if moved.is_some() {
@@ -140,6 +148,45 @@ impl OrderService {
         }
         Err(HandleError::Retry(format!(
             "order {} kept changing while completing it",
+            p.order_id
+        )))
+    }
+
+    /// `payment.refunded`: a complete (or cancelled, paid late) order becomes refunded.
+    async fn on_payment_refunded(
+        &self,
+        p: PaymentRecord,
+        cid: Option<String>,
+    ) -> Result<(), HandleError> {
+        for _ in 0..PAYMENT_CAS_ATTEMPTS {
+            let Some(order) = self.store.order(&p.order_id).await.map_err(transient)? else {
+                return Err(HandleError::Retry(format!(
+                    "order {} not stored yet",
+                    p.order_id
+                )));
+            };
+            let from = match order.status {
+                OrderStatus::Refunded => return Ok(()),
+                // `payment.created` has not been applied yet: wait for it.
+                OrderStatus::Created => {
+                    return Err(HandleError::Retry(format!(
+                        "order {} refunded before it was seen paid",
+                        p.order_id
+                    )));
+                }
+                from @ (OrderStatus::Complete | OrderStatus::Cancelled) => from,
+            };
+            let moved = self
+                .move_order(&order.id, from, OrderStatus::Refunded, cid.clone())
+                .await
+                .map_err(retry)?;
+            if moved.is_some() {
+                return Ok(());
+            }
+            tracing::info!(order_id = %order.id, "order changed while refunding it; reading it again");
+        }
+        Err(HandleError::Retry(format!(
+            "order {} kept changing while refunding it",
             p.order_id
         )))
     }

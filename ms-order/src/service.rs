@@ -121,7 +121,8 @@ impl OrderService {
     async fn cancel(&self, ctx: &RpcContext, payload: Value) -> Result<Value, ApiError> {
         let order = self.owned(ctx, payload).await?;
         match order.status {
-            OrderStatus::Cancelled => to_value(&order),
+            // Nothing holds the stuff any more: answer it unchanged.
+            OrderStatus::Cancelled | OrderStatus::Refunded => to_value(&order),
             OrderStatus::Complete => {
                 Err(ApiError::conflict("A complete order cannot be cancelled"))
             }

@@ -540,6 +540,7 @@ fn payment(order_id: &str, user_id: &str) -> PaymentRecord {
         coupon_code: None,
         provider_id: "pi_test".into(),
         created_at: Utc::now(),
+        refunded_at: None,
     }
 }
 
@@ -704,4 +705,79 @@ async fn the_hold_queue_name_carries_the_hold_time() {
     assert_ne!(a.hold_queue(), b.hold_queue());
     assert_eq!(a.expired_queue(), "p.order.expired");
     let _ = Arc::new(a);
+}
+
+#[tokio::test]
+async fn a_refunded_payment_refunds_the_order_and_a_late_payment_for_taken_stuff_is_refunded() {
+    let c = setup(Duration::from_secs(600)).await;
+    let (a, b) = (c.token("a").await, c.token("b").await);
+    let s1 = c.stuff("seller", StuffStatus::Available, 1).await;
+    c.wait_replica(&s1, 1).await;
+
+    // Paid, then refunded: complete → refunded once, and the stuff can be ordered again.
+    let o1 = c
+        .call("order:create", &a, json!({"stuffId": s1}))
+        .await
+        .unwrap();
+    let id1 = o1["id"].as_str().unwrap().to_owned();
+    let paid = payment(&id1, "a");
+    c.publish(Event::PaymentCreated(paid.clone())).await;
+    c.order_status(&id1, OrderStatus::Complete, Duration::from_secs(10))
+        .await;
+    let refunded = PaymentRecord {
+        refunded_at: Some(Utc::now()),
+        ..paid.clone()
+    };
+    c.publish(Event::PaymentRefunded(refunded.clone())).await;
+    c.publish(Event::PaymentRefunded(refunded)).await; // duplicate delivery
+    let done = c
+        .order_status(&id1, OrderStatus::Refunded, Duration::from_secs(10))
+        .await;
+    assert_eq!(done.version, 3);
+    // A payment.created redelivered after the refund changes nothing.
+    c.publish(Event::PaymentCreated(paid)).await;
+
+    // b holds the stuff now; a's second order was cancelled and its payment lands late.
+    let o2 = c
+        .call("order:create", &a, json!({"stuffId": s1}))
+        .await
+        .unwrap();
+    let id2 = o2["id"].as_str().unwrap().to_owned();
+    c.call("order:cancel", &a, json!({"id": id2}))
+        .await
+        .unwrap();
+    let o3 = c
+        .call("order:create", &b, json!({"stuffId": s1}))
+        .await
+        .unwrap();
+    let id3 = o3["id"].as_str().unwrap().to_owned();
+    c.publish(Event::PaymentCreated(payment(&id2, "a"))).await;
+    let late = c
+        .order_status(&id2, OrderStatus::Refunded, Duration::from_secs(10))
+        .await;
+    assert_eq!(late.version, 3);
+    assert_eq!(
+        c.order
+            .as_ref()
+            .unwrap()
+            .store
+            .order(&id1)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        3,
+        "the first order did not move again"
+    );
+    let holder = c
+        .order
+        .as_ref()
+        .unwrap()
+        .store
+        .order(&id3)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(holder.status, OrderStatus::Created);
+    c.done().await;
 }

@@ -211,6 +211,61 @@ async fn conformance(store: Arc<dyn OrderStore>) {
         );
     }
 
+    // Refunds: the late payment's cancelled order becomes refunded while the stuff stays
+    // sold to the other order; refunding the buyer frees the stuff for a new order.
+    let refunded = store
+        .transition(
+            &late.id,
+            OrderStatus::Cancelled,
+            OrderStatus::Refunded,
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (refunded.status, refunded.version),
+        (OrderStatus::Refunded, 3)
+    );
+    assert_eq!(
+        store.order(&late.id).await.unwrap().unwrap().status,
+        OrderStatus::Refunded
+    );
+    assert!(store.stuff_taken("s4", &late.id).await.unwrap());
+    let unsent = store.outbox().unsent_count().await.unwrap();
+    let r = store
+        .transition(
+            &holder.id,
+            OrderStatus::Complete,
+            OrderStatus::Refunded,
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.status, OrderStatus::Refunded);
+    assert_eq!(
+        store.outbox().unsent_count().await.unwrap(),
+        unsent + 1,
+        "order.refunded written with the change"
+    );
+    assert!(
+        store
+            .transition(
+                &holder.id,
+                OrderStatus::Complete,
+                OrderStatus::Refunded,
+                None
+            )
+            .await
+            .unwrap()
+            .is_none(),
+        "refunded twice"
+    );
+    assert!(!store.stuff_taken("s4", "nobody").await.unwrap());
+    let again = order("s4", "frank");
+    store.create_order(&again, None).await.unwrap();
+
     // A user's orders, newest first.
     let later = order("s3", "alice");
     store.create_order(&later, None).await.unwrap();

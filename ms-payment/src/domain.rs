@@ -15,6 +15,8 @@ pub const NOT_YOUR_ORDER: &str = "You do not own this order";
 pub const CANCELLED: &str = "Cannot pay for a cancelled order";
 /// 409 for a paid or complete order.
 pub const ALREADY_PAID: &str = "This order has already been paid";
+/// 404 for `payment:refund` of an order that has no payment.
+pub const NOT_PAID: &str = "This order has not been paid, so there is nothing to refund";
 /// 402 for a declined card.
 pub const DECLINED: &str = "Your card was declined";
 /// 400 (`couponCode`) for an unknown or malformed code.
@@ -133,6 +135,25 @@ impl PayRequest {
     }
 }
 
+/// `payment:refund` input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRequest {
+    /// The paid order whose money goes back.
+    pub order_id: String,
+}
+
+impl RefundRequest {
+    /// Parses `{orderId}`.
+    pub fn parse(payload: &Value) -> Result<Self, ApiError> {
+        match optional_str(payload, "orderId") {
+            Ok(Some(id)) if id.len() <= ID_MAX => Ok(Self {
+                order_id: id.to_owned(),
+            }),
+            _ => Err(ApiError::field("orderId", ORDER_ID_REQUIRED)),
+        }
+    }
+}
+
 /// `coupon:create` input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCoupon {
@@ -210,6 +231,7 @@ impl From<&PaymentRow> for contract::Payment {
             coupon_code: p.coupon_code.clone(),
             provider_id: p.provider_id.clone(),
             created_at: p.created_at,
+            refunded_at: p.refunded_at,
         }
     }
 }

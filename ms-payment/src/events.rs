@@ -1,5 +1,7 @@
 //! What ms-payment does with the events it consumes: keeps its replica of the orders at
-//! ms-order's versions, so `payment:create` can check an order without asking ms-order.
+//! ms-order's versions, so `payment:create` can check an order without asking ms-order,
+//! and refunds the payment of an order ms-order announced `refunded` (a payment that
+//! landed after the stuff went to someone else) unless it is refunded already.
 
 use crate::service::PaymentService;
 use crate::store::OrderReplica;
@@ -9,9 +11,12 @@ use ms_common::messaging::{HandleError, Handler};
 
 #[async_trait]
 impl Handler<EventEnvelope> for PaymentService {
-    async fn handle(&self, env: EventEnvelope, _cid: Option<String>) -> Result<(), HandleError> {
+    async fn handle(&self, env: EventEnvelope, cid: Option<String>) -> Result<(), HandleError> {
         let order = match &env.event {
-            Event::OrderCreated(o) | Event::OrderCancelled(o) | Event::OrderCompleted(o) => o,
+            Event::OrderCreated(o)
+            | Event::OrderCancelled(o)
+            | Event::OrderCompleted(o)
+            | Event::OrderRefunded(o) => o,
             other => {
                 tracing::debug!(kind = other.routing_key(), "event not for ms-payment");
                 return Ok(());
@@ -32,16 +37,31 @@ impl Handler<EventEnvelope> for PaymentService {
             VersionCheck::Apply => {
                 tracing::debug!(order_id = %order.id, version = order.version, status = order.status.as_str(), "order replica updated");
                 self.replica_changed.notify_waiters();
-                Ok(())
             }
             VersionCheck::Stale => {
                 tracing::debug!(order_id = %order.id, version = order.version, "stale order event dropped");
-                Ok(())
             }
-            VersionCheck::Early => Err(HandleError::Retry(format!(
-                "order {} v{} arrived early",
-                order.id, order.version
-            ))),
+            VersionCheck::Early => {
+                return Err(HandleError::Retry(format!(
+                    "order {} v{} arrived early",
+                    order.id, order.version
+                )));
+            }
         }
+        // Also on a redelivery (`Stale`): the refund may have failed after the replica
+        // was written. A refunded payment makes this a no-op.
+        if matches!(env.event, Event::OrderRefunded(_)) {
+            let cid = cid.or_else(|| env.correlation_id.clone());
+            match self.refund(&order.id, cid).await {
+                Ok(p) => {
+                    tracing::info!(order_id = %order.id, payment_id = %p.id, "refunded order's payment is refunded")
+                }
+                Err(e) if e.status == 404 => {
+                    tracing::warn!(order_id = %order.id, "order refunded but no payment stored for it")
+                }
+                Err(e) => return Err(HandleError::Retry(e.first_message().to_owned())),
+            }
+        }
+        Ok(())
     }
 }

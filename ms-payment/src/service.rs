@@ -6,11 +6,24 @@
 //! left to pay) → store the payment with `payment.created` in one transaction. A decline
 //! stores `payment.failed` and gives the redemption back in one transaction; any other
 //! failure after the redemption gives it back too.
+//!
+//! `payment:refund` (admins), and `order.refunded` for an order ms-order refunded on its
+//! own (a payment that landed after the stuff went to someone else), share [`refund`]:
+//!
+//! ```text
+//! payment of the order ── none ──▶ 404
+//!        │ refundedAt set ──▶ answer it again (no second gateway call)
+//!        ▼
+//! gateway.refund (skipped for 0 charged) ──▶ refundedAt + payment.refunded, one transaction
+//!                                              └─▶ ms-order: complete/cancelled → refunded
+//! ```
+//!
+//! [`refund`]: PaymentService::refund
 
 use crate::domain::{
     ALREADY_PAID, CANCELLED, COUPON_EXHAUSTED, COUPON_EXPIRED, COUPON_INVALID, CouponCode,
-    DECLINED, NOT_YOUR_ORDER, NewCoupon, ORDER_NOT_FOUND, PAYMENT_METHOD_REQUIRED, PayRequest,
-    amount_after, generate_code,
+    DECLINED, NOT_PAID, NOT_YOUR_ORDER, NewCoupon, ORDER_NOT_FOUND, PAYMENT_METHOD_REQUIRED,
+    PayRequest, RefundRequest, amount_after, generate_code,
 };
 use crate::gateway::{ChargeOutcome, ChargeRequest, PaymentGateway};
 use crate::store::{
@@ -218,17 +231,10 @@ impl PaymentService {
             coupon_code: coupon,
             provider_id,
             created_at: ms_common::time::now(),
+            refunded_at: None,
         };
         let event = EventEnvelope::new(
-            Event::PaymentCreated(PaymentRecord {
-                id: payment.id.clone(),
-                order_id: payment.order_id.clone(),
-                user_id: payment.user_id.clone(),
-                amount_cents: payment.amount_cents,
-                coupon_code: payment.coupon_code.clone(),
-                provider_id: payment.provider_id.clone(),
-                created_at: payment.created_at,
-            }),
+            Event::PaymentCreated(PaymentRecord::from(&payment)),
             ctx.correlation_id.clone(),
         );
         match self.store.record_payment(&payment, &event).await {
@@ -280,6 +286,81 @@ impl PaymentService {
                 // Nothing was written: release the redemption separately (status != 402).
                 store_err(e)
             }
+        }
+    }
+
+    /// `payment:refund` (admins): the order's payment, refunded.
+    #[tracing::instrument(skip_all, fields(order_id = tracing::field::Empty))]
+    async fn refund_action(&self, ctx: &RpcContext, payload: Value) -> Result<Value, ApiError> {
+        let admin = ctx.require_user()?;
+        admin.require_admin()?;
+        let req = RefundRequest::parse(&payload)?;
+        tracing::Span::current().record("order_id", req.order_id.as_str());
+        let payment = self
+            .refund(&req.order_id, ctx.correlation_id.clone())
+            .await?;
+        tracing::info!(admin = %admin.id, payment_id = %payment.id, "refund asked by an admin");
+        to_value(&contract::Payment::from(&payment))
+    }
+
+    /// Gives the money of an order's payment back through the gateway and records it with
+    /// `payment.refunded` in one transaction. Idempotent: a refunded payment is answered as
+    /// it is, without calling the gateway again; 404 when the order has no payment.
+    pub async fn refund(
+        &self,
+        order_id: &str,
+        correlation_id: Option<String>,
+    ) -> Result<PaymentRow, ApiError> {
+        let Some(payment) = self
+            .store
+            .payment_for_order(order_id)
+            .await
+            .map_err(store_err)?
+        else {
+            let known = self.store.order(order_id).await.map_err(store_err)?;
+            return Err(ApiError::not_found(if known.is_some() {
+                NOT_PAID
+            } else {
+                ORDER_NOT_FOUND
+            }));
+        };
+        if payment.refunded_at.is_some() {
+            return Ok(payment);
+        }
+        // Nothing was charged with a 100 % coupon: nothing to send back.
+        if payment.amount_cents > 0 {
+            self.gateway
+                .refund(&payment.provider_id, order_id)
+                .await
+                .map_err(|e| e.to_api())?;
+        }
+        let refunded_at = ms_common::time::now();
+        let refunded = PaymentRow {
+            refunded_at: Some(refunded_at),
+            ..payment
+        };
+        let event = EventEnvelope::new(
+            Event::PaymentRefunded(PaymentRecord::from(&refunded)),
+            correlation_id,
+        );
+        match self
+            .store
+            .record_refund(order_id, refunded_at, &event)
+            .await
+            .map_err(store_err)?
+        {
+            Some(stored) => {
+                tracing::info!(payment_id = %stored.id, amount = stored.amount_cents, "refunded");
+                Ok(stored)
+            }
+            // A concurrent refund recorded it first (the gateway's idempotency key made
+            // both calls one refund): answer what is stored.
+            None => self
+                .store
+                .payment_for_order(order_id)
+                .await
+                .map_err(store_err)?
+                .ok_or_else(|| ApiError::not_found(NOT_PAID)),
         }
     }
 
@@ -340,6 +421,7 @@ impl RpcHandler for PaymentService {
             PaymentAction::PaymentCreate => self.pay(&ctx, payload).await,
             PaymentAction::CouponCreate => self.create_coupon(&ctx, payload).await,
             PaymentAction::CouponList => self.list_coupons(&ctx).await,
+            PaymentAction::Refund => self.refund_action(&ctx, payload).await,
         }
     }
 

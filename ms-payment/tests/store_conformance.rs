@@ -33,19 +33,9 @@ fn payment(order_id: &str, coupon: Option<&str>) -> (PaymentRow, EventEnvelope) 
         coupon_code: coupon.map(str::to_owned),
         provider_id: "pi_test_1".into(),
         created_at: ms_common::time::now(),
+        refunded_at: None,
     };
-    let ev = EventEnvelope::new(
-        Event::PaymentCreated(PaymentRecord {
-            id: p.id.clone(),
-            order_id: p.order_id.clone(),
-            user_id: p.user_id.clone(),
-            amount_cents: p.amount_cents,
-            coupon_code: p.coupon_code.clone(),
-            provider_id: p.provider_id.clone(),
-            created_at: p.created_at,
-        }),
-        None,
-    );
+    let ev = EventEnvelope::new(Event::PaymentCreated(PaymentRecord::from(&p)), None);
     (p, ev)
 }
 
@@ -107,6 +97,13 @@ async fn orders(store: &dyn PaymentStore) {
     assert_eq!(store.apply_order(&v3).await.unwrap(), VersionCheck::Apply);
     let held = store.order("o1").await.unwrap().unwrap();
     assert_eq!((held.status, held.version), (OrderStatus::Complete, 3));
+    let v4 = order("o1", 4, OrderStatus::Refunded);
+    assert_eq!(store.apply_order(&v4).await.unwrap(), VersionCheck::Apply);
+    assert_eq!(
+        store.order("o1").await.unwrap().unwrap(),
+        v4,
+        "refunded kept"
+    );
 }
 
 async fn payments(store: Arc<dyn PaymentStore>) {
@@ -159,6 +156,67 @@ async fn payments(store: Arc<dyn PaymentStore>) {
         pending
             .iter()
             .any(|r| r.id == fev2.id && r.routing_key == "payment.failed")
+    );
+
+    // Refunds: `refundedAt` set once, with its event; no payment or a refunded one
+    // writes nothing.
+    let at = ms_common::time::now();
+    let refunded_event = |row: &PaymentRow| {
+        EventEnvelope::new(
+            Event::PaymentRefunded(PaymentRecord::from(&PaymentRow {
+                refunded_at: Some(at),
+                ..row.clone()
+            })),
+            None,
+        )
+    };
+    let rev = refunded_event(&p);
+    assert!(
+        store
+            .record_refund("no-such-order", at, &rev)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let stored = store.record_refund("o2", at, &rev).await.unwrap().unwrap();
+    assert_eq!(
+        stored,
+        PaymentRow {
+            refunded_at: Some(at),
+            ..p.clone()
+        }
+    );
+    assert_eq!(
+        store.payment_for_order("o2").await.unwrap().unwrap(),
+        stored
+    );
+    let later = at + Duration::seconds(5);
+    assert!(
+        store
+            .record_refund("o2", later, &refunded_event(&p))
+            .await
+            .unwrap()
+            .is_none(),
+        "refunded twice"
+    );
+    assert_eq!(
+        store
+            .payment_for_order("o2")
+            .await
+            .unwrap()
+            .unwrap()
+            .refunded_at,
+        Some(at)
+    );
+    let pending = outbox.pending(100).await.unwrap();
+    assert_eq!(pending.len() as u64, before + 5);
+    assert_eq!(
+        pending
+            .iter()
+            .filter(|r| r.routing_key == "payment.refunded")
+            .map(|r| r.id.as_str())
+            .collect::<Vec<_>>(),
+        vec![rev.id.as_str()]
     );
 }
 

@@ -199,7 +199,10 @@ pub async fn push(io: &SocketIo, routing_key: &str, body: &[u8]) {
     let sent = match envelope.event {
         Event::StuffCreated(s) => ns.emit("stuff:created", &contract::Stuff::from(s)).await,
         Event::StuffUpdated(s) => ns.emit("stuff:updated", &contract::Stuff::from(s)).await,
-        Event::OrderCreated(o) | Event::OrderCancelled(o) | Event::OrderCompleted(o) => {
+        Event::OrderCreated(o)
+        | Event::OrderCancelled(o)
+        | Event::OrderCompleted(o)
+        | Event::OrderRefunded(o) => {
             let room = format!("user:{}", o.user_id);
             ns.to(room).emit("order:updated", &o).await
         }

@@ -1,5 +1,5 @@
-//! What ms-stuff does with the events it consumes: order events reserve, release and sell
-//! a stuff (the rules are `store::order_effect`, shared by both backends).
+//! What ms-stuff does with the events it consumes: order events reserve, release, sell
+//! and (on a refund) release again a stuff (the rules are `store::order_effect`, shared by both backends).
 
 use crate::service::now;
 use crate::store::{OrderChange, OrderOutcome, StuffStore};
@@ -8,7 +8,8 @@ use ms_common::events::{Event, EventEnvelope};
 use ms_common::messaging::{HandleError, Handler};
 use std::sync::Arc;
 
-/// Applies `order.created` / `order.cancelled` / `order.completed` to the catalogue.
+/// Applies `order.created` / `order.cancelled` / `order.completed` / `order.refunded` to
+/// the catalogue.
 ///
 /// Versions are per order: version N applies only after N-1 (early ones are retried after
 /// the retry delay, duplicates and older ones are acked and dropped).
@@ -34,6 +35,7 @@ impl Handler<EventEnvelope> for OrderEvents {
             Event::OrderCreated(o) => (OrderChange::Created, o),
             Event::OrderCancelled(o) => (OrderChange::Cancelled, o),
             Event::OrderCompleted(o) => (OrderChange::Completed, o),
+            Event::OrderRefunded(o) => (OrderChange::Refunded, o),
             other => {
                 // Not bound to it; another service's business. Nothing to do, nothing lost.
                 tracing::warn!(event = other.routing_key(), id = %env.id, "ignoring an event ms-stuff does not use");

@@ -398,6 +398,52 @@ async fn order_events(store: &Arc<dyn StuffStore>) {
         StuffStatus::Sold
     );
 
+    // A refund of another order (a late payment) leaves the sold stuff alone; the
+    // refund of the order that bought it makes it available again, with its event.
+    let o4 = order("o4", &s.id, OrderStatus::Created, 1);
+    apply(store, OrderChange::Created, &o4).await;
+    apply(
+        store,
+        OrderChange::Cancelled,
+        &order("o4", &s.id, OrderStatus::Cancelled, 2),
+    )
+    .await;
+    assert_eq!(
+        apply(
+            store,
+            OrderChange::Refunded,
+            &order("o4", &s.id, OrderStatus::Refunded, 3)
+        )
+        .await,
+        OrderOutcome::Applied(None)
+    );
+    assert_eq!(
+        store.get(&s.id).await.unwrap().unwrap().status,
+        StuffStatus::Sold
+    );
+    let o3_refunded = order("o3", &s.id, OrderStatus::Refunded, 4);
+    let OrderOutcome::Applied(Some(r)) = apply(store, OrderChange::Refunded, &o3_refunded).await
+    else {
+        panic!("o3 refunded should apply");
+    };
+    assert_eq!(
+        (r.status, r.order_id.as_deref(), r.version),
+        (StuffStatus::Available, None, 7)
+    );
+    assert_eq!(
+        apply(store, OrderChange::Refunded, &o3_refunded).await,
+        OrderOutcome::Stale
+    );
+    let events = outbox(store).await;
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| (updated(e).status, updated(e).version))
+            .collect::<Vec<_>>(),
+        vec![(StuffStatus::Available, 7)]
+    );
+    drain(store).await;
+
     // An order for a stuff never listed here.
     let ghost = order("o9", "no-such-stuff", OrderStatus::Created, 1);
     assert_eq!(

@@ -141,6 +141,8 @@ service_actions! {
         CouponCreate = "coupon:create", mutates: true, relayed: true;
         /// Every coupon (admins).
         CouponList = "coupon:list", mutates: false, relayed: true;
+        /// Give a paid order's money back (admins).
+        Refund = "payment:refund", mutates: true, relayed: true;
     }
 }
 

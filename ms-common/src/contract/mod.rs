@@ -358,6 +358,15 @@ pub struct PaymentCreateRequest {
     pub coupon_code: Option<String>,
 }
 
+/// `payment:refund` payload (admins only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentRefundRequest {
+    /// The paid order whose money goes back.
+    #[schemars(length(min = 1, max = limits::ID_MAX))]
+    pub order_id: String,
+}
+
 /// `coupon:create` payload (admins only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -374,7 +383,7 @@ pub struct CouponCreateRequest {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// The contract's `Payment` shape (`payment:create` ack data).
+/// The contract's `Payment` shape (`payment:create` and `payment:refund` ack data).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Payment {
@@ -391,6 +400,8 @@ pub struct Payment {
     pub provider_id: String,
     /// When it was made.
     pub created_at: DateTime<Utc>,
+    /// When the money went back, or `null`.
+    pub refunded_at: Option<DateTime<Utc>>,
 }
 
 impl From<PaymentRecord> for Payment {
@@ -402,6 +413,7 @@ impl From<PaymentRecord> for Payment {
             coupon_code: p.coupon_code,
             provider_id: p.provider_id,
             created_at: p.created_at,
+            refunded_at: p.refunded_at,
         }
     }
 }
@@ -636,6 +648,7 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         input::<StuffUpdateRequest>("StuffUpdateRequest"),
         input::<OrderCreateRequest>("OrderCreateRequest"),
         input::<PaymentCreateRequest>("PaymentCreateRequest"),
+        input::<PaymentRefundRequest>("PaymentRefundRequest"),
         input::<CouponCreateRequest>("CouponCreateRequest"),
         input::<DeliveryRequest>("DeliveryRequest"),
         // HTTP bodies and ms-user's RPC payloads.

@@ -11,6 +11,7 @@ const ORDER_EVENTS: &[EventKind] = &[
     EventKind::OrderCreated,
     EventKind::OrderCancelled,
     EventKind::OrderCompleted,
+    EventKind::OrderRefunded,
 ];
 
 /// What the router replicas push to browsers (each on its own exclusive queue).
@@ -20,6 +21,7 @@ pub const LIVE_PUSHES: &[EventKind] = &[
     EventKind::OrderCreated,
     EventKind::OrderCancelled,
     EventKind::OrderCompleted,
+    EventKind::OrderRefunded,
     EventKind::DeliveryUpdated,
 ];
 
@@ -30,14 +32,17 @@ pub const fn consumed_by(service: Service) -> &'static [EventKind] {
         Service::User => &[],
         // Holds and sales change a stuff's status.
         Service::Stuff => ORDER_EVENTS,
-        // ms-order keeps a replica of the catalogue and completes paid orders.
+        // ms-order keeps a replica of the catalogue, completes paid orders and marks
+        // refunded ones.
         Service::Order => &[
             EventKind::StuffCreated,
             EventKind::StuffUpdated,
             EventKind::PaymentCreated,
             EventKind::PaymentFailed,
+            EventKind::PaymentRefunded,
         ],
-        // ms-payment keeps a replica of the orders.
+        // ms-payment keeps a replica of the orders (and refunds an order ms-order
+        // refunded on its own, a late payment).
         Service::Payment => ORDER_EVENTS,
     }
 }

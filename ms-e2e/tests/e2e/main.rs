@@ -8,4 +8,5 @@ mod contract_pins;
 mod delivery;
 mod orders;
 mod payments;
+mod refunds;
 mod router;

@@ -3,6 +3,7 @@
 //! "At most one order that holds or bought a stuff" (status `created` or `complete`) is a
 //! partial unique index: of any number of simultaneous buyers exactly one insert succeeds,
 //! and a late payment cannot complete a cancelled order once another order took the stuff.
+//! A `refunded` order (like a `cancelled` one) is outside the index: it frees the stuff.
 
 pub mod mongo;
 pub mod sqlite;
@@ -93,6 +94,7 @@ pub fn event_for(
         OrderStatus::Created => Event::OrderCreated(order.clone()),
         OrderStatus::Cancelled => Event::OrderCancelled(order.clone()),
         OrderStatus::Complete => Event::OrderCompleted(order.clone()),
+        OrderStatus::Refunded => Event::OrderRefunded(order.clone()),
     };
     EventEnvelope::new(ev, correlation_id)
 }

@@ -292,6 +292,7 @@ mod tests {
             OrderStatus::Created,
             OrderStatus::Cancelled,
             OrderStatus::Complete,
+            OrderStatus::Refunded,
         ] {
             let o = order(status);
             // The document the hand-written `order_doc` wrote.

@@ -51,6 +51,30 @@ DROP INDEX orders_one_active_per_stuff;
 CREATE UNIQUE INDEX orders_one_taker_per_stuff ON orders(stuff_id)
     WHERE status IN ('created', 'complete');",
     },
+    Migration {
+        version: 4,
+        name: "refunded orders",
+        sql: "
+-- SQLite cannot change a CHECK: the table is rebuilt to allow 'refunded', and its
+-- indexes with it. A refunded order is not a taker: it frees the stuff.
+CREATE TABLE orders_v4 (
+    id TEXT PRIMARY KEY,
+    stuff_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('created', 'cancelled', 'complete', 'refunded')),
+    expires_at TEXT NOT NULL,
+    price_cents INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+);
+INSERT INTO orders_v4 (id, stuff_id, user_id, status, expires_at, price_cents, version, created_at)
+    SELECT id, stuff_id, user_id, status, expires_at, price_cents, version, created_at FROM orders;
+DROP TABLE orders;
+ALTER TABLE orders_v4 RENAME TO orders;
+CREATE UNIQUE INDEX orders_one_taker_per_stuff ON orders(stuff_id)
+    WHERE status IN ('created', 'complete');
+CREATE INDEX orders_by_user ON orders(user_id, created_at);",
+    },
 ];
 
 /// Orders in a SQLite database.

@@ -4,6 +4,7 @@
 //! declined; ids that need 3-D Secure are declined too (we confirm with
 //! `error_on_requires_action`, as the Stripe gateway does); every other `pm_card_<name>`
 //! succeeds with a generated `pi_test_…` id; anything else is an unknown payment method.
+//! Every refund succeeds.
 
 use super::{ChargeOutcome, ChargeRequest, GatewayError, PaymentGateway};
 use async_trait::async_trait;
@@ -64,6 +65,11 @@ impl PaymentGateway for TestGateway {
                 provider_id: format!("pi_test_{}", uuid::Uuid::new_v4().simple()),
             },
         })
+    }
+
+    async fn refund(&self, provider_id: &str, order_id: &str) -> Result<(), GatewayError> {
+        tracing::info!(provider_id, order_id, "test gateway: refunded");
+        Ok(())
     }
 }
 

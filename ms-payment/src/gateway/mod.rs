@@ -2,6 +2,7 @@
 //!
 //! - [`stripe::StripeGateway`]: a Stripe PaymentIntent created and confirmed in one call,
 //!   the order id as idempotency key (selected when `STRIPE_SECRET_KEY` is set).
+//!   Refunds are a Stripe Refund of that PaymentIntent, keyed by the order id too.
 //! - [`builtin::TestGateway`]: no network; answers Stripe's test payment method ids the way
 //!   Stripe's test mode does (the default).
 //!
@@ -89,9 +90,13 @@ impl GatewayError {
     }
 }
 
-/// Something that can charge a payment method.
+/// Something that can charge a payment method and give the money back.
 #[async_trait]
 pub trait PaymentGateway: Send + Sync + 'static {
     /// Charges once per order (repeating a call for the same order must not charge twice).
     async fn charge(&self, req: &ChargeRequest) -> Result<ChargeOutcome, GatewayError>;
+    /// Refunds the whole charge `provider_id` made for `order_id`, once per order
+    /// (repeating a call for the same order must not refund twice; a charge already
+    /// refunded counts as done).
+    async fn refund(&self, provider_id: &str, order_id: &str) -> Result<(), GatewayError>;
 }

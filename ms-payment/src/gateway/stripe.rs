@@ -8,6 +8,10 @@
 //!
 //! Answers: a succeeded PaymentIntent → [`ChargeOutcome::Succeeded`]; a `card_error`
 //! (HTTP 402) → [`ChargeOutcome::Declined`]; anything else → a [`GatewayError`].
+//!
+//! Refunds: one `POST /v1/refunds` for the whole PaymentIntent with `metadata[order_id]`
+//! and `refund-<order id>` as `Idempotency-Key` (one refund per order). A refund that
+//! Stripe reports `failed` or `canceled` is an error; `charge_already_refunded` is done.
 
 use super::{ChargeOutcome, ChargeRequest, GatewayError, PaymentGateway};
 use async_trait::async_trait;
@@ -23,6 +27,7 @@ use stripe_core::payment_intent::{
     CreatePaymentIntent, CreatePaymentIntentAutomaticPaymentMethods,
     CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects,
 };
+use stripe_core::refund::CreateRefund;
 
 /// Charges through the Stripe API.
 #[derive(Debug, Clone)]
@@ -151,6 +156,41 @@ impl PaymentGateway for StripeGateway {
                 intent.id,
                 other.as_str()
             ))),
+        }
+    }
+
+    async fn refund(&self, provider_id: &str, order_id: &str) -> Result<(), GatewayError> {
+        let key = IdempotencyKey::new(format!("refund-{order_id}"))
+            .map_err(|e| GatewayError::Failed(format!("idempotency key: {e}")))?;
+        let metadata = HashMap::from([("order_id".to_owned(), order_id.to_owned())]);
+        let refund = CreateRefund::new()
+            .payment_intent(provider_id)
+            .metadata(metadata)
+            .customize()
+            .request_strategy(RequestStrategy::Idempotent(key))
+            .send(&self.client)
+            .await;
+        let refund = match refund {
+            Ok(r) => r,
+            Err(StripeError::Stripe(api, _))
+                if api.code == Some(ApiErrorsCode::ChargeAlreadyRefunded) =>
+            {
+                return Ok(());
+            }
+            Err(e) => {
+                return Err(match classify(e) {
+                    Err(e) => e,
+                    Ok(outcome) => GatewayError::Failed(format!("refund refused: {outcome:?}")),
+                });
+            }
+        };
+        match refund.status.as_deref() {
+            Some("failed" | "canceled") => Err(GatewayError::Failed(format!(
+                "refund {} is {}",
+                refund.id,
+                refund.status.as_deref().unwrap_or("-")
+            ))),
+            _ => Ok(()),
         }
     }
 }

@@ -9,7 +9,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ms_common::events::{EventEnvelope, OrderRecord, OrderStatus, VersionCheck};
+use ms_common::events::{EventEnvelope, OrderRecord, OrderStatus, PaymentRecord, VersionCheck};
 use ms_common::storage::OutboxStore;
 use std::sync::Arc;
 
@@ -73,6 +73,24 @@ pub struct PaymentRow {
     /// When it was made.
     #[serde(with = "ms_common::time::db")]
     pub created_at: DateTime<Utc>,
+    /// When the money went back; `None` while it is kept (set once, never cleared).
+    #[serde(default, with = "ms_common::time::db_opt")]
+    pub refunded_at: Option<DateTime<Utc>>,
+}
+
+impl From<&PaymentRow> for PaymentRecord {
+    fn from(p: &PaymentRow) -> Self {
+        Self {
+            id: p.id.clone(),
+            order_id: p.order_id.clone(),
+            user_id: p.user_id.clone(),
+            amount_cents: p.amount_cents,
+            coupon_code: p.coupon_code.clone(),
+            provider_id: p.provider_id.clone(),
+            created_at: p.created_at,
+            refunded_at: p.refunded_at,
+        }
+    }
 }
 
 /// A declined payment: ms-order cancels the order on its event, so it is never charged again.
@@ -184,6 +202,16 @@ pub trait PaymentStore: Send + Sync + 'static {
         payment: &PaymentRow,
         event: &EventEnvelope,
     ) -> Result<(), StoreError>;
+    /// Marks the order's payment refunded at `refunded_at` and writes its
+    /// `payment.refunded` event, in one transaction, if it is not refunded yet
+    /// (compare-and-set on `refundedAt IS NULL`). The payment as now stored, or `None`
+    /// when there is no payment or it was already refunded (nothing is written then).
+    async fn record_refund(
+        &self,
+        order_id: &str,
+        refunded_at: DateTime<Utc>,
+        event: &EventEnvelope,
+    ) -> Result<Option<PaymentRow>, StoreError>;
     /// Stores a declined payment (idempotently, first one kept) with its `payment.failed`
     /// event and, in the same transaction, gives back the redemption of `coupon` (the
     /// charge that used it did not happen).

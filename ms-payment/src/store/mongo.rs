@@ -141,6 +141,39 @@ impl PaymentStore for MongoPaymentStore {
             .map_err(|Duplicate| StoreError::AlreadyPaid)
     }
 
+    async fn record_refund(
+        &self,
+        order_id: &str,
+        refunded_at: DateTime<Utc>,
+        event: &EventEnvelope,
+    ) -> Result<Option<PaymentRow>, StoreError> {
+        let at = to_db(&refunded_at);
+        let updated = self
+            .db
+            .transaction((self, order_id, &at, event), |session, ctx| {
+                let (store, order_id, at, event) = *ctx;
+                async move {
+                    // `null` matches a missing field too (payments stored before refunds).
+                    let doc = store
+                        .payments()
+                        .find_one_and_update(
+                            doc! {"orderId": order_id, "refundedAt": Bson::Null},
+                            doc! {"$set": {"refundedAt": at.as_str()}},
+                        )
+                        .return_document(ReturnDocument::After)
+                        .session(&mut *session)
+                        .await?;
+                    if doc.is_some() {
+                        enqueue(&store.db, session, event).await?;
+                    }
+                    Ok(Ok::<Option<Document>, StoreError>(doc))
+                }
+                .boxed()
+            })
+            .await??;
+        Ok(updated.map(from_document).transpose()?)
+    }
+
     async fn record_failure(
         &self,
         f: &FailureRow,
@@ -309,6 +342,7 @@ mod tests {
                 coupon_code,
                 provider_id: "pi_123".into(),
                 created_at: at("2026-11-23T20:05:00.123456Z"),
+                refunded_at: None,
             };
             let old = doc! {
                 "_id": &p.id,
@@ -319,8 +353,23 @@ mod tests {
                 "providerId": &p.provider_id,
                 "createdAt": to_db(&p.created_at),
             };
-            assert_eq!(to_document(&p).unwrap(), old);
-            assert_eq!(from_document::<PaymentRow>(old).unwrap(), p);
+            // Documents written before refunds have no `refundedAt`: read as not refunded.
+            assert_eq!(from_document::<PaymentRow>(old.clone()).unwrap(), p);
+            let mut now = old;
+            now.insert("refundedAt", Bson::Null);
+            assert_eq!(to_document(&p).unwrap(), now);
+            let refunded = PaymentRow {
+                refunded_at: Some(at("2026-11-24T08:00:00Z")),
+                ..p.clone()
+            };
+            let mut doc = to_document(&refunded).unwrap();
+            assert_eq!(
+                doc.get_str("refundedAt").ok(),
+                Some(to_db(&at("2026-11-24T08:00:00Z")).as_str())
+            );
+            doc.remove("_id");
+            doc.insert("_id", &p.id);
+            assert_eq!(from_document::<PaymentRow>(doc).unwrap(), refunded);
         }
     }
 

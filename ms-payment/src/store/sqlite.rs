@@ -13,10 +13,11 @@ use sqlx::{FromRow, Row, SqliteConnection};
 use std::path::Path;
 use std::sync::Arc;
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "order replica, payments, coupons",
-    sql: "
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "order replica, payments, coupons",
+        sql: "
 CREATE TABLE orders (
     id TEXT PRIMARY KEY,
     stuff_id TEXT NOT NULL,
@@ -51,7 +52,28 @@ CREATE TABLE payment_failures (
     reason TEXT NOT NULL,
     created_at TEXT NOT NULL
 );",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "refunds: refunded orders, payments' refunded_at",
+        sql: "
+-- SQLite cannot change a CHECK: the order replica is rebuilt to allow 'refunded'.
+CREATE TABLE orders_v2 (
+    id TEXT PRIMARY KEY,
+    stuff_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('created', 'cancelled', 'complete', 'refunded')),
+    expires_at TEXT NOT NULL,
+    price_cents INTEGER NOT NULL,
+    version INTEGER NOT NULL
+);
+INSERT INTO orders_v2 (id, stuff_id, user_id, status, expires_at, price_cents, version)
+    SELECT id, stuff_id, user_id, status, expires_at, price_cents, version FROM orders;
+DROP TABLE orders;
+ALTER TABLE orders_v2 RENAME TO orders;
+ALTER TABLE payments ADD COLUMN refunded_at TEXT;",
+    },
+];
 
 /// Orders, payments and coupons in a SQLite database.
 #[derive(Clone)]
@@ -174,6 +196,29 @@ impl PaymentStore for SqlitePaymentStore {
         sqlite::enqueue(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn record_refund(
+        &self,
+        order_id: &str,
+        refunded_at: DateTime<Utc>,
+        event: &EventEnvelope,
+    ) -> Result<Option<PaymentRow>, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let row = sqlx::query(
+            "UPDATE payments SET refunded_at = ? WHERE order_id = ? AND refunded_at IS NULL RETURNING *",
+        )
+        .bind(to_db(&refunded_at))
+        .bind(order_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let payment = PaymentRow::from_row(&row)?;
+        sqlite::enqueue(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(Some(payment))
     }
 
     async fn record_failure(

@@ -28,6 +28,7 @@ pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub struct Recording {
     inner: Arc<dyn PaymentGateway>,
     calls: Mutex<Vec<ChargeRequest>>,
+    refunds: Mutex<Vec<(String, String)>>,
 }
 
 impl Recording {
@@ -35,10 +36,15 @@ impl Recording {
         Arc::new(Self {
             inner,
             calls: Mutex::new(Vec::new()),
+            refunds: Mutex::new(Vec::new()),
         })
     }
     pub fn calls(&self) -> Vec<ChargeRequest> {
         self.calls.lock().unwrap().clone()
+    }
+    /// `(provider_id, order_id)` of every refund asked for.
+    pub fn refunds(&self) -> Vec<(String, String)> {
+        self.refunds.lock().unwrap().clone()
     }
 }
 
@@ -47,6 +53,13 @@ impl PaymentGateway for Recording {
     async fn charge(&self, req: &ChargeRequest) -> Result<ChargeOutcome, GatewayError> {
         self.calls.lock().unwrap().push(req.clone());
         self.inner.charge(req).await
+    }
+    async fn refund(&self, provider_id: &str, order_id: &str) -> Result<(), GatewayError> {
+        self.refunds
+            .lock()
+            .unwrap()
+            .push((provider_id.to_owned(), order_id.to_owned()));
+        self.inner.refund(provider_id, order_id).await
     }
 }
 
@@ -70,6 +83,14 @@ impl PaymentStore for CountingStore {
     }
     async fn record_payment(&self, p: &PaymentRow, e: &EventEnvelope) -> Result<(), StoreError> {
         self.inner.record_payment(p, e).await
+    }
+    async fn record_refund(
+        &self,
+        order_id: &str,
+        at: chrono::DateTime<chrono::Utc>,
+        e: &EventEnvelope,
+    ) -> Result<Option<PaymentRow>, StoreError> {
+        self.inner.record_refund(order_id, at, e).await
     }
     async fn record_failure(
         &self,

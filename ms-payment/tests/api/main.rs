@@ -8,4 +8,5 @@ mod coupons;
 mod events;
 mod helpers;
 mod payments;
+mod refunds;
 mod stripe;

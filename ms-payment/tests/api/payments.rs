@@ -32,12 +32,14 @@ async fn visa_pays_once_and_publishes_payment_created() {
             "createdAt",
             "id",
             "orderId",
-            "providerId"
+            "providerId",
+            "refundedAt"
         ]
     );
     assert_eq!(p["orderId"], order.id.as_str());
     assert_eq!(p["amountCents"], 2500);
     assert!(p["couponCode"].is_null());
+    assert!(p["refundedAt"].is_null());
     assert!(p["providerId"].as_str().unwrap().starts_with("pi_test_"));
     chrono::DateTime::parse_from_rfc3339(p["createdAt"].as_str().unwrap()).unwrap();
 
@@ -211,13 +213,24 @@ async fn who_and_which_order_may_be_paid() {
     let e = app
         .call(
             Service::Payment,
-            "payment:refund",
+            "payment:nope",
             Some(&ann.token),
             json!({}),
         )
         .await
         .unwrap_err();
     assert_eq!(summary(&e), (404, "Unknown event", vec![]));
+    // payment:refund exists, for admins only.
+    let e = app
+        .call(
+            Service::Payment,
+            "payment:refund",
+            Some(&ann.token),
+            json!({"orderId": order.id}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(summary(&e), (403, "Admins only", vec![]));
     assert!(
         app.gateway
             .calls()

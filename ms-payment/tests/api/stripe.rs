@@ -394,3 +394,87 @@ async fn the_service_charges_through_stripe() {
     server.verify().await;
     app.done().await;
 }
+
+/// A Refund as Stripe returns it.
+fn refund_object(pi: &str, order_id: &str, status: &str) -> Value {
+    json!({
+        "id": "re_3StuffMart",
+        "object": "refund",
+        "amount": 2500,
+        "balance_transaction": null,
+        "charge": "ch_3StuffMart",
+        "created": 1_790_000_100,
+        "currency": "usd",
+        "metadata": {"order_id": order_id},
+        "payment_intent": pi,
+        "reason": null,
+        "receipt_number": null,
+        "source_transfer_reversal": null,
+        "status": status,
+        "transfer_reversal": null
+    })
+}
+
+#[tokio::test]
+async fn a_refund_posts_one_refund_of_the_payment_intent_keyed_by_the_order() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/refunds"))
+        .and(header("Idempotency-Key", "refund-order-7"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(refund_object(
+            "pi_3StuffMart",
+            "order-7",
+            "succeeded",
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    gateway(&server)
+        .refund("pi_3StuffMart", "order-7")
+        .await
+        .unwrap();
+    let requests = server.received_requests().await.unwrap();
+    let sent = form(&requests[0]);
+    assert_eq!(sent["payment_intent"], "pi_3StuffMart");
+    assert_eq!(sent["metadata[order_id]"], "order-7");
+}
+
+#[tokio::test]
+async fn a_failed_refund_is_an_error_and_an_already_refunded_charge_is_done() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/refunds"))
+        .and(header("Idempotency-Key", "refund-failed"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(refund_object("pi_1", "failed", "failed")),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/refunds"))
+        .and(header("Idempotency-Key", "refund-twice"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {
+            "type": "invalid_request_error",
+            "code": "charge_already_refunded",
+            "message": "Charge ch_1 has already been refunded."
+        }})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/refunds"))
+        .and(header("Idempotency-Key", "refund-down"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"error": {
+            "type": "api_error",
+            "message": "Try again later"
+        }})))
+        .mount(&server)
+        .await;
+    let g = gateway(&server);
+    assert!(matches!(
+        g.refund("pi_1", "failed").await,
+        Err(GatewayError::Failed(_))
+    ));
+    g.refund("pi_2", "twice").await.unwrap();
+    let down = g.refund("pi_3", "down").await.unwrap_err();
+    assert_eq!(down.to_api().status, 503);
+}

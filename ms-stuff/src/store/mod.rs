@@ -211,6 +211,8 @@ pub enum OrderChange {
     Cancelled,
     /// `order.completed`: the order was paid.
     Completed,
+    /// `order.refunded`: the order's money went back.
+    Refunded,
 }
 
 impl OrderChange {
@@ -220,6 +222,7 @@ impl OrderChange {
             OrderChange::Created => OrderStatus::Created,
             OrderChange::Cancelled => OrderStatus::Cancelled,
             OrderChange::Completed => OrderStatus::Complete,
+            OrderChange::Refunded => OrderStatus::Refunded,
         }
     }
 }
@@ -256,6 +259,9 @@ pub struct Holding {
 ///   the order in which events of different orders arrive.
 /// - completed: the stuff is sold to the order unless it is already sold. ms-order lets one
 ///   order at a time hold a stuff, so a paid order wins over a hold we still believe in.
+/// - refunded: a stuff sold to (or still reserved by) that order is released like a
+///   cancelled hold; a refund of an order that no longer holds the stuff (a late payment
+///   refunded because someone else took it) changes nothing.
 pub fn order_effect(
     change: OrderChange,
     order_id: &str,
@@ -268,7 +274,10 @@ pub fn order_effect(
             status: StuffStatus::Reserved,
             order_id: Some(order_id.to_owned()),
         }),
-        (OrderChange::Cancelled, StuffStatus::Reserved) if held_by_this => {
+        (OrderChange::Cancelled | OrderChange::Refunded, StuffStatus::Reserved)
+        | (OrderChange::Refunded, StuffStatus::Sold)
+            if held_by_this =>
+        {
             Some(match next_active {
                 Some(next) => Holding {
                     status: StuffStatus::Reserved,

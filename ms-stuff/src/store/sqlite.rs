@@ -53,6 +53,24 @@ ALTER TABLE stuff ADD COLUMN files TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE stuff ADD COLUMN secret_note TEXT;
 ALTER TABLE order_versions ADD COLUMN user_id TEXT;",
     },
+    Migration {
+        version: 3,
+        name: "refunded orders",
+        sql: "
+-- SQLite cannot change a CHECK: order_versions is rebuilt to allow 'refunded'.
+CREATE TABLE order_versions_v3 (
+    order_id TEXT PRIMARY KEY,
+    stuff_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('created', 'cancelled', 'complete', 'refunded')),
+    version INTEGER NOT NULL CHECK (version >= 1),
+    user_id TEXT
+);
+INSERT INTO order_versions_v3 (order_id, stuff_id, status, version, user_id)
+    SELECT order_id, stuff_id, status, version, user_id FROM order_versions;
+DROP TABLE order_versions;
+ALTER TABLE order_versions_v3 RENAME TO order_versions;
+CREATE INDEX order_versions_active ON order_versions(stuff_id, order_id) WHERE status = 'created';",
+    },
 ];
 
 /// What a read returns: the record's fields (`has_secret_note` computed, the note never).

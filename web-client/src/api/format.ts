@@ -43,4 +43,5 @@ export const ORDER_STATUS_LABEL = {
   created: 'Awaiting payment',
   cancelled: 'Cancelled',
   complete: 'Complete',
+  refunded: 'Refunded',
 } as const;

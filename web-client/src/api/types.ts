@@ -53,7 +53,7 @@ export interface Delivery {
   files: DeliveryFile[];
 }
 
-export type OrderStatus = 'created' | 'cancelled' | 'complete';
+export type OrderStatus = 'created' | 'cancelled' | 'complete' | 'refunded';
 
 export interface Order {
   id: string;
@@ -73,6 +73,8 @@ export interface Payment {
   couponCode: string | null;
   providerId: string | null;
   createdAt: string;
+  /** When the money went back; null while it is kept. */
+  refundedAt: string | null;
 }
 
 export interface Coupon {

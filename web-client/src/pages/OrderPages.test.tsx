@@ -125,6 +125,22 @@ describe('<OrderPage>', () => {
     r.unmount();
   });
 
+  it('a refunded order shows Refunded, says so, and no longer delivers', async () => {
+    socket.responders.set('order:get', () => ({ data: order(3, 'complete') }));
+    socket.responders.set('delivery:get', () => ({ data: { secretNote: 'the goods', files: [] } }));
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    expect(r.byTestId('order-status')!.textContent).toBe('Complete');
+    await step(() => socket.push('order:updated', order(4, 'refunded')));
+    expect(r.byTestId('order-status')!.textContent).toBe('Refunded');
+    expect(r.byTestId('order-refunded')).not.toBeNull();
+    expect(r.byTestId('order-complete')).toBeNull();
+    expect(r.container.textContent).not.toContain('Your stuff');
+    expect(r.byTestId('countdown')).toBeNull();
+    expect(r.byTestId('payment-form')).toBeNull();
+    r.unmount();
+  });
+
   it('a complete order shows the private note and downloads; links are renewed before they expire and on delivery:updated', async () => {
     let n = 0;
     socket.responders.set('order:get', () => ({ data: order(3, 'complete') }));

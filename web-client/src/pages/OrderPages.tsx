@@ -148,6 +148,11 @@ function OrderView({ id }: { id: string }) {
         </p>
       )}
       {order.status === 'complete' && <OrderDelivery orderId={order.id} />}
+      {order.status === 'refunded' && (
+        <p className="banner banner-info" role="status" data-testid="order-refunded">
+          This order was refunded: the money went back to you and the stuff is no longer yours.
+        </p>
+      )}
       {order.status === 'cancelled' && (
         <p className="banner banner-info" role="status" data-testid="order-cancelled">
           This order was cancelled. If the stuff is still available you can{' '}
@@ -192,7 +197,7 @@ function OrderDelivery({ orderId }: { orderId: string }) {
  */
 function TimeLeftRow({ order }: { order: Order }) {
   const { expired } = useCountdown(order.expiresAt);
-  if (order.status === 'complete' || (order.status === 'cancelled' && !expired)) return null;
+  if (order.status === 'complete' || order.status === 'refunded' || (order.status === 'cancelled' && !expired)) return null;
   return (
     <>
       <dt>Time left to pay</dt>
