@@ -1,23 +1,9 @@
 //! The catalogue through ms-router over Socket.IO with ms-stuff behind RabbitMQ, and live
 //! pushes to viewers on two router processes.
 
+use crate::{T, ask, err};
 use ms_e2e::{System, SystemOptions};
-use ms_testkit::SioClient;
-use serde_json::{Value, json};
-use std::time::Duration;
-
-const T: Duration = Duration::from_secs(10);
-
-async fn ask(c: &SioClient, event: &str, payload: Value) -> Value {
-    c.emit_with_ack(event, payload, T).await.unwrap()
-}
-
-fn err(ack: &Value) -> (u64, &str) {
-    (
-        ack["status"].as_u64().unwrap_or(0),
-        ack["errors"][0]["message"].as_str().unwrap_or(""),
-    )
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn create_get_list_update_and_every_refusal() {

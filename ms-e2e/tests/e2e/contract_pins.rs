@@ -2,12 +2,10 @@
 //! them (field names, order, nesting, status codes), so a refactor of the shapes behind
 //! them cannot change a byte unnoticed.
 
+use crate::T;
 use ms_e2e::{System, SystemOptions};
 use ms_testkit::SioClient;
 use serde_json::{Value, json};
-use std::time::Duration;
-
-const T: Duration = Duration::from_secs(10);
 
 /// The received Socket.IO packet that starts with `prefix` (e.g. `30[` for the ack of
 /// request 0: packet type 3, ack id 0; the Engine.IO `4` in front is not part of it).

@@ -3,6 +3,7 @@
 //! versions reaching the buyer, aborted uploads leaving no object, and the S3 backend
 //! against a real S3-compatible server.
 
+use crate::{T, ask, err};
 use futures_util::TryStreamExt;
 use ms_common::files::{FilesConfig, LinkClaims, LinkConfig, Objects};
 use ms_e2e::{S3Server, System, SystemOptions};
@@ -12,12 +13,6 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const T: Duration = Duration::from_secs(15);
-
-async fn ask(c: &SioClient, event: &str, payload: Value) -> Value {
-    c.emit_with_ack(event, payload, T).await.unwrap()
-}
 
 /// Deterministic bytes that are not all alike.
 fn bytes(n: usize, seed: u8) -> Vec<u8> {
@@ -77,13 +72,6 @@ fn message(body: &Value) -> (&str, Option<&str>) {
     (
         body["errors"][0]["message"].as_str().unwrap_or_default(),
         body["errors"][0]["field"].as_str(),
-    )
-}
-
-fn ack_error(ack: &Value) -> (u64, &str) {
-    (
-        ack["status"].as_u64().unwrap_or_default(),
-        ack["errors"][0]["message"].as_str().unwrap_or_default(),
     )
 }
 
@@ -199,7 +187,7 @@ async fn upload_pay_download_and_every_refusal() {
     // Nothing to deliver yet: no order.
     let refused = ask(&m.buyer, "order:create", json!({"stuffId": stuff})).await;
     assert_eq!(
-        ack_error(&refused),
+        err(&refused),
         (409, "This stuff has nothing to deliver yet")
     );
 
@@ -306,10 +294,7 @@ async fn upload_pay_download_and_every_refusal() {
         (409, "Cannot edit a stuff while it is being checked out")
     );
     let early = ask(&m.buyer, "delivery:get", json!({"orderId": order_id})).await;
-    assert_eq!(
-        ack_error(&early),
-        (403, "Pay for this order to get the stuff")
-    );
+    assert_eq!(err(&early), (403, "Pay for this order to get the stuff"));
 
     // Paid: the buyer gets a link that works without headers.
     m.pay(&order_id).await;
@@ -373,16 +358,13 @@ async fn upload_pay_download_and_every_refusal() {
 
     // Other users get nothing; the seller gets their own links.
     let theirs = ask(&m.other, "delivery:get", json!({"orderId": order_id})).await;
-    assert_eq!(
-        ack_error(&theirs),
-        (403, "Pay for this order to get the stuff")
-    );
+    assert_eq!(err(&theirs), (403, "Pay for this order to get the stuff"));
     let theirs = ask(&m.other, "delivery:get", json!({"stuffId": stuff})).await;
-    assert_eq!(ack_error(&theirs), (403, "You do not own this stuff"));
+    assert_eq!(err(&theirs), (403, "You do not own this stuff"));
     let own = ask(&m.seller, "delivery:get", json!({"stuffId": stuff})).await;
     assert_eq!(own["data"]["files"][0]["sha256"], sha(&pdf), "{own}");
     let bad = ask(&m.buyer, "delivery:get", json!({})).await;
-    assert_eq!(ack_error(&bad).0, 400);
+    assert_eq!(err(&bad).0, 400);
 
     // Sold: no new file, no removal; a new version is allowed and reaches the buyer.
     viewer
@@ -475,7 +457,7 @@ async fn notes_limits_and_removal() {
         json!({"id": stuff, "secretNote": "x".repeat(10_001)}),
     )
     .await;
-    assert_eq!(ack_error(&too_long).0, 400);
+    assert_eq!(err(&too_long).0, 400);
     assert_eq!(too_long["errors"][0]["field"], "secretNote");
 
     // Ten files at most; a removal frees a place and deletes the object.

@@ -1,17 +1,12 @@
 //! Checkout through the routers: the hold seen live by every viewer, the exact 409 for
 //! the second buyer, release on expiry, and the 200-buyer race.
 
+use crate::{T, ask};
 use ms_e2e::{System, SystemOptions};
-use ms_testkit::SioClient;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-const T: Duration = Duration::from_secs(15);
 const HELD: &str = "The stuff is being checked out by someone else, please come back later";
-
-async fn ask(c: &SioClient, event: &str, payload: Value) -> Value {
-    c.emit_with_ack(event, payload, T).await.unwrap()
-}
 
 #[tokio::test]
 async fn the_whole_hold_cycle_seen_live() {

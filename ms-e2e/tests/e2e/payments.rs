@@ -1,23 +1,10 @@
 //! Paying through the router: a card payment sells the stuff (seen live), a decline
 //! releases it, coupons from an admin, and the ownership rules.
 
+use crate::{T, ask, err};
 use ms_e2e::{System, SystemOptions};
 use ms_testkit::SioClient;
 use serde_json::{Value, json};
-use std::time::Duration;
-
-const T: Duration = Duration::from_secs(15);
-
-async fn ask(c: &SioClient, event: &str, payload: Value) -> Value {
-    c.emit_with_ack(event, payload, T).await.unwrap()
-}
-
-fn err(ack: &Value) -> (u64, &str) {
-    (
-        ack["status"].as_u64().unwrap_or(0),
-        ack["errors"][0]["message"].as_str().unwrap_or(""),
-    )
-}
 
 struct Shop {
     sys: System,

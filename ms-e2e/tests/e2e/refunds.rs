@@ -3,6 +3,7 @@
 //! twice answers the same payment, and a payment that lands after the stuff went to
 //! someone else is refunded by itself.
 
+use crate::{T, ask, err};
 use ms_common::events::{Event, EventEnvelope, PaymentRecord};
 use ms_e2e::{System, SystemOptions};
 use ms_payment::store::PaymentRow;
@@ -10,19 +11,7 @@ use ms_testkit::SioClient;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-const T: Duration = Duration::from_secs(15);
 const ADMIN: &str = "admin@example.com";
-
-async fn ask(c: &SioClient, event: &str, payload: Value) -> Value {
-    c.emit_with_ack(event, payload, T).await.unwrap()
-}
-
-fn err(ack: &Value) -> (u64, &str) {
-    (
-        ack["status"].as_u64().unwrap_or(0),
-        ack["errors"][0]["message"].as_str().unwrap_or(""),
-    )
-}
 
 /// A seller's deliverable stuff, a buyer, another buyer, an admin and an anonymous viewer.
 struct Shop {

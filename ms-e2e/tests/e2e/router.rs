@@ -1,21 +1,13 @@
 //! The router's own duties: envelopes for bad input, unknown events, a missing service,
 //! sign-in throttling, `session:authenticate`, health, correlation ids and the web client.
 
+use crate::{T, err};
 use ms_common::shutdown::Shutdown;
 use ms_e2e::{System, SystemOptions};
 use ms_testkit::SioClient;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-const T: Duration = Duration::from_secs(10);
-
-fn err(ack: &Value) -> (u64, &str) {
-    (
-        ack["status"].as_u64().unwrap_or(0),
-        ack["errors"][0]["message"].as_str().unwrap_or(""),
-    )
-}
 
 #[tokio::test]
 async fn bad_socket_input_gets_an_envelope_and_the_socket_keeps_working() {
