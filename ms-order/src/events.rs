@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use chrono::Utc;
 use ms_common::ApiError;
 use ms_common::events::{
-    Event, EventEnvelope, OrderStatus, PaymentFailure, PaymentRecord, StuffRecord, VersionCheck,
+    Event, EventEnvelope, OrderRecord, OrderStatus, PaymentFailure, PaymentRecord, StuffRecord,
+    VersionCheck,
 };
 use ms_common::messaging::{HandleError, Handler};
 use std::sync::Arc;
@@ -101,55 +102,68 @@ impl OrderService {
         Ok(())
     }
 
+    /// Moves the order of a payment event as `decide` says (`None`: nothing to do), as a
+    /// compare-and-set on its status. `decide` also learns, for a cancelled order, whether
+    /// another order has taken its stuff since. When the hold's expiry (or anything else) moves the
+    /// order in between, it is read and decided again rather than acknowledging a payment
+    /// event that changed nothing.
+    async fn follow_payment(
+        &self,
+        order_id: &str,
+        doing: &str,
+        cid: Option<String>,
+        decide: impl Fn(&OrderRecord, bool) -> Result<Option<OrderStatus>, HandleError>,
+    ) -> Result<(), HandleError> {
+        for _ in 0..PAYMENT_CAS_ATTEMPTS {
+            let Some(order) = self.store.order(order_id).await.map_err(transient)? else {
+                return Err(HandleError::Retry(format!(
+                    "order {order_id} not stored yet"
+                )));
+            };
+            let taken = order.status == OrderStatus::Cancelled
+                && self
+                    .store
+                    .stuff_taken(&order.stuff_id, &order.id)
+                    .await
+                    .map_err(transient)?;
+            let Some(to) = decide(&order, taken)? else {
+                return Ok(());
+            };
+            let moved = self
+                .move_order(&order.id, order.status, to, cid.clone())
+                .await
+                .map_err(retry)?;
+            if moved.is_some() {
+                return Ok(());
+            }
+            tracing::info!(order_id, doing, "order changed meanwhile; reading it again");
+        }
+        Err(HandleError::Retry(format!(
+            "order {order_id} kept changing while {doing} it"
+        )))
+    }
+
     /// `payment.created`: completes the paid order.
     async fn on_payment_created(
         &self,
         p: PaymentRecord,
         cid: Option<String>,
     ) -> Result<(), HandleError> {
-        // Each step is a compare-and-set on the order's status; when the hold's
-        // expiry (or anything else) moves the order in between, read it again and
-        // decide again rather than acknowledge a payment that changed nothing.
-        for _ in 0..PAYMENT_CAS_ATTEMPTS {
-            let Some(order) = self.store.order(&p.order_id).await.map_err(transient)? else {
-                return Err(HandleError::Retry(format!(
-                    "order {} not stored yet",
-                    p.order_id
-                )));
-            };
-            let (from, to) = match order.status {
-                OrderStatus::Complete | OrderStatus::Refunded => return Ok(()),
-                OrderStatus::Created => (OrderStatus::Created, OrderStatus::Complete),
-                OrderStatus::Cancelled => {
-                    // Paid just as the hold ran out: honour the payment if nobody
-                    // else took the stuff, else the money goes back (ms-payment refunds
-                    // on `order.refunded`).
-                    if self
-                        .store
-                        .stuff_taken(&order.stuff_id, &order.id)
-                        .await
-                        .map_err(transient)?
-                    {
-                        tracing::warn!(order_id = %order.id, payment_id = %p.id, "paid after the stuff went to someone else: refunding");
-                        (OrderStatus::Cancelled, OrderStatus::Refunded)
-                    } else {
-                        (OrderStatus::Cancelled, OrderStatus::Complete)
-                    }
+        self.follow_payment(&p.order_id, "completing", cid, |order, taken| {
+            match order.status {
+                OrderStatus::Complete | OrderStatus::Refunded => Ok(None),
+                OrderStatus::Created => Ok(Some(OrderStatus::Complete)),
+                // Paid just as the hold ran out: honour the payment if nobody else took
+                // the stuff, else the money goes back (ms-payment refunds on
+                // `order.refunded`).
+                OrderStatus::Cancelled if taken => {
+                    tracing::warn!(order_id = %order.id, payment_id = %p.id, "paid after the stuff went to someone else: refunding");
+                    Ok(Some(OrderStatus::Refunded))
                 }
-            };
-            let moved = self
-                .move_order(&order.id, from, to, cid.clone())
-                .await
-                .map_err(retry)?;
-            if moved.is_some() {
-                return Ok(());
+                OrderStatus::Cancelled => Ok(Some(OrderStatus::Complete)),
             }
-            tracing::info!(order_id = %order.id, "order changed while completing it; reading it again");
-        }
-        Err(HandleError::Retry(format!(
-            "order {} kept changing while completing it",
-            p.order_id
-        )))
+        })
+        .await
     }
 
     /// `payment.refunded`: a complete (or cancelled, paid late) order becomes refunded.
@@ -158,37 +172,18 @@ impl OrderService {
         p: PaymentRecord,
         cid: Option<String>,
     ) -> Result<(), HandleError> {
-        for _ in 0..PAYMENT_CAS_ATTEMPTS {
-            let Some(order) = self.store.order(&p.order_id).await.map_err(transient)? else {
-                return Err(HandleError::Retry(format!(
-                    "order {} not stored yet",
-                    p.order_id
-                )));
-            };
-            let from = match order.status {
-                OrderStatus::Refunded => return Ok(()),
+        self.follow_payment(&p.order_id, "refunding", cid, |order, _| {
+            match order.status {
+                OrderStatus::Refunded => Ok(None),
                 // `payment.created` has not been applied yet: wait for it.
-                OrderStatus::Created => {
-                    return Err(HandleError::Retry(format!(
-                        "order {} refunded before it was seen paid",
-                        p.order_id
-                    )));
-                }
-                from @ (OrderStatus::Complete | OrderStatus::Cancelled) => from,
-            };
-            let moved = self
-                .move_order(&order.id, from, OrderStatus::Refunded, cid.clone())
-                .await
-                .map_err(retry)?;
-            if moved.is_some() {
-                return Ok(());
+                OrderStatus::Created => Err(HandleError::Retry(format!(
+                    "order {} refunded before it was seen paid",
+                    order.id
+                ))),
+                OrderStatus::Complete | OrderStatus::Cancelled => Ok(Some(OrderStatus::Refunded)),
             }
-            tracing::info!(order_id = %order.id, "order changed while refunding it; reading it again");
-        }
-        Err(HandleError::Retry(format!(
-            "order {} kept changing while refunding it",
-            p.order_id
-        )))
+        })
+        .await
     }
 
     /// `payment.failed`: cancels the declined order unless it already moved on.
