@@ -2,7 +2,7 @@
 //! over RPC with a recording built-in gateway.
 
 use crate::helpers::*;
-use ms_common::events::{Event, OrderStatus};
+use ms_common::events::{Event, OrderRecord, OrderStatus};
 use ms_common::messaging::Service;
 use ms_payment::gateway::builtin::TestGateway;
 use serde_json::{Value, json};
@@ -18,16 +18,13 @@ async fn refund(app: &App, who: &Session, payload: Value) -> Result<Value, ms_co
     .await
 }
 
-#[tokio::test]
-async fn an_admin_refunds_a_paid_order_once_and_payment_refunded_is_published() {
-    let gateway = Recording::new(Arc::new(TestGateway));
-    let app = spawn_with(|_| {}, gateway.clone(), None).await;
-    let ann = app.signup("ann@example.com").await;
-    let admin = app.admin().await;
-    let order = app.order_for(&ann, 2500).await;
+/// An order of `who` paid with the test card, with its `payment.created` consumed; the
+/// order and the payment.
+async fn paid_order(app: &App, who: &Session, cents: i64) -> (OrderRecord, Value) {
+    let order = app.order_for(who, cents).await;
     let paid = app
         .pay(
-            &ann,
+            who,
             json!({"orderId": order.id, "paymentMethod": "pm_card_visa"}),
         )
         .await
@@ -36,6 +33,16 @@ async fn an_admin_refunds_a_paid_order_once_and_payment_refunded_is_published() 
         app.next_event().await.event,
         Event::PaymentCreated(_)
     ));
+    (order, paid)
+}
+
+#[tokio::test]
+async fn an_admin_refunds_a_paid_order_once_and_payment_refunded_is_published() {
+    let gateway = Recording::new(Arc::new(TestGateway));
+    let app = spawn_with(|_| {}, gateway.clone(), None).await;
+    let ann = app.signup("ann@example.com").await;
+    let admin = app.admin().await;
+    let (order, paid) = paid_order(&app, &ann, 2500).await;
 
     // Not an admin, not a payload, not an order, not paid.
     let e = refund(&app, &ann, json!({"orderId": order.id}))
@@ -113,17 +120,7 @@ async fn an_order_refunded_by_ms_order_gets_its_payment_refunded() {
     let gateway = Recording::new(Arc::new(TestGateway));
     let app = spawn_with(|_| {}, gateway.clone(), None).await;
     let ann = app.signup("ann@example.com").await;
-    let order = app.order_for(&ann, 1200).await;
-    app.pay(
-        &ann,
-        json!({"orderId": order.id, "paymentMethod": "pm_card_visa"}),
-    )
-    .await
-    .unwrap();
-    assert!(matches!(
-        app.next_event().await.event,
-        Event::PaymentCreated(_)
-    ));
+    let (order, _) = paid_order(&app, &ann, 1200).await;
     // The hold had run out and the stuff went to someone else: ms-order cancelled the
     // order, then refunded it when the payment landed.
     let cancelled = next(&order, OrderStatus::Cancelled);
