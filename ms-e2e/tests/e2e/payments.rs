@@ -32,6 +32,18 @@ async fn shop(opts: SystemOptions) -> Shop {
     }
 }
 
+/// A shop whose `boss@example.com` is an admin, and that admin's socket.
+async fn shop_with_admin() -> (Shop, SioClient) {
+    let s = shop(SystemOptions {
+        admin_emails: "boss@example.com".into(),
+        ..SystemOptions::default()
+    })
+    .await;
+    let (at, _) = s.sys.signup("boss@example.com").await.unwrap();
+    let admin = s.sys.socket(0, Some(&at)).await.unwrap();
+    (s, admin)
+}
+
 impl Shop {
     async fn ordered(&self, price: i64) -> (Value, Value) {
         let stuff = ask(
@@ -164,13 +176,7 @@ async fn only_the_owner_pays_and_unknown_orders_are_404() {
 
 #[tokio::test]
 async fn admin_coupons_and_a_free_checkout() {
-    let s = shop(SystemOptions {
-        admin_emails: "boss@example.com".into(),
-        ..SystemOptions::default()
-    })
-    .await;
-    let (at, _) = s.sys.signup("boss@example.com").await.unwrap();
-    let admin = s.sys.socket(0, Some(&at)).await.unwrap();
+    let (s, admin) = shop_with_admin().await;
     assert_eq!(
         err(&ask(&s.buyer, "coupon:create", json!({"percentOff": 100})).await).0,
         403
@@ -269,13 +275,7 @@ async fn the_router_waits_for_a_charge_longer_than_its_usual_wait() {
 
 #[tokio::test]
 async fn coupon_check_previews_what_paying_charges() {
-    let s = shop(SystemOptions {
-        admin_emails: "boss@example.com".into(),
-        ..SystemOptions::default()
-    })
-    .await;
-    let (at, _) = s.sys.signup("boss@example.com").await.unwrap();
-    let admin = s.sys.socket(0, Some(&at)).await.unwrap();
+    let (s, admin) = shop_with_admin().await;
     let coupon = |pct: i64| {
         let admin = &admin;
         async move {

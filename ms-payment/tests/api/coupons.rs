@@ -7,16 +7,6 @@ use ms_payment::domain::CODE_ALPHABET;
 use ms_payment::store::CouponRow;
 use serde_json::{Value, json};
 
-async fn redemptions(app: &App, code: &str) -> i64 {
-    app.payment
-        .store
-        .coupon(code)
-        .await
-        .unwrap()
-        .unwrap()
-        .redemptions
-}
-
 #[tokio::test]
 async fn admins_create_and_list_coupons() {
     let app = spawn_app().await;
@@ -174,7 +164,7 @@ async fn a_full_coupon_pays_without_the_gateway() {
         }
         other => panic!("unexpected {other:?}"),
     }
-    assert_eq!(redemptions(&app, code).await, 1);
+    assert_eq!(app.redemptions(code).await, 1);
     // A payment method sent anyway (the web client always sends one) is not charged.
     let order2 = app.order_for(&ann, 300).await;
     let p = app
@@ -226,7 +216,7 @@ async fn a_partial_coupon_reduces_what_the_gateway_charges() {
             "pm_card_visa"
         )
     );
-    assert_eq!(redemptions(&app, code).await, 1);
+    assert_eq!(app.redemptions(code).await, 1);
     app.done().await;
 }
 
@@ -314,7 +304,7 @@ async fn refused_coupons_and_redemptions_given_back() {
         .await
         .unwrap_err();
     assert_eq!(fields(&e), vec!["paymentMethod"]);
-    assert_eq!(redemptions(&app, twice).await, 0);
+    assert_eq!(app.redemptions(twice).await, 0);
     // …and a decline.
     let e = app
         .pay(
@@ -324,7 +314,7 @@ async fn refused_coupons_and_redemptions_given_back() {
         .await
         .unwrap_err();
     assert_eq!(e.status, 402);
-    assert_eq!(redemptions(&app, twice).await, 0);
+    assert_eq!(app.redemptions(twice).await, 0);
     // So another buyer can still use it.
     let third = app.signup("cat@example.com").await;
     let cats = app.order_for(&third, 1000).await;
@@ -336,7 +326,7 @@ async fn refused_coupons_and_redemptions_given_back() {
         .await
         .unwrap();
     assert_eq!(p["amountCents"], 900);
-    assert_eq!(redemptions(&app, twice).await, 1);
+    assert_eq!(app.redemptions(twice).await, 1);
     app.done().await;
 }
 
@@ -371,7 +361,7 @@ async fn the_last_redemption_goes_to_exactly_one_buyer() {
             (400, "Coupon has been fully redeemed", vec!["couponCode"])
         );
     }
-    assert_eq!(redemptions(&app, &code).await, 1);
+    assert_eq!(app.redemptions(&code).await, 1);
     assert!(app.gateway.calls().is_empty());
     app.done().await;
 }

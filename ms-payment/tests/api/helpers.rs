@@ -75,6 +75,20 @@ pub struct CountingStore {
     pub fail_next_payment: std::sync::atomic::AtomicBool,
 }
 
+impl CountingStore {
+    /// Over a fresh in-memory SQLite store.
+    pub async fn in_memory() -> Arc<Self> {
+        let inner = ms_payment::store::open(&ms_common::config::StorageConfig::SqliteMemory)
+            .await
+            .unwrap();
+        Arc::new(Self {
+            inner,
+            order_reads: AtomicUsize::new(0),
+            fail_next_payment: Default::default(),
+        })
+    }
+}
+
 #[async_trait]
 impl PaymentStore for CountingStore {
     async fn apply_order(&self, o: &OrderReplica) -> Result<VersionCheck, StoreError> {
@@ -328,6 +342,17 @@ impl App {
         )
         .await
         .unwrap()
+    }
+
+    /// How many times the coupon `code` is redeemed, as stored.
+    pub async fn redemptions(&self, code: &str) -> i64 {
+        self.payment
+            .store
+            .coupon(code)
+            .await
+            .unwrap()
+            .unwrap()
+            .redemptions
     }
 
     /// Publishes an order event as ms-order would.

@@ -6,7 +6,7 @@ use ms_common::messaging::Service;
 use ms_payment::gateway::builtin::TestGateway;
 use serde_json::json;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 #[tokio::test]
@@ -296,14 +296,7 @@ async fn who_and_which_order_may_be_paid() {
 
 #[tokio::test]
 async fn payment_waits_for_an_order_event_still_in_flight() {
-    let inner = ms_payment::store::open(&ms_common::config::StorageConfig::SqliteMemory)
-        .await
-        .unwrap();
-    let store = Arc::new(CountingStore {
-        inner,
-        order_reads: AtomicUsize::new(0),
-        fail_next_payment: Default::default(),
-    });
+    let store = CountingStore::in_memory().await;
     let app = spawn_with(|_| {}, Arc::new(TestGateway), Some(store.clone())).await;
     let ann = app.signup("ann@example.com").await;
     let order = new_order(&ann.id, 700);

@@ -8,7 +8,6 @@ use ms_payment::gateway::builtin::TestGateway;
 use ms_payment::gateway::{ChargeOutcome, ChargeRequest, GatewayError, PaymentGateway};
 use serde_json::json;
 use std::collections::HashMap;
-use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -71,14 +70,7 @@ impl PaymentGateway for Flaky {
 /// An app over `gateway` and a store whose next payment write can be made to fail; a
 /// buyer, an admin's 50 % coupon and an order of 2000 cents.
 async fn setup(gateway: Arc<Flaky>) -> (App, Arc<CountingStore>, Session, String, String) {
-    let inner = ms_payment::store::open(&ms_common::config::StorageConfig::SqliteMemory)
-        .await
-        .unwrap();
-    let store = Arc::new(CountingStore {
-        inner,
-        order_reads: AtomicUsize::new(0),
-        fail_next_payment: Default::default(),
-    });
+    let store = CountingStore::in_memory().await;
     let app = spawn_with(|_| {}, gateway, Some(store.clone())).await;
     let ann = app.signup("ann@example.com").await;
     let admin = app.admin().await;
@@ -99,16 +91,6 @@ async fn pay(app: &App, who: &Session, order_id: &str, code: &str) -> ms_common:
     .unwrap_err()
 }
 
-async fn redemptions(app: &App, code: &str) -> i64 {
-    app.payment
-        .store
-        .coupon(code)
-        .await
-        .unwrap()
-        .unwrap()
-        .redemptions
-}
-
 /// Runs reconciliation on everything pending and expects the order's payment.
 async fn reconciled_payment(app: &App, order_id: &str) -> ms_common::events::PaymentRecord {
     assert_eq!(app.payment.service.reconcile(Duration::ZERO).await, 1);
@@ -126,7 +108,7 @@ async fn a_charge_whose_reply_was_lost_is_recorded_by_reconciliation() {
     let (app, _, ann, code, order_id) = setup(Flaky::new(Mode::LoseReply)).await;
     assert_eq!(pay(&app, &ann, &order_id, &code).await.status, 503);
     // The charge may have happened: the redemption stays with it, nothing is stored yet.
-    assert_eq!(redemptions(&app, &code).await, 1);
+    assert_eq!(app.redemptions(&code).await, 1);
     assert!(
         app.payment
             .store
@@ -137,7 +119,7 @@ async fn a_charge_whose_reply_was_lost_is_recorded_by_reconciliation() {
     );
     // Paying again with the same coupon does not redeem it a second time.
     assert_eq!(pay(&app, &ann, &order_id, &code).await.status, 503);
-    assert_eq!(redemptions(&app, &code).await, 1);
+    assert_eq!(app.redemptions(&code).await, 1);
     let p = reconciled_payment(&app, &order_id).await;
     assert_eq!(
         (p.amount_cents, p.coupon_code.as_deref()),
@@ -151,7 +133,7 @@ async fn a_charge_whose_reply_was_lost_is_recorded_by_reconciliation() {
             .unwrap()
             .is_none()
     );
-    assert_eq!(redemptions(&app, &code).await, 1);
+    assert_eq!(app.redemptions(&code).await, 1);
     // Nothing left: a second pass settles nothing.
     assert_eq!(app.payment.service.reconcile(Duration::ZERO).await, 0);
     app.done().await;
@@ -164,7 +146,7 @@ async fn a_charge_the_store_failed_to_record_is_recorded_by_reconciliation() {
         .fail_next_payment
         .store(true, std::sync::atomic::Ordering::SeqCst);
     assert_eq!(pay(&app, &ann, &order_id, &code).await.status, 500);
-    assert_eq!(redemptions(&app, &code).await, 1);
+    assert_eq!(app.redemptions(&code).await, 1);
     let p = reconciled_payment(&app, &order_id).await;
     assert_eq!(p.amount_cents, 1000);
     app.done().await;
@@ -181,7 +163,7 @@ async fn a_processing_charge_that_succeeds_is_recorded_by_reconciliation() {
             "Your payment is being processed; the order completes when it clears"
         )
     );
-    assert_eq!(redemptions(&app, &code).await, 1, "kept while processing");
+    assert_eq!(app.redemptions(&code).await, 1, "kept while processing");
     let p = reconciled_payment(&app, &order_id).await;
     assert!(p.provider_id.starts_with("pi_test_"), "{p:?}");
     app.done().await;
@@ -191,9 +173,9 @@ async fn a_processing_charge_that_succeeds_is_recorded_by_reconciliation() {
 async fn a_charge_that_never_reached_the_gateway_gives_the_coupon_back() {
     let (app, _, ann, code, order_id) = setup(Flaky::new(Mode::LoseRequest)).await;
     assert_eq!(pay(&app, &ann, &order_id, &code).await.status, 503);
-    assert_eq!(redemptions(&app, &code).await, 1);
+    assert_eq!(app.redemptions(&code).await, 1);
     assert_eq!(app.payment.service.reconcile(Duration::ZERO).await, 1);
-    assert_eq!(redemptions(&app, &code).await, 0);
+    assert_eq!(app.redemptions(&code).await, 0);
     assert!(
         app.payment
             .store
