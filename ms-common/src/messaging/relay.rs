@@ -6,7 +6,7 @@
 
 use crate::messaging::{Outgoing, Publisher};
 use crate::shutdown::Shutdown;
-use crate::storage::OutboxStore;
+use crate::storage::{OUTBOX_PRUNE_EVERY, OUTBOX_RETENTION, OutboxStore};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +26,12 @@ impl OutboxRelay {
     pub async fn run(self, shutdown: Shutdown) {
         let mut backoff = crate::messaging::Backoff::default();
         let committed = self.store.committed();
+        let mut next_prune = tokio::time::Instant::now();
         loop {
+            if tokio::time::Instant::now() >= next_prune {
+                next_prune += OUTBOX_PRUNE_EVERY;
+                self.prune().await;
+            }
             match self.flush().await {
                 Ok(0) => {
                     backoff.reset();
@@ -45,6 +50,20 @@ impl OutboxRelay {
                     }
                 }
             }
+        }
+    }
+
+    /// Deletes events sent more than [`OUTBOX_RETENTION`] ago; a failure waits for the next
+    /// time.
+    pub async fn prune(&self) {
+        match self
+            .store
+            .prune_sent(chrono::Utc::now() - OUTBOX_RETENTION)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "outbox: old sent events deleted"),
+            Err(e) => tracing::warn!(error = %e, "outbox: could not delete old sent events"),
         }
     }
 

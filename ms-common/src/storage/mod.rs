@@ -19,6 +19,13 @@ pub use sqlite::SqliteOutbox;
 /// How long a logged RPC reply is kept (far longer than any RPC timeout).
 pub const REPLY_RETENTION: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
+/// How long a published event stays in the outbox (to look at by hand after an incident);
+/// older sent events are deleted.
+pub const OUTBOX_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(7);
+
+/// How often the relay deletes sent events past [`OUTBOX_RETENTION`].
+pub const OUTBOX_PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Prune old replies once every this many inserts.
 const PRUNE_EVERY: u64 = 256;
 
@@ -91,6 +98,9 @@ pub trait OutboxStore: ReplyLog {
     async fn mark_sent(&self, id: &str) -> anyhow::Result<()>;
     /// How many events are still unsent (tests, readiness).
     async fn unsent_count(&self) -> anyhow::Result<u64>;
+    /// Deletes events sent before `before` (never an unsent one); how many went. The
+    /// relay runs it every [`OUTBOX_PRUNE_EVERY`] so the outbox does not grow forever.
+    async fn prune_sent(&self, before: chrono::DateTime<chrono::Utc>) -> anyhow::Result<u64>;
     /// Signalled after every commit of the database, so the relay publishes at once and
     /// no writer has to remember to wake it.
     fn committed(&self) -> Arc<Notify>;

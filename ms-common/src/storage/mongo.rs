@@ -133,6 +133,14 @@ pub async fn connect(url: &str, database: &str) -> anyhow::Result<Db> {
     let client = Client::with_uri_str(url).await?;
     let db = client.database(database);
     db.run_command(doc! {"ping": 1}).await?;
+    // The relay's query (unsent, in id order) and the pruning of sent events both use it.
+    db.collection::<Document>("outbox")
+        .create_index(
+            mongodb::IndexModel::builder()
+                .keys(doc! {"sentAt": 1, "_id": 1})
+                .build(),
+        )
+        .await?;
     Ok(Db {
         database: db,
         committed: Arc::new(Notify::new()),
@@ -247,6 +255,15 @@ impl OutboxStore for MongoOutbox {
             )
             .await?;
         Ok(())
+    }
+
+    async fn prune_sent(&self, before: chrono::DateTime<chrono::Utc>) -> anyhow::Result<u64> {
+        let cutoff = crate::time::to_db(&before);
+        let done = self
+            .coll
+            .delete_many(doc! {"sentAt": {"$ne": mongodb::bson::Bson::Null, "$lt": cutoff}})
+            .await?;
+        Ok(done.deleted_count)
     }
 
     async fn unsent_count(&self) -> anyhow::Result<u64> {

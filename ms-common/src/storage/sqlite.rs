@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     sent_at TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox(seq) WHERE sent_at IS NULL;
+CREATE INDEX IF NOT EXISTS outbox_sent ON outbox(sent_at) WHERE sent_at IS NOT NULL;
 ";
 
 /// The RPC reply log table every database gets (idempotent, as [`OUTBOX_SQL`]).
@@ -257,6 +258,14 @@ impl OutboxStore for SqliteOutbox {
         Ok(())
     }
 
+    async fn prune_sent(&self, before: chrono::DateTime<chrono::Utc>) -> anyhow::Result<u64> {
+        let done = sqlx::query("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?")
+            .bind(crate::time::to_db(&before))
+            .execute(&self.db.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn unsent_count(&self) -> anyhow::Result<u64> {
         let n: i64 = sqlx::query("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL")
             .fetch_one(&self.db.pool)
@@ -329,6 +338,56 @@ mod tests {
         }
         assert_eq!(log.logged_reply("a.1").await.unwrap(), None);
         assert!(log.logged_reply("b.0").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn sent_events_past_the_retention_are_pruned_and_unsent_ones_never() {
+        use crate::events::{Event, EventEnvelope, Role, UserRecord};
+        let db = open(None, &[]).await.unwrap();
+        let outbox = db.outbox();
+        let event = |id: &str| {
+            EventEnvelope::new(
+                Event::UserCreated(UserRecord {
+                    id: id.into(),
+                    email: format!("{id}@example.com"),
+                    role: Role::User,
+                    version: 1,
+                }),
+                None,
+            )
+        };
+        let (old, recent, unsent) = (event("old"), event("recent"), event("unsent"));
+        let mut tx = db.begin_write().await.unwrap();
+        for e in [&old, &recent, &unsent] {
+            enqueue(&mut tx, e).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        outbox.mark_sent(&old.id).await.unwrap();
+        outbox.mark_sent(&recent.id).await.unwrap();
+        let now = chrono::Utc::now();
+        let long_ago = now - super::super::OUTBOX_RETENTION - chrono::TimeDelta::hours(1);
+        sqlx::query("UPDATE outbox SET sent_at = ? WHERE id = ?")
+            .bind(crate::time::to_db(&long_ago))
+            .bind(&old.id)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        // An unsent event older than anything is kept too.
+        sqlx::query("UPDATE outbox SET created_at = ? WHERE id = ?")
+            .bind(crate::time::to_db(&long_ago))
+            .bind(&unsent.id)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let cutoff = now - super::super::OUTBOX_RETENTION;
+        assert_eq!(outbox.prune_sent(cutoff).await.unwrap(), 1);
+        assert_eq!(outbox.prune_sent(cutoff).await.unwrap(), 0);
+        let left: Vec<String> = sqlx::query_scalar("SELECT id FROM outbox ORDER BY seq")
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(left, vec![recent.id.clone(), unsent.id.clone()]);
+        assert_eq!(outbox.unsent_count().await.unwrap(), 1);
     }
 
     #[tokio::test]
