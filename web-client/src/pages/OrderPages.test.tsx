@@ -418,6 +418,30 @@ describe('<OrderPage>', () => {
       r.unmount();
     });
 
+    it('a coupon refused when paying (redeemed meanwhile) replaces the preview', async () => {
+      socket.responders.set('coupon:check', () => ({ data: { amountCents: 1000, discountCents: 250 } }));
+      socket.responders.set('payment:create', () => ({
+        status: 400,
+        errors: [{ message: 'Coupon has been fully redeemed', field: 'couponCode' }],
+      }));
+      const r = mount();
+      await step(() => socket.acceptConnect());
+      const input = r.byTestId('coupon-input') as HTMLInputElement;
+      type(input, 'LAST1');
+      await step(() => vi.advanceTimersByTime(COUPON_CHECK_DELAY_MS));
+      await step();
+      expect(r.byTestId('pay-button')!.textContent).toBe('Pay €10.00');
+      await step(() => (r.byTestId('pay-button') as HTMLButtonElement).click());
+      expect(r.byTestId('error-couponCode')!.textContent).toBe('Coupon has been fully redeemed');
+      expect(r.byTestId('pay-button')!.textContent).toBe('Pay €12.50');
+      expect(r.byTestId('coupon-preview')!.textContent).toBe('Coupon not applied: Coupon has been fully redeemed');
+      expect(document.activeElement).toBe(input);
+      // Typing again forgets it.
+      type(input, 'OTHER');
+      expect(r.byTestId('error-couponCode')).toBeNull();
+      r.unmount();
+    });
+
     it('a failed check (not about the coupon) says paying will check again, and a 409 reloads the order', async () => {
       let gets = 0;
       socket.responders.set('order:get', () => {

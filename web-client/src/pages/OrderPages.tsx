@@ -284,7 +284,7 @@ export function useCouponPreview(orderId: string, typed: string, onOrderChanged:
     seq.current += 1;
     stopTimer();
     if (!code) {
-      setPreview({ state: 'idle' });
+      if (previewRef.current.state !== 'idle') setPreview({ state: 'idle' });
       return;
     }
     timer.current = setTimeout(() => run(code), COUPON_CHECK_DELAY_MS);
@@ -365,10 +365,15 @@ function PaymentForm({
   const [coupon, setCoupon] = useState('');
   const [busy, setBusy] = useState(false);
   const [cancelling, setCancelling] = useState(false);
-  const { preview, checkNow, cancelPending } = useCouponPreview(order.id, coupon, onFailed);
+  const checked = useCouponPreview(order.id, coupon, onFailed);
+  const { checkNow, cancelPending } = checked;
+  // Paying has the last word: a coupon refused then (say, redeemed by someone else meanwhile)
+  // replaces what the check said.
+  const refusedOnPay = errors.fields.couponCode;
+  const preview: CouponPreview = refusedOnPay && coupon.trim() ? { state: 'invalid', code: coupon.trim(), message: refusedOnPay } : checked.preview;
 
   const amountCents = preview.state === 'ok' ? preview.amountCents : order.priceCents;
-  const couponError = errors.fields.couponCode ?? (preview.state === 'invalid' ? preview.message : undefined);
+  const couponError = preview.state === 'invalid' ? preview.message : refusedOnPay;
 
   const pay = async (e: FormEvent) => {
     e.preventDefault();
