@@ -102,6 +102,9 @@ describe('currency setting', () => {
     expect(priceExample('eur')).toBe('12.50');
     expect(priceExample('jpy')).toBe('1250');
     expect(priceExample('kwd')).toBe('12.500');
+    expect(priceExample('eur', 'de-DE')).toBe('12,50');
+    expect(priceExample('eur', 'ar-EG')).toBe('12.50'); // never digits the parser cannot read
+    expect(parsePriceToCents(priceExample('eur', 'de-DE'), 'eur')).toBe(1250);
   });
 
   it('subscribers can unsubscribe while being notified', () => {

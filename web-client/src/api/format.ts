@@ -94,10 +94,15 @@ export function currencySymbol(currency: string = currentCurrency, locale: strin
   return formatter(c, locale).formatToParts(0).find((p) => p.type === 'currency')?.value ?? c.toUpperCase();
 }
 
-/** An example of what to type in a price field: `12.50`, `1250` (jpy), `12.500` (kwd). */
-export function priceExample(currency: string = currentCurrency): string {
+/**
+ * An example of what to type in a price field, with the locale's decimal separator when it is
+ * `.` or `,` (both are always accepted): `12.50` (en), `12,50` (de), `1250` (jpy), `12.500` (kwd).
+ */
+export function priceExample(currency: string = currentCurrency, locale: string | undefined = currentLocale): string {
   const d = minorDigits(currency);
-  return d === 0 ? '1250' : `12.${'5'.padEnd(d, '0')}`;
+  if (d === 0) return '1250';
+  const decimal = new Intl.NumberFormat(locale).formatToParts(1.5).find((p) => p.type === 'decimal')?.value;
+  return `12${decimal === ',' ? ',' : '.'}${'5'.padEnd(d, '0')}`;
 }
 
 /**
