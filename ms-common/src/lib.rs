@@ -8,6 +8,7 @@
 //! - [`storage`]: SQLite and MongoDB helpers and the transactional outbox.
 //! - [`files`]: the object store for delivered files and signed download links.
 //! - [`auth`]: EdDSA JWT verification with keys fetched over RPC.
+//! - [`money`]: the one currency of every price and charge.
 //! - [`config`], [`telemetry`], [`shutdown`]: process plumbing.
 //! - [`service`]: the start-up and shutdown sequence every backend service runs.
 //!
@@ -22,6 +23,7 @@ pub mod error;
 pub mod events;
 pub mod files;
 pub mod messaging;
+pub mod money;
 pub mod service;
 pub mod shutdown;
 pub mod storage;

@@ -457,7 +457,7 @@ fn request_payloads_follow_the_contract_limits() {
     );
     assert_valid(
         "StuffCreateRequest",
-        &json!({"title": "Lamp", "priceCents": 1, "description": "d".repeat(2000)}),
+        &json!({"title": "Lamp", "priceCents": 50, "description": "d".repeat(2000)}),
     );
     assert_valid(
         "StuffUpdateRequest",
@@ -484,12 +484,19 @@ fn request_payloads_follow_the_contract_limits() {
     // The limits of CONTRACT.md.
     assert_invalid(
         "StuffCreateRequest",
-        &json!({"title": "x".repeat(121), "priceCents": 5}),
+        &json!({"title": "x".repeat(121), "priceCents": 500}),
     );
-    assert_invalid("StuffCreateRequest", &json!({"title": "", "priceCents": 5}));
+    assert_invalid(
+        "StuffCreateRequest",
+        &json!({"title": "", "priceCents": 500}),
+    );
     assert_invalid(
         "StuffCreateRequest",
         &json!({"title": "a", "priceCents": 0}),
+    );
+    assert_invalid(
+        "StuffCreateRequest",
+        &json!({"title": "a", "priceCents": 49}),
     );
     assert_invalid(
         "StuffCreateRequest",
@@ -505,9 +512,9 @@ fn request_payloads_follow_the_contract_limits() {
     );
     assert_invalid(
         "StuffCreateRequest",
-        &json!({"title": "a", "priceCents": 5, "description": "d".repeat(2001)}),
+        &json!({"title": "a", "priceCents": 500, "description": "d".repeat(2001)}),
     );
-    assert_invalid("StuffCreateRequest", &json!({"priceCents": 5}));
+    assert_invalid("StuffCreateRequest", &json!({"priceCents": 500}));
     assert_invalid("StuffUpdateRequest", &json!({"id": "s"}));
     assert_invalid(
         "StuffUpdateRequest",

@@ -6,6 +6,17 @@ use ms_common::shutdown::Shutdown;
 use ms_testkit::TestEnv;
 use std::time::Duration;
 
+/// A gateway ms-payment charges through instead of the built-in one (a test's slow or
+/// counting gateway).
+#[derive(Clone)]
+pub struct Gateway(pub std::sync::Arc<dyn ms_payment::gateway::PaymentGateway>);
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Gateway(..)")
+    }
+}
+
 /// Which parts to start and how.
 #[derive(Debug, Clone)]
 pub struct SystemOptions {
@@ -27,6 +38,12 @@ pub struct SystemOptions {
     pub files: Option<ms_common::files::FilesConfig>,
     /// The routers' orphan sweep: `(every, age)` (default: hourly, hour-old objects).
     pub orphan_sweep: Option<(Duration, Duration)>,
+    /// The routers' usual RPC wait (`RPC_TIMEOUT_MS`; default: `CommonConfig::for_tests`).
+    pub rpc_timeout: Option<Duration>,
+    /// ms-payment's gateway (default: the built-in test gateway).
+    pub gateway: Option<Gateway>,
+    /// ms-payment's `STRIPE_WEBHOOK_SECRET` (default: none, webhooks refused).
+    pub webhook_secret: Option<String>,
 }
 
 impl Default for SystemOptions {
@@ -41,6 +58,9 @@ impl Default for SystemOptions {
             connect_handler_delay: None,
             files: None,
             orphan_sweep: None,
+            rpc_timeout: None,
+            gateway: None,
+            webhook_secret: None,
         }
     }
 }
@@ -77,7 +97,18 @@ impl System {
         let ocfg = ms_order::OrderConfig::for_tests(&env.prefix, opts.hold);
         let hold = ocfg.hold_topology();
         let order = ms_order::start(ocfg).await?;
-        let payment = ms_payment::start(ms_payment::PaymentConfig::for_tests(&env.prefix)).await?;
+        let mut pcfg = ms_payment::PaymentConfig::for_tests(&env.prefix);
+        pcfg.webhook_secret = opts
+            .webhook_secret
+            .as_deref()
+            .and_then(ms_payment::webhook::WebhookSecret::new);
+        let payment = match &opts.gateway {
+            None => ms_payment::start(pcfg).await?,
+            Some(Gateway(gateway)) => {
+                let store = ms_payment::store::open(&pcfg.storage).await?;
+                ms_payment::start_with(pcfg, store, gateway.clone()).await?
+            }
+        };
         let mut urls = Vec::new();
         let mut routers = Vec::new();
         for _ in 0..opts.routers {
@@ -85,6 +116,9 @@ impl System {
             cfg.signin_max_attempts = opts.signin_max_attempts;
             cfg.signup_max_attempts = opts.signup_max_attempts;
             cfg.connect_handler_delay = opts.connect_handler_delay;
+            if let Some(wait) = opts.rpc_timeout {
+                cfg.common.rpc_timeout = wait;
+            }
             if let Some(files) = &opts.files {
                 cfg.files = files.clone();
             }

@@ -17,6 +17,8 @@ pub const CANCELLED: &str = "Cannot pay for a cancelled order";
 pub const ALREADY_PAID: &str = "This order has already been paid";
 /// 404 for `payment:refund` of an order that has no payment.
 pub const NOT_PAID: &str = "This order has not been paid, so there is nothing to refund";
+/// 409 while the charge is processing (a bank debit): the webhook completes the order.
+pub const PROCESSING: &str = "Your payment is being processed; the order completes when it clears";
 /// 402 for a declined card.
 pub const DECLINED: &str = "Your card was declined";
 /// 400 (`couponCode`) for an unknown or malformed code.
@@ -25,6 +27,12 @@ pub const COUPON_INVALID: &str = "Coupon is not valid";
 pub const COUPON_EXHAUSTED: &str = "Coupon has been fully redeemed";
 /// 400 (`couponCode`) past the coupon's expiry.
 pub const COUPON_EXPIRED: &str = "Coupon has expired";
+/// 400 (`couponCode`) when the coupon leaves more than nothing but less than Stripe can
+/// charge ([`PRICE_MIN`] cents); a 100 % coupon is fine (nothing is charged).
+pub const COUPON_BELOW_MINIMUM: &str =
+    "This coupon would leave less than the smallest charge to pay";
+/// 400 (`couponCode`) for `coupon:check` without a code.
+pub const COUPON_REQUIRED: &str = "Coupon code is required";
 /// 400 (`paymentMethod`) when something must be charged and no method was given.
 pub const PAYMENT_METHOD_REQUIRED: &str = "Payment method is required";
 /// 400 (`orderId`).
@@ -42,7 +50,7 @@ pub const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 /// Length of generated codes.
 pub const CODE_LEN: usize = 12;
 pub use ms_common::contract::limits::MAX_REDEMPTIONS_MAX as MAX_REDEMPTIONS_LIMIT;
-use ms_common::contract::limits::{ID_MAX, PERCENT_OFF_MAX, PERCENT_OFF_MIN};
+use ms_common::contract::limits::{ID_MAX, PERCENT_OFF_MAX, PERCENT_OFF_MIN, PRICE_MIN};
 
 /// A coupon code as typed by a buyer: trimmed, case-insensitive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +140,49 @@ impl PayRequest {
                 coupon_code,
             }),
         }
+    }
+}
+
+/// `coupon:check` input: an order and the code to try on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CouponCheckRequest {
+    /// The order the discount would apply to.
+    pub order_id: String,
+    /// The code typed.
+    pub coupon_code: CouponCode,
+}
+
+impl CouponCheckRequest {
+    /// Parses `{orderId, couponCode}`, reporting both bad fields at once.
+    pub fn parse(payload: &Value) -> Result<Self, ApiError> {
+        let order_id = match optional_str(payload, "orderId") {
+            Ok(Some(id)) if id.len() <= ID_MAX => Ok(id.to_owned()),
+            _ => Err(ApiError::field("orderId", ORDER_ID_REQUIRED)),
+        };
+        let coupon_code = match optional_str(payload, "couponCode") {
+            Ok(Some(c)) => CouponCode::parse(c),
+            Ok(None) => Err(ApiError::field("couponCode", COUPON_REQUIRED)),
+            Err(()) => Err(ApiError::field("couponCode", COUPON_INVALID)),
+        };
+        match (order_id, coupon_code) {
+            (Ok(order_id), Ok(coupon_code)) => Ok(Self {
+                order_id,
+                coupon_code,
+            }),
+            (a, b) => Err(
+                ApiError::merge([a.err(), b.err()].into_iter().flatten().collect())
+                    .unwrap_or_else(|| ApiError::field("orderId", ORDER_ID_REQUIRED)),
+            ),
+        }
+    }
+}
+
+/// What is charged for `price_cents` after a `percent_off` coupon, or [`COUPON_BELOW_MINIMUM`]
+/// when that is more than nothing but less than Stripe's smallest charge.
+pub fn coupon_amount(price_cents: i64, percent_off: i64) -> Result<i64, ApiError> {
+    match amount_after(price_cents, percent_off) {
+        a if a > 0 && a < PRICE_MIN => Err(ApiError::field("couponCode", COUPON_BELOW_MINIMUM)),
+        a => Ok(a),
     }
 }
 
@@ -269,6 +320,35 @@ mod tests {
         assert_eq!(amount_after(1, 50), 1);
         assert_eq!(amount_after(1000, 100), 0);
         assert_eq!(amount_after(100_000_000, 1), 99_000_000);
+    }
+
+    #[test]
+    fn coupons_leave_nothing_or_a_chargeable_amount() {
+        assert_eq!(coupon_amount(1000, 95).unwrap(), 50);
+        assert_eq!(coupon_amount(1000, 100).unwrap(), 0);
+        let e = coupon_amount(1000, 96).unwrap_err();
+        assert_eq!(
+            (fields(&e), e.first_message()),
+            (vec!["couponCode"], COUPON_BELOW_MINIMUM)
+        );
+    }
+
+    #[test]
+    fn coupon_checks() {
+        let r =
+            CouponCheckRequest::parse(&json!({"orderId": "o1", "couponCode": " save30 "})).unwrap();
+        assert_eq!(
+            (r.order_id.as_str(), r.coupon_code.as_str()),
+            ("o1", "SAVE30")
+        );
+        let e = CouponCheckRequest::parse(&json!({"couponCode": ""})).unwrap_err();
+        assert_eq!(fields(&e), vec!["orderId", "couponCode"]);
+        assert_eq!(e.errors[1].message, COUPON_REQUIRED);
+        let e = CouponCheckRequest::parse(&json!({"orderId": "o", "couponCode": 5})).unwrap_err();
+        assert_eq!(
+            (fields(&e), e.first_message()),
+            (vec!["couponCode"], COUPON_INVALID)
+        );
     }
 
     #[test]

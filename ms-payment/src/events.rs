@@ -3,7 +3,7 @@
 //! and refunds the payment of an order ms-order announced `refunded` (a payment that
 //! landed after the stuff went to someone else) unless it is refunded already.
 
-use crate::service::PaymentService;
+use crate::service::{PaymentService, RefundBy};
 use crate::store::OrderReplica;
 use async_trait::async_trait;
 use ms_common::events::{Event, EventEnvelope, VersionCheck};
@@ -52,7 +52,7 @@ impl Handler<EventEnvelope> for PaymentService {
         // was written. A refunded payment makes this a no-op.
         if matches!(env.event, Event::OrderRefunded(_)) {
             let cid = cid.or_else(|| env.correlation_id.clone());
-            match self.refund(&order.id, cid).await {
+            match self.refund(&order.id, cid, RefundBy::Gateway).await {
                 Ok(p) => {
                     tracing::info!(order_id = %order.id, payment_id = %p.id, "refunded order's payment is refunded")
                 }

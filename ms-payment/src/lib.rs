@@ -15,13 +15,15 @@ pub mod events;
 pub mod gateway;
 pub mod service;
 pub mod store;
+pub mod webhook;
 
 use gateway::PaymentGateway;
 use ms_common::auth::TokenVerifier;
-use ms_common::config::{CommonConfig, StorageConfig, env_opt, env_or, env_parse};
+use ms_common::config::{CommonConfig, StorageConfig, env_opt, env_parse};
 use ms_common::events::EventEnvelope;
 use ms_common::messaging::RpcKeySource;
 use ms_common::messaging::{RpcClient, Service};
+use ms_common::money::Currency;
 use ms_common::service::{ServiceHandle, ServiceRuntime};
 use service::PaymentService;
 use std::sync::Arc;
@@ -86,19 +88,12 @@ pub struct PaymentConfig {
     pub storage: StorageConfig,
     /// Which gateway charges.
     pub gateway: GatewayConfig,
-    /// `PAYMENT_CURRENCY` (`usd`): ISO code, lowercase.
-    pub currency: String,
+    /// `CURRENCY` (`eur`): every charge is in it.
+    pub currency: Currency,
     /// How long `payment:create` waits for an order's event to arrive (2 s).
     pub order_wait: Duration,
-}
-
-fn parse_currency(raw: &str) -> anyhow::Result<String> {
-    let c = raw.trim().to_ascii_lowercase();
-    anyhow::ensure!(
-        c.len() == 3 && c.chars().all(|ch| ch.is_ascii_lowercase()),
-        "PAYMENT_CURRENCY={raw:?} is not a three-letter currency code"
-    );
-    Ok(c)
+    /// `STRIPE_WEBHOOK_SECRET`: checks `Stripe-Signature`; unset, webhooks are refused.
+    pub webhook_secret: Option<webhook::WebhookSecret>,
 }
 
 impl PaymentConfig {
@@ -117,8 +112,10 @@ impl PaymentConfig {
             storage: common.storage_for("payment"),
             common,
             gateway,
-            currency: parse_currency(&env_or("PAYMENT_CURRENCY", "usd"))?,
+            currency: Currency::from_env()?,
             order_wait: Duration::from_millis(env_parse("PAYMENT_ORDER_WAIT_MS", 2000u64)?),
+            webhook_secret: env_opt("STRIPE_WEBHOOK_SECRET")
+                .and_then(|s| webhook::WebhookSecret::new(&s)),
         })
     }
 
@@ -128,8 +125,9 @@ impl PaymentConfig {
             common: CommonConfig::for_tests(prefix),
             storage: StorageConfig::SqliteMemory,
             gateway: GatewayConfig::Test,
-            currency: "usd".into(),
+            currency: Currency::default(),
             order_wait: Duration::from_secs(2),
+            webhook_secret: None,
         }
     }
 }
@@ -161,6 +159,7 @@ pub async fn start_with(
         gateway,
         cfg.currency.clone(),
         cfg.order_wait,
+        cfg.webhook_secret.clone(),
     ));
     let mut rt = ServiceRuntime::connect(cfg.common.clone(), Service::Payment).await?;
     let rpc = RpcClient::new(rt.broker.clone(), rt.names.clone(), cfg.common.rpc_timeout);

@@ -1,4 +1,5 @@
-//! ms-payment's RPC actions (`payment:create`, `coupon:create`, `coupon:list`); inputs
+//! ms-payment's RPC actions (`payment:create`, `coupon:check`, `coupon:create`,
+//! `coupon:list`, `payment:refund`); inputs
 //! are parsed in [`crate::domain`], the order replica is kept by [`crate::events`].
 //!
 //! `payment:create`: find the order (waiting briefly for its event) → owner, state and
@@ -21,14 +22,16 @@
 //! [`refund`]: PaymentService::refund
 
 use crate::domain::{
-    ALREADY_PAID, CANCELLED, COUPON_EXHAUSTED, COUPON_EXPIRED, COUPON_INVALID, CouponCode,
-    DECLINED, NOT_PAID, NOT_YOUR_ORDER, NewCoupon, ORDER_NOT_FOUND, PAYMENT_METHOD_REQUIRED,
-    PayRequest, RefundRequest, amount_after, generate_code,
+    ALREADY_PAID, CANCELLED, COUPON_EXHAUSTED, COUPON_EXPIRED, COUPON_INVALID, CouponCheckRequest,
+    CouponCode, DECLINED, NOT_PAID, NOT_YOUR_ORDER, NewCoupon, ORDER_NOT_FOUND,
+    PAYMENT_METHOD_REQUIRED, PROCESSING, PayRequest, RefundRequest, amount_after, coupon_amount,
+    generate_code,
 };
 use crate::gateway::{ChargeOutcome, ChargeRequest, PaymentGateway};
 use crate::store::{
     CouponRow, FailureRow, OrderReplica, PaymentRow, PaymentStore, Redemption, StoreError,
 };
+use crate::webhook::{self, IntentFacts, WebhookAction, WebhookEvent, WebhookSecret};
 use async_trait::async_trait;
 use chrono::Utc;
 use ms_common::ApiError;
@@ -36,6 +39,7 @@ use ms_common::auth::AuthUser;
 use ms_common::contract::{self, PaymentAction};
 use ms_common::events::{Event, EventEnvelope, OrderStatus, PaymentFailure, PaymentRecord};
 use ms_common::messaging::{RpcContext, RpcHandler};
+use ms_common::money::Currency;
 use ms_common::storage::ReplyLog;
 use serde_json::Value;
 use std::sync::Arc;
@@ -46,12 +50,37 @@ use tokio::time::Instant;
 /// How often the store is re-read while waiting for an order's event.
 const ORDER_POLL: Duration = Duration::from_millis(25);
 
+/// How [`PaymentService::charge_and_record`] ended, which decides what happens to the
+/// coupon redemption `payment:create` made before charging.
+enum ChargeEnd {
+    /// Paid and stored: the `Payment` to answer.
+    Paid(Value),
+    /// Declined and stored with the redemption given back in the same transaction.
+    Declined(ApiError),
+    /// The charge goes on (processing): the redemption stays with it.
+    Pending(ApiError),
+    /// Nothing was charged, or a concurrent request's charge was stored: give the
+    /// redemption back.
+    Failed(ApiError),
+}
+
+/// Whether a refund still has to ask the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundBy {
+    /// Send the money back through the gateway, then record it.
+    Gateway,
+    /// The gateway already did (Stripe's `charge.refunded`): only record it.
+    AlreadyRefunded,
+}
+
 /// The payment service's state and actions.
 pub struct PaymentService {
     pub(crate) store: Arc<dyn PaymentStore>,
     gateway: Arc<dyn PaymentGateway>,
-    currency: String,
+    currency: Currency,
     order_wait: Duration,
+    /// `STRIPE_WEBHOOK_SECRET`: without it every webhook request is refused.
+    webhook_secret: Option<WebhookSecret>,
     /// Woken when the order replica changes (`payment:create` may wait for an order).
     pub(crate) replica_changed: Notify,
 }
@@ -75,18 +104,21 @@ fn coupon_refused(r: &Redemption) -> ApiError {
 
 impl PaymentService {
     /// A service over `store`, charging through `gateway` in `currency`; `payment:create`
-    /// waits up to `order_wait` for an order's event.
+    /// waits up to `order_wait` for an order's event; Stripe's webhook is checked with
+    /// `webhook_secret`.
     pub fn new(
         store: Arc<dyn PaymentStore>,
         gateway: Arc<dyn PaymentGateway>,
-        currency: String,
+        currency: Currency,
         order_wait: Duration,
+        webhook_secret: Option<WebhookSecret>,
     ) -> Self {
         Self {
             store,
             gateway,
             currency,
             order_wait,
+            webhook_secret,
             replica_changed: Notify::new(),
         }
     }
@@ -123,14 +155,16 @@ impl PaymentService {
         }
     }
 
-    /// `payment:create`.
-    #[tracing::instrument(skip_all, fields(order_id = tracing::field::Empty))]
-    async fn pay(&self, ctx: &RpcContext, payload: Value) -> Result<Value, ApiError> {
-        let user = ctx.require_user()?;
-        let req = PayRequest::parse(&payload)?;
-        tracing::Span::current().record("order_id", req.order_id.as_str());
+    /// The caller's order, still open for payment: not paid, declined, cancelled or past
+    /// its hold (waiting briefly for a just-created order's event).
+    async fn payable_order(
+        &self,
+        user: &AuthUser,
+        order_id: &str,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<OrderReplica, ApiError> {
         let order = self
-            .wait_for_order(&req.order_id)
+            .wait_for_order(order_id)
             .await?
             .ok_or_else(|| ApiError::not_found(ORDER_NOT_FOUND))?;
         if order.user_id != user.id {
@@ -149,23 +183,57 @@ impl PaymentService {
             .failure_for_order(&order.id)
             .await
             .map_err(store_err)?;
-        let now = Utc::now();
-        if order.status == OrderStatus::Cancelled || declined.is_some() || order.expires_at <= now {
+        if order.status != OrderStatus::Created || declined.is_some() || order.expires_at <= now {
             return Err(ApiError::conflict(CANCELLED));
         }
+        Ok(order)
+    }
+
+    /// What `order` costs with `coupon` as the coupon stands now (looked at, not
+    /// redeemed): clear messages on `couponCode` for a coupon that cannot be used.
+    async fn quote(
+        &self,
+        order: &OrderReplica,
+        coupon: Option<&CouponCode>,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<i64, ApiError> {
+        let Some(code) = coupon else {
+            return Ok(order.price_cents);
+        };
+        match self.store.coupon(code.as_str()).await.map_err(store_err)? {
+            Some(c) if !c.expired_at(now) && !c.exhausted() => {
+                coupon_amount(order.price_cents, c.percent_off)
+            }
+            other => Err(coupon_refused(&Redemption::why_not(other, now))),
+        }
+    }
+
+    /// `coupon:check`: what the order would cost with the code, and the discount.
+    async fn check_coupon(&self, ctx: &RpcContext, payload: Value) -> Result<Value, ApiError> {
+        let user = ctx.require_user()?;
+        let req = CouponCheckRequest::parse(&payload)?;
+        let order = self.payable_order(user, &req.order_id, Utc::now()).await?;
+        let amount = self
+            .quote(&order, Some(&req.coupon_code), Utc::now())
+            .await?;
+        to_value(&contract::CouponCheck {
+            amount_cents: amount,
+            discount_cents: order.price_cents - amount,
+        })
+    }
+
+    /// `payment:create`.
+    #[tracing::instrument(skip_all, fields(order_id = tracing::field::Empty))]
+    async fn pay(&self, ctx: &RpcContext, payload: Value) -> Result<Value, ApiError> {
+        let user = ctx.require_user()?;
+        let req = PayRequest::parse(&payload)?;
+        tracing::Span::current().record("order_id", req.order_id.as_str());
+        let now = Utc::now();
+        let order = self.payable_order(user, &req.order_id, now).await?;
 
         // Coupon: look first (clear messages, and no redemption for a request that is
         // invalid anyway), then redeem atomically (which may still lose a race).
-        let mut amount = order.price_cents;
-        if let Some(code) = &req.coupon_code {
-            let coupon = self.store.coupon(code.as_str()).await.map_err(store_err)?;
-            match coupon {
-                Some(c) if !c.expired_at(now) && !c.exhausted() => {
-                    amount = amount_after(order.price_cents, c.percent_off);
-                }
-                other => return Err(coupon_refused(&Redemption::why_not(other, now))),
-            }
-        }
+        let mut amount = self.quote(&order, req.coupon_code.as_ref(), now).await?;
         let payment_method = match (&req.payment_method, amount) {
             (_, 0) => None,
             (Some(pm), _) => Some(pm.clone()),
@@ -182,16 +250,20 @@ impl PaymentService {
                 refused => return Err(coupon_refused(&refused)),
             }
         }
-        let result = self
+        let end = self
             .charge_and_record(ctx, user, &order, &req, amount, payment_method)
             .await;
-        if let Err(e) = &result
-            && e.status != 402
-        {
-            // The decline path gave the redemption back in its own transaction.
-            self.release(req.coupon_code.as_ref()).await;
+        match end {
+            ChargeEnd::Paid(v) => Ok(v),
+            // The decline gave the redemption back in its own transaction; a processing
+            // charge keeps it (the webhook records the payment with it, or fails it and
+            // gives it back).
+            ChargeEnd::Declined(e) | ChargeEnd::Pending(e) => Err(e),
+            ChargeEnd::Failed(e) => {
+                self.release(req.coupon_code.as_ref()).await;
+                Err(e)
+            }
         }
-        result
     }
 
     async fn charge_and_record(
@@ -202,7 +274,7 @@ impl PaymentService {
         req: &PayRequest,
         amount: i64,
         payment_method: Option<String>,
-    ) -> Result<Value, ApiError> {
+    ) -> ChargeEnd {
         let coupon = req.coupon_code.as_ref().map(|c| c.as_str().to_owned());
         let provider_id = match payment_method {
             None => format!("coupon:{}", coupon.as_deref().unwrap_or("-")),
@@ -211,15 +283,28 @@ impl PaymentService {
                     order_id: order.id.clone(),
                     user_id: user.id.clone(),
                     amount_cents: amount,
-                    currency: self.currency.clone(),
+                    currency: self.currency.to_string(),
                     payment_method: pm,
+                    coupon_code: coupon.clone(),
                 };
                 match self.gateway.charge(&charge).await {
                     Ok(ChargeOutcome::Succeeded { provider_id }) => provider_id,
                     Ok(ChargeOutcome::Declined { reason }) => {
-                        return Err(self.declined(ctx, user, order, coupon, reason).await);
+                        let cid = ctx.correlation_id.clone();
+                        return match self
+                            .record_declined(&order.id, &user.id, coupon.as_deref(), reason, cid)
+                            .await
+                        {
+                            Ok(()) => ChargeEnd::Declined(ApiError::payment_required(DECLINED)),
+                            // Nothing was written: the redemption goes back separately.
+                            Err(e) => ChargeEnd::Failed(store_err(e)),
+                        };
                     }
-                    Err(e) => return Err(e.to_api()),
+                    Ok(ChargeOutcome::Processing { provider_id }) => {
+                        tracing::info!(%provider_id, "payment processing; the webhook settles it");
+                        return ChargeEnd::Pending(ApiError::conflict(PROCESSING));
+                    }
+                    Err(e) => return ChargeEnd::Failed(e.to_api()),
                 }
             }
         };
@@ -233,60 +318,197 @@ impl PaymentService {
             created_at: ms_common::time::now(),
             refunded_at: None,
         };
+        match self.record_paid(payment, ctx.correlation_id.clone()).await {
+            Ok(stored) => match to_value(&contract::Payment::from(&stored)) {
+                Ok(v) => ChargeEnd::Paid(v),
+                Err(e) => ChargeEnd::Failed(e),
+            },
+            // A concurrent request for the same order won; with the order id as the
+            // idempotency key both saw the same single charge. Each redeemed the coupon:
+            // this one gives its redemption back.
+            Err(StoreError::AlreadyPaid) => ChargeEnd::Failed(ApiError::conflict(ALREADY_PAID)),
+            Err(e) => ChargeEnd::Failed(store_err(e)),
+        }
+    }
+
+    /// Stores a payment the gateway made, with `payment.created`. When the order's payment
+    /// is stored already by the same charge (Stripe's webhook came first), that one is
+    /// the answer; another charge's payment is `AlreadyPaid`.
+    async fn record_paid(
+        &self,
+        payment: PaymentRow,
+        correlation_id: Option<String>,
+    ) -> Result<PaymentRow, StoreError> {
         let event = EventEnvelope::new(
             Event::PaymentCreated(PaymentRecord::from(&payment)),
-            ctx.correlation_id.clone(),
+            correlation_id,
         );
         match self.store.record_payment(&payment, &event).await {
-            Ok(()) => {}
-            // A concurrent request for the same order won; with the order id as the
-            // idempotency key both saw the same single charge.
-            Err(StoreError::AlreadyPaid) => return Err(ApiError::conflict(ALREADY_PAID)),
+            Ok(()) => {
+                tracing::info!(payment_id = %payment.id, amount = payment.amount_cents, "paid");
+                Ok(payment)
+            }
+            Err(StoreError::AlreadyPaid) => {
+                match self.store.payment_for_order(&payment.order_id).await? {
+                    Some(stored) if stored.provider_id == payment.provider_id => Ok(stored),
+                    _ => Err(StoreError::AlreadyPaid),
+                }
+            }
             Err(e) => {
-                tracing::error!(provider_id = %payment.provider_id, amount, "charged but not stored; a retry finds the same charge by idempotency key");
-                return Err(store_err(e));
+                tracing::error!(provider_id = %payment.provider_id, amount = payment.amount_cents, error = %e, "charged but not stored; Stripe's webhook or a retry records it");
+                Err(e)
             }
         }
-        tracing::info!(payment_id = %payment.id, amount, "paid");
-        to_value(&contract::Payment::from(&payment))
     }
 
     /// A decline: `payment.failed` (ms-order cancels the order) and the coupon redemption
-    /// back, in one transaction; the answer is 402.
-    async fn declined(
+    /// back, in one transaction (once per order, however often it is told).
+    async fn record_declined(
         &self,
-        ctx: &RpcContext,
-        user: &AuthUser,
-        order: &OrderReplica,
-        coupon: Option<String>,
+        order_id: &str,
+        user_id: &str,
+        coupon: Option<&str>,
         reason: String,
-    ) -> ApiError {
-        tracing::info!(%reason, "payment declined");
+        correlation_id: Option<String>,
+    ) -> Result<(), StoreError> {
+        tracing::info!(%reason, order_id, "payment declined");
         let failure = FailureRow {
-            order_id: order.id.clone(),
-            user_id: user.id.clone(),
+            order_id: order_id.to_owned(),
+            user_id: user_id.to_owned(),
             reason: reason.clone(),
             created_at: ms_common::time::now(),
         };
         let event = EventEnvelope::new(
             Event::PaymentFailed(PaymentFailure {
-                order_id: order.id.clone(),
-                user_id: user.id.clone(),
+                order_id: order_id.to_owned(),
+                user_id: user_id.to_owned(),
                 reason,
             }),
-            ctx.correlation_id.clone(),
+            correlation_id,
         );
-        match self
+        self.store.record_failure(&failure, coupon, &event).await
+    }
+
+    /// `payment:webhook`: one Stripe event, verified with `STRIPE_WEBHOOK_SECRET` and acted
+    /// on once. An error that may pass (the order's event not here yet, a store failure)
+    /// is a 5xx, so Stripe delivers the event again later.
+    #[tracing::instrument(skip_all, fields(event_id = tracing::field::Empty))]
+    async fn webhook(&self, payload: Value) -> Result<Value, ApiError> {
+        let req: contract::StripeWebhookRequest = serde_json::from_value(payload)
+            .map_err(|_| ApiError::bad_request(webhook::INVALID_SIGNATURE))?;
+        let Some(secret) = &self.webhook_secret else {
+            tracing::warn!("a Stripe webhook arrived but STRIPE_WEBHOOK_SECRET is not set");
+            return Err(ApiError::bad_request(webhook::INVALID_SIGNATURE));
+        };
+        secret.verify(
+            req.payload.as_bytes(),
+            &req.signature,
+            Utc::now().timestamp(),
+        )?;
+        let event = WebhookEvent::parse(req.payload.as_bytes())?;
+        tracing::Span::current().record("event_id", event.id.as_str());
+        let received = || to_value(&contract::WebhookReceived { received: true });
+        if self
             .store
-            .record_failure(&failure, coupon.as_deref(), &event)
+            .webhook_handled(&event.id)
             .await
+            .map_err(store_err)?
         {
-            Ok(()) => ApiError::payment_required(DECLINED),
-            Err(e) => {
-                // Nothing was written: release the redemption separately (status != 402).
-                store_err(e)
-            }
+            return received();
         }
+        match event.action {
+            WebhookAction::Succeeded(f) => self.intent_succeeded(f).await?,
+            WebhookAction::Failed(f) => self.intent_failed(f).await?,
+            WebhookAction::Processing(f) => {
+                tracing::info!(order_id = %f.order_id, intent = %f.intent_id, "payment processing")
+            }
+            WebhookAction::Refunded { intent_id, fully } => {
+                self.charge_refunded(&intent_id, fully).await?
+            }
+            WebhookAction::Ignored => tracing::debug!(kind = %event.kind, "webhook ignored"),
+        }
+        self.store
+            .record_webhook(&event.id, &event.kind, Utc::now())
+            .await
+            .map_err(store_err)?;
+        received()
+    }
+
+    /// `payment_intent.succeeded`: the payment is recorded unless it is (by the answer to
+    /// `payment:create`, or an earlier delivery). A payment for an order that was
+    /// cancelled meanwhile is recorded too: ms-order then completes or refunds it.
+    async fn intent_succeeded(&self, f: IntentFacts) -> Result<(), ApiError> {
+        let order = self
+            .wait_for_order(&f.order_id)
+            .await?
+            .ok_or_else(ApiError::unavailable)?;
+        let payment = PaymentRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            order_id: order.id.clone(),
+            user_id: order.user_id.clone(),
+            amount_cents: f.amount_cents,
+            coupon_code: f.coupon_code,
+            provider_id: f.intent_id,
+            created_at: ms_common::time::now(),
+            refunded_at: None,
+        };
+        match self.record_paid(payment, None).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::AlreadyPaid) => {
+                tracing::error!(order_id = %order.id, "a second charge succeeded for a paid order; refund it in Stripe's dashboard");
+                Ok(())
+            }
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
+    /// `payment_intent.payment_failed`: the order is cancelled and its coupon given back,
+    /// unless it was paid after all.
+    async fn intent_failed(&self, f: IntentFacts) -> Result<(), ApiError> {
+        let order = self
+            .wait_for_order(&f.order_id)
+            .await?
+            .ok_or_else(ApiError::unavailable)?;
+        if self
+            .store
+            .payment_for_order(&order.id)
+            .await
+            .map_err(store_err)?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let reason = f.reason.unwrap_or_else(|| "payment_failed".into());
+        self.record_declined(
+            &order.id,
+            &order.user_id,
+            f.coupon_code.as_deref(),
+            reason,
+            None,
+        )
+        .await
+        .map_err(store_err)
+    }
+
+    /// `charge.refunded`: money that went back in Stripe (its dashboard, or our own refund)
+    /// is recorded like `payment:refund`, without asking Stripe again.
+    async fn charge_refunded(&self, intent_id: &str, fully: bool) -> Result<(), ApiError> {
+        let Some(payment) = self
+            .store
+            .payment_by_provider(intent_id)
+            .await
+            .map_err(store_err)?
+        else {
+            tracing::warn!(intent_id, "refund of a charge with no payment stored");
+            return Ok(());
+        };
+        if !fully {
+            tracing::warn!(order_id = %payment.order_id, "partial refund in Stripe: not recorded (StuffMart refunds whole payments)");
+            return Ok(());
+        }
+        self.refund(&payment.order_id, None, RefundBy::AlreadyRefunded)
+            .await
+            .map(|_| ())
     }
 
     /// `payment:refund` (admins): the order's payment, refunded.
@@ -297,7 +519,7 @@ impl PaymentService {
         let req = RefundRequest::parse(&payload)?;
         tracing::Span::current().record("order_id", req.order_id.as_str());
         let payment = self
-            .refund(&req.order_id, ctx.correlation_id.clone())
+            .refund(&req.order_id, ctx.correlation_id.clone(), RefundBy::Gateway)
             .await?;
         tracing::info!(admin = %admin.id, payment_id = %payment.id, "refund asked by an admin");
         to_value(&contract::Payment::from(&payment))
@@ -310,6 +532,7 @@ impl PaymentService {
         &self,
         order_id: &str,
         correlation_id: Option<String>,
+        by: RefundBy,
     ) -> Result<PaymentRow, ApiError> {
         let Some(payment) = self
             .store
@@ -328,7 +551,7 @@ impl PaymentService {
             return Ok(payment);
         }
         // Nothing was charged with a 100 % coupon: nothing to send back.
-        if payment.amount_cents > 0 {
+        if payment.amount_cents > 0 && by == RefundBy::Gateway {
             self.gateway
                 .refund(&payment.provider_id, order_id)
                 .await
@@ -422,6 +645,8 @@ impl RpcHandler for PaymentService {
             PaymentAction::CouponCreate => self.create_coupon(&ctx, payload).await,
             PaymentAction::CouponList => self.list_coupons(&ctx).await,
             PaymentAction::Refund => self.refund_action(&ctx, payload).await,
+            PaymentAction::CouponCheck => self.check_coupon(&ctx, payload).await,
+            PaymentAction::Webhook => self.webhook(payload).await,
         }
     }
 

@@ -31,7 +31,7 @@ fn payment(order_id: &str, coupon: Option<&str>) -> (PaymentRow, EventEnvelope) 
         user_id: "user-1".into(),
         amount_cents: 864,
         coupon_code: coupon.map(str::to_owned),
-        provider_id: "pi_test_1".into(),
+        provider_id: format!("pi_{order_id}"),
         created_at: ms_common::time::now(),
         refunded_at: None,
     };
@@ -142,7 +142,7 @@ async fn payments(store: Arc<dyn PaymentStore>) {
     );
     assert_eq!(outbox.unsent_count().await.unwrap(), before + 2);
 
-    // Declines: kept once per order, each with its event.
+    // Declines: the first of an order is kept with its event; a second writes nothing.
     assert!(store.failure_for_order("o3").await.unwrap().is_none());
     let (f, fev) = failure("o3", "generic_decline");
     store.record_failure(&f, None, &fev).await.unwrap();
@@ -151,12 +151,9 @@ async fn payments(store: Arc<dyn PaymentStore>) {
     let kept = store.failure_for_order("o3").await.unwrap().unwrap();
     assert_eq!(kept, f, "the first decline is kept");
     let pending = outbox.pending(100).await.unwrap();
-    assert_eq!(pending.len() as u64, before + 4);
-    assert!(
-        pending
-            .iter()
-            .any(|r| r.id == fev2.id && r.routing_key == "payment.failed")
-    );
+    assert_eq!(pending.len() as u64, before + 3);
+    assert!(pending.iter().any(|r| r.id == fev.id));
+    assert!(!pending.iter().any(|r| r.id == fev2.id));
 
     // Refunds: `refundedAt` set once, with its event; no payment or a refunded one
     // writes nothing.
@@ -209,7 +206,7 @@ async fn payments(store: Arc<dyn PaymentStore>) {
         Some(at)
     );
     let pending = outbox.pending(100).await.unwrap();
-    assert_eq!(pending.len() as u64, before + 5);
+    assert_eq!(pending.len() as u64, before + 4);
     assert_eq!(
         pending
             .iter()
@@ -218,6 +215,28 @@ async fn payments(store: Arc<dyn PaymentStore>) {
             .collect::<Vec<_>>(),
         vec![rev.id.as_str()]
     );
+
+    // Stripe's events find a payment by its PaymentIntent, and are noted once handled.
+    let by_intent = store.payment_by_provider("pi_o2").await.unwrap().unwrap();
+    assert_eq!(by_intent.order_id, "o2");
+    assert!(
+        store
+            .payment_by_provider("pi_none")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(!store.webhook_handled("evt_1").await.unwrap());
+    store
+        .record_webhook("evt_1", "charge.refunded", at)
+        .await
+        .unwrap();
+    store
+        .record_webhook("evt_1", "charge.refunded", later)
+        .await
+        .unwrap();
+    assert!(store.webhook_handled("evt_1").await.unwrap());
+    assert!(!store.webhook_handled("evt_2").await.unwrap());
 }
 
 async fn coupons(store: Arc<dyn PaymentStore>) {
@@ -308,6 +327,11 @@ async fn coupons(store: Arc<dyn PaymentStore>) {
     let (f, fev) = failure("o4", "card_declined");
     store.record_failure(&f, Some("ZERO"), &fev).await.unwrap();
     assert_eq!(store.coupon("ZERO").await.unwrap().unwrap().redemptions, 0);
+    // Told twice (the decline answer, then the webhook): given back once.
+    store.redeem_coupon("ZERO", now).await.unwrap();
+    let (f, fev) = failure("o4", "card_declined");
+    store.record_failure(&f, Some("ZERO"), &fev).await.unwrap();
+    assert_eq!(store.coupon("ZERO").await.unwrap().unwrap().redemptions, 1);
 
     // The last-redemption race: of 12 concurrent redeemers of 3 left, exactly 3 win.
     store

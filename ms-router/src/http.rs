@@ -19,7 +19,7 @@ use axum_extra::headers::Authorization;
 use axum_extra::headers::authorization::Bearer;
 use ms_common::ApiError;
 use ms_common::auth::NOT_AUTHORIZED;
-use ms_common::contract::UserAction;
+use ms_common::contract::{ClientConfig, PaymentAction, StripeWebhookRequest, UserAction, limits};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use tower_http::services::{ServeDir, ServeFile};
@@ -44,13 +44,21 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/users/refresh", post(refresh))
         .route("/api/users/signout", post(signout))
         .route("/api/users/me", get(me))
+        .route("/api/config", get(config))
         .route("/api/{*rest}", any(not_found))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .layer(axum::extract::DefaultBodyLimit::max(
             state.cfg.max_payload_bytes,
         ))
-        .merge(crate::files::routes(&state));
+        .merge(crate::files::routes(&state))
+        .merge(
+            Router::new()
+                .route("/api/payments/stripe-webhook", post(stripe_webhook))
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    limits::WEBHOOK_BODY_MAX,
+                )),
+        );
     let app = match &state.cfg.static_dir {
         Some(dir) => {
             let spa = ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")));
@@ -61,6 +69,43 @@ pub fn routes(state: AppState) -> Router {
     app.layer(axum::middleware::from_fn(envelope))
         .layer(axum::middleware::from_fn(correlation))
         .with_state(state)
+}
+
+/// `GET /api/config`: what the web client must know of the server before anything else
+/// (the currency every price is in), read at run time so one build serves any deployment.
+async fn config(State(s): State<AppState>) -> Response {
+    let body = Json(ClientConfig {
+        currency: s.cfg.currency.to_string(),
+    });
+    ([(header::CACHE_CONTROL, "no-cache")], body).into_response()
+}
+
+/// `POST /api/payments/stripe-webhook`: Stripe's event, body and `Stripe-Signature` passed
+/// to ms-payment untouched (it alone holds the signing secret and verifies them). A 2xx
+/// tells Stripe to stop; a 5xx (ms-payment down or busy) makes it retry for days.
+async fn stripe_webhook(
+    State(s): State<AppState>,
+    Extension(cid): Extension<CorrelationId>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let invalid = || ApiError::bad_request("Invalid signature");
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= limits::WEBHOOK_SIGNATURE_MAX)
+        .ok_or_else(invalid)?;
+    let payload = String::from_utf8(body.to_vec()).map_err(|_| invalid())?;
+    let req = StripeWebhookRequest {
+        payload,
+        signature: signature.to_owned(),
+    };
+    let req = serde_json::to_value(req).map_err(ApiError::internal_from)?;
+    let reply = s
+        .rpc
+        .request(PaymentAction::Webhook, None, req, &cid.0)
+        .await?;
+    Ok(Json(reply))
 }
 
 /// The message for an error response that axum or tower produced before any handler ran.

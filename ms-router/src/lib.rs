@@ -21,6 +21,7 @@ use ms_common::config::{CommonConfig, env_opt, env_or, env_parse};
 use ms_common::files::FilesConfig;
 use ms_common::messaging::RpcKeySource;
 use ms_common::messaging::{Broker, Names, RpcClient};
+use ms_common::money::Currency;
 use ms_common::shutdown::Shutdown;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -63,6 +64,9 @@ pub struct RouterConfig {
     pub connect_handler_delay: Option<Duration>,
     /// Delivered files: object store, size limit, link key.
     pub files: FilesConfig,
+    /// `CURRENCY`, told to the web client by `GET /api/config` so it formats prices the
+    /// way ms-payment charges them.
+    pub currency: Currency,
 }
 
 impl RouterConfig {
@@ -83,6 +87,7 @@ impl RouterConfig {
         }
         Ok(Self {
             files: FilesConfig::from_env(&common.data_dir)?,
+            currency: Currency::from_env()?,
             common,
             bind_addr: env_or("BIND_ADDR", "0.0.0.0"),
             port: env_parse("PORT", 3000u16)?,
@@ -104,6 +109,7 @@ impl RouterConfig {
     pub fn for_tests(prefix: &str) -> Self {
         Self {
             files: FilesConfig::for_tests(&std::env::temp_dir().join(prefix).join("objects")),
+            currency: Currency::default(),
             common: CommonConfig::for_tests(prefix),
             bind_addr: "127.0.0.1".into(),
             port: 0,

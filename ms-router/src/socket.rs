@@ -114,7 +114,7 @@ async fn authenticate(
     let session = match token {
         None => Session::default(),
         Some(t) => {
-            let user = within_deadline(&state, state.verifier.verify(&t))
+            let user = within_deadline(state.cfg.common.rpc_timeout, state.verifier.verify(&t))
                 .await
                 .map_err(|_| Refused::NotAuthorized)?;
             Session {
@@ -162,13 +162,13 @@ async fn on_connect(State(state): State<AppState>) {
 /// client gets a 503 in the ack instead of silence.
 pub const ACK_MARGIN: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// Runs `work` within the ack deadline (`RPC_TIMEOUT_MS` + [`ACK_MARGIN`]); past it, the
-/// result is a 503.
+/// Runs `work` within the ack deadline (`wait`, the RPC wait of what it asks, +
+/// [`ACK_MARGIN`]); past it, the result is a 503.
 async fn within_deadline<T>(
-    state: &AppState,
+    wait: std::time::Duration,
     work: impl std::future::Future<Output = Result<T, ApiError>>,
 ) -> Result<T, ApiError> {
-    let deadline = state.cfg.common.rpc_timeout + ACK_MARGIN;
+    let deadline = wait + ACK_MARGIN;
     match tokio::time::timeout(deadline, work).await {
         Ok(r) => r,
         Err(_) => {
@@ -183,12 +183,12 @@ async fn within_deadline<T>(
 /// token, the payload or the state of the services: past the deadline it is a 503, a
 /// panic while working it out is a 500.
 async fn answer(
-    state: &AppState,
     ack: AckSender,
+    wait: std::time::Duration,
     work: impl std::future::Future<Output = Result<Value, ApiError>>,
 ) {
     let guarded = std::panic::AssertUnwindSafe(work).catch_unwind();
-    let result = match within_deadline(state, async { Ok(guarded.await) }).await {
+    let result = match within_deadline(wait, async { Ok(guarded.await) }).await {
         Ok(Ok(r)) => r,
         Ok(Err(_panic)) => {
             tracing::error!("event handler panicked");
@@ -236,7 +236,7 @@ async fn session_authenticate(
         });
         Ok(body)
     };
-    answer(&state, ack, work).await;
+    answer(ack, state.cfg.common.rpc_timeout, work).await;
 }
 
 /// Relays a client event to its service and answers through the ack.
@@ -255,7 +255,11 @@ async fn relay(
         let req = RpcRequest::new(action, token, payload);
         state.rpc.call(action.service(), &req, &cid).await
     };
-    answer(&state, ack, work).instrument(span).await
+    // Actions that call the payment gateway get its longer wait (the RPC client uses
+    // the same rule).
+    let usual = state.cfg.common.rpc_timeout;
+    let wait = Action::relayed_event(&event).map_or(usual, |a| a.reply_wait(usual));
+    answer(ack, wait, work).instrument(span).await
 }
 
 /// Validates an event before it leaves the router.

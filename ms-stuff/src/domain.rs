@@ -24,7 +24,7 @@ use ms_common::events::StoredFile;
 use ms_common::messaging::parse_payload;
 
 const TITLE_MESSAGE: &str = "Title must be between 1 and 120 characters";
-const PRICE_MESSAGE: &str = "Price must be a whole number of cents between 1 and 100000000";
+const PRICE_MESSAGE: &str = "Price must be a whole number of cents between 50 and 100000000";
 const DESCRIPTION_MESSAGE: &str = "Description must be text of at most 2000 characters";
 const VERSION_MESSAGE: &str = "Version must be a positive whole number";
 const ID_MESSAGE: &str = "Id must be a non-empty string";
@@ -56,7 +56,7 @@ impl StuffTitle {
     }
 }
 
-/// A price: a JSON integer of cents, 1–100000000 (floats, strings and negatives refused).
+/// A price: a JSON integer of cents, 50–100000000 (Stripe cannot charge less) (floats, strings and negatives refused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PriceCents(i64);
 
@@ -600,13 +600,15 @@ mod tests {
 
     #[test]
     fn prices_are_integer_cents_in_range() {
-        assert_eq!(PriceCents::parse(&json!(1)).unwrap().cents(), 1);
+        assert_eq!(PriceCents::parse(&json!(50)).unwrap().cents(), 50);
         assert_eq!(
             PriceCents::parse(&json!(100_000_000)).unwrap().cents(),
             100_000_000
         );
         for bad in [
             json!(0),
+            json!(1),
+            json!(49),
             json!(-5),
             json!(100_000_001),
             json!(10.5),
@@ -636,10 +638,10 @@ mod tests {
         assert_eq!(fields(&e), vec!["title", "priceCents", "description"]);
         let e = NewStuff::parse(&json!({})).unwrap_err();
         assert_eq!(fields(&e), vec!["title", "priceCents"]);
-        let ok = NewStuff::parse(&json!({"title": " A ", "priceCents": 5, "extra": {}})).unwrap();
+        let ok = NewStuff::parse(&json!({"title": " A ", "priceCents": 50, "extra": {}})).unwrap();
         assert_eq!(
             (ok.title.as_str(), ok.price.cents(), ok.description.as_str()),
-            ("A", 5, "")
+            ("A", 50, "")
         );
         assert_eq!(NewStuff::parse(&json!([1])).unwrap_err().status, 400);
     }

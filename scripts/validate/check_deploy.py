@@ -93,6 +93,7 @@ KNOWN_EXTRA_VARS = {
 # some services' crates read it) says.
 BACKEND_ONLY = {"MONGODB_URL", "DATA_DIR", "HEALTH_PORT"}
 SERVICE_SCOPES = {"PORT": {ROUTER}, "ORDER_HOLD_SECONDS": {"ms-order"}, "STRIPE_SECRET_KEY": {"ms-payment"},
+                  "STRIPE_WEBHOOK_SECRET": {"ms-payment"},
                   "ADMIN_EMAILS": {"ms-user"}, "ACCESS_TOKEN_SECONDS": {"ms-user"},
                   "REFRESH_TOKEN_SECONDS": {"ms-user"}, "OBJECT_STORE_URL": {ROUTER}, "MAX_FILE_BYTES": {ROUTER},
                   "DOWNLOAD_LINK_SECONDS": {"ms-stuff"}, "DOWNLOAD_LINK_KEY": {ROUTER, "ms-stuff"},
@@ -1295,8 +1296,8 @@ SELF_TEST_CASES = [
     ("compose: S3 credentials for another service", COMPOSE, "ORDER_HOLD_SECONDS: ${ORDER_HOLD_SECONDS:-900}",
      "ORDER_HOLD_SECONDS: ${ORDER_HOLD_SECONDS:-900}\n      AWS_SECRET_ACCESS_KEY: *minio-password",
      "[compose:ms-order] gets AWS_SECRET_ACCESS_KEY"),
-    ("compose: the link key for another service", COMPOSE, "PAYMENT_CURRENCY: ${PAYMENT_CURRENCY:-usd}",
-     "PAYMENT_CURRENCY: ${PAYMENT_CURRENCY:-usd}\n      DOWNLOAD_LINK_KEY: *download-link-key",
+    ("compose: the link key for another service", COMPOSE, "STRIPE_SECRET_KEY: ${STRIPE_SECRET_KEY:-}",
+     "STRIPE_SECRET_KEY: ${STRIPE_SECRET_KEY:-}\n      DOWNLOAD_LINK_KEY: *download-link-key",
      "[compose:ms-payment] gets DOWNLOAD_LINK_KEY"),
     ("k8s: ms-router without OBJECT_STORE_URL", f"{BASE}/ms-router.yaml", "- name: OBJECT_STORE_URL\n",
      "- name: OBJECT_STORE_URI\n", "[k8s:deploy/k8s:ms-router] no OBJECT_STORE_URL"),

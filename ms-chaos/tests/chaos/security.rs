@@ -59,7 +59,7 @@ async fn nobody_reads_or_changes_another_users_stuff_orders_or_payments() {
     // Editing someone else's listing, with or without a version.
     for patch in [
         json!({"id": sid, "title": "eve's now"}),
-        json!({"id": sid, "version": 1, "priceCents": 1}),
+        json!({"id": sid, "version": 1, "priceCents": 500}),
         json!({"id": sid, "version": 1, "description": "x"}),
     ] {
         assert_eq!(
@@ -164,7 +164,7 @@ async fn anonymous_callers_and_ordinary_users_are_refused_what_needs_more() {
     let sid = data(
         &user,
         "stuff:create",
-        json!({"secretNote": "the goods", "title": "t", "priceCents": 5}),
+        json!({"secretNote": "the goods", "title": "t", "priceCents": 500}),
     )
     .await["id"]
         .as_str()
@@ -173,7 +173,7 @@ async fn anonymous_callers_and_ordinary_users_are_refused_what_needs_more() {
     for (event, payload) in [
         (
             "stuff:create",
-            json!({"secretNote": "the goods", "title": "t", "priceCents": 5}),
+            json!({"secretNote": "the goods", "title": "t", "priceCents": 500}),
         ),
         ("stuff:update", json!({"id": sid, "title": "x"})),
         ("order:create", json!({"stuffId": sid})),
@@ -343,7 +343,7 @@ async fn token_edge_cases_are_refused_everywhere_including_behind_the_router() {
         (
             ms_common::messaging::Service::Stuff,
             "stuff:create",
-            json!({"secretNote": "the goods", "title": "t", "priceCents": 1}),
+            json!({"secretNote": "the goods", "title": "t", "priceCents": 500}),
         ),
         (
             ms_common::messaging::Service::Payment,
@@ -487,11 +487,11 @@ async fn oversized_payloads_are_refused_without_hurting_anyone_else() {
     let big_sender = sys.socket(0, Some(&t)).await.unwrap();
 
     // Just under the limit: an ordinary validation answer.
-    let near = json!({"secretNote": "the goods", "title": "x".repeat(60_000), "priceCents": 5});
+    let near = json!({"secretNote": "the goods", "title": "x".repeat(60_000), "priceCents": 500});
     let a = ask(&big_sender, "stuff:create", near, T).await.unwrap();
     assert_eq!(a.status(), 400, "{a:?}");
     // Over the limit: refused (an error ack, or the connection is dropped), nothing stored.
-    let over = json!({"secretNote": "the goods", "title": "x".repeat(200_000), "priceCents": 5});
+    let over = json!({"secretNote": "the goods", "title": "x".repeat(200_000), "priceCents": 500});
     match big_sender.emit_with_ack("stuff:create", over, T).await {
         Ok(v) => {
             assert_eq!(envelope_problem(&v), None);

@@ -10,6 +10,12 @@
 
 use super::Service;
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// How long a caller waits for an action that calls the payment gateway: Stripe's client
+/// gives up after 20 s (`STRIPE_TIMEOUT_MS`), and ms-payment may first wait 2 s for the
+/// order's event, so a shorter wait would answer 503 while the charge goes on.
+pub const GATEWAY_REPLY_WAIT: Duration = Duration::from_secs(30);
 
 /// Defines one service's action enum from its wire names and flags.
 macro_rules! service_actions {
@@ -143,6 +149,10 @@ service_actions! {
         CouponList = "coupon:list", mutates: false, relayed: true;
         /// Give a paid order's money back (admins).
         Refund = "payment:refund", mutates: true, relayed: true;
+        /// What a coupon would take off an order, before paying.
+        CouponCheck = "coupon:check", mutates: false, relayed: true;
+        /// A Stripe event from the router's webhook route (verified by ms-payment).
+        Webhook = "payment:webhook", mutates: true, relayed: false;
     }
 }
 
@@ -216,6 +226,17 @@ impl Action {
             Action::Stuff(a) => a.relayed(),
             Action::Order(a) => a.relayed(),
             Action::Payment(a) => a.relayed(),
+        }
+    }
+
+    /// How long a caller waits for the reply, given its usual wait: actions that call the
+    /// payment gateway wait at least [`GATEWAY_REPLY_WAIT`].
+    pub fn reply_wait(self, usual: Duration) -> Duration {
+        match self {
+            Action::Payment(PaymentAction::PaymentCreate | PaymentAction::Refund) => {
+                usual.max(GATEWAY_REPLY_WAIT)
+            }
+            _ => usual,
         }
     }
 }
@@ -302,5 +323,18 @@ mod tests {
             StuffAction::try_from(Action::Order(OrderAction::Get)).ok(),
             None
         );
+    }
+
+    #[test]
+    fn gateway_actions_wait_longer() {
+        let usual = Duration::from_secs(5);
+        let pay = Action::Payment(PaymentAction::PaymentCreate);
+        assert_eq!(pay.reply_wait(usual), GATEWAY_REPLY_WAIT);
+        assert_eq!(
+            pay.reply_wait(Duration::from_secs(60)),
+            Duration::from_secs(60)
+        );
+        let check = Action::Payment(PaymentAction::CouponCheck);
+        assert_eq!(check.reply_wait(usual), usual);
     }
 }

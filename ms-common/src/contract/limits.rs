@@ -5,8 +5,9 @@
 pub const TITLE_MAX: usize = 120;
 /// Longest stuff description, in characters.
 pub const DESCRIPTION_MAX: usize = 2000;
-/// Lowest price, in cents.
-pub const PRICE_MIN: i64 = 1;
+/// Lowest price, in cents: Stripe's smallest charge (0.50 in EUR and USD), so every stuff
+/// can be paid for by card. Also the smallest amount a coupon may leave to charge.
+pub const PRICE_MIN: i64 = 50;
 /// Highest price, in cents (one million in the currency's main unit).
 pub const PRICE_MAX: i64 = 100_000_000;
 /// Page size when `limit` is not given.
@@ -50,3 +51,8 @@ pub const CONTENT_TYPE_MAX: usize = 127;
 pub const ORPHAN_BATCH_MAX: usize = 100;
 /// Longest object key a `stuff:file-orphans` request may name.
 pub const OBJECT_KEY_MAX: usize = 300;
+/// Largest Stripe webhook body the router takes (Stripe's events are a few KiB; a
+/// PaymentIntent with its charges stays far below this).
+pub const WEBHOOK_BODY_MAX: usize = 256 * 1024;
+/// Longest `Stripe-Signature` header (a few signatures during a secret rollover).
+pub const WEBHOOK_SIGNATURE_MAX: usize = 2048;

@@ -367,6 +367,62 @@ pub struct PaymentRefundRequest {
     pub order_id: String,
 }
 
+/// `GET /api/config` body: what the web client needs of the server before it shows a
+/// price, read at run time so one build of the client serves any deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientConfig {
+    /// `CURRENCY`: the ISO 4217 code (lower-case) every `priceCents` and charge is in.
+    #[schemars(length(min = 3, max = 3))]
+    pub currency: String,
+}
+
+/// `payment:webhook` payload: what Stripe posted to `POST /api/payments/stripe-webhook`,
+/// untouched, so ms-payment (which alone holds `STRIPE_WEBHOOK_SECRET`) can verify it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StripeWebhookRequest {
+    /// The raw request body (the signature covers its exact bytes).
+    #[schemars(length(max = limits::WEBHOOK_BODY_MAX))]
+    pub payload: String,
+    /// The `Stripe-Signature` header.
+    #[schemars(length(max = limits::WEBHOOK_SIGNATURE_MAX))]
+    pub signature: String,
+}
+
+/// `payment:webhook` reply and the webhook route's 200 body: Stripe stops retrying.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookReceived {
+    /// Always `true`: the event was handled now or before.
+    pub received: bool,
+}
+
+/// `coupon:check` payload: try a code on one of your open orders before paying.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CouponCheckRequest {
+    /// The order (yours, status `created`).
+    #[schemars(length(min = 1, max = limits::ID_MAX))]
+    pub order_id: String,
+    /// The code typed (case-insensitive, letters and digits).
+    #[schemars(length(min = 1, max = limits::COUPON_CODE_MAX))]
+    pub coupon_code: String,
+}
+
+/// `coupon:check` ack data: what paying with the coupon would charge. The coupon is only
+/// looked at: `payment:create` redeems it, and may still find it used up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CouponCheck {
+    /// What would be charged, in cents: 0 (free) or at least the smallest charge.
+    #[schemars(range(min = 0))]
+    pub amount_cents: i64,
+    /// What the coupon takes off the order's price, in cents.
+    #[schemars(range(min = 0))]
+    pub discount_cents: i64,
+}
+
 /// `coupon:create` payload (admins only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -650,6 +706,9 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         input::<PaymentCreateRequest>("PaymentCreateRequest"),
         input::<PaymentRefundRequest>("PaymentRefundRequest"),
         input::<CouponCreateRequest>("CouponCreateRequest"),
+        input::<CouponCheckRequest>("CouponCheckRequest"),
+        input::<StripeWebhookRequest>("StripeWebhookRequest"),
+        output::<WebhookReceived>("WebhookReceived"),
         input::<DeliveryRequest>("DeliveryRequest"),
         // HTTP bodies and ms-user's RPC payloads.
         input::<Credentials>("Credentials"),
@@ -658,12 +717,14 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         output::<RpcSession>("RpcSession"),
         output::<CurrentUser>("CurrentUser"),
         output::<PublicUser>("PublicUser"),
+        output::<ClientConfig>("ClientConfig"),
         // Shapes (ack data and pushes).
         output::<Stuff>("Stuff"),
         output::<StuffPage>("StuffPage"),
         output::<OrderRecord>("Order"),
         output::<Payment>("Payment"),
         output::<Coupon>("Coupon"),
+        output::<CouponCheck>("CouponCheck"),
         output::<Delivery>("Delivery"),
         output::<DeliveryUpdated>("DeliveryUpdated"),
         output::<FileReply>("FileReply"),

@@ -86,7 +86,7 @@ async fn create_get_list_update_and_every_refusal() {
         ask(
             &seller,
             "stuff:create",
-            json!({"secretNote": "the goods", "title": "x".repeat(121), "priceCents": 5})
+            json!({"secretNote": "the goods", "title": "x".repeat(121), "priceCents": 500})
         )
         .await["errors"][0]["field"],
         "title"
@@ -96,7 +96,7 @@ async fn create_get_list_update_and_every_refusal() {
         err(&ask(
             &anon,
             "stuff:create",
-            json!({"secretNote": "the goods", "title": "x", "priceCents": 5})
+            json!({"secretNote": "the goods", "title": "x", "priceCents": 500})
         )
         .await)
         .0,

@@ -84,6 +84,7 @@ mod tests {
             amount_cents: 100,
             currency: "usd".into(),
             payment_method: pm.into(),
+            coupon_code: None,
         }
     }
 

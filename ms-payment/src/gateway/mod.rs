@@ -29,6 +29,9 @@ pub struct ChargeRequest {
     pub currency: String,
     /// The payment method id (e.g. `pm_card_visa`).
     pub payment_method: String,
+    /// The coupon redeemed for this charge (sent as metadata, so a charge that Stripe's
+    /// webhook reports first is recorded with it).
+    pub coupon_code: Option<String>,
 }
 
 /// What the gateway decided.
@@ -43,6 +46,11 @@ pub enum ChargeOutcome {
     Declined {
         /// The decline code, for logs.
         reason: String,
+    },
+    /// The money is on its way (a bank debit, say): Stripe's webhook says how it ends.
+    Processing {
+        /// The gateway's reference (PaymentIntent id).
+        provider_id: String,
     },
 }
 
@@ -73,10 +81,11 @@ impl GatewayError {
             GatewayError::UnknownPaymentMethod => {
                 ApiError::field("paymentMethod", "Unknown payment method")
             }
-            GatewayError::AmountTooSmall => ApiError::field(
-                "couponCode",
-                "The amount left after the coupon is too small to charge",
-            ),
+            // Coupons that leave too little are refused before the gateway is asked; this
+            // is the gateway's own minimum (another currency's, say).
+            GatewayError::AmountTooSmall => {
+                ApiError::bad_request("The amount is too small to charge")
+            }
             GatewayError::InProgress(detail) => {
                 tracing::warn!(%detail, "gateway: conflicting charge");
                 ApiError::conflict("A payment for this order is already being processed")

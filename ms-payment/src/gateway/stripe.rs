@@ -6,8 +6,10 @@
 //! is declined rather than left waiting), `metadata[order_id]`, `metadata[user_id]`, and the
 //! order id as `Idempotency-Key`, so a repeated call for an order never charges twice.
 //!
-//! Answers: a succeeded PaymentIntent → [`ChargeOutcome::Succeeded`]; a `card_error`
-//! (HTTP 402) → [`ChargeOutcome::Declined`]; anything else → a [`GatewayError`].
+//! Answers: a succeeded PaymentIntent → [`ChargeOutcome::Succeeded`]; a processing one →
+//! [`ChargeOutcome::Processing`] (the webhook tells how it ends); a `card_error` (HTTP
+//! 402) → [`ChargeOutcome::Declined`]; anything else → a [`GatewayError`]. The coupon, when
+//! one was redeemed, goes in `metadata[coupon_code]`.
 //!
 //! Refunds: one `POST /v1/refunds` for the whole PaymentIntent with `metadata[order_id]`
 //! and `refund-<order id>` as `Idempotency-Key` (one refund per order). A refund that
@@ -115,10 +117,13 @@ impl PaymentGateway for StripeGateway {
     async fn charge(&self, req: &ChargeRequest) -> Result<ChargeOutcome, GatewayError> {
         let key = IdempotencyKey::new(&req.order_id)
             .map_err(|e| GatewayError::Failed(format!("idempotency key: {e}")))?;
-        let metadata = HashMap::from([
+        let mut metadata = HashMap::from([
             ("order_id".to_owned(), req.order_id.clone()),
             ("user_id".to_owned(), req.user_id.clone()),
         ]);
+        if let Some(code) = &req.coupon_code {
+            metadata.insert("coupon_code".to_owned(), code.clone());
+        }
         let mut automatic = CreatePaymentIntentAutomaticPaymentMethods::new(true);
         automatic.allow_redirects =
             Some(CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects::Never);
@@ -140,6 +145,9 @@ impl PaymentGateway for StripeGateway {
         };
         match intent.status {
             PaymentIntentStatus::Succeeded => Ok(ChargeOutcome::Succeeded {
+                provider_id: intent.id.to_string(),
+            }),
+            PaymentIntentStatus::Processing => Ok(ChargeOutcome::Processing {
                 provider_id: intent.id.to_string(),
             }),
             PaymentIntentStatus::RequiresPaymentMethod | PaymentIntentStatus::RequiresAction => {

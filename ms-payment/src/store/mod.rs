@@ -212,9 +212,9 @@ pub trait PaymentStore: Send + Sync + 'static {
         refunded_at: DateTime<Utc>,
         event: &EventEnvelope,
     ) -> Result<Option<PaymentRow>, StoreError>;
-    /// Stores a declined payment (idempotently, first one kept) with its `payment.failed`
-    /// event and, in the same transaction, gives back the redemption of `coupon` (the
-    /// charge that used it did not happen).
+    /// Stores a declined payment with its `payment.failed` event and, in the same
+    /// transaction, gives back the redemption of `coupon` (the charge that used it did not
+    /// happen). Idempotent: when the order already has a failure nothing is written.
     async fn record_failure(
         &self,
         failure: &FailureRow,
@@ -233,6 +233,20 @@ pub trait PaymentStore: Send + Sync + 'static {
     /// left, in one conditional update (of racing redeemers only as many win as are left).
     async fn redeem_coupon(&self, code: &str, now: DateTime<Utc>)
     -> Result<Redemption, StoreError>;
+    /// The payment made by a gateway charge (`pi_…`), to match Stripe's events to it.
+    async fn payment_by_provider(
+        &self,
+        provider_id: &str,
+    ) -> Result<Option<PaymentRow>, StoreError>;
+    /// True when the Stripe event `id` was handled (each is acted on once).
+    async fn webhook_handled(&self, id: &str) -> Result<bool, StoreError>;
+    /// Notes the Stripe event `id` of type `kind` as handled at `at` (idempotent).
+    async fn record_webhook(
+        &self,
+        id: &str,
+        kind: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Gives one redemption back (the payment that used it failed); never below zero.
     async fn release_coupon(&self, code: &str) -> Result<(), StoreError>;
     /// The outbox of this store, for the relay.

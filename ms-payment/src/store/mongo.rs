@@ -41,6 +41,10 @@ impl MongoPaymentStore {
         db.collection::<Document>("coupons")
             .create_index(IndexModel::builder().keys(doc! {"createdAt": -1}).build())
             .await?;
+        // Stripe's events name the PaymentIntent.
+        db.collection::<Document>("payments")
+            .create_index(IndexModel::builder().keys(doc! {"providerId": 1}).build())
+            .await?;
         Ok(Self { db })
     }
 
@@ -55,6 +59,9 @@ impl MongoPaymentStore {
     }
     fn failures(&self) -> Collection<Document> {
         self.db.collection("payment_failures")
+    }
+    fn webhook_events(&self) -> Collection<Document> {
+        self.db.collection("webhook_events")
     }
 }
 
@@ -185,13 +192,17 @@ impl PaymentStore for MongoPaymentStore {
             .transaction((self, f, &failure, coupon, event), |session, ctx| {
                 let (store, f, failure, coupon, event) = *ctx;
                 async move {
-                    // Keeps the first decline of an order.
-                    store
+                    // Keeps the first decline of an order; a failure told twice (the
+                    // decline answer, then Stripe's webhook) gives the redemption back once.
+                    let res = store
                         .failures()
                         .update_one(doc! {"_id": &f.order_id}, doc! {"$setOnInsert": failure})
                         .upsert(true)
                         .session(&mut *session)
                         .await?;
+                    if res.upserted_id.is_none() {
+                        return Ok(Ok::<(), StoreError>(()));
+                    }
                     if let Some(code) = coupon {
                         let (filter, update) = release_filter(code);
                         store
@@ -277,6 +288,42 @@ impl PaymentStore for MongoPaymentStore {
             Some(d) => Ok(Redemption::Redeemed(from_document(d)?)),
             None => Ok(Redemption::why_not(self.coupon(code).await?, now)),
         }
+    }
+
+    async fn payment_by_provider(
+        &self,
+        provider_id: &str,
+    ) -> Result<Option<PaymentRow>, StoreError> {
+        Ok(self
+            .payments()
+            .find_one(doc! {"providerId": provider_id})
+            .await?
+            .map(from_document)
+            .transpose()?)
+    }
+
+    async fn webhook_handled(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .webhook_events()
+            .find_one(doc! {"_id": id})
+            .await?
+            .is_some())
+    }
+
+    async fn record_webhook(
+        &self,
+        id: &str,
+        kind: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.webhook_events()
+            .update_one(
+                doc! {"_id": id},
+                doc! {"$setOnInsert": {"kind": kind, "handledAt": to_db(&at)}},
+            )
+            .upsert(true)
+            .await?;
+        Ok(())
     }
 
     async fn release_coupon(&self, code: &str) -> Result<(), StoreError> {

@@ -73,6 +73,17 @@ DROP TABLE orders;
 ALTER TABLE orders_v2 RENAME TO orders;
 ALTER TABLE payments ADD COLUMN refunded_at TEXT;",
     },
+    Migration {
+        version: 3,
+        name: "Stripe webhook: handled events, payments by PaymentIntent",
+        sql: "
+CREATE TABLE webhook_events (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    handled_at TEXT NOT NULL
+);
+CREATE INDEX payments_provider ON payments (provider_id);",
+    },
 ];
 
 /// Orders, payments and coupons in a SQLite database.
@@ -228,7 +239,7 @@ impl PaymentStore for SqlitePaymentStore {
         event: &EventEnvelope,
     ) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO payment_failures (order_id, user_id, reason, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (order_id) DO NOTHING",
         )
         .bind(&f.order_id)
@@ -236,7 +247,13 @@ impl PaymentStore for SqlitePaymentStore {
         .bind(&f.reason)
         .bind(to_db(&f.created_at))
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        // A failure told twice (the decline answer, then Stripe's webhook) gives the
+        // redemption back once.
+        if inserted == 0 {
+            return Ok(());
+        }
         if let Some(code) = coupon {
             release(&mut tx, code).await?;
         }
@@ -324,6 +341,42 @@ impl PaymentStore for SqlitePaymentStore {
             Some(r) => Ok(Redemption::Redeemed(CouponRow::from_row(&r)?)),
             None => Ok(Redemption::why_not(self.coupon(code).await?, now)),
         }
+    }
+
+    async fn payment_by_provider(
+        &self,
+        provider_id: &str,
+    ) -> Result<Option<PaymentRow>, StoreError> {
+        let row = sqlx::query("SELECT * FROM payments WHERE provider_id = ?")
+            .bind(provider_id)
+            .fetch_optional(self.db.pool())
+            .await?;
+        Ok(row.as_ref().map(PaymentRow::from_row).transpose()?)
+    }
+
+    async fn webhook_handled(&self, id: &str) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM webhook_events WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await?;
+        Ok(found.is_some())
+    }
+
+    async fn record_webhook(
+        &self,
+        id: &str,
+        kind: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO webhook_events (id, kind, handled_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(kind)
+        .bind(to_db(&at))
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
     }
 
     async fn release_coupon(&self, code: &str) -> Result<(), StoreError> {

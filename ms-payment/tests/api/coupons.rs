@@ -222,7 +222,7 @@ async fn a_partial_coupon_reduces_what_the_gateway_charges() {
             order.id.as_str(),
             ann.id.as_str(),
             700,
-            "usd",
+            "eur",
             "pm_card_visa"
         )
     );

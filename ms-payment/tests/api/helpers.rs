@@ -119,6 +119,20 @@ impl PaymentStore for CountingStore {
     ) -> Result<Redemption, StoreError> {
         self.inner.redeem_coupon(code, now).await
     }
+    async fn payment_by_provider(&self, id: &str) -> Result<Option<PaymentRow>, StoreError> {
+        self.inner.payment_by_provider(id).await
+    }
+    async fn webhook_handled(&self, id: &str) -> Result<bool, StoreError> {
+        self.inner.webhook_handled(id).await
+    }
+    async fn record_webhook(
+        &self,
+        id: &str,
+        kind: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner.record_webhook(id, kind, at).await
+    }
     async fn release_coupon(&self, code: &str) -> Result<(), StoreError> {
         self.inner.release_coupon(code).await
     }

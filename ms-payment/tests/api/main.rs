@@ -10,3 +10,4 @@ mod helpers;
 mod payments;
 mod refunds;
 mod stripe;
+mod webhooks;

@@ -24,6 +24,7 @@ fn charge(order_id: &str, amount: i64, pm: &str) -> ChargeRequest {
         amount_cents: amount,
         currency: "usd".into(),
         payment_method: pm.into(),
+        coupon_code: None,
     }
 }
 

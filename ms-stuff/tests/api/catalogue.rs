@@ -127,6 +127,7 @@ async fn validation_failures_name_their_fields() {
         (json!({"title": 5, "priceCents": 100}), vec!["title"]),
         (json!({"priceCents": 100}), vec!["title"]),
         (json!({"title": "ok", "priceCents": 0}), vec!["priceCents"]),
+        (json!({"title": "ok", "priceCents": 49}), vec!["priceCents"]),
         (
             json!({"title": "ok", "priceCents": -100}),
             vec!["priceCents"],
@@ -145,11 +146,11 @@ async fn validation_failures_name_their_fields() {
         ),
         (json!({"title": "ok"}), vec!["priceCents"]),
         (
-            json!({"title": "ok", "priceCents": 1, "description": long_description}),
+            json!({"title": "ok", "priceCents": 100, "description": long_description}),
             vec!["description"],
         ),
         (
-            json!({"title": "ok", "priceCents": 1, "description": 7}),
+            json!({"title": "ok", "priceCents": 100, "description": 7}),
             vec!["description"],
         ),
         (
@@ -166,10 +167,10 @@ async fn validation_failures_name_their_fields() {
     let edge = create(json!({"title": "x".repeat(120), "priceCents": 100_000_000, "description": "d".repeat(2000)}))
         .await
         .unwrap();
-    let one_cent = create(json!({"title": "y", "priceCents": 1}))
+    let cheapest = create(json!({"title": "y", "priceCents": 50}))
         .await
         .unwrap();
-    assert_eq!(one_cent["priceCents"], 1);
+    assert_eq!(cheapest["priceCents"], 50);
     let id = edge["id"].as_str().unwrap();
 
     let update = |payload: Value| app.call("stuff:update", Some(&ann), payload);
@@ -318,7 +319,11 @@ async fn permissions_and_conflicts() {
 
     // Anonymous.
     let e = app
-        .call("stuff:create", None, json!({"title": "x", "priceCents": 1}))
+        .call(
+            "stuff:create",
+            None,
+            json!({"title": "x", "priceCents": 100}),
+        )
         .await
         .unwrap_err();
     assert_eq!((e.status, e.first_message()), (401, "Not authorized"));
@@ -331,7 +336,7 @@ async fn permissions_and_conflicts() {
         .call(
             "stuff:create",
             Some("not.a.token"),
-            json!({"title": "x", "priceCents": 1}),
+            json!({"title": "x", "priceCents": 100}),
         )
         .await
         .unwrap_err();

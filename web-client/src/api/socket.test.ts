@@ -81,6 +81,13 @@ describe('request helper', () => {
     void request(socket, 'stuff:list', {}).catch(() => undefined);
     expect(socket.lastEmitted('stuff:list')!.timeoutMs).toBeGreaterThan(5000);
   });
+
+  it('waits longer than the router (30 s) for actions that call the payment gateway', async () => {
+    void request(socket, 'payment:create', {}).catch(() => undefined);
+    expect(socket.lastEmitted('payment:create')!.timeoutMs).toBeGreaterThan(30_000);
+    void request(socket, 'coupon:check', {}).catch(() => undefined);
+    expect(socket.lastEmitted('coupon:check')!.timeoutMs).toBe(8000);
+  });
 });
 
 describe('parseAck', () => {

@@ -37,6 +37,18 @@ export function createSocket(auth: AuthCallback): LiveSocket {
 /** The router gives up on a service after RPC_TIMEOUT_MS (5 s by default); wait a little longer. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 8000;
 
+/**
+ * Actions that call the payment gateway: the router waits 30 s for them (Stripe may take 20 s,
+ * `GATEWAY_REPLY_WAIT` in ms-common), so the client waits a little longer, not 8 s.
+ */
+export const GATEWAY_EVENTS: ReadonlySet<string> = new Set(['payment:create', 'payment:refund']);
+export const GATEWAY_REQUEST_TIMEOUT_MS = 35_000;
+
+/** How long to wait for the ack of `event` when the caller did not say. */
+export function requestTimeoutFor(event: string): number {
+  return GATEWAY_EVENTS.has(event) ? GATEWAY_REQUEST_TIMEOUT_MS : DEFAULT_REQUEST_TIMEOUT_MS;
+}
+
 export interface RequestOptions {
   timeoutMs?: number;
 }
@@ -66,7 +78,7 @@ export function request<T = unknown>(
   payload: unknown,
   options: RequestOptions = {},
 ): Promise<{ data: T }> {
-  const timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const timeoutMs = options.timeoutMs ?? requestTimeoutFor(event);
   return new Promise<{ data: T }>((resolve, reject) => {
     socket.timeout(timeoutMs).emit(event, payload, (err: unknown, ack: unknown) => {
       if (err) {

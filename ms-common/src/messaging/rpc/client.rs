@@ -92,12 +92,15 @@ impl RpcClient {
             p.insert(id.clone(), tx);
         }
         // One deadline for the whole call: opening a channel and publishing (which wait
-        // for the broker) count against it too.
-        let deadline = tokio::time::Instant::now() + self.inner.timeout;
-        let wall_deadline = std::time::SystemTime::now() + self.inner.timeout;
+        // for the broker) count against it too. Actions that call the payment gateway
+        // wait as long as it may take.
+        let wait = Action::from_name(&req.action)
+            .map_or(self.inner.timeout, |a| a.reply_wait(self.inner.timeout));
+        let deadline = tokio::time::Instant::now() + wait;
+        let wall_deadline = std::time::SystemTime::now() + wait;
         let sent = tokio::time::timeout_at(
             deadline,
-            self.send(svc, &id, correlation_id, wall_deadline, &body),
+            self.send(svc, &id, correlation_id, wait, wall_deadline, &body),
         );
         let result = match sent.await {
             Err(_) => {
@@ -128,6 +131,7 @@ impl RpcClient {
         svc: Service,
         id: &str,
         cid: &str,
+        wait: Duration,
         deadline: std::time::SystemTime,
         body: &[u8],
     ) -> lapin::Result<()> {
@@ -141,7 +145,7 @@ impl RpcClient {
             .with_reply_to(DIRECT_REPLY_TO.into())
             .with_correlation_id(id.into())
             .with_message_id(id.into())
-            .with_expiration(self.inner.timeout.as_millis().to_string().into())
+            .with_expiration(wait.as_millis().to_string().into())
             .with_content_type("application/json".into())
             .with_headers(headers);
         ch.basic_publish(

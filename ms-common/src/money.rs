@@ -1,0 +1,61 @@
+//! The one currency of every price and charge (`CURRENCY`), read the same way by the
+//! router (which tells the web client) and ms-payment (which charges in it).
+
+use crate::config::env_or;
+
+/// `CURRENCY` when unset: the marketplace starts in the euro area.
+pub const DEFAULT_CURRENCY: &str = "eur";
+
+/// An ISO 4217 code, lower-case as Stripe wants it (`eur`, `usd`); a value that exists is
+/// three ASCII letters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Currency(String);
+
+impl Currency {
+    /// Accepts any case and surrounding spaces; anything but three letters is an error.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let c = raw.trim().to_ascii_lowercase();
+        if c.len() == 3 && c.bytes().all(|b| b.is_ascii_lowercase()) {
+            Ok(Self(c))
+        } else {
+            Err(format!("{raw:?} is not a three-letter currency code"))
+        }
+    }
+
+    /// `CURRENCY`, default [`DEFAULT_CURRENCY`]; a malformed value stops the process.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::parse(&env_or("CURRENCY", DEFAULT_CURRENCY))
+            .map_err(|e| anyhow::anyhow!("CURRENCY={e}"))
+    }
+
+    /// The lower-case code.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Currency {
+    fn default() -> Self {
+        Self(DEFAULT_CURRENCY.to_owned())
+    }
+}
+
+impl std::fmt::Display for Currency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_three_letters_lower_cased() {
+        assert_eq!(Currency::parse(" EUR ").unwrap().as_str(), "eur");
+        assert_eq!(Currency::default().as_str(), "eur");
+        for bad in ["", "eu", "euro", "e1r", "€"] {
+            assert!(Currency::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
