@@ -8,7 +8,8 @@ use ms_common::events::{EventEnvelope, OrderRecord, OrderStatus, VersionCheck};
 use ms_common::storage::OutboxStore;
 use ms_order::store::{CreateError, OrderStore, StuffReplica};
 use ms_payment::store::{
-    CouponRow, FailureRow, OrderReplica, PaymentRow, PaymentStore, Redemption, StoreError,
+    CouponRow, FailureRow, OrderReplica, PaymentRow, PaymentStore, PendingCharge, Redemption,
+    StoreError,
 };
 use std::sync::Arc;
 
@@ -133,6 +134,22 @@ impl<H: WriteHook> PaymentStore for HookedPayments<H> {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.inner.record_webhook(id, kind, at).await
+    }
+    async fn begin_charge(&self, c: &PendingCharge) -> Result<(), StoreError> {
+        self.inner.begin_charge(c).await
+    }
+    async fn pending_charge(&self, id: &str) -> Result<Option<PendingCharge>, StoreError> {
+        self.inner.pending_charge(id).await
+    }
+    async fn pending_charges(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PendingCharge>, StoreError> {
+        self.inner.pending_charges(before, limit).await
+    }
+    async fn end_charge(&self, id: &str) -> Result<(), StoreError> {
+        self.inner.end_charge(id).await
     }
     async fn release_coupon(&self, code: &str) -> Result<(), StoreError> {
         self.inner.release_coupon(code).await

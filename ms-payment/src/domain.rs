@@ -17,6 +17,9 @@ pub const CANCELLED: &str = "Cannot pay for a cancelled order";
 pub const ALREADY_PAID: &str = "This order has already been paid";
 /// 404 for `payment:refund` of an order that has no payment.
 pub const NOT_PAID: &str = "This order has not been paid, so there is nothing to refund";
+/// 409 for a payment while an earlier charge of the order has no known end (its answer
+/// was lost), with another coupon than that charge's.
+pub const IN_PROGRESS: &str = "A payment for this order is already being processed";
 /// 409 while the charge is processing (a bank debit): the webhook completes the order.
 pub const PROCESSING: &str = "Your payment is being processed; the order completes when it clears";
 /// 402 for a declined card.

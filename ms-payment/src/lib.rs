@@ -20,6 +20,7 @@ pub mod webhook;
 use gateway::PaymentGateway;
 use ms_common::auth::TokenVerifier;
 use ms_common::config::{CommonConfig, StorageConfig, env_opt, env_parse};
+use ms_common::contract::GATEWAY_REPLY_WAIT;
 use ms_common::events::EventEnvelope;
 use ms_common::messaging::RpcKeySource;
 use ms_common::messaging::{RpcClient, Service};
@@ -94,7 +95,16 @@ pub struct PaymentConfig {
     pub order_wait: Duration,
     /// `STRIPE_WEBHOOK_SECRET`: checks `Stripe-Signature`; unset, webhooks are refused.
     pub webhook_secret: Option<webhook::WebhookSecret>,
+    /// `RECONCILE_SECONDS` (300): how often charges with a lost answer are settled.
+    pub reconcile_every: Duration,
+    /// How old a pending charge must be before reconciliation asks about it: longer
+    /// than a charge may take ([`GATEWAY_REPLY_WAIT`]) plus Stripe's search lag (a
+    /// minute). Tests shorten it.
+    pub reconcile_grace: Duration,
 }
+
+/// [`PaymentConfig::reconcile_grace`] outside tests.
+pub const RECONCILE_GRACE: Duration = Duration::from_secs(GATEWAY_REPLY_WAIT.as_secs() + 60);
 
 impl PaymentConfig {
     /// Reads the environment.
@@ -116,6 +126,8 @@ impl PaymentConfig {
             order_wait: Duration::from_millis(env_parse("PAYMENT_ORDER_WAIT_MS", 2000u64)?),
             webhook_secret: env_opt("STRIPE_WEBHOOK_SECRET")
                 .and_then(|s| webhook::WebhookSecret::new(&s)),
+            reconcile_every: Duration::from_secs(env_parse("RECONCILE_SECONDS", 300u64)?.max(10)),
+            reconcile_grace: RECONCILE_GRACE,
         })
     }
 
@@ -128,6 +140,8 @@ impl PaymentConfig {
             currency: Currency::default(),
             order_wait: Duration::from_secs(2),
             webhook_secret: None,
+            reconcile_every: Duration::from_secs(300),
+            reconcile_grace: RECONCILE_GRACE,
         }
     }
 }
@@ -138,6 +152,8 @@ pub struct RunningPayment {
     pub handle: ServiceHandle,
     /// Its store (tests check the replica, payments and coupons on it).
     pub store: Arc<dyn store::PaymentStore>,
+    /// The service (tests run reconciliation when they choose).
+    pub service: Arc<PaymentService>,
 }
 
 /// Starts with the configured store and gateway.
@@ -165,11 +181,28 @@ pub async fn start_with(
     let rpc = RpcClient::new(rt.broker.clone(), rt.names.clone(), cfg.common.rpc_timeout);
     let verifier = Arc::new(TokenVerifier::new(Arc::new(RpcKeySource::new(rpc))));
     rt.serve_rpc(verifier, svc.clone());
-    rt.consume_events::<EventEnvelope, _>(svc);
+    rt.consume_events::<EventEnvelope, _>(svc.clone());
     rt.relay_outbox(store.outbox());
+    // Reconciliation: at start (charges a crash left behind), then periodically.
+    let (every, grace, stop) = (
+        cfg.reconcile_every,
+        cfg.reconcile_grace,
+        rt.shutdown.clone(),
+    );
+    let reconciler = svc.clone();
+    rt.spawn(async move {
+        loop {
+            reconciler.reconcile(grace).await;
+            tokio::select! {
+                _ = stop.signalled() => break,
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
+    });
     tracing::info!(gateway = ?cfg.gateway, currency = %cfg.currency, "ms-payment configured");
     Ok(RunningPayment {
         handle: rt.started().await?,
         store,
+        service: svc,
     })
 }

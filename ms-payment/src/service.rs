@@ -23,13 +23,14 @@
 
 use crate::domain::{
     ALREADY_PAID, CANCELLED, COUPON_EXHAUSTED, COUPON_EXPIRED, COUPON_INVALID, CouponCheckRequest,
-    CouponCode, DECLINED, NOT_PAID, NOT_YOUR_ORDER, NewCoupon, ORDER_NOT_FOUND,
+    CouponCode, DECLINED, IN_PROGRESS, NOT_PAID, NOT_YOUR_ORDER, NewCoupon, ORDER_NOT_FOUND,
     PAYMENT_METHOD_REQUIRED, PROCESSING, PayRequest, RefundRequest, amount_after, coupon_amount,
     generate_code,
 };
-use crate::gateway::{ChargeOutcome, ChargeRequest, PaymentGateway};
+use crate::gateway::{ChargeOutcome, ChargeRequest, GatewayError, PaymentGateway};
 use crate::store::{
-    CouponRow, FailureRow, OrderReplica, PaymentRow, PaymentStore, Redemption, StoreError,
+    CouponRow, FailureRow, OrderReplica, PaymentRow, PaymentStore, PendingCharge, Redemption,
+    StoreError,
 };
 use crate::webhook::{self, IntentFacts, WebhookAction, WebhookEvent, WebhookSecret};
 use async_trait::async_trait;
@@ -46,6 +47,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
+
+/// Most pending charges one reconciliation pass settles (the next pass takes the rest).
+const RECONCILE_BATCH: u32 = 100;
 
 /// How often the store is re-read while waiting for an order's event.
 const ORDER_POLL: Duration = Duration::from_millis(25);
@@ -239,7 +243,23 @@ impl PaymentService {
             (Some(pm), _) => Some(pm.clone()),
             (None, _) => return Err(ApiError::field("paymentMethod", PAYMENT_METHOD_REQUIRED)),
         };
-        if let Some(code) = &req.coupon_code {
+        // A charge whose end is unknown (its answer was lost) keeps its redemption: a retry
+        // with the same coupon does not redeem again; with another it must wait.
+        let pending = self
+            .store
+            .pending_charge(&order.id)
+            .await
+            .map_err(store_err)?;
+        let carried = match &pending {
+            None => false,
+            Some(p)
+                if p.coupon_code.as_deref() == req.coupon_code.as_ref().map(CouponCode::as_str) =>
+            {
+                true
+            }
+            Some(_) => return Err(ApiError::conflict(IN_PROGRESS)),
+        };
+        if let Some(code) = req.coupon_code.as_ref().filter(|_| !carried) {
             match self
                 .store
                 .redeem_coupon(code.as_str(), now)
@@ -279,6 +299,16 @@ impl PaymentService {
         let provider_id = match payment_method {
             None => format!("coupon:{}", coupon.as_deref().unwrap_or("-")),
             Some(pm) => {
+                let pending = PendingCharge {
+                    order_id: order.id.clone(),
+                    user_id: user.id.clone(),
+                    amount_cents: amount,
+                    coupon_code: coupon.clone(),
+                    started_at: ms_common::time::now(),
+                };
+                if let Err(e) = self.store.begin_charge(&pending).await {
+                    return ChargeEnd::Failed(store_err(e));
+                }
                 let charge = ChargeRequest {
                     order_id: order.id.clone(),
                     user_id: user.id.clone(),
@@ -295,16 +325,28 @@ impl PaymentService {
                             .record_declined(&order.id, &user.id, coupon.as_deref(), reason, cid)
                             .await
                         {
-                            Ok(()) => ChargeEnd::Declined(ApiError::payment_required(DECLINED)),
-                            // Nothing was written: the redemption goes back separately.
-                            Err(e) => ChargeEnd::Failed(store_err(e)),
+                            Ok(()) => {
+                                self.end_charge(&order.id).await;
+                                ChargeEnd::Declined(ApiError::payment_required(DECLINED))
+                            }
+                            // Nothing was written: reconciliation finds the decline.
+                            Err(e) => ChargeEnd::Pending(store_err(e)),
                         };
                     }
                     Ok(ChargeOutcome::Processing { provider_id }) => {
                         tracing::info!(%provider_id, "payment processing; the webhook settles it");
                         return ChargeEnd::Pending(ApiError::conflict(PROCESSING));
                     }
-                    Err(e) => return ChargeEnd::Failed(e.to_api()),
+                    // Refused before anything was charged.
+                    Err(
+                        e @ (GatewayError::UnknownPaymentMethod | GatewayError::AmountTooSmall),
+                    ) => {
+                        self.end_charge(&order.id).await;
+                        return ChargeEnd::Failed(e.to_api());
+                    }
+                    // No answer: Stripe may have charged. Reconciliation (or the webhook)
+                    // records how it ended; the redemption waits for that.
+                    Err(e) => return ChargeEnd::Pending(e.to_api()),
                 }
             }
         };
@@ -318,17 +360,124 @@ impl PaymentService {
             created_at: ms_common::time::now(),
             refunded_at: None,
         };
+        let order_id = payment.order_id.clone();
         match self.record_paid(payment, ctx.correlation_id.clone()).await {
-            Ok(stored) => match to_value(&contract::Payment::from(&stored)) {
-                Ok(v) => ChargeEnd::Paid(v),
-                Err(e) => ChargeEnd::Failed(e),
-            },
+            Ok(stored) => {
+                self.end_charge(&order_id).await;
+                match to_value(&contract::Payment::from(&stored)) {
+                    Ok(v) => ChargeEnd::Paid(v),
+                    Err(e) => ChargeEnd::Pending(e),
+                }
+            }
             // A concurrent request for the same order won; with the order id as the
             // idempotency key both saw the same single charge. Each redeemed the coupon:
             // this one gives its redemption back.
             Err(StoreError::AlreadyPaid) => ChargeEnd::Failed(ApiError::conflict(ALREADY_PAID)),
-            Err(e) => ChargeEnd::Failed(store_err(e)),
+            // Charged but not stored: reconciliation records it with its redemption.
+            Err(e) => ChargeEnd::Pending(store_err(e)),
         }
+    }
+
+    /// Forgets a pending charge whose end is recorded; a failure only leaves work for
+    /// reconciliation, which finds the end recorded and forgets it then.
+    async fn end_charge(&self, order_id: &str) {
+        if let Err(e) = self.store.end_charge(order_id).await {
+            tracing::warn!(order_id, error = %e, "could not forget a settled charge");
+        }
+    }
+
+    /// Settles the charges sent before `now - grace` whose end is not recorded (an answer
+    /// lost to a timeout, a store failure after the charge, a charge still processing):
+    /// the gateway says how each ended, and it is recorded as `payment:create` would have.
+    /// Returns how many were settled. Run at start and every `RECONCILE_SECONDS`.
+    pub async fn reconcile(&self, grace: Duration) -> usize {
+        let before = Utc::now() - chrono::Duration::from_std(grace).unwrap_or_default();
+        let pending = match self.store.pending_charges(before, RECONCILE_BATCH).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "reconciliation: could not list pending charges");
+                return 0;
+            }
+        };
+        let mut settled = 0;
+        for charge in pending {
+            match self.settle(&charge).await {
+                Ok(true) => settled += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(order_id = %charge.order_id, error = ?e, "reconciliation: not settled yet")
+                }
+            }
+        }
+        if settled > 0 {
+            tracing::info!(settled, "reconciliation settled charges");
+        }
+        settled
+    }
+
+    /// Settles one pending charge; `false` while it is still processing.
+    async fn settle(&self, charge: &PendingCharge) -> Result<bool, ApiError> {
+        let order_id = charge.order_id.as_str();
+        let recorded = self
+            .store
+            .payment_for_order(order_id)
+            .await
+            .map_err(store_err)?
+            .is_some()
+            || self
+                .store
+                .failure_for_order(order_id)
+                .await
+                .map_err(store_err)?
+                .is_some();
+        if !recorded {
+            match self
+                .gateway
+                .find_charge(order_id)
+                .await
+                .map_err(|e| e.to_api())?
+            {
+                Some(ChargeOutcome::Succeeded { provider_id }) => {
+                    let payment = PaymentRow {
+                        id: uuid::Uuid::now_v7().to_string(),
+                        order_id: order_id.to_owned(),
+                        user_id: charge.user_id.clone(),
+                        amount_cents: charge.amount_cents,
+                        coupon_code: charge.coupon_code.clone(),
+                        provider_id,
+                        created_at: ms_common::time::now(),
+                        refunded_at: None,
+                    };
+                    match self.record_paid(payment, None).await {
+                        Ok(_) | Err(StoreError::AlreadyPaid) => {}
+                        Err(e) => return Err(store_err(e)),
+                    }
+                }
+                Some(ChargeOutcome::Processing { .. }) => return Ok(false),
+                Some(ChargeOutcome::Declined { reason }) => self
+                    .record_declined(
+                        order_id,
+                        &charge.user_id,
+                        charge.coupon_code.as_deref(),
+                        reason,
+                        None,
+                    )
+                    .await
+                    .map_err(store_err)?,
+                // The request never reached the gateway: nothing was charged, the
+                // redemption goes back and the order may be paid again while it holds.
+                None => {
+                    tracing::info!(order_id, "reconciliation: no charge was made");
+                    if let Some(code) = &charge.coupon_code
+                        && let Err(e) = self.store.release_coupon(code).await
+                    {
+                        return Err(store_err(e));
+                    }
+                }
+            }
+        }
+        self.store.end_charge(order_id).await.map_err(store_err)?;
+        Ok(true)
     }
 
     /// Stores a payment the gateway made, with `payment.created`. When the order's payment

@@ -8,7 +8,8 @@ use ms_common::events::{
     Event, EventEnvelope, OrderStatus, PaymentFailure, PaymentRecord, VersionCheck,
 };
 use ms_payment::store::{
-    CouponRow, FailureRow, OrderReplica, PaymentRow, PaymentStore, Redemption, StoreError,
+    CouponRow, FailureRow, OrderReplica, PaymentRow, PaymentStore, PendingCharge, Redemption,
+    StoreError,
 };
 use std::sync::Arc;
 
@@ -237,6 +238,32 @@ async fn payments(store: Arc<dyn PaymentStore>) {
         .unwrap();
     assert!(store.webhook_handled("evt_1").await.unwrap());
     assert!(!store.webhook_handled("evt_2").await.unwrap());
+
+    // Pending charges: one per order (a retry replaces it), listed oldest first by age.
+    let pending = |order: &str, secs: i64| PendingCharge {
+        order_id: order.into(),
+        user_id: "user-1".into(),
+        amount_cents: 500,
+        coupon_code: Some("HALF".into()),
+        started_at: at - Duration::seconds(secs),
+    };
+    store.begin_charge(&pending("p1", 100)).await.unwrap();
+    store.begin_charge(&pending("p2", 300)).await.unwrap();
+    store.begin_charge(&pending("p1", 200)).await.unwrap();
+    assert_eq!(
+        store.pending_charge("p1").await.unwrap(),
+        Some(pending("p1", 200))
+    );
+    let old = store
+        .pending_charges(at - Duration::seconds(150), 10)
+        .await
+        .unwrap();
+    assert_eq!(old, vec![pending("p2", 300), pending("p1", 200)]);
+    assert_eq!(store.pending_charges(at, 1).await.unwrap().len(), 1);
+    store.end_charge("p1").await.unwrap();
+    store.end_charge("p1").await.unwrap();
+    assert!(store.pending_charge("p1").await.unwrap().is_none());
+    assert_eq!(store.pending_charges(at, 10).await.unwrap().len(), 1);
 }
 
 async fn coupons(store: Arc<dyn PaymentStore>) {

@@ -76,6 +76,7 @@ DELIBERATE_DEFAULTS = {
     "ARGON2_WAIT_MS": "tuning knob, default is fine (below RPC_TIMEOUT_MS)",
     "MAX_CONNECTIONS": "per-replica socket limit; the default (20000) fits the pod limits",
     "ORPHAN_SWEEP_SECONDS": "tuning knob, hourly sweeps of hour-old orphans are fine",
+    "RECONCILE_SECONDS": "tuning knob, settling lost charge answers every 5 minutes is fine",
 }
 # Set by deployment files although README's table does not list them.
 KNOWN_EXTRA_VARS = {

@@ -23,8 +23,8 @@ pub mod subscriptions;
 pub use service::Service;
 
 pub use action::{
-    Action, ActionInfo, OrderAction, PaymentAction, ServiceAction, StuffAction, UserAction,
-    catalogue_file as action_catalogue_file,
+    Action, ActionInfo, GATEWAY_REPLY_WAIT, OrderAction, PaymentAction, ServiceAction, StuffAction,
+    UserAction, catalogue_file as action_catalogue_file,
 };
 
 use crate::error::{ApiError, ErrorDetail};

@@ -240,6 +240,9 @@ impl PaymentGateway for SlowGateway {
     async fn refund(&self, provider_id: &str, order_id: &str) -> Result<(), GatewayError> {
         TestGateway.refund(provider_id, order_id).await
     }
+    async fn find_charge(&self, order_id: &str) -> Result<Option<ChargeOutcome>, GatewayError> {
+        TestGateway.find_charge(order_id).await
+    }
 }
 
 #[tokio::test]

@@ -88,7 +88,7 @@ impl GatewayError {
             }
             GatewayError::InProgress(detail) => {
                 tracing::warn!(%detail, "gateway: conflicting charge");
-                ApiError::conflict("A payment for this order is already being processed")
+                ApiError::conflict(crate::domain::IN_PROGRESS)
             }
             GatewayError::Unavailable(detail) => {
                 tracing::error!(%detail, "gateway unavailable");
@@ -108,4 +108,8 @@ pub trait PaymentGateway: Send + Sync + 'static {
     /// (repeating a call for the same order must not refund twice; a charge already
     /// refunded counts as done).
     async fn refund(&self, provider_id: &str, order_id: &str) -> Result<(), GatewayError>;
+    /// What became of the charge made for `order_id` when its answer was lost (a timeout,
+    /// a store failure after it, a processing charge): `None` when the gateway knows no
+    /// charge for the order. Reconciliation settles pending charges with it.
+    async fn find_charge(&self, order_id: &str) -> Result<Option<ChargeOutcome>, GatewayError>;
 }

@@ -11,6 +11,11 @@
 //! 402) → [`ChargeOutcome::Declined`]; anything else → a [`GatewayError`]. The coupon, when
 //! one was redeemed, goes in `metadata[coupon_code]`.
 //!
+//! Finding a charge whose answer was lost: `GET /v1/payment_intents/search` with
+//! `metadata['order_id']:'<id>'` (Stripe's search lags writes by up to a minute, so
+//! reconciliation only asks about charges older than that). A succeeded intent wins, then
+//! a processing one, then a failed one; none is `None`.
+//!
 //! Refunds: one `POST /v1/refunds` for the whole PaymentIntent with `metadata[order_id]`
 //! and `refund-<order id>` as `Idempotency-Key` (one refund per order). A refund that
 //! Stripe reports `failed` or `canceled` is an error; `charge_already_refunded` is done.
@@ -25,6 +30,7 @@ use stripe::{
     RequestStrategy, StripeError, StripeRequest,
 };
 use stripe_core::PaymentIntentStatus;
+use stripe_core::payment_intent::SearchPaymentIntent;
 use stripe_core::payment_intent::{
     CreatePaymentIntent, CreatePaymentIntentAutomaticPaymentMethods,
     CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects,
@@ -200,5 +206,44 @@ impl PaymentGateway for StripeGateway {
             ))),
             _ => Ok(()),
         }
+    }
+
+    async fn find_charge(&self, order_id: &str) -> Result<Option<ChargeOutcome>, GatewayError> {
+        // Order ids are opaque to Stripe's query language: quotes would end the string.
+        if order_id.contains(['\'', '\\']) {
+            return Ok(None);
+        }
+        let query = format!("metadata['order_id']:'{order_id}'");
+        let found = match SearchPaymentIntent::new(query)
+            .limit(10)
+            .send(&self.client)
+            .await
+        {
+            Ok(list) => list.data,
+            Err(e) => {
+                return Err(match classify(e) {
+                    Err(e) => e,
+                    Ok(outcome) => GatewayError::Failed(format!("search refused: {outcome:?}")),
+                });
+            }
+        };
+        let with = |status: PaymentIntentStatus| found.iter().find(|pi| pi.status == status);
+        if let Some(pi) = with(PaymentIntentStatus::Succeeded) {
+            return Ok(Some(ChargeOutcome::Succeeded {
+                provider_id: pi.id.to_string(),
+            }));
+        }
+        if let Some(pi) = with(PaymentIntentStatus::Processing) {
+            return Ok(Some(ChargeOutcome::Processing {
+                provider_id: pi.id.to_string(),
+            }));
+        }
+        Ok(found.first().map(|pi| ChargeOutcome::Declined {
+            reason: pi
+                .last_payment_error
+                .as_ref()
+                .and_then(|e| e.decline_code.clone())
+                .unwrap_or_else(|| pi.status.as_str().to_owned()),
+        }))
     }
 }

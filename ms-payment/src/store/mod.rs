@@ -110,6 +110,27 @@ pub struct FailureRow {
     pub created_at: DateTime<Utc>,
 }
 
+/// A charge sent to the gateway whose end is not recorded yet: written before the gateway
+/// is asked, removed once a payment or a failure is stored (or the gateway knows no such
+/// charge). Reconciliation asks the gateway about the ones left behind. Serde gives the
+/// layout of a MongoDB `pending_charges` document.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingCharge {
+    /// The order charged (one pending charge per order).
+    #[serde(rename = "_id")]
+    pub order_id: String,
+    /// Who pays.
+    pub user_id: String,
+    /// What is charged, after the coupon.
+    pub amount_cents: i64,
+    /// The coupon redeemed for it (given back if no charge happened).
+    pub coupon_code: Option<String>,
+    /// When the gateway was asked.
+    #[serde(with = "ms_common::time::db")]
+    pub started_at: DateTime<Utc>,
+}
+
 /// A stored coupon; serde gives the layout of a MongoDB `coupons` document (`null` for no
 /// limit and no expiry, which the redemption filter matches).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
@@ -247,6 +268,18 @@ pub trait PaymentStore: Send + Sync + 'static {
         kind: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+    /// Notes a charge about to be sent (replacing an earlier one of the order).
+    async fn begin_charge(&self, charge: &PendingCharge) -> Result<(), StoreError>;
+    /// The pending charge of an order (a retry of `payment:create` keeps its redemption).
+    async fn pending_charge(&self, order_id: &str) -> Result<Option<PendingCharge>, StoreError>;
+    /// Pending charges started before `before`, oldest first, at most `limit`.
+    async fn pending_charges(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PendingCharge>, StoreError>;
+    /// Forgets the pending charge of an order (its end is recorded).
+    async fn end_charge(&self, order_id: &str) -> Result<(), StoreError>;
     /// Gives one redemption back (the payment that used it failed); never below zero.
     async fn release_coupon(&self, code: &str) -> Result<(), StoreError>;
     /// The outbox of this store, for the relay.

@@ -2,11 +2,13 @@
 //! for the transactions that write a change and its event together).
 //!
 //! Collections: `orders` (`_id` = order id), `payments` (unique index on `orderId`),
-//! `coupons` (`_id` = code), `outbox`. Times are stored as fixed-format RFC 3339 strings,
+//! `coupons` (`_id` = code), `payment_failures` and `pending_charges` (`_id` = order id),
+//! `webhook_events` (`_id` = Stripe event id), `outbox`. Times are stored as fixed-format RFC 3339 strings,
 //! so comparing them as strings compares them in time.
 
 use super::{
-    CouponRow, FailureRow, OrderReplica, PaymentRow, PaymentStore, Redemption, StoreError,
+    CouponRow, FailureRow, OrderReplica, PaymentRow, PaymentStore, PendingCharge, Redemption,
+    StoreError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -41,6 +43,9 @@ impl MongoPaymentStore {
         db.collection::<Document>("coupons")
             .create_index(IndexModel::builder().keys(doc! {"createdAt": -1}).build())
             .await?;
+        db.collection::<Document>("pending_charges")
+            .create_index(IndexModel::builder().keys(doc! {"startedAt": 1}).build())
+            .await?;
         // Stripe's events name the PaymentIntent.
         db.collection::<Document>("payments")
             .create_index(IndexModel::builder().keys(doc! {"providerId": 1}).build())
@@ -62,6 +67,9 @@ impl MongoPaymentStore {
     }
     fn webhook_events(&self) -> Collection<Document> {
         self.db.collection("webhook_events")
+    }
+    fn pending_charges(&self) -> Collection<Document> {
+        self.db.collection("pending_charges")
     }
 }
 
@@ -322,6 +330,49 @@ impl PaymentStore for MongoPaymentStore {
                 doc! {"$setOnInsert": {"kind": kind, "handledAt": to_db(&at)}},
             )
             .upsert(true)
+            .await?;
+        Ok(())
+    }
+
+    async fn begin_charge(&self, c: &PendingCharge) -> Result<(), StoreError> {
+        self.pending_charges()
+            .replace_one(doc! {"_id": &c.order_id}, to_document(c)?)
+            .upsert(true)
+            .await?;
+        Ok(())
+    }
+
+    async fn pending_charge(&self, order_id: &str) -> Result<Option<PendingCharge>, StoreError> {
+        Ok(self
+            .pending_charges()
+            .find_one(doc! {"_id": order_id})
+            .await?
+            .map(from_document)
+            .transpose()?)
+    }
+
+    async fn pending_charges(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PendingCharge>, StoreError> {
+        let docs: Vec<Document> = self
+            .pending_charges()
+            .find(doc! {"startedAt": {"$lt": to_db(&before)}})
+            .sort(doc! {"startedAt": 1})
+            .limit(i64::from(limit))
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs
+            .into_iter()
+            .map(from_document)
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn end_charge(&self, order_id: &str) -> Result<(), StoreError> {
+        self.pending_charges()
+            .delete_one(doc! {"_id": order_id})
             .await?;
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! SQLite backend of [`PaymentStore`].
 
 use super::{
-    CouponRow, FailureRow, OrderReplica, PaymentRow, PaymentStore, Redemption, StoreError,
+    CouponRow, FailureRow, OrderReplica, PaymentRow, PaymentStore, PendingCharge, Redemption,
+    StoreError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -84,6 +85,19 @@ CREATE TABLE webhook_events (
 );
 CREATE INDEX payments_provider ON payments (provider_id);",
     },
+    Migration {
+        version: 4,
+        name: "pending charges for reconciliation",
+        sql: "
+CREATE TABLE pending_charges (
+    order_id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    amount_cents INTEGER NOT NULL,
+    coupon_code TEXT,
+    started_at TEXT NOT NULL
+);
+CREATE INDEX pending_charges_started ON pending_charges (started_at);",
+    },
 ];
 
 /// Orders, payments and coupons in a SQLite database.
@@ -107,6 +121,16 @@ fn version_of(v: i64) -> u64 {
 
 const COUPON_COLUMNS: &str =
     "code, percent_off, max_redemptions, redemptions, expires_at, created_by, created_at";
+
+fn pending_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<PendingCharge, StoreError> {
+    Ok(PendingCharge {
+        order_id: r.get("order_id"),
+        user_id: r.get("user_id"),
+        amount_cents: r.get("amount_cents"),
+        coupon_code: r.get("coupon_code"),
+        started_at: from_db(&r.get::<String, _>("started_at"))?,
+    })
+}
 
 async fn release(conn: &mut SqliteConnection, code: &str) -> Result<(), StoreError> {
     sqlx::query(
@@ -376,6 +400,53 @@ impl PaymentStore for SqlitePaymentStore {
         .bind(to_db(&at))
         .execute(self.db.pool())
         .await?;
+        Ok(())
+    }
+
+    async fn begin_charge(&self, c: &PendingCharge) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO pending_charges (order_id, user_id, amount_cents, coupon_code, started_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (order_id) DO UPDATE SET user_id = excluded.user_id, amount_cents = excluded.amount_cents,
+                 coupon_code = excluded.coupon_code, started_at = excluded.started_at",
+        )
+        .bind(&c.order_id)
+        .bind(&c.user_id)
+        .bind(c.amount_cents)
+        .bind(&c.coupon_code)
+        .bind(to_db(&c.started_at))
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn pending_charge(&self, order_id: &str) -> Result<Option<PendingCharge>, StoreError> {
+        let row = sqlx::query("SELECT * FROM pending_charges WHERE order_id = ?")
+            .bind(order_id)
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.as_ref().map(pending_from_row).transpose()
+    }
+
+    async fn pending_charges(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PendingCharge>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM pending_charges WHERE started_at < ? ORDER BY started_at LIMIT ?",
+        )
+        .bind(to_db(&before))
+        .bind(i64::from(limit))
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(pending_from_row).collect()
+    }
+
+    async fn end_charge(&self, order_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM pending_charges WHERE order_id = ?")
+            .bind(order_id)
+            .execute(self.db.pool())
+            .await?;
         Ok(())
     }
 

@@ -13,7 +13,8 @@ use ms_common::storage::OutboxStore;
 use ms_payment::gateway::builtin::TestGateway;
 use ms_payment::gateway::{ChargeOutcome, ChargeRequest, GatewayError, PaymentGateway};
 use ms_payment::store::{
-    CouponRow, FailureRow, OrderReplica, PaymentRow, PaymentStore, Redemption, StoreError,
+    CouponRow, FailureRow, OrderReplica, PaymentRow, PaymentStore, PendingCharge, Redemption,
+    StoreError,
 };
 use ms_testkit::{TestEnv, eventually};
 use serde_json::{Value, json};
@@ -61,12 +62,17 @@ impl PaymentGateway for Recording {
             .push((provider_id.to_owned(), order_id.to_owned()));
         self.inner.refund(provider_id, order_id).await
     }
+    async fn find_charge(&self, order_id: &str) -> Result<Option<ChargeOutcome>, GatewayError> {
+        self.inner.find_charge(order_id).await
+    }
 }
 
 /// A store that counts replica look-ups, so a test can see `payment:create` waiting.
 pub struct CountingStore {
     pub inner: Arc<dyn PaymentStore>,
     pub order_reads: AtomicUsize,
+    /// When set, the next `record_payment` fails (a disk that fills after the charge).
+    pub fail_next_payment: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
@@ -82,6 +88,9 @@ impl PaymentStore for CountingStore {
         self.inner.payment_for_order(id).await
     }
     async fn record_payment(&self, p: &PaymentRow, e: &EventEnvelope) -> Result<(), StoreError> {
+        if self.fail_next_payment.swap(false, Ordering::SeqCst) {
+            return Err(StoreError::Other(anyhow::anyhow!("disk full")));
+        }
         self.inner.record_payment(p, e).await
     }
     async fn record_refund(
@@ -132,6 +141,22 @@ impl PaymentStore for CountingStore {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.inner.record_webhook(id, kind, at).await
+    }
+    async fn begin_charge(&self, c: &PendingCharge) -> Result<(), StoreError> {
+        self.inner.begin_charge(c).await
+    }
+    async fn pending_charge(&self, id: &str) -> Result<Option<PendingCharge>, StoreError> {
+        self.inner.pending_charge(id).await
+    }
+    async fn pending_charges(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PendingCharge>, StoreError> {
+        self.inner.pending_charges(before, limit).await
+    }
+    async fn end_charge(&self, id: &str) -> Result<(), StoreError> {
+        self.inner.end_charge(id).await
     }
     async fn release_coupon(&self, code: &str) -> Result<(), StoreError> {
         self.inner.release_coupon(code).await

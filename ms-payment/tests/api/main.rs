@@ -8,6 +8,7 @@ mod coupons;
 mod events;
 mod helpers;
 mod payments;
+mod reconcile;
 mod refunds;
 mod stripe;
 mod webhooks;

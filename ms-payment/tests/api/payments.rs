@@ -302,6 +302,7 @@ async fn payment_waits_for_an_order_event_still_in_flight() {
     let store = Arc::new(CountingStore {
         inner,
         order_reads: AtomicUsize::new(0),
+        fail_next_payment: Default::default(),
     });
     let app = spawn_with(|_| {}, Arc::new(TestGateway), Some(store.clone())).await;
     let ann = app.signup("ann@example.com").await;

@@ -479,3 +479,74 @@ async fn a_failed_refund_is_an_error_and_an_already_refunded_charge_is_done() {
     let down = g.refund("pi_3", "down").await.unwrap_err();
     assert_eq!(down.to_api().status, 503);
 }
+
+/// Stripe's answer to `GET /v1/payment_intents/search`.
+fn search_result(intents: Vec<Value>) -> Value {
+    json!({"object": "search_result", "url": "/v1/payment_intents/search",
+        "has_more": false, "next_page": null, "data": intents})
+}
+
+#[tokio::test]
+async fn a_lost_charge_is_found_by_its_order_in_stripe_s_search() {
+    let server = MockServer::start().await;
+    let found = |order: &str, intents: Vec<Value>| {
+        Mock::given(method("GET"))
+            .and(path("/v1/payment_intents/search"))
+            .and(wiremock::matchers::query_param(
+                "query",
+                format!("metadata['order_id']:'{order}'"),
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(search_result(intents)))
+    };
+    found(
+        "order-paid",
+        vec![
+            payment_intent("pi_failed", 900, "order-paid", "requires_payment_method"),
+            payment_intent("pi_paid", 900, "order-paid", "succeeded"),
+        ],
+    )
+    .mount(&server)
+    .await;
+    found(
+        "order-slow",
+        vec![payment_intent("pi_slow", 900, "order-slow", "processing")],
+    )
+    .mount(&server)
+    .await;
+    found(
+        "order-declined",
+        vec![payment_intent(
+            "pi_no",
+            900,
+            "order-declined",
+            "requires_payment_method",
+        )],
+    )
+    .mount(&server)
+    .await;
+    found("order-none", vec![]).mount(&server).await;
+    let g = gateway(&server);
+    assert_eq!(
+        g.find_charge("order-paid").await.unwrap(),
+        Some(ChargeOutcome::Succeeded {
+            provider_id: "pi_paid".into()
+        })
+    );
+    assert_eq!(
+        g.find_charge("order-slow").await.unwrap(),
+        Some(ChargeOutcome::Processing {
+            provider_id: "pi_slow".into()
+        })
+    );
+    assert!(matches!(
+        g.find_charge("order-declined").await.unwrap(),
+        Some(ChargeOutcome::Declined { .. })
+    ));
+    assert_eq!(g.find_charge("order-none").await.unwrap(), None);
+    // An id that would break out of the query string is not sent.
+    assert_eq!(
+        g.find_charge("x' OR status:'succeeded").await.unwrap(),
+        None
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 4);
+}
