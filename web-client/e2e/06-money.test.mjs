@@ -1,5 +1,5 @@
 // Money details (issue 15 item 7). Prices come in the server's CURRENCY (`GET /api/config`, `eur`
-// here) and are formatted by the browser (the contexts use en-GB: `€12.00`).
+// here, checked first) and are formatted by the browser (the contexts use en-GB: `€12.00`).
 //
 // - The seller's sell form refuses 0.49 (Stripe's smallest charge is 0.50) with the limits in
 //   euros, then lists one stuff at `12,00` (a comma works) and one at the minimum, `€0.50`.
@@ -58,6 +58,15 @@ scenario('money: prices in the server currency, the 0.50 minimum, a coupon previ
   const seller = await sc.actor('seller');
   const buyer = await sc.actor('buyer', PHONE);
   await Promise.all([admin.signUpOrIn(ADMIN_EMAIL), seller.signUp(), buyer.signUp()]);
+
+  // The server says which currency its prices are in (the client reads it once at start).
+  const config = await seller.page.evaluate(async () => {
+    const res = await fetch('/api/config');
+    return { status: res.status, body: await res.json().catch(() => null) };
+  });
+  if (config.status !== 200 || config.body?.currency !== 'eur') {
+    throw new Error(`GET /api/config answered ${config.status} ${JSON.stringify(config.body)}, expected 200 {"currency":"eur"}`);
+  }
 
   // The sell form refuses 0.49 before sending, in euros, next to the field.
   await seller.tid('nav-sell').click();
