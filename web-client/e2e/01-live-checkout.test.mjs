@@ -25,7 +25,7 @@ scenario('live checkout: a listed item appears live, is held by A (B is blocked)
   await buyerA.see(card, `the new item's card (${title}) in the catalogue, live`, LIVE_MS);
   await buyerA.seeText(card.getByTestId('stuff-link'), title, 'the card title');
   await buyerA.seeText(card.getByTestId('status-badge'), 'Available', 'the card status badge');
-  await buyerA.seeText(card.getByTestId('price'), '12.50 €', 'the card price');
+  await buyerA.seeText(card.getByTestId('price'), '€12.50', 'the card price');
   await buyerA.assertNotReloaded('the new item appearing in the catalogue');
   await buyerA.shot('catalogue-item-appeared-live', { fullPage: true });
 
@@ -77,7 +77,7 @@ scenario('live checkout: a listed item appears live, is held by A (B is blocked)
     });
   await buyerA.seeText(buyerA.tid('order-status'), 'Complete', 'the order status badge');
   await buyerA.see('[data-testid="order-complete"]', 'the "Paid" banner');
-  await buyerA.seeText(buyerA.tid('payment-success'), 'Payment received: 12.50 €.', 'the payment confirmation');
+  await buyerA.seeText(buyerA.tid('payment-success'), 'Payment received: €12.50.', 'the payment confirmation');
   await buyerA.shot('order-paid');
 
   // B sees Sold, still without reloading.

@@ -1,6 +1,7 @@
 // The admin (admin@example.com is in ADMIN_EMAILS) creates a 100% coupon on the admin page; a
-// buyer orders an item and pays with the coupon alone; the order is Complete and the coupon counts
-// one redemption.
+// buyer orders an item, types the coupon (the Pay button turns into "Get it free" once
+// `coupon:check` answers) and pays with the coupon alone; the order is Complete and the coupon
+// counts one redemption. Prices read as en-GB formats euros (`€7.99`).
 
 import { STEP_MS, scenario, uniqueTitle } from './lib/harness.mjs';
 
@@ -36,6 +37,8 @@ scenario('coupon: the admin creates a 100% coupon, a buyer pays with it alone', 
   await buyer.buy();
   await buyer.seeOrderStatus('created', 'Awaiting payment');
   await buyer.tid('coupon-input').fill(code);
+  // coupon:check previews the discount: nothing to pay, so the button says so.
+  await buyer.seeText(buyer.tid('pay-button'), 'Get it free', 'the Pay button with the 100% coupon', STEP_MS);
   await buyer.tid('pay-button').click();
   await buyer
     .see('[data-testid="order-page"][data-status="complete"]', 'the order page with status complete', STEP_MS)
@@ -44,7 +47,7 @@ scenario('coupon: the admin creates a 100% coupon, a buyer pays with it alone', 
       throw new Error(`${e.message}${err ? `; error shown: "${err}"` : ''}`);
     });
   await buyer.seeText(buyer.tid('order-status'), 'Complete', 'the order status badge');
-  await buyer.seeText(buyer.tid('payment-success'), `Payment received: 0.00 € (coupon ${code}).`, 'the payment confirmation');
+  await buyer.seeText(buyer.tid('payment-success'), `Payment received: €0.00 (coupon ${code}).`, 'the payment confirmation');
   await buyer.shot('paid-with-coupon');
 
   // The item is sold; the coupon shows its redemption (the admin list is fetched on load).

@@ -1,6 +1,7 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App';
+import { loadClientConfig } from './api/config';
 import { AuthHttp } from './api/http';
 import { browserLock, SessionManager } from './api/session';
 import { SessionProvider } from './api/session-react';
@@ -16,6 +17,8 @@ const session = new SessionManager({
   channel: typeof BroadcastChannel !== 'undefined' ? new BroadcastChannel('stuffmart-session') : null,
 });
 void session.start();
+// The server's currency (prices show in `eur` until it answers, and if it cannot).
+void loadClientConfig();
 
 const root = document.getElementById('root');
 if (root) {

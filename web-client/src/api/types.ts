@@ -73,6 +73,8 @@ export interface Payment {
   couponCode: string | null;
   providerId: string | null;
   createdAt: string;
+  /** ISO 4217 (lower-case) of `amountCents`; older servers leave it out (then: the server's `CURRENCY`). */
+  currency?: string;
   /** When the money went back; null while it is kept. */
   refundedAt: string | null;
 }
@@ -84,6 +86,12 @@ export interface Coupon {
   redemptions: number;
   expiresAt: string | null;
   createdBy: string;
+}
+
+/** `coupon:check`: what would be charged with the coupon, and the discount, in minor units. */
+export interface CouponCheck {
+  amountCents: number;
+  discountCents: number;
 }
 
 export interface StuffPage {
@@ -113,6 +121,8 @@ export interface RequestMap {
   'order:list': { payload: Record<string, never>; data: Order[] };
   'order:get': { payload: { id: string }; data: Order };
   'payment:create': { payload: { orderId: string; paymentMethod?: string; couponCode?: string }; data: Payment };
+  /** What the order would cost with this coupon (a preview; nothing is redeemed). */
+  'coupon:check': { payload: { orderId: string; couponCode: string }; data: CouponCheck };
   'coupon:create': { payload: { percentOff: number; maxRedemptions?: number; expiresAt?: string }; data: Coupon };
   'coupon:list': { payload: Record<string, never>; data: Coupon[] };
   /** The buyer of a complete order (`orderId`) or the seller (`stuffId`). */

@@ -10,6 +10,7 @@ import {
   type RefObject,
   type TextareaHTMLAttributes,
 } from 'react';
+import { useCurrency } from '../api/config';
 import { ApiError, toApiError } from '../api/errors';
 import { formatCents, ORDER_STATUS_LABEL, STUFF_STATUS_LABEL } from '../api/format';
 import type { OrderStatus, StuffStatus } from '../api/types';
@@ -53,14 +54,16 @@ interface FieldProps {
   label: string;
   error?: string;
   hint?: string;
+  /** More ids for aria-describedby (e.g. a live preview next to the field). */
+  describedByExtra?: string;
 }
 
-function describedBy(name: string, error?: string, hint?: string): string | undefined {
-  const ids = [hint ? `hint-${name}` : null, error ? `error-${name}` : null].filter(Boolean);
+function describedBy(name: string, error?: string, hint?: string, extra?: string): string | undefined {
+  const ids = [hint ? `hint-${name}` : null, error ? `error-${name}` : null, extra || null].filter(Boolean);
   return ids.length ? ids.join(' ') : undefined;
 }
 
-export function TextField({ name, label, error, hint, ...input }: FieldProps & InputHTMLAttributes<HTMLInputElement>) {
+export function TextField({ name, label, error, hint, describedByExtra, ...input }: FieldProps & InputHTMLAttributes<HTMLInputElement>) {
   return (
     <div className="field">
       <label htmlFor={`field-${name}`}>{label}</label>
@@ -73,7 +76,7 @@ export function TextField({ name, label, error, hint, ...input }: FieldProps & I
         id={`field-${name}`}
         name={name}
         aria-invalid={error ? true : undefined}
-        aria-describedby={describedBy(name, error, hint)}
+        aria-describedby={describedBy(name, error, hint, describedByExtra)}
         {...input}
       />
       <FieldError field={name} message={error} />
@@ -81,7 +84,7 @@ export function TextField({ name, label, error, hint, ...input }: FieldProps & I
   );
 }
 
-export function TextAreaField({ name, label, error, hint, ...input }: FieldProps & TextareaHTMLAttributes<HTMLTextAreaElement>) {
+export function TextAreaField({ name, label, error, hint, describedByExtra, ...input }: FieldProps & TextareaHTMLAttributes<HTMLTextAreaElement>) {
   return (
     <div className="field">
       <label htmlFor={`field-${name}`}>{label}</label>
@@ -94,7 +97,7 @@ export function TextAreaField({ name, label, error, hint, ...input }: FieldProps
         id={`field-${name}`}
         name={name}
         aria-invalid={error ? true : undefined}
-        aria-describedby={describedBy(name, error, hint)}
+        aria-describedby={describedBy(name, error, hint, describedByExtra)}
         {...input}
       />
       <FieldError field={name} message={error} />
@@ -118,10 +121,12 @@ export function OrderStatusBadge({ status }: { status: OrderStatus }) {
   );
 }
 
-export function Price({ cents, testId = 'price' }: { cents: number; testId?: string }) {
+/** An amount in the server's currency (or `currency`, e.g. a payment's own), formatted for the user's locale. */
+export function Price({ cents, currency, testId = 'price' }: { cents: number; currency?: string | null; testId?: string }) {
+  const current = useCurrency();
   return (
     <span className="price" data-testid={testId}>
-      {formatCents(cents)}
+      {formatCents(cents, currency || current)}
     </span>
   );
 }
@@ -180,5 +185,17 @@ export function useFormErrors(formRef: RefObject<HTMLFormElement | null>, extern
 
   const clear = useCallback(() => setErrors(noErrors), []);
 
-  return { errors, show, showFields, clear, bannerRef };
+  /** Forgets the message of one field (its value changed), keeping the others. */
+  const clearField = useCallback(
+    (field: string) =>
+      setErrors((e) => {
+        if (!(field in e.fields)) return e;
+        const fields = { ...e.fields };
+        delete fields[field];
+        return { ...e, fields };
+      }),
+    [],
+  );
+
+  return { errors, show, showFields, clear, clearField, bannerRef };
 }

@@ -53,7 +53,7 @@ describe('<CataloguePage>', () => {
     await step(() => socket.acceptConnect());
     const card = (id: string) => r.byTestId(`stuff-card-${id}`)!;
     expect(card('a').querySelector('[data-testid="status-badge"]')!.textContent).toBe('Available');
-    expect(card('a').querySelector('[data-testid="price"]')!.textContent).toBe('12.50 €');
+    expect(card('a').querySelector('[data-testid="price"]')!.textContent).toBe('€12.50');
     expect(card('b').querySelector('[data-testid="status-badge"]')!.textContent).toBe('Sold');
 
     await step(() => socket.push('stuff:created', item('c', 1)));

@@ -3,10 +3,18 @@ import { act } from 'react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SessionManager } from '../api/session';
 import { SessionProvider } from '../api/session-react';
+import { DEFAULT_CURRENCY, setCurrency } from '../api/format';
 import type { Order } from '../api/types';
 import { alice, fakeJwt, FakeHttp, FakeSocket } from '../test/fakes';
 import { render, step } from '../test/render';
-import { OrderPage } from './OrderPages';
+import { COUPON_CHECK_DELAY_MS, OrderPage } from './OrderPages';
+
+function type(input: HTMLInputElement, value: string) {
+  act(() => {
+    Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!.call(input, value);
+    input.dispatchEvent(new Event('input', { bubbles: true }));
+  });
+}
 
 const T0 = Date.UTC(2026, 10, 1, 12, 0, 0);
 const order = (version: number, status: Order['status']): Order => ({
@@ -39,6 +47,7 @@ describe('<OrderPage>', () => {
   afterEach(() => {
     session.stop();
     vi.useRealTimers();
+    setCurrency(DEFAULT_CURRENCY);
   });
 
   const mount = () =>
@@ -56,7 +65,7 @@ describe('<OrderPage>', () => {
     expect(r.byTestId('countdown')!.textContent).toBe('01:30');
     act(() => vi.advanceTimersByTime(1000));
     expect(r.byTestId('countdown')!.textContent).toBe('01:29');
-    expect(r.byTestId('pay-button')!.textContent).toBe('Pay 12.50 €');
+    expect(r.byTestId('pay-button')!.textContent).toBe('Pay €12.50');
     expect(r.byTestId('stripe-elements-placeholder')).toBeNull();
 
     await step(() => (r.byTestId('payment-method-pm_card_chargeDeclined') as HTMLInputElement).click());
@@ -264,5 +273,222 @@ describe('<OrderPage>', () => {
     await step();
     expect(r.byTestId('secret-note')!.textContent).toBe('hello');
     r.unmount();
+  });
+  describe('coupon preview', () => {
+    const checks = () => socket.emitted.filter((e) => e.event === 'coupon:check');
+    const pending = () => checks().filter((e) => !e.answered);
+
+    it('checks the code once typing pauses, shows the discount and the amount on the Pay button', async () => {
+      const r = mount();
+      await step(() => socket.acceptConnect());
+      const input = r.byTestId('coupon-input') as HTMLInputElement;
+      const payButton = () => r.byTestId('pay-button')!.textContent;
+      expect(payButton()).toBe('Pay €12.50');
+
+      type(input, 'S');
+      type(input, 'SA');
+      type(input, ' SAVE25 ');
+      await step(() => vi.advanceTimersByTime(COUPON_CHECK_DELAY_MS - 1));
+      expect(checks()).toHaveLength(0);
+      await step(() => vi.advanceTimersByTime(1));
+      expect(checks()).toHaveLength(1);
+      expect(checks()[0]!.payload).toEqual({ orderId: 'o1', couponCode: 'SAVE25' });
+      expect(r.byTestId('coupon-preview')!.textContent).toBe('Checking the coupon…');
+      expect(payButton()).toBe('Pay €12.50');
+
+      await step(() => checks()[0]!.reply({ data: { amountCents: 938, discountCents: 312 } }));
+      const preview = r.byTestId('coupon-preview')!;
+      expect(preview.textContent).toBe('Coupon applied: €3.12 off. You pay €9.38.');
+      expect(preview.getAttribute('aria-live')).toBe('polite');
+      expect(input.getAttribute('aria-describedby')).toContain('coupon-preview');
+      expect(input.getAttribute('aria-invalid')).toBeNull();
+      expect(payButton()).toBe('Pay €9.38');
+
+      // Paying sends the code; the server charges what the preview said.
+      socket.responders.set('payment:create', () => ({
+        data: { id: 'p1', orderId: 'o1', amountCents: 938, couponCode: 'SAVE25', providerId: 'x', createdAt: '', refundedAt: null },
+      }));
+      await step(() => (r.byTestId('pay-button') as HTMLButtonElement).click());
+      expect(socket.lastEmitted('payment:create')!.payload).toEqual({ orderId: 'o1', paymentMethod: 'pm_card_visa', couponCode: 'SAVE25' });
+      expect(r.byTestId('payment-success')!.textContent).toBe('Payment received: €9.38 (coupon SAVE25).');
+
+      // Clearing the field goes back to the full price, without asking.
+      type(input, '');
+      await step(() => vi.advanceTimersByTime(COUPON_CHECK_DELAY_MS * 2));
+      expect(checks()).toHaveLength(1);
+      expect(payButton()).toBe('Pay €12.50');
+      expect(r.byTestId('coupon-preview')!.textContent).toBe('');
+      r.unmount();
+    });
+
+    it('a 100% coupon makes the button read "Get it free"', async () => {
+      socket.responders.set('coupon:check', () => ({ data: { amountCents: 0, discountCents: 1250 } }));
+      const r = mount();
+      await step(() => socket.acceptConnect());
+      type(r.byTestId('coupon-input') as HTMLInputElement, 'FREE100');
+      await step(() => vi.advanceTimersByTime(COUPON_CHECK_DELAY_MS));
+      await step();
+      expect(r.byTestId('pay-button')!.textContent).toBe('Get it free');
+      expect(r.byTestId('coupon-preview')!.textContent).toBe('Coupon applied: €12.50 off. The stuff is free: no card is charged.');
+      r.unmount();
+    });
+
+    it('checks at once on blur, and not again for the same code', async () => {
+      socket.responders.set('coupon:check', () => ({ data: { amountCents: 625, discountCents: 625 } }));
+      const r = mount();
+      await step(() => socket.acceptConnect());
+      const input = r.byTestId('coupon-input') as HTMLInputElement;
+      type(input, 'HALF');
+      await step(() => input.dispatchEvent(new FocusEvent('focusout', { bubbles: true })));
+      expect(checks()).toHaveLength(1);
+      expect(r.byTestId('pay-button')!.textContent).toBe('Pay €6.25');
+      // The debounce timer was replaced by the blur's check.
+      await step(() => vi.advanceTimersByTime(COUPON_CHECK_DELAY_MS * 2));
+      await step(() => input.dispatchEvent(new FocusEvent('focusout', { bubbles: true })));
+      expect(checks()).toHaveLength(1);
+      r.unmount();
+    });
+
+    it('ignores a slow answer about an older code', async () => {
+      const r = mount();
+      await step(() => socket.acceptConnect());
+      const input = r.byTestId('coupon-input') as HTMLInputElement;
+      type(input, 'TEN');
+      await step(() => vi.advanceTimersByTime(COUPON_CHECK_DELAY_MS));
+      type(input, 'TWENTY');
+      await step(() => vi.advanceTimersByTime(COUPON_CHECK_DELAY_MS));
+      expect(checks().map((c) => (c.payload as { couponCode: string }).couponCode)).toEqual(['TEN', 'TWENTY']);
+      const [ten, twenty] = checks();
+      // The newer answer first, then the older one: the older one changes nothing.
+      await step(() => twenty!.reply({ data: { amountCents: 1000, discountCents: 250 } }));
+      expect(r.byTestId('pay-button')!.textContent).toBe('Pay €10.00');
+      await step(() => ten!.reply({ data: { amountCents: 1125, discountCents: 125 } }));
+      expect(r.byTestId('pay-button')!.textContent).toBe('Pay €10.00');
+      expect(r.byTestId('coupon-preview')!.textContent).toBe('Coupon applied: €2.50 off. You pay €10.00.');
+
+      // Same the other way round: an error about an older code never shows on the newer one.
+      type(input, 'BAD');
+      await step(() => vi.advanceTimersByTime(COUPON_CHECK_DELAY_MS));
+      type(input, 'GOOD');
+      await step(() => vi.advanceTimersByTime(COUPON_CHECK_DELAY_MS));
+      const [bad, good] = pending();
+      await step(() => good!.reply({ data: { amountCents: 1200, discountCents: 50 } }));
+      await step(() => bad!.reply({ status: 400, errors: [{ message: 'Coupon is not valid', field: 'couponCode' }] }));
+      expect(r.byTestId('error-couponCode')).toBeNull();
+      expect(r.byTestId('pay-button')!.textContent).toBe('Pay €12.00');
+
+      // An answer that arrives after the code changed is not shown for the new code either.
+      type(input, 'GOOD2');
+      await step(() => vi.advanceTimersByTime(COUPON_CHECK_DELAY_MS));
+      type(input, 'GOOD23');
+      await step(() => pending()[0]!.reply({ data: { amountCents: 1, discountCents: 1249 } }));
+      expect(r.byTestId('pay-button')!.textContent).toBe('Pay €12.50');
+      r.unmount();
+    });
+
+    it('shows a refused coupon on the field, accessibly, and the full price on the button', async () => {
+      socket.responders.set('coupon:check', (p) =>
+        (p as { couponCode: string }).couponCode === 'TINY'
+          ? { status: 400, errors: [{ message: 'This coupon would leave less than the smallest charge to pay', field: 'couponCode' }] }
+          : { status: 400, errors: [{ message: 'Coupon has expired', field: 'couponCode' }] },
+      );
+      const r = mount();
+      await step(() => socket.acceptConnect());
+      const input = r.byTestId('coupon-input') as HTMLInputElement;
+      input.focus();
+      type(input, 'TINY');
+      await step(() => vi.advanceTimersByTime(COUPON_CHECK_DELAY_MS));
+      await step();
+      expect(r.byTestId('error-couponCode')!.textContent).toBe('This coupon would leave less than the smallest charge to pay');
+      expect(input.getAttribute('aria-invalid')).toBe('true');
+      expect(input.getAttribute('aria-describedby')!.split(' ')).toEqual(['error-couponCode', 'coupon-preview']);
+      expect(r.byTestId('coupon-preview')!.textContent).toBe(
+        'Coupon not applied: This coupon would leave less than the smallest charge to pay',
+      );
+      expect(r.byTestId('pay-button')!.textContent).toBe('Pay €12.50');
+      // A check never moves the focus away from where the buyer types.
+      expect(document.activeElement).toBe(input);
+
+      type(input, 'OLD');
+      expect(r.byTestId('error-couponCode')).toBeNull();
+      expect(input.getAttribute('aria-invalid')).toBeNull();
+      await step(() => vi.advanceTimersByTime(COUPON_CHECK_DELAY_MS));
+      await step();
+      expect(r.byTestId('error-couponCode')!.textContent).toBe('Coupon has expired');
+      r.unmount();
+    });
+
+    it('a coupon refused when paying (redeemed meanwhile) replaces the preview', async () => {
+      socket.responders.set('coupon:check', () => ({ data: { amountCents: 1000, discountCents: 250 } }));
+      socket.responders.set('payment:create', () => ({
+        status: 400,
+        errors: [{ message: 'Coupon has been fully redeemed', field: 'couponCode' }],
+      }));
+      const r = mount();
+      await step(() => socket.acceptConnect());
+      const input = r.byTestId('coupon-input') as HTMLInputElement;
+      type(input, 'LAST1');
+      await step(() => vi.advanceTimersByTime(COUPON_CHECK_DELAY_MS));
+      await step();
+      expect(r.byTestId('pay-button')!.textContent).toBe('Pay €10.00');
+      await step(() => (r.byTestId('pay-button') as HTMLButtonElement).click());
+      expect(r.byTestId('error-couponCode')!.textContent).toBe('Coupon has been fully redeemed');
+      expect(r.byTestId('pay-button')!.textContent).toBe('Pay €12.50');
+      expect(r.byTestId('coupon-preview')!.textContent).toBe('Coupon not applied: Coupon has been fully redeemed');
+      expect(document.activeElement).toBe(input);
+      // Typing again forgets it.
+      type(input, 'OTHER');
+      expect(r.byTestId('error-couponCode')).toBeNull();
+      r.unmount();
+    });
+
+    it('a failed check (not about the coupon) says paying will check again, and a 409 reloads the order', async () => {
+      let gets = 0;
+      socket.responders.set('order:get', () => {
+        gets += 1;
+        return { data: order(gets, 'created') };
+      });
+      socket.responders.set('coupon:check', () => ({ status: 409, errors: [{ message: 'Cannot pay for a cancelled order' }] }));
+      const r = mount();
+      await step(() => socket.acceptConnect());
+      expect(gets).toBe(1);
+      type(r.byTestId('coupon-input') as HTMLInputElement, 'ANY');
+      await step(() => vi.advanceTimersByTime(COUPON_CHECK_DELAY_MS));
+      await step();
+      expect(r.byTestId('coupon-preview')!.textContent).toBe('The coupon could not be checked right now; it is checked again when you pay.');
+      expect(r.byTestId('error-couponCode')).toBeNull();
+      expect(r.byTestId('pay-button')!.textContent).toBe('Pay €12.50');
+      expect(gets).toBe(2);
+      r.unmount();
+    });
+
+    it('shows amounts in the server currency, and a payment in its own', async () => {
+      setCurrency('usd');
+      socket.responders.set('coupon:check', () => ({ data: { amountCents: 1000, discountCents: 250 } }));
+      socket.responders.set('payment:create', () => ({
+        data: { id: 'p1', orderId: 'o1', amountCents: 1000, currency: 'gbp', couponCode: 'X', providerId: 'x', createdAt: '', refundedAt: null },
+      }));
+      const r = mount();
+      await step(() => socket.acceptConnect());
+      expect(r.byTestId('order-price')!.textContent).toBe('$12.50');
+      expect(r.byTestId('pay-button')!.textContent).toBe('Pay $12.50');
+      type(r.byTestId('coupon-input') as HTMLInputElement, 'X');
+      await step(() => vi.advanceTimersByTime(COUPON_CHECK_DELAY_MS));
+      await step();
+      expect(r.byTestId('pay-button')!.textContent).toBe('Pay $10.00');
+      await step(() => (r.byTestId('pay-button') as HTMLButtonElement).click());
+      expect(r.byTestId('payment-success')!.textContent).toBe('Payment received: £10.00 (coupon X).');
+      r.unmount();
+    });
+
+    it('re-renders prices when the currency arrives after the page', async () => {
+      const r = mount();
+      await step(() => socket.acceptConnect());
+      expect(r.byTestId('pay-button')!.textContent).toBe('Pay €12.50');
+      await step(() => setCurrency('jpy'));
+      expect(r.byTestId('order-price')!.textContent).toBe('¥1,250');
+      expect(r.byTestId('pay-button')!.textContent).toBe('Pay ¥1,250');
+      r.unmount();
+    });
   });
 });

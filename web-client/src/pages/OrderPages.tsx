@@ -1,5 +1,6 @@
-import { useEffect, useRef, useState, type FormEvent, type RefObject } from 'react';
+import { useCallback, useEffect, useRef, useState, type FormEvent, type RefObject } from 'react';
 import { applyOrderUpdated, mergeOrders, pickNewer } from '../api/catalogue';
+import { useCurrency } from '../api/config';
 import { ApiError, toApiError } from '../api/errors';
 import { formatCents, formatTime } from '../api/format';
 import { usePush, useSession, useSessionManager } from '../api/session-react';
@@ -60,6 +61,7 @@ function OrderView({ id }: { id: string }) {
   // the form, and the message must stay visible.
   const [paymentErrors, setPaymentErrors] = useState<string[]>([]);
   const paymentBannerRef = useRef<HTMLDivElement>(null);
+  const currency = useCurrency();
 
   useEffect(() => {
     if (epoch === 0) return;
@@ -138,7 +140,7 @@ function OrderView({ id }: { id: string }) {
       <ErrorBanner ref={paymentBannerRef} messages={paymentErrors} testId="payment-error" />
       {payment && (
         <p className="banner banner-success" role="status" data-testid="payment-success">
-          Payment received: {formatCents(payment.amountCents)}
+          Payment received: {formatCents(payment.amountCents, payment.currency || currency)}
           {payment.couponCode ? ` (coupon ${payment.couponCode})` : ''}.
         </p>
       )}
@@ -211,6 +213,130 @@ function TimeLeftRow({ order }: { order: Order }) {
 
 const PAYMENT_FIELDS = ['paymentMethod', 'couponCode'] as const;
 
+/** How long typing must pause before the coupon is checked (a blur checks at once). */
+export const COUPON_CHECK_DELAY_MS = 300;
+
+/** The state of the coupon preview (`coupon:check`), always about one code. */
+export type CouponPreview =
+  | { state: 'idle' }
+  | { state: 'checking'; code: string }
+  | { state: 'ok'; code: string; amountCents: number; discountCents: number }
+  /** The server refused the coupon (an error on `couponCode`). */
+  | { state: 'invalid'; code: string; message: string }
+  /** The check itself failed (no answer, the order changed): paying checks again. */
+  | { state: 'unavailable'; code: string; message: string };
+
+/**
+ * Checks the coupon being typed: `COUPON_CHECK_DELAY_MS` after the last keystroke, or at once on
+ * `checkNow` (blur). Only the answer to the newest request is kept, so a slow answer about an
+ * older code never replaces a newer one. The preview is about `preview.code`; callers compare it
+ * with what is typed now.
+ */
+export function useCouponPreview(orderId: string, typed: string, onOrderChanged: () => void) {
+  const session = useSessionManager();
+  const code = typed.trim();
+  const [preview, setPreview] = useState<CouponPreview>({ state: 'idle' });
+  const previewRef = useRef(preview);
+  previewRef.current = preview;
+  const seq = useRef(0);
+  const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const onOrderChangedRef = useRef(onOrderChanged);
+  onOrderChangedRef.current = onOrderChanged;
+
+  const stopTimer = () => {
+    if (timer.current !== null) clearTimeout(timer.current);
+    timer.current = null;
+  };
+
+  const run = useCallback(
+    (c: string) => {
+      stopTimer();
+      const mine = ++seq.current;
+      if (!c) {
+        setPreview({ state: 'idle' });
+        return;
+      }
+      setPreview({ state: 'checking', code: c });
+      session.request('coupon:check', { orderId, couponCode: c }).then(
+        ({ data }) => {
+          if (mine !== seq.current) return;
+          setPreview({ state: 'ok', code: c, amountCents: data.amountCents, discountCents: data.discountCents });
+        },
+        (e: unknown) => {
+          if (mine !== seq.current) return;
+          const err = toApiError(e);
+          const onField = err.fieldErrors().couponCode;
+          if (onField) {
+            setPreview({ state: 'invalid', code: c, message: onField });
+          } else {
+            setPreview({ state: 'unavailable', code: c, message: err.errors.map((x) => x.message).join(' ') });
+            // The order was cancelled, paid or is not ours after all: show what it is now.
+            if (err.status === 409 || err.status === 403 || err.status === 404) onOrderChangedRef.current();
+          }
+        },
+      );
+    },
+    [session, orderId],
+  );
+
+  // A new code: forget answers still on their way, and check once typing pauses.
+  useEffect(() => {
+    seq.current += 1;
+    stopTimer();
+    if (!code) {
+      if (previewRef.current.state !== 'idle') setPreview({ state: 'idle' });
+      return;
+    }
+    timer.current = setTimeout(() => run(code), COUPON_CHECK_DELAY_MS);
+    return stopTimer;
+  }, [code, run]);
+
+  /** Checks at once (the field lost focus), unless this code was already checked or is being checked. */
+  const checkNow = useCallback(() => {
+    const p = previewRef.current;
+    if (!code || (p.state !== 'idle' && p.code === code && p.state !== 'unavailable')) return;
+    run(code);
+  }, [code, run]);
+
+  /** Paying now: a pending check would only repeat what `payment:create` does. */
+  const cancelPending = useCallback(() => stopTimer(), []);
+
+  const current: CouponPreview = preview.state !== 'idle' && preview.code === code ? preview : { state: 'idle' };
+  return { preview: current, checkNow, cancelPending };
+}
+
+function CouponPreviewText({ preview, currency }: { preview: CouponPreview; currency: string }) {
+  switch (preview.state) {
+    case 'checking':
+      return <>Checking the coupon…</>;
+    case 'ok':
+      return (
+        <>
+          Coupon applied: {formatCents(preview.discountCents, currency)} off.{' '}
+          {preview.amountCents === 0 ? (
+            <strong>The stuff is free: no card is charged.</strong>
+          ) : (
+            <>
+              You pay <strong>{formatCents(preview.amountCents, currency)}</strong>.
+            </>
+          )}
+        </>
+      );
+    case 'invalid':
+      // The message is shown next to the field; this announces it to screen readers as it arrives.
+      return <span className="visually-hidden">Coupon not applied: {preview.message}</span>;
+    case 'unavailable':
+      return <>The coupon could not be checked right now; it is checked again when you pay.</>;
+    default:
+      return null;
+  }
+}
+
+/** The Pay button's words: the amount that will be charged, "Get it free" when nothing is. */
+export function payLabel(amountCents: number, currency: string): string {
+  return amountCents === 0 ? 'Get it free' : `Pay ${formatCents(amountCents, currency)}`;
+}
+
 function PaymentForm({
   order,
   onPaid,
@@ -227,8 +353,9 @@ function PaymentForm({
   onOrder: (o: Order) => void;
 }) {
   const session = useSessionManager();
+  const currency = useCurrency();
   const formRef = useRef<HTMLFormElement>(null);
-  const { errors, show: showInForm, clear: clearForm } = useFormErrors(formRef, bannerRef);
+  const { errors, show: showInForm, clear: clearForm, clearField } = useFormErrors(formRef, bannerRef);
   const show = (err: unknown, fields: readonly string[]) => onGeneralErrors(showInForm(err, fields).general);
   const clear = () => {
     clearForm();
@@ -238,9 +365,19 @@ function PaymentForm({
   const [coupon, setCoupon] = useState('');
   const [busy, setBusy] = useState(false);
   const [cancelling, setCancelling] = useState(false);
+  const checked = useCouponPreview(order.id, coupon, onFailed);
+  const { checkNow, cancelPending } = checked;
+  // Paying has the last word: a coupon refused then (say, redeemed by someone else meanwhile)
+  // replaces what the check said.
+  const refusedOnPay = errors.fields.couponCode;
+  const preview: CouponPreview = refusedOnPay && coupon.trim() ? { state: 'invalid', code: coupon.trim(), message: refusedOnPay } : checked.preview;
+
+  const amountCents = preview.state === 'ok' ? preview.amountCents : order.priceCents;
+  const couponError = preview.state === 'invalid' ? preview.message : refusedOnPay;
 
   const pay = async (e: FormEvent) => {
     e.preventDefault();
+    cancelPending();
     clear();
     setBusy(true);
     try {
@@ -307,20 +444,43 @@ function PaymentForm({
           name="couponCode"
           label="Coupon code (optional)"
           autoComplete="off"
+          autoCapitalize="characters"
+          spellCheck={false}
           value={coupon}
-          onChange={(e) => setCoupon(e.target.value)}
-          error={errors.fields.couponCode}
+          onChange={(e) => {
+            setCoupon(e.target.value);
+            clearField('couponCode');
+          }}
+          onBlur={checkNow}
+          error={couponError}
+          describedByExtra="coupon-preview"
           data-testid="coupon-input"
         />
+        <p
+          id="coupon-preview"
+          className="coupon-preview"
+          aria-live="polite"
+          data-testid="coupon-preview"
+          data-state={preview.state}
+          data-amount-cents={preview.state === 'ok' ? preview.amountCents : undefined}
+        >
+          <CouponPreviewText preview={preview} currency={currency} />
+        </p>
         <div className="actions">
-          <button type="submit" className="primary" disabled={busy || cancelling} data-testid="pay-button">
-            {busy ? 'Paying…' : `Pay ${formatCents(order.priceCents)}`}
+          <button
+            type="submit"
+            className="primary"
+            disabled={busy || cancelling}
+            data-testid="pay-button"
+            data-amount-cents={amountCents}
+          >
+            {busy ? 'Paying…' : payLabel(amountCents, currency)}
           </button>
           <button type="button" onClick={cancel} disabled={busy || cancelling} data-testid="cancel-order-button">
             {cancelling ? 'Cancelling…' : 'Cancel order'}
           </button>
         </div>
-        <p className="muted small">With a coupon the price is reduced when you pay; a 100% coupon needs no card.</p>
+        <p className="muted small">A coupon is checked as you type; a 100% coupon makes the stuff free and needs no card.</p>
       </form>
     </>
   );

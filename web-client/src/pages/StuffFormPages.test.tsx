@@ -6,6 +6,7 @@ import { SessionProvider } from '../api/session-react';
 import type { Stuff } from '../api/types';
 import { alice, fakeJwt, FakeHttp, FakeSocket, FakeXhr } from '../test/fakes';
 import { render, step } from '../test/render';
+import { DEFAULT_CURRENCY, setCurrency } from '../api/format';
 import { SellPage, validateStuff } from './StuffFormPages';
 
 function type(input: HTMLInputElement | HTMLTextAreaElement, value: string) {
@@ -22,10 +23,32 @@ describe('validateStuff', () => {
       priceCents: 'Enter a price like 12.50',
     });
     expect(validateStuff({ title: 'x', price: '0', description: '' }).fields.priceCents).toMatch(/between/);
+    expect(validateStuff({ title: 'x', price: '12,50 €', description: '' })).toEqual({ fields: {}, priceCents: 1250 });
     expect(validateStuff({ title: 'x'.repeat(121), price: '1', description: 'y'.repeat(2001) }).fields).toMatchObject({
       title: expect.stringMatching(/120/),
       description: expect.stringMatching(/2000/),
     });
+  });
+});
+
+describe('the minimum price (Stripe charges at least 0.50)', () => {
+  afterEach(() => setCurrency(DEFAULT_CURRENCY));
+
+  it('refuses 0.49 and takes 0.50, with the limits in the user\'s currency', () => {
+    const v = (price: string, currency?: string) => validateStuff({ title: 'x', price, description: '' }, currency);
+    expect(v('0.49').fields.priceCents).toBe('Price must be between €0.50 and €1,000,000.00');
+    expect(v('0,49 €').fields.priceCents).toBe('Price must be between €0.50 and €1,000,000.00');
+    expect(v('0.50')).toEqual({ fields: {}, priceCents: 50 });
+    expect(v('1000000')).toEqual({ fields: {}, priceCents: 100_000_000 });
+    expect(v('1000000.01').fields.priceCents).toMatch(/^Price must be between/);
+    expect(v('0.49', 'usd').fields.priceCents).toBe('Price must be between $0.50 and $1,000,000.00');
+    // The current currency is the default.
+    setCurrency('gbp');
+    expect(v('0.49').fields.priceCents).toBe('Price must be between £0.50 and £1,000,000.00');
+    // Zero-decimal: amounts are whole yen; the contract's 50 is ¥50.
+    expect(v('49', 'jpy').fields.priceCents).toBe('Price must be between ¥50 and ¥100,000,000');
+    expect(v('1,250', 'jpy')).toEqual({ fields: {}, priceCents: 1250 });
+    expect(v('12.50', 'jpy').fields.priceCents).toBe('Enter a price like 1250');
   });
 });
 
@@ -89,6 +112,45 @@ describe('<SellPage>', () => {
     expect(socket.lastEmitted('stuff:create')).toBeUndefined();
     expect(r.byTestId('error-priceCents')!.textContent).toBe('Enter a price like 12.50');
     expect(document.activeElement).toBe(r.byTestId('price-input'));
+    r.unmount();
+  });
+
+  it('refuses 0.49 before sending, labels the price with the currency, and follows the server currency', async () => {
+    const r = render(
+      <SessionProvider session={session}>
+        <SellPage />
+      </SessionProvider>,
+    );
+    await step(() => socket.acceptConnect());
+    const price = r.byTestId('price-input') as HTMLInputElement;
+    expect(r.container.querySelector('label[for="field-priceCents"]')!.textContent).toBe('Price (€)');
+    expect(r.container.querySelector('#hint-priceCents')!.textContent).toBe('For example 12.50; at least €0.50');
+    act(() => type(r.byTestId('title-input') as HTMLInputElement, 'Notes'));
+    act(() => type(price, '0.49'));
+    await step(() => (r.byTestId('stuff-submit') as HTMLButtonElement).click());
+    expect(socket.lastEmitted('stuff:create')).toBeUndefined();
+    expect(r.byTestId('error-priceCents')!.textContent).toBe('Price must be between €0.50 and €1,000,000.00');
+    expect(price.getAttribute('aria-invalid')).toBe('true');
+    expect(price.getAttribute('aria-describedby')).toBe('hint-priceCents error-priceCents');
+    expect(document.activeElement).toBe(price);
+
+    // The server's currency arrives: label, hint and checks follow it.
+    await step(() => setCurrency('usd'));
+    expect(r.container.querySelector('label[for="field-priceCents"]')!.textContent).toBe('Price ($)');
+    expect(r.container.querySelector('#hint-priceCents')!.textContent).toBe('For example 12.50; at least $0.50');
+    await step(() => (r.byTestId('stuff-submit') as HTMLButtonElement).click());
+    expect(r.byTestId('error-priceCents')!.textContent).toBe('Price must be between $0.50 and $1,000,000.00');
+
+    // The server's own message, on the field, when it disagrees.
+    socket.responders.set('stuff:create', () => ({
+      status: 400,
+      errors: [{ message: 'Price must be a whole number of cents between 50 and 100000000', field: 'priceCents' }],
+    }));
+    act(() => type(price, '$0.50'));
+    await step(() => (r.byTestId('stuff-submit') as HTMLButtonElement).click());
+    expect(socket.lastEmitted('stuff:create')!.payload).toEqual({ title: 'Notes', priceCents: 50 });
+    expect(r.byTestId('error-priceCents')!.textContent).toBe('Price must be a whole number of cents between 50 and 100000000');
+    setCurrency(DEFAULT_CURRENCY);
     r.unmount();
   });
 });

@@ -2,7 +2,18 @@ import { useEffect, useRef, useState, type FormEvent, type ReactNode } from 'rea
 import { pickNewer } from '../api/catalogue';
 import { toApiError } from '../api/errors';
 import { MAX_FILE_BYTES, MAX_FILES, formatBytes } from '../api/files';
-import { centsToInput, parsePriceToCents, STUFF_STATUS_LABEL } from '../api/format';
+import { useCurrency } from '../api/config';
+import {
+  centsToInput,
+  currencySymbol,
+  formatCents,
+  getCurrency,
+  parsePriceToCents,
+  priceExample,
+  PRICE_MAX_CENTS,
+  PRICE_MIN_CENTS,
+  STUFF_STATUS_LABEL,
+} from '../api/format';
 import { usePush, useSession, useSessionManager } from '../api/session-react';
 import type { Stuff } from '../api/types';
 import { ErrorBanner, Notice, TextAreaField, TextField, useFormErrors } from '../components/ui';
@@ -30,15 +41,23 @@ export interface StuffFormResult {
   secretNote: string;
 }
 
-/** Client-side checks mirroring the contract's validation; the server has the last word. */
-export function validateStuff(v: Values): { fields: Record<string, string>; priceCents: number | null } {
+/** The range message, in the user's currency: "Price must be between €0.50 and €1,000,000.00". */
+export function priceRangeMessage(currency: string = getCurrency()): string {
+  return `Price must be between ${formatCents(PRICE_MIN_CENTS, currency)} and ${formatCents(PRICE_MAX_CENTS, currency)}`;
+}
+
+/**
+ * Client-side checks mirroring the contract's validation; the server has the last word. The price
+ * is read in `currency` (the server's): `12,50` is 1250 cents in eur, `1250` is 1250 in jpy.
+ */
+export function validateStuff(v: Values, currency: string = getCurrency()): { fields: Record<string, string>; priceCents: number | null } {
   const fields: Record<string, string> = {};
   const title = v.title.trim();
   if (!title) fields.title = 'Enter a title';
   else if (title.length > TITLE_MAX) fields.title = `Title must be at most ${TITLE_MAX} characters`;
-  const priceCents = parsePriceToCents(v.price);
-  if (priceCents === null) fields.priceCents = 'Enter a price like 12.50';
-  else if (priceCents < 1 || priceCents > 100_000_000) fields.priceCents = 'Price must be between 0.01 € and 1000000.00 €';
+  const priceCents = parsePriceToCents(v.price, currency);
+  if (priceCents === null) fields.priceCents = `Enter a price like ${priceExample(currency)}`;
+  else if (priceCents < PRICE_MIN_CENTS || priceCents > PRICE_MAX_CENTS) fields.priceCents = priceRangeMessage(currency);
   if (v.description.length > DESCRIPTION_MAX) fields.description = `Description must be at most ${DESCRIPTION_MAX} characters`;
   if ((v.secretNote ?? '').length > SECRET_NOTE_MAX) fields.secretNote = `Private note must be at most ${SECRET_NOTE_MAX} characters`;
   return { fields, priceCents };
@@ -63,13 +82,14 @@ function StuffForm({
 }) {
   const formRef = useRef<HTMLFormElement>(null);
   const { errors, show, showFields, clear, bannerRef } = useFormErrors(formRef);
+  const currency = useCurrency();
   const [values, setValues] = useState<Values>(initial);
   const [busy, setBusy] = useState(false);
   const set = (k: keyof Values) => (e: { target: { value: string } }) => setValues((v) => ({ ...v, [k]: e.target.value }));
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    const { fields, priceCents } = validateStuff(values);
+    const { fields, priceCents } = validateStuff(values, currency);
     if (Object.keys(fields).length || priceCents === null) return showFields(fields);
     clear();
     setBusy(true);
@@ -98,8 +118,8 @@ function StuffForm({
         />
         <TextField
           name="priceCents"
-          label="Price (€)"
-          hint="For example 12.50"
+          label={`Price (${currencySymbol(currency)})`}
+          hint={`For example ${priceExample(currency)}; at least ${formatCents(PRICE_MIN_CENTS, currency)}`}
           inputMode="decimal"
           value={values.price}
           onChange={set('price')}
