@@ -1,12 +1,17 @@
 //! ms-payment's RPC actions (`payment:create`, `coupon:check`, `coupon:create`,
-//! `coupon:list`, `payment:refund`); inputs
-//! are parsed in [`crate::domain`], the order replica is kept by [`crate::events`].
+//! `coupon:list`, `payment:refund`, the router's `payment:webhook`); inputs are parsed in
+//! [`crate::domain`] and [`crate::webhook`], the order replica is kept by
+//! [`crate::events`]. docs/payments.md draws the whole flow.
 //!
 //! `payment:create`: find the order (waiting briefly for its event) → owner, state and
-//! coupon checks → redeem the coupon in the database → charge (skipped when nothing is
-//! left to pay) → store the payment with `payment.created` in one transaction. A decline
-//! stores `payment.failed` and gives the redemption back in one transaction; any other
-//! failure after the redemption gives it back too.
+//! coupon checks → redeem the coupon in the database → note a pending charge → charge
+//! (skipped when nothing is left to pay) → store the payment with `payment.created` in one
+//! transaction. A decline stores `payment.failed` and gives the redemption back in one
+//! transaction; a charge refused before anything moved gives it back; a charge whose end
+//! is unknown (no answer, processing, not stored) keeps it with the pending charge, which
+//! Stripe's webhook or [`reconcile`] settles.
+//!
+//! [`reconcile`]: PaymentService::reconcile
 //!
 //! `payment:refund` (admins), and `order.refunded` for an order ms-order refunded on its
 //! own (a payment that landed after the stuff went to someone else), share [`refund`]:
@@ -61,7 +66,8 @@ enum ChargeEnd {
     Paid(Value),
     /// Declined and stored with the redemption given back in the same transaction.
     Declined(ApiError),
-    /// The charge goes on (processing): the redemption stays with it.
+    /// The charge's end is unknown (processing, no answer, not stored): the redemption
+    /// stays with the pending charge until the webhook or reconciliation settles it.
     Pending(ApiError),
     /// Nothing was charged, or a concurrent request's charge was stored: give the
     /// redemption back.
