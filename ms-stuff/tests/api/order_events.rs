@@ -139,6 +139,13 @@ async fn a_lost_order_version_heals_instead_of_holding_later_ones_back() {
     )))
     .await;
 
+    // It changes nothing visible: wait until it is taken (stopping drains what is taken).
+    let events_q = app.env.names().events_queue(Service::Stuff);
+    eventually(WAIT, "the last event taken", || async {
+        (app.queue_len(&events_q).await == 0).then_some(())
+    })
+    .await
+    .unwrap();
     let store = app.stop_stuff().await;
     app.assert_queues_settled().await;
     let rec = store.get(&a).await.unwrap().unwrap();
@@ -206,6 +213,13 @@ async fn a_reservation_priced_at_another_version_is_refused() {
     )))
     .await;
 
+    // It changes nothing visible: wait until it is taken (stopping drains what is taken).
+    let events_q = app.env.names().events_queue(Service::Stuff);
+    eventually(WAIT, "the last event taken", || async {
+        (app.queue_len(&events_q).await == 0).then_some(())
+    })
+    .await
+    .unwrap();
     let store = app.stop_stuff().await;
     app.assert_queues_settled().await;
     let rec = store.get(&a).await.unwrap().unwrap();
