@@ -659,11 +659,47 @@ async fn price_pins(store: &Arc<dyn StuffStore>) {
     drain(store).await;
 }
 
+/// A cancel that passes the hold on and a create that waits for it, applied at the same
+/// time, many times: whichever commits first, the new order ends up holding the stuff.
+/// (MongoDB's snapshot isolation allowed both to commit without seeing each other — the
+/// release missed the waiting order and left the stuff available while it held it —
+/// until every order event wrote the stuff document; SQLite serialises them with
+/// `BEGIN IMMEDIATE`.)
+async fn concurrent_cancel_and_create(store: &Arc<dyn StuffStore>) {
+    for round in 0..20 {
+        let s = stuff("ann", &format!("Race {round}"), micros(Utc::now()));
+        store.create(&s, None, None).await.unwrap();
+        let (a, b) = (format!("race-{round}-a"), format!("race-{round}-b"));
+        apply(
+            store,
+            OrderChange::Created,
+            &order(&a, &s.id, OrderStatus::Created, 1),
+        )
+        .await;
+        let a_cancelled = order(&a, &s.id, OrderStatus::Cancelled, 2);
+        let b_created = order(&b, &s.id, OrderStatus::Created, 1);
+        let (x, y) = tokio::join!(
+            apply(store, OrderChange::Cancelled, &a_cancelled),
+            apply(store, OrderChange::Created, &b_created),
+        );
+        assert!(matches!(x, OrderOutcome::Applied(_)), "{x:?}");
+        assert!(matches!(y, OrderOutcome::Applied(_)), "{y:?}");
+        let held = store.get(&s.id).await.unwrap().unwrap();
+        assert_eq!(
+            (held.status, held.order_id.as_deref()),
+            (StuffStatus::Reserved, Some(b.as_str())),
+            "round {round}: the waiting order must end up holding the stuff"
+        );
+    }
+    drain(store).await;
+}
+
 async fn conformance(store: Arc<dyn StuffStore>) {
     create_get_and_list(&store).await;
     edits_compare_and_set(&store).await;
     order_events(&store).await;
     price_pins(&store).await;
+    concurrent_cancel_and_create(&store).await;
     files_and_notes(&store).await;
 }
 
@@ -695,7 +731,7 @@ async fn sqlite_file() {
         })
         .await
         .unwrap();
-    assert_eq!(page.len(), 15);
+    assert_eq!(page.len(), 35);
     let _ = std::fs::remove_dir_all(dir);
 }
 

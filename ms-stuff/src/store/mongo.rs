@@ -1,7 +1,8 @@
 //! MongoDB backend of [`StuffStore`] (used when `MONGODB_URL` is set; needs a replica set
 //! for the transactions that write a change and its event together).
 //!
-//! Collections: `stuff` (one document per stuff, `_id` = id), `order_versions` (`_id` =
+//! Collections: `stuff` (one document per stuff, `_id` = id; `orderEvents` counts the
+//! order events applied to it, written only so they conflict), `order_versions` (`_id` =
 //! order id: last applied version, status and stuff of every order heard of), `outbox`.
 //! Transactions that hit a write conflict (`TransientTransactionError`) are run again.
 
@@ -217,6 +218,19 @@ impl MongoStuffStore {
             return Ok(OrderOutcome::UnknownStuff);
         };
         let stuff = stuff_from(stuff)?;
+        // Claim the stuff document in this transaction whatever the outcome (a hidden
+        // counter; neither the record nor its version changes). Two order events for one
+        // stuff then always write the same document, so they conflict and one runs again
+        // after the other: under snapshot isolation a release that did not see a new
+        // order recorded as active (which wrote only its order) would otherwise commit
+        // too and leave the stuff available while that order holds it (write skew).
+        self.stuff()
+            .update_one(
+                doc! {"_id": &stuff.id, "version": db_version(stuff.version)},
+                doc! {"$inc": {"orderEvents": 1_i64}},
+            )
+            .session(&mut *session)
+            .await?;
         let refusal = reservation_refusal(change, order, &stuff);
         // A refused order never holds the stuff: recorded as cancelled, it is not passed
         // the hold when another order lets go.
