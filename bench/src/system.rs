@@ -241,7 +241,7 @@ pub async fn teardown(amqp_url: &str, prefix: &str) {
     let hold = ms_order::hold::HoldTopology {
         names: names.clone(),
         hold: Duration::from_secs(900),
-        retry_delay: Duration::from_secs(1),
+        retry: ms_common::config::CommonConfig::for_tests(prefix).retry_policy(),
     };
     let b = Broker::new(amqp_url, &format!("{prefix}bench-teardown"));
     let work = async {

@@ -209,6 +209,13 @@ impl<H: WriteHook> OrderStore for HookedOrders<H> {
         }
         Ok(moved)
     }
+    async fn overdue_holds(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<String>> {
+        self.inner.overdue_holds(before, limit).await
+    }
     async fn stuff_taken(&self, stuff_id: &str, except: &str) -> anyhow::Result<bool> {
         self.inner.stuff_taken(stuff_id, except).await
     }

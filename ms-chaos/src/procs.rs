@@ -253,6 +253,8 @@ impl ProcSystem {
             ("AMQP_PREFIX".into(), self.env.prefix.clone()),
             ("DATA_DIR".into(), self.dir.display().to_string()),
             ("RETRY_DELAY_MS".into(), "100".into()),
+            // Backoff doubles from 100 ms; capped low so dead-lettering stays quick here.
+            ("RETRY_MAX_DELAY_MS".into(), "400".into()),
             ("MAX_RETRIES".into(), self.opts.max_retries.to_string()),
             (
                 "RPC_TIMEOUT_MS".into(),

@@ -55,9 +55,16 @@ pub struct CommonConfig {
     pub amqp_prefix: String,
     /// How long an RPC caller waits for a reply (`RPC_TIMEOUT_MS`).
     pub rpc_timeout: Duration,
-    /// Delay before a failed event is redelivered (`RETRY_DELAY_MS`).
+    /// Delay before a failed event's first redelivery; later ones double it
+    /// (`RETRY_DELAY_MS`).
     pub retry_delay: Duration,
-    /// How many redeliveries before an event is dead-lettered (`MAX_RETRIES`).
+    /// The longest delay between two redeliveries (`RETRY_MAX_DELAY_MS`).
+    pub retry_max_delay: Duration,
+    /// How long after its first failure an event keeps being retried before it is
+    /// dead-lettered (`RETRY_BUDGET_SECONDS`); longer than a database failover.
+    pub retry_budget: Duration,
+    /// Redeliveries after which an event is dead-lettered even within the budget
+    /// (`MAX_RETRIES`).
     pub max_retries: u32,
     /// Unacknowledged deliveries per consumer (`PREFETCH`).
     pub prefetch: u16,
@@ -77,7 +84,9 @@ impl CommonConfig {
             amqp_prefix: env_or("AMQP_PREFIX", ""),
             rpc_timeout: Duration::from_millis(env_parse("RPC_TIMEOUT_MS", 5000u64)?),
             retry_delay: Duration::from_millis(env_parse("RETRY_DELAY_MS", 1000u64)?),
-            max_retries: env_parse("MAX_RETRIES", 5u32)?,
+            retry_max_delay: Duration::from_millis(env_parse("RETRY_MAX_DELAY_MS", 30_000u64)?),
+            retry_budget: Duration::from_secs(env_parse("RETRY_BUDGET_SECONDS", 300u64)?),
+            max_retries: env_parse("MAX_RETRIES", 100u32)?,
             prefetch: env_parse("PREFETCH", 64u16)?,
             mongodb_url: env_opt("MONGODB_URL"),
             data_dir: PathBuf::from(env_or("DATA_DIR", "./data")),
@@ -98,11 +107,23 @@ impl CommonConfig {
             amqp_prefix: prefix.to_owned(),
             rpc_timeout: Duration::from_millis(3000),
             retry_delay: Duration::from_millis(100),
+            retry_max_delay: Duration::from_millis(800),
+            retry_budget: Duration::from_secs(60),
             max_retries: 3,
             prefetch: 32,
             mongodb_url: None,
             data_dir: PathBuf::from("./data"),
             health_port: None,
+        }
+    }
+
+    /// The consumers' backoff and budget under these settings.
+    pub fn retry_policy(&self) -> crate::messaging::RetryPolicy {
+        crate::messaging::RetryPolicy {
+            base: self.retry_delay,
+            max_delay: self.retry_max_delay,
+            budget: self.retry_budget,
+            max_retries: self.max_retries,
         }
     }
 

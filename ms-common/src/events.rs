@@ -2,7 +2,8 @@
 //!
 //! Wire form: `{"id","type","occurredAt","correlationId","data"}`; the AMQP routing key
 //! is the `type` (e.g. `stuff.updated`). Records carry `version`, incremented on each
-//! change, so a consumer applies version N only on N-1 (see [`VersionCheck`]).
+//! change, and every event carries its record's full state, so a consumer applies any
+//! version newer than the one it holds and drops the others (see [`VersionCheck`]).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -252,6 +253,11 @@ pub struct OrderRecord {
     pub expires_at: DateTime<Utc>,
     /// Price at the time of ordering.
     pub price_cents: i64,
+    /// The stuff version the price was taken from (ms-order's replica when the order was
+    /// created): ms-stuff lets the order take the stuff only at that version, so the buyer
+    /// pays for what they saw. Absent on orders made before it was recorded (unchecked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stuff_version: Option<u64>,
     /// Record version.
     #[sqlx(try_from = "i64")]
     pub version: u64,
@@ -295,6 +301,26 @@ pub struct PaymentFailure {
     pub reason: String,
 }
 
+/// ms-stuff would not let an order take a stuff: the stuff is no longer at the version the
+/// order was priced at (the seller changed it before the reservation reached ms-stuff).
+/// ms-order cancels the order (or refunds it, if it was paid meanwhile).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReservationRefusal {
+    /// The order that was refused.
+    pub order_id: String,
+    /// Its buyer.
+    pub user_id: String,
+    /// The stuff it wanted.
+    pub stuff_id: String,
+    /// The version the order was priced at.
+    pub priced_version: u64,
+    /// The version the stuff is at.
+    pub stuff_version: u64,
+    /// Why, for logs.
+    pub reason: String,
+}
+
 /// Every fact published on the events exchange.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", content = "data")]
@@ -332,6 +358,9 @@ pub enum Event {
     /// A sold stuff's deliverables changed (a new version of a file).
     #[serde(rename = "delivery.updated")]
     DeliveryUpdated(DeliveryChange),
+    /// ms-stuff refused an order the stuff: it changed since the order was priced.
+    #[serde(rename = "reservation.refused")]
+    ReservationRefused(ReservationRefusal),
 }
 
 impl Event {
@@ -349,6 +378,7 @@ impl Event {
             Event::PaymentFailed(_) => EventKind::PaymentFailed,
             Event::PaymentRefunded(_) => EventKind::PaymentRefunded,
             Event::DeliveryUpdated(_) => EventKind::DeliveryUpdated,
+            Event::ReservationRefused(_) => EventKind::ReservationRefused,
         }
     }
 
@@ -384,11 +414,13 @@ pub enum EventKind {
     PaymentRefunded,
     /// `delivery.updated`.
     DeliveryUpdated,
+    /// `reservation.refused`.
+    ReservationRefused,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::UserCreated,
         EventKind::StuffCreated,
         EventKind::StuffUpdated,
@@ -400,6 +432,7 @@ impl EventKind {
         EventKind::PaymentFailed,
         EventKind::PaymentRefunded,
         EventKind::DeliveryUpdated,
+        EventKind::ReservationRefused,
     ];
 
     /// The routing key on the events exchange.
@@ -416,6 +449,7 @@ impl EventKind {
             EventKind::PaymentFailed => "payment.failed",
             EventKind::PaymentRefunded => "payment.refunded",
             EventKind::DeliveryUpdated => "delivery.updated",
+            EventKind::ReservationRefused => "reservation.refused",
         }
     }
 }
@@ -449,26 +483,28 @@ impl EventEnvelope {
 }
 
 /// How an incoming record version relates to the version a replica holds.
+///
+/// Events carry the record's full state, so a newer version is applied even when versions
+/// in between never arrived (one dead-lettered `stuff.updated` must not leave a replica
+/// waiting for it forever); the next event simply carries the sum of the changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VersionCheck {
-    /// Exactly the next version: apply it.
+    /// Newer than what is held (the next one, or later after a gap): apply it.
     Apply,
     /// Already applied (duplicate or stale): ack and drop.
     Stale,
-    /// A version is missing in between: retry later.
-    Early,
+    /// Another writer changed the replica between this one's read and write: nothing was
+    /// written; read again (retry).
+    Raced,
 }
 
 impl VersionCheck {
     /// Compares an incoming version with the one held (`None` = nothing held yet).
     pub fn of(held: Option<u64>, incoming: u64) -> Self {
-        let held = held.unwrap_or(0);
-        if incoming <= held {
-            VersionCheck::Stale
-        } else if incoming == held + 1 {
+        if incoming > held.unwrap_or(0) {
             VersionCheck::Apply
         } else {
-            VersionCheck::Early
+            VersionCheck::Stale
         }
     }
 }
@@ -500,9 +536,11 @@ mod tests {
     #[test]
     fn version_rules() {
         assert_eq!(VersionCheck::of(None, 1), VersionCheck::Apply);
-        assert_eq!(VersionCheck::of(None, 2), VersionCheck::Early);
         assert_eq!(VersionCheck::of(Some(2), 2), VersionCheck::Stale);
         assert_eq!(VersionCheck::of(Some(2), 1), VersionCheck::Stale);
         assert_eq!(VersionCheck::of(Some(2), 3), VersionCheck::Apply);
+        // A gap heals: full state is applied over a missing version, never waited for.
+        assert_eq!(VersionCheck::of(None, 2), VersionCheck::Apply);
+        assert_eq!(VersionCheck::of(Some(2), 7), VersionCheck::Apply);
     }
 }

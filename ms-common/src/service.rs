@@ -46,7 +46,7 @@ impl ServiceRuntime {
                 .iter()
                 .map(|k| k.routing_key().to_owned())
                 .collect(),
-            retry_delay: config.retry_delay,
+            retry: config.retry_policy(),
             rpc: true,
         };
         let broker = Broker::connect(
@@ -90,8 +90,8 @@ impl ServiceRuntime {
         self.consume_queue::<T, H>(queue, handler);
     }
 
-    /// Consumes another queue of the service (declared by the service, with a retry queue
-    /// from `topology::declare_retry_queue` at the configured delay).
+    /// Consumes another queue of the service (declared by the service, with its retry
+    /// ladder from `topology::declare_retry_queues` under the configured policy).
     pub fn consume_queue<T, H>(&mut self, queue: String, handler: Arc<H>)
     where
         T: DeserializeOwned + Send + 'static,
@@ -100,13 +100,9 @@ impl ServiceRuntime {
         let spec = ConsumerSpec {
             names: self.names.clone(),
             service: self.service,
-            retry_queue: crate::messaging::topology::retry_queue_for(
-                &queue,
-                self.topology.retry_delay,
-            ),
             queue,
             prefetch: self.config.prefetch,
-            max_retries: self.config.max_retries,
+            retry: self.topology.retry,
         };
         let fut = crate::messaging::run_consumer::<T, H>(
             self.broker.clone(),

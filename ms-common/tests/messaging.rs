@@ -11,6 +11,7 @@ use ms_common::ApiError;
 use ms_common::auth::{AuthUser, VerifyToken};
 use ms_common::contract::StuffAction;
 use ms_common::messaging::consumer::{REASON_HEADER, RETRY_HEADER};
+use ms_common::messaging::retry::FIRST_FAILURE_HEADER;
 use ms_common::messaging::{
     Broker, ConsumerSpec, HandleError, Handler, Outgoing, PublishError, Publisher, RpcClient,
     RpcContext, RpcHandler, RpcRequest, Service, ServiceTopology, run_consumer, run_rpc_server,
@@ -27,7 +28,7 @@ fn topology(env: &TestEnv, bindings: &[&str]) -> Arc<ServiceTopology> {
         names: env.names(),
         service: Service::Stuff,
         bindings: bindings.iter().map(|s| s.to_string()).collect(),
-        retry_delay: env.common.retry_delay,
+        retry: env.common.retry_policy(),
         rpc: true,
     })
 }
@@ -38,10 +39,7 @@ fn spec(env: &TestEnv) -> ConsumerSpec {
         service: Service::Stuff,
         queue: env.names().events_queue(Service::Stuff),
         prefetch: 8,
-        max_retries: env.common.max_retries,
-        retry_queue: env
-            .names()
-            .retry_queue(Service::Stuff, env.common.retry_delay),
+        retry: env.common.retry_policy(),
     }
 }
 
@@ -137,6 +135,121 @@ async fn failing_handler_is_retried_then_dead_lettered_with_reason() {
         1 + env.common.max_retries as usize
     );
     shutdown.drain(Duration::from_secs(2)).await;
+    env.teardown(&[]).await;
+}
+
+#[tokio::test]
+async fn a_failing_message_is_dead_lettered_once_its_time_budget_is_spent_not_before() {
+    // A count that would never run out: the budget (1.5 s since the first failure) ends it,
+    // with retries spaced 100, 200, 400, 800, 800 … ms.
+    let env = TestEnv::new();
+    let mut policy = env.common.retry_policy();
+    policy.max_retries = 1000;
+    policy.budget = Duration::from_millis(1500);
+    let broker = env.broker().await.unwrap();
+    let topo = ServiceTopology {
+        retry: policy,
+        ..(*topology(&env, &["test.budget"])).clone()
+    };
+    broker.declare(Arc::new(topo)).await.unwrap();
+    let handler = Arc::new(Counting {
+        calls: AtomicUsize::new(0),
+        fail: true,
+    });
+    let shutdown = Shutdown::new();
+    tokio::spawn(run_consumer::<Value, _>(
+        broker.clone(),
+        ConsumerSpec {
+            retry: policy,
+            ..spec(&env)
+        },
+        handler.clone(),
+        shutdown.clone(),
+    ));
+    let publisher = Publisher::new(broker.clone());
+    publish_event(&publisher, &env, "test.budget", br#"{"n":1}"#).await;
+    let dlq = env.names().dead_letter_queue(Service::Stuff);
+    let msg = eventually(Duration::from_secs(20), "the dead letter", || {
+        get_one(&broker, &dlq)
+    })
+    .await
+    .unwrap();
+    let headers = msg
+        .delivery
+        .properties
+        .headers()
+        .clone()
+        .unwrap_or_default();
+    assert!(as_text(header(&headers, REASON_HEADER)).contains("retries exhausted"));
+    assert!(
+        matches!(
+            header(&headers, FIRST_FAILURE_HEADER),
+            Some(AMQPValue::LongLongInt(_))
+        ),
+        "the budget's start travels with the message"
+    );
+    let retries = match header(&headers, RETRY_HEADER) {
+        Some(AMQPValue::LongInt(n)) => *n,
+        other => panic!("no retry count: {other:?}"),
+    };
+    // Jittered waits of at least half of 100, 200, 400, 800 … ms: the 1.5 s budget is
+    // spent after a handful of retries, far below the count.
+    assert!((3..=30).contains(&retries), "{retries} retries");
+    assert_eq!(handler.calls.load(Ordering::SeqCst), 1 + retries as usize);
+    shutdown.drain(Duration::from_secs(2)).await;
+    env.teardown(&[]).await;
+}
+
+/// Defers a message once (not due yet), then takes it.
+struct DeferOnce {
+    calls: AtomicUsize,
+}
+
+#[async_trait]
+impl Handler<Value> for DeferOnce {
+    async fn handle(&self, _msg: Value, _cid: Option<String>) -> Result<(), HandleError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            Err(HandleError::Defer(Duration::from_millis(300)))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_deferred_message_comes_back_without_counting_as_a_retry() {
+    let env = TestEnv::new();
+    let broker = env.broker().await.unwrap();
+    broker
+        .declare(topology(&env, &["test.defer"]))
+        .await
+        .unwrap();
+    let handler = Arc::new(DeferOnce {
+        calls: AtomicUsize::new(0),
+    });
+    let shutdown = Shutdown::new();
+    tokio::spawn(run_consumer::<Value, _>(
+        broker.clone(),
+        spec(&env),
+        handler.clone(),
+        shutdown.clone(),
+    ));
+    let publisher = Publisher::new(broker.clone());
+    publish_event(&publisher, &env, "test.defer", br#"{"n":1}"#).await;
+    eventually(
+        Duration::from_secs(10),
+        "the deferred message back",
+        || async { (handler.calls.load(Ordering::SeqCst) >= 2).then_some(()) },
+    )
+    .await
+    .unwrap();
+    assert!(
+        get_one(&broker, &env.names().dead_letter_queue(Service::Stuff))
+            .await
+            .is_none()
+    );
+    shutdown.drain(Duration::from_secs(2)).await;
+    assert_eq!(handler.calls.load(Ordering::SeqCst), 2);
     env.teardown(&[]).await;
 }
 

@@ -186,7 +186,7 @@ async fn relay_publishes_after_the_broker_comes_back_exactly_once() {
             names: env.names(),
             service: Service::User,
             bindings: vec![],
-            retry_delay: env.common.retry_delay,
+            retry: env.common.retry_policy(),
             rpc: false,
         }))
         .await

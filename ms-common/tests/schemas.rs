@@ -238,6 +238,7 @@ fn order(status: OrderStatus) -> OrderRecord {
         status,
         expires_at: t + chrono::Duration::minutes(15),
         price_cents: 1500,
+        stuff_version: Some(1),
         version: 1,
         created_at: t,
     }
@@ -280,6 +281,14 @@ fn every_event() -> Vec<Event> {
             user_id: "0192-b".into(),
             reason: "card declined".into(),
         }),
+        Event::ReservationRefused(ms_common::events::ReservationRefusal {
+            order_id: "0192-o".into(),
+            user_id: "0192-b".into(),
+            stuff_id: "0192-s".into(),
+            priced_version: 1,
+            stuff_version: 2,
+            reason: "order priced at version 1, stuff is at version 2".into(),
+        }),
     ]
 }
 
@@ -288,7 +297,7 @@ fn every_event_envelope_matches_its_schema() {
     let events = every_event();
     let mut keys: Vec<&str> = events.iter().map(Event::routing_key).collect();
     keys.dedup();
-    assert_eq!(keys.len(), 10, "one sample per Event variant");
+    assert_eq!(keys.len(), 11, "one sample per Event variant");
     for (i, event) in events.into_iter().enumerate() {
         let cid = (i % 2 == 0).then(|| "c0ffee".to_owned());
         let env = EventEnvelope::new(event, cid);
@@ -300,6 +309,7 @@ fn every_event_envelope_matches_its_schema() {
             "stuff.created" | "stuff.updated" => "StuffRecord",
             "payment.created" | "payment.refunded" => "PaymentRecord",
             "payment.failed" => "PaymentFailure",
+            "reservation.refused" => "ReservationRefusal",
             _ => "Order",
         };
         assert_valid(record, &v["data"]);

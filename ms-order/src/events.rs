@@ -12,14 +12,17 @@ use async_trait::async_trait;
 use chrono::Utc;
 use ms_common::ApiError;
 use ms_common::events::{
-    Event, EventEnvelope, OrderRecord, OrderStatus, PaymentFailure, PaymentRecord, StuffRecord,
-    VersionCheck,
+    Event, EventEnvelope, OrderRecord, OrderStatus, PaymentFailure, PaymentRecord,
+    ReservationRefusal, StuffRecord, VersionCheck,
 };
 use ms_common::messaging::{HandleError, Handler};
 use std::sync::Arc;
 
 /// How often a payment re-reads an order that changed under it before the event is retried.
 const PAYMENT_CAS_ATTEMPTS: usize = 3;
+
+/// An expiry this close to `expiresAt` counts as due (the TTL queue is not millisecond-exact).
+const EXPIRY_SLACK: chrono::Duration = chrono::Duration::milliseconds(500);
 
 #[async_trait]
 impl Handler<EventEnvelope> for OrderService {
@@ -29,6 +32,7 @@ impl Handler<EventEnvelope> for OrderService {
             Event::PaymentCreated(p) => self.on_payment_created(p, cid).await,
             Event::PaymentFailed(f) => self.on_payment_failed(f, cid).await,
             Event::PaymentRefunded(p) => self.on_payment_refunded(p, cid).await,
+            Event::ReservationRefused(r) => self.on_reservation_refused(r, cid).await,
             other => {
                 tracing::debug!(kind = other.routing_key(), "event not for ms-order");
                 Ok(())
@@ -49,8 +53,22 @@ fn retry(e: ApiError) -> HandleError {
 
 /// The event handlers, one per event ms-order follows.
 impl OrderService {
-    /// An expired hold: cancel unless paid, already cancelled, or not due yet.
+    /// An expired hold: cancel unless paid or already cancelled. The TTL queue's expiry and
+    /// the sweeper ([`OrderService::sweep_holds`]) both come here, and the cancel is a
+    /// compare-and-set on `created`, so an order expired twice (by both, or by two
+    /// replicas) is cancelled once and announced once. One that is not due yet (clock
+    /// skew between replicas, or a leftover queue of a shorter hold) is deferred until its
+    /// `expiresAt`, never dropped.
     pub async fn expire(&self, order_id: &str, cid: Option<String>) -> Result<(), HandleError> {
+        self.expire_hold(order_id, cid).await.map(|_| ())
+    }
+
+    /// [`Self::expire`], saying whether this call was the one that cancelled the order.
+    pub(crate) async fn expire_hold(
+        &self,
+        order_id: &str,
+        cid: Option<String>,
+    ) -> Result<bool, HandleError> {
         let Some(order) = self
             .store
             .order(order_id)
@@ -62,22 +80,27 @@ impl OrderService {
             )));
         };
         if order.status != OrderStatus::Created {
-            return Ok(());
+            return Ok(false);
         }
-        if Utc::now() + chrono::Duration::milliseconds(500) < order.expires_at {
+        let now = Utc::now();
+        if now + EXPIRY_SLACK < order.expires_at {
+            let wait = (order.expires_at - now).to_std().unwrap_or_default();
             tracing::info!(
                 order_id,
-                "expiry before expiresAt ignored (older hold queue?)"
+                ?wait,
+                "expiry before expiresAt: deferred until then"
             );
-            return Ok(());
+            return Err(HandleError::Defer(wait));
         }
-        self.move_order(order_id, OrderStatus::Created, OrderStatus::Cancelled, cid)
+        let moved = self
+            .move_order(order_id, OrderStatus::Created, OrderStatus::Cancelled, cid)
             .await
             .map_err(retry)?;
-        Ok(())
+        Ok(moved.is_some())
     }
 
-    /// `stuff.created` / `stuff.updated`: keeps the stuff replica at ms-stuff's version.
+    /// `stuff.created` / `stuff.updated`: keeps the stuff replica at ms-stuff's latest
+    /// version (a newer one is applied even after a gap: the event is the full record).
     async fn on_stuff_changed(&self, s: StuffRecord) -> Result<(), HandleError> {
         let replica = StuffReplica {
             deliverable: s.deliverable(),
@@ -92,9 +115,9 @@ impl OrderService {
             VersionCheck::Stale => {
                 tracing::debug!(stuff_id = %s.id, version = s.version, "stale stuff event dropped")
             }
-            VersionCheck::Early => {
+            VersionCheck::Raced => {
                 return Err(HandleError::Retry(format!(
-                    "stuff {} v{} arrived early",
+                    "stuff {} v{} raced another write",
                     s.id, s.version
                 )));
             }
@@ -182,6 +205,32 @@ impl OrderService {
                 ))),
                 OrderStatus::Complete | OrderStatus::Cancelled => Ok(Some(OrderStatus::Refunded)),
             }
+        })
+        .await
+    }
+
+    /// `reservation.refused`: ms-stuff would not let the order take its stuff, which changed
+    /// after the order was priced. The order is cancelled; one paid meanwhile is refunded
+    /// (the buyer paid for a version no longer offered; ms-payment gives the money back).
+    async fn on_reservation_refused(
+        &self,
+        r: ReservationRefusal,
+        cid: Option<String>,
+    ) -> Result<(), HandleError> {
+        tracing::warn!(
+            order_id = %r.order_id,
+            stuff_id = %r.stuff_id,
+            priced_version = r.priced_version,
+            stuff_version = r.stuff_version,
+            reason = %r.reason,
+            "ms-stuff refused the order its stuff: cancelling it"
+        );
+        self.follow_payment(&r.order_id, "cancelling a refused", cid, |order, _| {
+            Ok(match order.status {
+                OrderStatus::Created => Some(OrderStatus::Cancelled),
+                OrderStatus::Complete => Some(OrderStatus::Refunded),
+                OrderStatus::Cancelled | OrderStatus::Refunded => None,
+            })
         })
         .await
     }

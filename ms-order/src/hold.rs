@@ -9,16 +9,17 @@
 //! The hold message *is* the `order.created` event, so it leaves through the outbox in
 //! the same transaction as the order: no order without its hold, no hold without its order.
 //! One TTL per queue keeps expiry in FIFO order; a new hold time means a new queue name.
-//! An expiry that arrives before the order's `expiresAt` (a leftover queue from an older,
-//! shorter setting) is ignored; a late or duplicate one finds nothing to cancel.
+//! An expiry that arrives before the order's `expiresAt` (clock skew, or a leftover queue
+//! from an older, shorter setting) is deferred until then; a late or duplicate one finds
+//! nothing to cancel. The [`crate::sweeper`] catches holds whose message was lost.
 
 use async_trait::async_trait;
 use lapin::Channel;
 use lapin::options::QueueBindOptions;
 use lapin::types::{AMQPValue, FieldTable};
 use ms_common::events::EventKind;
-use ms_common::messaging::topology::{declare_retry_queue, declare_work_queue, lstr, table};
-use ms_common::messaging::{Declare, Names, Service};
+use ms_common::messaging::topology::{declare_retry_queues, declare_work_queue, lstr, table};
+use ms_common::messaging::{Declare, Names, RetryPolicy, Service};
 use std::time::Duration;
 
 /// Queue names of the hold mechanism.
@@ -28,8 +29,8 @@ pub struct HoldTopology {
     pub names: Names,
     /// How long an order holds its stuff.
     pub hold: Duration,
-    /// Retry delay for the expired queue's consumer.
-    pub retry_delay: Duration,
+    /// Backoff of the expired queue's consumer (its retry ladder).
+    pub retry: RetryPolicy,
 }
 
 impl HoldTopology {
@@ -52,7 +53,7 @@ impl Declare for HoldTopology {
     async fn declare(&self, ch: &Channel) -> lapin::Result<()> {
         let expired = self.expired_queue();
         declare_work_queue(ch, &self.names, Service::Order, &expired).await?;
-        declare_retry_queue(ch, &expired, self.retry_delay).await?;
+        declare_retry_queues(ch, &expired, &self.retry).await?;
         let ttl = i32::try_from(self.hold.as_millis()).unwrap_or(i32::MAX);
         ch.queue_declare(
             self.hold_queue().into(),

@@ -7,13 +7,15 @@
 //! buyer win) with `order.created` in the outbox → ms-stuff marks the stuff reserved; the
 //! same event waits in the hold queue and comes back through `order.expired` when the
 //! hold ends → the order is cancelled unless paid (`payment.created` completes it,
-//! `payment.failed` cancels it).
+//! `payment.failed` cancels it). A [`sweeper`] cancels overdue holds whose expiry never
+//! came back.
 
 pub mod domain;
 pub mod events;
 pub mod hold;
 pub mod service;
 pub mod store;
+pub mod sweeper;
 
 use events::ExpiryHandler;
 use hold::HoldTopology;
@@ -36,6 +38,9 @@ pub struct OrderConfig {
     pub storage: StorageConfig,
     /// `ORDER_HOLD_SECONDS` (900): how long an order holds its stuff.
     pub hold: Duration,
+    /// `HOLD_SWEEP_SECONDS` (60): how often the sweeper cancels overdue holds whose TTL
+    /// expiry never came.
+    pub sweep_every: Duration,
 }
 
 impl OrderConfig {
@@ -44,19 +49,25 @@ impl OrderConfig {
         let common = CommonConfig::from_env()?;
         let secs: u64 = env_parse("ORDER_HOLD_SECONDS", 900)?;
         anyhow::ensure!(secs >= 1, "ORDER_HOLD_SECONDS must be at least 1");
+        let sweep: u64 = env_parse("HOLD_SWEEP_SECONDS", 60)?;
+        anyhow::ensure!(sweep >= 1, "HOLD_SWEEP_SECONDS must be at least 1");
         Ok(Self {
             storage: common.storage_for("order"),
             common,
             hold: Duration::from_secs(secs),
+            sweep_every: Duration::from_secs(sweep),
         })
     }
 
-    /// Test settings: in-memory SQLite, the given prefix and hold.
+    /// Test settings: in-memory SQLite, the given prefix and hold, and a sweeper that
+    /// stays out of the way (tests of the TTL path must not be rescued by it; a sweeper
+    /// test sets `sweep_every`).
     pub fn for_tests(prefix: &str, hold: Duration) -> Self {
         Self {
             common: CommonConfig::for_tests(prefix),
             storage: StorageConfig::SqliteMemory,
             hold,
+            sweep_every: Duration::from_secs(3600),
         }
     }
 
@@ -65,7 +76,7 @@ impl OrderConfig {
         HoldTopology {
             names: ms_common::messaging::Names::new(self.common.amqp_prefix.clone()),
             hold: self.hold,
-            retry_delay: self.common.retry_delay,
+            retry: self.common.retry_policy(),
         }
     }
 }
@@ -91,7 +102,11 @@ pub async fn start_with_store(
     let verifier = Arc::new(TokenVerifier::new(Arc::new(RpcKeySource::new(rpc))));
     rt.serve_rpc(verifier, svc.clone());
     rt.consume_events::<EventEnvelope, _>(svc.clone());
-    rt.consume_queue::<EventEnvelope, _>(hold.expired_queue(), Arc::new(ExpiryHandler(svc)));
+    rt.consume_queue::<EventEnvelope, _>(
+        hold.expired_queue(),
+        Arc::new(ExpiryHandler(svc.clone())),
+    );
+    rt.spawn(sweeper::run(svc, cfg.sweep_every, rt.shutdown.clone()));
     rt.relay_outbox(store.outbox());
     Ok(RunningOrder {
         handle: rt.started().await?,

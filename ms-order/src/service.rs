@@ -86,6 +86,8 @@ impl OrderService {
             status: OrderStatus::Created,
             expires_at: now + chrono::Duration::from_std(self.hold).map_err(internal)?,
             price_cents: stuff.price_cents,
+            // The price is this version's: ms-stuff reserves only at it.
+            stuff_version: Some(stuff.version),
             version: 1,
             created_at: now,
         };

@@ -14,6 +14,7 @@ use ms_common::events::{
     StuffRecord, StuffStatus,
 };
 use ms_common::messaging::{Broker, Outgoing, Publisher, RpcClient, RpcRequest, Service};
+use ms_order::store::{CreateError, OrderStore, StuffReplica};
 use ms_order::{OrderConfig, RunningOrder};
 use ms_testkit::{TestEnv, eventually};
 use serde_json::{Value, json};
@@ -32,13 +33,25 @@ struct Ctx {
 }
 
 async fn setup(hold: Duration) -> Ctx {
+    setup_with(hold, |_| {}, None).await
+}
+
+/// [`setup`] with adjusted settings and, optionally, a store of the test's own.
+async fn setup_with(
+    hold: Duration,
+    tweak: impl FnOnce(&mut OrderConfig),
+    store: Option<Arc<dyn OrderStore>>,
+) -> Ctx {
     let env = TestEnv::new();
     let user = ms_user::start(ms_user::UserConfig::for_tests(&env.prefix))
         .await
         .unwrap();
-    let order = ms_order::start(OrderConfig::for_tests(&env.prefix, hold))
-        .await
-        .unwrap();
+    let mut cfg = OrderConfig::for_tests(&env.prefix, hold);
+    tweak(&mut cfg);
+    let order = match store {
+        Some(store) => ms_order::start_with_store(cfg, store).await.unwrap(),
+        None => ms_order::start(cfg).await.unwrap(),
+    };
     let broker = env.broker().await.unwrap();
     // Observe every order event the service publishes.
     let observer = format!("{}observer", env.prefix);
@@ -779,5 +792,343 @@ async fn a_refunded_payment_refunds_the_order_and_a_late_payment_for_taken_stuff
         .unwrap()
         .unwrap();
     assert_eq!(holder.status, OrderStatus::Created);
+    c.done().await;
+}
+
+// ---- Holds can't be lost (issue 17, item 3) ----
+
+impl Ctx {
+    /// Messages waiting in `queue`.
+    async fn depth(&self, queue: &str) -> u32 {
+        let ch = self.broker.channel().await.unwrap();
+        ch.queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap()
+        .message_count()
+    }
+
+    /// Waits until ms-order's outbox is published (`order.created` is in the hold queue).
+    async fn published(&self) {
+        let outbox = self.order.as_ref().unwrap().store.outbox();
+        eventually(Duration::from_secs(10), "the outbox to drain", || async {
+            (outbox.unsent_count().await.ok()? == 0).then_some(())
+        })
+        .await
+        .unwrap();
+    }
+
+    /// Loses the hold's TTL message, as a lost broker node or a purge would.
+    async fn lose_hold_messages(&self) -> u32 {
+        self.published().await;
+        let ch = self.broker.channel().await.unwrap();
+        ch.queue_purge(
+            self.order_cfg().hold_topology().hold_queue().into(),
+            lapin::options::QueuePurgeOptions::default(),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Buys a fresh stuff as `buyer`; the order's id.
+    async fn buy(&self, buyer: &str) -> OrderRecord {
+        let token = self.token(buyer).await;
+        let stuff = self.stuff("seller", StuffStatus::Available, 1).await;
+        self.wait_replica(&stuff, 1).await;
+        let o = self
+            .call("order:create", &token, json!({"stuffId": stuff}))
+            .await
+            .unwrap();
+        serde_json::from_value(o).unwrap()
+    }
+
+    /// Sends an order's expiry straight to `order.expired`, as the TTL queue does.
+    async fn send_expiry(&self, order: &OrderRecord) {
+        let created = EventEnvelope::new(Event::OrderCreated(order.clone()), None);
+        self.publisher
+            .publish(Outgoing {
+                exchange: String::new(),
+                routing_key: self.order_cfg().hold_topology().expired_queue(),
+                payload: serde_json::to_vec(&created).unwrap(),
+                ..Outgoing::default()
+            })
+            .await
+            .unwrap();
+    }
+
+    /// How many events of `kind` were published about `order_id`.
+    async fn count_events(&self, kind: &str, order_id: &str) -> usize {
+        self.observed()
+            .await
+            .into_iter()
+            .filter(|e| e.event.routing_key() == kind)
+            .filter(|e| match &e.event {
+                Event::OrderCancelled(o) | Event::OrderCreated(o) => o.id == order_id,
+                _ => false,
+            })
+            .count()
+    }
+}
+
+/// ms-order's store during a database failover: until `down_until`, reading and moving
+/// orders fail.
+struct Failover {
+    inner: Arc<dyn OrderStore>,
+    down_until: std::sync::Mutex<Option<std::time::Instant>>,
+    failures: std::sync::atomic::AtomicU32,
+}
+
+impl Failover {
+    fn check(&self) -> anyhow::Result<()> {
+        let until = *self.down_until.lock().unwrap();
+        if until.is_some_and(|u| std::time::Instant::now() < u) {
+            self.failures
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            anyhow::bail!("injected outage: no primary (election in progress)");
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl OrderStore for Failover {
+    async fn apply_stuff(
+        &self,
+        s: &StuffReplica,
+    ) -> anyhow::Result<ms_common::events::VersionCheck> {
+        self.inner.apply_stuff(s).await
+    }
+    async fn stuff(&self, id: &str) -> anyhow::Result<Option<StuffReplica>> {
+        self.inner.stuff(id).await
+    }
+    async fn create_order(&self, o: &OrderRecord, cid: Option<String>) -> Result<(), CreateError> {
+        self.inner.create_order(o, cid).await
+    }
+    async fn order(&self, id: &str) -> anyhow::Result<Option<OrderRecord>> {
+        self.check()?;
+        self.inner.order(id).await
+    }
+    async fn orders_of(&self, user_id: &str) -> anyhow::Result<Vec<OrderRecord>> {
+        self.inner.orders_of(user_id).await
+    }
+    async fn transition(
+        &self,
+        id: &str,
+        from: OrderStatus,
+        to: OrderStatus,
+        cid: Option<String>,
+    ) -> anyhow::Result<Option<OrderRecord>> {
+        self.check()?;
+        self.inner.transition(id, from, to, cid).await
+    }
+    async fn overdue_holds(
+        &self,
+        before: chrono::DateTime<Utc>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<String>> {
+        self.check()?;
+        self.inner.overdue_holds(before, limit).await
+    }
+    async fn stuff_taken(&self, stuff_id: &str, except: &str) -> anyhow::Result<bool> {
+        self.inner.stuff_taken(stuff_id, except).await
+    }
+    async fn active_count(&self, stuff_id: &str) -> anyhow::Result<u64> {
+        self.inner.active_count(stuff_id).await
+    }
+    fn outbox(&self) -> Arc<dyn ms_common::storage::OutboxStore> {
+        self.inner.outbox()
+    }
+}
+
+#[tokio::test]
+async fn an_expiry_outlives_a_store_outage_longer_than_its_retry_count_times_the_delay() {
+    // 10 retries: at a fixed 100 ms (the old policy) they are spent in 1 s; doubling
+    // from 100 ms to 800 ms they span at least 3.15 s (jitter takes up to half of each),
+    // more than the 2 s outage.
+    let retries = 10;
+    let failover = Arc::new(Failover {
+        inner: ms_order::store::open(&ms_common::config::StorageConfig::SqliteMemory)
+            .await
+            .unwrap(),
+        down_until: std::sync::Mutex::new(None),
+        failures: std::sync::atomic::AtomicU32::new(0),
+    });
+    let c = setup_with(
+        Duration::from_secs(1),
+        |cfg| cfg.common.max_retries = retries,
+        Some(failover.clone()),
+    )
+    .await;
+    let order = c.buy("a").await;
+    c.published().await;
+    // The database is unavailable from now until 2 s after the hold ends.
+    *failover.down_until.lock().unwrap() =
+        Some(std::time::Instant::now() + c.hold + Duration::from_secs(2));
+    eventually(
+        Duration::from_secs(10),
+        "the expiry to hit the outage",
+        || async {
+            (failover.failures.load(std::sync::atomic::Ordering::SeqCst) > 0).then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    let cancelled = c
+        .order_status(&order.id, OrderStatus::Cancelled, Duration::from_secs(20))
+        .await;
+    assert_eq!(cancelled.version, 2);
+    assert_eq!(
+        c.depth(&c.env.names().dead_letter_queue(Service::Order))
+            .await,
+        0,
+        "the expiry was not dead-lettered"
+    );
+    assert_eq!(c.count_events("order.cancelled", &order.id).await, 1);
+    c.done().await;
+}
+
+#[tokio::test]
+async fn an_early_expiry_is_deferred_until_expires_at_not_dropped() {
+    // A 3 s hold whose TTL message is lost; an expiry for it arrives at once (clock skew
+    // between replicas, or a leftover queue of a shorter hold).
+    let c = setup(Duration::from_secs(3)).await;
+    let order = c.buy("a").await;
+    assert_eq!(c.lose_hold_messages().await, 1);
+    c.send_expiry(&order).await;
+    let cancelled = c
+        .order_status(&order.id, OrderStatus::Cancelled, Duration::from_secs(20))
+        .await;
+    assert!(
+        Utc::now() >= cancelled.expires_at,
+        "cancelled before its expiresAt"
+    );
+    // Deferrals (3 s over 800 ms rungs, more than MAX_RETRIES of them) are not failures.
+    assert_eq!(
+        c.depth(&c.env.names().dead_letter_queue(Service::Order))
+            .await,
+        0
+    );
+    assert_eq!(c.count_events("order.cancelled", &order.id).await, 1);
+    c.done().await;
+}
+
+#[tokio::test]
+async fn the_sweeper_cancels_a_hold_whose_ttl_message_was_lost_once_across_replicas() {
+    let c = setup_with(
+        Duration::from_secs(1),
+        |cfg| cfg.sweep_every = Duration::from_secs(1),
+        None,
+    )
+    .await;
+    // A second replica on the same database sweeps too.
+    let store = c.order.as_ref().unwrap().store.clone();
+    let mut cfg2 = c.order_cfg();
+    cfg2.sweep_every = Duration::from_secs(1);
+    let second = ms_order::start_with_store(cfg2, store.clone())
+        .await
+        .unwrap();
+    let order = c.buy("a").await;
+    assert_eq!(c.lose_hold_messages().await, 1, "the TTL message is gone");
+    let cancelled = c
+        .order_status(&order.id, OrderStatus::Cancelled, Duration::from_secs(30))
+        .await;
+    assert_eq!(cancelled.version, 2);
+    assert!(Utc::now() >= cancelled.expires_at);
+    // The TTL path arriving after all (a redelivery) changes nothing either.
+    c.send_expiry(&order).await;
+    eventually(
+        Duration::from_secs(10),
+        "the late expiry consumed",
+        || async {
+            (c.depth(&c.order_cfg().hold_topology().expired_queue())
+                .await
+                == 0)
+                .then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    second.handle.stop().await;
+    assert_eq!(c.count_events("order.cancelled", &order.id).await, 1);
+    assert_eq!(store.order(&order.id).await.unwrap().unwrap().version, 2);
+    c.done().await;
+}
+
+#[tokio::test]
+async fn a_lost_stuff_update_does_not_stall_the_replica() {
+    let c = setup(Duration::from_secs(600)).await;
+    let id = uuid::Uuid::now_v7().to_string();
+    c.put_stuff(&id, "seller", StuffStatus::Available, 1).await;
+    c.wait_replica(&id, 1).await;
+    // v2 was dead-lettered somewhere upstream and never arrives; v3 is the full record.
+    c.put_stuff(&id, "seller", StuffStatus::Reserved, 3).await;
+    c.wait_replica(&id, 3).await;
+    c.put_stuff(&id, "seller", StuffStatus::Available, 4).await;
+    c.wait_replica(&id, 4).await;
+    // The late v2 is stale now.
+    c.put_stuff(&id, "seller", StuffStatus::Reserved, 2).await;
+    let events_q = c.env.names().events_queue(Service::Order);
+    eventually(Duration::from_secs(10), "the late v2 consumed", || async {
+        (c.depth(&events_q).await == 0).then_some(())
+    })
+    .await
+    .unwrap();
+    let store = c.order.as_ref().unwrap().store.clone();
+    let held = store.stuff(&id).await.unwrap().unwrap();
+    assert_eq!((held.version, held.status), (4, StuffStatus::Available));
+    let token = c.token("buyer").await;
+    c.call("order:create", &token, json!({"stuffId": id}))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.depth(&c.env.names().dead_letter_queue(Service::Order))
+            .await,
+        0
+    );
+    c.done().await;
+}
+
+#[tokio::test]
+async fn an_order_records_the_stuff_version_it_priced_and_a_refusal_cancels_it() {
+    let c = setup(Duration::from_secs(600)).await;
+    let token = c.token("a").await;
+    let id = uuid::Uuid::now_v7().to_string();
+    c.put_stuff(&id, "seller", StuffStatus::Available, 1).await;
+    c.put_stuff(&id, "seller", StuffStatus::Available, 3).await;
+    c.wait_replica(&id, 3).await;
+    let o: OrderRecord = serde_json::from_value(
+        c.call("order:create", &token, json!({"stuffId": id}))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(o.stuff_version, Some(3));
+    let store = c.order.as_ref().unwrap().store.clone();
+    assert_eq!(
+        store.order(&o.id).await.unwrap().unwrap().stuff_version,
+        Some(3)
+    );
+    // ms-stuff had moved on to v4 (an edit this replica had not seen): it refuses.
+    let refusal = ms_common::events::ReservationRefusal {
+        order_id: o.id.clone(),
+        user_id: "a".into(),
+        stuff_id: id.clone(),
+        priced_version: 3,
+        stuff_version: 4,
+        reason: "order priced at version 3, stuff is at version 4".into(),
+    };
+    c.publish(Event::ReservationRefused(refusal.clone())).await;
+    c.publish(Event::ReservationRefused(refusal)).await; // duplicate delivery
+    let cancelled = c
+        .order_status(&o.id, OrderStatus::Cancelled, Duration::from_secs(10))
+        .await;
+    assert_eq!(cancelled.version, 2);
+    assert_eq!(c.count_events("order.cancelled", &o.id).await, 1);
     c.done().await;
 }

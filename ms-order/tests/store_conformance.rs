@@ -16,6 +16,7 @@ fn order(stuff: &str, user: &str) -> OrderRecord {
         status: OrderStatus::Created,
         expires_at: now + chrono::Duration::minutes(15),
         price_cents: 500,
+        stuff_version: Some(1),
         version: 1,
         created_at: now,
     }
@@ -50,15 +51,8 @@ async fn completes(store: &dyn OrderStore, id: &str) -> bool {
 }
 
 async fn conformance(store: Arc<dyn OrderStore>) {
-    // Stuff replica: version N only on N-1.
-    assert_eq!(
-        store
-            .apply_stuff(&replica(2, StuffStatus::Reserved))
-            .await
-            .unwrap(),
-        VersionCheck::Early
-    );
-    assert!(store.stuff("s1").await.unwrap().is_none());
+    // Stuff replica: any newer version applies (the event is the full record), so a
+    // missing version heals; older and equal ones are stale.
     assert_eq!(
         store
             .apply_stuff(&replica(1, StuffStatus::Available))
@@ -73,16 +67,24 @@ async fn conformance(store: Arc<dyn OrderStore>) {
             .unwrap(),
         VersionCheck::Stale
     );
+    // v2 was lost: v3 applies over the gap.
     assert_eq!(
         store
-            .apply_stuff(&replica(2, StuffStatus::Reserved))
+            .apply_stuff(&replica(3, StuffStatus::Reserved))
             .await
             .unwrap(),
         VersionCheck::Apply
     );
     assert_eq!(
+        store
+            .apply_stuff(&replica(2, StuffStatus::Available))
+            .await
+            .unwrap(),
+        VersionCheck::Stale
+    );
+    assert_eq!(
         store.stuff("s1").await.unwrap().unwrap(),
-        replica(2, StuffStatus::Reserved)
+        replica(3, StuffStatus::Reserved)
     );
 
     // One active order per stuff, decided by the database, even under a race.
@@ -265,6 +267,46 @@ async fn conformance(store: Arc<dyn OrderStore>) {
     assert!(!store.stuff_taken("s4", "nobody").await.unwrap());
     let again = order("s4", "frank");
     store.create_order(&again, None).await.unwrap();
+
+    // The sweeper's query: `created` orders past their hold, longest overdue first.
+    let now = ms_common::time::now();
+    let overdue = |stuff: &str, ago: i64| OrderRecord {
+        expires_at: now - chrono::Duration::seconds(ago),
+        ..order(stuff, "sweepy")
+    };
+    let (o1, o2, o3) = (
+        overdue("sweep-1", 30),
+        overdue("sweep-2", 60),
+        overdue("sweep-3", 10),
+    );
+    for o in [&o1, &o2, &o3] {
+        store.create_order(o, None).await.unwrap();
+    }
+    assert_eq!(
+        store.overdue_holds(now, 10).await.unwrap(),
+        vec![o2.id.clone(), o1.id.clone(), o3.id.clone()],
+        "only overdue created orders, longest overdue first"
+    );
+    assert_eq!(
+        store
+            .overdue_holds(now - chrono::Duration::seconds(20), 10)
+            .await
+            .unwrap(),
+        vec![o2.id.clone(), o1.id.clone()]
+    );
+    assert_eq!(
+        store.overdue_holds(now, 1).await.unwrap(),
+        vec![o2.id.clone()]
+    );
+    cancel(&*store, &o2.id).await;
+    assert_eq!(
+        store.overdue_holds(now, 10).await.unwrap(),
+        vec![o1.id.clone(), o3.id.clone()],
+        "a cancelled order is no longer overdue"
+    );
+    for o in [&o1, &o3] {
+        cancel(&*store, &o.id).await;
+    }
 
     // A user's orders, newest first.
     let later = order("s3", "alice");

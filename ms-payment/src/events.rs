@@ -41,9 +41,9 @@ impl Handler<EventEnvelope> for PaymentService {
             VersionCheck::Stale => {
                 tracing::debug!(order_id = %order.id, version = order.version, "stale order event dropped");
             }
-            VersionCheck::Early => {
+            VersionCheck::Raced => {
                 return Err(HandleError::Retry(format!(
-                    "order {} v{} arrived early",
+                    "order {} v{} raced another write",
                     order.id, order.version
                 )));
             }

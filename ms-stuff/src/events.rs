@@ -11,8 +11,9 @@ use std::sync::Arc;
 /// Applies `order.created` / `order.cancelled` / `order.completed` / `order.refunded` to
 /// the catalogue.
 ///
-/// Versions are per order: version N applies only after N-1 (early ones are retried after
-/// the retry delay, duplicates and older ones are acked and dropped).
+/// Versions are per order: any version newer than the one recorded applies (the event is
+/// the whole order, so one lost event never holds later ones back); duplicates and older
+/// ones are acked and dropped.
 pub struct OrderEvents {
     store: Arc<dyn StuffStore>,
 }
@@ -64,16 +65,14 @@ impl Handler<EventEnvelope> for OrderEvents {
                 tracing::info!(order_id = %order.id, order_version = order.version, stuff_id = %order.stuff_id, ?change, "order recorded; stuff unchanged");
                 Ok(())
             }
+            OrderOutcome::Refused(refusal) => {
+                tracing::warn!(order_id = %order.id, stuff_id = %refusal.stuff_id, priced_version = refusal.priced_version, stuff_version = refusal.stuff_version, "reservation refused: the stuff changed after the order was priced");
+                Ok(())
+            }
             OrderOutcome::Stale => {
                 tracing::debug!(order_id = %order.id, order_version = order.version, "stale order event dropped");
                 Ok(())
             }
-            OrderOutcome::Early => Err(HandleError::Retry(format!(
-                "order {} version {} arrived before version {}",
-                order.id,
-                order.version,
-                order.version.saturating_sub(1)
-            ))),
             OrderOutcome::UnknownStuff => Err(HandleError::Reject(format!(
                 "order {} names unknown stuff {}",
                 order.id, order.stuff_id

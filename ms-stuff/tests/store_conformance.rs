@@ -43,6 +43,7 @@ fn order(id: &str, stuff_id: &str, status: OrderStatus, version: u64) -> OrderRe
         status,
         expires_at: Utc::now() + Duration::minutes(15),
         price_cents: 1500,
+        stuff_version: None,
         version,
         created_at: Utc::now(),
     }
@@ -279,13 +280,22 @@ async fn order_events(store: &Arc<dyn StuffStore>) {
     store.create(&s, None, None).await.unwrap();
     drain(store).await;
 
-    // Early: cancelled v2 before created v1 changes nothing.
-    let o1_cancelled = order("o1", &s.id, OrderStatus::Cancelled, 2);
+    // A gap heals: o0's created v1 was lost, its cancelled v2 applies (recorded; the stuff
+    // was never reserved by it, so nothing changes), and v1 arriving late is stale rather
+    // than reserving the stuff for a cancelled order.
+    let o0_cancelled = order("o0", &s.id, OrderStatus::Cancelled, 2);
     assert_eq!(
-        apply(store, OrderChange::Cancelled, &o1_cancelled).await,
-        OrderOutcome::Early
+        apply(store, OrderChange::Cancelled, &o0_cancelled).await,
+        OrderOutcome::Applied(None)
+    );
+    let o0 = order("o0", &s.id, OrderStatus::Created, 1);
+    assert_eq!(
+        apply(store, OrderChange::Created, &o0).await,
+        OrderOutcome::Stale
     );
     assert_eq!(store.get(&s.id).await.unwrap().unwrap().version, 1);
+    assert!(outbox(store).await.is_empty());
+    let o1_cancelled = order("o1", &s.id, OrderStatus::Cancelled, 2);
 
     // Apply created v1: reserved by o1, version 2, one event without the order id.
     let o1 = order("o1", &s.id, OrderStatus::Created, 1);
@@ -591,10 +601,105 @@ async fn files_and_notes(store: &Arc<dyn StuffStore>) {
     drain(store).await;
 }
 
+/// An order priced at another version of the stuff may not reserve it; the refusal is an
+/// event in the same transaction, and the refused order never takes the stuff later.
+async fn price_pins(store: &Arc<dyn StuffStore>) {
+    let s = stuff("ann", "Tent", micros(Utc::now()));
+    store.create(&s, None, None).await.unwrap();
+    let p = title_patch("Tent, 2 persons");
+    store.edit(&edit(&s.id, "ann", None, &p)).await.unwrap();
+    drain(store).await;
+    let stale = OrderRecord {
+        stuff_version: Some(1),
+        ..order("p1", &s.id, OrderStatus::Created, 1)
+    };
+    let OrderOutcome::Refused(r) = apply(store, OrderChange::Created, &stale).await else {
+        panic!("a reservation priced at v1 of a v2 stuff should be refused");
+    };
+    assert_eq!((r.priced_version, r.stuff_version), (1, 2));
+    let events = outbox(store).await;
+    assert_eq!(events.len(), 1, "the refusal, and no stuff change");
+    assert!(matches!(&events[0].event, Event::ReservationRefused(e) if e == &r));
+    assert_eq!(store.get(&s.id).await.unwrap().unwrap().version, 2);
+    drain(store).await;
+    // Its duplicate is stale; it is not passed the hold when another order lets go.
+    assert_eq!(
+        apply(store, OrderChange::Created, &stale).await,
+        OrderOutcome::Stale
+    );
+    let current = OrderRecord {
+        stuff_version: Some(2),
+        ..order("p2", &s.id, OrderStatus::Created, 1)
+    };
+    let OrderOutcome::Applied(Some(held)) = apply(store, OrderChange::Created, &current).await
+    else {
+        panic!("a reservation priced at the current version should apply");
+    };
+    assert_eq!(held.order_id.as_deref(), Some("p2"));
+    let released = apply(
+        store,
+        OrderChange::Cancelled,
+        &order("p2", &s.id, OrderStatus::Cancelled, 2),
+    )
+    .await;
+    let OrderOutcome::Applied(Some(after)) = released else {
+        panic!("p2 cancelled should release");
+    };
+    assert_eq!(
+        (after.status, after.order_id),
+        (StuffStatus::Available, None),
+        "the refused p1 does not take over"
+    );
+    // An order with no priced version (made before orders recorded one) is not checked.
+    let unpinned = order("p3", &s.id, OrderStatus::Created, 1);
+    assert!(matches!(
+        apply(store, OrderChange::Created, &unpinned).await,
+        OrderOutcome::Applied(Some(_))
+    ));
+    drain(store).await;
+}
+
+/// A cancel that passes the hold on and a create that waits for it, applied at the same
+/// time, many times: whichever commits first, the new order ends up holding the stuff.
+/// (MongoDB's snapshot isolation allowed both to commit without seeing each other — the
+/// release missed the waiting order and left the stuff available while it held it —
+/// until every order event wrote the stuff document; SQLite serialises them with
+/// `BEGIN IMMEDIATE`.)
+async fn concurrent_cancel_and_create(store: &Arc<dyn StuffStore>) {
+    for round in 0..20 {
+        let s = stuff("ann", &format!("Race {round}"), micros(Utc::now()));
+        store.create(&s, None, None).await.unwrap();
+        let (a, b) = (format!("race-{round}-a"), format!("race-{round}-b"));
+        apply(
+            store,
+            OrderChange::Created,
+            &order(&a, &s.id, OrderStatus::Created, 1),
+        )
+        .await;
+        let a_cancelled = order(&a, &s.id, OrderStatus::Cancelled, 2);
+        let b_created = order(&b, &s.id, OrderStatus::Created, 1);
+        let (x, y) = tokio::join!(
+            apply(store, OrderChange::Cancelled, &a_cancelled),
+            apply(store, OrderChange::Created, &b_created),
+        );
+        assert!(matches!(x, OrderOutcome::Applied(_)), "{x:?}");
+        assert!(matches!(y, OrderOutcome::Applied(_)), "{y:?}");
+        let held = store.get(&s.id).await.unwrap().unwrap();
+        assert_eq!(
+            (held.status, held.order_id.as_deref()),
+            (StuffStatus::Reserved, Some(b.as_str())),
+            "round {round}: the waiting order must end up holding the stuff"
+        );
+    }
+    drain(store).await;
+}
+
 async fn conformance(store: Arc<dyn StuffStore>) {
     create_get_and_list(&store).await;
     edits_compare_and_set(&store).await;
     order_events(&store).await;
+    price_pins(&store).await;
+    concurrent_cancel_and_create(&store).await;
     files_and_notes(&store).await;
 }
 
@@ -626,7 +731,7 @@ async fn sqlite_file() {
         })
         .await
         .unwrap();
-    assert_eq!(page.len(), 14);
+    assert_eq!(page.len(), 35);
     let _ = std::fs::remove_dir_all(dir);
 }
 

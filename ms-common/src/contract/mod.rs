@@ -739,6 +739,7 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         output::<PaymentRecord>("PaymentRecord"),
         output::<PaymentFailure>("PaymentFailure"),
         output::<crate::events::DeliveryChange>("DeliveryChange"),
+        output::<crate::events::ReservationRefusal>("ReservationRefusal"),
         input::<FileCheckRequest>("FileCheckRequest"),
         input::<FileAttachRequest>("FileAttachRequest"),
         input::<FileRemoveRequest>("FileRemoveRequest"),

@@ -32,14 +32,15 @@ pub const fn consumed_by(service: Service) -> &'static [EventKind] {
         Service::User => &[],
         // Holds and sales change a stuff's status.
         Service::Stuff => ORDER_EVENTS,
-        // ms-order keeps a replica of the catalogue, completes paid orders and marks
-        // refunded ones.
+        // ms-order keeps a replica of the catalogue, completes paid orders, marks
+        // refunded ones and cancels orders ms-stuff refused (priced at an old version).
         Service::Order => &[
             EventKind::StuffCreated,
             EventKind::StuffUpdated,
             EventKind::PaymentCreated,
             EventKind::PaymentFailed,
             EventKind::PaymentRefunded,
+            EventKind::ReservationRefused,
         ],
         // ms-payment keeps a replica of the orders (and refunds an order ms-order
         // refunded on its own, a late payment).

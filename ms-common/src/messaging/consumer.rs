@@ -1,15 +1,19 @@
-//! Consuming with explicit prefetch, manual acks after the work is stored, bounded delayed
-//! retries, and dead-lettering with the reason in headers.
+//! Consuming with explicit prefetch, manual acks after the work is stored, delayed retries
+//! with exponential backoff and jitter, and dead-lettering with the reason in headers.
 //!
-//! Per delivery: parse → handle → ack. A handler asking for a retry sends the message to
-//! the service's retry queue (it comes back after the delay) with `x-retry-count` + 1; past
-//! `max_retries`, or for a message that cannot even be parsed, it goes to the dead-letter
-//! exchange with `x-death-reason`. The original is acked only after that publish is
-//! confirmed, so a broker failure in between means redelivery, never loss.
+//! Per delivery: parse → handle → ack. A handler asking for a retry sends the message to a
+//! rung of the queue's retry ladder (it comes back after the rung's jittered delay, see
+//! [`super::retry`]) with `x-retry-count` + 1; once the retry budget since its first
+//! failure is spent (or past `max_retries`), or for a message that cannot even be parsed,
+//! it goes to the dead-letter exchange with `x-death-reason`. A handler deferring a message
+//! that is not due yet sends it to the rung covering the wait, uncounted. The original is
+//! acked only after that publish is confirmed, so a broker failure in between means
+//! redelivery, never loss.
 
 use super::broker::{Backoff, Broker};
 use super::publisher::{CORRELATION_HEADER, Outgoing, Publisher};
-use super::topology::{Names, Service, lstr};
+use super::retry::{FIRST_FAILURE_HEADER, RetryPolicy, jittered};
+use super::topology::{Names, Service, lstr, retry_queue_for};
 use crate::shutdown::Shutdown;
 use async_trait::async_trait;
 use futures_util::StreamExt;
@@ -19,6 +23,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::Duration;
 use tracing::Instrument;
 
 /// Header counting how many times a message went through the retry queue.
@@ -37,6 +42,10 @@ pub enum HandleError {
     /// Can never succeed: park it in the dead-letter queue now.
     #[error("reject: {0}")]
     Reject(String),
+    /// Not due yet (an expiry that arrived before its time): come back after this long.
+    /// Not a failure: it uses none of the retry budget.
+    #[error("deferred by {0:?}")]
+    Defer(Duration),
 }
 
 /// Applies one decoded message. Return only after the effect is stored.
@@ -57,10 +66,9 @@ pub struct ConsumerSpec {
     pub queue: String,
     /// Unacknowledged deliveries in flight.
     pub prefetch: u16,
-    /// Retries before dead-lettering.
-    pub max_retries: u32,
-    /// The retry queue that feeds back into `queue` (see `topology::retry_queue_for`).
-    pub retry_queue: String,
+    /// Backoff and budget; the queue's retry ladder (`topology::declare_retry_queues`)
+    /// must be declared with the same policy.
+    pub retry: RetryPolicy,
 }
 
 /// Reads a string header, if present.
@@ -69,6 +77,16 @@ pub fn header_str(d: &Delivery, key: &str) -> Option<String> {
     match h.inner().get(key)? {
         AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
         AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+        _ => None,
+    }
+}
+
+fn header_i64(d: &Delivery, key: &str) -> Option<i64> {
+    let h = d.properties.headers().as_ref()?;
+    match h.inner().get(key)? {
+        AMQPValue::LongInt(v) => Some(i64::from(*v)),
+        AMQPValue::LongUInt(v) => Some(i64::from(*v)),
+        AMQPValue::LongLongInt(v) => Some(*v),
         _ => None,
     }
 }
@@ -205,29 +223,23 @@ async fn process<T, H>(
     };
     let settled = match outcome {
         Ok(()) => Ok(()),
-        Err(HandleError::Retry(reason)) => {
-            let count = header_u32(&delivery, RETRY_HEADER);
-            if count < spec.max_retries {
-                tracing::debug!(%reason, attempt = count + 1, "retrying later");
-                forward(
-                    publisher,
-                    &delivery,
-                    "".into(),
-                    spec.retry_queue.clone(),
-                    count + 1,
-                    None,
-                )
-                .await
-            } else {
-                tracing::warn!(%reason, "retries exhausted; dead-lettering");
-                dead_letter(
-                    publisher,
-                    spec,
-                    &delivery,
-                    &format!("retries exhausted: {reason}"),
-                )
-                .await
-            }
+        Err(HandleError::Retry(reason)) => retry_later(publisher, spec, &delivery, &reason).await,
+        Err(HandleError::Defer(wait)) => {
+            let rung = spec.retry.rung_covering(wait);
+            tracing::debug!(?wait, "not due yet; deferred");
+            forward(
+                publisher,
+                &delivery,
+                "".into(),
+                retry_queue_for(&spec.queue, rung),
+                Hops {
+                    retries: header_u32(&delivery, RETRY_HEADER),
+                    first_failure_ms: header_i64(&delivery, FIRST_FAILURE_HEADER),
+                    expiration: Some(wait.clamp(Duration::from_millis(1), rung)),
+                },
+                None,
+            )
+            .await
         }
         Err(HandleError::Reject(reason)) => {
             tracing::warn!(%reason, "dead-lettering");
@@ -246,6 +258,46 @@ async fn process<T, H>(
     }
 }
 
+/// A failed attempt: the next rung of the ladder with a jittered delay, or the
+/// dead-letter queue once the budget (or `max_retries`) is spent.
+async fn retry_later(
+    publisher: &Publisher,
+    spec: &ConsumerSpec,
+    d: &Delivery,
+    reason: &str,
+) -> Result<(), super::PublishError> {
+    let retries = header_u32(d, RETRY_HEADER);
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let first_ms = header_i64(d, FIRST_FAILURE_HEADER).unwrap_or(now_ms);
+    let elapsed = Duration::from_millis(u64::try_from(now_ms - first_ms).unwrap_or(0));
+    if spec.retry.exhausted(retries, elapsed) {
+        tracing::warn!(%reason, retries, ?elapsed, "retries exhausted; dead-lettering");
+        return dead_letter(
+            publisher,
+            spec,
+            d,
+            &format!("retries exhausted after {retries} retries in {elapsed:?}: {reason}"),
+        )
+        .await;
+    }
+    let delay = spec.retry.delay_for(retries + 1);
+    let wait = jittered(delay);
+    tracing::debug!(%reason, attempt = retries + 1, ?wait, "retrying later");
+    forward(
+        publisher,
+        d,
+        "".into(),
+        retry_queue_for(&spec.queue, delay),
+        Hops {
+            retries: retries + 1,
+            first_failure_ms: Some(first_ms),
+            expiration: Some(wait),
+        },
+        None,
+    )
+    .await
+}
+
 async fn dead_letter(
     publisher: &Publisher,
     spec: &ConsumerSpec,
@@ -257,10 +309,24 @@ async fn dead_letter(
         d,
         spec.names.dead_letter_exchange(),
         spec.service.as_str().to_owned(),
-        header_u32(d, RETRY_HEADER),
+        Hops {
+            retries: header_u32(d, RETRY_HEADER),
+            first_failure_ms: header_i64(d, FIRST_FAILURE_HEADER),
+            expiration: None,
+        },
         Some(reason),
     )
     .await
+}
+
+/// What a forwarded copy records about its journey so far.
+struct Hops {
+    /// Failed attempts so far (`x-retry-count`).
+    retries: u32,
+    /// When the first attempt failed (`x-first-failure-ms`), if one has.
+    first_failure_ms: Option<i64>,
+    /// How long it waits in a retry queue (per-message TTL).
+    expiration: Option<Duration>,
 }
 
 async fn forward(
@@ -268,14 +334,17 @@ async fn forward(
     d: &Delivery,
     exchange: String,
     routing_key: String,
-    retries: u32,
+    hops: Hops,
     reason: Option<&str>,
 ) -> Result<(), super::PublishError> {
     let mut headers = d.properties.headers().clone().unwrap_or_default();
     headers.insert(
         RETRY_HEADER.into(),
-        AMQPValue::LongInt(i32::try_from(retries).unwrap_or(i32::MAX)),
+        AMQPValue::LongInt(i32::try_from(hops.retries).unwrap_or(i32::MAX)),
     );
+    if let Some(first) = hops.first_failure_ms {
+        headers.insert(FIRST_FAILURE_HEADER.into(), AMQPValue::LongLongInt(first));
+    }
     if header_str(d, ORIGINAL_KEY_HEADER).is_none() {
         headers.insert(ORIGINAL_KEY_HEADER.into(), lstr(d.routing_key.as_str()));
     }
@@ -294,6 +363,7 @@ async fn forward(
                 .message_id()
                 .as_ref()
                 .map(|s| s.as_str().to_owned()),
+            expiration: hops.expiration,
         })
         .await
 }

@@ -4,6 +4,7 @@ pub mod broker;
 pub mod consumer;
 pub mod publisher;
 pub mod relay;
+pub mod retry;
 pub mod rpc;
 pub mod topology;
 
@@ -11,6 +12,7 @@ pub use broker::{Backoff, Broker};
 pub use consumer::{ConsumerSpec, HandleError, Handler, run_consumer};
 pub use publisher::{Outgoing, PublishError, Publisher};
 pub use relay::OutboxRelay;
+pub use retry::RetryPolicy;
 pub use rpc::{
     RpcClient, RpcContext, RpcHandler, RpcKeySource, RpcRequest, parse_payload, run_rpc_server,
 };

@@ -38,6 +38,9 @@ pub struct Outgoing {
     pub correlation_id: Option<String>,
     /// Message id (event id), for duplicate detection.
     pub message_id: Option<String>,
+    /// Per-message TTL (`expiration`): how long it may wait in a queue before it expires
+    /// (a retry queue's jittered delay).
+    pub expiration: Option<std::time::Duration>,
 }
 
 /// A confirm-mode publisher that survives broker restarts (it reopens its channel).
@@ -81,6 +84,9 @@ impl Publisher {
         }
         if let Some(id) = &msg.message_id {
             props = props.with_message_id(id.as_str().into());
+        }
+        if let Some(ttl) = msg.expiration {
+            props = props.with_expiration(ttl.as_millis().to_string().into());
         }
         props = props.with_headers(headers);
         let confirm = ch

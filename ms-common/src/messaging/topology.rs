@@ -6,6 +6,7 @@
 //!        ▼
 //! {p}stuffmart.unrouted fanout ──▶ {p}stuffmart.unrouted (events nobody subscribes to yet)
 //! {p}<svc>.retry.<ms>ms (TTL) ──dead-letter──▶ default exchange ──▶ {p}<svc>.events
+//!   (one per rung of the backoff ladder: RETRY_DELAY_MS doubling up to RETRY_MAX_DELAY_MS)
 //! {p}stuffmart.dlx      direct  ──<svc>──▶ {p}<svc>.dlq (parking, reason in headers)
 //! {p}rpc.<svc>          durable RPC request queue (direct reply-to answers)
 //! ```
@@ -17,6 +18,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, ExchangeKind};
 use std::time::Duration;
 
+use super::retry::RetryPolicy;
 pub use crate::contract::Service;
 
 /// Names of every exchange and queue, under one prefix.
@@ -89,6 +91,18 @@ pub async fn declare_retry_queue(ch: &Channel, queue: &str, delay: Duration) -> 
         ]),
     )
     .await?;
+    Ok(())
+}
+
+/// Declares every rung of `queue`'s retry ladder ([`RetryPolicy::rungs`]).
+pub async fn declare_retry_queues(
+    ch: &Channel,
+    queue: &str,
+    policy: &RetryPolicy,
+) -> lapin::Result<()> {
+    for delay in policy.rungs() {
+        declare_retry_queue(ch, queue, delay).await?;
+    }
     Ok(())
 }
 
@@ -198,8 +212,8 @@ pub struct ServiceTopology {
     pub service: Service,
     /// Routing keys its events queue is bound to (e.g. `order.created`).
     pub bindings: Vec<String>,
-    /// Delay of the retry queue.
-    pub retry_delay: Duration,
+    /// Backoff ladder of the retry queues.
+    pub retry: RetryPolicy,
     /// Whether the service answers RPC requests.
     pub rpc: bool,
 }
@@ -238,8 +252,8 @@ impl Declare for ServiceTopology {
             )
             .await?;
         }
-        // Delayed retry: messages wait out the TTL, then go back to the events queue.
-        declare_retry_queue(ch, &events_q, self.retry_delay).await?;
+        // Delayed retry: messages wait out a rung's TTL, then go back to the events queue.
+        declare_retry_queues(ch, &events_q, &self.retry).await?;
         if self.rpc {
             ch.queue_declare(
                 n.rpc_queue(self.service).into(),
@@ -250,6 +264,22 @@ impl Declare for ServiceTopology {
         }
         Ok(())
     }
+}
+
+/// The retry-queue delays tests may have declared: the ladders from the usual bases
+/// (100, 200, 250, 500, 1000 ms) doubling to 60 s, and the usual caps.
+fn teardown_retry_delays() -> Vec<u64> {
+    let mut delays: Vec<u64> = vec![30_000, 60_000];
+    for base in [100u64, 200, 250, 500, 1000] {
+        let mut d = base;
+        while d <= 60_000 {
+            delays.push(d);
+            d *= 2;
+        }
+    }
+    delays.sort_unstable();
+    delays.dedup();
+    delays
 }
 
 /// Deletes every queue (and its usual retry queues) and exchange under a prefix's names;
@@ -268,7 +298,8 @@ pub async fn teardown(ch: &Channel, names: &Names, extra_queues: &[String]) {
         .flat_map(|q| {
             let mut v = vec![q.clone()];
             v.extend(
-                [100u64, 200, 250, 500, 1000]
+                teardown_retry_delays()
+                    .into_iter()
                     .map(|ms| retry_queue_for(q, Duration::from_millis(ms))),
             );
             v

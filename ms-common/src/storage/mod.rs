@@ -128,6 +128,27 @@ pub mod version {
     }
 }
 
+/// `#[serde(with = "ms_common::storage::optional_version")]`: an optional record version
+/// in a MongoDB document ([`version`]'s form, or absent / null).
+pub mod optional_version {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes [`super::db_version`], or null.
+    pub fn serialize<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_some(&super::db_version(*v)),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Reads a non-negative integer, or null.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        Option::<i64>::deserialize(d)?
+            .map(|v| u64::try_from(v).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
 /// Opens a service's store on the configured backend: the one place that chooses between
 /// MongoDB, a SQLite file and private memory.
 pub async fn open_store<T: ?Sized>(

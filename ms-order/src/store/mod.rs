@@ -53,7 +53,8 @@ pub enum CreateError {
 /// What ms-order needs from storage.
 #[async_trait]
 pub trait OrderStore: Send + Sync + 'static {
-    /// Applies a stuff record if it is the next version; says what it did.
+    /// Applies a stuff record if it is newer than the replica's (gaps heal: it is the full
+    /// record); says what it did.
     async fn apply_stuff(&self, s: &StuffReplica) -> anyhow::Result<VersionCheck>;
     /// The replica of one stuff.
     async fn stuff(&self, id: &str) -> anyhow::Result<Option<StuffReplica>>;
@@ -76,6 +77,13 @@ pub trait OrderStore: Send + Sync + 'static {
         to: OrderStatus,
         correlation_id: Option<String>,
     ) -> anyhow::Result<Option<OrderRecord>>;
+    /// Ids of `created` orders whose hold ended before `before`, the longest overdue first,
+    /// at most `limit` (the sweeper cancels them, in case their TTL expiry was lost).
+    async fn overdue_holds(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<String>>;
     /// Whether another order (not `except`) for the stuff is active or complete.
     async fn stuff_taken(&self, stuff_id: &str, except: &str) -> anyhow::Result<bool>;
     /// How many active orders hold a stuff (tests check the invariant).

@@ -50,6 +50,20 @@ impl MongoOrderStore {
                     .build(),
             )
             .await?;
+        // The sweeper's query: holds by expiry (only `created` orders are indexed).
+        orders
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! {"expiresAt": 1})
+                    .options(
+                        IndexOptions::builder()
+                            .partial_filter_expression(doc! {"status": "created"})
+                            .name("orders_created_by_expiry".to_owned())
+                            .build(),
+                    )
+                    .build(),
+            )
+            .await?;
         Ok(Self { db })
     }
 
@@ -75,6 +89,9 @@ struct OrderDoc {
     #[serde(with = "ms_common::time::db")]
     expires_at: DateTime<Utc>,
     price_cents: i64,
+    // Absent from orders written before it was recorded.
+    #[serde(default, with = "ms_common::storage::optional_version")]
+    stuff_version: Option<u64>,
     #[serde(with = "ms_common::storage::version")]
     version: u64,
     #[serde(with = "ms_common::time::db")]
@@ -125,9 +142,9 @@ impl OrderStore for MongoOrderStore {
                 .await;
             match res {
                 Ok(r) if r.matched_count == 0 && r.upserted_id.is_none() => {
-                    return Ok(VersionCheck::Early);
+                    return Ok(VersionCheck::Raced);
                 }
-                Err(e) if is_duplicate_key(&e) => return Ok(VersionCheck::Early),
+                Err(e) if is_duplicate_key(&e) => return Ok(VersionCheck::Raced),
                 Err(e) => return Err(e.into()),
                 Ok(_) => {}
             }
@@ -247,6 +264,26 @@ impl OrderStore for MongoOrderStore {
         }
     }
 
+    async fn overdue_holds(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<String>> {
+        // `expiresAt` is `to_db` text: string order is time order.
+        let docs: Vec<Document> = self
+            .orders()
+            .find(doc! {"status": "created", "expiresAt": {"$lt": ms_common::time::to_db(&before)}})
+            .projection(doc! {"_id": 1})
+            .sort(doc! {"expiresAt": 1, "_id": 1})
+            .limit(i64::from(limit))
+            .await?
+            .try_collect()
+            .await?;
+        docs.into_iter()
+            .map(|d| Ok(d.get_str("_id")?.to_owned()))
+            .collect()
+    }
+
     async fn stuff_taken(&self, stuff_id: &str, except: &str) -> anyhow::Result<bool> {
         let d = self
             .orders()
@@ -281,6 +318,7 @@ mod tests {
             status,
             expires_at: from_db("2026-11-23T20:15:00.250Z").unwrap(),
             price_cents: 1999,
+            stuff_version: Some(3),
             version: 2,
             created_at: from_db("2026-11-23T20:00:00Z").unwrap(),
         }
@@ -301,9 +339,22 @@ mod tests {
                 "expiresAt": to_db(&o.expires_at), "priceCents": o.price_cents, "version": db_version(o.version),
                 "createdAt": to_db(&o.created_at),
             };
+            // Plus the stuff version it was priced at.
+            let mut now = old.clone();
+            now.insert("stuffVersion", 3_i64);
             let d = order_doc(&o).unwrap();
-            assert_eq!(d, old);
+            assert_eq!(d.get("stuffVersion"), now.get("stuffVersion"));
             assert_eq!(order_from(d).unwrap(), o);
+            // An order written before the field existed reads as unchecked.
+            let before = order_from(old).unwrap();
+            assert_eq!(before.stuff_version, None);
+            assert_eq!(
+                OrderRecord {
+                    stuff_version: Some(3),
+                    ..before
+                },
+                o
+            );
         }
     }
 

@@ -75,6 +75,16 @@ CREATE UNIQUE INDEX orders_one_taker_per_stuff ON orders(stuff_id)
     WHERE status IN ('created', 'complete');
 CREATE INDEX orders_by_user ON orders(user_id, created_at);",
     },
+    Migration {
+        version: 5,
+        name: "holds by expiry, for the sweeper",
+        sql: "CREATE INDEX orders_created_by_expiry ON orders(expires_at) WHERE status = 'created';",
+    },
+    Migration {
+        version: 6,
+        name: "orders: the stuff version they were priced at",
+        sql: "ALTER TABLE orders ADD COLUMN stuff_version INTEGER;",
+    },
 ];
 
 /// Orders in a SQLite database.
@@ -155,8 +165,8 @@ impl OrderStore for SqliteOrderStore {
             return Err(CreateError::Sold);
         }
         let res = sqlx::query(
-            "INSERT INTO orders (id, stuff_id, user_id, status, expires_at, price_cents, version, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO orders (id, stuff_id, user_id, status, expires_at, price_cents, stuff_version, version, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&o.id)
         .bind(&o.stuff_id)
@@ -164,6 +174,7 @@ impl OrderStore for SqliteOrderStore {
         .bind(o.status.as_str())
         .bind(to_db(&o.expires_at))
         .bind(o.price_cents)
+        .bind(o.stuff_version.map(db_version))
         .bind(db_version(o.version))
         .bind(to_db(&o.created_at))
         .execute(&mut *tx)
@@ -231,6 +242,21 @@ impl OrderStore for SqliteOrderStore {
         sqlite::enqueue(&mut tx, &event_for(&order, cid)).await?;
         tx.commit().await?;
         Ok(Some(order))
+    }
+
+    async fn overdue_holds(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM orders WHERE status = 'created' AND expires_at < ?
+             ORDER BY expires_at, id LIMIT ?",
+        )
+        .bind(to_db(&before))
+        .bind(i64::from(limit))
+        .fetch_all(self.db.pool())
+        .await?)
     }
 
     async fn stuff_taken(&self, stuff_id: &str, except: &str) -> anyhow::Result<bool> {

@@ -209,8 +209,9 @@ ms_common::database_errors!(StoreError);
 /// What ms-payment needs from storage.
 #[async_trait]
 pub trait PaymentStore: Send + Sync + 'static {
-    /// Applies an order event by version: N only on N-1 (`Apply`), duplicates and older
-    /// versions are `Stale`, a gap is `Early` and changes nothing.
+    /// Applies an order event by version: any version newer than the one held (`Apply`;
+    /// a gap heals, the event is the full order), duplicates and older versions are
+    /// `Stale`, a concurrent write in between is `Raced` and changes nothing.
     async fn apply_order(&self, order: &OrderReplica) -> Result<VersionCheck, StoreError>;
     /// The replica of one order.
     async fn order(&self, id: &str) -> Result<Option<OrderReplica>, StoreError>;

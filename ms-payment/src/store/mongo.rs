@@ -92,39 +92,37 @@ fn release_filter(code: &str) -> (Document, Document) {
 #[async_trait]
 impl PaymentStore for MongoPaymentStore {
     async fn apply_order(&self, o: &OrderReplica) -> Result<VersionCheck, StoreError> {
-        if o.version == 1 {
-            return match self.orders().insert_one(to_document(o)?).await {
-                Ok(_) => Ok(VersionCheck::Apply),
-                // Version 1 is held already (or later ones): a duplicate.
-                Err(e) if is_duplicate_key(&e) => Ok(VersionCheck::Stale),
-                Err(e) => Err(e.into()),
-            };
-        }
-        if o.version > 1 {
-            // Compare-and-set on the previous version.
-            let res = self
-                .orders()
-                .update_one(
-                    doc! {"_id": &o.id, "version": db_version(o.version - 1)},
-                    doc! {"$set": without_id(o)?},
-                )
-                .await?;
-            if res.matched_count == 1 {
-                return Ok(VersionCheck::Apply);
-            }
-        }
-        let held = self
+        // Full state: any newer version replaces the one held, so a lost event in between
+        // heals instead of blocking every later one.
+        let res = self
             .orders()
-            .find_one(doc! {"_id": &o.id})
-            .await?
-            .map(from_document::<OrderReplica>)
-            .transpose()?
-            .map(|held| held.version);
-        Ok(match VersionCheck::of(held, o.version) {
-            // N-1 arrived between our update and this read: try again shortly.
-            VersionCheck::Apply => VersionCheck::Early,
-            other => other,
-        })
+            .update_one(
+                doc! {"_id": &o.id, "version": {"$lt": db_version(o.version)}},
+                doc! {"$set": without_id(o)?},
+            )
+            .await?;
+        if res.matched_count == 1 {
+            return Ok(VersionCheck::Apply);
+        }
+        match self.orders().insert_one(to_document(o)?).await {
+            Ok(_) => Ok(VersionCheck::Apply),
+            // Held already: at this version or a later one (a duplicate), or an older one
+            // written between our update and insert (read again).
+            Err(e) if is_duplicate_key(&e) => {
+                let held = self
+                    .orders()
+                    .find_one(doc! {"_id": &o.id})
+                    .await?
+                    .map(from_document::<OrderReplica>)
+                    .transpose()?
+                    .map(|held| held.version);
+                Ok(match VersionCheck::of(held, o.version) {
+                    VersionCheck::Apply => VersionCheck::Raced,
+                    other => other,
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn order(&self, id: &str) -> Result<Option<OrderReplica>, StoreError> {

@@ -264,6 +264,7 @@ pub fn new_order(user_id: &str, price_cents: i64) -> OrderRecord {
         status: OrderStatus::Created,
         expires_at: now + chrono::Duration::minutes(15),
         price_cents,
+        stuff_version: None,
         version: 1,
         created_at: now,
     }

@@ -2,8 +2,8 @@
 //!
 //! Both pass one conformance suite (`tests/store_conformance.rs`). Races are decided by the
 //! database: an edit is a compare-and-set on `(id, seller, status, version)` in one
-//! statement, and order events are applied under a per-order version check in the same
-//! transaction as their effect. Every change writes its `stuff.*` event to the outbox in
+//! statement, and order events are applied under a per-order version check (newer than
+//! recorded) in the same transaction as their effect. Every change writes its `stuff.*` event to the outbox in
 //! that transaction too.
 //!
 //! The order rules themselves ([`order_effect`]) are plain functions shared by both
@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ms_common::contract::limits::FILES_MAX;
 use ms_common::events::{
-    DeliveryChange, Event, EventEnvelope, OrderRecord, OrderStatus, StoredFile, StuffRecord,
-    StuffStatus,
+    DeliveryChange, Event, EventEnvelope, OrderRecord, OrderStatus, ReservationRefusal, StoredFile,
+    StuffRecord, StuffStatus,
 };
 use ms_common::storage::OutboxStore;
 use std::sync::Arc;
@@ -235,10 +235,49 @@ pub enum OrderOutcome {
     Applied(Option<StuffRecord>),
     /// Already applied (duplicate or older version): nothing changed.
     Stale,
-    /// An earlier version of this order has not been applied yet: nothing changed.
-    Early,
+    /// The order was priced at another version of the stuff: it does not take it. The
+    /// order is recorded as cancelled and `reservation.refused` is in the outbox.
+    Refused(ReservationRefusal),
     /// The order names a stuff this service has never listed: nothing changed.
     UnknownStuff,
+}
+
+/// Why `order` may not reserve `stuff`: the stuff is available but at another version
+/// than the one the order was priced at (the seller changed it after ms-order's replica
+/// saw it), so the buyer would pay for something they did not see. `None`: it may.
+///
+/// Only a reservation of an available stuff is checked. An order recorded while another
+/// held the stuff takes it over unchecked (edits are refused while reserved, so what it
+/// was priced at is still what is offered); an order made before orders recorded their
+/// version carries none and is not checked.
+pub fn reservation_refusal(
+    change: OrderChange,
+    order: &OrderRecord,
+    stuff: &StuffRecord,
+) -> Option<ReservationRefusal> {
+    let priced = order.stuff_version?;
+    (change == OrderChange::Created
+        && stuff.status == StuffStatus::Available
+        && priced != stuff.version)
+        .then(|| ReservationRefusal {
+            order_id: order.id.clone(),
+            user_id: order.user_id.clone(),
+            stuff_id: stuff.id.clone(),
+            priced_version: priced,
+            stuff_version: stuff.version,
+            reason: format!(
+                "order priced at version {priced}, stuff is at version {}",
+                stuff.version
+            ),
+        })
+}
+
+/// The `reservation.refused` event of a refusal.
+pub fn refused_event(refusal: &ReservationRefusal, correlation_id: Option<&str>) -> EventEnvelope {
+    EventEnvelope::new(
+        Event::ReservationRefused(refusal.clone()),
+        correlation_id.map(str::to_owned),
+    )
 }
 
 /// Who holds a stuff after an order change: its new status and holding order.
@@ -370,8 +409,9 @@ pub trait StuffStore: Send + Sync + 'static {
         &self,
         id: &str,
     ) -> Result<Option<(StuffRecord, Option<String>)>, StoreError>;
-    /// Applies an order event if its version is the next one for that order, recording the
-    /// version, changing the stuff per [`order_effect`] and writing `stuff.updated`, all in
+    /// Applies an order event if its version is newer than the one recorded for that order
+    /// (a gap heals: the event is the whole order), refusing a reservation priced at
+    /// another version of the stuff ([`reservation_refusal`]), recording the version, changing the stuff per [`order_effect`] and writing `stuff.updated`, all in
     /// one transaction.
     async fn apply_order(
         &self,

@@ -1,13 +1,15 @@
 //! MongoDB backend of [`StuffStore`] (used when `MONGODB_URL` is set; needs a replica set
 //! for the transactions that write a change and its event together).
 //!
-//! Collections: `stuff` (one document per stuff, `_id` = id), `order_versions` (`_id` =
+//! Collections: `stuff` (one document per stuff, `_id` = id; `orderEvents` counts the
+//! order events applied to it, written only so they conflict), `order_versions` (`_id` =
 //! order id: last applied version, status and stuff of every order heard of), `outbox`.
 //! Transactions that hit a write conflict (`TransientTransactionError`) are run again.
 
 use super::{
     Edit, FileEdit, FileEdited, ListQuery, OrderChange, OrderOutcome, StoreError, StuffStore,
-    created_event, delivery_event, edit_refusal, file_effect, order_effect, updated_event,
+    created_event, delivery_event, edit_refusal, file_effect, order_effect, refused_event,
+    reservation_refusal, updated_event,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -15,7 +17,9 @@ use futures_util::{FutureExt, TryStreamExt};
 use mongodb::bson::{Bson, Document, doc, from_document, to_document};
 use mongodb::options::ReturnDocument;
 use mongodb::{ClientSession, Collection, IndexModel};
-use ms_common::events::{OrderRecord, StoredFile, StuffRecord, StuffStatus, VersionCheck};
+use ms_common::events::{
+    OrderRecord, OrderStatus, StoredFile, StuffRecord, StuffStatus, VersionCheck,
+};
 use ms_common::storage::mongo::{Db, Duplicate, enqueue};
 use ms_common::storage::{OutboxStore, db_version};
 use ms_common::time::to_db;
@@ -200,10 +204,10 @@ impl MongoStuffStore {
             .map(|d| d.get_i64("version").map(|v| u64::try_from(v).unwrap_or(0)))
             .transpose()
             .map_err(|e| StoreError::Other(e.into()))?;
-        match VersionCheck::of(held, order.version) {
-            VersionCheck::Stale => return Ok(OrderOutcome::Stale),
-            VersionCheck::Early => return Ok(OrderOutcome::Early),
-            VersionCheck::Apply => {}
+        // Any newer version applies: the event is the whole order, so a lost one in
+        // between heals instead of holding every later one back.
+        if VersionCheck::of(held, order.version) != VersionCheck::Apply {
+            return Ok(OrderOutcome::Stale);
         }
         let Some(stuff) = self
             .stuff()
@@ -214,19 +218,43 @@ impl MongoStuffStore {
             return Ok(OrderOutcome::UnknownStuff);
         };
         let stuff = stuff_from(stuff)?;
+        // Claim the stuff document in this transaction whatever the outcome (a hidden
+        // counter; neither the record nor its version changes). Two order events for one
+        // stuff then always write the same document, so they conflict and one runs again
+        // after the other: under snapshot isolation a release that did not see a new
+        // order recorded as active (which wrote only its order) would otherwise commit
+        // too and leave the stuff available while that order holds it (write skew).
+        self.stuff()
+            .update_one(
+                doc! {"_id": &stuff.id, "version": db_version(stuff.version)},
+                doc! {"$inc": {"orderEvents": 1_i64}},
+            )
+            .session(&mut *session)
+            .await?;
+        let refusal = reservation_refusal(change, order, &stuff);
+        // A refused order never holds the stuff: recorded as cancelled, it is not passed
+        // the hold when another order lets go.
+        let recorded = match refusal {
+            Some(_) => OrderStatus::Cancelled,
+            None => change.status(),
+        };
         self.orders()
             .update_one(
                 doc! {"_id": &order.id},
                 doc! {"$set": {
                     "stuffId": &order.stuff_id,
                     "userId": &order.user_id,
-                    "status": change.status().as_str(),
+                    "status": recorded.as_str(),
                     "version": db_version(order.version),
                 }},
             )
             .upsert(true)
             .session(&mut *session)
             .await?;
+        if let Some(refusal) = refusal {
+            enqueue(&self.db, session, &refused_event(&refusal, cid)).await?;
+            return Ok(OrderOutcome::Refused(refusal));
+        }
         let next_active = self
             .orders()
             .find_one(doc! {

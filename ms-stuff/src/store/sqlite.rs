@@ -5,11 +5,12 @@
 
 use super::{
     Edit, FileEdit, FileEdited, ListQuery, OrderChange, OrderOutcome, StoreError, StuffStore,
-    created_event, delivery_event, edit_refusal, file_effect, order_effect, updated_event,
+    created_event, delivery_event, edit_refusal, file_effect, order_effect, refused_event,
+    reservation_refusal, updated_event,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ms_common::events::{OrderRecord, StuffRecord, StuffStatus, VersionCheck};
+use ms_common::events::{OrderRecord, OrderStatus, StuffRecord, StuffStatus, VersionCheck};
 use ms_common::storage::sqlite::{self, Db, Migration};
 use ms_common::storage::{OutboxStore, db_version};
 use ms_common::time::to_db;
@@ -225,13 +226,20 @@ impl StuffStore for SqliteStuffStore {
                 .fetch_optional(&mut *tx)
                 .await?;
         let held = held.map(|v| u64::try_from(v).unwrap_or(0));
-        match VersionCheck::of(held, order.version) {
-            VersionCheck::Stale => return Ok(OrderOutcome::Stale),
-            VersionCheck::Early => return Ok(OrderOutcome::Early),
-            VersionCheck::Apply => {}
+        // Any newer version applies: the event is the whole order, so a lost one in
+        // between heals instead of holding every later one back.
+        if VersionCheck::of(held, order.version) != VersionCheck::Apply {
+            return Ok(OrderOutcome::Stale);
         }
         let Some(stuff) = get_in(&mut tx, &order.stuff_id).await? else {
             return Ok(OrderOutcome::UnknownStuff);
+        };
+        let refusal = reservation_refusal(change, order, &stuff);
+        // A refused order never holds the stuff: recorded as cancelled, it is not passed
+        // the hold when another order lets go.
+        let recorded = match refusal {
+            Some(_) => OrderStatus::Cancelled,
+            None => change.status(),
         };
         sqlx::query(
             "INSERT INTO order_versions (order_id, stuff_id, status, version, user_id)
@@ -241,11 +249,16 @@ impl StuffStore for SqliteStuffStore {
         )
         .bind(&order.id)
         .bind(&order.stuff_id)
-        .bind(change.status().as_str())
+        .bind(recorded.as_str())
         .bind(db_version(order.version))
         .bind(&order.user_id)
         .execute(&mut *tx)
         .await?;
+        if let Some(refusal) = refusal {
+            sqlite::enqueue(&mut tx, &refused_event(&refusal, cid)).await?;
+            tx.commit().await?;
+            return Ok(OrderOutcome::Refused(refusal));
+        }
         let next_active: Option<String> = sqlx::query_scalar(
             "SELECT order_id FROM order_versions
              WHERE stuff_id = ? AND status = 'created' AND order_id <> ?

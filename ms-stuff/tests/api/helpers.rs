@@ -1,5 +1,5 @@
 //! A fresh ms-user + ms-stuff per test, an RPC client, and an observer queue bound to
-//! `stuff.*` on the events exchange.
+//! `stuff.*` and `reservation.refused` on the events exchange.
 
 use chrono::{Duration as ChronoDuration, Utc};
 use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions};
@@ -46,15 +46,17 @@ impl App {
         )
         .await
         .unwrap();
-        ch.queue_bind(
-            observer.clone().into(),
-            env.names().events_exchange().into(),
-            "stuff.*".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+        for key in ["stuff.*", "reservation.refused"] {
+            ch.queue_bind(
+                observer.clone().into(),
+                env.names().events_exchange().into(),
+                key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        }
         App {
             publisher: Publisher::new(broker.clone()),
             env,
@@ -220,6 +222,7 @@ pub fn order(id: &str, stuff_id: &str, status: OrderStatus, version: u64) -> Ord
         status,
         expires_at: Utc::now() + ChronoDuration::minutes(15),
         price_cents: 1000,
+        stuff_version: None,
         version,
         created_at: Utc::now(),
     }

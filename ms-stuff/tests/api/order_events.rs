@@ -1,10 +1,11 @@
 //! Order events published straight to the events exchange, as ms-order will: reserve,
-//! release, sell; duplicates and out-of-order delivery; nothing dead-lettered.
+//! release, sell; duplicates, a lost version, a reservation priced at an old version;
+//! nothing dead-lettered.
 
 use crate::helpers::{App, WAIT, order, record};
 use lapin::options::{BasicGetOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use ms_common::events::{Event, OrderStatus, StuffStatus};
+use ms_common::events::{Event, OrderRecord, OrderStatus, StuffStatus};
 use ms_common::messaging::Service;
 use ms_testkit::eventually;
 
@@ -103,7 +104,7 @@ async fn order_events_reserve_release_and_sell_once_each() {
 }
 
 #[tokio::test]
-async fn out_of_order_events_are_retried_until_they_apply() {
+async fn a_lost_order_version_heals_instead_of_holding_later_ones_back() {
     let mut app = App::spawn().await;
     let (ann, _) = app.signup("ann@example.com").await;
     let a = app.create(&ann, "Camera", 30000).await["id"]
@@ -111,14 +112,6 @@ async fn out_of_order_events_are_retried_until_they_apply() {
         .unwrap()
         .to_owned();
 
-    // Version 2 first: it is early, goes to the retry queue and comes back after v1.
-    app.publish(Event::OrderCancelled(order(
-        "o1",
-        &a,
-        OrderStatus::Cancelled,
-        2,
-    )))
-    .await;
     app.publish(Event::OrderCreated(order(
         "o1",
         &a,
@@ -126,9 +119,33 @@ async fn out_of_order_events_are_retried_until_they_apply() {
         1,
     )))
     .await;
-    let end = app.wait_for(&a, "available", 3).await;
-    assert_eq!(end["status"], "available");
+    app.wait_for(&a, "reserved", 2).await;
+    // v2 (paid) was dead-lettered upstream and never comes; v3 (refunded) is the whole
+    // order and releases the stuff instead of waiting for v2 forever.
+    app.publish(Event::OrderRefunded(order(
+        "o1",
+        &a,
+        OrderStatus::Refunded,
+        3,
+    )))
+    .await;
+    app.wait_for(&a, "available", 3).await;
+    // v2 turning up late is stale: it must not sell the released stuff.
+    app.publish(Event::OrderCompleted(order(
+        "o1",
+        &a,
+        OrderStatus::Complete,
+        2,
+    )))
+    .await;
 
+    // It changes nothing visible: wait until it is taken (stopping drains what is taken).
+    let events_q = app.env.names().events_queue(Service::Stuff);
+    eventually(WAIT, "the last event taken", || async {
+        (app.queue_len(&events_q).await == 0).then_some(())
+    })
+    .await
+    .unwrap();
     let store = app.stop_stuff().await;
     app.assert_queues_settled().await;
     let rec = store.get(&a).await.unwrap().unwrap();
@@ -142,6 +159,73 @@ async fn out_of_order_events_are_retried_until_they_apply() {
             (a.clone(), StuffStatus::Reserved, 2),
             (a.clone(), StuffStatus::Available, 3),
         ]
+    );
+    app.done().await;
+}
+
+#[tokio::test]
+async fn a_reservation_priced_at_another_version_is_refused() {
+    let mut app = App::spawn().await;
+    let (ann, _) = app.signup("ann@example.com").await;
+    let a = app.create(&ann, "Camera", 30000).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The seller raises the price (v2) before the buyer's order, priced at v1, arrives.
+    app.call(
+        "stuff:update",
+        Some(&ann),
+        serde_json::json!({"id": a, "priceCents": 45000}),
+    )
+    .await
+    .unwrap();
+    let stale = OrderRecord {
+        stuff_version: Some(1),
+        price_cents: 30000,
+        ..order("o1", &a, OrderStatus::Created, 1)
+    };
+    app.publish(Event::OrderCreated(stale)).await;
+    let refusal = loop {
+        let ev = app.next_event().await;
+        if let Event::ReservationRefused(r) = ev.event {
+            break r;
+        }
+    };
+    assert_eq!(
+        (refusal.order_id.as_str(), refusal.stuff_id.as_str()),
+        ("o1", a.as_str())
+    );
+    assert_eq!((refusal.priced_version, refusal.stuff_version), (1, 2));
+    // An order priced at the current version reserves it, also after a refused one.
+    let current = OrderRecord {
+        stuff_version: Some(2),
+        price_cents: 45000,
+        ..order("o2", &a, OrderStatus::Created, 1)
+    };
+    app.publish(Event::OrderCreated(current)).await;
+    app.wait_for(&a, "reserved", 3).await;
+    // The refused order's cancellation (ms-order's answer) leaves o2's hold alone.
+    app.publish(Event::OrderCancelled(order(
+        "o1",
+        &a,
+        OrderStatus::Cancelled,
+        2,
+    )))
+    .await;
+
+    // It changes nothing visible: wait until it is taken (stopping drains what is taken).
+    let events_q = app.env.names().events_queue(Service::Stuff);
+    eventually(WAIT, "the last event taken", || async {
+        (app.queue_len(&events_q).await == 0).then_some(())
+    })
+    .await
+    .unwrap();
+    let store = app.stop_stuff().await;
+    app.assert_queues_settled().await;
+    let rec = store.get(&a).await.unwrap().unwrap();
+    assert_eq!(
+        (rec.status, rec.order_id.as_deref(), rec.version),
+        (StuffStatus::Reserved, Some("o2"), 3)
     );
     app.done().await;
 }
