@@ -27,6 +27,8 @@ pub struct SystemOptions {
     pub files: Option<ms_common::files::FilesConfig>,
     /// The routers' orphan sweep: `(every, age)` (default: hourly, hour-old objects).
     pub orphan_sweep: Option<(Duration, Duration)>,
+    /// The routers' socket allowances (default: `SocketLimits::generous`, out of the way).
+    pub socket: Option<ms_router::allowance::SocketLimits>,
 }
 
 impl Default for SystemOptions {
@@ -41,6 +43,7 @@ impl Default for SystemOptions {
             connect_handler_delay: None,
             files: None,
             orphan_sweep: None,
+            socket: None,
         }
     }
 }
@@ -85,6 +88,9 @@ impl System {
             cfg.signin_max_attempts = opts.signin_max_attempts;
             cfg.signup_max_attempts = opts.signup_max_attempts;
             cfg.connect_handler_delay = opts.connect_handler_delay;
+            if let Some(limits) = opts.socket {
+                cfg.socket = limits;
+            }
             if let Some(files) = &opts.files {
                 cfg.files = files.clone();
             }
