@@ -386,6 +386,14 @@ async fn session_authenticate(
     answer(&state, ack, work).await;
 }
 
+/// Answers an event refused before any work with its error (a 429 from the allowances).
+fn refuse(ack: AckSender, error: ApiError) {
+    let reply = ms_common::Reply::from_result(Err(error));
+    if ack.send(&reply).is_err() {
+        tracing::debug!("no ack requested, or the socket's buffer is full");
+    }
+}
+
 /// Relays a client event to its service and answers through the ack.
 async fn relay(
     s: SocketRef,
@@ -394,14 +402,18 @@ async fn relay(
     TryData(data): TryData<Value>,
     ack: AckSender,
 ) {
+    let session = s.extensions.get::<Session>();
+    // Spent before anything else, and a refusal answered at once (no correlation id, span
+    // or deadline timer), so a flood costs the router as little as it can.
+    let cost = Cost::of(Action::relayed_event(&event));
+    let in_flight = match admit(&s, &state, session.as_ref(), cost) {
+        Ok(slot) => slot,
+        Err(refused) => return refuse(ack, refused),
+    };
     let cid = uuid::Uuid::new_v4().simple().to_string();
     let span = tracing::info_span!("socket", correlation_id = %cid, event = %event);
-    let session = s.extensions.get::<Session>();
-    // Spent before anything else, so a refused event costs the router next to nothing.
-    let cost = Cost::of(Action::relayed_event(&event));
-    let admitted = admit(&s, &state, session.as_ref(), cost);
     let work = async {
-        let _in_flight = admitted?;
+        let _in_flight = in_flight;
         let (action, payload) = check(&event, data, state.cfg.max_payload_bytes)?;
         let token = session.and_then(|x| x.token);
         let req = RpcRequest::new(action, token, payload);
