@@ -4,8 +4,9 @@
 #   2. builds the router, the four services and the load generator in release;
 #   3. runs target/release/bench with the default sizes (ceiling, rtt 8x8 and 1x1,
 #      fan-out to 1,000 and 10,000 viewers, a 200-user race, 10,000 and 20,000 idle
-#      connections, 50 MiB uploads and downloads with 20 uploads at once), which starts
-#      and stops the services itself;
+#      connections, 50 MiB uploads and downloads with 20 uploads at once, one socket
+#      flooding while a victim measures its latency, with the socket allowances on and
+#      off), which starts and stops the services itself;
 #   4. prints every scenario's JSON line and where the JSON and PNG were written
 #      (bench/results/, git-ignored).
 # Extra arguments go to the bench binary, e.g. `scripts/bench.sh --quick` or

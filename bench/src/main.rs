@@ -5,10 +5,10 @@
 //! PNG chart. Every scenario prints readable lines and then one JSON line.
 //!
 //! ```text
-//! bench [--scenarios ceiling,rtt,fanout,contention,idle,files] [--rtt 8x8,1x1] [--warmup S]
-//!       [--duration S] [--viewers 1000,10000] [--rounds N] [--users U] [--race-rounds N]
-//!       [--idle 10000,20000] [--file-mib N] [--uploads N] [--deadline S] [--out DIR]
-//!       [--bin-dir DIR] [--rust-log F] [--quick]
+//! bench [--scenarios ceiling,rtt,fanout,contention,idle,files,flood] [--rtt 8x8,1x1]
+//!       [--warmup S] [--duration S] [--viewers 1000,10000] [--rounds N] [--users U]
+//!       [--race-rounds N] [--idle 10000,20000] [--file-mib N] [--uploads N]
+//!       [--flood-window N] [--deadline S] [--out DIR] [--bin-dir DIR] [--rust-log F] [--quick]
 //! ```
 
 mod chart;
@@ -24,7 +24,7 @@ use scenarios::ceiling::Variant;
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
-use system::{System, SystemOptions};
+use system::{SocketLimits, System, SystemOptions};
 use tokio::time::Instant;
 
 /// Command-line settings.
@@ -41,13 +41,22 @@ struct Options {
     idle: Vec<usize>,
     file_mib: usize,
     uploads: usize,
+    flood_window: usize,
     deadline: Duration,
     out: PathBuf,
     bin_dir: PathBuf,
     rust_log: Option<String>,
 }
 
-const ALL: &[&str] = &["ceiling", "rtt", "fanout", "contention", "idle", "files"];
+const ALL: &[&str] = &[
+    "ceiling",
+    "rtt",
+    "fanout",
+    "contention",
+    "idle",
+    "files",
+    "flood",
+];
 
 fn list<T: std::str::FromStr>(s: &str) -> anyhow::Result<Vec<T>> {
     s.split(',')
@@ -89,6 +98,7 @@ impl Options {
             idle: vec![10_000, 20_000],
             file_mib: 50,
             uploads: 20,
+            flood_window: 1000,
             deadline: Duration::from_secs(1500),
             out: PathBuf::from("bench/results"),
             bin_dir: exe_dir,
@@ -109,6 +119,7 @@ impl Options {
                 "--idle" => o.idle = list(&val()?)?,
                 "--file-mib" => o.file_mib = val()?.parse()?,
                 "--uploads" => o.uploads = val()?.parse()?,
+                "--flood-window" => o.flood_window = val()?.parse()?,
                 "--deadline" => o.deadline = Duration::from_secs_f64(val()?.parse()?),
                 "--out" => o.out = PathBuf::from(val()?),
                 "--bin-dir" => o.bin_dir = PathBuf::from(val()?),
@@ -124,6 +135,7 @@ impl Options {
                     o.idle = vec![500];
                     o.file_mib = 5;
                     o.uploads = 4;
+                    o.flood_window = 200;
                 }
                 "-h" | "--help" => {
                     println!("{}", include_str!("usage.txt"));
@@ -177,7 +189,7 @@ async fn run(o: Options, deadline: Instant, nofile: u64) -> anyhow::Result<serde
             "scenarios": o.scenarios, "rttPoints": o.rtt_points.iter().map(|(c, i)| format!("{c}x{i}")).collect::<Vec<_>>(),
             "warmupSeconds": o.warmup.as_secs_f64(), "durationSeconds": o.duration.as_secs_f64(),
             "viewers": o.viewers, "rounds": o.rounds, "users": o.users, "raceRounds": o.race_rounds,
-            "idle": o.idle, "fileMib": o.file_mib, "uploads": o.uploads, "openFileLimit": nofile, "rustLog": o.rust_log,
+            "idle": o.idle, "fileMib": o.file_mib, "uploads": o.uploads, "floodWindow": o.flood_window, "openFileLimit": nofile, "rustLog": o.rust_log,
         },
     });
     let in_flights: Vec<usize> = {
@@ -290,6 +302,24 @@ async fn run(o: Options, deadline: Instant, nofile: u64) -> anyhow::Result<serde
         let v = serde_json::to_value(r.context("files")?)?;
         emit("files", &v);
         results["files"] = v;
+    }
+    if o.wants("flood") {
+        let mut out = Vec::new();
+        for limits in [SocketLimits::RouterDefaults, SocketLimits::Off] {
+            let sys = System::start_with(&sys_opts, deadline, limits).await?;
+            let p = scenarios::flood::Params {
+                limits,
+                window: o.flood_window,
+                duration: o.duration,
+                victim_interval: Duration::from_millis(100),
+            };
+            let r = scenarios::flood::run(&sys, p, deadline).await;
+            sys.stop().await;
+            let v = serde_json::to_value(r.context("flood")?)?;
+            emit("flood", &v);
+            out.push(v);
+        }
+        results["flood"] = json!(out);
     }
     Ok(results)
 }

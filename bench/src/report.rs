@@ -142,6 +142,32 @@ pub fn targets(results: &Value) -> Vec<Value> {
             |x| x <= 8.0,
         ));
     }
+    for fl in arr(results, "flood") {
+        if fl.get("limits").and_then(Value::as_str) == Some("routerDefaults") {
+            out.push(check(
+                "flood (issue 17): victim p99 while one socket floods, default allowances",
+                "< 250 ms",
+                f(fl, &["victim_under_flood", "p99_ms"]),
+                "ms",
+                |x| x < 250.0,
+            ));
+            out.push(check(
+                "flood (issue 17): victim errors, default allowances",
+                "0",
+                f(fl, &["victim_errors"]),
+                "",
+                |x| x == 0.0,
+            ));
+        } else {
+            out.push(check(
+                "flood (issue 17): victim p99 while one socket floods, allowances off",
+                "(reported)",
+                f(fl, &["victim_under_flood", "p99_ms"]),
+                "ms",
+                |_| true,
+            ));
+        }
+    }
     if let Some(c) = results.get("contention") {
         let ok = c
             .get("winners_per_round")
@@ -244,7 +270,7 @@ fn panels(results: &Value) -> Vec<Panel> {
 pub fn finish(dir: &Path, mut results: Value) -> anyhow::Result<()> {
     let checks = targets(&results);
     println!();
-    println!("targets (issue 8):");
+    println!("targets (issues 8 and 17):");
     for c in &checks {
         let pass = match c.get("pass").and_then(Value::as_bool) {
             Some(true) => "PASS",

@@ -29,6 +29,27 @@ pub struct SystemOptions {
     pub rust_log: Option<String>,
 }
 
+/// The router's socket allowances (issue 17) during a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SocketLimits {
+    /// Out of the way: the load scenarios send far more than one client may (thousands of
+    /// requests a second per socket, 1,250 sockets per loopback address).
+    Off,
+    /// The router's defaults (`SOCKET_RATE`, `SOCKET_BURST`, … unset).
+    RouterDefaults,
+}
+
+/// What [`SocketLimits::Off`] sets.
+const SOCKET_LIMITS_OFF: &[(&str, &str)] = &[
+    ("SOCKET_RATE", "1000000"),
+    ("SOCKET_BURST", "1000000"),
+    ("SOCKET_WRITE_RATE", "1000000"),
+    ("SOCKET_WRITE_BURST", "1000000"),
+    ("SOCKET_MAX_IN_FLIGHT", "1000000"),
+    ("MAX_CONNECTIONS_PER_ADDRESS", "1000000"),
+];
+
 /// A running system.
 pub struct System {
     /// The broker prefix of this run, e.g. `bench3f9a1c2e.`.
@@ -91,9 +112,19 @@ fn spawn(
 }
 
 impl System {
-    /// Starts every service and the router, and waits until a signed-in socket gets a
-    /// `stuff:list` answer (router, ms-user's keys and ms-stuff all up).
+    /// Starts every service and the router with the socket allowances off, and waits until
+    /// a signed-in socket gets a `stuff:list` answer (router, ms-user's keys and ms-stuff
+    /// all up).
     pub async fn start(opts: &SystemOptions, deadline: Instant) -> anyhow::Result<Self> {
+        Self::start_with(opts, deadline, SocketLimits::Off).await
+    }
+
+    /// [`Self::start`] with the given socket allowances.
+    pub async fn start_with(
+        opts: &SystemOptions,
+        deadline: Instant,
+        limits: SocketLimits,
+    ) -> anyhow::Result<Self> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let prefix = format!("bench{}.", &id[..8]);
         let data_dir = std::env::temp_dir().join(format!("stuffmart-bench-{}", &id[..8]));
@@ -111,6 +142,9 @@ impl System {
         ];
         if let Some(l) = &opts.rust_log {
             envs.push(("RUST_LOG", l.clone()));
+        }
+        if limits == SocketLimits::Off {
+            envs.extend(SOCKET_LIMITS_OFF.iter().map(|(k, v)| (*k, (*v).to_owned())));
         }
         let mut tracked = Tracked::default();
         tracked.add("loadgen", std::process::id());

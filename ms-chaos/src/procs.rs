@@ -222,7 +222,20 @@ impl ProcSystem {
             }
             sys.add(b.name(), b.binary(), env, "HEALTH_PORT")?;
         }
-        let mut env = common;
+        // Socket allowances out of the way of tests about something else (first, so
+        // `extra_env` can set them).
+        let mut env: Vec<(String, String)> = [
+            ("SOCKET_RATE", "1000000"),
+            ("SOCKET_BURST", "1000000"),
+            ("SOCKET_WRITE_RATE", "1000000"),
+            ("SOCKET_WRITE_BURST", "1000000"),
+            ("SOCKET_MAX_IN_FLIGHT", "100000"),
+            ("MAX_CONNECTIONS_PER_ADDRESS", "1000000"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+        env.extend(common);
         env.push(("BIND_ADDR".into(), "127.0.0.1".into()));
         env.push((
             "SIGNIN_MAX_ATTEMPTS".into(),

@@ -121,8 +121,13 @@ pub struct VerifiedTokens {
 impl VerifiedTokens {
     /// The caller of a token verified earlier that is still valid at `now` (Unix seconds).
     pub fn get(&self, token: &str, now: i64) -> Option<AuthUser> {
+        self.get_with_expiry(token, now).map(|(user, _)| user)
+    }
+
+    /// [`Self::get`] with the token's `exp` (Unix seconds).
+    pub fn get_with_expiry(&self, token: &str, now: i64) -> Option<(AuthUser, i64)> {
         match self.entries.get(token) {
-            Some((user, exp)) if now <= exp + LEEWAY_SECONDS => Some(user.clone()),
+            Some((user, exp)) if now <= exp + LEEWAY_SECONDS => Some((user.clone(), *exp)),
             _ => None,
         }
     }
@@ -241,10 +246,18 @@ impl TokenVerifier {
 #[async_trait]
 impl VerifyToken for TokenVerifier {
     async fn verify(&self, token: &str) -> Result<AuthUser, ApiError> {
+        self.verify_with_expiry(token).await.map(|(user, _)| user)
+    }
+}
+
+impl TokenVerifier {
+    /// [`VerifyToken::verify`] that also returns the token's `exp` (Unix seconds), for
+    /// holders of a long-lived connection that must act when the token runs out.
+    pub async fn verify_with_expiry(&self, token: &str) -> Result<(AuthUser, i64), ApiError> {
         let denied = || ApiError::unauthorized(NOT_AUTHORIZED);
         let now = chrono::Utc::now().timestamp();
-        if let Some(user) = self.verified().get(token, now) {
-            return Ok(user);
+        if let Some(hit) = self.verified().get_with_expiry(token, now) {
+            return Ok(hit);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| denied())?;
         if header.alg != Algorithm::EdDSA {
@@ -264,7 +277,7 @@ impl VerifyToken for TokenVerifier {
         };
         self.verified()
             .insert(token, user.clone(), data.claims.exp, now);
-        Ok(user)
+        Ok((user, data.claims.exp))
     }
 }
 

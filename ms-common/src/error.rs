@@ -78,7 +78,7 @@ impl ApiError {
     }
     /// 429: too many attempts.
     pub fn too_many_requests() -> Self {
-        Self::new(429, "Too many requests, please try again later")
+        Self::new(429, "Too many requests")
     }
     /// 503: a service did not answer in time.
     pub fn unavailable() -> Self {

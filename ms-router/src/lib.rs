@@ -6,9 +6,11 @@
 //! requests carrying the caller's token; [`fanout`] pushes events from the router's own
 //! exclusive queue to sockets). Sign-ups and sign-ins are throttled per e-mail and per
 //! client address ([`ratelimit`], with the address from [`client`]) before they reach
-//! ms-user. The router trusts nobody's word for identity: tokens are
+//! ms-user; socket events spend per-socket and per-user allowances, and sockets are capped
+//! per client address ([`allowance`], on the same limiter). The router trusts nobody's word for identity: tokens are
 //! verified with ms-user's published keys, here and again in every service.
 
+pub mod allowance;
 pub mod client;
 pub mod fanout;
 pub mod files;
@@ -58,6 +60,10 @@ pub struct RouterConfig {
     pub trusted_proxies: client::TrustedProxies,
     /// `MAX_CONNECTIONS` (20000): Socket.IO connections this process accepts at once.
     pub max_connections: usize,
+    /// What one socket, one user and one client address may ask: `SOCKET_RATE`,
+    /// `SOCKET_BURST`, `SOCKET_WRITE_RATE`, `SOCKET_WRITE_BURST`, `SOCKET_MAX_IN_FLIGHT`,
+    /// `MAX_CONNECTIONS_PER_ADDRESS`.
+    pub socket: allowance::SocketLimits,
     /// Test hook, never read from the environment: how long the Socket.IO connect handler
     /// waits before it returns. It widens the window between CONNECT and the handler, in
     /// which an event is lost if its listener is registered by the handler (issue 12).
@@ -101,6 +107,7 @@ impl RouterConfig {
             max_payload_bytes: env_parse("MAX_PAYLOAD_BYTES", 65_536usize)?,
             trusted_proxies,
             max_connections: env_parse("MAX_CONNECTIONS", 20_000usize)?,
+            socket: allowance::SocketLimits::from_env()?,
             connect_handler_delay: None,
         })
     }
@@ -123,6 +130,7 @@ impl RouterConfig {
             max_payload_bytes: 65_536,
             trusted_proxies: client::TrustedProxies::default(),
             max_connections: 10_000,
+            socket: allowance::SocketLimits::generous(),
             connect_handler_delay: None,
         }
     }
@@ -143,6 +151,8 @@ pub struct AppState {
     pub throttle: Arc<ratelimit::AuthThrottle>,
     /// Open Socket.IO connections, bounded by `max_connections`.
     pub connections: Arc<std::sync::atomic::AtomicUsize>,
+    /// Per-user event allowances and per-address connection counts.
+    pub allowances: Arc<allowance::Allowances>,
     /// The object store and link key for file uploads and downloads.
     pub files: files::FilesState,
 }
@@ -178,6 +188,11 @@ impl Application {
                 window: cfg.signin_window,
             },
         ));
+        // Two keys (events, writes) per signed-in user, for at most every open socket.
+        let allowances = Arc::new(allowance::Allowances::new(
+            cfg.socket,
+            cfg.max_connections.saturating_mul(2),
+        ));
         let files = files::FilesState::open(cfg.files.clone())?;
         let listener = tokio::net::TcpListener::bind((cfg.bind_addr.as_str(), cfg.port)).await?;
         let port = listener.local_addr()?.port();
@@ -188,6 +203,7 @@ impl Application {
             verifier,
             throttle,
             connections: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            allowances,
             files,
         };
         let (layer, io) = socket::layer(state.clone());

@@ -43,6 +43,10 @@ pub enum Scope {
     SignupEmail = 3,
     /// Sign-ups per client address.
     SignupAddress = 4,
+    /// Socket events per user, across all their sockets.
+    SocketUser = 5,
+    /// Socket writes (actions that change state) per user, across all their sockets.
+    SocketUserWrite = 6,
 }
 
 /// A throttle key: a truncated keyed hash, never the e-mail or address itself.
@@ -59,9 +63,64 @@ pub struct Allowance {
 }
 
 impl Allowance {
+    /// A token bucket as an allowance: `burst` at once, refilled at `per_second` attempts a
+    /// second (`window` = `burst / per_second`). `None` unless the rate is a positive,
+    /// finite number and the window fits a `Duration`.
+    pub fn per_second(per_second: f64, burst: u32) -> Option<Self> {
+        let max = burst.max(1);
+        if !(per_second.is_finite() && per_second > 0.0) {
+            return None;
+        }
+        let window = Duration::try_from_secs_f64(f64::from(max) / per_second).ok()?;
+        Some(Self { max, window })
+    }
+
     /// The time one attempt costs.
     fn interval(&self) -> Duration {
         self.window / self.max.max(1)
+    }
+
+    /// GCRA: one more attempt at `now` on a key whose allowance is whole again at `full_at`
+    /// (`None`: whole already). The key's next `full_at` when it fits, `None` when it is over.
+    fn take(&self, full_at: Option<Instant>, now: Instant) -> Option<Instant> {
+        let full_at = full_at.unwrap_or(now).max(now);
+        // Allowed while the debt after this attempt fits in the window.
+        let after = full_at.checked_add(self.interval())?;
+        (after.duration_since(now) <= self.window).then_some(after)
+    }
+}
+
+/// One key's allowance kept by its owner instead of in a [`Throttle`] (a socket keeps its
+/// own, so it goes away with the socket): the instant the allowance is whole again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bucket {
+    full_at: Option<Instant>,
+}
+
+impl Bucket {
+    /// The bucket after one more attempt at `now`, or `None` when it is over `allowance`
+    /// (the bucket itself is not changed: commit the result with [`Self::set`]).
+    pub fn peek(&self, allowance: Allowance, now: Instant) -> Option<Bucket> {
+        allowance
+            .take(self.full_at, now)
+            .map(|at| Bucket { full_at: Some(at) })
+    }
+
+    /// One attempt at `now`: true, and recorded, within `allowance`; false, and nothing
+    /// recorded, over it.
+    pub fn attempt(&mut self, allowance: Allowance, now: Instant) -> bool {
+        match self.peek(allowance, now) {
+            Some(next) => {
+                *self = next;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Replaces the bucket with one that [`Self::peek`] returned.
+    pub fn set(&mut self, next: Bucket) {
+        *self = next;
     }
 }
 
@@ -147,14 +206,9 @@ impl Throttle {
         entries.drop_expired(now);
         let mut next = Vec::with_capacity(keys.len());
         for (key, allowance) in keys {
-            let full_at = entries.full_at.get(key).copied().unwrap_or(now).max(now);
-            // Allowed while the debt after this attempt fits in the window.
-            let Some(after) = full_at.checked_add(allowance.interval()) else {
+            let Some(after) = allowance.take(entries.full_at.get(key).copied(), now) else {
                 return false;
             };
-            if after.duration_since(now) > allowance.window {
-                return false;
-            }
             next.push((*key, after));
         }
         for (key, after) in next {
@@ -288,6 +342,28 @@ mod tests {
         );
         assert!(t.attempt_at(now, &[(email_b, a)]));
         assert!(!t.attempt_at(now, &[(email_b, a)]));
+    }
+
+    #[test]
+    fn a_rate_with_a_burst_is_an_allowance_and_a_bucket_keeps_one() {
+        let a = Allowance::per_second(20.0, 60).unwrap();
+        assert_eq!((a.max, a.window), (60, Duration::from_secs(3)));
+        let slow = Allowance::per_second(0.5, 1).unwrap();
+        assert_eq!(slow.window, Duration::from_secs(2));
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert!(Allowance::per_second(bad, 10).is_none(), "{bad}");
+        }
+        let mut b = Bucket::default();
+        let now = Instant::now();
+        for _ in 0..60 {
+            assert!(b.attempt(a, now));
+        }
+        assert!(!b.attempt(a, now), "the burst is spent");
+        assert!(b.peek(a, now + Duration::from_millis(49)).is_none());
+        assert!(
+            b.attempt(a, now + Duration::from_millis(50)),
+            "one more every 1/20 s"
+        );
     }
 
     #[test]

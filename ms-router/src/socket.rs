@@ -1,10 +1,25 @@
 //! Socket.IO: identity at connect time, `session:authenticate`, and the generic relay of
 //! `<service>:<action>` events to the owning service's RPC queue.
+//!
+//! ```text
+//! connect ─▶ token verified (or anonymous) ─▶ a slot for the client address and one of
+//!            MAX_CONNECTIONS ─▶ signed in: join room user:<id>, arm the expiry timer
+//! event   ─▶ the socket's and its user's allowances (crate::allowance; 429 beyond)
+//!         ─▶ relayed to the owning service ─▶ one ack
+//! session:authenticate ─▶ a new identity: leave the old user's room, join the new one,
+//!            re-arm the expiry timer
+//! token expires ─▶ the socket leaves its user's room (no more pushes meant for a user it
+//!            can no longer prove to be); the services refuse its token as before
+//! disconnect ─▶ slots given back, timer stopped, every room left
+//! ```
 
 use crate::AppState;
+use crate::allowance::{AddressSlot, Cost, InFlight, SocketBudget};
+use crate::client;
+use axum::extract::ConnectInfo;
 use futures_util::FutureExt;
 use ms_common::ApiError;
-use ms_common::auth::{AuthUser, NOT_AUTHORIZED, VerifyToken};
+use ms_common::auth::{AuthUser, NOT_AUTHORIZED};
 use ms_common::contract::{Action, CurrentUser, PublicUser};
 use ms_common::messaging::RpcRequest;
 use serde_json::Value;
@@ -12,8 +27,10 @@ use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
-use std::sync::Arc;
+use socketioxide::socket::Sid;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tracing::Instrument;
 
 /// Who a socket speaks for (kept in the socket's extensions).
@@ -48,12 +65,36 @@ impl std::fmt::Display for Refused {
     }
 }
 
-/// One of the process's `MAX_CONNECTIONS` slots, given back when the last handle to it
-/// is dropped: on disconnect (the listener removes it from the socket) or when a socket
-/// that was never fully connected is freed, so no path can leak a slot.
+/// One of the process's `MAX_CONNECTIONS` slots and one of its client address's
+/// `MAX_CONNECTIONS_PER_ADDRESS`, given back when the last handle to it is dropped: on
+/// disconnect (the listener removes it from the socket) or when a socket that was never
+/// fully connected is freed, so no path can leak a slot.
 #[derive(Clone, Debug)]
 struct Slot {
     _held: Arc<SlotGuard>,
+    _address: Option<Arc<AddressSlot>>,
+}
+
+/// What the router keeps per socket besides its [`Session`] (in its extensions, gone
+/// with it): its allowance, and the identity its token-expiry timer belongs to.
+#[derive(Debug, Default)]
+struct SocketState {
+    budget: Arc<SocketBudget>,
+    identity: Mutex<Identity>,
+}
+
+/// The socket's sign-in as the expiry timer sees it.
+#[derive(Debug, Default)]
+struct Identity {
+    /// Bumped on every change of identity: a timer armed for an older token does nothing.
+    epoch: u64,
+    /// The timer of the current token, stopped when the identity changes or the socket goes.
+    expiry: Option<tokio::task::AbortHandle>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every update leaves the data consistent, so a panic elsewhere leaves it usable.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[derive(Debug)]
@@ -107,46 +148,148 @@ fn token_of(auth: &Value) -> Option<String> {
 /// socket can receive anything, so after it returns `Ok` nothing can arrive unheard.
 async fn authenticate(
     s: SocketRef,
+    io: SocketIo,
     State(state): State<AppState>,
     TryData(auth): TryData<Value>,
 ) -> Result<(), Refused> {
     let token = auth.ok().as_ref().and_then(token_of);
-    let session = match token {
-        None => Session::default(),
+    let signed_in = match token {
+        None => None,
         Some(t) => {
-            let user = within_deadline(state.cfg.common.rpc_timeout, state.verifier.verify(&t))
-                .await
-                .map_err(|_| Refused::NotAuthorized)?;
-            Session {
+            let (user, exp) = within_deadline(
+                state.cfg.common.rpc_timeout,
+                state.verifier.verify_with_expiry(&t),
+            )
+            .await
+            .map_err(|_| Refused::NotAuthorized)?;
+            let session = Session {
                 user: Some(user),
                 token: Some(t),
-            }
+            };
+            Some((session, exp))
         }
     };
-    // Take a connection slot last, so a refused token never holds one.
+    // Take the connection slots last, so a refused token never holds one: the client
+    // address's first, then the process's.
+    let address = match client_address(&s, &state) {
+        Some(ip) => match state.allowances.connect(ip) {
+            Some(slot) => Some(Arc::new(slot)),
+            None => {
+                // Debug, not warn: a client hammering its own cap would flood the log.
+                tracing::debug!("connection refused: limit per client address reached");
+                return Err(Refused::TooManyConnections);
+            }
+        },
+        None => None,
+    };
     let open = state.connections.fetch_add(1, Ordering::SeqCst);
     let slot = Slot {
         _held: Arc::new(SlotGuard(state.connections.clone())),
+        _address: address,
     };
     if open >= state.cfg.max_connections {
         drop(slot);
         tracing::warn!(open, "connection refused: limit reached");
         return Err(Refused::TooManyConnections);
     }
-    if let Some(user) = &session.user {
-        s.join(user_room(&user.id));
-    }
+    let socket_state = Arc::new(SocketState::default());
     s.extensions.insert(slot);
-    s.extensions.insert(session);
+    s.extensions.insert(socket_state.clone());
+    match signed_in {
+        Some((session, exp)) => sign_in(&s, &io, &socket_state, session, exp),
+        None => {
+            s.extensions.insert(Session::default());
+        }
+    }
     s.on("session:authenticate", session_authenticate);
     s.on_fallback(relay);
     s.on_disconnect(release_slot);
     Ok(())
 }
 
+/// The address the socket's client connected from (see [`client::client_ip`]); `None`
+/// when the server was not started with connection info (then only `MAX_CONNECTIONS`
+/// applies).
+fn client_address(s: &SocketRef, state: &AppState) -> Option<IpAddr> {
+    let parts = s.req_parts();
+    let ConnectInfo(peer) = parts.extensions.get::<ConnectInfo<SocketAddr>>()?;
+    Some(client::client_ip(
+        peer.ip(),
+        &parts.headers,
+        &state.cfg.trusted_proxies,
+    ))
+}
+
+/// Makes `session` (a verified user whose token expires at `exp`, Unix seconds) the
+/// socket's identity: out of the previous user's room, into this user's, and a timer that
+/// takes it out again when the token expires.
+fn sign_in(s: &SocketRef, io: &SocketIo, st: &Arc<SocketState>, session: Session, exp: i64) {
+    let mut identity = lock(&st.identity);
+    identity.epoch += 1;
+    if let Some(timer) = identity.expiry.take() {
+        timer.abort();
+    }
+    let new_id = session.user.as_ref().map(|u| u.id.clone());
+    if let Some(old) = s.extensions.get::<Session>().and_then(|x| x.user)
+        && new_id.as_deref() != Some(old.id.as_str())
+    {
+        s.leave(user_room(&old.id));
+    }
+    if let Some(id) = &new_id {
+        s.join(user_room(id));
+    }
+    s.extensions.insert(session);
+    let timer = tokio::spawn(leave_at_expiry(io.clone(), s.id, identity.epoch, exp));
+    identity.expiry = Some(timer.abort_handle());
+}
+
+/// Waits until the token of identity `epoch` expires (`exp`, Unix seconds), then takes
+/// the socket out of its user's room, unless it has switched identity since. Holds the
+/// `SocketIo` and the id, never the socket, so a socket that is gone is simply not found.
+async fn leave_at_expiry(io: SocketIo, sid: Sid, epoch: u64, exp: i64) {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let wait_ms = u64::try_from(exp.saturating_mul(1000).saturating_sub(now_ms)).unwrap_or(0);
+    tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
+    let Some(s) = io.of("/").and_then(|ns| ns.get_socket(sid)) else {
+        return;
+    };
+    let Some(st) = s.extensions.get::<Arc<SocketState>>() else {
+        return;
+    };
+    let identity = lock(&st.identity);
+    if identity.epoch != epoch {
+        return;
+    }
+    if let Some(user) = s.extensions.get::<Session>().and_then(|x| x.user) {
+        s.leave(user_room(&user.id));
+        tracing::debug!(%sid, "token expired: the socket left its user's room");
+    }
+}
+
 async fn release_slot(s: SocketRef) {
     // Dropping the slot gives it back (see `SlotGuard`).
     drop(s.extensions.remove::<Slot>());
+    if let Some(st) = s.extensions.remove::<Arc<SocketState>>()
+        && let Some(timer) = lock(&st.identity).expiry.take()
+    {
+        timer.abort();
+    }
+}
+
+/// Spends one event of the socket's allowances (and its user's, when signed in as per
+/// `session`): its in-flight slot, to hold until it is answered, or a 429.
+fn admit(
+    s: &SocketRef,
+    state: &AppState,
+    session: Option<&Session>,
+    cost: Cost,
+) -> Result<InFlight, ApiError> {
+    let st = s
+        .extensions
+        .get::<Arc<SocketState>>()
+        .ok_or_else(|| ApiError::internal_from("a socket without its state sent an event"))?;
+    let user = session.and_then(|x| x.user.as_ref()).map(|u| u.id.as_str());
+    state.allowances.admit(&st.budget, user, cost)
 }
 
 /// The namespace's connect handler. Nothing is left to do once the middleware accepted
@@ -205,23 +348,25 @@ async fn answer(
 
 async fn session_authenticate(
     s: SocketRef,
+    io: SocketIo,
     State(state): State<AppState>,
     TryData(data): TryData<Value>,
     ack: AckSender,
 ) {
+    let admitted = admit(
+        &s,
+        &state,
+        s.extensions.get::<Session>().as_ref(),
+        Cost::Read,
+    );
     let work = async {
+        let _in_flight = admitted?;
         let token = data
             .ok()
             .as_ref()
             .and_then(token_of)
             .ok_or_else(|| ApiError::unauthorized(NOT_AUTHORIZED))?;
-        let user = state.verifier.verify(&token).await?;
-        if let Some(old) = s.extensions.get::<Session>().and_then(|x| x.user)
-            && old.id != user.id
-        {
-            s.leave(user_room(&old.id));
-        }
-        s.join(user_room(&user.id));
+        let (user, exp) = state.verifier.verify_with_expiry(&token).await?;
         let body = serde_json::to_value(CurrentUser {
             user: PublicUser {
                 id: user.id.clone(),
@@ -230,13 +375,26 @@ async fn session_authenticate(
             },
         })
         .map_err(ApiError::internal_from)?;
-        s.extensions.insert(Session {
+        let st = s
+            .extensions
+            .get::<Arc<SocketState>>()
+            .ok_or_else(|| ApiError::internal_from("a socket without its state"))?;
+        let session = Session {
             user: Some(user),
             token: Some(token),
-        });
+        };
+        sign_in(&s, &io, &st, session, exp);
         Ok(body)
     };
     answer(ack, state.cfg.common.rpc_timeout, work).await;
+}
+
+/// Answers an event refused before any work with its error (a 429 from the allowances).
+fn refuse(ack: AckSender, error: ApiError) {
+    let reply = ms_common::Reply::from_result(Err(error));
+    if ack.send(&reply).is_err() {
+        tracing::debug!("no ack requested, or the socket's buffer is full");
+    }
 }
 
 /// Relays a client event to its service and answers through the ack.
@@ -247,18 +405,28 @@ async fn relay(
     TryData(data): TryData<Value>,
     ack: AckSender,
 ) {
+    let session = s.extensions.get::<Session>();
+    // Spent before anything else, and a refusal answered at once (no correlation id, span
+    // or deadline timer), so a flood costs the router as little as it can.
+    let relayed = Action::relayed_event(&event);
+    let cost = Cost::of(relayed);
+    let in_flight = match admit(&s, &state, session.as_ref(), cost) {
+        Ok(slot) => slot,
+        Err(refused) => return refuse(ack, refused),
+    };
     let cid = uuid::Uuid::new_v4().simple().to_string();
     let span = tracing::info_span!("socket", correlation_id = %cid, event = %event);
     let work = async {
+        let _in_flight = in_flight;
         let (action, payload) = check(&event, data, state.cfg.max_payload_bytes)?;
-        let token = s.extensions.get::<Session>().and_then(|x| x.token);
+        let token = session.and_then(|x| x.token);
         let req = RpcRequest::new(action, token, payload);
         state.rpc.call(action.service(), &req, &cid).await
     };
     // Actions that call the payment gateway get its longer wait (the RPC client uses
     // the same rule).
     let usual = state.cfg.common.rpc_timeout;
-    let wait = Action::relayed_event(&event).map_or(usual, |a| a.reply_wait(usual));
+    let wait = relayed.map_or(usual, |a| a.reply_wait(usual));
     answer(ack, wait, work).instrument(span).await
 }
 

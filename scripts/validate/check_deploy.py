@@ -75,6 +75,12 @@ DELIBERATE_DEFAULTS = {
     "ARGON2_MAX_CONCURRENT": "the default follows the pod's CPU quota and memory limit",
     "ARGON2_WAIT_MS": "tuning knob, default is fine (below RPC_TIMEOUT_MS)",
     "MAX_CONNECTIONS": "per-replica socket limit; the default (20000) fits the pod limits",
+    "MAX_CONNECTIONS_PER_ADDRESS": "tuning knob, default is fine (raise it behind a campus NAT)",
+    "SOCKET_RATE": "tuning knob, the contract's default (20 events a second)",
+    "SOCKET_BURST": "tuning knob, the contract's default (60 events at once)",
+    "SOCKET_WRITE_RATE": "tuning knob, default is fine",
+    "SOCKET_WRITE_BURST": "tuning knob, default is fine",
+    "SOCKET_MAX_IN_FLIGHT": "tuning knob, default is fine",
     "ORPHAN_SWEEP_SECONDS": "tuning knob, hourly sweeps of hour-old orphans are fine",
     "RECONCILE_SECONDS": "tuning knob, settling lost charge answers every 5 minutes is fine",
 }

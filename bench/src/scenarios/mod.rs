@@ -5,6 +5,7 @@ pub mod ceiling;
 pub mod contention;
 pub mod fanout;
 pub mod files;
+pub mod flood;
 pub mod idle;
 pub mod rtt;
 

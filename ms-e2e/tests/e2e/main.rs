@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accounts;
+mod allowances;
 mod catalogue;
 mod contract_pins;
 mod delivery;
