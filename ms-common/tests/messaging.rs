@@ -91,6 +91,26 @@ async fn get_one(broker: &Broker, queue: &str) -> Option<lapin::message::BasicGe
         .ok()?
 }
 
+/// The first message in ms-stuff's dead-letter queue, waited for up to `wait`, and its
+/// headers.
+async fn dead_letter(
+    env: &TestEnv,
+    broker: &Broker,
+    wait: Duration,
+) -> (lapin::message::BasicGetMessage, FieldTable) {
+    let dlq = env.names().dead_letter_queue(Service::Stuff);
+    let msg = eventually(wait, "the dead letter", || get_one(broker, &dlq))
+        .await
+        .unwrap();
+    let headers = msg
+        .delivery
+        .properties
+        .headers()
+        .clone()
+        .unwrap_or_default();
+    (msg, headers)
+}
+
 #[tokio::test]
 async fn failing_handler_is_retried_then_dead_lettered_with_reason() {
     let env = TestEnv::new();
@@ -113,18 +133,7 @@ async fn failing_handler_is_retried_then_dead_lettered_with_reason() {
     let publisher = Publisher::new(broker.clone());
     publish_event(&publisher, &env, "test.fail", br#"{"hello":"world"}"#).await;
 
-    let dlq = env.names().dead_letter_queue(Service::Stuff);
-    let msg = eventually(Duration::from_secs(10), "the dead letter", || {
-        get_one(&broker, &dlq)
-    })
-    .await
-    .unwrap();
-    let headers = msg
-        .delivery
-        .properties
-        .headers()
-        .clone()
-        .unwrap_or_default();
+    let (msg, headers) = dead_letter(&env, &broker, Duration::from_secs(10)).await;
     assert!(as_text(header(&headers, REASON_HEADER)).contains("boom: store unavailable"));
     assert!(as_text(header(&headers, REASON_HEADER)).contains("retries exhausted"));
     assert_eq!(header(&headers, RETRY_HEADER), Some(&AMQPValue::LongInt(3)));
@@ -168,18 +177,7 @@ async fn a_failing_message_is_dead_lettered_once_its_time_budget_is_spent_not_be
     ));
     let publisher = Publisher::new(broker.clone());
     publish_event(&publisher, &env, "test.budget", br#"{"n":1}"#).await;
-    let dlq = env.names().dead_letter_queue(Service::Stuff);
-    let msg = eventually(Duration::from_secs(20), "the dead letter", || {
-        get_one(&broker, &dlq)
-    })
-    .await
-    .unwrap();
-    let headers = msg
-        .delivery
-        .properties
-        .headers()
-        .clone()
-        .unwrap_or_default();
+    let (_, headers) = dead_letter(&env, &broker, Duration::from_secs(20)).await;
     assert!(as_text(header(&headers, REASON_HEADER)).contains("retries exhausted"));
     assert!(
         matches!(

@@ -149,10 +149,7 @@ async fn sign_ups_beyond_the_allowance_of_an_address_get_429_in_the_envelope() {
     assert_eq!(created, 3, "{got:?}");
     assert_eq!(refused.len(), 7, "{got:?}");
     for (_, body) in refused {
-        assert_eq!(
-            body,
-            &json!({"errors": [{"message": "Too many requests"}]})
-        );
+        assert_eq!(body, &json!({"errors": [{"message": "Too many requests"}]}));
     }
     // A forged X-Forwarded-For does not make a new client: no proxy is trusted.
     let r = reqwest::Client::new()
@@ -218,10 +215,7 @@ async fn argon2_runs_one_at_a_time_and_the_excess_gets_429_never_503() {
     );
     for (s, body) in &got {
         if *s == StatusCode::TOO_MANY_REQUESTS {
-            assert_eq!(
-                body,
-                &json!({"errors": [{"message": "Too many requests"}]})
-            );
+            assert_eq!(body, &json!({"errors": [{"message": "Too many requests"}]}));
         }
     }
     // Sign-in verifies under the same permits, and works once the burst is over.

@@ -182,6 +182,21 @@ impl App {
         running.store
     }
 
+    /// Waits until ms-stuff took every event sent to it (also one that changes nothing
+    /// visible; stopping drains only what is taken), stops it and checks every queue
+    /// settled; its store.
+    pub async fn stop_when_drained(&mut self) -> Arc<dyn StuffStore> {
+        let events_q = self.env.names().events_queue(Service::Stuff);
+        eventually(WAIT, "the last event taken", || async {
+            (self.queue_len(&events_q).await == 0).then_some(())
+        })
+        .await
+        .unwrap();
+        let store = self.stop_stuff().await;
+        self.assert_queues_settled().await;
+        store
+    }
+
     /// After the service stopped: its events and retry queues are empty and nothing was
     /// dead-lettered.
     pub async fn assert_queues_settled(&self) {

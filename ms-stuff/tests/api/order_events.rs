@@ -139,15 +139,8 @@ async fn a_lost_order_version_heals_instead_of_holding_later_ones_back() {
     )))
     .await;
 
-    // It changes nothing visible: wait until it is taken (stopping drains what is taken).
-    let events_q = app.env.names().events_queue(Service::Stuff);
-    eventually(WAIT, "the last event taken", || async {
-        (app.queue_len(&events_q).await == 0).then_some(())
-    })
-    .await
-    .unwrap();
-    let store = app.stop_stuff().await;
-    app.assert_queues_settled().await;
+    // It changes nothing visible: stop once it is taken.
+    let store = app.stop_when_drained().await;
     let rec = store.get(&a).await.unwrap().unwrap();
     assert_eq!(
         (rec.status, rec.order_id, rec.version),
@@ -213,15 +206,8 @@ async fn a_reservation_priced_at_another_version_is_refused() {
     )))
     .await;
 
-    // It changes nothing visible: wait until it is taken (stopping drains what is taken).
-    let events_q = app.env.names().events_queue(Service::Stuff);
-    eventually(WAIT, "the last event taken", || async {
-        (app.queue_len(&events_q).await == 0).then_some(())
-    })
-    .await
-    .unwrap();
-    let store = app.stop_stuff().await;
-    app.assert_queues_settled().await;
+    // It changes nothing visible: stop once it is taken.
+    let store = app.stop_when_drained().await;
     let rec = store.get(&a).await.unwrap().unwrap();
     assert_eq!(
         (rec.status, rec.order_id.as_deref(), rec.version),
