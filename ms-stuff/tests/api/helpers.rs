@@ -186,9 +186,20 @@ impl App {
     /// visible; stopping drains only what is taken), stops it and checks every queue
     /// settled; its store.
     pub async fn stop_when_drained(&mut self) -> Arc<dyn StuffStore> {
-        let events_q = self.env.names().events_queue(Service::Stuff);
-        eventually(WAIT, "the last event taken", || async {
-            (self.queue_len(&events_q).await == 0).then_some(())
+        // An event may be waiting out a retry or a deferral on any rung of the retry
+        // ladder; it comes back to the events queue after that.
+        let names = self.env.names();
+        let mut queues = vec![names.events_queue(Service::Stuff)];
+        for delay in self.env.common.retry_policy().rungs() {
+            queues.push(names.retry_queue(Service::Stuff, delay));
+        }
+        eventually(WAIT, "every event taken", || async {
+            for q in &queues {
+                if self.queue_len(q).await != 0 {
+                    return None;
+                }
+            }
+            Some(())
         })
         .await
         .unwrap();
