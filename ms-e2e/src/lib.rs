@@ -44,6 +44,8 @@ pub struct SystemOptions {
     pub gateway: Option<Gateway>,
     /// ms-payment's `STRIPE_WEBHOOK_SECRET` (default: none, webhooks refused).
     pub webhook_secret: Option<String>,
+    /// The routers' `CURRENCY` (default: `eur`).
+    pub currency: Option<ms_common::money::Currency>,
     /// The routers' socket allowances (default: `SocketLimits::generous`, out of the way).
     pub socket: Option<ms_router::allowance::SocketLimits>,
 }
@@ -63,6 +65,7 @@ impl Default for SystemOptions {
             rpc_timeout: None,
             gateway: None,
             webhook_secret: None,
+            currency: None,
             socket: None,
         }
     }
@@ -121,6 +124,9 @@ impl System {
             cfg.connect_handler_delay = opts.connect_handler_delay;
             if let Some(wait) = opts.rpc_timeout {
                 cfg.common.rpc_timeout = wait;
+            }
+            if let Some(currency) = &opts.currency {
+                cfg.currency = currency.clone();
             }
             if let Some(limits) = opts.socket {
                 cfg.socket = limits;

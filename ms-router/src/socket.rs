@@ -414,6 +414,9 @@ async fn relay(
         Ok(slot) => slot,
         Err(refused) => return refuse(ack, refused),
     };
+    // Actions that call the payment gateway get its longer wait, here and in the RPC.
+    let usual = state.cfg.common.rpc_timeout;
+    let wait = relayed.map_or(usual, |a| a.reply_wait(usual));
     let cid = uuid::Uuid::new_v4().simple().to_string();
     let span = tracing::info_span!("socket", correlation_id = %cid, event = %event);
     let work = async {
@@ -421,12 +424,11 @@ async fn relay(
         let (action, payload) = check(&event, data, state.cfg.max_payload_bytes)?;
         let token = session.and_then(|x| x.token);
         let req = RpcRequest::new(action, token, payload);
-        state.rpc.call(action.service(), &req, &cid).await
+        state
+            .rpc
+            .call_waiting(action.service(), &req, &cid, wait)
+            .await
     };
-    // Actions that call the payment gateway get its longer wait (the RPC client uses
-    // the same rule).
-    let usual = state.cfg.common.rpc_timeout;
-    let wait = relayed.map_or(usual, |a| a.reply_wait(usual));
     answer(ack, wait, work).instrument(span).await
 }
 

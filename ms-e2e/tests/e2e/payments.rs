@@ -360,13 +360,18 @@ async fn coupon_check_previews_what_paying_charges() {
 
 #[tokio::test]
 async fn the_web_client_reads_the_currency_from_the_server() {
-    let s = shop(SystemOptions::default()).await;
+    // Not the default, so a hard-coded answer cannot pass.
+    let s = shop(SystemOptions {
+        currency: Some(ms_common::money::Currency::parse("SEK").unwrap()),
+        ..SystemOptions::default()
+    })
+    .await;
     let r = reqwest::get(format!("{}/api/config", s.sys.url()))
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
-    assert_eq!(body, json!({"currency": "eur"}));
+    assert_eq!(body, json!({"currency": "sek"}));
     s.sys.stop().await;
 }
 

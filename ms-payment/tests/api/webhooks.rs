@@ -195,6 +195,17 @@ async fn a_refund_made_in_stripe_is_recorded_and_processing_waits() {
         2400,
     );
     post(&app, &processing, SECRET, 0).await.unwrap();
+    // Processing records nothing: the order waits for how it ends.
+    app.outbox_drained().await;
+    assert_eq!(app.queue_len(&app.observer).await, 0);
+    assert!(
+        app.payment
+            .store
+            .payment_for_order(&order.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let paid = intent_event("evt_s", "payment_intent.succeeded", "pi_9", &order.id, 2400);
     post(&app, &paid, SECRET, 0).await.unwrap();
     assert!(matches!(

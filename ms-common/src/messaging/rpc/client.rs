@@ -70,16 +70,31 @@ impl RpcClient {
     ) -> Result<Value, ApiError> {
         let action = action.into();
         let req = RpcRequest::new(action, token, payload);
-        self.call(action.service(), &req, correlation_id).await
+        let wait = action.reply_wait(self.inner.timeout);
+        self.call_waiting(action.service(), &req, correlation_id, wait)
+            .await
     }
 
-    /// Sends `req` to `svc` as it is (tests send actions no service knows); any broker
-    /// failure or timeout is a 503 in the envelope.
+    /// Sends `req` to `svc` as it is (tests send actions no service knows), waiting the
+    /// configured timeout; any broker failure or timeout is a 503 in the envelope.
     pub async fn call(
         &self,
         svc: Service,
         req: &RpcRequest,
         correlation_id: &str,
+    ) -> Result<Value, ApiError> {
+        self.call_waiting(svc, req, correlation_id, self.inner.timeout)
+            .await
+    }
+
+    /// [`Self::call`] waiting `wait` (the caller resolved the action already, and with it
+    /// [`Action::reply_wait`]: nothing is looked up again on the relay's hot path).
+    pub async fn call_waiting(
+        &self,
+        svc: Service,
+        req: &RpcRequest,
+        correlation_id: &str,
+        wait: Duration,
     ) -> Result<Value, ApiError> {
         let body = serde_json::to_vec(req).map_err(ApiError::internal_from)?;
         let id = format!(
@@ -92,10 +107,7 @@ impl RpcClient {
             p.insert(id.clone(), tx);
         }
         // One deadline for the whole call: opening a channel and publishing (which wait
-        // for the broker) count against it too. Actions that call the payment gateway
-        // wait as long as it may take.
-        let wait = Action::from_name(&req.action)
-            .map_or(self.inner.timeout, |a| a.reply_wait(self.inner.timeout));
+        // for the broker) count against it too.
         let deadline = tokio::time::Instant::now() + wait;
         let wall_deadline = std::time::SystemTime::now() + wait;
         let sent = tokio::time::timeout_at(
