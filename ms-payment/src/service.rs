@@ -299,8 +299,9 @@ impl PaymentService {
 
         // A charge whose end is unknown (its answer was lost), or the intent opened for the
         // browser, keeps its redemption: a retry with the same coupon does not redeem
-        // again; with another it must wait (or ask `payment:intent` again).
-        let pending = self
+        // again; with another the lost charge must be settled first, while an intent
+        // still waiting for its buyer is cancelled.
+        let mut pending = self
             .store
             .pending_charge(&order.id)
             .await
@@ -309,6 +310,12 @@ impl PaymentService {
         let carried = match &pending {
             None => false,
             Some(p) if p.coupon_code.as_deref() == coupon => true,
+            // The browser's intent for another coupon gives way (unless it was paid).
+            Some(p) if p.is_intent() => {
+                self.retire_intent(p).await?;
+                pending = None;
+                false
+            }
             Some(_) => return Err(ApiError::conflict(IN_PROGRESS)),
         };
         // Coupon: look first (clear messages, and no redemption for a request that is
@@ -508,20 +515,7 @@ impl PaymentService {
                 .map_err(|e| e.to_api())?
             {
                 Some(ChargeOutcome::Succeeded { provider_id }) => {
-                    let payment = PaymentRow {
-                        id: uuid::Uuid::now_v7().to_string(),
-                        order_id: order_id.to_owned(),
-                        user_id: charge.user_id.clone(),
-                        amount_cents: charge.amount_cents,
-                        coupon_code: charge.coupon_code.clone(),
-                        provider_id,
-                        created_at: ms_common::time::now(),
-                        refunded_at: None,
-                    };
-                    match self.record_paid(payment, None).await {
-                        Ok(_) | Err(StoreError::AlreadyPaid) => {}
-                        Err(e) => return Err(store_err(e)),
-                    }
+                    self.record_found(charge, provider_id).await?
                 }
                 Some(ChargeOutcome::Processing { .. }) => return Ok(false),
                 Some(ChargeOutcome::Declined { reason }) => self
@@ -549,6 +543,29 @@ impl PaymentService {
         }
         self.store.end_charge(order_id).await.map_err(store_err)?;
         Ok(true)
+    }
+
+    /// Records the payment the gateway made for a pending charge (found by reconciliation),
+    /// with its coupon; a payment already stored for it is fine.
+    async fn record_found(
+        &self,
+        charge: &PendingCharge,
+        provider_id: String,
+    ) -> Result<(), ApiError> {
+        let payment = PaymentRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            order_id: charge.order_id.clone(),
+            user_id: charge.user_id.clone(),
+            amount_cents: charge.amount_cents,
+            coupon_code: charge.coupon_code.clone(),
+            provider_id,
+            created_at: ms_common::time::now(),
+            refunded_at: None,
+        };
+        match self.record_paid(payment, None).await {
+            Ok(_) | Err(StoreError::AlreadyPaid) => Ok(()),
+            Err(e) => Err(store_err(e)),
+        }
     }
 
     /// Settles a pending charge whose intent a browser holds: a paid or declined intent
@@ -599,22 +616,7 @@ impl PaymentService {
         };
         match state {
             IntentState::AwaitingBuyer | IntentState::Processing => return Ok(false),
-            IntentState::Succeeded => {
-                let payment = PaymentRow {
-                    id: uuid::Uuid::now_v7().to_string(),
-                    order_id: order_id.to_owned(),
-                    user_id: charge.user_id.clone(),
-                    amount_cents: charge.amount_cents,
-                    coupon_code: charge.coupon_code.clone(),
-                    provider_id: intent_id,
-                    created_at: ms_common::time::now(),
-                    refunded_at: None,
-                };
-                match self.record_paid(payment, None).await {
-                    Ok(_) | Err(StoreError::AlreadyPaid) => {}
-                    Err(e) => return Err(store_err(e)),
-                }
-            }
+            IntentState::Succeeded => self.record_found(charge, intent_id).await?,
             IntentState::Declined { reason } => self
                 .record_declined(
                     order_id,
@@ -681,42 +683,27 @@ impl PaymentService {
                 // A charge confirmed by the server has no known end yet.
                 return Err(ApiError::conflict(IN_PROGRESS));
             }
-            carried = p.coupon_code == coupon;
-            match &p.intent_id {
-                Some(id) => {
-                    let known = self.gateway.intent(id).await.map_err(|e| e.to_api())?;
-                    let mut state = known.as_ref().map(|v| v.state.clone());
-                    if let (Some(IntentState::AwaitingBuyer), Some(view)) = (&state, &known) {
-                        if carried {
-                            return self.intent_reply(view.client_secret.clone(), p.amount_cents);
+            if p.coupon_code != coupon {
+                // Another coupon, another amount: that intent must never be paid.
+                self.retire_intent(p).await?;
+            } else {
+                carried = true;
+                match &p.intent_id {
+                    Some(id) => {
+                        match self.gateway.intent(id).await.map_err(|e| e.to_api())? {
+                            Some(view) if view.state == IntentState::AwaitingBuyer => {
+                                return self.intent_reply(view.client_secret, p.amount_cents);
+                            }
+                            Some(view) if view.state != IntentState::Canceled => {
+                                return Err(self.intent_ended(p, view.state).await);
+                            }
+                            // Cancelled (or forgotten by the gateway): a new intent.
+                            _ => {}
                         }
-                        // Another coupon, another amount: this intent must never be paid.
-                        state = Some(
-                            self.gateway
-                                .cancel_intent(id)
-                                .await
-                                .map_err(|e| e.to_api())?,
-                        );
                     }
-                    match state {
-                        Some(IntentState::Succeeded) => {
-                            self.settle_intent(p).await?;
-                            return Err(ApiError::conflict(ALREADY_PAID));
-                        }
-                        Some(IntentState::Processing) => {
-                            return Err(ApiError::conflict(PROCESSING));
-                        }
-                        Some(IntentState::Declined { .. }) => {
-                            self.settle_intent(p).await?;
-                            return Err(ApiError::payment_required(DECLINED));
-                        }
-                        // Cancelled (or forgotten by the gateway): a new intent.
-                        _ => {}
-                    }
+                    // Opening it got no answer: the same key gives the same intent.
+                    None => reuse_key = p.intent_key.clone(),
                 }
-                // Opening it got no answer: the same key gives the same intent.
-                None if carried => reuse_key = p.intent_key.clone(),
-                None => {}
             }
         }
         let amount = self
@@ -782,6 +769,52 @@ impl PaymentService {
                 Err(e.to_api())
             }
         }
+    }
+
+    /// Makes way for paying with another coupon than the open intent `p`'s: the intent is
+    /// cancelled and its redemption given back with its pending charge. An intent the
+    /// browser paid (or that is processing, or was declined) meanwhile is settled, and the
+    /// new payment refused.
+    async fn retire_intent(&self, p: &PendingCharge) -> Result<(), ApiError> {
+        let state = match &p.intent_id {
+            Some(id) => match self.gateway.intent(id).await.map_err(|e| e.to_api())? {
+                Some(view) if view.state == IntentState::AwaitingBuyer => self
+                    .gateway
+                    .cancel_intent(id)
+                    .await
+                    .map_err(|e| e.to_api())?,
+                Some(view) => view.state,
+                None => IntentState::Canceled,
+            },
+            // Opening it got no answer: nobody holds its client secret, so it cannot be
+            // paid (reconciliation finds it if it was).
+            None => IntentState::Canceled,
+        };
+        if state != IntentState::Canceled {
+            return Err(self.intent_ended(p, state).await);
+        }
+        self.store
+            .abandon_charge(&p.order_id)
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    /// The refusal for a request about an intent that got `state` first (paid, processing,
+    /// declined, or still open after a cancel), after recording a paid or declined one.
+    async fn intent_ended(&self, p: &PendingCharge, state: IntentState) -> ApiError {
+        let refusal = match &state {
+            IntentState::Succeeded => ApiError::conflict(ALREADY_PAID),
+            IntentState::Processing => return ApiError::conflict(PROCESSING),
+            IntentState::Declined { .. } => ApiError::payment_required(DECLINED),
+            IntentState::AwaitingBuyer | IntentState::Canceled => {
+                return ApiError::conflict(IN_PROGRESS);
+            }
+        };
+        if let Err(e) = self.settle_intent(p).await {
+            return e;
+        }
+        refusal
     }
 
     /// The `payment:intent` ack.

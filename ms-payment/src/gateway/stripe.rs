@@ -203,12 +203,43 @@ fn outcome_of(pi: &PaymentIntent) -> Result<ChargeOutcome, GatewayError> {
     }
 }
 
+/// An `Idempotency-Key` header value.
+fn idempotency_key(key: impl AsRef<str>) -> Result<IdempotencyKey, GatewayError> {
+    IdempotencyKey::new(key).map_err(|e| GatewayError::Failed(format!("idempotency key: {e}")))
+}
+
+/// A PaymentIntent for an order, as both ways of paying create it: the order, buyer and
+/// coupon in metadata (Stripe's events name them), automatic payment methods without
+/// redirects.
+fn new_intent(
+    order_id: &str,
+    user_id: &str,
+    amount_cents: i64,
+    currency: &str,
+    coupon_code: Option<&str>,
+) -> Result<CreatePaymentIntent, GatewayError> {
+    let mut metadata = HashMap::from([
+        ("order_id".to_owned(), order_id.to_owned()),
+        ("user_id".to_owned(), user_id.to_owned()),
+    ]);
+    if let Some(code) = coupon_code {
+        metadata.insert("coupon_code".to_owned(), code.to_owned());
+    }
+    let mut automatic = CreatePaymentIntentAutomaticPaymentMethods::new(true);
+    automatic.allow_redirects =
+        Some(CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects::Never);
+    let currency = stripe_types::Currency::from_str(currency)
+        .map_err(|e| GatewayError::Failed(format!("currency: {e:?}")))?;
+    Ok(CreatePaymentIntent::new(amount_cents, currency)
+        .automatic_payment_methods(automatic)
+        .metadata(metadata))
+}
+
 impl StripeGateway {
     /// Confirms the intent `id` (opened by `payment:intent`) with the buyer's method; an
     /// intent confirmed before answers how that ended.
     async fn confirm(&self, id: &str, payment_method: &str) -> Result<ChargeOutcome, GatewayError> {
-        let key = IdempotencyKey::new(format!("confirm-{id}"))
-            .map_err(|e| GatewayError::Failed(format!("idempotency key: {e}")))?;
+        let key = idempotency_key(format!("confirm-{id}"))?;
         let confirmed = ConfirmPaymentIntent::new(id)
             .payment_method(payment_method)
             .error_on_requires_action(true)
@@ -247,30 +278,21 @@ impl PaymentGateway for StripeGateway {
         if let Some(id) = &req.intent_id {
             return self.confirm(id, &req.payment_method).await;
         }
-        let key = IdempotencyKey::new(&req.order_id)
-            .map_err(|e| GatewayError::Failed(format!("idempotency key: {e}")))?;
-        let mut metadata = HashMap::from([
-            ("order_id".to_owned(), req.order_id.clone()),
-            ("user_id".to_owned(), req.user_id.clone()),
-        ]);
-        if let Some(code) = &req.coupon_code {
-            metadata.insert("coupon_code".to_owned(), code.clone());
-        }
-        let mut automatic = CreatePaymentIntentAutomaticPaymentMethods::new(true);
-        automatic.allow_redirects =
-            Some(CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects::Never);
-        let currency = stripe_types::Currency::from_str(&req.currency)
-            .map_err(|e| GatewayError::Failed(format!("currency: {e:?}")))?;
-        let intent = CreatePaymentIntent::new(req.amount_cents, currency)
-            .confirm(true)
-            .payment_method(req.payment_method.clone())
-            .automatic_payment_methods(automatic)
-            .error_on_requires_action(true)
-            .metadata(metadata)
-            .customize()
-            .request_strategy(RequestStrategy::Idempotent(key))
-            .send(&self.client)
-            .await;
+        let key = idempotency_key(&req.order_id)?;
+        let intent = new_intent(
+            &req.order_id,
+            &req.user_id,
+            req.amount_cents,
+            &req.currency,
+            req.coupon_code.as_deref(),
+        )?
+        .confirm(true)
+        .payment_method(req.payment_method.clone())
+        .error_on_requires_action(true)
+        .customize()
+        .request_strategy(RequestStrategy::Idempotent(key))
+        .send(&self.client)
+        .await;
         match intent {
             Ok(pi) => outcome_of(&pi),
             Err(e) => classify(e),
@@ -278,8 +300,7 @@ impl PaymentGateway for StripeGateway {
     }
 
     async fn refund(&self, provider_id: &str, order_id: &str) -> Result<(), GatewayError> {
-        let key = IdempotencyKey::new(format!("refund-{order_id}"))
-            .map_err(|e| GatewayError::Failed(format!("idempotency key: {e}")))?;
+        let key = idempotency_key(format!("refund-{order_id}"))?;
         let metadata = HashMap::from([("order_id".to_owned(), order_id.to_owned())]);
         let refund = CreateRefund::new()
             .payment_intent(provider_id)
@@ -345,28 +366,19 @@ impl PaymentGateway for StripeGateway {
     }
 
     async fn open_intent(&self, req: &IntentRequest) -> Result<OpenIntent, GatewayError> {
-        let key = IdempotencyKey::new(&req.idempotency_key)
-            .map_err(|e| GatewayError::Failed(format!("idempotency key: {e}")))?;
-        let mut metadata = HashMap::from([
-            ("order_id".to_owned(), req.order_id.clone()),
-            ("user_id".to_owned(), req.user_id.clone()),
-        ]);
-        if let Some(code) = &req.coupon_code {
-            metadata.insert("coupon_code".to_owned(), code.clone());
-        }
-        let mut automatic = CreatePaymentIntentAutomaticPaymentMethods::new(true);
-        automatic.allow_redirects =
-            Some(CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects::Never);
-        let currency = stripe_types::Currency::from_str(&req.currency)
-            .map_err(|e| GatewayError::Failed(format!("currency: {e:?}")))?;
-        let pi = CreatePaymentIntent::new(req.amount_cents, currency)
-            .automatic_payment_methods(automatic)
-            .metadata(metadata)
-            .customize()
-            .request_strategy(RequestStrategy::Idempotent(key))
-            .send(&self.client)
-            .await
-            .map_err(|e| gateway_error(e, "open intent"))?;
+        let key = idempotency_key(&req.idempotency_key)?;
+        let pi = new_intent(
+            &req.order_id,
+            &req.user_id,
+            req.amount_cents,
+            &req.currency,
+            req.coupon_code.as_deref(),
+        )?
+        .customize()
+        .request_strategy(RequestStrategy::Idempotent(key))
+        .send(&self.client)
+        .await
+        .map_err(|e| gateway_error(e, "open intent"))?;
         let client_secret = pi.client_secret.clone().ok_or_else(|| {
             GatewayError::Failed(format!("intent {} has no client secret", pi.id))
         })?;

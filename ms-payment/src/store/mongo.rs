@@ -68,6 +68,20 @@ impl MongoPaymentStore {
     fn webhook_events(&self) -> Collection<Document> {
         self.db.collection("webhook_events")
     }
+    /// Gives one redemption of `code` back inside a transaction's `session`.
+    async fn release_in(
+        &self,
+        session: &mut mongodb::ClientSession,
+        code: &str,
+    ) -> Result<(), mongodb::error::Error> {
+        let (filter, update) = release_filter(code);
+        self.coupons()
+            .update_one(filter, update)
+            .session(session)
+            .await?;
+        Ok(())
+    }
+
     fn pending_charges(&self) -> Collection<Document> {
         self.db.collection("pending_charges")
     }
@@ -349,12 +363,7 @@ impl PaymentStore for MongoPaymentStore {
                     if let Some(code) = earlier.and_then(|e| e.coupon_code)
                         && Some(&code) != c.coupon_code.as_ref()
                     {
-                        let (filter, update) = release_filter(&code);
-                        store
-                            .coupons()
-                            .update_one(filter, update)
-                            .session(&mut *session)
-                            .await?;
+                        store.release_in(session, &code).await?;
                     }
                     Ok(Ok::<(), StoreError>(()))
                 }
@@ -394,12 +403,7 @@ impl PaymentStore for MongoPaymentStore {
                         return Ok(Ok::<bool, StoreError>(false));
                     };
                     if let Some(code) = gone.coupon_code {
-                        let (filter, update) = release_filter(&code);
-                        store
-                            .coupons()
-                            .update_one(filter, update)
-                            .session(&mut *session)
-                            .await?;
+                        store.release_in(session, &code).await?;
                     }
                     Ok(Ok::<bool, StoreError>(true))
                 }

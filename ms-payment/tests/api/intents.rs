@@ -161,15 +161,6 @@ async fn a_coupon_change_cancels_the_earlier_intent_and_moves_the_redemption() {
     assert_eq!(half_again, half);
     assert_eq!(app.redemptions(code).await, 1);
 
-    // Paying with another coupon than the intent's waits for a new intent.
-    let e = app
-        .pay(
-            &ann,
-            json!({"orderId": order.id, "paymentMethod": "pm_card_visa"}),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(summary(&e).0, 409);
     // With the intent's coupon: the last redemption is the intent's own.
     let paid = app
         .pay(
@@ -450,5 +441,98 @@ async fn a_declined_confirmation_cancels_the_order_and_releases_the_coupon() {
             .await
             .unwrap(),
         open
+    );
+}
+
+#[tokio::test]
+async fn a_payment_with_another_coupon_replaces_the_open_intent() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let ann = app.signup("ann@example.com").await;
+    let free = app.create_coupon(&admin, json!({"percentOff": 100})).await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let half = app.create_coupon(&admin, json!({"percentOff": 50})).await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The page asked for an intent at full price; then the buyer typed a 100 % coupon.
+    let order = app.order_for(&ann, 2000).await;
+    let full = app
+        .intent(&ann, json!({"orderId": order.id}))
+        .await
+        .unwrap();
+    let paid = app
+        .pay(&ann, json!({"orderId": order.id, "couponCode": free}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (&paid["amountCents"], &paid["couponCode"]),
+        (&json!(0), &json!(free))
+    );
+    assert_eq!(
+        app.intent_state(&full["clientSecret"]).await,
+        IntentState::Canceled
+    );
+    // An intent with a coupon, then paying at full price by the server: the coupon's
+    // redemption goes back.
+    let other = app.order_for(&ann, 2000).await;
+    let halved = app
+        .intent(&ann, json!({"orderId": other.id, "couponCode": half}))
+        .await
+        .unwrap();
+    assert_eq!(app.redemptions(&half).await, 1);
+    let paid = app
+        .pay(
+            &ann,
+            json!({"orderId": other.id, "paymentMethod": "pm_card_visa"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(paid["amountCents"], 2000);
+    assert_eq!(app.redemptions(&half).await, 0);
+    assert_eq!(
+        app.intent_state(&halved["clientSecret"]).await,
+        IntentState::Canceled
+    );
+    // An intent the browser paid meanwhile is recorded, and the other payment refused.
+    let third = app.order_for(&ann, 2000).await;
+    let browser = app
+        .intent(&ann, json!({"orderId": third.id}))
+        .await
+        .unwrap();
+    app.gateway
+        .charge(&ChargeRequest {
+            order_id: third.id.clone(),
+            user_id: ann.id.clone(),
+            amount_cents: 2000,
+            currency: "eur".into(),
+            payment_method: "pm_card_visa".into(),
+            coupon_code: None,
+            intent_id: Some(intent_id(&browser["clientSecret"]).to_owned()),
+        })
+        .await
+        .unwrap();
+    let e = app
+        .pay(&ann, json!({"orderId": third.id, "couponCode": free}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        summary(&e),
+        (409, "This order has already been paid", vec![])
+    );
+    let stored = app
+        .payment
+        .store
+        .payment_for_order(&third.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.provider_id, intent_id(&browser["clientSecret"]));
+    assert_eq!(
+        app.redemptions(&free).await,
+        1,
+        "only the first order used it"
     );
 }
