@@ -40,6 +40,10 @@ describe('<OrderPage>', () => {
     session = new SessionManager({ http, createSocket: (a) => (socket = new FakeSocket(a)) });
     await session.start();
     socket.responders.set('order:get', () => ({ data: order(1, 'created') }));
+    // The built-in test gateway: no publishable key.
+    socket.responders.set('payment:intent', (p) => ({
+      data: { clientSecret: `pi_test_${(p as { couponCode?: string }).couponCode ?? 'none'}_secret`, amountCents: 1250, currency: 'eur', publishableKey: null },
+    }));
     socket.responders.set('stuff:get', () => ({
       data: { id: 's1', title: 'Notes', description: '', priceCents: 1250, sellerId: 'x', status: 'reserved', version: 2, createdAt: '', updatedAt: '' },
     }));
@@ -66,7 +70,7 @@ describe('<OrderPage>', () => {
     act(() => vi.advanceTimersByTime(1000));
     expect(r.byTestId('countdown')!.textContent).toBe('01:29');
     expect(r.byTestId('pay-button')!.textContent).toBe('Pay €12.50');
-    expect(r.byTestId('stripe-elements-placeholder')).toBeNull();
+    expect(r.byTestId('stripe-payment-element')).toBeNull();
 
     await step(() => (r.byTestId('payment-method-pm_card_chargeDeclined') as HTMLInputElement).click());
     await step(() => (r.byTestId('pay-button') as HTMLButtonElement).click());
@@ -304,20 +308,31 @@ describe('<OrderPage>', () => {
       expect(input.getAttribute('aria-invalid')).toBeNull();
       expect(payButton()).toBe('Pay €9.38');
 
-      // Paying sends the code; the server charges what the preview said.
-      socket.responders.set('payment:create', () => ({
-        data: { id: 'p1', orderId: 'o1', amountCents: 938, couponCode: 'SAVE25', providerId: 'x', createdAt: '', refundedAt: null },
-      }));
-      await step(() => (r.byTestId('pay-button') as HTMLButtonElement).click());
-      expect(socket.lastEmitted('payment:create')!.payload).toEqual({ orderId: 'o1', paymentMethod: 'pm_card_visa', couponCode: 'SAVE25' });
-      expect(r.byTestId('payment-success')!.textContent).toBe('Payment received: €9.38 (coupon SAVE25).');
-
       // Clearing the field goes back to the full price, without asking.
       type(input, '');
       await step(() => vi.advanceTimersByTime(COUPON_CHECK_DELAY_MS * 2));
       expect(checks()).toHaveLength(1);
       expect(payButton()).toBe('Pay €12.50');
       expect(r.byTestId('coupon-preview')!.textContent).toBe('');
+
+      // Typed again: paying sends the code; the server charges what the preview said.
+      type(input, 'SAVE25');
+      await step(() => vi.advanceTimersByTime(COUPON_CHECK_DELAY_MS));
+      await step(() => checks()[1]!.reply({ data: { amountCents: 938, discountCents: 312 } }));
+      expect(payButton()).toBe('Pay €9.38');
+      socket.responders.set('payment:create', () => ({
+        data: { id: 'p1', orderId: 'o1', amountCents: 938, couponCode: 'SAVE25', providerId: 'x', createdAt: '', refundedAt: null },
+      }));
+      await step(() => (r.byTestId('pay-button') as HTMLButtonElement).click());
+      expect(socket.lastEmitted('payment:create')!.payload).toEqual({ orderId: 'o1', paymentMethod: 'pm_card_visa', couponCode: 'SAVE25' });
+      // Paid, but the order is complete only when the server says so.
+      expect(r.byTestId('payment-confirming')!.textContent).toBe('Payment received — confirming…');
+      expect(r.byTestId('payment-form')).toBeNull();
+      expect(r.byTestId('order-status')!.textContent).toBe('Awaiting payment');
+      await step(() => socket.push('order:updated', order(5, 'complete')));
+      expect(r.byTestId('payment-confirming')).toBeNull();
+      expect(r.byTestId('payment-success')!.textContent).toBe('Payment received: €9.38 (coupon SAVE25).');
+      expect(r.byTestId('order-complete')).not.toBeNull();
       r.unmount();
     });
 
@@ -477,6 +492,7 @@ describe('<OrderPage>', () => {
       await step();
       expect(r.byTestId('pay-button')!.textContent).toBe('Pay $10.00');
       await step(() => (r.byTestId('pay-button') as HTMLButtonElement).click());
+      await step(() => socket.push('order:updated', order(5, 'complete')));
       expect(r.byTestId('payment-success')!.textContent).toBe('Payment received: £10.00 (coupon X).');
       r.unmount();
     });
