@@ -7,6 +7,7 @@ import {
   useState,
   type InputHTMLAttributes,
   type ReactNode,
+  type Ref,
   type RefObject,
   type TextareaHTMLAttributes,
 } from 'react';
@@ -110,7 +111,14 @@ function describedBy(name: string, error?: string, hint?: string, extra?: string
   return ids.length ? ids.join(' ') : undefined;
 }
 
-export function TextField({ name, label, error, hint, describedByExtra, ...input }: FieldProps & InputHTMLAttributes<HTMLInputElement>) {
+export function TextField({
+  name,
+  label,
+  error,
+  hint,
+  describedByExtra,
+  ...input
+}: FieldProps & InputHTMLAttributes<HTMLInputElement> & { ref?: Ref<HTMLInputElement> }) {
   return (
     <div className="field">
       <label htmlFor={`field-${name}`}>{label}</label>

@@ -154,6 +154,33 @@ describe('<OrderPage>', () => {
     r.unmount();
   });
 
+  it('shows the order number with a Copy button (a buyer quotes it to support)', async () => {
+    const written: string[] = [];
+    const clipboard = { writeText: vi.fn(async (t: string) => void written.push(t)) };
+    Object.defineProperty(navigator, 'clipboard', { value: clipboard, configurable: true });
+    try {
+      const r = mount();
+      await step(() => socket.acceptConnect());
+      expect(r.byTestId('order-id')!.textContent).toBe('o1');
+      const copy = r.byTestId('copy-order-id') as HTMLButtonElement;
+      expect(copy.getAttribute('aria-label')).toBe('Copy the order number');
+      await step(() => copy.click());
+      expect(written).toEqual(['o1']);
+      expect(r.byTestId('copy-order-id-status')!.textContent).toBe('Copied the order number.');
+      expect(r.byTestId('copy-order-id-status')!.getAttribute('role')).toBe('status');
+      // No clipboard (plain HTTP on a LAN): the number is selected instead.
+      clipboard.writeText.mockImplementation(async () => {
+        throw new Error('denied');
+      });
+      await step(() => copy.click());
+      expect(r.byTestId('copy-order-id-status')!.textContent).toContain('Selected the order number');
+      expect(window.getSelection()!.toString()).toBe('o1');
+      r.unmount();
+    } finally {
+      delete (navigator as { clipboard?: unknown }).clipboard;
+    }
+  });
+
   it('a complete order shows the private note and downloads; links are renewed before they expire and on delivery:updated', async () => {
     let n = 0;
     socket.responders.set('order:get', () => ({ data: order(3, 'complete') }));
