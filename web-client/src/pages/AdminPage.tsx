@@ -117,7 +117,7 @@ function RefundOrder() {
   };
 
   return (
-    <section aria-labelledby="refund-heading" className="admin-section">
+    <section aria-labelledby="refund-heading" className="admin-section narrow">
       <h2 id="refund-heading">Refund an order</h2>
       <p className="muted">
         The money goes back to the buyer through the payment gateway, their downloads stop and the stuff is for sale again.
