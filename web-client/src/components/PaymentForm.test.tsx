@@ -212,9 +212,12 @@ describe('<PaymentForm> (on the order page)', () => {
       const r = await mountStripe();
       const input = r.byTestId('coupon-input') as HTMLInputElement;
       type(input, 'SAVE25');
-      // The intent waits for the debounced check: typing alone asks nothing.
+      // The intent waits for the debounced check: typing alone asks nothing, and until the new
+      // amount is known Pay does not charge the old one.
       await step();
       expect(intents()).toHaveLength(1);
+      expect(payButton(r).disabled).toBe(true);
+      expect(r.byTestId('payment-status')!.textContent).toBe('Updating the amount to pay…');
       await step(() => vi.advanceTimersByTime(COUPON_CHECK_DELAY_MS));
       await settle(() => intents().length === 2, 'a second payment:intent');
       expect(intents()[1]!.payload).toEqual({ orderId: 'o1', couponCode: 'SAVE25' });

@@ -270,7 +270,8 @@ export function PaymentForm({
   if (!code || preview.state === 'invalid') settled.current = '';
   else if (preview.state === 'ok') settled.current = preview.amountCents === 0 ? null : code;
   else if (preview.state === 'unavailable') settled.current = code;
-  const checking = preview.state === 'checking';
+  // A code typed but not answered yet (waiting for the pause in typing, or being checked).
+  const checking = code !== '' && (preview.state === 'idle' || preview.state === 'checking');
   const wanted = settled.current;
   const intent = usePaymentIntent(order.id, wanted, onFailed);
   const gateway: Gateway = intent.last ? (intent.last.publishableKey ? 'stripe' : 'test') : 'unknown';
