@@ -17,7 +17,7 @@
 // The hold is 3 s (ORDER_HOLD_SECONDS=3): a step that needs an order awaiting payment orders
 // again when the hold ran out while it ran (never on any other failure), up to ATTEMPTS times.
 
-import { DESKTOP, LIVE_MS, NARROW, PHONE, STEP_MS, scenario, uniqueTitle, until } from './lib/harness.mjs';
+import { BASE_URL, DESKTOP, LIVE_MS, NARROW, PHONE, STEP_MS, scenario, uniqueTitle, until } from './lib/harness.mjs';
 
 const ADMIN_EMAIL = 'admin@example.com';
 const DECLINED_MESSAGE = 'Your card was declined';
@@ -126,6 +126,14 @@ scenario('checkout: pay through payment:intent (test gateway); an admin refunds 
   const buyer = await sc.actor('buyer');
   await Promise.all([admin.signUpOrIn(ADMIN_EMAIL), seller.signUp(), buyer.signUp()]);
 
+  // With the built-in gateway nothing may come from Stripe (the e2e machine has no internet).
+  const offSite = [];
+  const site = new URL(BASE_URL).origin;
+  buyer.page.on('request', (req) => {
+    const url = new URL(req.url());
+    if ((url.protocol === 'http:' || url.protocol === 'https:') && url.origin !== site) offSite.push(req.url());
+  });
+
   const title = uniqueTitle('Organic chemistry flashcards');
   const id = await seller.sell({ title, price: '7,50' });
 
@@ -157,6 +165,7 @@ scenario('checkout: pay through payment:intent (test gateway); an admin refunds 
   await buyer.see('[data-testid="copy-order-id"]', 'the Copy button of the order number');
   await buyer.checkA11y('paid order page with its order number');
   await buyer.shot('order-paid');
+  if (offSite.length) throw new Error(`[buyer] the order page fetched from other sites with the built-in gateway: ${offSite.join(', ')}`);
   await buyer.markDocument();
   await seller.seeItemStatus('sold', 'Sold', LIVE_MS);
   await seller.markDocument();
