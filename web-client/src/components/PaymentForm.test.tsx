@@ -348,6 +348,29 @@ describe('<PaymentForm> (on the order page)', () => {
       expect(socket.lastEmitted('payment:create')!.payload).toEqual({ orderId: 'o1', paymentMethod: 'pm_card_visa', couponCode: 'SAVE25' });
       r.unmount();
     });
+
+    it('Pay waits for the intent of the coupon as typed; a refused coupon is not sent to be charged', async () => {
+      const r = await mount();
+      await settle(() => !payButton(r).disabled, 'the Pay button');
+      const input = r.byTestId('coupon-input') as HTMLInputElement;
+      type(input, 'TEN');
+      expect(payButton(r).disabled).toBe(true);
+      expect(r.byTestId('payment-status')!.textContent).toBe('Updating the amount to pay…');
+      await step(() => vi.advanceTimersByTime(COUPON_CHECK_DELAY_MS));
+      await settle(() => !payButton(r).disabled, 'the intent with TEN');
+      expect(payButton(r).textContent).toBe('Pay €11.25');
+      expect(r.byTestId('payment-status')!.textContent).toBe('');
+
+      type(input, 'BAD');
+      await step(() => vi.advanceTimersByTime(COUPON_CHECK_DELAY_MS));
+      await settle(() => r.byTestId('error-couponCode') !== null && !payButton(r).disabled, 'the refused coupon');
+      expect(payButton(r).textContent).toBe('Pay €12.50');
+      await step(() => payButton(r).click());
+      expect(socket.lastEmitted('payment:create')).toBeUndefined();
+      expect(r.byTestId('error-couponCode')!.textContent).toBe('Coupon is not valid');
+      expect(document.activeElement).toBe(input);
+      r.unmount();
+    });
   });
 
   describe('a free order (100% coupon)', () => {

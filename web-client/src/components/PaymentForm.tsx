@@ -291,16 +291,20 @@ export function PaymentForm({
 
   let amountCents = preview.state === 'ok' ? preview.amountCents : order.priceCents;
   if (free) amountCents = 0;
+  // Stripe charges the intent's amount; the test gateway charges what payment:create works out
+  // (the same as the preview).
   else if (gateway === 'stripe' && intentMatches && current.state === 'ready') amountCents = current.intent.amountCents;
 
-  // The test gateway confirms on the server, which checks everything again: a failed intent
-  // request (shown with Try again) does not stop it. Stripe needs the intent of this amount.
-  const canPay = !busy && !cancelling && (free || gateway === 'test' || (gateway === 'stripe' && intentMatches && cardReady));
+  // Paying confirms the intent of what the button says, with either gateway: the server keeps
+  // one open intent per order (with its coupon), and a charge with another coupon would be
+  // refused while it is open. So Pay waits for the intent of the coupon as typed (a free order
+  // needs none); Stripe also waits for its Element.
+  const canPay = !busy && !cancelling && (free || (gateway !== 'unknown' && intentMatches && (gateway === 'test' || cardReady)));
 
   let status = '';
   if (!free) {
     if (gateway === 'unknown' && !intentFailure) status = 'Preparing the payment…';
-    else if (gateway === 'stripe' && (checking || current.state === 'loading')) status = 'Updating the amount to pay…';
+    else if (checking || current.state === 'loading') status = 'Updating the amount to pay…';
   }
 
   const payWithServer = async (paymentMethod: string | undefined) => {
@@ -327,11 +331,6 @@ export function PaymentForm({
   };
 
   const payWithStripe = async () => {
-    if (preview.state === 'invalid') {
-      // The card would be charged the full price while the buyer meant the coupon: say why not.
-      showFields({ couponCode: preview.message });
-      return;
-    }
     const confirm = confirmRef.current;
     if (!confirm) return;
     setBusy(true);
@@ -351,6 +350,11 @@ export function PaymentForm({
     if (!canPay) return;
     cancelPending();
     clear();
+    if (!free && preview.state === 'invalid') {
+      // The intent is for the full price while the buyer meant the coupon: say why not.
+      showFields({ couponCode: preview.message });
+      return;
+    }
     if (free) await payWithServer(undefined);
     else if (gateway === 'test') await payWithServer(method);
     else if (gateway === 'stripe') await payWithStripe();

@@ -89,17 +89,22 @@ describe('<OrderPage>', () => {
     r.unmount();
   });
 
-  it('sends the coupon code and shows a coupon error next to the field', async () => {
+  it('sends the coupon code once its intent is there, and shows a coupon error next to the field', async () => {
+    socket.responders.set('coupon:check', () => ({ data: { amountCents: 1000, discountCents: 250 } }));
     socket.responders.set('payment:create', () => ({ status: 400, errors: [{ message: 'Unknown coupon', field: 'couponCode' }] }));
     const r = mount();
     await step(() => socket.acceptConnect());
     const input = r.byTestId('coupon-input') as HTMLInputElement;
-    act(() => {
-      Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!.call(input, ' FREE100 ');
-      input.dispatchEvent(new Event('input', { bubbles: true }));
-    });
+    type(input, ' SAVE20 ');
+    // Until the coupon is checked and its intent is there, Pay would charge another amount.
+    expect((r.byTestId('pay-button') as HTMLButtonElement).disabled).toBe(true);
+    await step(() => vi.advanceTimersByTime(COUPON_CHECK_DELAY_MS));
+    await step();
+    expect(socket.lastEmitted('payment:intent')!.payload).toEqual({ orderId: 'o1', couponCode: 'SAVE20' });
+    expect((r.byTestId('pay-button') as HTMLButtonElement).disabled).toBe(false);
+    input.focus();
     await step(() => (r.byTestId('pay-button') as HTMLButtonElement).click());
-    expect(socket.lastEmitted('payment:create')!.payload).toEqual({ orderId: 'o1', paymentMethod: 'pm_card_visa', couponCode: 'FREE100' });
+    expect(socket.lastEmitted('payment:create')!.payload).toEqual({ orderId: 'o1', paymentMethod: 'pm_card_visa', couponCode: 'SAVE20' });
     expect(r.byTestId('error-couponCode')!.textContent).toBe('Unknown coupon');
     expect(document.activeElement).toBe(input);
     r.unmount();
