@@ -142,7 +142,7 @@ scenario('checkout: pay through payment:intent (test gateway); an admin refunds 
     await seeTestGatewayReady(b, 750, 'the order page');
     await b.see('[data-testid="test-payment-methods"]', "the test gateway's payment methods");
     await b.seeText(b.tid('pay-button'), 'Pay €7.50', 'the Pay button');
-    await b.shot('payment-form-1280');
+    await b.shot('payment-form-1280', { fullPage: true });
     await b.checkA11y('order page with the payment form (test gateway)');
   });
 
@@ -270,7 +270,7 @@ scenario('checkout on a phone: a coupon preview asks for a new intent, the Pay b
   // The payment form on a phone, before and after the coupon.
   await withHeldOrder(buyer, { id, title }, 'the payment form on a phone', async (b) => {
     await seeTestGatewayReady(b, 1200, 'the order page');
-    await b.shot('payment-form-390');
+    await b.shot('payment-form-390', { fullPage: true });
     await b.tid('coupon-input').fill(code);
     await b.seeText(b.tid('coupon-preview'), 'Coupon applied: €3.00 off. You pay €9.00.', 'the coupon preview', STEP_MS);
     // The coupon changed the amount: a new intent of 9.00.
