@@ -18,7 +18,6 @@
 #   RUST_VERSION                 Rust toolchain of the rust:<v>-bookworm base (default 1.95)
 #   NODE_VERSION                 Node.js major for the web client (default 20)
 #   CARGO_CHEF_VERSION           cargo-chef release installed from crates.io
-#   VITE_STRIPE_PUBLISHABLE_KEY  Stripe publishable key baked into the web client (optional)
 
 ARG RUST_VERSION=1.95
 ARG NODE_VERSION=20
@@ -59,8 +58,6 @@ WORKDIR /web
 COPY web-client/package.json web-client/package-lock.json web-client/.npmrc ./
 RUN npm ci --no-audit --no-fund
 COPY web-client/ ./
-ARG VITE_STRIPE_PUBLISHABLE_KEY=""
-ENV VITE_STRIPE_PUBLISHABLE_KEY=${VITE_STRIPE_PUBLISHABLE_KEY}
 RUN npm run build
 
 # ---------------------------------------------------------------------------------------

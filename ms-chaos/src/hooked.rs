@@ -151,6 +151,12 @@ impl<H: WriteHook> PaymentStore for HookedPayments<H> {
     async fn end_charge(&self, id: &str) -> Result<(), StoreError> {
         self.inner.end_charge(id).await
     }
+    async fn set_charge_intent(&self, id: &str, key: &str, intent: &str) -> Result<(), StoreError> {
+        self.inner.set_charge_intent(id, key, intent).await
+    }
+    async fn abandon_charge(&self, id: &str) -> Result<bool, StoreError> {
+        self.inner.abandon_charge(id).await
+    }
     async fn release_coupon(&self, code: &str) -> Result<(), StoreError> {
         self.inner.release_coupon(code).await
     }

@@ -5,7 +5,7 @@
 //! After changing a contract type, event or the error envelope, regenerate the files with
 //!
 //! ```sh
-//! UPDATE_SCHEMAS=1 cargo test -p ms-common --test schemas
+//! UPDATE_SCHEMAS=1 cargo nextest run --workspace -E 'binary(schemas)'
 //! ```
 //!
 //! and review the diff (docs/asyncapi.yaml and docs/contract.md may need the change too;
@@ -480,6 +480,14 @@ fn request_payloads_follow_the_contract_limits() {
     );
     assert_valid("PaymentCreateRequest", &json!({"orderId": "o"}));
     assert_valid(
+        "PaymentIntentRequest",
+        &json!({"orderId": "o", "couponCode": "save30"}),
+    );
+    assert_valid(
+        "PaymentIntent",
+        &json!({"clientSecret": "pi_1_secret_2", "amountCents": 50, "currency": "eur", "publishableKey": null}),
+    );
+    assert_valid(
         "CouponCreateRequest",
         &json!({"percentOff": 100, "maxRedemptions": 5, "expiresAt": "2030-01-01T00:00:00Z"}),
     );
@@ -537,6 +545,11 @@ fn request_payloads_follow_the_contract_limits() {
     assert_invalid(
         "PaymentCreateRequest",
         &json!({"paymentMethod": "pm_card_visa"}),
+    );
+    assert_invalid("PaymentIntentRequest", &json!({"couponCode": "save30"}));
+    assert_invalid(
+        "PaymentIntent",
+        &json!({"clientSecret": "pi_1_secret_2", "amountCents": 0, "currency": "eur", "publishableKey": null}),
     );
     assert_invalid("CouponCreateRequest", &json!({"percentOff": 0}));
     assert_invalid("CouponCreateRequest", &json!({"percentOff": 101}));

@@ -36,6 +36,9 @@ pub const COUPON_BELOW_MINIMUM: &str =
     "This coupon would leave less than the smallest charge to pay";
 /// 400 (`couponCode`) for `coupon:check` without a code.
 pub const COUPON_REQUIRED: &str = "Coupon code is required";
+/// 400 (`couponCode`) for `payment:intent` when the coupon leaves nothing to charge:
+/// `payment:create` with the coupon alone completes the order.
+pub const FREE_NO_CARD: &str = "This coupon makes it free: no card is needed";
 /// 400 (`paymentMethod`) when something must be charged and no method was given.
 pub const PAYMENT_METHOD_REQUIRED: &str = "Payment method is required";
 /// 400 (`orderId`).
@@ -103,45 +106,67 @@ fn optional_str<'a>(payload: &'a Value, key: &str) -> Result<Option<&'a str>, ()
     }
 }
 
+/// `orderId`, required, or its error.
+fn order_id_of(payload: &Value) -> Result<String, ApiError> {
+    match optional_str(payload, "orderId") {
+        Ok(Some(id)) if id.len() <= ID_MAX => Ok(id.to_owned()),
+        _ => Err(ApiError::field("orderId", ORDER_ID_REQUIRED)),
+    }
+}
+
+/// `couponCode`, optional (empty is none), or its error.
+fn coupon_of(payload: &Value) -> Result<Option<CouponCode>, ApiError> {
+    match optional_str(payload, "couponCode") {
+        Ok(None) => Ok(None),
+        Ok(Some(c)) => CouponCode::parse(c).map(Some),
+        Err(()) => Err(ApiError::field("couponCode", COUPON_INVALID)),
+    }
+}
+
 impl PayRequest {
     /// Parses the payload, reporting every bad field at once.
     pub fn parse(payload: &Value) -> Result<Self, ApiError> {
-        let mut errors = Vec::new();
-        let order_id = match optional_str(payload, "orderId") {
-            Ok(Some(id)) if id.len() <= ID_MAX => id.to_owned(),
-            _ => {
-                errors.push(ApiError::field("orderId", ORDER_ID_REQUIRED));
-                String::new()
-            }
-        };
+        let order_id = order_id_of(payload);
         let payment_method = match optional_str(payload, "paymentMethod") {
-            Ok(pm) if pm.is_none_or(|p| p.len() <= 255) => pm.map(str::to_owned),
-            _ => {
-                errors.push(ApiError::field("paymentMethod", "Unknown payment method"));
-                None
-            }
+            Ok(pm) if pm.is_none_or(|p| p.len() <= 255) => Ok(pm.map(str::to_owned)),
+            _ => Err(ApiError::field("paymentMethod", "Unknown payment method")),
         };
-        let coupon_code = match optional_str(payload, "couponCode") {
-            Ok(None) => None,
-            Ok(Some(c)) => match CouponCode::parse(c) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    errors.push(e);
-                    None
-                }
-            },
-            Err(()) => {
-                errors.push(ApiError::field("couponCode", COUPON_INVALID));
-                None
-            }
-        };
-        match ApiError::merge(errors) {
-            Some(e) => Err(e),
-            None => Ok(Self {
+        let coupon_code = coupon_of(payload);
+        match (order_id, payment_method, coupon_code) {
+            (Ok(order_id), Ok(payment_method), Ok(coupon_code)) => Ok(Self {
                 order_id,
                 payment_method,
                 coupon_code,
             }),
+            (a, b, c) => Err(merged([a.err(), b.err(), c.err()])),
+        }
+    }
+}
+
+/// The errors found, as one envelope.
+fn merged<const N: usize>(errors: [Option<ApiError>; N]) -> ApiError {
+    ApiError::merge(errors.into_iter().flatten().collect())
+        .unwrap_or_else(|| ApiError::field("orderId", ORDER_ID_REQUIRED))
+}
+
+/// `payment:intent` input: an order and, optionally, the coupon to pay it with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntentOpenRequest {
+    /// The order to pay.
+    pub order_id: String,
+    /// Coupon to redeem with the intent.
+    pub coupon_code: Option<CouponCode>,
+}
+
+impl IntentOpenRequest {
+    /// Parses `{orderId, couponCode?}`, reporting both bad fields at once.
+    pub fn parse(payload: &Value) -> Result<Self, ApiError> {
+        match (order_id_of(payload), coupon_of(payload)) {
+            (Ok(order_id), Ok(coupon_code)) => Ok(Self {
+                order_id,
+                coupon_code,
+            }),
+            (a, b) => Err(merged([a.err(), b.err()])),
         }
     }
 }
@@ -158,24 +183,14 @@ pub struct CouponCheckRequest {
 impl CouponCheckRequest {
     /// Parses `{orderId, couponCode}`, reporting both bad fields at once.
     pub fn parse(payload: &Value) -> Result<Self, ApiError> {
-        let order_id = match optional_str(payload, "orderId") {
-            Ok(Some(id)) if id.len() <= ID_MAX => Ok(id.to_owned()),
-            _ => Err(ApiError::field("orderId", ORDER_ID_REQUIRED)),
-        };
-        let coupon_code = match optional_str(payload, "couponCode") {
-            Ok(Some(c)) => CouponCode::parse(c),
-            Ok(None) => Err(ApiError::field("couponCode", COUPON_REQUIRED)),
-            Err(()) => Err(ApiError::field("couponCode", COUPON_INVALID)),
-        };
-        match (order_id, coupon_code) {
+        let coupon_code = coupon_of(payload)
+            .and_then(|c| c.ok_or_else(|| ApiError::field("couponCode", COUPON_REQUIRED)));
+        match (order_id_of(payload), coupon_code) {
             (Ok(order_id), Ok(coupon_code)) => Ok(Self {
                 order_id,
                 coupon_code,
             }),
-            (a, b) => Err(
-                ApiError::merge([a.err(), b.err()].into_iter().flatten().collect())
-                    .unwrap_or_else(|| ApiError::field("orderId", ORDER_ID_REQUIRED)),
-            ),
+            (a, b) => Err(merged([a.err(), b.err()])),
         }
     }
 }
@@ -199,12 +214,7 @@ pub struct RefundRequest {
 impl RefundRequest {
     /// Parses `{orderId}`.
     pub fn parse(payload: &Value) -> Result<Self, ApiError> {
-        match optional_str(payload, "orderId") {
-            Ok(Some(id)) if id.len() <= ID_MAX => Ok(Self {
-                order_id: id.to_owned(),
-            }),
-            _ => Err(ApiError::field("orderId", ORDER_ID_REQUIRED)),
-        }
+        order_id_of(payload).map(|order_id| Self { order_id })
     }
 }
 

@@ -1,6 +1,7 @@
 //! What ms-payment does with the events it consumes: keeps its replica of the orders at
 //! ms-order's versions, so `payment:create` can check an order without asking ms-order,
-//! and refunds the payment of an order ms-order announced `refunded` (a payment that
+//! cancels the open PaymentIntent of an order whose hold ended, and refunds the payment
+//! of an order ms-order announced `refunded` (a payment that
 //! landed after the stuff went to someone else) unless it is refunded already.
 
 use crate::service::{PaymentService, RefundBy};
@@ -47,6 +48,11 @@ impl Handler<EventEnvelope> for PaymentService {
                     order.id, order.version
                 )));
             }
+        }
+        // The hold ended: an intent a browser holds is cancelled, so it is never paid
+        // (also on a redelivery; a cancelled intent makes this a no-op).
+        if matches!(env.event, Event::OrderCancelled(_)) {
+            self.hold_ended(&order.id).await;
         }
         // Also on a redelivery (`Stale`): the refund may have failed after the replica
         // was written. A refunded payment makes this a no-op.

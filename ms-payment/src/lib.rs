@@ -66,7 +66,7 @@ impl GatewayConfig {
     /// Builds the configured gateway.
     pub fn build(&self) -> anyhow::Result<Arc<dyn PaymentGateway>> {
         Ok(match self {
-            GatewayConfig::Test => Arc::new(gateway::builtin::TestGateway),
+            GatewayConfig::Test => Arc::new(gateway::builtin::TestGateway::default()),
             GatewayConfig::Stripe {
                 secret_key,
                 api_base,
@@ -95,6 +95,9 @@ pub struct PaymentConfig {
     pub order_wait: Duration,
     /// `STRIPE_WEBHOOK_SECRET`: checks `Stripe-Signature`; unset, webhooks are refused.
     pub webhook_secret: Option<webhook::WebhookSecret>,
+    /// `STRIPE_PUBLISHABLE_KEY` (`pk_…`), handed to browsers with each intent for
+    /// Stripe's Payment Element; only with Stripe (the built-in gateway has none).
+    pub publishable_key: Option<String>,
     /// `RECONCILE_SECONDS` (300): how often charges with a lost answer are settled.
     pub reconcile_every: Duration,
     /// How old a pending charge must be before reconciliation asks about it: longer
@@ -121,11 +124,17 @@ impl PaymentConfig {
         Ok(Self {
             storage: common.storage_for("payment"),
             common,
-            gateway,
             currency: Currency::from_env()?,
             order_wait: Duration::from_millis(env_parse("PAYMENT_ORDER_WAIT_MS", 2000u64)?),
             webhook_secret: env_opt("STRIPE_WEBHOOK_SECRET")
                 .and_then(|s| webhook::WebhookSecret::new(&s)),
+            publishable_key: match gateway {
+                GatewayConfig::Test => None,
+                GatewayConfig::Stripe { .. } => {
+                    env_opt("STRIPE_PUBLISHABLE_KEY").map(|k| k.trim().to_owned())
+                }
+            },
+            gateway,
             reconcile_every: Duration::from_secs(env_parse("RECONCILE_SECONDS", 300u64)?.max(10)),
             reconcile_grace: RECONCILE_GRACE,
         })
@@ -140,6 +149,7 @@ impl PaymentConfig {
             currency: Currency::default(),
             order_wait: Duration::from_secs(2),
             webhook_secret: None,
+            publishable_key: None,
             reconcile_every: Duration::from_secs(300),
             reconcile_grace: RECONCILE_GRACE,
         }
@@ -170,13 +180,16 @@ pub async fn start_with(
     store: Arc<dyn store::PaymentStore>,
     gateway: Arc<dyn PaymentGateway>,
 ) -> anyhow::Result<RunningPayment> {
-    let svc = Arc::new(PaymentService::new(
-        store.clone(),
-        gateway,
-        cfg.currency.clone(),
-        cfg.order_wait,
-        cfg.webhook_secret.clone(),
-    ));
+    let svc = Arc::new(
+        PaymentService::new(
+            store.clone(),
+            gateway,
+            cfg.currency.clone(),
+            cfg.order_wait,
+            cfg.webhook_secret.clone(),
+        )
+        .with_publishable_key(cfg.publishable_key.clone()),
+    );
     let mut rt = ServiceRuntime::connect(cfg.common.clone(), Service::Payment).await?;
     let rpc = RpcClient::new(rt.broker.clone(), rt.names.clone(), cfg.common.rpc_timeout);
     let verifier = Arc::new(TokenVerifier::new(Arc::new(RpcKeySource::new(rpc))));

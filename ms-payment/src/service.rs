@@ -1,4 +1,4 @@
-//! ms-payment's RPC actions (`payment:create`, `coupon:check`, `coupon:create`,
+//! ms-payment's RPC actions (`payment:create`, `payment:intent`, `coupon:check`, `coupon:create`,
 //! `coupon:list`, `payment:refund`, the router's `payment:webhook`); inputs are parsed in
 //! [`crate::domain`] and [`crate::webhook`], the order replica is kept by
 //! [`crate::events`]. docs/payments.md draws the whole flow.
@@ -28,11 +28,13 @@
 
 use crate::domain::{
     ALREADY_PAID, CANCELLED, COUPON_EXHAUSTED, COUPON_EXPIRED, COUPON_INVALID, CouponCheckRequest,
-    CouponCode, DECLINED, IN_PROGRESS, NOT_PAID, NOT_YOUR_ORDER, NewCoupon, ORDER_NOT_FOUND,
-    PAYMENT_METHOD_REQUIRED, PROCESSING, PayRequest, RefundRequest, amount_after, coupon_amount,
-    generate_code,
+    CouponCode, DECLINED, FREE_NO_CARD, IN_PROGRESS, IntentOpenRequest, NOT_PAID, NOT_YOUR_ORDER,
+    NewCoupon, ORDER_NOT_FOUND, PAYMENT_METHOD_REQUIRED, PROCESSING, PayRequest, RefundRequest,
+    amount_after, coupon_amount, generate_code,
 };
-use crate::gateway::{ChargeOutcome, ChargeRequest, GatewayError, PaymentGateway};
+use crate::gateway::{
+    ChargeOutcome, ChargeRequest, GatewayError, IntentRequest, IntentState, PaymentGateway,
+};
 use crate::store::{
     CouponRow, FailureRow, OrderReplica, PaymentRow, PaymentStore, PendingCharge, Redemption,
     StoreError,
@@ -91,6 +93,9 @@ pub struct PaymentService {
     order_wait: Duration,
     /// `STRIPE_WEBHOOK_SECRET`: without it every webhook request is refused.
     webhook_secret: Option<WebhookSecret>,
+    /// `STRIPE_PUBLISHABLE_KEY`, handed to the browser with each intent (`None`: the
+    /// built-in gateway's test methods confirm it).
+    publishable_key: Option<String>,
     /// Woken when the order replica changes (`payment:create` may wait for an order).
     pub(crate) replica_changed: Notify,
 }
@@ -129,8 +134,15 @@ impl PaymentService {
             currency,
             order_wait,
             webhook_secret,
+            publishable_key: None,
             replica_changed: Notify::new(),
         }
+    }
+
+    /// The service handing `key` (Stripe's publishable key) to browsers with each intent.
+    pub fn with_publishable_key(mut self, key: Option<String>) -> Self {
+        self.publishable_key = key;
+        self
     }
 
     /// The order from the replica, waiting up to `order_wait` for it to arrive (right after
@@ -218,6 +230,50 @@ impl PaymentService {
         }
     }
 
+    /// What `order` costs with `coupon`, looked at before redeeming it; when `carried`, a
+    /// pending charge of the order already holds the coupon's redemption, so a coupon used
+    /// up (by that very redemption) or expired since still counts.
+    async fn amount_for(
+        &self,
+        order: &OrderReplica,
+        coupon: Option<&CouponCode>,
+        carried: bool,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<i64, ApiError> {
+        match coupon {
+            Some(code) if carried => {
+                match self.store.coupon(code.as_str()).await.map_err(store_err)? {
+                    Some(c) => Ok(amount_after(order.price_cents, c.percent_off)),
+                    None => Err(coupon_refused(&Redemption::Unknown)),
+                }
+            }
+            _ => self.quote(order, coupon, now).await,
+        }
+    }
+
+    /// Redeems `coupon` for `order` (unless `carried`), and what is left to charge.
+    async fn redeem(
+        &self,
+        order: &OrderReplica,
+        coupon: Option<&CouponCode>,
+        carried: bool,
+        amount: i64,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<i64, ApiError> {
+        let Some(code) = coupon.filter(|_| !carried) else {
+            return Ok(amount);
+        };
+        match self
+            .store
+            .redeem_coupon(code.as_str(), now)
+            .await
+            .map_err(store_err)?
+        {
+            Redemption::Redeemed(c) => Ok(amount_after(order.price_cents, c.percent_off)),
+            refused => Err(coupon_refused(&refused)),
+        }
+    }
+
     /// `coupon:check`: what the order would cost with the code, and the discount.
     async fn check_coupon(&self, ctx: &RpcContext, payload: Value) -> Result<Value, ApiError> {
         let user = ctx.require_user()?;
@@ -241,43 +297,34 @@ impl PaymentService {
         let now = Utc::now();
         let order = self.payable_order(user, &req.order_id, now).await?;
 
-        // Coupon: look first (clear messages, and no redemption for a request that is
-        // invalid anyway), then redeem atomically (which may still lose a race).
-        let mut amount = self.quote(&order, req.coupon_code.as_ref(), now).await?;
-        let payment_method = match (&req.payment_method, amount) {
-            (_, 0) => None,
-            (Some(pm), _) => Some(pm.clone()),
-            (None, _) => return Err(ApiError::field("paymentMethod", PAYMENT_METHOD_REQUIRED)),
-        };
-        // A charge whose end is unknown (its answer was lost) keeps its redemption: a retry
-        // with the same coupon does not redeem again; with another it must wait.
+        // A charge whose end is unknown (its answer was lost), or the intent opened for the
+        // browser, keeps its redemption: a retry with the same coupon does not redeem
+        // again; with another it must wait (or ask `payment:intent` again).
         let pending = self
             .store
             .pending_charge(&order.id)
             .await
             .map_err(store_err)?;
+        let coupon = req.coupon_code.as_ref().map(CouponCode::as_str);
         let carried = match &pending {
             None => false,
-            Some(p)
-                if p.coupon_code.as_deref() == req.coupon_code.as_ref().map(CouponCode::as_str) =>
-            {
-                true
-            }
+            Some(p) if p.coupon_code.as_deref() == coupon => true,
             Some(_) => return Err(ApiError::conflict(IN_PROGRESS)),
         };
-        if let Some(code) = req.coupon_code.as_ref().filter(|_| !carried) {
-            match self
-                .store
-                .redeem_coupon(code.as_str(), now)
-                .await
-                .map_err(store_err)?
-            {
-                Redemption::Redeemed(c) => amount = amount_after(order.price_cents, c.percent_off),
-                refused => return Err(coupon_refused(&refused)),
-            }
+        // Coupon: look first (clear messages, and no redemption for a request that is
+        // invalid anyway), then redeem atomically (which may still lose a race).
+        let amount = self
+            .amount_for(&order, req.coupon_code.as_ref(), carried, now)
+            .await?;
+        if amount > 0 && req.payment_method.is_none() {
+            return Err(ApiError::field("paymentMethod", PAYMENT_METHOD_REQUIRED));
         }
+        let amount = self
+            .redeem(&order, req.coupon_code.as_ref(), carried, amount, now)
+            .await?;
+        let intent = pending.filter(PendingCharge::is_intent);
         let end = self
-            .charge_and_record(ctx, user, &order, &req, amount, payment_method)
+            .charge_and_record(ctx, user, &order, &req, amount, intent)
             .await;
         match end {
             ChargeEnd::Paid(v) => Ok(v),
@@ -299,18 +346,26 @@ impl PaymentService {
         order: &OrderReplica,
         req: &PayRequest,
         amount: i64,
-        payment_method: Option<String>,
+        intent: Option<PendingCharge>,
     ) -> ChargeEnd {
         let coupon = req.coupon_code.as_ref().map(|c| c.as_str().to_owned());
+        // Nothing to charge (a 100 % coupon) needs no method; `pay` checked one is given
+        // otherwise.
+        let payment_method = req.payment_method.clone().filter(|_| amount > 0);
         let provider_id = match payment_method {
             None => format!("coupon:{}", coupon.as_deref().unwrap_or("-")),
             Some(pm) => {
+                let for_intent = intent.is_some();
+                let (intent_key, intent_id) =
+                    intent.map_or((None, None), |i| (i.intent_key, i.intent_id));
                 let pending = PendingCharge {
                     order_id: order.id.clone(),
                     user_id: user.id.clone(),
                     amount_cents: amount,
                     coupon_code: coupon.clone(),
                     started_at: ms_common::time::now(),
+                    intent_key,
+                    intent_id: intent_id.clone(),
                 };
                 if let Err(e) = self.store.begin_charge(&pending).await {
                     return ChargeEnd::Failed(store_err(e));
@@ -322,6 +377,7 @@ impl PaymentService {
                     currency: self.currency.to_string(),
                     payment_method: pm,
                     coupon_code: coupon.clone(),
+                    intent_id,
                 };
                 match self.gateway.charge(&charge).await {
                     Ok(ChargeOutcome::Succeeded { provider_id }) => provider_id,
@@ -343,10 +399,14 @@ impl PaymentService {
                         tracing::info!(%provider_id, "payment processing; the webhook settles it");
                         return ChargeEnd::Pending(ApiError::conflict(PROCESSING));
                     }
-                    // Refused before anything was charged.
+                    // Refused before anything was charged. An intent stays open for the
+                    // browser with its redemption (its hold's end cancels it).
                     Err(
                         e @ (GatewayError::UnknownPaymentMethod | GatewayError::AmountTooSmall),
                     ) => {
+                        if for_intent {
+                            return ChargeEnd::Pending(e.to_api());
+                        }
                         self.end_charge(&order.id).await;
                         return ChargeEnd::Failed(e.to_api());
                     }
@@ -421,7 +481,8 @@ impl PaymentService {
         settled
     }
 
-    /// Settles one pending charge; `false` while it is still processing.
+    /// Settles one pending charge; `false` while it is still processing (or, for an
+    /// intent, while its buyer may still pay it).
     async fn settle(&self, charge: &PendingCharge) -> Result<bool, ApiError> {
         let order_id = charge.order_id.as_str();
         let recorded = self
@@ -436,6 +497,9 @@ impl PaymentService {
                 .await
                 .map_err(store_err)?
                 .is_some();
+        if !recorded && charge.is_intent() {
+            return self.settle_intent(charge).await;
+        }
         if !recorded {
             match self
                 .gateway
@@ -471,19 +535,263 @@ impl PaymentService {
                     .await
                     .map_err(store_err)?,
                 // The request never reached the gateway: nothing was charged, the
-                // redemption goes back and the order may be paid again while it holds.
+                // redemption goes back (with the pending charge, in one transaction) and
+                // the order may be paid again while it holds.
                 None => {
                     tracing::info!(order_id, "reconciliation: no charge was made");
-                    if let Some(code) = &charge.coupon_code
-                        && let Err(e) = self.store.release_coupon(code).await
-                    {
-                        return Err(store_err(e));
-                    }
+                    self.store
+                        .abandon_charge(order_id)
+                        .await
+                        .map_err(store_err)?;
+                    return Ok(true);
                 }
             }
         }
         self.store.end_charge(order_id).await.map_err(store_err)?;
         Ok(true)
+    }
+
+    /// Settles a pending charge whose intent a browser holds: a paid or declined intent
+    /// is recorded; one still waiting for its buyer is left while the order may be paid,
+    /// and cancelled once it may not (the hold ended), giving the redemption back. `false`
+    /// while it waits or processes.
+    async fn settle_intent(&self, charge: &PendingCharge) -> Result<bool, ApiError> {
+        let order_id = charge.order_id.as_str();
+        let payable = self
+            .store
+            .order(order_id)
+            .await
+            .map_err(store_err)?
+            .is_some_and(|o| o.status == OrderStatus::Created && o.expires_at > Utc::now());
+        let (intent_id, state) = match &charge.intent_id {
+            Some(id) => {
+                let known = self.gateway.intent(id).await.map_err(|e| e.to_api())?;
+                let state = match known.map(|v| v.state) {
+                    Some(IntentState::AwaitingBuyer) if !payable => self
+                        .gateway
+                        .cancel_intent(id)
+                        .await
+                        .map_err(|e| e.to_api())?,
+                    Some(state) => state,
+                    None => IntentState::Canceled,
+                };
+                (id.clone(), state)
+            }
+            // Opening it got no answer: Stripe may hold an intent under its key.
+            None => match self
+                .gateway
+                .find_charge(order_id)
+                .await
+                .map_err(|e| e.to_api())?
+            {
+                Some(ChargeOutcome::Succeeded { provider_id }) => {
+                    (provider_id, IntentState::Succeeded)
+                }
+                Some(ChargeOutcome::Processing { provider_id }) => {
+                    (provider_id, IntentState::Processing)
+                }
+                Some(ChargeOutcome::Declined { reason }) => {
+                    (String::new(), IntentState::Declined { reason })
+                }
+                None if payable => (String::new(), IntentState::AwaitingBuyer),
+                None => (String::new(), IntentState::Canceled),
+            },
+        };
+        match state {
+            IntentState::AwaitingBuyer | IntentState::Processing => return Ok(false),
+            IntentState::Succeeded => {
+                let payment = PaymentRow {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    order_id: order_id.to_owned(),
+                    user_id: charge.user_id.clone(),
+                    amount_cents: charge.amount_cents,
+                    coupon_code: charge.coupon_code.clone(),
+                    provider_id: intent_id,
+                    created_at: ms_common::time::now(),
+                    refunded_at: None,
+                };
+                match self.record_paid(payment, None).await {
+                    Ok(_) | Err(StoreError::AlreadyPaid) => {}
+                    Err(e) => return Err(store_err(e)),
+                }
+            }
+            IntentState::Declined { reason } => self
+                .record_declined(
+                    order_id,
+                    &charge.user_id,
+                    charge.coupon_code.as_deref(),
+                    reason,
+                    None,
+                )
+                .await
+                .map_err(store_err)?,
+            IntentState::Canceled => {
+                tracing::info!(order_id, "intent cancelled: its redemption goes back");
+                self.store
+                    .abandon_charge(order_id)
+                    .await
+                    .map_err(store_err)?;
+                return Ok(true);
+            }
+        }
+        self.store.end_charge(order_id).await.map_err(store_err)?;
+        Ok(true)
+    }
+
+    /// The hold of `order_id` ended (expired, cancelled): its open intent, if a browser
+    /// holds one, is cancelled now so it can never be paid; a payment that raced the
+    /// cancel is recorded (ms-order completes or refunds it). A failure is left to
+    /// reconciliation.
+    pub async fn hold_ended(&self, order_id: &str) {
+        let pending = match self.store.pending_charge(order_id).await {
+            Ok(Some(p)) if p.is_intent() => p,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(order_id, error = %e, "could not read the pending charge of an ended hold");
+                return;
+            }
+        };
+        if let Err(e) = self.settle_intent(&pending).await {
+            tracing::warn!(order_id, error = ?e, "could not cancel the intent of an ended hold; reconciliation will");
+        }
+    }
+
+    /// `payment:intent`: opens (or hands out again) the PaymentIntent of one of the
+    /// caller's open orders, for Stripe's Payment Element. The coupon is redeemed now and
+    /// kept with the intent; a new coupon cancels the earlier intent and gives its
+    /// redemption back, and gets an intent (and idempotency key) of its own.
+    #[tracing::instrument(skip_all, fields(order_id = tracing::field::Empty))]
+    async fn open_intent(&self, ctx: &RpcContext, payload: Value) -> Result<Value, ApiError> {
+        let user = ctx.require_user()?;
+        let req = IntentOpenRequest::parse(&payload)?;
+        tracing::Span::current().record("order_id", req.order_id.as_str());
+        let now = Utc::now();
+        let order = self.payable_order(user, &req.order_id, now).await?;
+        let coupon = req.coupon_code.as_ref().map(|c| c.as_str().to_owned());
+        let pending = self
+            .store
+            .pending_charge(&order.id)
+            .await
+            .map_err(store_err)?;
+        // The earlier intent's redemption carries over to one with the same coupon.
+        let mut carried = false;
+        let mut reuse_key = None;
+        if let Some(p) = &pending {
+            if !p.is_intent() {
+                // A charge confirmed by the server has no known end yet.
+                return Err(ApiError::conflict(IN_PROGRESS));
+            }
+            carried = p.coupon_code == coupon;
+            match &p.intent_id {
+                Some(id) => {
+                    let known = self.gateway.intent(id).await.map_err(|e| e.to_api())?;
+                    let mut state = known.as_ref().map(|v| v.state.clone());
+                    if let (Some(IntentState::AwaitingBuyer), Some(view)) = (&state, &known) {
+                        if carried {
+                            return self.intent_reply(view.client_secret.clone(), p.amount_cents);
+                        }
+                        // Another coupon, another amount: this intent must never be paid.
+                        state = Some(
+                            self.gateway
+                                .cancel_intent(id)
+                                .await
+                                .map_err(|e| e.to_api())?,
+                        );
+                    }
+                    match state {
+                        Some(IntentState::Succeeded) => {
+                            self.settle_intent(p).await?;
+                            return Err(ApiError::conflict(ALREADY_PAID));
+                        }
+                        Some(IntentState::Processing) => {
+                            return Err(ApiError::conflict(PROCESSING));
+                        }
+                        Some(IntentState::Declined { .. }) => {
+                            self.settle_intent(p).await?;
+                            return Err(ApiError::payment_required(DECLINED));
+                        }
+                        // Cancelled (or forgotten by the gateway): a new intent.
+                        _ => {}
+                    }
+                }
+                // Opening it got no answer: the same key gives the same intent.
+                None if carried => reuse_key = p.intent_key.clone(),
+                None => {}
+            }
+        }
+        let amount = self
+            .amount_for(&order, req.coupon_code.as_ref(), carried, now)
+            .await?;
+        if amount == 0 {
+            return Err(ApiError::field("couponCode", FREE_NO_CARD));
+        }
+        let amount = self
+            .redeem(&order, req.coupon_code.as_ref(), carried, amount, now)
+            .await?;
+        let key = reuse_key
+            .unwrap_or_else(|| format!("intent-{}-{}", order.id, uuid::Uuid::new_v4().simple()));
+        let charge = PendingCharge {
+            order_id: order.id.clone(),
+            user_id: user.id.clone(),
+            amount_cents: amount,
+            coupon_code: coupon.clone(),
+            started_at: ms_common::time::now(),
+            intent_key: Some(key.clone()),
+            intent_id: None,
+        };
+        // Replaces the earlier intent's row, giving its other coupon back.
+        if let Err(e) = self.store.begin_charge(&charge).await {
+            if !carried {
+                self.release(req.coupon_code.as_ref()).await;
+            }
+            return Err(store_err(e));
+        }
+        let opened = self
+            .gateway
+            .open_intent(&IntentRequest {
+                order_id: order.id.clone(),
+                user_id: user.id.clone(),
+                amount_cents: amount,
+                currency: self.currency.to_string(),
+                coupon_code: coupon,
+                idempotency_key: key.clone(),
+            })
+            .await;
+        match opened {
+            Ok(intent) => {
+                if let Err(e) = self
+                    .store
+                    .set_charge_intent(&order.id, &key, &intent.id)
+                    .await
+                {
+                    // Reconciliation finds it by the order id; a retry by its key.
+                    tracing::warn!(intent = %intent.id, error = %e, "could not note the intent's id");
+                }
+                tracing::info!(intent = %intent.id, amount, "intent opened");
+                self.intent_reply(intent.client_secret, amount)
+            }
+            // No answer: a retry sends the same key and gets the same intent.
+            Err(e @ (GatewayError::Unavailable(_) | GatewayError::InProgress(_))) => {
+                Err(e.to_api())
+            }
+            // Refused: no intent exists, the redemption goes back.
+            Err(e) => {
+                if let Err(err) = self.store.abandon_charge(&order.id).await {
+                    tracing::error!(order_id = %order.id, error = %err, "could not forget a refused intent");
+                }
+                Err(e.to_api())
+            }
+        }
+    }
+
+    /// The `payment:intent` ack.
+    fn intent_reply(&self, client_secret: String, amount_cents: i64) -> Result<Value, ApiError> {
+        to_value(&contract::PaymentIntent {
+            client_secret,
+            amount_cents,
+            currency: self.currency.to_string(),
+            publishable_key: self.publishable_key.clone(),
+        })
     }
 
     /// Stores a payment the gateway made, with `payment.created`. When the order's payment
@@ -607,8 +915,12 @@ impl PaymentService {
             created_at: ms_common::time::now(),
             refunded_at: None,
         };
+        let order_id = order.id.clone();
         match self.record_paid(payment, None).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.end_charge(&order_id).await;
+                Ok(())
+            }
             Err(StoreError::AlreadyPaid) => {
                 tracing::error!(order_id = %order.id, "a second charge succeeded for a paid order; refund it in Stripe's dashboard");
                 Ok(())
@@ -797,6 +1109,7 @@ impl RpcHandler for PaymentService {
     ) -> Result<Value, ApiError> {
         match action {
             PaymentAction::PaymentCreate => self.pay(&ctx, payload).await,
+            PaymentAction::Intent => self.open_intent(&ctx, payload).await,
             PaymentAction::CouponCreate => self.create_coupon(&ctx, payload).await,
             PaymentAction::CouponList => self.list_coupons(&ctx).await,
             PaymentAction::Refund => self.refund_action(&ctx, payload).await,

@@ -74,6 +74,7 @@ async fn conformance(store: Arc<dyn PaymentStore>) {
     orders(store.as_ref()).await;
     payments(store.clone()).await;
     coupons(store.clone()).await;
+    charges_carry_redemptions(store.clone()).await;
 }
 
 async fn orders(store: &dyn PaymentStore) {
@@ -245,6 +246,8 @@ async fn payments(store: Arc<dyn PaymentStore>) {
         amount_cents: 500,
         coupon_code: Some("HALF".into()),
         started_at: at - Duration::seconds(secs),
+        intent_key: None,
+        intent_id: None,
     };
     store.begin_charge(&pending("p1", 100)).await.unwrap();
     store.begin_charge(&pending("p2", 300)).await.unwrap();
@@ -263,6 +266,68 @@ async fn payments(store: Arc<dyn PaymentStore>) {
     store.end_charge("p1").await.unwrap();
     assert!(store.pending_charge("p1").await.unwrap().is_none());
     assert_eq!(store.pending_charges(at, 10).await.unwrap().len(), 1);
+
+    // An intent's charge: its id is noted only under the key it was opened with.
+    let mut intent = pending("p3", 10);
+    intent.intent_key = Some("key-1".into());
+    store.begin_charge(&intent).await.unwrap();
+    store
+        .set_charge_intent("p3", "key-0", "pi_old")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.pending_charge("p3").await.unwrap(),
+        Some(intent.clone())
+    );
+    store
+        .set_charge_intent("p3", "key-1", "pi_1")
+        .await
+        .unwrap();
+    let stored = store.pending_charge("p3").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.intent_key.as_deref(), stored.intent_id.as_deref()),
+        (Some("key-1"), Some("pi_1"))
+    );
+    assert!(stored.is_intent());
+}
+
+/// A pending charge carries its coupon's redemption: replacing it with another coupon
+/// gives the earlier one back, with the same coupon keeps it; abandoning it gives it
+/// back once.
+async fn charges_carry_redemptions(store: Arc<dyn PaymentStore>) {
+    let now = Utc::now();
+    for code in ["CARRY1", "CARRY2"] {
+        store
+            .create_coupon(&coupon(code, None, None))
+            .await
+            .unwrap();
+    }
+    let redemptions = async |code: &str| store.coupon(code).await.unwrap().unwrap().redemptions;
+    let charge = |code: &str| PendingCharge {
+        order_id: "carry".into(),
+        user_id: "user-1".into(),
+        amount_cents: 500,
+        coupon_code: Some(code.into()),
+        started_at: now,
+        intent_key: Some(format!("key-{code}")),
+        intent_id: None,
+    };
+    store.redeem_coupon("CARRY1", now).await.unwrap();
+    store.begin_charge(&charge("CARRY1")).await.unwrap();
+    // The same coupon again: the redemption carries over.
+    store.begin_charge(&charge("CARRY1")).await.unwrap();
+    assert_eq!(redemptions("CARRY1").await, 1);
+    // Another coupon (redeemed by the caller): the first goes back.
+    store.redeem_coupon("CARRY2", now).await.unwrap();
+    store.begin_charge(&charge("CARRY2")).await.unwrap();
+    assert_eq!(
+        (redemptions("CARRY1").await, redemptions("CARRY2").await),
+        (0, 1)
+    );
+    assert!(store.abandon_charge("carry").await.unwrap());
+    assert!(!store.abandon_charge("carry").await.unwrap());
+    assert_eq!(redemptions("CARRY2").await, 0);
+    assert!(store.pending_charge("carry").await.unwrap().is_none());
 }
 
 async fn coupons(store: Arc<dyn PaymentStore>) {
@@ -407,7 +472,8 @@ async fn sqlite_file() {
         .await
         .unwrap();
     assert!(again.payment_for_order("o2").await.unwrap().is_some());
-    assert_eq!(again.coupons().await.unwrap().len(), 5);
+    // Five from `coupons`, two from `charges_carry_redemptions`.
+    assert_eq!(again.coupons().await.unwrap().len(), 7);
     let _ = std::fs::remove_dir_all(dir);
 }
 

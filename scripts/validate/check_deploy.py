@@ -100,13 +100,13 @@ KNOWN_EXTRA_VARS = {
 # some services' crates read it) says.
 BACKEND_ONLY = {"MONGODB_URL", "DATA_DIR", "HEALTH_PORT"}
 SERVICE_SCOPES = {"PORT": {ROUTER}, "ORDER_HOLD_SECONDS": {"ms-order"}, "STRIPE_SECRET_KEY": {"ms-payment"},
-                  "STRIPE_WEBHOOK_SECRET": {"ms-payment"},
+                  "STRIPE_WEBHOOK_SECRET": {"ms-payment"}, "STRIPE_PUBLISHABLE_KEY": {"ms-payment"},
                   "ADMIN_EMAILS": {"ms-user"}, "ACCESS_TOKEN_SECONDS": {"ms-user"},
                   "REFRESH_TOKEN_SECONDS": {"ms-user"}, "OBJECT_STORE_URL": {ROUTER}, "MAX_FILE_BYTES": {ROUTER},
                   "DOWNLOAD_LINK_SECONDS": {"ms-stuff"}, "DOWNLOAD_LINK_KEY": {ROUTER, "ms-stuff"},
                   **{v: {ROUTER} for v in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ENDPOINT",
                                            "AWS_ALLOW_HTTP")}}
-ENV_EXAMPLE_REQUIRED = ["STRIPE_SECRET_KEY", "ADMIN_EMAILS", "ORDER_HOLD_SECONDS", "VITE_STRIPE_PUBLISHABLE_KEY"]
+ENV_EXAMPLE_REQUIRED = ["STRIPE_SECRET_KEY", "ADMIN_EMAILS", "ORDER_HOLD_SECONDS", "STRIPE_PUBLISHABLE_KEY"]
 PROBES = {"livenessProbe": "/healthz", "readinessProbe": "/readyz", "startupProbe": "/healthz"}
 # Delivered files (docs/contract.md): ms-router alone holds the object store's settings and credentials;
 # ms-stuff signs download links and ms-router checks them, with one shared key.

@@ -143,6 +143,8 @@ service_actions! {
     PaymentAction for Payment {
         /// Pay for a held order.
         PaymentCreate = "payment:create", mutates: true, relayed: true;
+        /// Open (or reuse) the order's PaymentIntent for Stripe's Payment Element.
+        Intent = "payment:intent", mutates: true, relayed: true;
         /// Make a coupon (admins).
         CouponCreate = "coupon:create", mutates: true, relayed: true;
         /// Every coupon (admins).
@@ -233,9 +235,9 @@ impl Action {
     /// payment gateway wait at least [`GATEWAY_REPLY_WAIT`].
     pub fn reply_wait(self, usual: Duration) -> Duration {
         match self {
-            Action::Payment(PaymentAction::PaymentCreate | PaymentAction::Refund) => {
-                usual.max(GATEWAY_REPLY_WAIT)
-            }
+            Action::Payment(
+                PaymentAction::PaymentCreate | PaymentAction::Intent | PaymentAction::Refund,
+            ) => usual.max(GATEWAY_REPLY_WAIT),
             _ => usual,
         }
     }

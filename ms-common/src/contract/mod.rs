@@ -358,6 +358,41 @@ pub struct PaymentCreateRequest {
     pub coupon_code: Option<String>,
 }
 
+/// `payment:intent` payload: the card payment of one of your orders, for Stripe's Payment
+/// Element in the browser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentIntentRequest {
+    /// The order to pay (yours, status `created`).
+    #[schemars(length(min = 1, max = limits::ID_MAX))]
+    pub order_id: String,
+    /// Coupon code (case-insensitive, letters and digits); empty means none. It is
+    /// redeemed now and given back if the intent is replaced, cancelled or declined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = limits::COUPON_CODE_MAX))]
+    pub coupon_code: Option<String>,
+}
+
+/// `payment:intent` ack data: what the browser needs to confirm the payment itself. The
+/// order completes when the gateway reports the payment (Stripe's webhook), never on the
+/// browser's word.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentIntent {
+    /// The PaymentIntent's client secret, for `<Elements options={{clientSecret}}>`.
+    #[schemars(length(min = 1))]
+    pub client_secret: String,
+    /// What will be charged, in cents, after the coupon (at least the smallest charge).
+    #[schemars(range(min = limits::PRICE_MIN))]
+    pub amount_cents: i64,
+    /// `CURRENCY`: the ISO 4217 code (lower-case) of the amount.
+    #[schemars(length(min = 3, max = 3))]
+    pub currency: String,
+    /// Stripe's publishable key (`STRIPE_PUBLISHABLE_KEY`); `null` with the built-in test
+    /// gateway, whose test methods confirm through `payment:create`.
+    pub publishable_key: Option<String>,
+}
+
 /// `payment:refund` payload (admins only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -704,6 +739,7 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         input::<StuffUpdateRequest>("StuffUpdateRequest"),
         input::<OrderCreateRequest>("OrderCreateRequest"),
         input::<PaymentCreateRequest>("PaymentCreateRequest"),
+        input::<PaymentIntentRequest>("PaymentIntentRequest"),
         input::<PaymentRefundRequest>("PaymentRefundRequest"),
         input::<CouponCreateRequest>("CouponCreateRequest"),
         input::<CouponCheckRequest>("CouponCheckRequest"),
@@ -725,6 +761,7 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         output::<Payment>("Payment"),
         output::<Coupon>("Coupon"),
         output::<CouponCheck>("CouponCheck"),
+        output::<PaymentIntent>("PaymentIntent"),
         output::<Delivery>("Delivery"),
         output::<DeliveryUpdated>("DeliveryUpdated"),
         output::<FileReply>("FileReply"),

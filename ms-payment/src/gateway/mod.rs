@@ -1,8 +1,9 @@
 //! Payment gateways: the trait the service charges through, and its two implementations.
 //!
 //! - [`stripe::StripeGateway`]: a Stripe PaymentIntent created and confirmed in one call,
-//!   the order id as idempotency key (selected when `STRIPE_SECRET_KEY` is set).
-//!   Refunds are a Stripe Refund of that PaymentIntent, keyed by the order id too.
+//!   the order id as idempotency key (selected when `STRIPE_SECRET_KEY` is set), or one
+//!   opened for the browser's Payment Element (`payment:intent`) and confirmed there or by
+//!   the server. Refunds are a Stripe Refund of that PaymentIntent, keyed by the order id.
 //! - [`builtin::TestGateway`]: no network; answers Stripe's test payment method ids the way
 //!   Stripe's test mode does (the default).
 //!
@@ -32,6 +33,64 @@ pub struct ChargeRequest {
     /// The coupon redeemed for this charge (sent as metadata, so a charge that Stripe's
     /// webhook reports first is recorded with it).
     pub coupon_code: Option<String>,
+    /// The PaymentIntent `payment:intent` opened for this order: confirm it rather than
+    /// make a second one (two intents could both be paid).
+    pub intent_id: Option<String>,
+}
+
+/// A PaymentIntent to open for the buyer's browser to confirm (`payment:intent`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntentRequest {
+    /// The order paid for (metadata: Stripe's events name it).
+    pub order_id: String,
+    /// The buyer (metadata).
+    pub user_id: String,
+    /// Amount in the currency's smallest unit, at least the smallest charge.
+    pub amount_cents: i64,
+    /// ISO currency code, lowercase.
+    pub currency: String,
+    /// The coupon redeemed for it (metadata, so the webhook records the payment with it).
+    pub coupon_code: Option<String>,
+    /// Sending the same key again gives the same intent; a new amount gets a new key.
+    pub idempotency_key: String,
+}
+
+/// A PaymentIntent the browser can confirm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenIntent {
+    /// The gateway's id (`pi_…`).
+    pub id: String,
+    /// What the browser confirms it with; never logged.
+    pub client_secret: String,
+}
+
+/// Where a PaymentIntent stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntentState {
+    /// Waiting for the buyer to confirm it (no payment attempt yet).
+    AwaitingBuyer,
+    /// The money is on its way.
+    Processing,
+    /// Paid.
+    Succeeded,
+    /// The buyer's attempt was declined.
+    Declined {
+        /// The decline code, for logs.
+        reason: String,
+    },
+    /// Cancelled: it can never be paid.
+    Canceled,
+}
+
+/// A PaymentIntent as the gateway knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntentView {
+    /// Where it stands.
+    pub state: IntentState,
+    /// What the browser confirms it with (to hand the same intent out again).
+    pub client_secret: String,
+    /// What it charges.
+    pub amount_cents: i64,
 }
 
 /// What the gateway decided.
@@ -112,4 +171,12 @@ pub trait PaymentGateway: Send + Sync + 'static {
     /// a store failure after it, a processing charge): `None` when the gateway knows no
     /// charge for the order. Reconciliation settles pending charges with it.
     async fn find_charge(&self, order_id: &str) -> Result<Option<ChargeOutcome>, GatewayError>;
+    /// Opens a PaymentIntent for the browser (the same key gives the same intent).
+    async fn open_intent(&self, req: &IntentRequest) -> Result<OpenIntent, GatewayError>;
+    /// The PaymentIntent `id`, or `None` when the gateway does not know it.
+    async fn intent(&self, id: &str) -> Result<Option<IntentView>, GatewayError>;
+    /// Cancels the PaymentIntent `id` so it can never be paid; where it stands afterwards
+    /// ([`IntentState::Canceled`], or what it became first: a payment that raced the
+    /// cancel is not lost). An unknown intent counts as cancelled.
+    async fn cancel_intent(&self, id: &str) -> Result<IntentState, GatewayError>;
 }

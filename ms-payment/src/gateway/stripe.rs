@@ -16,11 +16,23 @@
 //! reconciliation only asks about charges older than that). A succeeded intent wins, then
 //! a processing one, then a failed one; none is `None`.
 //!
+//! Intents for the browser (`payment:intent`): `POST /v1/payment_intents` without
+//! `confirm`, automatic payment methods without redirects (no return URL is needed, so the
+//! server can confirm the same intent with a test method, and the Payment Element's 3-D
+//! Secure runs in its own modal), the idempotency key the service chose (it changes with
+//! the amount). A charge for an order with an intent confirms that intent
+//! (`POST /v1/payment_intents/{id}/confirm`, keyed `confirm-<intent>`); cancelling is
+//! `POST /v1/payment_intents/{id}/cancel`, and an intent that was paid first is reported
+//! as such, not as an error.
+//!
 //! Refunds: one `POST /v1/refunds` for the whole PaymentIntent with `metadata[order_id]`
 //! and `refund-<order id>` as `Idempotency-Key` (one refund per order). A refund that
 //! Stripe reports `failed` or `canceled` is an error; `charge_already_refunded` is done.
 
-use super::{ChargeOutcome, ChargeRequest, GatewayError, PaymentGateway};
+use super::{
+    ChargeOutcome, ChargeRequest, GatewayError, IntentRequest, IntentState, IntentView, OpenIntent,
+    PaymentGateway,
+};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -29,11 +41,13 @@ use stripe::{
     ApiErrors, ApiErrorsCode, ApiErrorsType, Client, ClientBuilder, IdempotencyKey,
     RequestStrategy, StripeError, StripeRequest,
 };
+use stripe_core::PaymentIntent;
 use stripe_core::PaymentIntentStatus;
-use stripe_core::payment_intent::SearchPaymentIntent;
 use stripe_core::payment_intent::{
+    CancelPaymentIntent, CancelPaymentIntentCancellationReason, ConfirmPaymentIntent,
     CreatePaymentIntent, CreatePaymentIntentAutomaticPaymentMethods,
-    CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects,
+    CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects, RetrievePaymentIntent,
+    SearchPaymentIntent,
 };
 use stripe_core::refund::CreateRefund;
 
@@ -118,9 +132,121 @@ fn classify_api(api: &ApiErrors, status: u16) -> Result<ChargeOutcome, GatewayEr
     }
 }
 
+/// A Stripe error that can only be a gateway error (no decline is expected there).
+fn gateway_error(e: StripeError, what: &str) -> GatewayError {
+    match classify(e) {
+        Err(e) => e,
+        Ok(outcome) => GatewayError::Failed(format!("{what} refused: {outcome:?}")),
+    }
+}
+
+/// True for the error Stripe gives when an intent is not in a state the call needs.
+fn unexpected_state(e: &StripeError) -> bool {
+    matches!(e, StripeError::Stripe(api, _) if api.code == Some(ApiErrorsCode::PaymentIntentUnexpectedState))
+}
+
+/// True when Stripe knows no such object.
+fn missing(e: &StripeError) -> bool {
+    matches!(e, StripeError::Stripe(api, _) if api.code == Some(ApiErrorsCode::ResourceMissing))
+}
+
+/// The decline code of an intent's last failed attempt, or its status.
+fn decline_of(pi: &PaymentIntent) -> String {
+    pi.last_payment_error
+        .as_ref()
+        .and_then(|e| {
+            e.decline_code
+                .clone()
+                .or_else(|| e.code.as_ref().map(|c| c.as_str().to_owned()))
+        })
+        .unwrap_or_else(|| pi.status.as_str().to_owned())
+}
+
+/// Where a Stripe PaymentIntent stands.
+pub fn state_of(pi: &PaymentIntent) -> IntentState {
+    match pi.status {
+        PaymentIntentStatus::Succeeded => IntentState::Succeeded,
+        PaymentIntentStatus::Canceled => IntentState::Canceled,
+        PaymentIntentStatus::RequiresPaymentMethod if pi.last_payment_error.is_some() => {
+            IntentState::Declined {
+                reason: decline_of(pi),
+            }
+        }
+        PaymentIntentStatus::RequiresPaymentMethod
+        | PaymentIntentStatus::RequiresConfirmation
+        | PaymentIntentStatus::RequiresAction => IntentState::AwaitingBuyer,
+        // Captured later, or a status newer than this code: money may be moving.
+        _ => IntentState::Processing,
+    }
+}
+
+/// What a confirmed PaymentIntent means for the charge.
+fn outcome_of(pi: &PaymentIntent) -> Result<ChargeOutcome, GatewayError> {
+    let provider_id = pi.id.to_string();
+    match pi.status {
+        PaymentIntentStatus::Succeeded => Ok(ChargeOutcome::Succeeded { provider_id }),
+        PaymentIntentStatus::Processing => Ok(ChargeOutcome::Processing { provider_id }),
+        PaymentIntentStatus::RequiresPaymentMethod | PaymentIntentStatus::RequiresAction => {
+            Ok(ChargeOutcome::Declined {
+                reason: pi
+                    .last_payment_error
+                    .as_ref()
+                    .and_then(|e| e.decline_code.clone())
+                    .unwrap_or_else(|| pi.status.as_str().to_owned()),
+            })
+        }
+        ref other => Err(GatewayError::Failed(format!(
+            "PaymentIntent {} is {}",
+            pi.id,
+            other.as_str()
+        ))),
+    }
+}
+
+impl StripeGateway {
+    /// Confirms the intent `id` (opened by `payment:intent`) with the buyer's method; an
+    /// intent confirmed before answers how that ended.
+    async fn confirm(&self, id: &str, payment_method: &str) -> Result<ChargeOutcome, GatewayError> {
+        let key = IdempotencyKey::new(format!("confirm-{id}"))
+            .map_err(|e| GatewayError::Failed(format!("idempotency key: {e}")))?;
+        let confirmed = ConfirmPaymentIntent::new(id)
+            .payment_method(payment_method)
+            .error_on_requires_action(true)
+            .customize()
+            .request_strategy(RequestStrategy::Idempotent(key))
+            .send(&self.client)
+            .await;
+        match confirmed {
+            Ok(pi) => outcome_of(&pi),
+            Err(e) if unexpected_state(&e) => {
+                let pi = RetrievePaymentIntent::new(id)
+                    .send(&self.client)
+                    .await
+                    .map_err(|e| gateway_error(e, "retrieve"))?;
+                match state_of(&pi) {
+                    IntentState::Succeeded => Ok(ChargeOutcome::Succeeded {
+                        provider_id: pi.id.to_string(),
+                    }),
+                    IntentState::Processing => Ok(ChargeOutcome::Processing {
+                        provider_id: pi.id.to_string(),
+                    }),
+                    IntentState::Declined { reason } => Ok(ChargeOutcome::Declined { reason }),
+                    state => Err(GatewayError::InProgress(format!(
+                        "intent {id} cannot be confirmed: {state:?}"
+                    ))),
+                }
+            }
+            Err(e) => classify(e),
+        }
+    }
+}
+
 #[async_trait]
 impl PaymentGateway for StripeGateway {
     async fn charge(&self, req: &ChargeRequest) -> Result<ChargeOutcome, GatewayError> {
+        if let Some(id) = &req.intent_id {
+            return self.confirm(id, &req.payment_method).await;
+        }
         let key = IdempotencyKey::new(&req.order_id)
             .map_err(|e| GatewayError::Failed(format!("idempotency key: {e}")))?;
         let mut metadata = HashMap::from([
@@ -145,31 +271,9 @@ impl PaymentGateway for StripeGateway {
             .request_strategy(RequestStrategy::Idempotent(key))
             .send(&self.client)
             .await;
-        let intent = match intent {
-            Ok(pi) => pi,
-            Err(e) => return classify(e),
-        };
-        match intent.status {
-            PaymentIntentStatus::Succeeded => Ok(ChargeOutcome::Succeeded {
-                provider_id: intent.id.to_string(),
-            }),
-            PaymentIntentStatus::Processing => Ok(ChargeOutcome::Processing {
-                provider_id: intent.id.to_string(),
-            }),
-            PaymentIntentStatus::RequiresPaymentMethod | PaymentIntentStatus::RequiresAction => {
-                Ok(ChargeOutcome::Declined {
-                    reason: intent
-                        .last_payment_error
-                        .as_ref()
-                        .and_then(|e| e.decline_code.clone())
-                        .unwrap_or_else(|| intent.status.as_str().to_owned()),
-                })
-            }
-            other => Err(GatewayError::Failed(format!(
-                "PaymentIntent {} is {}",
-                intent.id,
-                other.as_str()
-            ))),
+        match intent {
+            Ok(pi) => outcome_of(&pi),
+            Err(e) => classify(e),
         }
     }
 
@@ -220,12 +324,7 @@ impl PaymentGateway for StripeGateway {
             .await
         {
             Ok(list) => list.data,
-            Err(e) => {
-                return Err(match classify(e) {
-                    Err(e) => e,
-                    Ok(outcome) => GatewayError::Failed(format!("search refused: {outcome:?}")),
-                });
-            }
+            Err(e) => return Err(gateway_error(e, "search")),
         };
         let with = |status: PaymentIntentStatus| found.iter().find(|pi| pi.status == status);
         if let Some(pi) = with(PaymentIntentStatus::Succeeded) {
@@ -238,12 +337,74 @@ impl PaymentGateway for StripeGateway {
                 provider_id: pi.id.to_string(),
             }));
         }
-        Ok(found.first().map(|pi| ChargeOutcome::Declined {
-            reason: pi
-                .last_payment_error
-                .as_ref()
-                .and_then(|e| e.decline_code.clone())
-                .unwrap_or_else(|| pi.status.as_str().to_owned()),
+        // A cancelled intent, or one still waiting for a buyer, charged nothing.
+        Ok(found.iter().find_map(|pi| match state_of(pi) {
+            IntentState::Declined { reason } => Some(ChargeOutcome::Declined { reason }),
+            _ => None,
         }))
+    }
+
+    async fn open_intent(&self, req: &IntentRequest) -> Result<OpenIntent, GatewayError> {
+        let key = IdempotencyKey::new(&req.idempotency_key)
+            .map_err(|e| GatewayError::Failed(format!("idempotency key: {e}")))?;
+        let mut metadata = HashMap::from([
+            ("order_id".to_owned(), req.order_id.clone()),
+            ("user_id".to_owned(), req.user_id.clone()),
+        ]);
+        if let Some(code) = &req.coupon_code {
+            metadata.insert("coupon_code".to_owned(), code.clone());
+        }
+        let mut automatic = CreatePaymentIntentAutomaticPaymentMethods::new(true);
+        automatic.allow_redirects =
+            Some(CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects::Never);
+        let currency = stripe_types::Currency::from_str(&req.currency)
+            .map_err(|e| GatewayError::Failed(format!("currency: {e:?}")))?;
+        let pi = CreatePaymentIntent::new(req.amount_cents, currency)
+            .automatic_payment_methods(automatic)
+            .metadata(metadata)
+            .customize()
+            .request_strategy(RequestStrategy::Idempotent(key))
+            .send(&self.client)
+            .await
+            .map_err(|e| gateway_error(e, "open intent"))?;
+        let client_secret = pi.client_secret.clone().ok_or_else(|| {
+            GatewayError::Failed(format!("intent {} has no client secret", pi.id))
+        })?;
+        Ok(OpenIntent {
+            id: pi.id.to_string(),
+            client_secret,
+        })
+    }
+
+    async fn intent(&self, id: &str) -> Result<Option<IntentView>, GatewayError> {
+        match RetrievePaymentIntent::new(id).send(&self.client).await {
+            Ok(pi) => Ok(Some(IntentView {
+                state: state_of(&pi),
+                client_secret: pi.client_secret.clone().unwrap_or_default(),
+                amount_cents: pi.amount,
+            })),
+            Err(e) if missing(&e) => Ok(None),
+            Err(e) => Err(gateway_error(e, "retrieve")),
+        }
+    }
+
+    async fn cancel_intent(&self, id: &str) -> Result<IntentState, GatewayError> {
+        match CancelPaymentIntent::new(id)
+            .cancellation_reason(CancelPaymentIntentCancellationReason::Abandoned)
+            .send(&self.client)
+            .await
+        {
+            Ok(pi) => Ok(state_of(&pi)),
+            Err(e) if missing(&e) => Ok(IntentState::Canceled),
+            // Paid, processing or cancelled before: say which.
+            Err(e) if unexpected_state(&e) => {
+                let pi = RetrievePaymentIntent::new(id)
+                    .send(&self.client)
+                    .await
+                    .map_err(|e| gateway_error(e, "retrieve"))?;
+                Ok(state_of(&pi))
+            }
+            Err(e) => Err(gateway_error(e, "cancel")),
+        }
     }
 }

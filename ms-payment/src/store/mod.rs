@@ -129,6 +129,22 @@ pub struct PendingCharge {
     /// When the gateway was asked.
     #[serde(with = "ms_common::time::db")]
     pub started_at: DateTime<Utc>,
+    /// The idempotency key of the PaymentIntent opened for the browser (`payment:intent`);
+    /// `None` for a charge confirmed by the server alone. A new amount gets a new key.
+    #[serde(default)]
+    pub intent_key: Option<String>,
+    /// That PaymentIntent's id, once the gateway answered; `None` while the answer is
+    /// outstanding (sending the same key again gives the same intent).
+    #[serde(default)]
+    pub intent_id: Option<String>,
+}
+
+impl PendingCharge {
+    /// True when a browser holds this charge's intent: it is waiting for the buyer, not
+    /// an answer lost in flight, so it is settled by asking about that intent.
+    pub fn is_intent(&self) -> bool {
+        self.intent_key.is_some()
+    }
 }
 
 /// A stored coupon; serde gives the layout of a MongoDB `coupons` document (`null` for no
@@ -269,8 +285,23 @@ pub trait PaymentStore: Send + Sync + 'static {
         kind: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    /// Notes a charge about to be sent (replacing an earlier one of the order).
+    /// Notes a charge about to be sent, replacing an earlier one of the order. The caller
+    /// redeemed `charge`'s coupon, or carries the earlier charge's redemption when the
+    /// coupon is the same: an earlier charge's different coupon is given back in the same
+    /// transaction.
     async fn begin_charge(&self, charge: &PendingCharge) -> Result<(), StoreError>;
+    /// Records the id the gateway gave the intent opened with `intent_key`, if the
+    /// order's pending charge still has that key (a replaced one is left alone).
+    async fn set_charge_intent(
+        &self,
+        order_id: &str,
+        intent_key: &str,
+        intent_id: &str,
+    ) -> Result<(), StoreError>;
+    /// Forgets the order's pending charge and gives its redemption back, in one
+    /// transaction (nothing was charged); `false` when there was none (nothing changes,
+    /// so a second call never releases twice).
+    async fn abandon_charge(&self, order_id: &str) -> Result<bool, StoreError>;
     /// The pending charge of an order (a retry of `payment:create` keeps its redemption).
     async fn pending_charge(&self, order_id: &str) -> Result<Option<PendingCharge>, StoreError>;
     /// Pending charges started before `before`, oldest first, at most `limit`.

@@ -333,11 +333,79 @@ impl PaymentStore for MongoPaymentStore {
     }
 
     async fn begin_charge(&self, c: &PendingCharge) -> Result<(), StoreError> {
+        let charge = to_document(c)?;
+        self.db
+            .transaction((self, c, &charge), |session, ctx| {
+                let (store, c, charge) = *ctx;
+                async move {
+                    let earlier = store
+                        .pending_charges()
+                        .find_one_and_replace(doc! {"_id": &c.order_id}, charge.clone())
+                        .upsert(true)
+                        .session(&mut *session)
+                        .await?
+                        .map(from_document::<PendingCharge>)
+                        .transpose()?;
+                    if let Some(code) = earlier.and_then(|e| e.coupon_code)
+                        && Some(&code) != c.coupon_code.as_ref()
+                    {
+                        let (filter, update) = release_filter(&code);
+                        store
+                            .coupons()
+                            .update_one(filter, update)
+                            .session(&mut *session)
+                            .await?;
+                    }
+                    Ok(Ok::<(), StoreError>(()))
+                }
+                .boxed()
+            })
+            .await?
+    }
+
+    async fn set_charge_intent(
+        &self,
+        order_id: &str,
+        intent_key: &str,
+        intent_id: &str,
+    ) -> Result<(), StoreError> {
         self.pending_charges()
-            .replace_one(doc! {"_id": &c.order_id}, to_document(c)?)
-            .upsert(true)
+            .update_one(
+                doc! {"_id": order_id, "intentKey": intent_key},
+                doc! {"$set": {"intentId": intent_id}},
+            )
             .await?;
         Ok(())
+    }
+
+    async fn abandon_charge(&self, order_id: &str) -> Result<bool, StoreError> {
+        self.db
+            .transaction((self, order_id), |session, ctx| {
+                let (store, order_id) = *ctx;
+                async move {
+                    let Some(gone) = store
+                        .pending_charges()
+                        .find_one_and_delete(doc! {"_id": order_id})
+                        .session(&mut *session)
+                        .await?
+                        .map(from_document::<PendingCharge>)
+                        .transpose()?
+                    else {
+                        return Ok(Ok::<bool, StoreError>(false));
+                    };
+                    if let Some(code) = gone.coupon_code {
+                        let (filter, update) = release_filter(&code);
+                        store
+                            .coupons()
+                            .update_one(filter, update)
+                            .session(&mut *session)
+                            .await?;
+                    }
+                    Ok(Ok::<bool, StoreError>(true))
+                }
+                .boxed()
+            })
+            .await?
     }
 
     async fn pending_charge(&self, order_id: &str) -> Result<Option<PendingCharge>, StoreError> {

@@ -98,6 +98,13 @@ CREATE TABLE pending_charges (
 );
 CREATE INDEX pending_charges_started ON pending_charges (started_at);",
     },
+    Migration {
+        version: 5,
+        name: "pending charges: the PaymentIntent opened for the browser",
+        sql: "
+ALTER TABLE pending_charges ADD COLUMN intent_key TEXT;
+ALTER TABLE pending_charges ADD COLUMN intent_id TEXT;",
+    },
 ];
 
 /// Orders, payments and coupons in a SQLite database.
@@ -129,6 +136,8 @@ fn pending_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<PendingCharge, StoreE
         amount_cents: r.get("amount_cents"),
         coupon_code: r.get("coupon_code"),
         started_at: from_db(&r.get::<String, _>("started_at"))?,
+        intent_key: r.get("intent_key"),
+        intent_id: r.get("intent_id"),
     })
 }
 
@@ -404,19 +413,70 @@ impl PaymentStore for SqlitePaymentStore {
     }
 
     async fn begin_charge(&self, c: &PendingCharge) -> Result<(), StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let earlier: Option<Option<String>> =
+            sqlx::query_scalar("SELECT coupon_code FROM pending_charges WHERE order_id = ?")
+                .bind(&c.order_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(Some(code)) = earlier
+            && Some(&code) != c.coupon_code.as_ref()
+        {
+            release(&mut tx, &code).await?;
+        }
         sqlx::query(
-            "INSERT INTO pending_charges (order_id, user_id, amount_cents, coupon_code, started_at) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO pending_charges (order_id, user_id, amount_cents, coupon_code, started_at, intent_key, intent_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (order_id) DO UPDATE SET user_id = excluded.user_id, amount_cents = excluded.amount_cents,
-                 coupon_code = excluded.coupon_code, started_at = excluded.started_at",
+                 coupon_code = excluded.coupon_code, started_at = excluded.started_at,
+                 intent_key = excluded.intent_key, intent_id = excluded.intent_id",
         )
         .bind(&c.order_id)
         .bind(&c.user_id)
         .bind(c.amount_cents)
         .bind(&c.coupon_code)
         .bind(to_db(&c.started_at))
+        .bind(&c.intent_key)
+        .bind(&c.intent_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_charge_intent(
+        &self,
+        order_id: &str,
+        intent_key: &str,
+        intent_id: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE pending_charges SET intent_id = ? WHERE order_id = ? AND intent_key = ?",
+        )
+        .bind(intent_id)
+        .bind(order_id)
+        .bind(intent_key)
         .execute(self.db.pool())
         .await?;
         Ok(())
+    }
+
+    async fn abandon_charge(&self, order_id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let gone: Option<Option<String>> = sqlx::query_scalar(
+            "DELETE FROM pending_charges WHERE order_id = ? RETURNING coupon_code",
+        )
+        .bind(order_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(coupon) = gone else {
+            return Ok(false);
+        };
+        if let Some(code) = coupon {
+            release(&mut tx, &code).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn pending_charge(&self, order_id: &str) -> Result<Option<PendingCharge>, StoreError> {

@@ -11,7 +11,10 @@ use ms_common::events::{Event, EventEnvelope, OrderRecord, OrderStatus, VersionC
 use ms_common::messaging::{Broker, Outgoing, Publisher, RpcClient, RpcRequest, Service};
 use ms_common::storage::OutboxStore;
 use ms_payment::gateway::builtin::TestGateway;
-use ms_payment::gateway::{ChargeOutcome, ChargeRequest, GatewayError, PaymentGateway};
+use ms_payment::gateway::{
+    ChargeOutcome, ChargeRequest, GatewayError, IntentRequest, IntentState, IntentView, OpenIntent,
+    PaymentGateway,
+};
 use ms_payment::store::{
     CouponRow, FailureRow, OrderReplica, PaymentRow, PaymentStore, PendingCharge, Redemption,
     StoreError,
@@ -64,6 +67,15 @@ impl PaymentGateway for Recording {
     }
     async fn find_charge(&self, order_id: &str) -> Result<Option<ChargeOutcome>, GatewayError> {
         self.inner.find_charge(order_id).await
+    }
+    async fn open_intent(&self, req: &IntentRequest) -> Result<OpenIntent, GatewayError> {
+        self.inner.open_intent(req).await
+    }
+    async fn intent(&self, id: &str) -> Result<Option<IntentView>, GatewayError> {
+        self.inner.intent(id).await
+    }
+    async fn cancel_intent(&self, id: &str) -> Result<IntentState, GatewayError> {
+        self.inner.cancel_intent(id).await
     }
 }
 
@@ -172,6 +184,12 @@ impl PaymentStore for CountingStore {
     async fn end_charge(&self, id: &str) -> Result<(), StoreError> {
         self.inner.end_charge(id).await
     }
+    async fn set_charge_intent(&self, id: &str, key: &str, intent: &str) -> Result<(), StoreError> {
+        self.inner.set_charge_intent(id, key, intent).await
+    }
+    async fn abandon_charge(&self, id: &str) -> Result<bool, StoreError> {
+        self.inner.abandon_charge(id).await
+    }
     async fn release_coupon(&self, code: &str) -> Result<(), StoreError> {
         self.inner.release_coupon(code).await
     }
@@ -199,7 +217,7 @@ pub struct App {
 }
 
 pub async fn spawn_app() -> App {
-    spawn_with(|_| {}, Arc::new(TestGateway), None).await
+    spawn_with(|_| {}, Arc::new(TestGateway::default()), None).await
 }
 
 /// Starts everything; `tweak` adjusts ms-payment's settings, `store` replaces its store.

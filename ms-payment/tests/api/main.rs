@@ -7,6 +7,7 @@
 mod coupons;
 mod events;
 mod helpers;
+mod intents;
 mod payments;
 mod reconcile;
 mod refunds;

@@ -297,7 +297,12 @@ async fn who_and_which_order_may_be_paid() {
 #[tokio::test]
 async fn payment_waits_for_an_order_event_still_in_flight() {
     let store = CountingStore::in_memory().await;
-    let app = spawn_with(|_| {}, Arc::new(TestGateway), Some(store.clone())).await;
+    let app = spawn_with(
+        |_| {},
+        Arc::new(TestGateway::default()),
+        Some(store.clone()),
+    )
+    .await;
     let ann = app.signup("ann@example.com").await;
     let order = new_order(&ann.id, 700);
     let paying = {

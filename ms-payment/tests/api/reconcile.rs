@@ -5,7 +5,10 @@ use crate::helpers::*;
 use async_trait::async_trait;
 use ms_common::events::Event;
 use ms_payment::gateway::builtin::TestGateway;
-use ms_payment::gateway::{ChargeOutcome, ChargeRequest, GatewayError, PaymentGateway};
+use ms_payment::gateway::{
+    ChargeOutcome, ChargeRequest, GatewayError, IntentRequest, IntentState, IntentView, OpenIntent,
+    PaymentGateway,
+};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,6 +32,7 @@ enum Mode {
 struct Flaky {
     mode: Mode,
     charged: Mutex<HashMap<String, ChargeOutcome>>,
+    inner: TestGateway,
 }
 
 impl Flaky {
@@ -36,6 +40,7 @@ impl Flaky {
         Arc::new(Self {
             mode,
             charged: Mutex::new(HashMap::new()),
+            inner: TestGateway::default(),
         })
     }
 }
@@ -46,7 +51,7 @@ impl PaymentGateway for Flaky {
         if let Mode::LoseRequest = self.mode {
             return Err(GatewayError::Unavailable("connection reset".into()));
         }
-        let outcome = TestGateway.charge(req).await?;
+        let outcome = self.inner.charge(req).await?;
         self.charged
             .lock()
             .unwrap()
@@ -60,10 +65,19 @@ impl PaymentGateway for Flaky {
         }
     }
     async fn refund(&self, provider_id: &str, order_id: &str) -> Result<(), GatewayError> {
-        TestGateway.refund(provider_id, order_id).await
+        self.inner.refund(provider_id, order_id).await
     }
     async fn find_charge(&self, order_id: &str) -> Result<Option<ChargeOutcome>, GatewayError> {
         Ok(self.charged.lock().unwrap().get(order_id).cloned())
+    }
+    async fn open_intent(&self, req: &IntentRequest) -> Result<OpenIntent, GatewayError> {
+        self.inner.open_intent(req).await
+    }
+    async fn intent(&self, id: &str) -> Result<Option<IntentView>, GatewayError> {
+        self.inner.intent(id).await
+    }
+    async fn cancel_intent(&self, id: &str) -> Result<IntentState, GatewayError> {
+        self.inner.cancel_intent(id).await
     }
 }
 

@@ -38,7 +38,7 @@ async fn paid_order(app: &App, who: &Session, cents: i64) -> (OrderRecord, Value
 
 #[tokio::test]
 async fn an_admin_refunds_a_paid_order_once_and_payment_refunded_is_published() {
-    let gateway = Recording::new(Arc::new(TestGateway));
+    let gateway = Recording::new(Arc::new(TestGateway::default()));
     let app = spawn_with(|_| {}, gateway.clone(), None).await;
     let ann = app.signup("ann@example.com").await;
     let admin = app.admin().await;
@@ -117,7 +117,7 @@ async fn an_admin_refunds_a_paid_order_once_and_payment_refunded_is_published() 
 
 #[tokio::test]
 async fn an_order_refunded_by_ms_order_gets_its_payment_refunded() {
-    let gateway = Recording::new(Arc::new(TestGateway));
+    let gateway = Recording::new(Arc::new(TestGateway::default()));
     let app = spawn_with(|_| {}, gateway.clone(), None).await;
     let ann = app.signup("ann@example.com").await;
     let (order, _) = paid_order(&app, &ann, 1200).await;

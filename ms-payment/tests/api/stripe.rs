@@ -3,7 +3,10 @@
 
 use crate::helpers::*;
 use ms_payment::gateway::stripe::StripeGateway;
-use ms_payment::gateway::{ChargeOutcome, ChargeRequest, GatewayError, PaymentGateway};
+use ms_payment::gateway::{
+    ChargeOutcome, ChargeRequest, GatewayError, IntentRequest, IntentState, OpenIntent,
+    PaymentGateway,
+};
 use ms_payment::{GatewayConfig, PaymentConfig};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -25,6 +28,7 @@ fn charge(order_id: &str, amount: i64, pm: &str) -> ChargeRequest {
         currency: "usd".into(),
         payment_method: pm.into(),
         coupon_code: None,
+        intent_id: None,
     }
 }
 
@@ -103,6 +107,18 @@ fn payment_intent(id: &str, amount: i64, order_id: &str, status: &str) -> Value 
         "transfer_data": null,
         "transfer_group": null
     })
+}
+
+/// `pi` after a declined attempt: Stripe puts it back to `requires_payment_method` with the
+/// attempt's error.
+fn declined(mut pi: Value) -> Value {
+    pi["last_payment_error"] = json!({
+        "type": "card_error",
+        "code": "card_declined",
+        "decline_code": "insufficient_funds",
+        "message": "Your card has insufficient funds."
+    });
+    pi
 }
 
 fn stripe_error(kind: &str, code: Option<&str>, extra: Value) -> Value {
@@ -515,16 +531,25 @@ async fn a_lost_charge_is_found_by_its_order_in_stripe_s_search() {
     .await;
     found(
         "order-declined",
-        vec![payment_intent(
+        vec![declined(payment_intent(
             "pi_no",
             900,
             "order-declined",
             "requires_payment_method",
-        )],
+        ))],
     )
     .mount(&server)
     .await;
-    found("order-none", vec![]).mount(&server).await;
+    // Intents that charged nothing: one waiting for its buyer, one cancelled.
+    found(
+        "order-none",
+        vec![
+            payment_intent("pi_open", 900, "order-none", "requires_payment_method"),
+            payment_intent("pi_gone", 900, "order-none", "canceled"),
+        ],
+    )
+    .mount(&server)
+    .await;
     let g = gateway(&server);
     assert_eq!(
         g.find_charge("order-paid").await.unwrap(),
@@ -549,4 +574,213 @@ async fn a_lost_charge_is_found_by_its_order_in_stripe_s_search() {
         None
     );
     assert_eq!(server.received_requests().await.unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn opens_an_intent_for_the_browser_without_confirming_it() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents"))
+        .and(header("idempotency-key", "intent-order-7-abc"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(payment_intent(
+            "pi_3Open",
+            1500,
+            "order-7",
+            "requires_payment_method",
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let opened = gateway(&server)
+        .open_intent(&IntentRequest {
+            order_id: "order-7".into(),
+            user_id: "user-42".into(),
+            amount_cents: 1500,
+            currency: "eur".into(),
+            coupon_code: Some("HALF".into()),
+            idempotency_key: "intent-order-7-abc".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        opened,
+        OpenIntent {
+            id: "pi_3Open".into(),
+            client_secret: "pi_3Open_secret_abc".into()
+        }
+    );
+    let reqs = server.received_requests().await.unwrap();
+    let f = form(&reqs[0]);
+    for (k, v) in [
+        ("amount", "1500"),
+        ("currency", "eur"),
+        ("metadata[order_id]", "order-7"),
+        ("metadata[coupon_code]", "HALF"),
+        ("automatic_payment_methods[enabled]", "true"),
+        ("automatic_payment_methods[allow_redirects]", "never"),
+    ] {
+        assert_eq!(f.get(k).map(String::as_str), Some(v), "{k} in {f:?}");
+    }
+    for absent in ["confirm", "payment_method"] {
+        assert!(!f.contains_key(absent), "{absent} in {f:?}");
+    }
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn an_open_intent_is_confirmed_and_one_confirmed_before_answers_its_end() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents/pi_open/confirm"))
+        .and(header("idempotency-key", "confirm-pi_open"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(payment_intent(
+            "pi_open",
+            1500,
+            "order-7",
+            "succeeded",
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents/pi_paid/confirm"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(stripe_error(
+            "invalid_request_error",
+            Some("payment_intent_unexpected_state"),
+            json!({}),
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/payment_intents/pi_paid"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(payment_intent(
+            "pi_paid",
+            1500,
+            "order-8",
+            "succeeded",
+        )))
+        .mount(&server)
+        .await;
+    let g = gateway(&server);
+    let mut req = charge("order-7", 1500, "pm_card_visa");
+    req.intent_id = Some("pi_open".into());
+    assert_eq!(
+        g.charge(&req).await.unwrap(),
+        ChargeOutcome::Succeeded {
+            provider_id: "pi_open".into()
+        }
+    );
+    let reqs = server.received_requests().await.unwrap();
+    let f = form(&reqs[0]);
+    assert_eq!(
+        (
+            f.get("payment_method").map(String::as_str),
+            f.get("error_on_requires_action").map(String::as_str)
+        ),
+        (Some("pm_card_visa"), Some("true"))
+    );
+    assert!(
+        !f.contains_key("amount"),
+        "the amount is the intent's: {f:?}"
+    );
+    req.order_id = "order-8".into();
+    req.intent_id = Some("pi_paid".into());
+    assert_eq!(
+        g.charge(&req).await.unwrap(),
+        ChargeOutcome::Succeeded {
+            provider_id: "pi_paid".into()
+        }
+    );
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn cancelling_an_intent_says_what_it_became() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents/pi_open/cancel"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(payment_intent("pi_open", 1500, "order-7", "canceled")),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents/pi_paid/cancel"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(stripe_error(
+            "invalid_request_error",
+            Some("payment_intent_unexpected_state"),
+            json!({}),
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/payment_intents/pi_paid"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(payment_intent(
+            "pi_paid",
+            1500,
+            "order-8",
+            "succeeded",
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/payment_intents/pi_declined"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(declined(payment_intent(
+                "pi_declined",
+                1500,
+                "order-9",
+                "requires_payment_method",
+            ))),
+        )
+        .mount(&server)
+        .await;
+    let missing = ResponseTemplate::new(404).set_body_json(stripe_error(
+        "invalid_request_error",
+        Some("resource_missing"),
+        json!({"param": "intent"}),
+    ));
+    Mock::given(path("/v1/payment_intents/pi_gone/cancel"))
+        .respond_with(missing.clone())
+        .mount(&server)
+        .await;
+    Mock::given(path("/v1/payment_intents/pi_gone"))
+        .respond_with(missing)
+        .mount(&server)
+        .await;
+    let g = gateway(&server);
+    assert_eq!(
+        g.cancel_intent("pi_open").await.unwrap(),
+        IntentState::Canceled
+    );
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(
+        form(&reqs[0])
+            .get("cancellation_reason")
+            .map(String::as_str),
+        Some("abandoned")
+    );
+    assert_eq!(
+        g.cancel_intent("pi_paid").await.unwrap(),
+        IntentState::Succeeded
+    );
+    assert_eq!(
+        g.cancel_intent("pi_gone").await.unwrap(),
+        IntentState::Canceled
+    );
+    assert_eq!(g.intent("pi_gone").await.unwrap(), None);
+    let view = g.intent("pi_declined").await.unwrap().unwrap();
+    assert_eq!(
+        (view.state, view.client_secret.as_str(), view.amount_cents),
+        (
+            IntentState::Declined {
+                reason: "insufficient_funds".into()
+            },
+            "pi_declined_secret_abc",
+            1500
+        )
+    );
+    server.verify().await;
 }

@@ -14,7 +14,7 @@ const SECRET: &str = "whsec_stuffmart_test";
 async fn app_with_secret() -> App {
     spawn_with(
         |cfg| cfg.webhook_secret = WebhookSecret::new(SECRET),
-        Arc::new(TestGateway),
+        Arc::new(TestGateway::default()),
         None,
     )
     .await
