@@ -291,9 +291,11 @@ export function PaymentForm({
 
   let amountCents = preview.state === 'ok' ? preview.amountCents : order.priceCents;
   if (free) amountCents = 0;
-  // Stripe charges the intent's amount; the test gateway charges what payment:create works out
-  // (the same as the preview).
-  else if (gateway === 'stripe' && intentMatches && current.state === 'ready') amountCents = current.intent.amountCents;
+  // Stripe charges the intent's amount; the test gateway charges what payment:create works out,
+  // the same as the preview (the intent's amount when the preview could not be had).
+  else if (intentMatches && current.state === 'ready' && (gateway === 'stripe' || preview.state === 'unavailable')) {
+    amountCents = current.intent.amountCents;
+  }
 
   // Paying confirms the intent of what the button says, with either gateway: the server keeps
   // one open intent per order (with its coupon), and a charge with another coupon would be
