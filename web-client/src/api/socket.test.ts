@@ -85,6 +85,10 @@ describe('request helper', () => {
   it('waits longer than the router (30 s) for actions that call the payment gateway', async () => {
     void request(socket, 'payment:create', {}).catch(() => undefined);
     expect(socket.lastEmitted('payment:create')!.timeoutMs).toBeGreaterThan(30_000);
+    for (const event of ['payment:intent', 'payment:refund']) {
+      void request(socket, event, {}).catch(() => undefined);
+      expect(socket.lastEmitted(event)!.timeoutMs).toBeGreaterThan(30_000);
+    }
     void request(socket, 'coupon:check', {}).catch(() => undefined);
     expect(socket.lastEmitted('coupon:check')!.timeoutMs).toBe(8000);
   });

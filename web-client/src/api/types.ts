@@ -75,8 +75,23 @@ export interface Payment {
   createdAt: string;
   /** ISO 4217 (lower-case) of `amountCents`; older servers leave it out (then: the server's `CURRENCY`). */
   currency?: string;
+  /** The marketplace's share of `amountCents` (older servers leave it out). */
+  feeCents?: number;
   /** When the money went back; null while it is kept. */
   refundedAt: string | null;
+}
+
+/**
+ * `payment:intent`: the PaymentIntent for what the order costs now (after the coupon). With a
+ * `publishableKey` the browser confirms it with Stripe's Payment Element; `null` means the
+ * server's built-in test gateway, which confirms it itself on `payment:create` with a test method.
+ */
+export interface PaymentIntent {
+  clientSecret: string;
+  amountCents: number;
+  /** ISO 4217, lower-case. */
+  currency: string;
+  publishableKey: string | null;
 }
 
 export interface Coupon {
@@ -121,6 +136,10 @@ export interface RequestMap {
   'order:list': { payload: Record<string, never>; data: Order[] };
   'order:get': { payload: { id: string }; data: Order };
   'payment:create': { payload: { orderId: string; paymentMethod?: string; couponCode?: string }; data: Payment };
+  /** The intent to confirm for this order and coupon (created, or reused while the amount is the same). */
+  'payment:intent': { payload: { orderId: string; couponCode?: string }; data: PaymentIntent };
+  /** Admin: gives the money of a paid order back (the order becomes `refunded`). */
+  'payment:refund': { payload: { orderId: string }; data: Payment };
   /** What the order would cost with this coupon (a preview; nothing is redeemed). */
   'coupon:check': { payload: { orderId: string; couponCode: string }; data: CouponCheck };
   'coupon:create': { payload: { percentOff: number; maxRedemptions?: number; expiresAt?: string }; data: Coupon };

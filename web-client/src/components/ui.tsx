@@ -7,6 +7,7 @@ import {
   useState,
   type InputHTMLAttributes,
   type ReactNode,
+  type Ref,
   type RefObject,
   type TextareaHTMLAttributes,
 } from 'react';
@@ -30,6 +31,53 @@ export const ErrorBanner = forwardRef<HTMLDivElement, { messages: string[]; test
     );
   },
 );
+
+/**
+ * Copies `text` to the clipboard and says so (`aria-live`). Where the clipboard cannot be written
+ * (an insecure context, a refused permission), the text is selected for the user to copy instead.
+ */
+export function CopyButton({ text, label = 'Copy', what, testId }: { text: string; label?: string; what: string; testId?: string }) {
+  const [said, setSaid] = useState('');
+  const buttonRef = useRef<HTMLButtonElement>(null);
+  useEffect(() => setSaid(''), [text]);
+  const selectText = () => {
+    // The element showing the text sits just before the button.
+    const shown = buttonRef.current?.parentElement?.querySelector('code');
+    const sel = window.getSelection?.();
+    if (!shown || !sel) return false;
+    const range = document.createRange();
+    range.selectNodeContents(shown);
+    sel.removeAllRanges();
+    sel.addRange(range);
+    return true;
+  };
+  const copy = async () => {
+    try {
+      if (!navigator.clipboard?.writeText) throw new Error('no clipboard');
+      await navigator.clipboard.writeText(text);
+      setSaid(`Copied ${what}.`);
+    } catch {
+      setSaid(selectText() ? `Selected ${what}: press Ctrl+C (⌘C on a Mac) to copy it.` : `Copy ${what} by hand.`);
+    }
+  };
+  return (
+    <>
+      <button
+        ref={buttonRef}
+        type="button"
+        className="small"
+        onClick={copy}
+        aria-label={`${label} ${what}`}
+        data-testid={testId}
+      >
+        {label}
+      </button>{' '}
+      <span className="muted small" role="status" data-testid={testId ? `${testId}-status` : undefined}>
+        {said}
+      </span>
+    </>
+  );
+}
 
 export function Notice({ children, testId }: { children: ReactNode; testId?: string }) {
   return (
@@ -63,7 +111,14 @@ function describedBy(name: string, error?: string, hint?: string, extra?: string
   return ids.length ? ids.join(' ') : undefined;
 }
 
-export function TextField({ name, label, error, hint, describedByExtra, ...input }: FieldProps & InputHTMLAttributes<HTMLInputElement>) {
+export function TextField({
+  name,
+  label,
+  error,
+  hint,
+  describedByExtra,
+  ...input
+}: FieldProps & InputHTMLAttributes<HTMLInputElement> & { ref?: Ref<HTMLInputElement> }) {
   return (
     <div className="field">
       <label htmlFor={`field-${name}`}>{label}</label>

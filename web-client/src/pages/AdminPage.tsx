@@ -1,8 +1,9 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { useCurrency } from '../api/config';
 import { toApiError } from '../api/errors';
-import { formatTime } from '../api/format';
+import { formatCents, formatTime } from '../api/format';
 import { useSession, useSessionManager } from '../api/session-react';
-import type { Coupon } from '../api/types';
+import type { Coupon, Payment } from '../api/types';
 import { ErrorBanner, TextField, useFormErrors } from '../components/ui';
 import { RequireSignIn } from './RequireSignIn';
 
@@ -38,10 +39,141 @@ export function validateCoupon(v: { percentOff: string; maxRedemptions: string; 
 export function AdminPage() {
   return (
     <section>
-      <h1 tabIndex={-1}>Coupons</h1>
+      <h1 tabIndex={-1}>Admin</h1>
       <RequireSignIn next="/admin" admin>
+        <RefundOrder />
         <Coupons />
       </RequireSignIn>
+    </section>
+  );
+}
+
+export const ORDER_ID_REQUIRED = 'Enter the order number';
+
+/**
+ * "Refund an order": the order number (the buyer copies it from their order page), Refund, then a
+ * confirmation step, then `payment:refund {orderId}`. The server's refusals (no such order, not
+ * paid) show on the field; a refund that went through says how much went back and when.
+ */
+function RefundOrder() {
+  const session = useSessionManager();
+  const currency = useCurrency();
+  const formRef = useRef<HTMLFormElement>(null);
+  const { errors, show, showFields, clear, clearField, bannerRef } = useFormErrors(formRef);
+  const [orderId, setOrderId] = useState('');
+  /** The order number waiting for "Yes, refund" (null: not asking). */
+  const [asking, setAsking] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [refunded, setRefunded] = useState<Payment | null>(null);
+  const confirmButtonRef = useRef<HTMLButtonElement>(null);
+  const inputRef = useRef<HTMLInputElement>(null);
+
+  useEffect(() => {
+    if (asking) confirmButtonRef.current?.focus();
+  }, [asking]);
+
+  const askFirst = (e: FormEvent) => {
+    e.preventDefault();
+    const id = orderId.trim();
+    setRefunded(null);
+    if (!id) {
+      setAsking(null);
+      showFields({ orderId: ORDER_ID_REQUIRED });
+      return;
+    }
+    clear();
+    setAsking(id);
+  };
+
+  const keep = () => {
+    setAsking(null);
+    inputRef.current?.focus();
+  };
+
+  const refund = async () => {
+    if (!asking) return;
+    const id = asking;
+    setBusy(true);
+    try {
+      const { data } = await session.request('payment:refund', { orderId: id });
+      setAsking(null);
+      setRefunded(data);
+      setOrderId('');
+      clear();
+      inputRef.current?.focus();
+    } catch (err) {
+      setAsking(null);
+      const e = toApiError(err);
+      // About this order (none, not paid, not refundable): the field says it. Anything else
+      // (signed out, not an admin any more, the gateway did not answer) goes to the banner.
+      if (e.status === 400 || e.status === 404 || e.status === 409 || e.status === 402) {
+        showFields({ orderId: e.errors.map((x) => x.message).join(' ') });
+      } else {
+        show(e, ['orderId']);
+      }
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section aria-labelledby="refund-heading" className="admin-section narrow">
+      <h2 id="refund-heading">Refund an order</h2>
+      <p className="muted">
+        The money goes back to the buyer through the payment gateway, their downloads stop and the stuff is for sale again.
+      </p>
+      <ErrorBanner ref={bannerRef} messages={errors.general} testId="refund-error" />
+      {refunded && (
+        <p className="banner banner-success" role="status" data-testid="refund-success">
+          Refunded order <code>{refunded.orderId}</code>: {formatCents(refunded.amountCents, refunded.currency || currency)} went
+          back to the buyer{refunded.refundedAt ? ` (${formatTime(refunded.refundedAt)})` : ''}.
+        </p>
+      )}
+      <form ref={formRef} onSubmit={askFirst} noValidate data-testid="refund-form" className="narrow" aria-busy={busy}>
+        <TextField
+          ref={inputRef}
+          name="orderId"
+          label="Order number"
+          hint="The buyer finds it on their order page (Copy)."
+          autoComplete="off"
+          spellCheck={false}
+          value={orderId}
+          onChange={(e) => {
+            setOrderId(e.target.value);
+            clearField('orderId');
+            setAsking(null);
+          }}
+          readOnly={busy}
+          error={errors.fields.orderId}
+          data-testid="refund-order-input"
+        />
+        {asking ? (
+          <div className="confirm-box" role="group" aria-labelledby="refund-question" data-testid="refund-confirmation">
+            <p id="refund-question">
+              Refund order <code>{asking}</code>? This cannot be undone.
+            </p>
+            <div className="actions">
+              <button
+                ref={confirmButtonRef}
+                type="button"
+                className="danger"
+                onClick={refund}
+                disabled={busy}
+                data-testid="refund-confirm"
+              >
+                {busy ? 'Refunding…' : 'Yes, refund'}
+              </button>
+              <button type="button" onClick={keep} disabled={busy} data-testid="refund-keep">
+                Don’t refund
+              </button>
+            </div>
+          </div>
+        ) : (
+          <button type="submit" data-testid="refund-button">
+            Refund…
+          </button>
+        )}
+      </form>
     </section>
   );
 }

@@ -40,6 +40,10 @@ describe('<OrderPage>', () => {
     session = new SessionManager({ http, createSocket: (a) => (socket = new FakeSocket(a)) });
     await session.start();
     socket.responders.set('order:get', () => ({ data: order(1, 'created') }));
+    // The built-in test gateway: no publishable key.
+    socket.responders.set('payment:intent', (p) => ({
+      data: { clientSecret: `pi_test_${(p as { couponCode?: string }).couponCode ?? 'none'}_secret`, amountCents: 1250, currency: 'eur', publishableKey: null },
+    }));
     socket.responders.set('stuff:get', () => ({
       data: { id: 's1', title: 'Notes', description: '', priceCents: 1250, sellerId: 'x', status: 'reserved', version: 2, createdAt: '', updatedAt: '' },
     }));
@@ -66,7 +70,7 @@ describe('<OrderPage>', () => {
     act(() => vi.advanceTimersByTime(1000));
     expect(r.byTestId('countdown')!.textContent).toBe('01:29');
     expect(r.byTestId('pay-button')!.textContent).toBe('Pay €12.50');
-    expect(r.byTestId('stripe-elements-placeholder')).toBeNull();
+    expect(r.byTestId('stripe-payment-element')).toBeNull();
 
     await step(() => (r.byTestId('payment-method-pm_card_chargeDeclined') as HTMLInputElement).click());
     await step(() => (r.byTestId('pay-button') as HTMLButtonElement).click());
@@ -85,17 +89,22 @@ describe('<OrderPage>', () => {
     r.unmount();
   });
 
-  it('sends the coupon code and shows a coupon error next to the field', async () => {
+  it('sends the coupon code once its intent is there, and shows a coupon error next to the field', async () => {
+    socket.responders.set('coupon:check', () => ({ data: { amountCents: 1000, discountCents: 250 } }));
     socket.responders.set('payment:create', () => ({ status: 400, errors: [{ message: 'Unknown coupon', field: 'couponCode' }] }));
     const r = mount();
     await step(() => socket.acceptConnect());
     const input = r.byTestId('coupon-input') as HTMLInputElement;
-    act(() => {
-      Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!.call(input, ' FREE100 ');
-      input.dispatchEvent(new Event('input', { bubbles: true }));
-    });
+    type(input, ' SAVE20 ');
+    // Until the coupon is checked and its intent is there, Pay would charge another amount.
+    expect((r.byTestId('pay-button') as HTMLButtonElement).disabled).toBe(true);
+    await step(() => vi.advanceTimersByTime(COUPON_CHECK_DELAY_MS));
+    await step();
+    expect(socket.lastEmitted('payment:intent')!.payload).toEqual({ orderId: 'o1', couponCode: 'SAVE20' });
+    expect((r.byTestId('pay-button') as HTMLButtonElement).disabled).toBe(false);
+    input.focus();
     await step(() => (r.byTestId('pay-button') as HTMLButtonElement).click());
-    expect(socket.lastEmitted('payment:create')!.payload).toEqual({ orderId: 'o1', paymentMethod: 'pm_card_visa', couponCode: 'FREE100' });
+    expect(socket.lastEmitted('payment:create')!.payload).toEqual({ orderId: 'o1', paymentMethod: 'pm_card_visa', couponCode: 'SAVE20' });
     expect(r.byTestId('error-couponCode')!.textContent).toBe('Unknown coupon');
     expect(document.activeElement).toBe(input);
     r.unmount();
@@ -148,6 +157,33 @@ describe('<OrderPage>', () => {
     expect(r.byTestId('countdown')).toBeNull();
     expect(r.byTestId('payment-form')).toBeNull();
     r.unmount();
+  });
+
+  it('shows the order number with a Copy button (a buyer quotes it to support)', async () => {
+    const written: string[] = [];
+    const clipboard = { writeText: vi.fn(async (t: string) => void written.push(t)) };
+    Object.defineProperty(navigator, 'clipboard', { value: clipboard, configurable: true });
+    try {
+      const r = mount();
+      await step(() => socket.acceptConnect());
+      expect(r.byTestId('order-id')!.textContent).toBe('o1');
+      const copy = r.byTestId('copy-order-id') as HTMLButtonElement;
+      expect(copy.getAttribute('aria-label')).toBe('Copy the order number');
+      await step(() => copy.click());
+      expect(written).toEqual(['o1']);
+      expect(r.byTestId('copy-order-id-status')!.textContent).toBe('Copied the order number.');
+      expect(r.byTestId('copy-order-id-status')!.getAttribute('role')).toBe('status');
+      // No clipboard (plain HTTP on a LAN): the number is selected instead.
+      clipboard.writeText.mockImplementation(async () => {
+        throw new Error('denied');
+      });
+      await step(() => copy.click());
+      expect(r.byTestId('copy-order-id-status')!.textContent).toContain('Selected the order number');
+      expect(window.getSelection()!.toString()).toBe('o1');
+      r.unmount();
+    } finally {
+      delete (navigator as { clipboard?: unknown }).clipboard;
+    }
   });
 
   it('a complete order shows the private note and downloads; links are renewed before they expire and on delivery:updated', async () => {
@@ -304,20 +340,31 @@ describe('<OrderPage>', () => {
       expect(input.getAttribute('aria-invalid')).toBeNull();
       expect(payButton()).toBe('Pay €9.38');
 
-      // Paying sends the code; the server charges what the preview said.
-      socket.responders.set('payment:create', () => ({
-        data: { id: 'p1', orderId: 'o1', amountCents: 938, couponCode: 'SAVE25', providerId: 'x', createdAt: '', refundedAt: null },
-      }));
-      await step(() => (r.byTestId('pay-button') as HTMLButtonElement).click());
-      expect(socket.lastEmitted('payment:create')!.payload).toEqual({ orderId: 'o1', paymentMethod: 'pm_card_visa', couponCode: 'SAVE25' });
-      expect(r.byTestId('payment-success')!.textContent).toBe('Payment received: €9.38 (coupon SAVE25).');
-
       // Clearing the field goes back to the full price, without asking.
       type(input, '');
       await step(() => vi.advanceTimersByTime(COUPON_CHECK_DELAY_MS * 2));
       expect(checks()).toHaveLength(1);
       expect(payButton()).toBe('Pay €12.50');
       expect(r.byTestId('coupon-preview')!.textContent).toBe('');
+
+      // Typed again: paying sends the code; the server charges what the preview said.
+      type(input, 'SAVE25');
+      await step(() => vi.advanceTimersByTime(COUPON_CHECK_DELAY_MS));
+      await step(() => checks()[1]!.reply({ data: { amountCents: 938, discountCents: 312 } }));
+      expect(payButton()).toBe('Pay €9.38');
+      socket.responders.set('payment:create', () => ({
+        data: { id: 'p1', orderId: 'o1', amountCents: 938, couponCode: 'SAVE25', providerId: 'x', createdAt: '', refundedAt: null },
+      }));
+      await step(() => (r.byTestId('pay-button') as HTMLButtonElement).click());
+      expect(socket.lastEmitted('payment:create')!.payload).toEqual({ orderId: 'o1', paymentMethod: 'pm_card_visa', couponCode: 'SAVE25' });
+      // Paid, but the order is complete only when the server says so.
+      expect(r.byTestId('payment-confirming')!.textContent).toBe('Payment received — confirming…');
+      expect(r.byTestId('payment-form')).toBeNull();
+      expect(r.byTestId('order-status')!.textContent).toBe('Awaiting payment');
+      await step(() => socket.push('order:updated', order(5, 'complete')));
+      expect(r.byTestId('payment-confirming')).toBeNull();
+      expect(r.byTestId('payment-success')!.textContent).toBe('Payment received: €9.38 (coupon SAVE25).');
+      expect(r.byTestId('order-complete')).not.toBeNull();
       r.unmount();
     });
 
@@ -477,6 +524,7 @@ describe('<OrderPage>', () => {
       await step();
       expect(r.byTestId('pay-button')!.textContent).toBe('Pay $10.00');
       await step(() => (r.byTestId('pay-button') as HTMLButtonElement).click());
+      await step(() => socket.push('order:updated', order(5, 'complete')));
       expect(r.byTestId('payment-success')!.textContent).toBe('Payment received: £10.00 (coupon X).');
       r.unmount();
     });
