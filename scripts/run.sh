@@ -15,6 +15,11 @@
 #   PORT=3000  DATA_DIR=./data  ORDER_HOLD_SECONDS=900  RUST_LOG=info
 #   AMQP_URL (see scripts/ensure-rabbitmq.sh)  CARGO_TARGET_DIR (default target)
 #   READY_TIMEOUT_SECONDS=60  STOP_TIMEOUT_SECONDS=10
+#   AMQP_USERS=1: on a local broker, each service connects as its own AMQP user
+#     (ms-user … ms-router) with the permissions of deploy/rabbitmq/definitions.json;
+#     passwords are generated once and kept under $DATA_DIR/amqp/<user>/password, the
+#     users set up with rabbitmqctl on every start (idempotent). AMQP_USERS=0, or a
+#     remote broker: every service uses AMQP_URL as given.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -90,7 +95,51 @@ TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 mkdir -p "$DATA_DIR"
 
 # --- Broker ----------------------------------------------------------------------
+export AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 bash "${SCRIPT_DIR}/ensure-rabbitmq.sh"
+
+# --- AMQP users -------------------------------------------------------------------
+# amqp://[user[:password]@]host[:port][/vhost] -> host[:port][/vhost]
+AMQP_ADDRESS="${AMQP_URL#*://}"
+AMQP_ADDRESS="${AMQP_ADDRESS##*@}"
+AMQP_HOST="${AMQP_ADDRESS%%[:/?]*}"
+SERVICE_USERS=0
+setup_amqp_users() {
+	local defs="${DATA_DIR}/amqp/rabbitmq/definitions.json" deadline
+	PATH="${PATH}:/usr/sbin:/sbin:/usr/lib/rabbitmq/bin"
+	command -v rabbitmqctl >/dev/null 2>&1 || {
+		log "rabbitmqctl not found: every service connects with AMQP_URL"
+		return 0
+	}
+	sh deploy/rabbitmq/render-definitions.sh deploy/rabbitmq/definitions.json "${DATA_DIR}/amqp" >/dev/null
+	# Debian's rabbitmqctl runs as the rabbitmq user, which cannot read DATA_DIR: hand it a
+	# copy it may read (its group only, where we may set that), removed right after.
+	local copy_dir copy
+	copy_dir="$(mktemp -d)"
+	copy="${copy_dir}/definitions.json"
+	cp "$defs" "$copy"
+	chmod 0711 "$copy_dir"
+	if chgrp rabbitmq "$copy" 2>/dev/null; then chmod 0640 "$copy"; else chmod 0644 "$copy"; fi
+	if ! rabbitmqctl -q import_definitions "$copy" >/dev/null; then
+		rm -rf "$copy_dir"
+		die "rabbitmqctl import_definitions failed (run as a user allowed to use rabbitmqctl, or AMQP_USERS=0)"
+	fi
+	rm -rf "$copy_dir"
+	# The import runs asynchronously: wait until the last user can log in.
+	deadline=$((SECONDS + 30))
+	until rabbitmqctl -q authenticate_user ms-router "$(cat "${DATA_DIR}/amqp/ms-router/password")" >/dev/null 2>&1; do
+		((SECONDS < deadline)) || die "the AMQP users did not appear within 30 s"
+		sleep 0.5
+	done
+	SERVICE_USERS=1
+	log "AMQP users set up (passwords under ${DATA_DIR}/amqp)"
+}
+if [[ "${AMQP_USERS:-1}" == "1" ]]; then
+	case "$AMQP_HOST" in
+	127.0.0.1 | localhost | "[") setup_amqp_users ;;
+	*) log "broker ${AMQP_HOST} is not local: every service connects with AMQP_URL" ;;
+	esac
+fi
 
 # --- Build -----------------------------------------------------------------------
 # npm ci only when node_modules is missing or package-lock.json changed since
@@ -186,7 +235,12 @@ start_service() {
 	log "starting ${name}"
 	# The process substitution runs sed for this service only; $! is the
 	# service itself, so signals go straight to it.
-	"${TARGET_DIR}/debug/${name}" > >(sed -u "s/^/[${name}] /") 2>&1 &
+	if ((SERVICE_USERS)) && [[ -f "${DATA_DIR}/amqp/${name}/password" ]]; then
+		AMQP_URL="amqp://${name}@${AMQP_ADDRESS}" AMQP_PASSWORD_FILE="${DATA_DIR}/amqp/${name}/password" \
+			"${TARGET_DIR}/debug/${name}" > >(sed -u "s/^/[${name}] /") 2>&1 &
+	else
+		"${TARGET_DIR}/debug/${name}" > >(sed -u "s/^/[${name}] /") 2>&1 &
+	fi
 	PIDS+=("$!")
 	NAMES+=("$name")
 }

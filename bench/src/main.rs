@@ -5,10 +5,10 @@
 //! PNG chart. Every scenario prints readable lines and then one JSON line.
 //!
 //! ```text
-//! bench [--scenarios ceiling,rtt,fanout,contention,idle,files,flood] [--rtt 8x8,1x1]
+//! bench [--scenarios ceiling,rtt,fanout,contention,idle,files,flood,signup] [--rtt 8x8,1x1]
 //!       [--warmup S] [--duration S] [--viewers 1000,10000] [--rounds N] [--users U]
 //!       [--race-rounds N] [--idle 10000,20000] [--file-mib N] [--uploads N]
-//!       [--flood-window N] [--deadline S] [--out DIR] [--bin-dir DIR] [--rust-log F] [--quick]
+//!       [--flood-window N] [--signups N] [--deadline S] [--out DIR] [--bin-dir DIR] [--rust-log F] [--quick]
 //! ```
 
 mod chart;
@@ -42,6 +42,7 @@ struct Options {
     file_mib: usize,
     uploads: usize,
     flood_window: usize,
+    signups: usize,
     deadline: Duration,
     out: PathBuf,
     bin_dir: PathBuf,
@@ -56,6 +57,7 @@ const ALL: &[&str] = &[
     "idle",
     "files",
     "flood",
+    "signup",
 ];
 
 fn list<T: std::str::FromStr>(s: &str) -> anyhow::Result<Vec<T>> {
@@ -99,6 +101,7 @@ impl Options {
             file_mib: 50,
             uploads: 20,
             flood_window: 1000,
+            signups: 200,
             deadline: Duration::from_secs(1500),
             out: PathBuf::from("bench/results"),
             bin_dir: exe_dir,
@@ -120,6 +123,7 @@ impl Options {
                 "--file-mib" => o.file_mib = val()?.parse()?,
                 "--uploads" => o.uploads = val()?.parse()?,
                 "--flood-window" => o.flood_window = val()?.parse()?,
+                "--signups" => o.signups = val()?.parse()?,
                 "--deadline" => o.deadline = Duration::from_secs_f64(val()?.parse()?),
                 "--out" => o.out = PathBuf::from(val()?),
                 "--bin-dir" => o.bin_dir = PathBuf::from(val()?),
@@ -136,6 +140,7 @@ impl Options {
                     o.file_mib = 5;
                     o.uploads = 4;
                     o.flood_window = 200;
+                    o.signups = 20;
                 }
                 "-h" | "--help" => {
                     println!("{}", include_str!("usage.txt"));
@@ -189,7 +194,7 @@ async fn run(o: Options, deadline: Instant, nofile: u64) -> anyhow::Result<serde
             "scenarios": o.scenarios, "rttPoints": o.rtt_points.iter().map(|(c, i)| format!("{c}x{i}")).collect::<Vec<_>>(),
             "warmupSeconds": o.warmup.as_secs_f64(), "durationSeconds": o.duration.as_secs_f64(),
             "viewers": o.viewers, "rounds": o.rounds, "users": o.users, "raceRounds": o.race_rounds,
-            "idle": o.idle, "fileMib": o.file_mib, "uploads": o.uploads, "floodWindow": o.flood_window, "openFileLimit": nofile, "rustLog": o.rust_log,
+            "idle": o.idle, "fileMib": o.file_mib, "uploads": o.uploads, "floodWindow": o.flood_window, "signups": o.signups, "openFileLimit": nofile, "rustLog": o.rust_log,
         },
     });
     let in_flights: Vec<usize> = {
@@ -320,6 +325,15 @@ async fn run(o: Options, deadline: Instant, nofile: u64) -> anyhow::Result<serde
             out.push(v);
         }
         results["flood"] = json!(out);
+    }
+    if o.wants("signup") {
+        let sys = System::start(&sys_opts, deadline).await?;
+        let p = scenarios::signup::Params { signups: o.signups };
+        let r = scenarios::signup::run(&sys, p, deadline).await;
+        sys.stop().await;
+        let v = serde_json::to_value(r.context("signup")?)?;
+        emit("signup", &v);
+        results["signup"] = v;
     }
     Ok(results)
 }

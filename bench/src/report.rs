@@ -168,6 +168,23 @@ pub fn targets(results: &Value) -> Vec<Value> {
             ));
         }
     }
+    if let Some(s) = results.get("signup") {
+        let n = f(s, &["signups"]).unwrap_or(0.0);
+        out.push(check(
+            &format!("signup (issue 17): ms-user peak RSS through {n} concurrent sign-ups"),
+            "< 300 MiB",
+            f(s, &["user_rss_peak_kib"]).map(|k| (k / 102.4).round() / 10.0),
+            "MiB",
+            |x| x < 300.0,
+        ));
+        out.push(check(
+            &format!("signup (issue 17): 503 answers of {n} concurrent sign-ups"),
+            "0",
+            f(s, &["unavailable"]),
+            "",
+            |x| x == 0.0,
+        ));
+    }
     if let Some(c) = results.get("contention") {
         let ok = c
             .get("winners_per_round")

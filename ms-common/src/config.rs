@@ -46,6 +46,54 @@ pub enum StorageConfig {
     SqliteMemory,
 }
 
+/// `AMQP_URL`, with the password read from `AMQP_PASSWORD_FILE` when that is set (a
+/// generated per-service password that stays out of the environment and the compose
+/// file: see `deploy/rabbitmq/README.md`).
+fn amqp_url_from_env() -> anyhow::Result<String> {
+    let url = env_or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f");
+    match env_opt("AMQP_PASSWORD_FILE") {
+        None => Ok(url),
+        Some(path) => {
+            let password = std::fs::read_to_string(&path)
+                .map_err(|e| anyhow::anyhow!("AMQP_PASSWORD_FILE={path}: {e}"))?;
+            with_amqp_password(&url, password.trim())
+        }
+    }
+}
+
+/// Puts `password` (percent-encoded) into every address of an AMQP URL
+/// (`amqp://user[:old]@host…`, several separated by commas); the user must be named.
+pub fn with_amqp_password(url: &str, password: &str) -> anyhow::Result<String> {
+    let encoded: String = password
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    url.split(',')
+        .map(|one| {
+            let one = one.trim();
+            let (scheme, rest) = one
+                .split_once("://")
+                .ok_or_else(|| anyhow::anyhow!("AMQP_URL address without a scheme"))?;
+            let (authority, tail) = match rest.find(['/', '?']) {
+                Some(i) => rest.split_at(i),
+                None => (rest, ""),
+            };
+            let (userinfo, host) = authority.rsplit_once('@').ok_or_else(|| {
+                anyhow::anyhow!("AMQP_PASSWORD_FILE needs the user in AMQP_URL (amqp://USER@host)")
+            })?;
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            Ok(format!("{scheme}://{user}:{encoded}@{host}{tail}"))
+        })
+        .collect::<anyhow::Result<Vec<String>>>()
+        .map(|v| v.join(","))
+}
+
 /// Settings every service process shares.
 #[derive(Debug, Clone)]
 pub struct CommonConfig {
@@ -80,7 +128,7 @@ impl CommonConfig {
     /// Reads the shared settings from the environment.
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
-            amqp_url: env_or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+            amqp_url: amqp_url_from_env()?,
             amqp_prefix: env_or("AMQP_PREFIX", ""),
             rpc_timeout: Duration::from_millis(env_parse("RPC_TIMEOUT_MS", 5000u64)?),
             retry_delay: Duration::from_millis(env_parse("RETRY_DELAY_MS", 1000u64)?),
@@ -140,5 +188,23 @@ impl CommonConfig {
             },
             None => StorageConfig::SqliteFile(self.data_dir.join(format!("{service}.db"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_amqp_password;
+
+    #[test]
+    fn a_password_file_fills_in_every_address_of_the_url() {
+        assert_eq!(
+            with_amqp_password("amqp://ms-user@rabbitmq:5672/%2f", "p@ss/w0rd").ok(),
+            Some("amqp://ms-user:p%40ss%2Fw0rd@rabbitmq:5672/%2f".to_owned())
+        );
+        assert_eq!(
+            with_amqp_password("amqp://u:old@a:5672/%2f,amqp://u@b:5673", "x").ok(),
+            Some("amqp://u:x@a:5672/%2f,amqp://u:x@b:5673".to_owned())
+        );
+        assert!(with_amqp_password("amqp://rabbitmq:5672/%2f", "x").is_err());
     }
 }

@@ -26,7 +26,8 @@ use serde::{Deserialize, Serialize};
 pub enum Role {
     /// Everyone.
     User,
-    /// Accounts listed in `ADMIN_EMAILS`: may manage coupons.
+    /// Granted by `ms-user admin grant EMAIL` (or `ADMIN_EMAILS` in development): may
+    /// manage coupons.
     Admin,
 }
 
@@ -48,9 +49,9 @@ pub struct UserRecord {
     pub id: String,
     /// Normalised e-mail.
     pub email: String,
-    /// Role at sign-up.
+    /// Role (at sign-up, then as `ms-user admin grant|revoke` sets it).
     pub role: Role,
-    /// Record version (1 at creation).
+    /// Record version (1 at creation, +1 per change).
     pub version: u64,
 }
 
@@ -328,6 +329,9 @@ pub enum Event {
     /// An account was created.
     #[serde(rename = "user.created")]
     UserCreated(UserRecord),
+    /// An account changed (its role, by `ms-user admin grant|revoke`).
+    #[serde(rename = "user.updated")]
+    UserUpdated(UserRecord),
     /// A stuff was listed.
     #[serde(rename = "stuff.created")]
     StuffCreated(StuffRecord),
@@ -368,6 +372,7 @@ impl Event {
     pub fn kind(&self) -> EventKind {
         match self {
             Event::UserCreated(_) => EventKind::UserCreated,
+            Event::UserUpdated(_) => EventKind::UserUpdated,
             Event::StuffCreated(_) => EventKind::StuffCreated,
             Event::StuffUpdated(_) => EventKind::StuffUpdated,
             Event::OrderCreated(_) => EventKind::OrderCreated,
@@ -394,6 +399,8 @@ impl Event {
 pub enum EventKind {
     /// `user.created`.
     UserCreated,
+    /// `user.updated`.
+    UserUpdated,
     /// `stuff.created`.
     StuffCreated,
     /// `stuff.updated`.
@@ -420,8 +427,9 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::UserCreated,
+        EventKind::UserUpdated,
         EventKind::StuffCreated,
         EventKind::StuffUpdated,
         EventKind::OrderCreated,
@@ -439,6 +447,7 @@ impl EventKind {
     pub const fn routing_key(self) -> &'static str {
         match self {
             EventKind::UserCreated => "user.created",
+            EventKind::UserUpdated => "user.updated",
             EventKind::StuffCreated => "stuff.created",
             EventKind::StuffUpdated => "stuff.updated",
             EventKind::OrderCreated => "order.created",

@@ -265,6 +265,12 @@ fn every_event() -> Vec<Event> {
             role: Role::Admin,
             version: 1,
         }),
+        Event::UserUpdated(UserRecord {
+            id: "0192-u".into(),
+            email: "ann@example.com".into(),
+            role: Role::User,
+            version: 2,
+        }),
         Event::StuffCreated(stuff(StuffStatus::Available, None)),
         Event::StuffUpdated(stuff(StuffStatus::Reserved, Some("0192-o"))),
         Event::OrderCreated(order(OrderStatus::Created)),
@@ -297,7 +303,7 @@ fn every_event_envelope_matches_its_schema() {
     let events = every_event();
     let mut keys: Vec<&str> = events.iter().map(Event::routing_key).collect();
     keys.dedup();
-    assert_eq!(keys.len(), 11, "one sample per Event variant");
+    assert_eq!(keys.len(), 12, "one sample per Event variant");
     for (i, event) in events.into_iter().enumerate() {
         let cid = (i % 2 == 0).then(|| "c0ffee".to_owned());
         let env = EventEnvelope::new(event, cid);
@@ -305,7 +311,7 @@ fn every_event_envelope_matches_its_schema() {
         assert_eq!(v["type"], env.event.routing_key());
         assert_valid("EventEnvelope", &v);
         let record = match env.event.routing_key() {
-            "user.created" => "UserRecord",
+            "user.created" | "user.updated" => "UserRecord",
             "stuff.created" | "stuff.updated" => "StuffRecord",
             "payment.created" | "payment.refunded" => "PaymentRecord",
             "payment.failed" => "PaymentFailure",

@@ -2,6 +2,8 @@
 //! other services as they land) and one or more ms-router instances on port 0, all on a
 //! real RabbitMQ under a per-test prefix, with in-memory SQLite stores.
 
+use ms_common::messaging::Service;
+use ms_common::messaging::permissions::AmqpUser;
 use ms_common::shutdown::Shutdown;
 use ms_testkit::TestEnv;
 use std::time::Duration;
@@ -48,6 +50,9 @@ pub struct SystemOptions {
     pub currency: Option<ms_common::money::Currency>,
     /// The routers' socket allowances (default: `SocketLimits::generous`, out of the way).
     pub socket: Option<ms_router::allowance::SocketLimits>,
+    /// Each service connects as its own AMQP user with the deployment's permissions
+    /// (`deploy/rabbitmq/definitions.json` under the test's prefix) instead of guest.
+    pub amqp_users: bool,
 }
 
 impl Default for SystemOptions {
@@ -67,6 +72,7 @@ impl Default for SystemOptions {
             webhook_secret: None,
             currency: None,
             socket: None,
+            amqp_users: false,
         }
     }
 }
@@ -87,23 +93,39 @@ pub struct System {
     pub payment: Option<ms_payment::RunningPayment>,
     routers: Vec<(Shutdown, tokio::task::JoinHandle<anyhow::Result<()>>)>,
     extra_queues: Vec<String>,
+    /// The per-service AMQP users when `SystemOptions::amqp_users` asked for them.
+    amqp_users: Option<ms_testkit::AmqpUsers>,
 }
 
 impl System {
     /// Starts every service and the routers.
     pub async fn start(opts: SystemOptions) -> anyhow::Result<Self> {
         let env = TestEnv::new();
+        let amqp_users = if opts.amqp_users {
+            Some(ms_testkit::AmqpUsers::create(&env).await?)
+        } else {
+            None
+        };
+        let url_of = |who: AmqpUser| match &amqp_users {
+            Some(users) => users.url(who),
+            None => env.common.amqp_url.clone(),
+        };
         let mut ucfg = ms_user::UserConfig::for_tests(&env.prefix);
+        ucfg.common.amqp_url = url_of(AmqpUser::Service(Service::User));
         ucfg.admin_emails = ms_user::parse_admin_emails(&opts.admin_emails);
         if let Some(limits) = opts.argon2 {
             ucfg.argon2 = limits;
         }
         let user = ms_user::start(ucfg).await?;
-        let stuff = ms_stuff::start(ms_stuff::StuffConfig::for_tests(&env.prefix)).await?;
-        let ocfg = ms_order::OrderConfig::for_tests(&env.prefix, opts.hold);
+        let mut scfg = ms_stuff::StuffConfig::for_tests(&env.prefix);
+        scfg.common.amqp_url = url_of(AmqpUser::Service(Service::Stuff));
+        let stuff = ms_stuff::start(scfg).await?;
+        let mut ocfg = ms_order::OrderConfig::for_tests(&env.prefix, opts.hold);
+        ocfg.common.amqp_url = url_of(AmqpUser::Service(Service::Order));
         let hold = ocfg.hold_topology();
         let order = ms_order::start(ocfg).await?;
         let mut pcfg = ms_payment::PaymentConfig::for_tests(&env.prefix);
+        pcfg.common.amqp_url = url_of(AmqpUser::Service(Service::Payment));
         pcfg.webhook_secret = opts
             .webhook_secret
             .as_deref()
@@ -119,6 +141,7 @@ impl System {
         let mut routers = Vec::new();
         for _ in 0..opts.routers {
             let mut cfg = ms_router::RouterConfig::for_tests(&env.prefix);
+            cfg.common.amqp_url = url_of(AmqpUser::Router);
             cfg.signin_max_attempts = opts.signin_max_attempts;
             cfg.signup_max_attempts = opts.signup_max_attempts;
             cfg.connect_handler_delay = opts.connect_handler_delay;
@@ -152,6 +175,7 @@ impl System {
             payment: Some(payment),
             routers,
             extra_queues: vec![hold.hold_queue(), hold.expired_queue()],
+            amqp_users,
         })
     }
 
@@ -219,6 +243,9 @@ impl System {
         let files_dir = self.files_dir();
         self.user.handle.stop().await;
         self.env.teardown(&self.extra_queues).await;
+        if let Some(users) = self.amqp_users.take() {
+            users.delete().await;
+        }
         let _ = std::fs::remove_dir_all(files_dir);
     }
 

@@ -29,11 +29,13 @@
 //! # }
 //! ```
 
+pub mod amqp_users;
 pub mod env;
 pub mod packet;
 pub mod proxy;
 mod sio;
 
+pub use amqp_users::AmqpUsers;
 pub use env::{TestEnv, eventually};
 pub use proxy::TcpProxy;
 pub use sio::SioClient;

@@ -3,8 +3,10 @@
 //! Layout: [`domain`] (validated `Email`, `Password`) → [`service`] (RPC actions) →
 //! [`store`] (repository trait, SQLite and MongoDB backends) with [`password`] (argon2id)
 //! and [`tokens`] (EdDSA signing keys, refresh tokens). Only this service holds private
-//! keys; everyone else verifies with the key set from `user:jwks`.
+//! keys; everyone else verifies with the key set from `user:jwks`. [`admin`] is the
+//! `ms-user admin grant|revoke EMAIL` subcommand.
 
+pub mod admin;
 pub mod domain;
 pub mod password;
 pub mod service;
@@ -27,12 +29,17 @@ pub struct UserConfig {
     pub common: CommonConfig,
     /// Where accounts are stored.
     pub storage: StorageConfig,
-    /// `ADMIN_EMAILS`, normalised: these get role `admin` at sign-up.
+    /// `ADMIN_EMAILS`, normalised: these get role `admin` at sign-up. A development
+    /// convenience (whoever signs up first with a listed address becomes admin); deployments
+    /// leave it unset and use `ms-user admin grant EMAIL` ([`admin`]).
     pub admin_emails: HashSet<String>,
     /// Access token lifetime (`ACCESS_TOKEN_SECONDS`, 900).
     pub access_ttl: Duration,
     /// Refresh token lifetime (`REFRESH_TOKEN_SECONDS`, 30 days).
     pub refresh_ttl: Duration,
+    /// How long a rotated refresh token is still accepted once, for a client whose reply
+    /// was lost (`REFRESH_GRACE_SECONDS`, 10).
+    pub refresh_grace: Duration,
     /// argon2 runs at once (`ARGON2_MAX_CONCURRENT`) and the wait for a turn (`ARGON2_WAIT_MS`).
     pub argon2: password::Argon2Limits,
 }
@@ -58,6 +65,7 @@ impl UserConfig {
                 "REFRESH_TOKEN_SECONDS",
                 30 * 24 * 3600u64,
             )?),
+            refresh_grace: Duration::from_secs(env_parse("REFRESH_GRACE_SECONDS", 10u64)?),
             argon2: password::Argon2Limits {
                 max_concurrent: env_parse(
                     "ARGON2_MAX_CONCURRENT",
@@ -80,6 +88,7 @@ impl UserConfig {
             admin_emails: HashSet::new(),
             access_ttl: Duration::from_secs(900),
             refresh_ttl: Duration::from_secs(3600),
+            refresh_grace: Duration::from_secs(10),
             // Fixed, so tests do not depend on the machine; the wait stays below the
             // routers' RPC timeout in tests (3 s), so a busy ms-user answers 429, not 503.
             argon2: password::Argon2Limits {
@@ -112,6 +121,7 @@ pub async fn start(cfg: UserConfig) -> anyhow::Result<RunningUser> {
             cfg.admin_emails.clone(),
             cfg.access_ttl,
             cfg.refresh_ttl,
+            cfg.refresh_grace,
             password::Argon2Pool::new(cfg.argon2),
         )
         .await?,

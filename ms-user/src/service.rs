@@ -29,6 +29,9 @@ pub struct UserService {
     admin_emails: HashSet<String>,
     access_ttl: Duration,
     refresh_ttl: Duration,
+    /// How long after a rotation the previous refresh token may be exchanged once more
+    /// (the client never got the reply); see [`UserService::refresh`].
+    refresh_grace: Duration,
     /// Every argon2 run takes one of its permits (429 when none comes in time).
     argon2: Argon2Pool,
 }
@@ -73,6 +76,7 @@ impl UserService {
         admin_emails: HashSet<String>,
         access_ttl: Duration,
         refresh_ttl: Duration,
+        refresh_grace: Duration,
         argon2: Argon2Pool,
     ) -> anyhow::Result<Self> {
         let keys = Keyring::load_or_create(store.as_ref()).await?;
@@ -82,6 +86,7 @@ impl UserService {
             admin_emails,
             access_ttl,
             refresh_ttl,
+            refresh_grace,
             argon2,
         })
     }
@@ -140,6 +145,8 @@ impl UserService {
             expires_at: now + chrono::Duration::from_std(self.refresh_ttl).map_err(internal)?,
             rotated: false,
             revoked: false,
+            rotated_at: None,
+            successor: None,
         };
         Ok((access, row, refresh))
     }
@@ -219,6 +226,15 @@ impl UserService {
     }
 
     /// `user:refresh`: rotates the token; reuse of a rotated token revokes its family.
+    ///
+    /// Grace window: a rotation may commit after the client stopped waiting for its reply
+    /// (RPC timeout, lost connection), so the client still holds only the previous token.
+    /// For `refresh_grace` after a rotation the previous token is accepted once more *if
+    /// its successor was never used*: a fresh successor is issued and the unseen one is
+    /// revoked in the same transaction, so a family never has two live tokens. Once the
+    /// successor has been used, or after the window, presenting the previous token is
+    /// reuse (theft) as before and revokes the family. The successor itself is never
+    /// returned again: only hashes are stored.
     async fn refresh(&self, payload: Value) -> Result<Value, ApiError> {
         let denied = || ApiError::unauthorized(ms_common::auth::NOT_AUTHORIZED);
         let input: RefreshInput = parse_payload(payload)?;
@@ -236,15 +252,39 @@ impl UserService {
         if row.revoked {
             return Err(denied());
         }
+        let now = Utc::now();
+        if row.expires_at <= now && !row.rotated {
+            return Err(denied());
+        }
+        let grace = chrono::Duration::from_std(self.refresh_grace).map_err(internal)?;
         if row.rotated {
+            if let (Some(at), Some(successor)) = (row.rotated_at, row.successor.as_deref())
+                && now < at + grace
+                && row.expires_at > now
+            {
+                let user = self
+                    .store
+                    .user_by_id(&row.user_id)
+                    .await
+                    .map_err(store_err)?
+                    .ok_or_else(denied)?;
+                let (access, new_row, refresh) =
+                    self.session_for(&user, Some(row.family_id.clone())).await?;
+                if self
+                    .store
+                    .regrant_refresh(&hash, successor, &new_row, now - grace)
+                    .await
+                    .map_err(store_err)?
+                {
+                    tracing::info!(family = %row.family_id, "refresh retried within the grace window");
+                    return reply(&self.session_body(&user, &access, &refresh));
+                }
+            }
             tracing::warn!(family = %row.family_id, "refresh token reuse: revoking the family");
             self.store
                 .revoke_family(&row.family_id)
                 .await
                 .map_err(store_err)?;
-            return Err(denied());
-        }
-        if row.expires_at <= Utc::now() {
             return Err(denied());
         }
         let user = self
@@ -257,7 +297,7 @@ impl UserService {
             self.session_for(&user, Some(row.family_id.clone())).await?;
         if !self
             .store
-            .rotate_refresh(&hash, &new_row)
+            .rotate_refresh(&hash, &new_row, now)
             .await
             .map_err(store_err)?
         {

@@ -67,12 +67,14 @@ impl Keyring {
         }))
     }
 
-    /// Loads the ring, generating and storing a first key if the store has none.
+    /// Loads the ring, generating and storing a first key if the store has none. The
+    /// database decides which replica's first key wins ([`UserStore::add_first_signing_key`]);
+    /// every replica then reads back the one stored set.
     pub async fn load_or_create(store: &dyn UserStore) -> anyhow::Result<Self> {
         if let Some(r) = Self::from_rows(&store.signing_keys().await?)? {
             return Ok(r);
         }
-        store.add_signing_key(&generate_key()).await?;
+        store.add_first_signing_key(&generate_key()).await?;
         Self::from_rows(&store.signing_keys().await?)?
             .ok_or_else(|| anyhow::anyhow!("no signing key after creating one"))
     }

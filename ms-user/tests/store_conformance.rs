@@ -38,6 +38,8 @@ fn refresh(hash: &str, family: &str, user_id: &str) -> RefreshRow {
         expires_at: Utc::now() + chrono::Duration::hours(1),
         rotated: false,
         revoked: false,
+        rotated_at: None,
+        successor: None,
     }
 }
 
@@ -106,13 +108,13 @@ async fn conformance(store: Arc<dyn UserStore>) {
     assert!(!r.rotated && !r.revoked);
     assert!(
         store
-            .rotate_refresh("h1", &refresh("h2", "f1", &u.id))
+            .rotate_refresh("h1", &refresh("h2", "f1", &u.id), Utc::now())
             .await
             .unwrap()
     );
     assert!(
         !store
-            .rotate_refresh("h1", &refresh("h3", "f1", &u.id))
+            .rotate_refresh("h1", &refresh("h3", "f1", &u.id), Utc::now())
             .await
             .unwrap(),
         "second rotation loses"
@@ -121,13 +123,76 @@ async fn conformance(store: Arc<dyn UserStore>) {
         store.refresh_by_hash("h3").await.unwrap().is_none(),
         "loser wrote nothing"
     );
-    assert!(store.refresh_by_hash("h1").await.unwrap().unwrap().rotated);
+    let h1 = store.refresh_by_hash("h1").await.unwrap().unwrap();
+    assert!(h1.rotated);
+    assert_eq!(h1.successor.as_deref(), Some("h2"));
+    assert!(h1.rotated_at.is_some());
+
+    // The grace-window exchange: supersedes an unused successor once, atomically.
+    let since = Utc::now() - chrono::Duration::seconds(10);
+    assert!(
+        !store
+            .regrant_refresh(
+                "h1",
+                "h2",
+                &refresh("g1", "f1", &u.id),
+                Utc::now() + chrono::Duration::seconds(10)
+            )
+            .await
+            .unwrap(),
+        "outside the window"
+    );
+    assert!(
+        store
+            .regrant_refresh("h1", "h2", &refresh("g1", "f1", &u.id), since)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store.refresh_by_hash("h2").await.unwrap().unwrap().revoked,
+        "unseen successor revoked"
+    );
+    assert_eq!(
+        store
+            .refresh_by_hash("h1")
+            .await
+            .unwrap()
+            .unwrap()
+            .successor
+            .as_deref(),
+        Some("g1")
+    );
+    assert!(
+        !store
+            .regrant_refresh("h1", "h2", &refresh("g2", "f1", &u.id), since)
+            .await
+            .unwrap(),
+        "a stale successor loses"
+    );
+    assert!(
+        store.refresh_by_hash("g2").await.unwrap().is_none(),
+        "loser wrote nothing"
+    );
+    assert!(
+        store
+            .rotate_refresh("g1", &refresh("g3", "f1", &u.id), Utc::now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .regrant_refresh("h1", "g1", &refresh("g4", "f1", &u.id), since)
+            .await
+            .unwrap(),
+        "a used successor cannot be superseded"
+    );
+    assert!(store.refresh_by_hash("g4").await.unwrap().is_none());
     store
         .add_refresh(&refresh("other", "f2", &u.id))
         .await
         .unwrap();
     store.revoke_family("f1").await.unwrap();
-    assert!(store.refresh_by_hash("h2").await.unwrap().unwrap().revoked);
+    assert!(store.refresh_by_hash("g3").await.unwrap().unwrap().revoked);
     assert!(
         !store
             .refresh_by_hash("other")
@@ -139,7 +204,7 @@ async fn conformance(store: Arc<dyn UserStore>) {
     );
     assert!(
         !store
-            .rotate_refresh("h2", &refresh("h4", "f1", &u.id))
+            .rotate_refresh("g3", &refresh("h4", "f1", &u.id), Utc::now())
             .await
             .unwrap(),
         "revoked cannot rotate"
@@ -205,6 +270,78 @@ async fn mongodb_when_configured() {
         .await
         .unwrap();
     conformance(Arc::new(store)).await;
+    ms_common::storage::mongo::connect(&url, &db)
+        .await
+        .unwrap()
+        .drop()
+        .await
+        .unwrap();
+}
+
+/// Replicas starting together on one empty database: every one loads the same single key.
+async fn replicas_race_to_create_the_first_key(stores: Vec<Arc<dyn UserStore>>) {
+    let barrier = Arc::new(tokio::sync::Barrier::new(stores.len()));
+    let starts = stores.iter().cloned().map(|store| {
+        let barrier = barrier.clone();
+        tokio::spawn(async move {
+            barrier.wait().await;
+            ms_user::tokens::Keyring::load_or_create(store.as_ref())
+                .await
+                .map(|ring| ring.kid().to_owned())
+        })
+    });
+    let kids: Vec<String> = futures_util::future::join_all(starts)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().unwrap())
+        .collect();
+    let stored = stores[0].signing_keys().await.unwrap();
+    assert_eq!(stored.len(), 1, "one key set, not one per replica");
+    assert!(
+        kids.iter().all(|k| *k == stored[0].kid),
+        "every replica signs with the stored key: {kids:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_starting_on_one_empty_sqlite_file_create_one_key_set() {
+    // Several rounds: the race is lost at random on code that checks, then inserts.
+    for _ in 0..5 {
+        let dir = std::env::temp_dir().join(format!("stuffmart-user-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("user.db");
+        // Migrate once first, as replicas sharing a file would find it after the first start.
+        ms_user::store::sqlite::SqliteUserStore::open(Some(&path))
+            .await
+            .unwrap();
+        let mut stores: Vec<Arc<dyn UserStore>> = Vec::new();
+        for _ in 0..6 {
+            stores.push(Arc::new(
+                ms_user::store::sqlite::SqliteUserStore::open(Some(&path))
+                    .await
+                    .unwrap(),
+            ));
+        }
+        replicas_race_to_create_the_first_key(stores).await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_starting_on_one_empty_mongodb_create_one_key_set_when_configured() {
+    let Some(url) = std::env::var("MONGODB_URL").ok().filter(|s| !s.is_empty()) else {
+        eprintln!("MONGODB_URL not set: MongoDB key race skipped");
+        return;
+    };
+    let db = format!("stuffmart_user_{}", uuid::Uuid::new_v4().simple());
+    let mut stores: Vec<Arc<dyn UserStore>> = Vec::new();
+    for _ in 0..6 {
+        stores.push(Arc::new(
+            ms_user::store::mongo::MongoUserStore::open(&url, &db)
+                .await
+                .unwrap(),
+        ));
+    }
+    replicas_race_to_create_the_first_key(stores).await;
     ms_common::storage::mongo::connect(&url, &db)
         .await
         .unwrap()

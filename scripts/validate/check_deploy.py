@@ -83,6 +83,9 @@ DELIBERATE_DEFAULTS = {
     "SOCKET_MAX_IN_FLIGHT": "tuning knob, default is fine",
     "ORPHAN_SWEEP_SECONDS": "tuning knob, hourly sweeps of hour-old orphans are fine",
     "RECONCILE_SECONDS": "tuning knob, settling lost charge answers every 5 minutes is fine",
+    "AMQP_PASSWORD_FILE": "compose only; Kubernetes gives each pod its whole AMQP_URL from its key of stuffmart-amqp",
+    "ADMIN_EMAILS": "development convenience; deployments grant admins with `ms-user admin grant EMAIL`",
+    "REFRESH_GRACE_SECONDS": "tuning knob, 10 s covers a lost reply (RPC_TIMEOUT_MS) and a retry",
 }
 # Set by deployment files although README's table does not list them.
 KNOWN_EXTRA_VARS = {
@@ -106,7 +109,7 @@ SERVICE_SCOPES = {"PORT": {ROUTER}, "ORDER_HOLD_SECONDS": {"ms-order"}, "STRIPE_
                   "DOWNLOAD_LINK_SECONDS": {"ms-stuff"}, "DOWNLOAD_LINK_KEY": {ROUTER, "ms-stuff"},
                   **{v: {ROUTER} for v in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ENDPOINT",
                                            "AWS_ALLOW_HTTP")}}
-ENV_EXAMPLE_REQUIRED = ["STRIPE_SECRET_KEY", "ADMIN_EMAILS", "ORDER_HOLD_SECONDS", "STRIPE_PUBLISHABLE_KEY"]
+ENV_EXAMPLE_REQUIRED = ["STRIPE_SECRET_KEY", "ORDER_HOLD_SECONDS", "STRIPE_PUBLISHABLE_KEY"]
 PROBES = {"livenessProbe": "/healthz", "readinessProbe": "/readyz", "startupProbe": "/healthz"}
 # Delivered files (docs/contract.md): ms-router alone holds the object store's settings and credentials;
 # ms-stuff signs download links and ms-router checks them, with one shared key.
@@ -1281,7 +1284,11 @@ SELF_TEST_CASES = [
      "[k8s:deploy/k8s/dev:ms-router] sets COOKIE_SECUR"),
     ("the dev overlay without its Pod Security patch", DEV, "value: baseline", "value: restricted",
      "StatefulSet/mongo] container mongo lacks runAsNonRoot"),
-    ("a dev Secret URL naming no Service", DEV, "@rabbitmq:5672", "@rabbit:5672", "AMQP_URL points at host 'rabbit'"),
+    # (The AMQP URLs live in the generated, uncommitted Secret stuffmart-amqp: deploy/rabbitmq/k8s-secrets.sh.)
+    ("a dev Secret URL naming no Service", DEV, "//mongo-0.mongo:27017", "//mongo-1.mongo:27017",
+     "MONGODB_URL points at host 'mongo-1.mongo'"),
+    ("compose: an AMQP_URL naming no compose service", COMPOSE, "AMQP_URL: amqp://ms-user@rabbitmq", "AMQP_URL: amqp://ms-user@rabit",
+     "AMQP_URL points at host 'rabit'"),
     ("a dev Secret URL with another replica set", DEV, "?replicaSet=rs0", "?replicaSet=rs", "names replicaSet=rs,"),
     # Delivered files: ms-router's object store, the shared link key, least privilege, the upload Ingress.
     ("compose: ms-router without OBJECT_STORE_URL", COMPOSE, "      OBJECT_STORE_URL: s3://stuffmart-files\n", "",
@@ -1292,8 +1299,9 @@ SELF_TEST_CASES = [
      "MINIO_ROOT_PASSWORD: another-password", "differs from minio's MINIO_ROOT_PASSWORD"),
     ("compose: the bucket job creating another bucket", COMPOSE, "stuffmart/stuffmart-files",
      "stuffmart/stuffmart-uploads", "creates bucket stuffmart-files"),
-    ("compose: ms-router not waiting for the bucket job", COMPOSE, "condition: service_completed_successfully",
-     "condition: service_started", "depends_on minio-buckets without condition"),
+    ("compose: ms-router not waiting for the bucket job", COMPOSE,
+     "minio-buckets:\n        condition: service_completed_successfully",
+     "minio-buckets:\n        condition: service_started", "depends_on minio-buckets without condition"),
     ("compose: a bucket job script that does not parse", COMPOSE, "mc mb --ignore-existing", "mc mb --ignore-existing '",
      "[compose:minio-buckets] its sh -c command is not valid sh"),
     ("compose: ms-stuff with another link key", COMPOSE, "DOWNLOAD_LINK_KEY: *download-link-key",

@@ -536,7 +536,7 @@ pub struct PublicUser {
     pub id: String,
     /// Normalised (trimmed, lowercased) e-mail.
     pub email: String,
-    /// `user`, or `admin` for accounts in `ADMIN_EMAILS`.
+    /// `user`, or `admin` for accounts granted it (`ms-user admin grant EMAIL`).
     pub role: Role,
 }
 

@@ -9,6 +9,7 @@ mod contract_pins;
 mod delivery;
 mod orders;
 mod payments;
+mod privilege;
 mod refunds;
 mod router;
 

@@ -52,8 +52,18 @@ pub struct RefreshRow {
     pub expires_at: DateTime<Utc>,
     /// Already exchanged for a new token.
     pub rotated: bool,
-    /// Revoked (sign-out or reuse detected).
+    /// Revoked (sign-out, reuse detected, or superseded within the grace window).
     pub revoked: bool,
+    /// When it was exchanged: the grace window on rotation counts from here.
+    #[serde(
+        default,
+        with = "ms_common::time::db_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub rotated_at: Option<DateTime<Utc>>,
+    /// Hash of the token it was exchanged for: the one a grace-window retry supersedes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub successor: Option<String>,
 }
 
 /// A stored Ed25519 signing key; serde gives the layout of a MongoDB `signing_keys` document.
@@ -89,6 +99,14 @@ ms_common::database_errors!(StoreError);
 pub trait UserStore: Send + Sync + 'static {
     /// Inserts a user and its `user.created` event atomically; `EmailTaken` on a duplicate.
     async fn create_user(&self, user: &UserRow, event: &EventEnvelope) -> Result<(), StoreError>;
+    /// Writes `user`'s role and version if the stored version is still `expected_version`,
+    /// with its `user.updated` event, atomically; false if someone changed it meanwhile.
+    async fn update_role(
+        &self,
+        user: &UserRow,
+        expected_version: u64,
+        event: &EventEnvelope,
+    ) -> Result<bool, StoreError>;
     /// Finds by normalised e-mail.
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, StoreError>;
     /// Finds by id.
@@ -97,15 +115,37 @@ pub trait UserStore: Send + Sync + 'static {
     async fn add_refresh(&self, row: &RefreshRow) -> Result<(), StoreError>;
     /// Looks a refresh token up by hash.
     async fn refresh_by_hash(&self, hash: &str) -> Result<Option<RefreshRow>, StoreError>;
-    /// Marks `old_hash` rotated and stores `new` atomically; false if it was already
-    /// rotated or revoked (the caller lost a race or is replaying).
-    async fn rotate_refresh(&self, old_hash: &str, new: &RefreshRow) -> Result<bool, StoreError>;
+    /// Marks `old_hash` rotated at `at` with `new` as its successor and stores `new`
+    /// atomically; false if it was already rotated or revoked (the caller lost a race or is
+    /// replaying).
+    async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        new: &RefreshRow,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// The grace-window exchange of an already rotated token, atomically: only if
+    /// `old_hash` is unrevoked, was rotated at or after `rotated_since`, and its successor is
+    /// still `successor` and unused, the successor is revoked, `new` becomes the successor
+    /// and is stored. False otherwise (the successor was used: the caller is not the client
+    /// whose reply was lost).
+    async fn regrant_refresh(
+        &self,
+        old_hash: &str,
+        successor: &str,
+        new: &RefreshRow,
+        rotated_since: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     /// Revokes every token of a family.
     async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError>;
     /// Signing keys, newest first.
     async fn signing_keys(&self) -> Result<Vec<KeyRow>, StoreError>;
     /// Stores a new signing key.
     async fn add_signing_key(&self, key: &KeyRow) -> Result<(), StoreError>;
+    /// Stores `key` only if the store holds no signing key yet, deciding in the database
+    /// so that replicas starting together on an empty database create one key set; true
+    /// if this call stored it.
+    async fn add_first_signing_key(&self, key: &KeyRow) -> Result<bool, StoreError>;
     /// The outbox of this store, for the relay.
     fn outbox(&self) -> Arc<dyn OutboxStore>;
 }

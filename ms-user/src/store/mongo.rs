@@ -3,13 +3,16 @@
 
 use super::{KeyRow, RefreshRow, StoreError, UserRow, UserStore};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use futures_util::{FutureExt, TryStreamExt};
 use mongodb::bson::{Document, doc, from_document, to_document};
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, IndexModel};
 use ms_common::events::EventEnvelope;
 use ms_common::storage::OutboxStore;
+use ms_common::storage::db_version;
 use ms_common::storage::mongo::{Db, Duplicate};
+use ms_common::time::to_db;
 use std::sync::Arc;
 
 /// Accounts in a MongoDB database.
@@ -34,6 +37,16 @@ impl MongoUserStore {
         db.collection::<Document>("refresh_tokens")
             .create_index(IndexModel::builder().keys(doc! {"familyId": 1}).build())
             .await?;
+        // At most one key carries `first: true`: replicas racing to create the first key
+        // set are decided by this index ([`UserStore::add_first_signing_key`]).
+        db.collection::<Document>("signing_keys")
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! {"first": 1})
+                    .options(IndexOptions::builder().unique(true).sparse(true).build())
+                    .build(),
+            )
+            .await?;
         Ok(Self { db })
     }
 
@@ -55,6 +68,36 @@ impl UserStore for MongoUserStore {
             .insert_with_event("users", &to_document(u)?, event)
             .await?
             .map_err(|Duplicate| StoreError::EmailTaken)
+    }
+
+    async fn update_role(
+        &self,
+        u: &UserRow,
+        expected_version: u64,
+        event: &EventEnvelope,
+    ) -> Result<bool, StoreError> {
+        let filter = doc! {"_id": &u.id, "version": db_version(expected_version)};
+        let update = doc! {"$set": {"role": u.role.as_str(), "version": db_version(u.version)}};
+        let done = self
+            .db
+            .transaction((self, &filter, &update, event), |session, ctx| {
+                let (store, filter, update, event) = *ctx;
+                async move {
+                    let res = store
+                        .users()
+                        .update_one(filter.clone(), update.clone())
+                        .session(&mut *session)
+                        .await?;
+                    if res.modified_count != 1 {
+                        return Ok(Err(()));
+                    }
+                    ms_common::storage::mongo::enqueue(&store.db, session, event).await?;
+                    Ok(Ok(()))
+                }
+                .boxed()
+            })
+            .await?;
+        Ok(done.is_ok())
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, StoreError> {
@@ -89,12 +132,19 @@ impl UserStore for MongoUserStore {
             .transpose()?)
     }
 
-    async fn rotate_refresh(&self, old_hash: &str, new: &RefreshRow) -> Result<bool, StoreError> {
+    async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        new: &RefreshRow,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let successor = new.token_hash.as_str();
         let new = to_document(new)?;
+        let at = to_db(&at);
         let rotated = self
             .db
-            .transaction((self, old_hash, &new), |session, ctx| {
-                let (store, old_hash, new) = *ctx;
+            .transaction((self, old_hash, successor, &new, &at), |session, ctx| {
+                let (store, old_hash, successor, new, at) = *ctx;
                 async move {
                     // Compare-and-set: only an unrotated, unrevoked token can be exchanged,
                     // once.
@@ -102,7 +152,7 @@ impl UserStore for MongoUserStore {
                         .refresh()
                         .update_one(
                             doc! {"_id": old_hash, "rotated": false, "revoked": false},
-                            doc! {"$set": {"rotated": true}},
+                            doc! {"$set": {"rotated": true, "rotatedAt": at, "successor": successor}},
                         )
                         .session(&mut *session)
                         .await?;
@@ -120,6 +170,61 @@ impl UserStore for MongoUserStore {
             })
             .await?;
         Ok(rotated.is_ok())
+    }
+
+    async fn regrant_refresh(
+        &self,
+        old_hash: &str,
+        successor: &str,
+        new: &RefreshRow,
+        rotated_since: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let new_hash = new.token_hash.as_str();
+        let new = to_document(new)?;
+        let since = to_db(&rotated_since);
+        let done = self
+            .db
+            .transaction(
+                (self, old_hash, successor, new_hash, &new, &since),
+                |session, ctx| {
+                    let (store, old_hash, successor, new_hash, new, since) = *ctx;
+                    async move {
+                        // Times are stored in one fixed-width format: text order is time order.
+                        let old = store
+                            .refresh()
+                            .update_one(
+                                doc! {"_id": old_hash, "successor": successor, "rotated": true,
+                                "revoked": false, "rotatedAt": {"$gte": since}},
+                                doc! {"$set": {"successor": new_hash}},
+                            )
+                            .session(&mut *session)
+                            .await?;
+                        if old.modified_count != 1 {
+                            return Ok(Err(()));
+                        }
+                        let superseded = store
+                            .refresh()
+                            .update_one(
+                                doc! {"_id": successor, "rotated": false, "revoked": false},
+                                doc! {"$set": {"revoked": true}},
+                            )
+                            .session(&mut *session)
+                            .await?;
+                        if superseded.modified_count != 1 {
+                            return Ok(Err(()));
+                        }
+                        store
+                            .refresh()
+                            .insert_one(new)
+                            .session(&mut *session)
+                            .await?;
+                        Ok(Ok(()))
+                    }
+                    .boxed()
+                },
+            )
+            .await?;
+        Ok(done.is_ok())
     }
 
     async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError> {
@@ -151,6 +256,20 @@ impl UserStore for MongoUserStore {
         Ok(())
     }
 
+    async fn add_first_signing_key(&self, k: &KeyRow) -> Result<bool, StoreError> {
+        // A key stored before this index existed counts as the first one.
+        if self.keys().find_one(doc! {}).await?.is_some() {
+            return Ok(false);
+        }
+        let mut d = to_document(k)?;
+        d.insert("first", true);
+        match self.keys().insert_one(d).await {
+            Ok(_) => Ok(true),
+            Err(e) if ms_common::storage::mongo::is_duplicate_key(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     fn outbox(&self) -> Arc<dyn OutboxStore> {
         self.db.outbox()
     }
@@ -159,10 +278,8 @@ impl UserStore for MongoUserStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{DateTime, Utc};
     use ms_common::events::Role;
-    use ms_common::storage::db_version;
-    use ms_common::time::{from_db, to_db};
+    use ms_common::time::from_db;
 
     fn at(s: &str) -> DateTime<Utc> {
         from_db(s).unwrap()
@@ -208,6 +325,8 @@ mod tests {
                 expires_at: at("2026-12-01T08:30:00.000001Z"),
                 rotated,
                 revoked,
+                rotated_at: None,
+                successor: None,
             };
             let old = doc! {
                 "_id": &r.token_hash,
@@ -220,6 +339,24 @@ mod tests {
             assert_eq!(to_document(&r).unwrap(), old);
             assert_eq!(from_document::<RefreshRow>(old).unwrap(), r);
         }
+        // A rotated token also records when and for which successor.
+        let r = RefreshRow {
+            token_hash: "ab12".into(),
+            family_id: "f1".into(),
+            user_id: "u1".into(),
+            expires_at: at("2026-12-01T08:30:00.000001Z"),
+            rotated: true,
+            revoked: false,
+            rotated_at: Some(at("2026-11-30T08:30:00Z")),
+            successor: Some("cd34".into()),
+        };
+        let d = to_document(&r).unwrap();
+        assert_eq!(
+            d.get_str("rotatedAt").unwrap(),
+            "2026-11-30T08:30:00.000000Z"
+        );
+        assert_eq!(d.get_str("successor").unwrap(), "cd34");
+        assert_eq!(from_document::<RefreshRow>(d).unwrap(), r);
     }
 
     #[test]

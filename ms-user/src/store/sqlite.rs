@@ -11,10 +11,11 @@ use sqlx::{FromRow, Row};
 use std::path::Path;
 use std::sync::Arc;
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "users, refresh tokens, signing keys",
-    sql: "
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "users, refresh tokens, signing keys",
+        sql: "
 CREATE TABLE users (
     id TEXT PRIMARY KEY,
     email TEXT NOT NULL UNIQUE,
@@ -37,7 +38,15 @@ CREATE TABLE signing_keys (
     seed TEXT NOT NULL,
     created_at TEXT NOT NULL
 );",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "refresh token rotation time and successor (grace window)",
+        sql: "
+ALTER TABLE refresh_tokens ADD COLUMN rotated_at TEXT;
+ALTER TABLE refresh_tokens ADD COLUMN successor TEXT;",
+    },
+];
 
 /// Accounts in a SQLite database.
 #[derive(Clone)]
@@ -52,6 +61,26 @@ impl SqliteUserStore {
             db: sqlite::open(path, MIGRATIONS).await?,
         })
     }
+}
+
+async fn insert_refresh(
+    conn: &mut sqlx::SqliteConnection,
+    r: &RefreshRow,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, rotated, revoked, rotated_at, successor) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&r.token_hash)
+    .bind(&r.family_id)
+    .bind(&r.user_id)
+    .bind(to_db(&r.expires_at))
+    .bind(r.rotated)
+    .bind(r.revoked)
+    .bind(r.rotated_at.as_ref().map(to_db))
+    .bind(&r.successor)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
@@ -85,6 +114,30 @@ impl UserStore for SqliteUserStore {
         Ok(())
     }
 
+    async fn update_role(
+        &self,
+        u: &UserRow,
+        expected_version: u64,
+        event: &EventEnvelope,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let done =
+            sqlx::query("UPDATE users SET role = ?, version = ? WHERE id = ? AND version = ?")
+                .bind(u.role.as_str())
+                .bind(ms_common::storage::db_version(u.version))
+                .bind(&u.id)
+                .bind(ms_common::storage::db_version(expected_version))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if done != 1 {
+            return Ok(false);
+        }
+        sqlite::enqueue(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, StoreError> {
         let row = sqlx::query("SELECT * FROM users WHERE email = ?")
             .bind(email)
@@ -102,18 +155,8 @@ impl UserStore for SqliteUserStore {
     }
 
     async fn add_refresh(&self, r: &RefreshRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, rotated, revoked) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&r.token_hash)
-        .bind(&r.family_id)
-        .bind(&r.user_id)
-        .bind(to_db(&r.expires_at))
-        .bind(r.rotated)
-        .bind(r.revoked)
-        .execute(self.db.pool())
-        .await?;
-        Ok(())
+        let mut conn = self.db.pool().acquire().await?;
+        insert_refresh(&mut conn, r).await
     }
 
     async fn refresh_by_hash(&self, hash: &str) -> Result<Option<RefreshRow>, StoreError> {
@@ -129,16 +172,28 @@ impl UserStore for SqliteUserStore {
                 expires_at: parse_time(&r.get::<String, _>("expires_at"))?,
                 rotated: r.get("rotated"),
                 revoked: r.get("revoked"),
+                rotated_at: r
+                    .get::<Option<String>, _>("rotated_at")
+                    .map(|t| parse_time(&t))
+                    .transpose()?,
+                successor: r.get("successor"),
             })
         })
         .transpose()
     }
 
-    async fn rotate_refresh(&self, old_hash: &str, new: &RefreshRow) -> Result<bool, StoreError> {
+    async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        new: &RefreshRow,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.db.begin_write().await?;
         let done = sqlx::query(
-            "UPDATE refresh_tokens SET rotated = 1 WHERE token_hash = ? AND rotated = 0 AND revoked = 0",
+            "UPDATE refresh_tokens SET rotated = 1, rotated_at = ?, successor = ? WHERE token_hash = ? AND rotated = 0 AND revoked = 0",
         )
+        .bind(to_db(&at))
+        .bind(&new.token_hash)
         .bind(old_hash)
         .execute(&mut *tx)
         .await?
@@ -146,15 +201,44 @@ impl UserStore for SqliteUserStore {
         if done != 1 {
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, rotated, revoked) VALUES (?, ?, ?, ?, 0, 0)",
+        insert_refresh(&mut tx, new).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn regrant_refresh(
+        &self,
+        old_hash: &str,
+        successor: &str,
+        new: &RefreshRow,
+        rotated_since: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        // Times are stored in one fixed-width format, so text order is time order.
+        let old = sqlx::query(
+            "UPDATE refresh_tokens SET successor = ? WHERE token_hash = ? AND successor = ? AND rotated = 1 AND revoked = 0 AND rotated_at >= ?",
         )
         .bind(&new.token_hash)
-        .bind(&new.family_id)
-        .bind(&new.user_id)
-        .bind(to_db(&new.expires_at))
+        .bind(old_hash)
+        .bind(successor)
+        .bind(to_db(&rotated_since))
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if old != 1 {
+            return Ok(false);
+        }
+        let superseded = sqlx::query(
+            "UPDATE refresh_tokens SET revoked = 1 WHERE token_hash = ? AND rotated = 0 AND revoked = 0",
+        )
+        .bind(successor)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if superseded != 1 {
+            return Ok(false);
+        }
+        insert_refresh(&mut tx, new).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -192,6 +276,23 @@ impl UserStore for SqliteUserStore {
             .execute(self.db.pool())
             .await?;
         Ok(())
+    }
+
+    async fn add_first_signing_key(&self, k: &KeyRow) -> Result<bool, StoreError> {
+        // One statement under the write lock (`BEGIN IMMEDIATE`): the check and the insert
+        // cannot interleave with another replica's.
+        let mut tx = self.db.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO signing_keys (kid, seed, created_at) SELECT ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM signing_keys)",
+        )
+        .bind(&k.kid)
+        .bind(&k.seed_b64)
+        .bind(to_db(&k.created_at))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(inserted == 1)
     }
 
     fn outbox(&self) -> Arc<dyn OutboxStore> {
