@@ -162,7 +162,7 @@ async fn grant_and_revoke_on(storage: StorageConfig) {
     assert_eq!(signed_in["user"]["role"], "user");
 
     user.handle.stop().await;
-    env.teardown(&[q.clone()]).await;
+    env.teardown(std::slice::from_ref(&q)).await;
 }
 
 #[tokio::test]
