@@ -18,8 +18,9 @@
 #   AMQP_USERS=1: on a local broker, each service connects as its own AMQP user
 #     (ms-user … ms-router) with the permissions of deploy/rabbitmq/definitions.json;
 #     passwords are generated once and kept under $DATA_DIR/amqp/<user>/password, the
-#     users set up with rabbitmqctl on every start (idempotent). AMQP_USERS=0, or a
-#     remote broker: every service uses AMQP_URL as given.
+#     users set up with rabbitmqctl on every start (idempotent). AMQP_USERS=0, a
+#     remote broker, or an AMQP_PREFIX (the e2e's: the permissions name the default
+#     names): every service uses AMQP_URL as given.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -134,7 +135,9 @@ setup_amqp_users() {
 	SERVICE_USERS=1
 	log "AMQP users set up (passwords under ${DATA_DIR}/amqp)"
 }
-if [[ "${AMQP_USERS:-1}" == "1" ]]; then
+if [[ -n "${AMQP_PREFIX:-}" ]]; then
+	log "AMQP_PREFIX is set: every service connects with AMQP_URL (the per-service permissions name unprefixed queues)"
+elif [[ "${AMQP_USERS:-1}" == "1" ]]; then
 	case "$AMQP_HOST" in
 	127.0.0.1 | localhost | "[") setup_amqp_users ;;
 	*) log "broker ${AMQP_HOST} is not local: every service connects with AMQP_URL" ;;
