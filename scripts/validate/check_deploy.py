@@ -1221,6 +1221,10 @@ def compose_env(root: Path, service: str, local: bool, overrides: list[str]) -> 
     env.update(service_env(svc))
     if local:
         env.pop("MONGODB_URL", None)
+        # No per-service AMQP users on the local broker: guest, as the run command's default.
+        env.pop("AMQP_PASSWORD_FILE", None)
+        if "AMQP_URL" in env:
+            env["AMQP_URL"] = "amqp://guest:guest@127.0.0.1:5672/%2f"
         for k in [k for k in env if is_object_store_var(k)]:
             env.pop(k)  # no MinIO here: files in the default directory under DATA_DIR
         hosts = set(data["services"]) | {s["hostname"] for s in data["services"].values() if s.get("hostname")}
