@@ -31,6 +31,8 @@ const order: Order = {
   priceCents: 500,
   version: 3,
   createdAt: '2026-11-01T12:00:00Z',
+  stuffTitle: '',
+  paidCents: null,
 };
 const coupon: Coupon = { code: 'FREE', percentOff: 100, maxRedemptions: 1, redemptions: 0, expiresAt: null, createdBy: 'adm' };
 
@@ -55,6 +57,7 @@ describe('<App>', () => {
     socket.responders.set('stuff:get', () => ({ data: stuff }));
     socket.responders.set('order:list', () => ({ data: [order] }));
     socket.responders.set('coupon:list', () => ({ data: [coupon] }));
+    socket.responders.set('stuff:mine', () => ({ data: [stuff] }));
     socket.responders.set('delivery:get', () => ({ data: { secretNote: 'The key', files: [] } }));
     socket.responders.set('coupon:create', (p) => ({ data: { ...coupon, code: 'NEW50', percentOff: (p as Coupon).percentOff } }));
     await session.start();
@@ -89,6 +92,11 @@ describe('<App>', () => {
     const row = r.byTestId('order-row-o1')!;
     expect(row.querySelector('[data-testid="order-status"]')!.textContent).toBe('Complete');
     expect(row.textContent).toContain('Notes');
+
+    await step(() => (r.byTestId('nav-selling') as HTMLAnchorElement).click());
+    expect(window.location.pathname).toBe('/selling');
+    expect(r.container.querySelector('h1')!.textContent).toBe('My listings');
+    expect(r.byTestId('listing-s1')!.querySelector('[data-testid="status-badge"]')!.textContent).toBe('Available');
 
     await step(() => (r.byTestId('nav-library') as HTMLAnchorElement).click());
     expect(window.location.pathname).toBe('/library');
@@ -134,6 +142,9 @@ describe('<App>', () => {
     await step(() => navigate('/sell'));
     expect(r.byTestId('signin-required')).not.toBeNull();
     expect(r.byTestId('nav-library')).toBeNull();
+    expect(r.byTestId('nav-selling')).toBeNull();
+    await step(() => navigate('/selling'));
+    expect(r.byTestId('signin-required')!.querySelector('a')!.getAttribute('href')).toBe('/signin?next=%2Fselling');
     await step(() => navigate('/library'));
     expect(r.byTestId('signin-required')!.querySelector('a')!.getAttribute('href')).toBe('/signin?next=%2Flibrary');
     await step(() => navigate('/nowhere'));

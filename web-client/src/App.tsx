@@ -7,6 +7,7 @@ import { SignInPage, SignUpPage } from './pages/AuthPages';
 import { CataloguePage } from './pages/CataloguePage';
 import { LibraryPage } from './pages/LibraryPage';
 import { MyOrdersPage, OrderPage } from './pages/OrderPages';
+import { SellingPage } from './pages/SellingPage';
 import { EditStuffPage, SellPage } from './pages/StuffFormPages';
 import { StuffPage } from './pages/StuffPage';
 import { Link, matchPath, navigate, usePathname } from './router/router';
@@ -58,6 +59,11 @@ function Header() {
                 <li>
                   <Link to="/sell" data-testid="nav-sell">
                     Sell
+                  </Link>
+                </li>
+                <li>
+                  <Link to="/selling" data-testid="nav-selling">
+                    My listings
                   </Link>
                 </li>
                 <li>
@@ -122,6 +128,7 @@ function Routes({ path }: { path: string }) {
   if (path === '/signin') return <SignInPage />;
   if (path === '/signup') return <SignUpPage />;
   if (path === '/sell') return <SellPage />;
+  if (path === '/selling') return <SellingPage />;
   if (path === '/orders') return <MyOrdersPage />;
   if (path === '/library') return <LibraryPage />;
   if (path === '/admin') return <AdminPage />;

@@ -4,7 +4,9 @@ import {
   applyPage,
   applyStuffCreated,
   applyStuffUpdated,
+  applyMineUpdated,
   emptyCatalogue,
+  mergeMine,
   mergeOrders,
   rememberNewest,
 } from './catalogue';
@@ -76,6 +78,58 @@ describe('catalogue merge', () => {
   });
 });
 
+describe('withdrawn stuff leaves the catalogue', () => {
+  const base = applyPage(emptyCatalogue(), { items: [stuff('a', 1), stuff('b', 3)], nextCursor: 'c1' }, 'replace');
+
+  it('a newer stuff:updated with status withdrawn removes the item; a stale one does not', () => {
+    const next = applyStuffUpdated(base, stuff('a', 2, 'withdrawn'));
+    expect(next.items.map((s) => s.id)).toEqual(['b']);
+    expect(next.nextCursor).toBe('c1');
+    expect(applyStuffUpdated(base, stuff('b', 3, 'withdrawn'))).toBe(base);
+  });
+
+  it('never adds a withdrawn item from a push, and drops one from a page that raced the withdrawal', () => {
+    expect(applyStuffCreated(base, stuff('n', 1, 'withdrawn'))).toBe(base);
+    const seen = new Map<string, Stuff>();
+    rememberNewest(seen, stuff('a', 2, 'withdrawn'));
+    const refetched = applyPage(emptyCatalogue(), { items: [stuff('a', 1), stuff('b', 3)], nextCursor: null }, 'replace', seen);
+    expect(refetched.items.map((s) => s.id)).toEqual(['b']);
+    // Defensive: a page with a withdrawn item (it should not have one) does not list it either.
+    const page = applyPage(emptyCatalogue(), { items: [stuff('x', 1, 'withdrawn'), stuff('y', 1)], nextCursor: null }, 'replace');
+    expect(page.items.map((s) => s.id)).toEqual(['y']);
+  });
+});
+
+describe('my listings merge', () => {
+  const mine = (id: string, version: number, status: Stuff['status'], createdAt: string): Stuff => ({
+    ...stuff(id, version, status),
+    sellerId: 'me',
+    createdAt,
+  });
+  const list = [mine('new', 1, 'available', '2026-11-02T00:00:00Z'), mine('old', 1, 'sold', '2026-11-01T00:00:00Z')];
+
+  it('keeps every status, replaces by version, and puts my new stuff on top', () => {
+    const withdrawn = applyMineUpdated(list, mine('new', 2, 'withdrawn', '2026-11-02T00:00:00Z'), 'me');
+    expect(withdrawn.map((s) => [s.id, s.status])).toEqual([
+      ['new', 'withdrawn'],
+      ['old', 'sold'],
+    ]);
+    expect(applyMineUpdated(withdrawn, mine('new', 1, 'available', '2026-11-02T00:00:00Z'), 'me')).toBe(withdrawn);
+    // Someone else's stuff is not mine; mine from another tab goes on top.
+    expect(applyMineUpdated(list, stuff('theirs', 1), 'me')).toBe(list);
+    expect(applyMineUpdated(list, mine('newest', 1, 'available', '2026-11-03T00:00:00Z'), 'me').map((s) => s.id)).toEqual(['newest', 'new', 'old']);
+  });
+
+  it('a fetch keeps pushed copies that are newer, newest first', () => {
+    const held = [mine('new', 3, 'withdrawn', '2026-11-02T00:00:00Z')];
+    const merged = mergeMine(held, [mine('old', 1, 'sold', '2026-11-01T00:00:00Z'), mine('new', 2, 'available', '2026-11-02T00:00:00Z')]);
+    expect(merged.map((s) => [s.id, s.status])).toEqual([
+      ['new', 'withdrawn'],
+      ['old', 'sold'],
+    ]);
+  });
+});
+
 describe('order merge', () => {
   const order = (id: string, version: number, status: Order['status']): Order => ({
     id,
@@ -86,6 +140,8 @@ describe('order merge', () => {
     priceCents: 100,
     version,
     createdAt: '2026-11-01T12:00:00Z',
+    stuffTitle: 'Notes',
+    paidCents: null,
   });
 
   it('applies order:updated by version and adds unknown orders', () => {

@@ -26,16 +26,23 @@ export interface CatalogueState {
 
 export const emptyCatalogue = (filter?: StuffStatus): CatalogueState => ({ items: [], nextCursor: null, filter });
 
+/** A withdrawn stuff is off sale: the catalogue never lists it (`stuff:list` leaves it out too). */
+export function isListed(stuff: Pick<Stuff, 'status'>): boolean {
+  return stuff.status !== 'withdrawn';
+}
+
 /**
  * Applies a `stuff:updated` push: replaces the item in place when the push is newer. Items not in
  * the list are ignored (the list re-fetches after every reconnect). An item that no longer matches
  * the filter stays in place with its new badge until the next fetch, so nothing jumps under the cursor.
+ * The one exception is a withdrawn item: it is off sale, so it leaves the list at once.
  */
 export function applyStuffUpdated(state: CatalogueState, stuff: Stuff): CatalogueState {
   const idx = state.items.findIndex((s) => s.id === stuff.id);
   if (idx === -1) return state;
   const held = state.items[idx];
   if (!isNewer(stuff, held)) return state;
+  if (!isListed(stuff)) return { ...state, items: state.items.filter((s) => s.id !== stuff.id) };
   const items = state.items.slice();
   items[idx] = stuff;
   return { ...state, items };
@@ -44,6 +51,7 @@ export function applyStuffUpdated(state: CatalogueState, stuff: Stuff): Catalogu
 /** Applies a `stuff:created` push: new items go on top when they match the filter. */
 export function applyStuffCreated(state: CatalogueState, stuff: Stuff): CatalogueState {
   if (state.items.some((s) => s.id === stuff.id)) return applyStuffUpdated(state, stuff);
+  if (!isListed(stuff)) return state;
   if (state.filter && stuff.status !== state.filter) return state;
   return { ...state, items: [stuff, ...state.items] };
 }
@@ -62,7 +70,8 @@ export function applyPage(
   seen?: ReadonlyMap<string, Stuff>,
 ): CatalogueState {
   const held = new Map(state.items.map((s) => [s.id, s] as const));
-  const fetched = page.items.map((s) => pickNewer(seen?.get(s.id), pickNewer(held.get(s.id), s)));
+  // A page fetched just before a withdrawal can still hold the item; the newer pushed copy drops it.
+  const fetched = page.items.map((s) => pickNewer(seen?.get(s.id), pickNewer(held.get(s.id), s))).filter(isListed);
   let items: Stuff[];
   if (mode === 'replace') {
     items = dedupe(fetched);
@@ -82,6 +91,29 @@ function dedupe<T extends Versioned>(items: T[]): T[] {
 /** Remembers the newest copy of each pushed record (for `applyPage`'s `seen`). */
 export function rememberNewest<T extends Versioned>(seen: Map<string, T>, record: T): void {
   if (isNewer(record, seen.get(record.id))) seen.set(record.id, record);
+}
+
+/**
+ * The seller's own listings (`stuff:mine`): newest first, every status. A `stuff:updated` push
+ * replaces a held item when newer; a `stuff:created` by this seller (another tab) goes on top.
+ */
+export function applyMineUpdated(items: Stuff[], stuff: Stuff, sellerId: string): Stuff[] {
+  const idx = items.findIndex((s) => s.id === stuff.id);
+  if (idx === -1) return stuff.sellerId === sellerId ? sortNewestFirst([stuff, ...items]) : items;
+  if (!isNewer(stuff, items[idx])) return items;
+  const next = items.slice();
+  next[idx] = stuff;
+  return next;
+}
+
+/** Merges a fetched `stuff:mine` with what is held (pushes that raced the fetch win when newer). */
+export function mergeMine(held: Stuff[], fetched: Stuff[]): Stuff[] {
+  const byId = new Map(held.map((s) => [s.id, s] as const));
+  return sortNewestFirst(dedupe(fetched.map((s) => pickNewer(byId.get(s.id), s))));
+}
+
+function sortNewestFirst(items: Stuff[]): Stuff[] {
+  return items.slice().sort((a, b) => b.createdAt.localeCompare(a.createdAt));
 }
 
 /** Applies an `order:updated` push to a list of orders (newest first for unknown ones). */

@@ -178,7 +178,11 @@ export const STUFF_STATUS_LABEL = {
   available: 'Available',
   reserved: 'Being checked out',
   sold: 'Sold',
+  withdrawn: 'Withdrawn',
 } as const;
+
+/** What a buyer (anyone but its seller) reads for a withdrawn stuff. */
+export const NO_LONGER_FOR_SALE_LABEL = 'No longer for sale';
 
 export const ORDER_STATUS_LABEL = {
   created: 'Awaiting payment',

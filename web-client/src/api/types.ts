@@ -14,7 +14,8 @@ export interface AuthResponse {
   accessToken: string;
 }
 
-export type StuffStatus = 'available' | 'reserved' | 'sold';
+/** `withdrawn`: the seller took it off sale (`stuff:withdraw`); it never shows in the catalogue. */
+export type StuffStatus = 'available' | 'reserved' | 'sold' | 'withdrawn';
 
 export interface Stuff {
   id: string;
@@ -64,6 +65,10 @@ export interface Order {
   priceCents: number;
   version: number;
   createdAt: string;
+  /** The stuff's title when it was ordered; "" for orders older than the field (then ask `stuff:get`). */
+  stuffTitle: string;
+  /** What was actually charged (after coupons); null until paid. */
+  paidCents: number | null;
 }
 
 export interface Payment {
@@ -131,6 +136,10 @@ export interface RequestMap {
     };
     data: Stuff;
   };
+  /** Every stuff the caller listed, any status, newest first. */
+  'stuff:mine': { payload: Record<string, never>; data: Stuff[] };
+  /** The seller takes an available stuff off sale (an already withdrawn one comes back unchanged). */
+  'stuff:withdraw': { payload: { id: string }; data: Stuff };
   'order:create': { payload: { stuffId: string }; data: Order };
   'order:cancel': { payload: { id: string }; data: Order };
   'order:list': { payload: Record<string, never>; data: Order[] };

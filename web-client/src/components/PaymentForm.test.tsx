@@ -68,6 +68,9 @@ const order = (version: number, status: Order['status']): Order => ({
   priceCents: 1250,
   version,
   createdAt: new Date(T0).toISOString(),
+  // An order from before `stuffTitle` / `paidCents` (the page asks `stuff:get` for the title).
+  stuffTitle: '',
+  paidCents: null,
 });
 
 function type(input: HTMLInputElement, value: string) {

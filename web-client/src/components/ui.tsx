@@ -14,7 +14,8 @@ import {
 import { useCurrency } from '../api/config';
 import { ApiError, toApiError } from '../api/errors';
 import { formatCents, ORDER_STATUS_LABEL, STUFF_STATUS_LABEL } from '../api/format';
-import type { OrderStatus, StuffStatus } from '../api/types';
+import { orderPaidCents, paidDiffersFromPrice } from '../api/orders';
+import type { Order, OrderStatus, StuffStatus } from '../api/types';
 
 export const ErrorBanner = forwardRef<HTMLDivElement, { messages: string[]; testId?: string; onDismiss?: () => void }>(
   function ErrorBanner({ messages, testId = 'error-banner', onDismiss }, ref) {
@@ -160,10 +161,11 @@ export function TextAreaField({ name, label, error, hint, describedByExtra, ...i
   );
 }
 
-export function StatusBadge({ status }: { status: StuffStatus }) {
+/** A stuff's status. `label` overrides the text (a buyer reads "No longer for sale" for `withdrawn`). */
+export function StatusBadge({ status, label }: { status: StuffStatus; label?: string }) {
   return (
     <span className={`badge badge-${status}`} data-testid="status-badge" data-status={status}>
-      {STUFF_STATUS_LABEL[status] ?? status}
+      {label ?? STUFF_STATUS_LABEL[status] ?? status}
     </span>
   );
 }
@@ -184,6 +186,32 @@ export function Price({ cents, currency, testId = 'price' }: { cents: number; cu
       {formatCents(cents, currency || current)}
     </span>
   );
+}
+
+/**
+ * What an order costs: for a paid order "Paid €9.00" (what was charged), followed by the list
+ * price when a coupon made them differ; otherwise the list price.
+ */
+export function OrderAmount({ order, testId = 'order-amount' }: { order: Order; testId?: string }) {
+  const paid = orderPaidCents(order);
+  if (paid === null) return <Price cents={order.priceCents} testId={testId} />;
+  return (
+    <span className="order-amount" data-testid={testId}>
+      <span className="price" data-testid={`${testId}-paid`}>
+        Paid <PriceText cents={paid} />
+      </span>
+      {paidDiffersFromPrice(order) && (
+        <span className="muted small" data-testid={`${testId}-list-price`}>
+          {' '}
+          (price <PriceText cents={order.priceCents} />)
+        </span>
+      )}
+    </span>
+  );
+}
+
+function PriceText({ cents }: { cents: number }) {
+  return <>{formatCents(cents, useCurrency())}</>;
 }
 
 export interface FormErrors {

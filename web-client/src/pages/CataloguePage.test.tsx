@@ -67,6 +67,21 @@ describe('<CataloguePage>', () => {
     r.unmount();
   });
 
+  it('removes an item live when it is withdrawn', async () => {
+    pages.push({ items: [item('a', 1), item('b', 1)], nextCursor: null });
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    await step(() => socket.push('stuff:updated', item('a', 2, 'withdrawn')));
+    expect(r.byTestId('stuff-card-a')).toBeNull();
+    expect(r.byTestId('stuff-card-b')).not.toBeNull();
+    // A withdrawn stuff never appears from a push either.
+    await step(() => socket.push('stuff:created', item('w', 1, 'withdrawn')));
+    expect(r.byTestId('stuff-card-w')).toBeNull();
+    await step(() => socket.push('stuff:updated', item('b', 2, 'withdrawn')));
+    expect(r.byTestId('catalogue-empty')).not.toBeNull();
+    r.unmount();
+  });
+
   it('re-fetches after a reconnect so updates missed while offline show up', async () => {
     pages.push({ items: [item('a', 1)], nextCursor: null });
     const r = mount();

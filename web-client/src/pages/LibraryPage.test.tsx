@@ -7,7 +7,15 @@ import { alice, fakeJwt, FakeHttp, FakeSocket } from '../test/fakes';
 import { render, step } from '../test/render';
 import { LibraryPage } from './LibraryPage';
 
-const order = (id: string, stuffId: string, status: Order['status'], version = 2, createdAt = '2026-11-01T12:00:00Z'): Order => ({
+// Orders from before `stuffTitle` / `paidCents` (the page asks `stuff:get` for titles), unless `extra` says otherwise.
+const order = (
+  id: string,
+  stuffId: string,
+  status: Order['status'],
+  version = 2,
+  createdAt = '2026-11-01T12:00:00Z',
+  extra: Partial<Order> = {},
+): Order => ({
   id,
   stuffId,
   userId: alice.id,
@@ -16,6 +24,9 @@ const order = (id: string, stuffId: string, status: Order['status'], version = 2
   priceCents: 1250,
   version,
   createdAt,
+  stuffTitle: '',
+  paidCents: null,
+  ...extra,
 });
 const stuff = (id: string, title: string): Stuff => ({
   id,

@@ -3,9 +3,10 @@
 import { formatTime } from '../api/format';
 import type { Order } from '../api/types';
 import { DeliveryView, useDelivery } from '../components/delivery';
-import { ErrorBanner, Price } from '../components/ui';
+import { orderStuffTitle } from '../api/orders';
+import { ErrorBanner, OrderAmount } from '../components/ui';
 import { Link } from '../router/router';
-import { useMyOrders, useStuffTitles } from './OrderPages';
+import { untitledStuffIds, useMyOrders, useStuffTitles } from './OrderPages';
 import { RequireSignIn } from './RequireSignIn';
 
 export function LibraryPage() {
@@ -23,7 +24,7 @@ function Library() {
   const { orders, error } = useMyOrders();
 
   const bought = (orders ?? []).filter((o) => o.status === 'complete').sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-  const titles = useStuffTitles(Array.from(new Set(bought.map((o) => o.stuffId))));
+  const titles = useStuffTitles(untitledStuffIds(bought));
 
   if (!orders) return error.length ? <ErrorBanner messages={error} /> : <p aria-live="polite">Loading…</p>;
   return (
@@ -36,7 +37,7 @@ function Library() {
       ) : (
         <ul className="library" data-testid="library-list">
           {bought.map((o) => (
-            <LibraryItem key={o.id} order={o} title={titles[o.stuffId]} />
+            <LibraryItem key={o.id} order={o} title={orderStuffTitle(o) ?? titles[o.stuffId]} />
           ))}
         </ul>
       )}
@@ -55,7 +56,7 @@ function LibraryItem({ order, title }: { order: Order; title: string | undefined
         </Link>
       </h2>
       <p className="muted small">
-        Bought {formatTime(order.createdAt)} for <Price cents={order.priceCents} />
+        Bought {formatTime(order.createdAt)}: <OrderAmount order={order} testId="library-amount" />
       </p>
       <DeliveryView state={state} />
     </li>

@@ -7,7 +7,8 @@ import { DEFAULT_CURRENCY, setCurrency } from '../api/format';
 import type { Order } from '../api/types';
 import { alice, fakeJwt, FakeHttp, FakeSocket } from '../test/fakes';
 import { render, step } from '../test/render';
-import { COUPON_CHECK_DELAY_MS, OrderPage } from './OrderPages';
+import { LibraryPage } from './LibraryPage';
+import { COUPON_CHECK_DELAY_MS, MyOrdersPage, OrderPage } from './OrderPages';
 
 function type(input: HTMLInputElement, value: string) {
   act(() => {
@@ -26,6 +27,9 @@ const order = (version: number, status: Order['status']): Order => ({
   priceCents: 1250,
   version,
   createdAt: new Date(T0).toISOString(),
+  // An order from before `stuffTitle` / `paidCents` (the page asks `stuff:get` for the title).
+  stuffTitle: '',
+  paidCents: null,
 });
 
 describe('<OrderPage>', () => {
@@ -538,5 +542,91 @@ describe('<OrderPage>', () => {
       expect(r.byTestId('pay-button')!.textContent).toBe('Pay ¥1,250');
       r.unmount();
     });
+  });
+});
+
+describe('what an order shows: the title it carries and what was paid', () => {
+  let socket: FakeSocket;
+  let session: SessionManager;
+  const paid = (id: string, extra: Partial<Order>): Order => ({
+    ...order(3, 'complete'),
+    id,
+    stuffId: `s-${id}`,
+    createdAt: `2026-11-0${id.length}T12:00:00Z`,
+    ...extra,
+  });
+
+  beforeEach(async () => {
+    const http = new FakeHttp();
+    http.refreshResults.push({ user: alice, accessToken: fakeJwt(Math.floor(Date.now() / 1000) + 900) });
+    session = new SessionManager({ http, createSocket: (a) => (socket = new FakeSocket(a)) });
+    await session.start();
+    socket.responders.set('stuff:get', (p) => ({
+      data: { id: (p as { id: string }).id, title: 'Fetched title', description: '', priceCents: 1250, sellerId: 'x', status: 'sold', version: 2, createdAt: '', updatedAt: '', files: [], hasSecretNote: true },
+    }));
+    socket.responders.set('delivery:get', () => ({ data: { secretNote: 'Key', files: [] } }));
+  });
+  afterEach(() => {
+    session.stop();
+    setCurrency(DEFAULT_CURRENCY);
+  });
+
+  it('My orders: the stuff title from the order, "Paid" for paid orders (with the list price after a coupon), stuff:get only for old orders', async () => {
+    socket.responders.set('order:list', () => ({
+      data: [
+        paid('o', { stuffTitle: 'Calculus notes', paidCents: 1250 }),
+        paid('oo', { stuffTitle: 'Physics notes', paidCents: 900 }),
+        paid('ooo', { stuffTitle: 'Waiting', status: 'created', paidCents: null }),
+        paid('oooo', { stuffTitle: '', paidCents: 1250 }),
+      ],
+    }));
+    const r = render(
+      <SessionProvider session={session}>
+        <MyOrdersPage />
+      </SessionProvider>,
+    );
+    await step(() => socket.acceptConnect());
+    await step();
+    const rowOf = (id: string) => r.byTestId(`order-row-${id}`)!;
+    const title = (id: string) => rowOf(id).querySelector('[data-testid="order-link"]')!.textContent;
+    expect(title('o')).toBe('Calculus notes');
+    expect(title('oo')).toBe('Physics notes');
+    expect(title('oooo')).toBe('Fetched title');
+    // Only the order without a title needed its stuff.
+    expect(socket.emitted.filter((e) => e.event === 'stuff:get').map((e) => e.payload)).toEqual([{ id: 's-oooo' }]);
+    expect(rowOf('o').querySelector('[data-testid="order-amount"]')!.textContent).toBe('Paid €12.50');
+    expect(rowOf('oo').querySelector('[data-testid="order-amount-paid"]')!.textContent).toBe('Paid €9.00');
+    expect(rowOf('oo').querySelector('[data-testid="order-amount-list-price"]')!.textContent).toBe(' (price €12.50)');
+    // Not paid yet: the list price.
+    expect(rowOf('ooo').querySelector('[data-testid="order-amount"]')!.textContent).toBe('€12.50');
+    r.unmount();
+  });
+
+  it('the order page shows the title from the order and a Paid row; the Library says what was paid', async () => {
+    setCurrency('usd');
+    const o = paid('o1', { stuffTitle: 'Calculus notes', paidCents: 900 });
+    socket.responders.set('order:get', () => ({ data: o }));
+    socket.responders.set('order:list', () => ({ data: [o] }));
+    const r = render(
+      <SessionProvider session={session}>
+        <OrderPage id="o1" />
+      </SessionProvider>,
+    );
+    await step(() => socket.acceptConnect());
+    expect(r.byTestId('order-stuff-link')!.textContent).toBe('Calculus notes');
+    expect(r.byTestId('order-price')!.textContent).toBe('$12.50');
+    expect(r.byTestId('order-paid')!.textContent).toBe('$9.00');
+    r.unmount();
+
+    const lib = render(
+      <SessionProvider session={session}>
+        <LibraryPage />
+      </SessionProvider>,
+    );
+    await step();
+    const item = lib.byTestId('library-item-o1')!;
+    expect(item.querySelector('h2')!.textContent).toBe('Calculus notes');
+    expect(item.querySelector('[data-testid="library-amount"]')!.textContent).toBe('Paid $9.00 (price $12.50)');
+    lib.unmount();
   });
 });

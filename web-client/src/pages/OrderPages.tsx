@@ -8,7 +8,8 @@ import type { Order, Payment, Stuff } from '../api/types';
 import { Countdown, useCountdown } from '../countdown/Countdown';
 import { DeliveryView, useDelivery } from '../components/delivery';
 import { PaymentForm } from '../components/PaymentForm';
-import { CopyButton, ErrorBanner, OrderStatusBadge, Price } from '../components/ui';
+import { CopyButton, ErrorBanner, OrderAmount, OrderStatusBadge, Price } from '../components/ui';
+import { orderPaidCents, orderStuffTitle, paidDiffersFromPrice } from '../api/orders';
 import { Link } from '../router/router';
 import { RequireSignIn } from './RequireSignIn';
 
@@ -16,7 +17,7 @@ import { RequireSignIn } from './RequireSignIn';
 export { COUPON_CHECK_DELAY_MS, DECLINED_MESSAGE, payLabel, TEST_PAYMENT_METHODS, useCouponPreview } from '../components/PaymentForm';
 export type { CouponPreview } from '../components/PaymentForm';
 
-/** Titles of stuff by id, fetched once each (orders carry only `stuffId`). */
+/** Titles of stuff by id, fetched once each: for orders older than `stuffTitle`, which carry only `stuffId`. */
 export function useStuffTitles(ids: string[]): Record<string, string> {
   const session = useSessionManager();
   const [titles, setTitles] = useState<Record<string, string>>({});
@@ -33,6 +34,11 @@ export function useStuffTitles(ids: string[]): Record<string, string> {
     }
   }, [key, session]); // `ids` is captured through `key`
   return titles;
+}
+
+/** The stuff of orders that carry no title (older than `stuffTitle`): only those need `stuff:get`. */
+export function untitledStuffIds(orders: Order[]): string[] {
+  return Array.from(new Set(orders.filter((o) => orderStuffTitle(o) === null).map((o) => o.stuffId)));
 }
 
 export function OrderPage({ id }: { id: string }) {
@@ -118,19 +124,29 @@ function OrderView({ id }: { id: string }) {
     return <p aria-live="polite">Loading…</p>;
   }
 
+  const paid = orderPaidCents(order);
   return (
     <div data-testid="order-page" data-order-id={order.id} data-status={order.status}>
       <dl className="details">
         <dt>Stuff</dt>
         <dd>
           <Link to={`/stuff/${encodeURIComponent(order.stuffId)}`} data-testid="order-stuff-link">
-            {stuff?.title ?? 'View the stuff'}
+            {orderStuffTitle(order) ?? stuff?.title ?? 'View the stuff'}
           </Link>
         </dd>
         <dt>Price</dt>
         <dd>
           <Price cents={order.priceCents} testId="order-price" />
         </dd>
+        {paid !== null && (
+          <>
+            <dt>Paid</dt>
+            <dd>
+              <Price cents={paid} testId="order-paid" />
+              {paidDiffersFromPrice(order) && <span className="muted small"> (after the coupon)</span>}
+            </dd>
+          </>
+        )}
         <dt>Status</dt>
         <dd>
           <OrderStatusBadge status={order.status} />
@@ -295,7 +311,7 @@ function MyOrders() {
   const { orders, error } = useMyOrders();
 
   const sorted = (orders ?? []).slice().sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-  const titles = useStuffTitles(Array.from(new Set(sorted.map((o) => o.stuffId))));
+  const titles = useStuffTitles(untitledStuffIds(sorted));
 
   if (!orders) return error.length ? <ErrorBanner messages={error} /> : <p aria-live="polite">Loading…</p>;
   return (
@@ -310,9 +326,9 @@ function MyOrders() {
           {sorted.map((o) => (
             <li key={o.id} className="row" data-testid={`order-row-${o.id}`} data-status={o.status}>
               <Link to={`/orders/${encodeURIComponent(o.id)}`} data-testid="order-link">
-                {titles[o.stuffId] ?? 'Order'}
+                {orderStuffTitle(o) ?? titles[o.stuffId] ?? 'Order'}
               </Link>
-              <Price cents={o.priceCents} />
+              <OrderAmount order={o} />
               <OrderStatusBadge status={o.status} />
               <span className="muted small">{formatTime(o.createdAt)}</span>
             </li>

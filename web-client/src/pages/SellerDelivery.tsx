@@ -13,13 +13,16 @@ import { FileDropZone, UploadList, useUploadQueue } from '../components/uploads'
 import { SECRET_NOTE_MAX } from './StuffFormPages';
 
 export const RESERVED_FILES_MESSAGE = 'Someone is checking this out, so its files and note cannot change right now.';
+export const WITHDRAWN_FILES_MESSAGE =
+  'Withdrawn: the files and the note stay as they are for anyone who bought it. You can still upload a new version of a file; they get it at once.';
 export const SOLD_FILES_MESSAGE =
   'Sold: the files and the note stay as they are for the buyer. You can still upload a new version of a file; the buyer gets it at once.';
 
 export function SellerDelivery({ stuff, onChanged }: { stuff: Stuff; onChanged: () => void }) {
   const files = stuffFiles(stuff);
   const reserved = stuff.status === 'reserved';
-  const sold = stuff.status === 'sold';
+  // Sold or withdrawn: what earlier buyers got stays as it is (new versions of files still reach them).
+  const sold = stuff.status === 'sold' || stuff.status === 'withdrawn';
   const canAddOrRemove = stuff.status === 'available';
   const canReplace = !reserved;
   const lockId = 'files-locked-message';
@@ -66,7 +69,7 @@ export function SellerDelivery({ stuff, onChanged }: { stuff: Stuff; onChanged: 
       )}
       {sold && (
         <p id={lockId} className="muted" data-testid="files-sold">
-          {SOLD_FILES_MESSAGE}
+          {stuff.status === 'withdrawn' ? WITHDRAWN_FILES_MESSAGE : SOLD_FILES_MESSAGE}
         </p>
       )}
       <ErrorBanner messages={fileErrors} testId="files-error" onDismiss={() => setFileErrors([])} />

@@ -6,7 +6,7 @@ import { SessionProvider } from '../api/session-react';
 import type { FileMeta, Stuff } from '../api/types';
 import { alice, fakeJwt, FakeHttp, FakeSocket, FakeXhr } from '../test/fakes';
 import { render, step } from '../test/render';
-import { CHECKED_OUT_MESSAGE, StuffPage } from './StuffPage';
+import { CHECKED_OUT_MESSAGE, StuffPage, WITHDRAWN_MESSAGE } from './StuffPage';
 
 const item = (version: number, status: Stuff['status']): Stuff => ({
   id: 's1',
@@ -324,6 +324,121 @@ describe('<StuffPage> for the seller', () => {
     expect(row.getAttribute('data-state')).toBe('failed');
     expect(row.querySelector('[role="alert"]')!.textContent).toBe('A stuff can have at most 10 files');
     expect(row.textContent).not.toContain('{');
+    r.unmount();
+  });
+});
+
+describe('<StuffPage> withdrawn', () => {
+  let socket: FakeSocket;
+  let session: SessionManager;
+  let current: Stuff;
+
+  beforeEach(async () => {
+    const http = new FakeHttp();
+    http.refreshResults.push({ user: alice, accessToken: fakeJwt(Math.floor(Date.now() / 1000) + 900) });
+    session = new SessionManager({ http, createSocket: (a) => (socket = new FakeSocket(a)) });
+    await session.start();
+    current = item(1, 'available');
+    socket.responders.set('stuff:get', () => ({ data: current }));
+    socket.responders.set('order:list', () => ({ data: [] }));
+    socket.responders.set('delivery:get', () => ({ data: { secretNote: 'Key', files: [] } }));
+  });
+  afterEach(() => session.stop());
+
+  const mount = () =>
+    render(
+      <SessionProvider session={session}>
+        <StuffPage id="s1" />
+      </SessionProvider>,
+    );
+
+  it('a buyer reads "No longer for sale" and gets no BUY button, also when it is withdrawn while open', async () => {
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    expect(r.byTestId('buy-button')).not.toBeNull();
+    await step(() => socket.push('stuff:updated', item(2, 'withdrawn')));
+    expect(r.byTestId('stuff-page')!.getAttribute('data-status')).toBe('withdrawn');
+    expect(r.byTestId('status-badge')!.textContent).toBe('No longer for sale');
+    expect(r.byTestId('buy-button')).toBeNull();
+    expect(r.byTestId('withdrawn-message')!.getAttribute('role')).toBe('status');
+    expect(r.byTestId('what-you-get')).toBeNull();
+    r.unmount();
+  });
+
+  it('a 409 "no longer for sale" from order:create is shown once, by the page that now says withdrawn', async () => {
+    socket.responders.set('order:create', () => {
+      current = item(2, 'withdrawn');
+      return { status: 409, errors: [{ message: WITHDRAWN_MESSAGE }] };
+    });
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    await step(() => (r.byTestId('buy-button') as HTMLButtonElement).click());
+    await step();
+    expect(r.byTestId('status-badge')!.textContent).toBe('No longer for sale');
+    expect(r.byTestId('buy-button')).toBeNull();
+    // The withdrawn message says it; the banner does not repeat the same fact.
+    expect(r.byTestId('buy-error')).toBeNull();
+    r.unmount();
+
+    // While the page still thinks it is available, the 409 shows as a banner (like every 409).
+    socket.responders.set('order:create', () => ({ status: 409, errors: [{ message: WITHDRAWN_MESSAGE }] }));
+    socket.responders.set('stuff:get', () => ({ data: item(1, 'available') }));
+    const r2 = mount();
+    await step(() => socket.acceptConnect());
+    await step(() => (r2.byTestId('buy-button') as HTMLButtonElement).click());
+    expect(r2.byTestId('buy-error')!.textContent).toContain(WITHDRAWN_MESSAGE);
+    r2.unmount();
+  });
+
+  it('the seller withdraws after confirming; the page shows Withdrawn and no Edit', async () => {
+    current = { ...item(1, 'available'), sellerId: alice.id };
+    socket.responders.set('stuff:withdraw', () => ({ data: { ...current, status: 'withdrawn', version: 2 } }));
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    const open = r.byTestId('withdraw-button') as HTMLButtonElement;
+    expect(open.textContent).toBe('Withdraw… Linear algebra notes');
+    await step(() => open.click());
+    expect(socket.lastEmitted('stuff:withdraw')).toBeUndefined();
+    const box = r.byTestId('withdraw-confirmation')!;
+    expect(box.getAttribute('role')).toBe('group');
+    expect(document.getElementById(box.getAttribute('aria-labelledby')!)!.textContent).toContain('Withdraw “Linear algebra notes”?');
+    expect(document.activeElement).toBe(r.byTestId('withdraw-confirm'));
+
+    // "Keep it for sale" gives the focus back to the button.
+    await step(() => (r.byTestId('withdraw-keep') as HTMLButtonElement).click());
+    expect(r.byTestId('withdraw-confirmation')).toBeNull();
+    expect(document.activeElement).toBe(r.byTestId('withdraw-button'));
+
+    await step(() => (r.byTestId('withdraw-button') as HTMLButtonElement).click());
+    await step(() => (r.byTestId('withdraw-confirm') as HTMLButtonElement).click());
+    expect(socket.lastEmitted('stuff:withdraw')!.payload).toEqual({ id: 's1' });
+    expect(r.byTestId('stuff-page')!.getAttribute('data-status')).toBe('withdrawn');
+    expect(r.byTestId('status-badge')!.textContent).toBe('Withdrawn');
+    expect(r.byTestId('own-stuff')!.textContent).toContain('no longer for sale');
+    expect(document.activeElement).toBe(r.byTestId('own-stuff'));
+    expect(r.byTestId('edit-link')).toBeNull();
+    expect(r.byTestId('withdraw-button')).toBeNull();
+    expect(r.byTestId('files-sold')!.textContent).toContain('Withdrawn');
+    r.unmount();
+  });
+
+  it('a refused withdrawal (someone is checking it out) is an alert with the focus, and the page catches up', async () => {
+    current = { ...item(1, 'available'), sellerId: alice.id };
+    socket.responders.set('stuff:withdraw', () => {
+      current = { ...current, status: 'reserved', version: 2 };
+      return { status: 409, errors: [{ message: 'Cannot edit a stuff while it is being checked out' }] };
+    });
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    await step(() => (r.byTestId('withdraw-button') as HTMLButtonElement).click());
+    await step(() => (r.byTestId('withdraw-confirm') as HTMLButtonElement).click());
+    await step();
+    const banner = r.byTestId('withdraw-error')!;
+    expect(banner.getAttribute('role')).toBe('alert');
+    expect(banner.textContent).toContain('Cannot edit a stuff while it is being checked out');
+    expect(document.activeElement).toBe(banner);
+    expect(r.byTestId('status-badge')!.textContent).toBe('Being checked out');
+    expect(r.byTestId('withdraw-button')).toBeNull();
     r.unmount();
   });
 });

@@ -1,17 +1,21 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { pickNewer } from '../api/catalogue';
 import { NOTHING_TO_DELIVER_MESSAGE, nothingToDeliver, stuffFiles } from '../api/delivery';
 import { toApiError } from '../api/errors';
-import { formatTime } from '../api/format';
+import { formatTime, NO_LONGER_FOR_SALE_LABEL } from '../api/format';
 import { usePush, useSession, useSessionManager } from '../api/session-react';
 import type { Order, Stuff } from '../api/types';
 import { FileList } from '../components/delivery';
 import { ErrorBanner, Price, StatusBadge } from '../components/ui';
+import { useRefusalBanner, WITHDRAWN_MESSAGE, WithdrawControl } from '../components/withdraw';
 import { Link, navigate } from '../router/router';
 import { SellerDelivery } from './SellerDelivery';
 
 export const CHECKED_OUT_MESSAGE = 'The stuff is being checked out by someone else, please come back later';
 export const SOLD_MESSAGE = 'This stuff has already been sold';
+export { WITHDRAWN_MESSAGE };
+/** Under the badge of a withdrawn stuff, for buyers. */
+export const WITHDRAWN_BUYER_TEXT = 'The seller took this off sale, so it cannot be bought.';
 
 export function StuffPage({ id }: { id: string }) {
   const session = useSessionManager();
@@ -21,6 +25,13 @@ export function StuffPage({ id }: { id: string }) {
   const [myOrder, setMyOrder] = useState<Order | null>(null);
   const [buyError, setBuyError] = useState<string[]>([]);
   const [buying, setBuying] = useState(false);
+  /** Just withdrawn here: say so, with the focus (the Withdraw button is gone). */
+  const [justWithdrawn, setJustWithdrawn] = useState(false);
+  const withdrawnNoticeRef = useRef<HTMLParagraphElement>(null);
+  const withdrawRefusal = useRefusalBanner();
+  useEffect(() => {
+    if (justWithdrawn) withdrawnNoticeRef.current?.focus();
+  }, [justWithdrawn]);
 
   useEffect(() => {
     if (epoch === 0) return;
@@ -128,18 +139,54 @@ export function StuffPage({ id }: { id: string }) {
   const heldByMe = myOrder !== null && stuff.status === 'reserved';
   const blockedMessageId = 'buy-blocked-message';
 
+  const withdrawn = stuff.status === 'withdrawn';
+
   let action;
   if (own) {
     action = (
       <div className="actions">
-        <p data-testid="own-stuff">You are selling this.</p>
+        {withdrawn ? (
+          <p
+            ref={withdrawnNoticeRef}
+            tabIndex={-1}
+            role={justWithdrawn ? 'status' : undefined}
+            data-testid="own-stuff"
+            data-withdrawn="true"
+          >
+            You withdrew this: it is no longer for sale. People who bought it keep their downloads.
+          </p>
+        ) : (
+          <p data-testid="own-stuff">You are selling this.</p>
+        )}
         {stuff.status === 'available' ? (
-          <Link className="button" to={`/stuff/${encodeURIComponent(stuff.id)}/edit`} data-testid="edit-link">
-            Edit
-          </Link>
+          <>
+            <Link className="button" to={`/stuff/${encodeURIComponent(stuff.id)}/edit`} data-testid="edit-link">
+              Edit
+            </Link>
+            <WithdrawControl
+              stuff={stuff}
+              onWithdrawn={(s) => {
+                withdrawRefusal.clear();
+                setStuff((held) => pickNewer(held, s));
+                setJustWithdrawn(true);
+              }}
+              onRefused={(err) => {
+                withdrawRefusal.show(err);
+                refetch();
+              }}
+            />
+          </>
         ) : stuff.status === 'reserved' ? (
-          <p className="muted">Someone is checking it out, so it cannot be edited right now.</p>
+          <p className="muted">Someone is checking it out, so it cannot be edited or withdrawn right now.</p>
         ) : null}
+      </div>
+    );
+  } else if (withdrawn) {
+    action = (
+      <div className="actions">
+        <p className="blocked" data-testid="withdrawn-message" role="status">
+          {WITHDRAWN_BUYER_TEXT}
+        </p>
       </div>
     );
   } else if (!user) {
@@ -208,7 +255,7 @@ export function StuffPage({ id }: { id: string }) {
       </h1>
       <div className="card-meta">
         <Price cents={stuff.priceCents} />
-        <StatusBadge status={stuff.status} />
+        <StatusBadge status={stuff.status} label={withdrawn && !own ? NO_LONGER_FOR_SALE_LABEL : undefined} />
       </div>
       {stuff.description && (
         <p className="description" data-testid="stuff-description">
@@ -222,13 +269,15 @@ export function StuffPage({ id }: { id: string }) {
           (m) =>
             !(m === CHECKED_OUT_MESSAGE && stuff.status === 'reserved') &&
             !(m === SOLD_MESSAGE && stuff.status === 'sold') &&
-            !(m === NOTHING_TO_DELIVER_MESSAGE && nothingToDeliver(stuff)),
+            !(m === NOTHING_TO_DELIVER_MESSAGE && nothingToDeliver(stuff)) &&
+            !(m === WITHDRAWN_MESSAGE && withdrawn),
         )}
         testId="buy-error"
         onDismiss={() => setBuyError([])}
       />
+      {own && <ErrorBanner ref={withdrawRefusal.ref} messages={withdrawRefusal.messages} testId="withdraw-error" onDismiss={withdrawRefusal.clear} />}
       {action}
-      {own ? <SellerDelivery stuff={stuff} onChanged={refetch} /> : <WhatYouGet stuff={stuff} />}
+      {own ? <SellerDelivery stuff={stuff} onChanged={refetch} /> : withdrawn ? null : <WhatYouGet stuff={stuff} />}
     </article>
   );
 }

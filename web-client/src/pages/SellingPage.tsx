@@ -1,0 +1,128 @@
+// My listings (`/selling`): every stuff the signed-in user listed (`stuff:mine`), any status,
+// newest first, kept current by `stuff:updated` / `stuff:created` pushes. Each row links to the
+// stuff and, while it is available, to its edit page, and offers Withdraw (with a confirmation).
+import { useEffect, useRef, useState } from 'react';
+import { applyMineUpdated, mergeMine, pickNewer } from '../api/catalogue';
+import { toApiError } from '../api/errors';
+import { usePush, useSession, useSessionManager } from '../api/session-react';
+import type { Stuff } from '../api/types';
+import { ErrorBanner, Price, StatusBadge } from '../components/ui';
+import { useRefusalBanner, WithdrawControl } from '../components/withdraw';
+import { Link } from '../router/router';
+import { RequireSignIn } from './RequireSignIn';
+
+export const NOTHING_LISTED_MESSAGE = 'You have not listed anything yet.';
+
+export function SellingPage() {
+  return (
+    <section>
+      <h1 tabIndex={-1}>My listings</h1>
+      <RequireSignIn next="/selling">
+        <MyListings />
+      </RequireSignIn>
+    </section>
+  );
+}
+
+/** The caller's listings: null until `stuff:mine` first answers; re-fetched after every reconnect. */
+export function useMyListings(): { items: Stuff[] | null; error: string[]; refetch: () => void; replace: (s: Stuff) => void } {
+  const session = useSessionManager();
+  const { epoch, user } = useSession();
+  const [items, setItems] = useState<Stuff[] | null>(null);
+  const [error, setError] = useState<string[]>([]);
+  const [tick, setTick] = useState(0);
+  const userId = user?.id;
+
+  useEffect(() => {
+    if (epoch === 0 || !userId) return;
+    let live = true;
+    session
+      .request('stuff:mine', {})
+      .then(({ data }) => {
+        if (!live) return;
+        setItems((held) => mergeMine(held ?? [], data));
+        setError([]);
+      })
+      .catch((e) => live && setError(toApiError(e).errors.map((x) => x.message)));
+    return () => {
+      live = false;
+    };
+  }, [session, epoch, userId, tick]);
+
+  const apply = (s: Stuff) => {
+    if (userId) setItems((held) => (held ? applyMineUpdated(held, s, userId) : held));
+  };
+  usePush('stuff:updated', apply);
+  usePush('stuff:created', apply);
+
+  return {
+    items,
+    error,
+    refetch: () => setTick((t) => t + 1),
+    replace: (s) => setItems((held) => (held ? held.map((x) => (x.id === s.id ? pickNewer(x, s) : x)) : held)),
+  };
+}
+
+function MyListings() {
+  const { items, error, refetch, replace } = useMyListings();
+  const [withdrawn, setWithdrawn] = useState<Stuff | null>(null);
+  const noticeRef = useRef<HTMLParagraphElement>(null);
+  const refusal = useRefusalBanner();
+  useEffect(() => {
+    // The row's Withdraw button is gone: the focus goes to what happened.
+    if (withdrawn) noticeRef.current?.focus();
+  }, [withdrawn]);
+
+  if (!items) return error.length ? <ErrorBanner messages={error} /> : <p aria-live="polite">Loading…</p>;
+  return (
+    <>
+      <ErrorBanner messages={error} testId="listings-error" />
+      <ErrorBanner ref={refusal.ref} messages={refusal.messages} testId="withdraw-error" onDismiss={refusal.clear} />
+      {withdrawn && (
+        <p ref={noticeRef} tabIndex={-1} className="banner banner-success" role="status" data-testid="withdrawn-notice">
+          Withdrew “{withdrawn.title}”: it is no longer for sale.
+        </p>
+      )}
+      {items.length === 0 ? (
+        <p data-testid="listings-empty">
+          {NOTHING_LISTED_MESSAGE}{' '}
+          <Link to="/sell" className="tap-link">
+            Sell something
+          </Link>
+        </p>
+      ) : (
+        <ul className="listings" data-testid="listings">
+          {items.map((s) => (
+            <li key={s.id} className="row listing" data-testid={`listing-${s.id}`} data-status={s.status} data-version={s.version}>
+              <Link to={`/stuff/${encodeURIComponent(s.id)}`} className="tap-link listing-title" data-testid="listing-link">
+                {s.title}
+              </Link>
+              <Price cents={s.priceCents} />
+              <StatusBadge status={s.status} />
+              {s.status === 'available' && (
+                <div className="listing-actions">
+                  <Link to={`/stuff/${encodeURIComponent(s.id)}/edit`} className="button small" data-testid="listing-edit-link">
+                    Edit<span className="visually-hidden"> {s.title}</span>
+                  </Link>
+                  <WithdrawControl
+                    stuff={s}
+                    onWithdrawn={(w) => {
+                      refusal.clear();
+                      replace(w);
+                      setWithdrawn(w);
+                    }}
+                    onRefused={(err) => {
+                      setWithdrawn(null);
+                      refusal.show(err);
+                      refetch();
+                    }}
+                  />
+                </div>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+    </>
+  );
+}
