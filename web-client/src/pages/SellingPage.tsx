@@ -101,7 +101,7 @@ function MyListings() {
               <StatusBadge status={s.status} />
               {s.status === 'available' && (
                 <div className="listing-actions">
-                  <Link to={`/stuff/${encodeURIComponent(s.id)}/edit`} className="button small" data-testid="listing-edit-link">
+                  <Link to={`/stuff/${encodeURIComponent(s.id)}/edit`} className="button" data-testid="listing-edit-link">
                     Edit<span className="visually-hidden"> {s.title}</span>
                   </Link>
                   <WithdrawControl
