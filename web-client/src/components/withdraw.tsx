@@ -63,7 +63,7 @@ export function WithdrawControl({
   };
 
   return (
-    <div className="withdraw" data-testid="withdraw">
+    <div className={asking ? 'withdraw withdraw-asking' : 'withdraw'} data-testid="withdraw">
       {asking ? (
         <div className="confirm-box" role="group" aria-labelledby={questionId} data-testid="withdraw-confirmation">
           <p id={questionId}>
