@@ -13,18 +13,19 @@ import { FileDropZone, UploadList, useUploadQueue } from '../components/uploads'
 import { SECRET_NOTE_MAX } from './StuffFormPages';
 
 export const RESERVED_FILES_MESSAGE = 'Someone is checking this out, so its files and note cannot change right now.';
-export const WITHDRAWN_FILES_MESSAGE =
-  'Withdrawn: the files and the note stay as they are for anyone who bought it. You can still upload a new version of a file; they get it at once.';
+export const WITHDRAWN_FILES_MESSAGE = 'Withdrawn: the files and the note no longer change; anyone who bought it keeps them as they are.';
 export const SOLD_FILES_MESSAGE =
   'Sold: the files and the note stay as they are for the buyer. You can still upload a new version of a file; the buyer gets it at once.';
 
 export function SellerDelivery({ stuff, onChanged }: { stuff: Stuff; onChanged: () => void }) {
   const files = stuffFiles(stuff);
   const reserved = stuff.status === 'reserved';
-  // Sold or withdrawn: what earlier buyers got stays as it is (new versions of files still reach them).
-  const sold = stuff.status === 'sold' || stuff.status === 'withdrawn';
+  // Sold or withdrawn: what earlier buyers got stays as it is. A sold stuff's files still take new
+  // versions (they reach the buyer); a withdrawn one changes no more (the server refuses with 409).
+  const withdrawn = stuff.status === 'withdrawn';
+  const sold = stuff.status === 'sold' || withdrawn;
   const canAddOrRemove = stuff.status === 'available';
-  const canReplace = !reserved;
+  const canReplace = !reserved && !withdrawn;
   const lockId = 'files-locked-message';
 
   // The seller's own links (and the note's text, which the public Stuff does not carry).
@@ -102,7 +103,7 @@ export function SellerDelivery({ stuff, onChanged }: { stuff: Stuff; onChanged: 
                 id={`new-version-${f.id}`}
                 className="visually-hidden"
                 disabled={!canReplace}
-                aria-describedby={reserved ? lockId : undefined}
+                aria-describedby={reserved || withdrawn ? lockId : undefined}
                 data-testid="new-version-input"
                 onChange={(e) => {
                   const picked = Array.from(e.target.files ?? []);

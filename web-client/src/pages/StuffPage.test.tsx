@@ -391,7 +391,7 @@ describe('<StuffPage> withdrawn', () => {
   });
 
   it('the seller withdraws after confirming; the page shows Withdrawn and no Edit', async () => {
-    current = { ...item(1, 'available'), sellerId: alice.id };
+    current = { ...item(1, 'available'), sellerId: alice.id, files: [pdf] };
     socket.responders.set('stuff:withdraw', () => ({ data: { ...current, status: 'withdrawn', version: 2 } }));
     const r = mount();
     await step(() => socket.acceptConnect());
@@ -419,6 +419,11 @@ describe('<StuffPage> withdrawn', () => {
     expect(r.byTestId('edit-link')).toBeNull();
     expect(r.byTestId('withdraw-button')).toBeNull();
     expect(r.byTestId('files-sold')!.textContent).toContain('Withdrawn');
+    // Nothing changes on a withdrawn stuff (the server refuses edits and files with 409).
+    expect(r.byTestId('file-input')).toBeNull();
+    expect((r.byTestId('new-version-input') as HTMLInputElement).disabled).toBe(true);
+    expect(r.byTestId('remove-file')).toBeNull();
+    expect((r.byTestId('secret-note-input') as HTMLTextAreaElement).disabled).toBe(true);
     r.unmount();
   });
 
