@@ -205,11 +205,12 @@ impl<H: WriteHook> OrderStore for HookedOrders<H> {
         id: &str,
         from: OrderStatus,
         to: OrderStatus,
+        paid_cents: Option<i64>,
         cid: Option<String>,
     ) -> anyhow::Result<Option<OrderRecord>> {
         let w = Write::OrderTransition { id, from, to };
         self.hook.before(w).await?;
-        let moved = self.inner.transition(id, from, to, cid).await?;
+        let moved = self.inner.transition(id, from, to, paid_cents, cid).await?;
         if moved.is_some() {
             self.hook.after(w).await;
         }

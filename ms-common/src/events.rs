@@ -77,6 +77,9 @@ pub enum StuffStatus {
     Reserved,
     /// Paid for.
     Sold,
+    /// Taken down by its seller: out of the catalogue and not buyable (its buyers keep
+    /// their deliveries).
+    Withdrawn,
 }
 
 impl StuffStatus {
@@ -86,6 +89,7 @@ impl StuffStatus {
             StuffStatus::Available => "available",
             StuffStatus::Reserved => "reserved",
             StuffStatus::Sold => "sold",
+            StuffStatus::Withdrawn => "withdrawn",
         }
     }
     /// Parses the storage name.
@@ -94,6 +98,7 @@ impl StuffStatus {
             "available" => Some(Self::Available),
             "reserved" => Some(Self::Reserved),
             "sold" => Some(Self::Sold),
+            "withdrawn" => Some(Self::Withdrawn),
             _ => None,
         }
     }
@@ -254,6 +259,13 @@ pub struct OrderRecord {
     pub expires_at: DateTime<Utc>,
     /// Price at the time of ordering.
     pub price_cents: i64,
+    /// The stuff's title when it was ordered, so "My orders" names what was bought (empty
+    /// on orders made before it was recorded).
+    #[serde(default)]
+    pub stuff_title: String,
+    /// What was charged after coupons; `None` until paid.
+    #[serde(default)]
+    pub paid_cents: Option<i64>,
     /// The stuff version the price was taken from (ms-order's replica when the order was
     /// created): ms-stuff lets the order take the stuff only at that version, so the buyer
     /// pays for what they saw. Absent on orders made before it was recorded (unchecked).

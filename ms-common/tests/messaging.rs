@@ -391,7 +391,9 @@ impl RpcHandler for Echo {
             | StuffAction::FileAttach
             | StuffAction::FileRemove
             | StuffAction::FileOrphans
-            | StuffAction::Delivery => Err(ApiError::forbidden("Not here")),
+            | StuffAction::Delivery
+            | StuffAction::Withdraw
+            | StuffAction::Mine => Err(ApiError::forbidden("Not here")),
         }
     }
 }

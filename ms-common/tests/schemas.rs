@@ -238,6 +238,8 @@ fn order(status: OrderStatus) -> OrderRecord {
         status,
         expires_at: t + chrono::Duration::minutes(15),
         price_cents: 1500,
+        stuff_title: "Linear algebra notes".into(),
+        paid_cents: None,
         stuff_version: Some(1),
         version: 1,
         created_at: t,

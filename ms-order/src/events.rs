@@ -93,7 +93,13 @@ impl OrderService {
             return Err(HandleError::Defer(wait));
         }
         let moved = self
-            .move_order(order_id, OrderStatus::Created, OrderStatus::Cancelled, cid)
+            .move_order(
+                order_id,
+                OrderStatus::Created,
+                OrderStatus::Cancelled,
+                None,
+                cid,
+            )
             .await
             .map_err(retry)?;
         Ok(moved.is_some())
@@ -106,6 +112,7 @@ impl OrderService {
             deliverable: s.deliverable(),
             id: s.id.clone(),
             seller_id: s.seller_id,
+            title: s.title,
             price_cents: s.price_cents,
             status: s.status,
             version: s.version,
@@ -126,7 +133,7 @@ impl OrderService {
     }
 
     /// Moves the order of a payment event as `decide` says (`None`: nothing to do), as a
-    /// compare-and-set on its status. `decide` also learns, for a cancelled order, whether
+    /// compare-and-set on its status, recording `paid_cents` (the payment's amount) with it. `decide` also learns, for a cancelled order, whether
     /// another order has taken its stuff since. When the hold's expiry (or anything else) moves the
     /// order in between, it is read and decided again rather than acknowledging a payment
     /// event that changed nothing.
@@ -134,6 +141,7 @@ impl OrderService {
         &self,
         order_id: &str,
         doing: &str,
+        paid_cents: Option<i64>,
         cid: Option<String>,
         decide: impl Fn(&OrderRecord, bool) -> Result<Option<OrderStatus>, HandleError>,
     ) -> Result<(), HandleError> {
@@ -153,7 +161,7 @@ impl OrderService {
                 return Ok(());
             };
             let moved = self
-                .move_order(&order.id, order.status, to, cid.clone())
+                .move_order(&order.id, order.status, to, paid_cents, cid.clone())
                 .await
                 .map_err(retry)?;
             if moved.is_some() {
@@ -172,7 +180,12 @@ impl OrderService {
         p: PaymentRecord,
         cid: Option<String>,
     ) -> Result<(), HandleError> {
-        self.follow_payment(&p.order_id, "completing", cid, |order, taken| {
+        self.follow_payment(
+            &p.order_id,
+            "completing",
+            Some(p.amount_cents),
+            cid,
+            |order, taken| {
             match order.status {
                 OrderStatus::Complete | OrderStatus::Refunded => Ok(None),
                 OrderStatus::Created => Ok(Some(OrderStatus::Complete)),
@@ -185,7 +198,8 @@ impl OrderService {
                 }
                 OrderStatus::Cancelled => Ok(Some(OrderStatus::Complete)),
             }
-        })
+            },
+        )
         .await
     }
 
@@ -195,7 +209,7 @@ impl OrderService {
         p: PaymentRecord,
         cid: Option<String>,
     ) -> Result<(), HandleError> {
-        self.follow_payment(&p.order_id, "refunding", cid, |order, _| {
+        self.follow_payment(&p.order_id, "refunding", None, cid, |order, _| {
             match order.status {
                 OrderStatus::Refunded => Ok(None),
                 // `payment.created` has not been applied yet: wait for it.
@@ -225,13 +239,19 @@ impl OrderService {
             reason = %r.reason,
             "ms-stuff refused the order its stuff: cancelling it"
         );
-        self.follow_payment(&r.order_id, "cancelling a refused", cid, |order, _| {
-            Ok(match order.status {
-                OrderStatus::Created => Some(OrderStatus::Cancelled),
-                OrderStatus::Complete => Some(OrderStatus::Refunded),
-                OrderStatus::Cancelled | OrderStatus::Refunded => None,
-            })
-        })
+        self.follow_payment(
+            &r.order_id,
+            "cancelling a refused",
+            None,
+            cid,
+            |order, _| {
+                Ok(match order.status {
+                    OrderStatus::Created => Some(OrderStatus::Cancelled),
+                    OrderStatus::Complete => Some(OrderStatus::Refunded),
+                    OrderStatus::Cancelled | OrderStatus::Refunded => None,
+                })
+            },
+        )
         .await
     }
 
@@ -257,6 +277,7 @@ impl OrderService {
             &f.order_id,
             OrderStatus::Created,
             OrderStatus::Cancelled,
+            None,
             cid,
         )
         .await

@@ -6,7 +6,7 @@ use crate::domain::{HELD, NOTHING_TO_DELIVER, NewOrder, OrderRef, SOLD};
 use crate::store::{CreateError, OrderStore, StuffReplica};
 use async_trait::async_trait;
 use ms_common::ApiError;
-use ms_common::contract::OrderAction;
+use ms_common::contract::{self, OrderAction};
 use ms_common::events::{OrderRecord, OrderStatus, StuffStatus};
 use ms_common::messaging::{RpcContext, RpcHandler};
 use ms_common::storage::ReplyLog;
@@ -73,6 +73,7 @@ impl OrderService {
         match stuff.status {
             StuffStatus::Sold => return Err(ApiError::conflict(SOLD)),
             StuffStatus::Reserved => return Err(ApiError::conflict(HELD)),
+            StuffStatus::Withdrawn => return Err(ApiError::conflict(contract::NOT_FOR_SALE)),
             StuffStatus::Available => {}
         }
         if !stuff.deliverable {
@@ -86,6 +87,8 @@ impl OrderService {
             status: OrderStatus::Created,
             expires_at: now + chrono::Duration::from_std(self.hold).map_err(internal)?,
             price_cents: stuff.price_cents,
+            stuff_title: stuff.title.clone(),
+            paid_cents: None,
             // The price is this version's: ms-stuff reserves only at it.
             stuff_version: Some(stuff.version),
             version: 1,
@@ -134,6 +137,7 @@ impl OrderService {
                         &order.id,
                         OrderStatus::Created,
                         OrderStatus::Cancelled,
+                        None,
                         ctx.correlation_id.clone(),
                     )
                     .await?
@@ -163,16 +167,19 @@ impl OrderService {
         serde_json::to_value(orders).map_err(internal)
     }
 
+    /// Moves an order (compare-and-set on `from`), recording `paid_cents` when a payment
+    /// moves it.
     pub(crate) async fn move_order(
         &self,
         id: &str,
         from: OrderStatus,
         to: OrderStatus,
+        paid_cents: Option<i64>,
         cid: Option<String>,
     ) -> Result<Option<OrderRecord>, ApiError> {
         let moved = self
             .store
-            .transition(id, from, to, cid)
+            .transition(id, from, to, paid_cents, cid)
             .await
             .map_err(internal)?;
         if moved.is_some() {

@@ -370,6 +370,17 @@ async fn create_get_list_cancel_and_the_rules() {
             .unwrap_err()),
         (409, "This stuff has already been sold")
     );
+    // So is stuff its seller withdrew.
+    c.put_stuff(&sold, "seller", StuffStatus::Withdrawn, 3)
+        .await;
+    c.wait_replica(&sold, 3).await;
+    assert_eq!(
+        msg(&c
+            .call("order:create", &buyer, json!({"stuffId": sold}))
+            .await
+            .unwrap_err()),
+        (409, "This stuff is no longer for sale")
+    );
 
     let kinds: Vec<_> = c
         .observed()
@@ -578,13 +589,29 @@ async fn payments_complete_or_cancel_orders_once() {
         o2["id"].as_str().unwrap().to_owned(),
     );
 
-    let paid = payment(&id1, "a");
+    // The order names what it bought; nothing is paid yet.
+    assert_eq!(
+        (&o1["stuffTitle"], &o1["paidCents"], &o1["priceCents"]),
+        (&json!("Notes"), &Value::Null, &json!(1250))
+    );
+    // Paid with a coupon: the order records what was charged, not the list price.
+    let paid = PaymentRecord {
+        amount_cents: 625,
+        coupon_code: Some("HALF".into()),
+        ..payment(&id1, "a")
+    };
     c.publish(Event::PaymentCreated(paid.clone())).await;
     c.publish(Event::PaymentCreated(paid)).await; // duplicate delivery
     let done = c
         .order_status(&id1, OrderStatus::Complete, Duration::from_secs(10))
         .await;
     assert_eq!(done.version, 2);
+    assert_eq!((done.paid_cents, done.price_cents), (Some(625), 1250));
+    let got = c.call("order:get", &a, json!({"id": id1})).await.unwrap();
+    assert_eq!(
+        (&got["paidCents"], &got["stuffTitle"]),
+        (&json!(625), &json!("Notes"))
+    );
     assert_eq!(
         msg(&c
             .call("order:cancel", &a, json!({"id": id1}))
@@ -922,10 +949,11 @@ impl OrderStore for Failover {
         id: &str,
         from: OrderStatus,
         to: OrderStatus,
+        paid_cents: Option<i64>,
         cid: Option<String>,
     ) -> anyhow::Result<Option<OrderRecord>> {
         self.check()?;
-        self.inner.transition(id, from, to, cid).await
+        self.inner.transition(id, from, to, paid_cents, cid).await
     }
     async fn overdue_holds(
         &self,

@@ -16,6 +16,8 @@ fn order(stuff: &str, user: &str) -> OrderRecord {
         status: OrderStatus::Created,
         expires_at: now + chrono::Duration::minutes(15),
         price_cents: 500,
+        stuff_title: format!("Notes for {stuff}"),
+        paid_cents: None,
         stuff_version: Some(1),
         version: 1,
         created_at: now,
@@ -26,6 +28,7 @@ fn replica(version: u64, status: StuffStatus) -> StuffReplica {
     StuffReplica {
         id: "s1".into(),
         seller_id: "seller".into(),
+        title: format!("Notes v{version}"),
         price_cents: 500,
         status,
         version,
@@ -35,7 +38,7 @@ fn replica(version: u64, status: StuffStatus) -> StuffReplica {
 
 async fn cancel(store: &dyn OrderStore, id: &str) {
     store
-        .transition(id, OrderStatus::Created, OrderStatus::Cancelled, None)
+        .transition(id, OrderStatus::Created, OrderStatus::Cancelled, None, None)
         .await
         .unwrap()
         .unwrap();
@@ -44,7 +47,13 @@ async fn cancel(store: &dyn OrderStore, id: &str) {
 /// Whether a late payment completes the cancelled order `id`.
 async fn completes(store: &dyn OrderStore, id: &str) -> bool {
     store
-        .transition(id, OrderStatus::Cancelled, OrderStatus::Complete, None)
+        .transition(
+            id,
+            OrderStatus::Cancelled,
+            OrderStatus::Complete,
+            None,
+            None,
+        )
         .await
         .unwrap()
         .is_some()
@@ -117,20 +126,38 @@ async fn conformance(store: Arc<dyn OrderStore>) {
     assert_eq!(store.order(&a.id).await.unwrap().unwrap(), a);
     assert!(
         store
-            .transition(&a.id, OrderStatus::Complete, OrderStatus::Cancelled, None)
+            .transition(
+                &a.id,
+                OrderStatus::Complete,
+                OrderStatus::Cancelled,
+                None,
+                None
+            )
             .await
             .unwrap()
             .is_none()
     );
     let c = store
-        .transition(&a.id, OrderStatus::Created, OrderStatus::Cancelled, None)
+        .transition(
+            &a.id,
+            OrderStatus::Created,
+            OrderStatus::Cancelled,
+            None,
+            None,
+        )
         .await
         .unwrap()
         .unwrap();
     assert_eq!((c.status, c.version), (OrderStatus::Cancelled, 2));
     assert!(
         store
-            .transition(&a.id, OrderStatus::Created, OrderStatus::Cancelled, None)
+            .transition(
+                &a.id,
+                OrderStatus::Created,
+                OrderStatus::Cancelled,
+                None,
+                None
+            )
             .await
             .unwrap()
             .is_none()
@@ -141,11 +168,23 @@ async fn conformance(store: Arc<dyn OrderStore>) {
     let b = order("s2", "bob");
     store.create_order(&b, None).await.unwrap();
     assert!(store.stuff_taken("s2", &a.id).await.unwrap());
-    store
-        .transition(&b.id, OrderStatus::Created, OrderStatus::Complete, None)
+    // The payment that completes an order is recorded with it; a later move keeps it.
+    let paid = store
+        .transition(
+            &b.id,
+            OrderStatus::Created,
+            OrderStatus::Complete,
+            Some(375),
+            None,
+        )
         .await
         .unwrap()
         .unwrap();
+    assert_eq!(
+        (paid.paid_cents, paid.stuff_title.as_str(), paid.price_cents),
+        (Some(375), "Notes for s2", 500)
+    );
+    assert_eq!(store.order(&b.id).await.unwrap().unwrap(), paid);
     assert!(matches!(
         store.create_order(&order("s2", "carol"), None).await,
         Err(CreateError::Sold)
@@ -167,6 +206,7 @@ async fn conformance(store: Arc<dyn OrderStore>) {
             &holder.id,
             OrderStatus::Created,
             OrderStatus::Complete,
+            None,
             None,
         )
         .await
@@ -191,7 +231,13 @@ async fn conformance(store: Arc<dyn OrderStore>) {
                 let id = late.id.clone();
                 async move {
                     store
-                        .transition(&id, OrderStatus::Cancelled, OrderStatus::Complete, None)
+                        .transition(
+                            &id,
+                            OrderStatus::Cancelled,
+                            OrderStatus::Complete,
+                            None,
+                            None,
+                        )
                         .await
                 }
             },
@@ -221,6 +267,7 @@ async fn conformance(store: Arc<dyn OrderStore>) {
             OrderStatus::Cancelled,
             OrderStatus::Refunded,
             None,
+            None,
         )
         .await
         .unwrap()
@@ -241,6 +288,7 @@ async fn conformance(store: Arc<dyn OrderStore>) {
             OrderStatus::Complete,
             OrderStatus::Refunded,
             None,
+            None,
         )
         .await
         .unwrap()
@@ -257,6 +305,7 @@ async fn conformance(store: Arc<dyn OrderStore>) {
                 &holder.id,
                 OrderStatus::Complete,
                 OrderStatus::Refunded,
+                None,
                 None
             )
             .await

@@ -28,7 +28,7 @@ const PRICE_MESSAGE: &str = "Price must be a whole number of cents between 50 an
 const DESCRIPTION_MESSAGE: &str = "Description must be text of at most 2000 characters";
 const VERSION_MESSAGE: &str = "Version must be a positive whole number";
 const ID_MESSAGE: &str = "Id must be a non-empty string";
-const STATUS_MESSAGE: &str = "Status must be one of available, reserved, sold";
+const STATUS_MESSAGE: &str = "Status must be one of available, reserved, sold, withdrawn";
 const LIMIT_MESSAGE: &str = "Limit must be a whole number between 1 and 100";
 const CURSOR_MESSAGE: &str = "Cursor is invalid";
 const NOTE_MESSAGE: &str = "Secret note must be text of at most 10000 characters";
@@ -335,6 +335,9 @@ pub struct StuffPatch {
     pub description: Option<Description>,
     /// New note (`Some(None)` removes it).
     pub secret_note: Option<Option<SecretNote>>,
+    /// Take it out of the catalogue (`stuff:withdraw`): an edit like any other, allowed on
+    /// the same terms (the seller's, while available), that sets the status `withdrawn`.
+    pub withdraw: bool,
 }
 
 impl StuffPatch {
@@ -344,6 +347,15 @@ impl StuffPatch {
             && self.price.is_none()
             && self.description.is_none()
             && self.secret_note.is_none()
+            && !self.withdraw
+    }
+
+    /// The patch of `stuff:withdraw`.
+    pub fn withdrawal() -> Self {
+        Self {
+            withdraw: true,
+            ..Self::default()
+        }
     }
 }
 
@@ -372,6 +384,7 @@ impl UpdateStuff {
             description: f.optional("description", Description::parse, &mut errors),
             // Present (even as `null`) means change it; `null` or "" removes the note.
             secret_note: f.nullable("secretNote", SecretNote::parse, &mut errors),
+            withdraw: false,
         };
         let nothing = errors.is_empty() && id.is_some() && patch.is_empty();
         if nothing {

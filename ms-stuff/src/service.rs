@@ -8,7 +8,7 @@
 
 use crate::domain::{
     Cursor, DeliveryFor, FileAttach, FileCheck, FileOrphans, FileRemove, GetStuff, ListStuff,
-    NewStuff, UpdateStuff,
+    NewStuff, StuffPatch, UpdateStuff,
 };
 use crate::store::{Edit, FileEdit, FileOp, ListQuery, StoreError, StuffStore, file_refusal};
 use async_trait::async_trait;
@@ -38,6 +38,8 @@ pub const STALE_VERSION: &str = "This stuff was changed by someone else";
 pub const TOO_MANY_FILES: &str = "A stuff can have at most 10 files";
 /// 404 for a file id the stuff does not have.
 pub const FILE_NOT_FOUND: &str = "File not found";
+/// How many listings `stuff:mine` answers with (like `order:list`, one bounded reply).
+const MINE_MAX: u32 = 500;
 /// 403 for `delivery:get` on an order that is not the caller's complete order (CONTRACT.md).
 pub const PAY_FIRST: &str = "Pay for this order to get the stuff";
 
@@ -48,6 +50,7 @@ pub fn api_error(e: StoreError) -> ApiError {
         StoreError::NotOwner => ApiError::forbidden(NOT_OWNER),
         StoreError::Reserved => ApiError::conflict(RESERVED),
         StoreError::Sold => ApiError::conflict(SOLD),
+        StoreError::Withdrawn => ApiError::conflict(contract::NOT_FOR_SALE),
         StoreError::VersionConflict => ApiError::conflict(STALE_VERSION),
         StoreError::TooManyFiles => ApiError::conflict(TOO_MANY_FILES),
         StoreError::FileNotFound => ApiError::not_found(FILE_NOT_FOUND),
@@ -192,6 +195,51 @@ impl StuffService {
             .map_err(api_error)?;
         tracing::info!(stuff_id = %rec.id, version = rec.version, "stuff updated");
         stuff_json(&rec)
+    }
+
+    /// `stuff:withdraw`: the seller takes an available stuff out of the catalogue; one
+    /// already withdrawn is answered as it is.
+    #[tracing::instrument(skip_all)]
+    async fn withdraw(&self, ctx: &RpcContext, payload: &Value) -> Result<Value, ApiError> {
+        let caller = ctx.require_user()?;
+        let input = GetStuff::parse(payload)?;
+        let patch = StuffPatch::withdrawal();
+        let edited = self
+            .store
+            .edit(&Edit {
+                id: input.id.as_str(),
+                editor_id: &caller.id,
+                expected_version: None,
+                patch: &patch,
+                now: now(),
+                correlation_id: ctx.correlation_id.as_deref(),
+            })
+            .await;
+        let rec = match edited {
+            Ok(rec) => {
+                tracing::info!(stuff_id = %rec.id, version = rec.version, "stuff withdrawn");
+                rec
+            }
+            Err(StoreError::Withdrawn) => self.existing(input.id.as_str()).await?,
+            Err(e) => return Err(api_error(e)),
+        };
+        stuff_json(&rec)
+    }
+
+    /// `stuff:mine`: the caller's listings in every status, newest first.
+    #[tracing::instrument(skip_all)]
+    async fn mine(&self, ctx: &RpcContext) -> Result<Value, ApiError> {
+        let caller = ctx.require_user()?;
+        let items = self
+            .store
+            .by_seller(&caller.id, MINE_MAX)
+            .await
+            .map_err(api_error)?;
+        let items = items
+            .iter()
+            .map(stuff_json)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Value::Array(items))
     }
 
     /// `stuff:file-check` (router, before an upload): the same refusals the attach would
@@ -390,6 +438,8 @@ impl RpcHandler for StuffService {
             StuffAction::Get => self.get(&payload).await,
             StuffAction::Create => self.create(&ctx, &payload).await,
             StuffAction::Update => self.update(&ctx, &payload).await,
+            StuffAction::Withdraw => self.withdraw(&ctx, &payload).await,
+            StuffAction::Mine => self.mine(&ctx).await,
             StuffAction::FileCheck => self.file_check(&ctx, payload).await,
             StuffAction::FileAttach => self.file_attach(&ctx, payload).await,
             StuffAction::FileRemove => self.file_remove(&ctx, payload).await,

@@ -43,6 +43,8 @@ fn order(id: &str, stuff_id: &str, status: OrderStatus, version: u64) -> OrderRe
         status,
         expires_at: Utc::now() + Duration::minutes(15),
         price_cents: 1500,
+        stuff_title: "Notes".into(),
+        paid_cents: None,
         stuff_version: None,
         version,
         created_at: Utc::now(),
@@ -195,6 +197,7 @@ async fn edits_compare_and_set(store: &Arc<dyn StuffStore>) {
         price: Some(PriceCents::parse(&json!(2500)).unwrap()),
         description: Some(Description::parse(&json!("")).unwrap()),
         secret_note: None,
+        withdraw: false,
     };
     let e = edit(&s.id, "ann", Some(1), &patch);
     let v2 = store.edit(&e).await.unwrap();
@@ -694,6 +697,103 @@ async fn concurrent_cancel_and_create(store: &Arc<dyn StuffStore>) {
     drain(store).await;
 }
 
+/// `stuff:withdraw` is an edit that sets `withdrawn`: the seller's, while available; the
+/// catalogue stops listing it; `by_seller` still shows it, newest first, only theirs.
+async fn withdrawals_and_sellers(store: &Arc<dyn StuffStore>) {
+    let seller = format!("wanda-{}", uuid::Uuid::now_v7());
+    let base = micros(Utc::now()) + Duration::hours(2);
+    let older = stuff(&seller, "Old notes", base);
+    let newer = stuff(&seller, "New notes", base + Duration::seconds(1));
+    let other = stuff("someone-else", "Theirs", base + Duration::seconds(2));
+    for s in [&older, &newer, &other] {
+        store.create(s, None, None).await.unwrap();
+    }
+    drain(store).await;
+    let ids = |v: Vec<StuffRecord>| v.into_iter().map(|s| s.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.by_seller(&seller, 10).await.unwrap()),
+        vec![newer.id.clone(), older.id.clone()]
+    );
+    assert_eq!(
+        ids(store.by_seller(&seller, 1).await.unwrap()),
+        vec![newer.id.clone()]
+    );
+
+    let withdrawal = StuffPatch::withdrawal();
+    assert!(matches!(
+        store
+            .edit(&edit(&older.id, "someone-else", None, &withdrawal))
+            .await,
+        Err(StoreError::NotOwner)
+    ));
+    let w = store
+        .edit(&edit(&older.id, &seller, None, &withdrawal))
+        .await
+        .unwrap();
+    assert_eq!((w.status, w.version), (StuffStatus::Withdrawn, 2));
+    assert_eq!(w.title, "Old notes", "a withdrawal changes nothing else");
+    let events = outbox(store).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(updated(&events[0]), &w);
+    drain(store).await;
+    // Once withdrawn: no second withdrawal, no edit, no file.
+    assert!(matches!(
+        store
+            .edit(&edit(&older.id, &seller, None, &withdrawal))
+            .await,
+        Err(StoreError::Withdrawn)
+    ));
+    assert!(matches!(
+        store
+            .edit(&edit(&older.id, &seller, None, &title_patch("Again")))
+            .await,
+        Err(StoreError::Withdrawn)
+    ));
+    let f = file("f-w", "objects/w");
+    assert!(matches!(
+        store
+            .edit_files(&file_edit(&older.id, &seller, FileOp::Add(&f)))
+            .await,
+        Err(StoreError::Withdrawn)
+    ));
+    assert!(outbox(store).await.is_empty());
+
+    // Never listed, whatever the filter; still there by id and for its seller.
+    let listed = |q: ListQuery| async move { ids(store.list(&q).await.unwrap()) };
+    let all = listed(ListQuery {
+        status: None,
+        after: None,
+        limit: 1000,
+    })
+    .await;
+    assert!(!all.contains(&older.id) && all.contains(&newer.id));
+    let withdrawn = listed(ListQuery {
+        status: Some(StuffStatus::Withdrawn),
+        after: None,
+        limit: 1000,
+    })
+    .await;
+    assert!(withdrawn.is_empty());
+    assert_eq!(store.get(&older.id).await.unwrap().unwrap(), w);
+    let mine = store.by_seller(&seller, 10).await.unwrap();
+    assert_eq!(
+        mine.iter().map(|s| s.status).collect::<Vec<_>>(),
+        vec![StuffStatus::Available, StuffStatus::Withdrawn]
+    );
+
+    // An order ms-order took before it heard of the withdrawal is refused, not a hold.
+    let late = order("o-withdrawn", &older.id, OrderStatus::Created, 1);
+    match apply(store, OrderChange::Created, &late).await {
+        OrderOutcome::Refused(r) => assert_eq!(r.reason, "the seller withdrew the stuff"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(
+        store.get(&older.id).await.unwrap().unwrap().status,
+        StuffStatus::Withdrawn
+    );
+    drain(store).await;
+}
+
 async fn conformance(store: Arc<dyn StuffStore>) {
     create_get_and_list(&store).await;
     edits_compare_and_set(&store).await;
@@ -701,6 +801,7 @@ async fn conformance(store: Arc<dyn StuffStore>) {
     price_pins(&store).await;
     concurrent_cancel_and_create(&store).await;
     files_and_notes(&store).await;
+    withdrawals_and_sellers(&store).await;
 }
 
 #[tokio::test]
@@ -731,7 +832,8 @@ async fn sqlite_file() {
         })
         .await
         .unwrap();
-    assert_eq!(page.len(), 35);
+    // Every stuff the suite created but the one it withdrew.
+    assert_eq!(page.len(), 37);
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -28,10 +28,11 @@ async fn kill_9_of_each_backend_during_checkout_loses_nothing_and_applies_nothin
     for (round, b) in Backend::ALL.iter().chain(Backend::ALL.iter()).enumerate() {
         sys.kill9(b.name()).unwrap();
         eprintln!("[{:?}] kill {round}: ms-{} killed", t0.elapsed(), b.name());
-        // Clients keep getting answers (503s for the dead service) while it is down.
+        // Clients keep getting answers (503s for the dead service) while it is down; a
+        // payment in flight to a killed ms-payment is answered after the gateway wait (30 s).
         load.answers(
             3,
-            Duration::from_secs(30),
+            Duration::from_secs(45),
             &format!("answers with ms-{} down", b.name()),
         )
         .await

@@ -14,8 +14,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
-/// Generous: the router answers every request within its RPC timeout.
-const ACK: Duration = Duration::from_secs(15);
+/// Longer than the router's longest wait: `payment:create` to a killed ms-payment is answered
+/// 503 only after the gateway wait, and a client must not give up before the router does.
+const ACK: Duration =
+    ms_common::contract::GATEWAY_REPLY_WAIT.saturating_add(Duration::from_secs(5));
 
 /// What clients were told, by outcome.
 #[derive(Default, Debug)]

@@ -111,6 +111,10 @@ service_actions! {
         Create = "stuff:create", mutates: true, relayed: true;
         /// Edit one's own stuff.
         Update = "stuff:update", mutates: true, relayed: true;
+        /// Take one's own stuff out of the catalogue for good.
+        Withdraw = "stuff:withdraw", mutates: true, relayed: true;
+        /// Every stuff the caller listed, in any status.
+        Mine = "stuff:mine", mutates: false, relayed: true;
         /// May the caller upload a file to this stuff? (router, before storing bytes)
         FileCheck = "stuff:file-check", mutates: false, relayed: false;
         /// Record an uploaded file or a new version (router, after storing bytes).

@@ -42,6 +42,9 @@ use serde_json::{Map, Value};
 /// Every status a failure may carry (HTTP status or `status` of an ack).
 pub const STATUS_CODES: [u16; 9] = [400, 401, 402, 403, 404, 409, 429, 500, 503];
 
+/// 409 for buying (ms-order) or editing (ms-stuff) a stuff its seller withdrew.
+pub const NOT_FOR_SALE: &str = "This stuff is no longer for sale";
+
 /// The message of the 400 on field `email` for anything that is not an acceptable address.
 pub const INVALID_EMAIL: &str = "Email must be valid";
 

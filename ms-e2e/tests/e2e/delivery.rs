@@ -503,8 +503,9 @@ async fn notes_limits_and_removal() {
 
     // The buyer pays and reads the note.
     let order_id = m.buy().await;
-    let d = ask(&m.buyer, "delivery:get", json!({"orderId": order_id})).await["data"].clone();
-    assert_eq!(d["secretNote"], "KEY-1234");
+    let ack = ask(&m.buyer, "delivery:get", json!({"orderId": order_id})).await;
+    let d = &ack["data"];
+    assert_eq!(d["secretNote"], "KEY-1234", "{ack}");
     assert_eq!(d["files"].as_array().map(Vec::len), Some(9));
     m.sys.stop().await;
 }

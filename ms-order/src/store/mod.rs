@@ -23,6 +23,9 @@ pub struct StuffReplica {
     pub id: String,
     /// Who sells it (cannot buy it).
     pub seller_id: String,
+    /// Its title, copied into new orders (replicas written before it was kept have none).
+    #[serde(default)]
+    pub title: String,
     /// Current price, copied into new orders.
     pub price_cents: i64,
     /// Status as ms-stuff last announced it.
@@ -68,13 +71,15 @@ pub trait OrderStore: Send + Sync + 'static {
     async fn order(&self, id: &str) -> anyhow::Result<Option<OrderRecord>>;
     /// A user's orders, newest first.
     async fn orders_of(&self, user_id: &str) -> anyhow::Result<Vec<OrderRecord>>;
-    /// Moves an order from `from` to `to` (compare-and-set on status), bumping its version
-    /// and writing the matching event in the same transaction. `None` if it was not in `from`.
+    /// Moves an order from `from` to `to` (compare-and-set on status), bumping its version,
+    /// recording `paid_cents` when given (the payment that moves it), and writing the
+    /// matching event in the same transaction. `None` if it was not in `from`.
     async fn transition(
         &self,
         id: &str,
         from: OrderStatus,
         to: OrderStatus,
+        paid_cents: Option<i64>,
         correlation_id: Option<String>,
     ) -> anyhow::Result<Option<OrderRecord>>;
     /// Ids of `created` orders whose hold ended before `before`, the longest overdue first,

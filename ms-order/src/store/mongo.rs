@@ -89,6 +89,11 @@ struct OrderDoc {
     #[serde(with = "ms_common::time::db")]
     expires_at: DateTime<Utc>,
     price_cents: i64,
+    // Both absent from orders written before they were recorded.
+    #[serde(default)]
+    stuff_title: String,
+    #[serde(default)]
+    paid_cents: Option<i64>,
     // Absent from orders written before it was recorded.
     #[serde(default, with = "ms_common::storage::optional_version")]
     stuff_version: Option<u64>,
@@ -216,6 +221,7 @@ impl OrderStore for MongoOrderStore {
         id: &str,
         from: OrderStatus,
         to: OrderStatus,
+        paid_cents: Option<i64>,
         cid: Option<String>,
     ) -> anyhow::Result<Option<OrderRecord>> {
         let moved = self
@@ -223,11 +229,15 @@ impl OrderStore for MongoOrderStore {
             .transaction((self, id, &cid), |session, ctx| {
                 let (store, id, cid) = *ctx;
                 async move {
+                    let mut set = doc! {"status": to.as_str()};
+                    if let Some(paid) = paid_cents {
+                        set.insert("paidCents", paid);
+                    }
                     let res = store
                         .orders()
                         .update_one(
                             doc! {"_id": id, "status": from.as_str()},
-                            doc! {"$set": {"status": to.as_str()}, "$inc": {"version": 1_i64}},
+                            doc! {"$set": set, "$inc": {"version": 1_i64}},
                         )
                         .session(&mut *session)
                         .await;
@@ -318,6 +328,8 @@ mod tests {
             status,
             expires_at: from_db("2026-11-23T20:15:00.250Z").unwrap(),
             price_cents: 1999,
+            stuff_title: "Lamp".into(),
+            paid_cents: None,
             stuff_version: Some(3),
             version: 2,
             created_at: from_db("2026-11-23T20:00:00Z").unwrap(),
@@ -339,18 +351,29 @@ mod tests {
                 "expiresAt": to_db(&o.expires_at), "priceCents": o.price_cents, "version": db_version(o.version),
                 "createdAt": to_db(&o.created_at),
             };
-            // Plus the stuff version it was priced at.
+            // Plus the stuff version it was priced at, its title and what was paid.
             let mut now = old.clone();
             now.insert("stuffVersion", 3_i64);
+            now.insert("stuffTitle", "Lamp");
+            now.insert("paidCents", Bson::Null);
             let d = order_doc(&o).unwrap();
             assert_eq!(d.get("stuffVersion"), now.get("stuffVersion"));
+            assert_eq!(d, now);
             assert_eq!(order_from(d).unwrap(), o);
             // An order written before the field existed reads as unchecked.
             let before = order_from(old).unwrap();
-            assert_eq!(before.stuff_version, None);
+            assert_eq!(
+                (
+                    before.stuff_version,
+                    before.stuff_title.as_str(),
+                    before.paid_cents
+                ),
+                (None, "", None)
+            );
             assert_eq!(
                 OrderRecord {
                     stuff_version: Some(3),
+                    stuff_title: "Lamp".into(),
                     ..before
                 },
                 o
@@ -370,13 +393,14 @@ mod tests {
         let s = StuffReplica {
             id: "s1".into(),
             seller_id: "u1".into(),
+            title: "Lamp".into(),
             price_cents: 500,
             status: StuffStatus::Reserved,
             version: 4,
             deliverable: true,
         };
         // What the upsert's `$set` writes, and the `_id` it was upserted under.
-        let doc = doc! {"_id": &s.id, "sellerId": &s.seller_id, "priceCents": s.price_cents, "status": s.status.as_str(), "version": db_version(s.version), "deliverable": true};
+        let doc = doc! {"_id": &s.id, "sellerId": &s.seller_id, "title": "Lamp", "priceCents": s.price_cents, "status": s.status.as_str(), "version": db_version(s.version), "deliverable": true};
         assert_eq!(to_document(&s).unwrap(), doc);
         assert_eq!(from_document::<StuffReplica>(doc).unwrap(), s);
         // A replica written before delivery existed reads as nothing to deliver.

@@ -85,6 +85,14 @@ CREATE INDEX orders_by_user ON orders(user_id, created_at);",
         name: "orders: the stuff version they were priced at",
         sql: "ALTER TABLE orders ADD COLUMN stuff_version INTEGER;",
     },
+    Migration {
+        version: 7,
+        name: "what an order bought and paid: the stuff's title, the amount charged",
+        sql: "
+ALTER TABLE stuff_replica ADD COLUMN title TEXT NOT NULL DEFAULT '';
+ALTER TABLE orders ADD COLUMN stuff_title TEXT NOT NULL DEFAULT '';
+ALTER TABLE orders ADD COLUMN paid_cents INTEGER;",
+    },
 ];
 
 /// Orders in a SQLite database.
@@ -114,13 +122,15 @@ impl OrderStore for SqliteOrderStore {
         let check = VersionCheck::of(held.map(|h| u64::try_from(h).unwrap_or(0)), s.version);
         if check == VersionCheck::Apply {
             sqlx::query(
-                "INSERT INTO stuff_replica (id, seller_id, price_cents, status, version, deliverable)
-                 VALUES (?, ?, ?, ?, ?, ?)
-                 ON CONFLICT(id) DO UPDATE SET seller_id = excluded.seller_id, price_cents = excluded.price_cents,
-                 status = excluded.status, version = excluded.version, deliverable = excluded.deliverable",
+                "INSERT INTO stuff_replica (id, seller_id, title, price_cents, status, version, deliverable)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT(id) DO UPDATE SET seller_id = excluded.seller_id, title = excluded.title,
+                 price_cents = excluded.price_cents, status = excluded.status, version = excluded.version,
+                 deliverable = excluded.deliverable",
             )
             .bind(&s.id)
             .bind(&s.seller_id)
+            .bind(&s.title)
             .bind(s.price_cents)
             .bind(s.status.as_str())
             .bind(db_version(s.version))
@@ -142,6 +152,7 @@ impl OrderStore for SqliteOrderStore {
             Ok(StuffReplica {
                 id: r.get("id"),
                 seller_id: r.get("seller_id"),
+                title: r.get("title"),
                 price_cents: r.get("price_cents"),
                 status: StuffStatus::parse(&status)
                     .ok_or_else(|| anyhow::anyhow!("bad stuff status {status}"))?,
@@ -165,8 +176,9 @@ impl OrderStore for SqliteOrderStore {
             return Err(CreateError::Sold);
         }
         let res = sqlx::query(
-            "INSERT INTO orders (id, stuff_id, user_id, status, expires_at, price_cents, stuff_version, version, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO orders (id, stuff_id, user_id, status, expires_at, price_cents, stuff_title,
+                                 paid_cents, stuff_version, version, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&o.id)
         .bind(&o.stuff_id)
@@ -174,6 +186,8 @@ impl OrderStore for SqliteOrderStore {
         .bind(o.status.as_str())
         .bind(to_db(&o.expires_at))
         .bind(o.price_cents)
+        .bind(&o.stuff_title)
+        .bind(o.paid_cents)
         .bind(o.stuff_version.map(db_version))
         .bind(db_version(o.version))
         .bind(to_db(&o.created_at))
@@ -215,13 +229,16 @@ impl OrderStore for SqliteOrderStore {
         id: &str,
         from: OrderStatus,
         to: OrderStatus,
+        paid_cents: Option<i64>,
         cid: Option<String>,
     ) -> anyhow::Result<Option<OrderRecord>> {
         let mut tx = self.db.begin_write().await?;
         let changed = sqlx::query(
-            "UPDATE orders SET status = ?, version = version + 1 WHERE id = ? AND status = ?",
+            "UPDATE orders SET status = ?, paid_cents = COALESCE(?, paid_cents), version = version + 1
+             WHERE id = ? AND status = ?",
         )
         .bind(to.as_str())
+        .bind(paid_cents)
         .bind(id)
         .bind(from.as_str())
         .execute(&mut *tx)

@@ -282,6 +282,8 @@ pub fn new_order(user_id: &str, price_cents: i64) -> OrderRecord {
         status: OrderStatus::Created,
         expires_at: now + chrono::Duration::minutes(15),
         price_cents,
+        stuff_title: "Notes".into(),
+        paid_cents: None,
         stuff_version: None,
         version: 1,
         created_at: now,

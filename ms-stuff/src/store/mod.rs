@@ -38,6 +38,9 @@ pub enum StoreError {
     /// The stuff is sold and cannot be edited.
     #[error("stuff is sold")]
     Sold,
+    /// The seller withdrew the stuff: it cannot be edited or bought.
+    #[error("stuff is withdrawn")]
+    Withdrawn,
     /// The stored version is not the one the editor read.
     #[error("version conflict")]
     VersionConflict,
@@ -118,8 +121,10 @@ pub fn file_refusal(
     if stuff.seller_id != editor {
         return Some(StoreError::NotOwner);
     }
-    if stuff.status == StuffStatus::Reserved {
-        return Some(StoreError::Reserved);
+    match stuff.status {
+        StuffStatus::Reserved => return Some(StoreError::Reserved),
+        StuffStatus::Withdrawn => return Some(StoreError::Withdrawn),
+        StuffStatus::Available | StuffStatus::Sold => {}
     }
     match replaces {
         // A new version is the one change allowed after a sale: past buyers get it.
@@ -191,7 +196,7 @@ pub fn delivery_event(
     ))
 }
 
-/// One page request of the newest-first list.
+/// One page request of the newest-first list (withdrawn stuff is never listed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {
     /// Only this status.
@@ -242,11 +247,12 @@ pub enum OrderOutcome {
     UnknownStuff,
 }
 
-/// Why `order` may not reserve `stuff`: the stuff is available but at another version
-/// than the one the order was priced at (the seller changed it after ms-order's replica
-/// saw it), so the buyer would pay for something they did not see. `None`: it may.
+/// Why `order` may not reserve `stuff`: the seller withdrew it, or it is available but at
+/// another version than the one the order was priced at (the seller changed it after
+/// ms-order's replica saw it), so the buyer would pay for something they did not see.
+/// `None`: it may.
 ///
-/// Only a reservation of an available stuff is checked. An order recorded while another
+/// Only a reservation of an available (or withdrawn) stuff is checked. An order recorded while another
 /// held the stuff takes it over unchecked (edits are refused while reserved, so what it
 /// was priced at is still what is offered); an order made before orders recorded their
 /// version carries none and is not checked.
@@ -255,21 +261,28 @@ pub fn reservation_refusal(
     order: &OrderRecord,
     stuff: &StuffRecord,
 ) -> Option<ReservationRefusal> {
-    let priced = order.stuff_version?;
-    (change == OrderChange::Created
-        && stuff.status == StuffStatus::Available
-        && priced != stuff.version)
-        .then(|| ReservationRefusal {
-            order_id: order.id.clone(),
-            user_id: order.user_id.clone(),
-            stuff_id: stuff.id.clone(),
-            priced_version: priced,
-            stuff_version: stuff.version,
-            reason: format!(
-                "order priced at version {priced}, stuff is at version {}",
-                stuff.version
-            ),
-        })
+    if change != OrderChange::Created {
+        return None;
+    }
+    let priced = order.stuff_version;
+    let reason = match stuff.status {
+        StuffStatus::Withdrawn => "the seller withdrew the stuff".to_owned(),
+        StuffStatus::Available if priced.is_some_and(|p| p != stuff.version) => format!(
+            "order priced at version {}, stuff is at version {}",
+            priced.unwrap_or_default(),
+            stuff.version
+        ),
+        _ => return None,
+    };
+    Some(ReservationRefusal {
+        order_id: order.id.clone(),
+        user_id: order.user_id.clone(),
+        stuff_id: stuff.id.clone(),
+        // An order made before orders recorded their version was priced at an unknown one.
+        priced_version: priced.unwrap_or_default(),
+        stuff_version: stuff.version,
+        reason,
+    })
 }
 
 /// The `reservation.refused` event of a refusal.
@@ -376,6 +389,7 @@ pub fn edit_refusal(current: Option<&StuffRecord>, edit: &Edit<'_>) -> StoreErro
         Some(s) if s.seller_id != edit.editor_id => StoreError::NotOwner,
         Some(s) if s.status == StuffStatus::Reserved => StoreError::Reserved,
         Some(s) if s.status == StuffStatus::Sold => StoreError::Sold,
+        Some(s) if s.status == StuffStatus::Withdrawn => StoreError::Withdrawn,
         // Owner, available: only the version can have failed the compare-and-set.
         Some(_) => StoreError::VersionConflict,
     }
@@ -393,8 +407,11 @@ pub trait StuffStore: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Finds by id.
     async fn get(&self, id: &str) -> Result<Option<StuffRecord>, StoreError>;
-    /// Newest first (`createdAt`, then `id`, descending), after the cursor, at most `limit`.
+    /// Newest first (`createdAt`, then `id`, descending), after the cursor, at most `limit`;
+    /// never a withdrawn stuff.
     async fn list(&self, q: &ListQuery) -> Result<Vec<StuffRecord>, StoreError>;
+    /// A seller's stuff in every status, newest first, at most `limit`.
+    async fn by_seller(&self, seller_id: &str, limit: u32) -> Result<Vec<StuffRecord>, StoreError>;
     /// Applies a seller's edit as one compare-and-set on seller, status `available` and
     /// (when given) version, incrementing the version and writing `stuff.updated` in the
     /// same transaction. A refused edit says why ([`edit_refusal`]).

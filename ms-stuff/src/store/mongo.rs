@@ -52,6 +52,14 @@ impl MongoStuffStore {
                     .build(),
             )
             .await?;
+        // stuff:mine: a seller's stuff, newest first.
+        stuff
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! {"sellerId": 1, "createdAt": -1, "_id": -1})
+                    .build(),
+            )
+            .await?;
         db.collection::<Document>("order_versions")
             .create_index(
                 IndexModel::builder()
@@ -100,6 +108,9 @@ impl MongoStuffStore {
         if let Some(note) = &e.patch.secret_note {
             set.insert("secretNote", note.as_ref().map(|n| n.as_str()));
             set.insert("hasSecretNote", note.is_some());
+        }
+        if e.patch.withdraw {
+            set.insert("status", StuffStatus::Withdrawn.as_str());
         }
         let update = doc! {"$set": set, "$inc": {"version": 1_i64}};
         let updated = self
@@ -373,9 +384,12 @@ impl StuffStore for MongoStuffStore {
 
     async fn list(&self, q: &ListQuery) -> Result<Vec<StuffRecord>, StoreError> {
         let mut filter = Document::new();
-        if let Some(s) = q.status {
-            filter.insert("status", s.as_str());
-        }
+        match q.status {
+            // The catalogue never lists withdrawn stuff.
+            Some(StuffStatus::Withdrawn) => return Ok(Vec::new()),
+            Some(s) => filter.insert("status", s.as_str()),
+            None => filter.insert("status", doc! {"$ne": StuffStatus::Withdrawn.as_str()}),
+        };
         if let Some(c) = &q.after {
             let t = to_db(&c.created_at);
             filter.insert(
@@ -391,6 +405,18 @@ impl StuffStore for MongoStuffStore {
             .find(filter)
             .sort(doc! {"createdAt": -1, "_id": -1})
             .limit(i64::from(q.limit))
+            .await?
+            .try_collect()
+            .await?;
+        docs.into_iter().map(stuff_from).collect()
+    }
+
+    async fn by_seller(&self, seller_id: &str, limit: u32) -> Result<Vec<StuffRecord>, StoreError> {
+        let docs: Vec<Document> = self
+            .stuff()
+            .find(doc! {"sellerId": seller_id})
+            .sort(doc! {"createdAt": -1, "_id": -1})
+            .limit(i64::from(limit))
             .await?
             .try_collect()
             .await?;

@@ -72,6 +72,36 @@ DROP TABLE order_versions;
 ALTER TABLE order_versions_v3 RENAME TO order_versions;
 CREATE INDEX order_versions_active ON order_versions(stuff_id, order_id) WHERE status = 'created';",
     },
+    Migration {
+        version: 4,
+        name: "withdrawn stuff, a seller's stuff",
+        sql: "
+-- SQLite cannot change a CHECK: stuff is rebuilt to allow 'withdrawn', indexes with it.
+CREATE TABLE stuff_v4 (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL,
+    price_cents INTEGER NOT NULL CHECK (price_cents BETWEEN 1 AND 100000000),
+    seller_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('available', 'reserved', 'sold', 'withdrawn')),
+    order_id TEXT,
+    version INTEGER NOT NULL CHECK (version >= 1),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    files TEXT NOT NULL DEFAULT '[]',
+    secret_note TEXT
+);
+INSERT INTO stuff_v4 (id, title, description, price_cents, seller_id, status, order_id, version,
+                      created_at, updated_at, files, secret_note)
+    SELECT id, title, description, price_cents, seller_id, status, order_id, version,
+           created_at, updated_at, files, secret_note FROM stuff;
+DROP TABLE stuff;
+ALTER TABLE stuff_v4 RENAME TO stuff;
+CREATE INDEX stuff_newest ON stuff(created_at DESC, id DESC);
+CREATE INDEX stuff_status_newest ON stuff(status, created_at DESC, id DESC);
+-- stuff:mine: a seller's stuff, newest first.
+CREATE INDEX stuff_by_seller ON stuff(seller_id, created_at DESC, id DESC);",
+    },
 ];
 
 /// What a read returns: the record's fields (`has_secret_note` computed, the note never).
@@ -153,7 +183,7 @@ impl StuffStore for SqliteStuffStore {
         // Keyset pagination on (created_at, id); `?N IS NULL` switches a filter off.
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM stuff
-             WHERE (?1 IS NULL OR status = ?1)
+             WHERE (?1 IS NULL OR status = ?1) AND status <> 'withdrawn'
                AND (?2 IS NULL OR created_at < ?2 OR (created_at = ?2 AND id < ?3))
              ORDER BY created_at DESC, id DESC
              LIMIT ?4"
@@ -162,6 +192,21 @@ impl StuffStore for SqliteStuffStore {
         .bind(after_time)
         .bind(after_id)
         .bind(i64::from(q.limit))
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(StuffRecord::from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn by_seller(&self, seller_id: &str, limit: u32) -> Result<Vec<StuffRecord>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM stuff WHERE seller_id = ?
+             ORDER BY created_at DESC, id DESC LIMIT ?"
+        )))
+        .bind(seller_id)
+        .bind(i64::from(limit))
         .fetch_all(self.db.pool())
         .await?;
         Ok(rows
@@ -180,6 +225,7 @@ impl StuffStore for SqliteStuffStore {
                  price_cents = COALESCE(?2, price_cents),
                  description = COALESCE(?3, description),
                  secret_note = CASE WHEN ?8 THEN ?9 ELSE secret_note END,
+                 status = CASE WHEN ?10 THEN 'withdrawn' ELSE status END,
                  version = version + 1,
                  updated_at = ?4
              WHERE id = ?5 AND seller_id = ?6 AND status = 'available'
@@ -200,6 +246,7 @@ impl StuffStore for SqliteStuffStore {
                 .as_ref()
                 .and_then(|n| n.as_ref().map(|n| n.as_str().to_owned())),
         )
+        .bind(e.patch.withdraw)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {

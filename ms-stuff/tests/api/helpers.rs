@@ -248,6 +248,8 @@ pub fn order(id: &str, stuff_id: &str, status: OrderStatus, version: u64) -> Ord
         status,
         expires_at: Utc::now() + ChronoDuration::minutes(15),
         price_cents: 1000,
+        stuff_title: "Notes".into(),
+        paid_cents: None,
         stuff_version: None,
         version,
         created_at: Utc::now(),

@@ -8,3 +8,4 @@ mod catalogue;
 mod concurrency;
 mod helpers;
 mod order_events;
+mod selling;
