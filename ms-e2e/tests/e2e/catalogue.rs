@@ -32,6 +32,7 @@ async fn create_get_list_update_and_every_refusal() {
     assert_eq!(
         keys,
         [
+            "course",
             "createdAt",
             "description",
             "files",

@@ -35,7 +35,8 @@ async fn create_get_list_and_update() {
             "createdAt",
             "updatedAt",
             "files",
-            "hasSecretNote"
+            "hasSecretNote",
+            "course"
         ]),
         "exactly the contract's Stuff shape"
     );
