@@ -34,6 +34,7 @@ const LIMIT_MESSAGE: &str = "Limit must be a whole number between 1 and 100";
 const CURSOR_MESSAGE: &str = "Cursor is invalid";
 const COURSE_MESSAGE: &str = "Course must be 2 to 20 letters, digits, spaces or dashes";
 const SELLER_MESSAGE: &str = "sellerId must be a valid id";
+const SEARCH_MESSAGE: &str = "Search must be text of at most 100 characters";
 const SORT_MESSAGE: &str = "Sort must be one of newest, priceAsc, priceDesc, rating";
 const NOTE_MESSAGE: &str = "Secret note must be text of at most 10000 characters";
 
@@ -180,15 +181,48 @@ impl Default for ListLimit {
     }
 }
 
+/// How a page is ordered: a client's `sort`, or best matches first for a search without
+/// one. Best matches are the stuff whose title has every word (phase 0), then the rest
+/// (phase 1), each newest first: a stuff's phase depends only on its own text, so inserts
+/// never shift a page (a corpus-wide score such as BM25 would).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListOrder {
+    /// The client's `sort`.
+    Sort(StuffSort),
+    /// Best matches first (a search without `sort`).
+    Relevance,
+}
+
+impl ListOrder {
+    fn as_str(self) -> &'static str {
+        match self {
+            ListOrder::Sort(s) => s.as_str(),
+            ListOrder::Relevance => "relevance",
+        }
+    }
+    fn parse(name: &str) -> Option<Self> {
+        if name == "relevance" {
+            return Some(ListOrder::Relevance);
+        }
+        StuffSort::ALL
+            .into_iter()
+            .find(|s| s.as_str() == name)
+            .map(ListOrder::Sort)
+    }
+}
+
 /// Where the next page starts: strictly after the last item of the previous one, in the
 /// order the list was sorted by (keyset pagination: an insert never shifts a page).
 ///
-/// On the wire it is opaque: base64url of `<sort>|<createdAt RFC 3339>|<priceCents>|<id>`.
-/// It continues only the order it came from.
+/// On the wire it is opaque: base64url of
+/// `<order>|<phase>|<createdAt RFC 3339>|<priceCents>|<id>`. It continues only the order
+/// it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
     /// The order it continues.
-    pub sort: StuffSort,
+    pub order: ListOrder,
+    /// For [`ListOrder::Relevance`]: 0 while in the title matches, 1 after them.
+    pub phase: u8,
     /// Creation time of the last item of the previous page.
     pub created_at: DateTime<Utc>,
     /// Price of that item.
@@ -198,10 +232,11 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    /// The cursor after `last`, in `sort` order.
-    pub fn after(sort: StuffSort, last: &StuffRecord) -> Self {
+    /// The cursor after `last`, in `order` (and `phase` of a relevance order).
+    pub fn after(order: ListOrder, phase: u8, last: &StuffRecord) -> Self {
         Self {
-            sort,
+            order,
+            phase,
             created_at: last.created_at,
             price_cents: last.price_cents,
             id: last.id.clone(),
@@ -210,8 +245,9 @@ impl Cursor {
     /// The opaque string sent to clients.
     pub fn encode(&self) -> String {
         let raw = format!(
-            "{}|{}|{}|{}",
-            self.sort.as_str(),
+            "{}|{}|{}|{}|{}",
+            self.order.as_str(),
+            self.phase,
             ms_common::time::to_db(&self.created_at),
             self.price_cents,
             self.id
@@ -227,25 +263,60 @@ impl Cursor {
             .ok_or_else(invalid)?;
         let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| invalid())?;
         let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-        let mut parts = text.splitn(4, '|');
-        let (Some(sort), Some(time), Some(price), Some(id)) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let mut parts = text.splitn(5, '|');
+        let (Some(order), Some(phase), Some(time), Some(price), Some(id)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
             return Err(invalid());
         };
-        let sort = StuffSort::ALL
-            .into_iter()
-            .find(|s| s.as_str() == sort)
-            .ok_or_else(invalid)?;
+        let order = ListOrder::parse(order).ok_or_else(invalid)?;
+        let phase = match phase {
+            "0" => 0,
+            "1" if order == ListOrder::Relevance => 1,
+            _ => return Err(invalid()),
+        };
         if id.is_empty() {
             return Err(invalid());
         }
         Ok(Self {
-            sort,
+            order,
+            phase,
             created_at: ms_common::time::from_db(time).map_err(|_| invalid())?,
             price_cents: price.parse().map_err(|_| invalid())?,
             id: id.to_owned(),
         })
+    }
+}
+
+/// What `q` searches for: its words (runs of letters and digits, lower-case), every one of
+/// which must match; none when `q` has no word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchWords(Vec<String>);
+
+impl SearchWords {
+    /// Parses `q`: text of at most 100 characters; `None` when it holds no word.
+    pub fn parse(v: &Value) -> Result<Option<Self>, ApiError> {
+        let invalid = || ApiError::field("q", SEARCH_MESSAGE);
+        let text = v.as_str().ok_or_else(invalid)?;
+        if text.chars().nth(limits::SEARCH_MAX).is_some() {
+            return Err(invalid());
+        }
+        let mut words: Vec<String> = Vec::new();
+        for word in text.split(|c: char| !c.is_alphanumeric()) {
+            let word = word.to_lowercase();
+            if !word.is_empty() && !words.contains(&word) {
+                words.push(word);
+            }
+        }
+        Ok((!words.is_empty()).then_some(Self(words)))
+    }
+    /// The words, lower-case, letters and digits only.
+    pub fn words(&self) -> &[String] {
+        &self.0
     }
 }
 
@@ -652,7 +723,7 @@ impl FileOrphans {
 }
 
 /// `stuff:list` input.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListStuff {
     /// Only stuff in this status.
     pub status: Option<StuffStatus>,
@@ -660,8 +731,10 @@ pub struct ListStuff {
     pub course: Option<Course>,
     /// Only this seller's stuff (a user id).
     pub seller_id: Option<String>,
+    /// Only stuff matching every word.
+    pub search: Option<SearchWords>,
     /// The order.
-    pub sort: StuffSort,
+    pub order: ListOrder,
     /// Page size.
     pub limit: ListLimit,
     /// Continue after this item (a cursor of the same `sort`).
@@ -669,7 +742,7 @@ pub struct ListStuff {
 }
 
 impl ListStuff {
-    /// Parses `{status?, course?, sellerId?, sort?, limit?, cursor?}`.
+    /// Parses `{status?, course?, sellerId?, q?, sort?, limit?, cursor?}`.
     pub fn parse(payload: &Value) -> Result<Self, ApiError> {
         let f = Fields::of(payload)?;
         let mut errors = Vec::new();
@@ -683,14 +756,17 @@ impl ListStuff {
             },
             &mut errors,
         );
-        let sort = f
-            .optional("sort", parse_sort, &mut errors)
-            .unwrap_or_default();
+        let search = f.optional("q", SearchWords::parse, &mut errors).flatten();
+        let order = match f.optional("sort", parse_sort, &mut errors) {
+            Some(sort) => ListOrder::Sort(sort),
+            None if search.is_some() => ListOrder::Relevance,
+            None => ListOrder::Sort(StuffSort::Newest),
+        };
         let limit = f.optional("limit", ListLimit::parse, &mut errors);
         let cursor = f
             .optional("cursor", Cursor::parse, &mut errors)
             .filter(|c| {
-                let fits = c.sort == sort;
+                let fits = c.order == order;
                 if !fits {
                     errors.push(ApiError::field("cursor", CURSOR_MESSAGE));
                 }
@@ -701,7 +777,8 @@ impl ListStuff {
                 status,
                 course,
                 seller_id,
-                sort,
+                search,
+                order,
                 limit: limit.unwrap_or_default(),
                 cursor,
             })
@@ -797,8 +874,8 @@ mod tests {
     fn list_input_and_cursors() {
         let l = ListStuff::parse(&json!({})).unwrap();
         assert_eq!(
-            (l.status, l.limit.get(), l.cursor, l.sort),
-            (None, 20, None, StuffSort::Newest)
+            (l.status, l.limit.get(), l.cursor, l.order),
+            (None, 20, None, ListOrder::Sort(StuffSort::Newest))
         );
         let e =
             ListStuff::parse(&json!({"status": "gone", "limit": 101, "cursor": "%%"})).unwrap_err();
@@ -807,15 +884,16 @@ mod tests {
             assert!(ListLimit::parse(&bad).is_err());
         }
         let c = Cursor {
-            sort: StuffSort::PriceDesc,
+            order: ListOrder::Sort(StuffSort::PriceDesc),
+            phase: 0,
             created_at: Utc::now(),
             price_cents: 1250,
             id: "0192-id|with-bar".into(),
         };
         let back = Cursor::parse(&json!(c.encode())).unwrap();
         assert_eq!(
-            (back.sort, back.price_cents, back.id.as_str()),
-            (c.sort, 1250, c.id.as_str())
+            (back.order, back.price_cents, back.id.as_str()),
+            (c.order, 1250, c.id.as_str())
         );
         assert_eq!(
             back.created_at.timestamp_micros(),
@@ -830,10 +908,12 @@ mod tests {
         assert_eq!(fields(&e), vec!["cursor"]);
         for bad in [
             json!(URL_SAFE_NO_PAD.encode("no-separator")),
-            json!(URL_SAFE_NO_PAD.encode("newest|yesterday|1|id")),
-            json!(URL_SAFE_NO_PAD.encode("newest|2026-01-01T00:00:00Z|1|")),
-            json!(URL_SAFE_NO_PAD.encode("newest|2026-01-01T00:00:00Z|cheap|id")),
-            json!(URL_SAFE_NO_PAD.encode("oldest|2026-01-01T00:00:00Z|1|id")),
+            json!(URL_SAFE_NO_PAD.encode("newest|0|yesterday|1|id")),
+            json!(URL_SAFE_NO_PAD.encode("newest|0|2026-01-01T00:00:00Z|1|")),
+            json!(URL_SAFE_NO_PAD.encode("newest|0|2026-01-01T00:00:00Z|cheap|id")),
+            json!(URL_SAFE_NO_PAD.encode("newest|1|2026-01-01T00:00:00Z|1|id")),
+            json!(URL_SAFE_NO_PAD.encode("relevance|2|2026-01-01T00:00:00Z|1|id")),
+            json!(URL_SAFE_NO_PAD.encode("oldest|0|2026-01-01T00:00:00Z|1|id")),
             json!(URL_SAFE_NO_PAD.encode("2026-01-01T00:00:00Z|id")),
             json!(7),
         ] {
@@ -877,11 +957,59 @@ mod tests {
             ListStuff::parse(&json!({"course": "cs 101", "sellerId": "u1", "sort": "priceAsc"}))
                 .unwrap();
         assert_eq!(
-            (l.course.map(|c| c.0), l.seller_id.as_deref(), l.sort),
-            (Some("CS 101".to_owned()), Some("u1"), StuffSort::PriceAsc)
+            (l.course.map(|c| c.0), l.seller_id.as_deref(), l.order),
+            (
+                Some("CS 101".to_owned()),
+                Some("u1"),
+                ListOrder::Sort(StuffSort::PriceAsc)
+            )
         );
         let e = ListStuff::parse(&json!({"course": "", "sellerId": "", "sort": "cheapest"}))
             .unwrap_err();
         assert_eq!(fields(&e), vec!["course", "sellerId", "sort"]);
+    }
+
+    #[test]
+    fn search_words_and_their_order() {
+        let w = |v: Value| SearchWords::parse(&v).map(|w| w.map(|w| w.0));
+        assert_eq!(
+            w(json!("  Linear-ALGEBRA, linear (MATH 201)!")).unwrap(),
+            Some(vec![
+                "linear".to_owned(),
+                "algebra".to_owned(),
+                "math".to_owned(),
+                "201".to_owned()
+            ])
+        );
+        assert_eq!(w(json!("\"*:^")).unwrap(), None, "no word, no search");
+        assert_eq!(
+            w(json!("Ökonomie")).unwrap(),
+            Some(vec!["ökonomie".to_owned()])
+        );
+        for bad in [json!("x".repeat(101)), json!(5), json!(["a"])] {
+            assert_eq!(fields(&SearchWords::parse(&bad).unwrap_err()), vec!["q"]);
+        }
+        assert!(SearchWords::parse(&json!("x".repeat(100))).is_ok());
+        // A search is ordered by best match unless a sort is given; its cursor says so.
+        let l = ListStuff::parse(&json!({"q": "algebra"})).unwrap();
+        assert_eq!(l.order, ListOrder::Relevance);
+        let l = ListStuff::parse(&json!({"q": "algebra", "sort": "priceAsc"})).unwrap();
+        assert_eq!(l.order, ListOrder::Sort(StuffSort::PriceAsc));
+        let l = ListStuff::parse(&json!({"q": "!!"})).unwrap();
+        assert_eq!(
+            (l.search, l.order),
+            (None, ListOrder::Sort(StuffSort::Newest))
+        );
+        let c = Cursor {
+            order: ListOrder::Relevance,
+            phase: 1,
+            created_at: Utc::now(),
+            price_cents: 50,
+            id: "i".into(),
+        };
+        let l = ListStuff::parse(&json!({"q": "algebra", "cursor": c.encode()})).unwrap();
+        assert_eq!(l.cursor.map(|c| c.phase), Some(1));
+        let e = ListStuff::parse(&json!({"cursor": c.encode()})).unwrap_err();
+        assert_eq!(fields(&e), vec!["cursor"]);
     }
 }

@@ -7,15 +7,17 @@
 //! [`api_error`].
 
 use crate::domain::{
-    Cursor, DeliveryFor, FileAttach, FileCheck, FileOrphans, FileRemove, GetStuff, ListStuff,
-    NewStuff, StuffPatch, UpdateStuff,
+    Cursor, DeliveryFor, FileAttach, FileCheck, FileOrphans, FileRemove, GetStuff, ListOrder,
+    ListStuff, NewStuff, StuffPatch, UpdateStuff,
 };
-use crate::store::{Edit, FileEdit, FileOp, ListQuery, StoreError, StuffStore, file_refusal};
+use crate::store::{
+    Edit, FileEdit, FileOp, ListQuery, Search, SearchScope, StoreError, StuffStore, file_refusal,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ms_common::ApiError;
 use ms_common::contract::{
-    self, Delivery, DeliveryFile, FileChanged, IdRequest, OrderAction, StuffAction,
+    self, Delivery, DeliveryFile, FileChanged, IdRequest, OrderAction, StuffAction, StuffSort,
 };
 use ms_common::events::{OrderRecord, OrderStatus, StoredFile, StuffRecord, StuffStatus};
 use ms_common::files::{LinkClaims, LinkKey, object_stuff};
@@ -101,33 +103,79 @@ impl StuffService {
     }
 
     /// `stuff:list`: one page in the asked order and filters, with the cursor of the next
-    /// page or `null`.
+    /// page or `null`. Best matches first is two keyset-paged lists, one after the other:
+    /// the stuff with every word in its title, then the other matches.
     #[tracing::instrument(skip_all)]
     async fn list(&self, payload: &Value) -> Result<Value, ApiError> {
         let input = ListStuff::parse(payload)?;
-        let limit = input.limit.get();
-        // One extra row tells whether another page follows.
-        let mut items = self
-            .store
-            .list(&ListQuery {
-                status: input.status,
-                course: input.course.map(|c| c.as_str().to_owned()),
-                seller_id: input.seller_id,
-                sort: input.sort,
-                after: input.cursor,
-                limit: limit + 1,
-            })
-            .await
-            .map_err(api_error)?;
-        let next_cursor = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items.last().map(|s| Cursor::after(input.sort, s).encode())
+        let limit = input.limit.get() as usize;
+        let base = ListQuery {
+            status: input.status,
+            course: input.course.map(|c| c.as_str().to_owned()),
+            seller_id: input.seller_id,
+            ..ListQuery::default()
+        };
+        let words = input.search.map(|s| s.words().to_vec());
+        // Each row with its phase (see `ListOrder::Relevance`); one extra row tells
+        // whether another page follows.
+        let mut rows: Vec<(u8, StuffRecord)> = Vec::new();
+        match (input.order, words) {
+            (ListOrder::Relevance, Some(words)) => {
+                let from = input.cursor.as_ref().map_or(0, |c| c.phase);
+                for (phase, scope) in [(0, SearchScope::Title), (1, SearchScope::NotTitle)] {
+                    if phase < from || rows.len() > limit {
+                        continue;
+                    }
+                    let wanted =
+                        u32::try_from(limit + 1 - rows.len()).map_err(ApiError::internal_from)?;
+                    let found = self
+                        .store
+                        .list(&ListQuery {
+                            search: Some(Search {
+                                words: words.clone(),
+                                scope,
+                            }),
+                            after: input.cursor.clone().filter(|c| c.phase == phase),
+                            limit: wanted,
+                            ..base.clone()
+                        })
+                        .await
+                        .map_err(api_error)?;
+                    rows.extend(found.into_iter().map(|s| (phase, s)));
+                }
+            }
+            (order, words) => {
+                let sort = match order {
+                    ListOrder::Sort(sort) => sort,
+                    ListOrder::Relevance => StuffSort::Newest,
+                };
+                let found = self
+                    .store
+                    .list(&ListQuery {
+                        search: words.map(|words| Search {
+                            words,
+                            scope: SearchScope::Anywhere,
+                        }),
+                        sort,
+                        after: input.cursor,
+                        limit: u32::try_from(limit + 1).map_err(ApiError::internal_from)?,
+                        ..base
+                    })
+                    .await
+                    .map_err(api_error)?;
+                rows.extend(found.into_iter().map(|s| (0, s)));
+            }
+        }
+        let next_cursor = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last()
+                .map(|(phase, s)| Cursor::after(input.order, *phase, s).encode())
         } else {
             None
         };
-        let items = items
+        let items = rows
             .iter()
-            .map(stuff_json)
+            .map(|(_, s)| stuff_json(s))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(json!({"items": items, "nextCursor": next_cursor}))
     }

@@ -8,9 +8,12 @@ use ms_common::contract::StuffSort;
 use ms_common::events::{
     Event, EventEnvelope, FileMeta, OrderRecord, OrderStatus, StoredFile, StuffRecord, StuffStatus,
 };
-use ms_stuff::domain::{Cursor, Description, PriceCents, SecretNote, StuffPatch, StuffTitle};
+use ms_stuff::domain::{
+    Cursor, Description, ListOrder, PriceCents, SecretNote, StuffPatch, StuffTitle,
+};
 use ms_stuff::store::{
-    Edit, FileEdit, FileOp, ListQuery, OrderChange, OrderOutcome, StoreError, StuffStore,
+    Edit, FileEdit, FileOp, ListQuery, OrderChange, OrderOutcome, Search, SearchScope, StoreError,
+    StuffStore,
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -157,7 +160,7 @@ async fn create_get_and_list(store: &Arc<dyn StuffStore>) {
             .unwrap();
         assert!(page.len() <= 3);
         let Some(last) = page.last() else { break };
-        after = Some(Cursor::after(StuffSort::Newest, last));
+        after = Some(Cursor::after(ListOrder::Sort(StuffSort::Newest), 0, last));
         seen.extend(page);
     }
     assert_eq!(
@@ -844,7 +847,7 @@ async fn filters_and_sorts(store: &Arc<dyn StuffStore>) {
                 .unwrap();
             assert!(page.len() <= q.limit as usize);
             let Some(last) = page.last() else { break };
-            after = Some(Cursor::after(q.sort, last));
+            after = Some(Cursor::after(ListOrder::Sort(q.sort), 0, last));
             seen.extend(page.into_iter().map(|s| s.id));
         }
         seen
@@ -930,6 +933,127 @@ async fn filters_and_sorts(store: &Arc<dyn StuffStore>) {
     drain(store).await;
 }
 
+/// Full-text search: every word must match the title, description or course, as a word
+/// or the start of one, case-insensitive; the scopes split best matches
+/// (every word in the title) from the rest; edits and withdrawals reach the index.
+async fn searches(store: &Arc<dyn StuffStore>) {
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    // A word no other test uses, so the suite's other stuff never matches.
+    let tag = format!("zq{}", &run[run.len() - 10..]);
+    let seller = format!("sid-{run}");
+    let base = micros(Utc::now()) + Duration::hours(4);
+    let texts = [
+        (
+            format!("Linear algebra {tag}"),
+            "Complete notes".to_owned(),
+            None,
+        ),
+        (
+            "Calculus summaries".to_owned(),
+            format!("with {tag} algebra exercises"),
+            None,
+        ),
+        (
+            format!("Ökonomie {tag}"),
+            "Mikro".to_owned(),
+            Some("ECON 1"),
+        ),
+        (
+            "Unrelated".to_owned(),
+            "nothing here".to_owned(),
+            Some("ALGEBRA 2"),
+        ),
+    ];
+    let mut made = Vec::new();
+    for (i, (title, description, course)) in texts.iter().enumerate() {
+        let mut s = stuff(&seller, title, base + Duration::seconds(i as i64));
+        s.description = description.to_string();
+        s.course = course.map(str::to_owned);
+        store.create(&s, None, None).await.unwrap();
+        made.push(s);
+    }
+    drain(store).await;
+    let find = |words: &[&str], scope: SearchScope| {
+        let q = ListQuery {
+            search: Some(Search {
+                words: words.iter().map(|w| (*w).to_owned()).collect(),
+                scope,
+            }),
+            limit: 100,
+            ..ListQuery::default()
+        };
+        async move {
+            store
+                .list(&q)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|s| s.title)
+                .collect::<Vec<_>>()
+        }
+    };
+    let title = |i: usize| made[i].title.clone();
+    // Whole words and prefixes, newest first; every word must match.
+    assert_eq!(
+        find(&[&tag], SearchScope::Anywhere).await,
+        vec![title(2), title(1), title(0)]
+    );
+    assert_eq!(
+        find(&[&tag[..6], "alg"], SearchScope::Anywhere).await,
+        vec![title(1), title(0)]
+    );
+    assert_eq!(
+        find(&[&tag, "nothing"], SearchScope::Anywhere).await,
+        Vec::<String>::new()
+    );
+    // The course is searched too; case does not matter.
+    assert_eq!(
+        find(&["econ", "ökonomie"], SearchScope::Anywhere).await,
+        vec![title(2)]
+    );
+    // A word inside another word is not a match.
+    assert_eq!(
+        find(&["gebra", &tag], SearchScope::Anywhere).await,
+        Vec::<String>::new()
+    );
+    // Best matches (all words in the title), then the rest.
+    assert_eq!(
+        find(&[&tag, "algebra"], SearchScope::Title).await,
+        vec![title(0)]
+    );
+    assert_eq!(
+        find(&[&tag, "algebra"], SearchScope::NotTitle).await,
+        vec![title(1)]
+    );
+    // Edits reach the index: the old words stop matching, the new ones start.
+    let renamed = StuffPatch {
+        title: Some(StuffTitle::parse(&json!(format!("Geometry {tag}"))).unwrap()),
+        ..StuffPatch::default()
+    };
+    store
+        .edit(&edit(&made[0].id, &seller, None, &renamed))
+        .await
+        .unwrap();
+    assert_eq!(
+        find(&["linear", &tag], SearchScope::Anywhere).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        find(&["geom", &tag], SearchScope::Title).await,
+        vec![format!("Geometry {tag}")]
+    );
+    // Withdrawn stuff is never found.
+    store
+        .edit(&edit(&made[2].id, &seller, None, &StuffPatch::withdrawal()))
+        .await
+        .unwrap();
+    assert_eq!(
+        find(&[&tag], SearchScope::Anywhere).await,
+        vec![title(1), format!("Geometry {tag}")]
+    );
+    drain(store).await;
+}
+
 async fn conformance(store: Arc<dyn StuffStore>) {
     create_get_and_list(&store).await;
     edits_compare_and_set(&store).await;
@@ -939,6 +1063,7 @@ async fn conformance(store: Arc<dyn StuffStore>) {
     files_and_notes(&store).await;
     withdrawals_and_sellers(&store).await;
     filters_and_sorts(&store).await;
+    searches(&store).await;
 }
 
 #[tokio::test]
@@ -970,8 +1095,8 @@ async fn sqlite_file() {
         })
         .await
         .unwrap();
-    // Every stuff the suite created but the one it withdrew.
-    assert_eq!(page.len(), 43);
+    // Every stuff the suite created but the two it withdrew.
+    assert_eq!(page.len(), 46);
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -14,6 +14,8 @@ pub const PRICE_MAX: i64 = 100_000_000;
 pub const COURSE_MIN: usize = 2;
 /// Longest course name, in characters.
 pub const COURSE_MAX: usize = 20;
+/// Longest search text (`stuff:list`'s `q`), in characters.
+pub const SEARCH_MAX: usize = 100;
 /// Page size when `limit` is not given.
 pub const PAGE_LIMIT_DEFAULT: u32 = 20;
 /// Largest page.

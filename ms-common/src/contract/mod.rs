@@ -175,7 +175,14 @@ pub struct StuffListRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = limits::ID_MAX))]
     pub seller_id: Option<String>,
-    /// The order (default `newest`); a cursor continues only the order it came from.
+    /// Words that must all match the title, description or course (a word also matches
+    /// as the start of a longer one); best matches (all in the title) first unless `sort`
+    /// is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = limits::SEARCH_MAX))]
+    pub q: Option<String>,
+    /// The order (default `newest`, or best matches first with `q`); a cursor continues
+    /// only the order it came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sort: Option<StuffSort>,
     /// Page size, 1–100 (default 20).

@@ -197,6 +197,26 @@ pub fn delivery_event(
     ))
 }
 
+/// Where a search's words must all match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchScope {
+    /// In the title, description or course.
+    Anywhere,
+    /// In the title (the best matches).
+    Title,
+    /// Anywhere, but not all in the title (the rest of the matches).
+    NotTitle,
+}
+
+/// A full-text filter: every word matches a word of the text or the start of one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Search {
+    /// Lower-case words of letters and digits ([`crate::domain::SearchWords`]).
+    pub words: Vec<String>,
+    /// Where they must match.
+    pub scope: SearchScope,
+}
+
 /// One page request of the catalogue (withdrawn stuff is never listed).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ListQuery {
@@ -206,6 +226,8 @@ pub struct ListQuery {
     pub course: Option<String>,
     /// Only this seller's.
     pub seller_id: Option<String>,
+    /// Only what matches this search.
+    pub search: Option<Search>,
     /// The order: newest (`createdAt`, `id` descending), or by price (`priceCents` then
     /// `id`, ascending or descending). `rating` orders as newest until reviews exist.
     pub sort: StuffSort,

@@ -7,9 +7,9 @@
 //! Transactions that hit a write conflict (`TransientTransactionError`) are run again.
 
 use super::{
-    Edit, FileEdit, FileEdited, ListQuery, OrderChange, OrderOutcome, StoreError, StuffStore,
-    created_event, delivery_event, edit_refusal, file_effect, order_effect, refused_event,
-    reservation_refusal, updated_event,
+    Edit, FileEdit, FileEdited, ListQuery, OrderChange, OrderOutcome, Search, SearchScope,
+    StoreError, StuffStore, created_event, delivery_event, edit_refusal, file_effect, order_effect,
+    refused_event, reservation_refusal, updated_event,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -354,6 +354,43 @@ fn stuff_from(d: Document) -> Result<StuffRecord, StoreError> {
     Ok(from_document::<StuffIn>(d)?.0)
 }
 
+/// Every word at the start of a word of `field`, case-insensitive. (The words are letters
+/// and digits only; a MongoDB text index matches whole words only, so search reads the
+/// fields with an unanchored regular expression: a scan, unlike SQLite's FTS5 index.)
+fn words_in(field: &str, words: &[String]) -> Vec<Bson> {
+    words
+        .iter()
+        .map(|w| {
+            Bson::Document(
+                doc! {field: {"$regex": format!("(^|[^\\p{{L}}\\p{{N}}]){w}"), "$options": "i"}},
+            )
+        })
+        .collect()
+}
+
+/// The filter of a [`Search`]: every word in the title, description or course, as the
+/// scope says.
+fn search_filter(search: &Search) -> Document {
+    let anywhere: Vec<Bson> = search
+        .words
+        .iter()
+        .map(|w| {
+            let one = std::slice::from_ref(w);
+            let fields: Vec<Bson> = ["title", "description", "course"]
+                .into_iter()
+                .flat_map(|f| words_in(f, one))
+                .collect();
+            Bson::Document(doc! {"$or": fields})
+        })
+        .collect();
+    let in_title = words_in("title", &search.words);
+    match search.scope {
+        SearchScope::Anywhere => doc! {"$and": anywhere},
+        SearchScope::Title => doc! {"$and": in_title},
+        SearchScope::NotTitle => doc! {"$and": anywhere, "$nor": [{"$and": in_title}]},
+    }
+}
+
 /// A store result as a transaction body returns it: driver errors stay driver errors (so
 /// the driver can retry a transient one), everything else is an outcome or a refusal.
 fn in_transaction<T>(r: Result<T, StoreError>) -> mongodb::error::Result<Result<T, StoreError>> {
@@ -405,6 +442,9 @@ impl StuffStore for MongoStuffStore {
         }
         if let Some(seller) = &q.seller_id {
             filter.insert("sellerId", seller);
+        }
+        if let Some(search) = &q.search {
+            filter.extend(search_filter(search));
         }
         // Keyset pagination: strictly after the cursor's item in the list's order
         // (`createdAt` is `to_db` text: string order is time order).

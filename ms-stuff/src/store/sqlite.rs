@@ -4,9 +4,9 @@
 //! (order events, classifying a refused edit) sees no interleaved writer.
 
 use super::{
-    Edit, FileEdit, FileEdited, ListQuery, OrderChange, OrderOutcome, StoreError, StuffStore,
-    created_event, delivery_event, edit_refusal, file_effect, order_effect, refused_event,
-    reservation_refusal, updated_event,
+    Edit, FileEdit, FileEdited, ListQuery, OrderChange, OrderOutcome, SearchScope, StoreError,
+    StuffStore, created_event, delivery_event, edit_refusal, file_effect, order_effect,
+    refused_event, reservation_refusal, updated_event,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -108,7 +108,48 @@ CREATE INDEX stuff_course_newest ON stuff(course, created_at DESC, id DESC) WHER
 CREATE INDEX stuff_course_price ON stuff(course, price_cents, id) WHERE course IS NOT NULL;
 CREATE INDEX stuff_price ON stuff(price_cents, id);",
     },
+    Migration {
+        version: 5,
+        name: "full-text search over title, description and course",
+        sql: "
+-- An external-content FTS5 index keyed by stuff's rowid, kept in step by triggers.
+-- (stuff has no INTEGER PRIMARY KEY, so a VACUUM may renumber rowids: run
+-- INSERT INTO stuff_fts(stuff_fts) VALUES('rebuild') after one.)
+CREATE VIRTUAL TABLE stuff_fts USING fts5(
+    title, description, course,
+    content='stuff', content_rowid='rowid',
+    tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER stuff_fts_insert AFTER INSERT ON stuff BEGIN
+    INSERT INTO stuff_fts(rowid, title, description, course)
+        VALUES (new.rowid, new.title, new.description, new.course);
+END;
+CREATE TRIGGER stuff_fts_delete AFTER DELETE ON stuff BEGIN
+    INSERT INTO stuff_fts(stuff_fts, rowid, title, description, course)
+        VALUES ('delete', old.rowid, old.title, old.description, old.course);
+END;
+CREATE TRIGGER stuff_fts_update AFTER UPDATE OF title, description, course ON stuff BEGIN
+    INSERT INTO stuff_fts(stuff_fts, rowid, title, description, course)
+        VALUES ('delete', old.rowid, old.title, old.description, old.course);
+    INSERT INTO stuff_fts(rowid, title, description, course)
+        VALUES (new.rowid, new.title, new.description, new.course);
+END;
+INSERT INTO stuff_fts(stuff_fts) VALUES ('rebuild');",
+    },
 ];
+
+/// An FTS5 query where every word must match (as itself or the start of a longer word),
+/// in `column` or in any column. Words are letters and digits only, so quoting is safe.
+fn fts_query(words: &[String], column: Option<&str>) -> String {
+    words
+        .iter()
+        .map(|w| match column {
+            Some(c) => format!("{c} : \"{w}\"*"),
+            None => format!("\"{w}\"*"),
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
 
 /// What a read returns: the record's fields (`has_secret_note` computed, the note never).
 const COLUMNS: &str = "id, title, description, price_cents, seller_id, status, order_id, version, created_at, updated_at, files, secret_note IS NOT NULL AS has_secret_note, course";
@@ -195,6 +236,27 @@ impl StuffStore for SqliteStuffStore {
         }
         if let Some(seller) = &q.seller_id {
             sql.push(" AND seller_id = ").push_bind(seller.clone());
+        }
+        if let Some(search) = &q.search {
+            let matching = " AND rowid IN (SELECT rowid FROM stuff_fts WHERE stuff_fts MATCH ";
+            let anywhere = fts_query(&search.words, None);
+            let in_title = fts_query(&search.words, Some("title"));
+            match search.scope {
+                SearchScope::Anywhere => {
+                    sql.push(matching).push_bind(anywhere).push(")");
+                }
+                SearchScope::Title => {
+                    sql.push(matching).push_bind(in_title).push(")");
+                }
+                SearchScope::NotTitle => {
+                    sql.push(matching).push_bind(anywhere).push(")");
+                    sql.push(
+                        " AND rowid NOT IN (SELECT rowid FROM stuff_fts WHERE stuff_fts MATCH ",
+                    )
+                    .push_bind(in_title)
+                    .push(")");
+                }
+            }
         }
         // Keyset pagination: strictly after the cursor's item in the list's order.
         let (key, order) = match q.sort {

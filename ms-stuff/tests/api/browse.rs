@@ -138,3 +138,94 @@ async fn courses_filters_and_price_order_page_through_the_catalogue() {
     assert_eq!(titles(&left), vec!["Calculus", "Analysis"]);
     app.done().await;
 }
+
+#[tokio::test]
+async fn search_finds_every_word_best_matches_first_and_pages_across_both() {
+    let app = App::spawn().await;
+    let (ann, _) = app.signup("ann@example.com").await;
+    for (title, description, course) in [
+        ("Linear algebra notes", "All lectures", "MATH 201"),
+        ("Calculus summaries", "Some linear algebra too", "MATH 101"),
+        ("Algebra past exams", "Linear maps, solved", "MATH 201"),
+        ("Chemistry flashcards", "Nothing linear", "CHEM 33"),
+        ("Linear Algebra II slides", "Eigenvalues", "MATH 202"),
+    ] {
+        app.call(
+            "stuff:create",
+            Some(&ann),
+            json!({"title": title, "description": description, "priceCents": 500, "course": course}),
+        )
+        .await
+        .unwrap();
+    }
+    // Every word, as a word or its start, in any field; title matches first, each part
+    // newest first; two per page, the cursor crossing from one part to the other.
+    let mut seen = Vec::new();
+    let mut cursor = Value::Null;
+    loop {
+        let page = app
+            .call(
+                "stuff:list",
+                None,
+                json!({"q": "LINEAR alg", "limit": 2, "cursor": cursor}),
+            )
+            .await
+            .unwrap();
+        seen.extend(titles(&page).into_iter().map(str::to_owned));
+        cursor = page["nextCursor"].clone();
+        if cursor.is_null() {
+            break;
+        }
+    }
+    assert_eq!(
+        seen,
+        vec![
+            "Linear Algebra II slides",
+            "Linear algebra notes",
+            "Algebra past exams",
+            "Calculus summaries"
+        ]
+    );
+    // With a sort, the matches come in that order; the course is searched too.
+    let by_course = app
+        .call(
+            "stuff:list",
+            None,
+            json!({"q": "math 201", "sort": "newest"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        titles(&by_course),
+        vec!["Algebra past exams", "Linear algebra notes"]
+    );
+    // A relevance cursor does not continue a sorted list; too long a search is refused.
+    let first = app
+        .call("stuff:list", None, json!({"q": "linear", "limit": 1}))
+        .await
+        .unwrap();
+    let e = app
+        .call(
+            "stuff:list",
+            None,
+            json!({"q": "linear", "sort": "newest", "cursor": first["nextCursor"]}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&e), vec!["cursor"]);
+    let e = app
+        .call("stuff:list", None, json!({"q": "x".repeat(101)}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (fields(&e), e.first_message()),
+        (vec!["q"], "Search must be text of at most 100 characters")
+    );
+    // No word at all: the whole catalogue, newest first.
+    let all = app
+        .call("stuff:list", None, json!({"q": " ?! "}))
+        .await
+        .unwrap();
+    assert_eq!(titles(&all).len(), 5);
+    app.done().await;
+}
