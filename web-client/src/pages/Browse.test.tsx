@@ -121,6 +121,7 @@ describe('browsing by course, sort and seller', () => {
     expect(window.location.search).toBe('?course=CS%20101&sort=priceAsc');
     expect(listCalls[2]).toEqual({ limit: 20, course: 'CS 101', sort: 'priceAsc' });
     expect(cardIds(r)).toEqual(['c', 'a']);
+    expect(r.byTestId('filter-summary')!.textContent).toBe('Stuff for CS 101, price low to high.');
 
     // Back: the course without the sort, then everything.
     pages.push({ items: [item('a', 900, 'CS 101'), item('c', 400, 'CS 101')], nextCursor: null });

@@ -53,6 +53,9 @@ export function CataloguePage() {
         </div>
       </div>
       <CourseChips query={query} />
+      <p className="muted small filter-summary" role="status" data-testid="filter-summary">
+        {summary(query)}
+      </p>
       <ErrorBanner messages={error} testId="catalogue-error" />
       {loading && state.items.length === 0 ? (
         <p aria-live="polite" data-testid="catalogue-loading">
@@ -86,6 +89,13 @@ export function CataloguePage() {
       )}
     </section>
   );
+}
+
+/** What the list shows, said once the filter or the sort changes (a polite live region). */
+export function summary(q: BrowseQuery): string {
+  const what = q.course ? `Stuff for ${q.course}` : 'Stuff for every course';
+  const sort = SORT_OPTIONS.find((o) => o.value === q.sort)?.label.toLowerCase() ?? 'newest';
+  return `${what}${q.status ? `, ${STATUS_WORD[q.status]} only` : ''}, ${sort === 'newest' ? 'newest first' : sort.replace('price: ', 'price ')}.`;
 }
 
 const STATUS_WORD: Record<StuffStatus, string> = {
