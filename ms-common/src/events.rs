@@ -141,6 +141,9 @@ pub struct StuffRecord {
     /// ms-stuff except in `delivery:get`).
     #[serde(default)]
     pub has_secret_note: bool,
+    /// The course it is for (upper-case, e.g. `CS 101`), if the seller named one.
+    #[serde(default)]
+    pub course: Option<String>,
 }
 
 impl StuffRecord {

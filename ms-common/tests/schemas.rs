@@ -226,6 +226,7 @@ fn stuff(status: StuffStatus, order_id: Option<&str>) -> StuffRecord {
         updated_at: t,
         files: vec![],
         has_secret_note: false,
+        course: None,
     }
 }
 

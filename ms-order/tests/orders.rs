@@ -144,6 +144,7 @@ impl Ctx {
             updated_at: now,
             files: vec![],
             has_secret_note: true,
+            course: None,
         };
         let ev = if version == 1 {
             Event::StuffCreated(rec)

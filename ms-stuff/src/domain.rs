@@ -9,7 +9,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use ms_common::ApiError;
-use ms_common::events::StuffStatus;
+use ms_common::contract::StuffSort;
+use ms_common::events::{StuffRecord, StuffStatus};
 use serde_json::{Map, Value};
 
 use ms_common::contract::limits::{self, CURSOR_MAX, ID_MAX};
@@ -31,6 +32,9 @@ const ID_MESSAGE: &str = "Id must be a non-empty string";
 const STATUS_MESSAGE: &str = "Status must be one of available, reserved, sold, withdrawn";
 const LIMIT_MESSAGE: &str = "Limit must be a whole number between 1 and 100";
 const CURSOR_MESSAGE: &str = "Cursor is invalid";
+const COURSE_MESSAGE: &str = "Course must be 2 to 20 letters, digits, spaces or dashes";
+const SELLER_MESSAGE: &str = "sellerId must be a valid id";
+const SORT_MESSAGE: &str = "Sort must be one of newest, priceAsc, priceDesc, rating";
 const NOTE_MESSAGE: &str = "Secret note must be text of at most 10000 characters";
 
 /// A stuff title: trimmed, 1–120 characters.
@@ -176,21 +180,42 @@ impl Default for ListLimit {
     }
 }
 
-/// Where the next page of a newest-first list starts: strictly after this `(createdAt, id)`.
+/// Where the next page starts: strictly after the last item of the previous one, in the
+/// order the list was sorted by (keyset pagination: an insert never shifts a page).
 ///
-/// On the wire it is opaque: base64url of `<createdAt RFC 3339>|<id>`.
+/// On the wire it is opaque: base64url of `<sort>|<createdAt RFC 3339>|<priceCents>|<id>`.
+/// It continues only the order it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
+    /// The order it continues.
+    pub sort: StuffSort,
     /// Creation time of the last item of the previous page.
     pub created_at: DateTime<Utc>,
-    /// Id of that item (breaks ties between equal times).
+    /// Price of that item.
+    pub price_cents: i64,
+    /// Id of that item (breaks ties between equal times or prices).
     pub id: String,
 }
 
 impl Cursor {
+    /// The cursor after `last`, in `sort` order.
+    pub fn after(sort: StuffSort, last: &StuffRecord) -> Self {
+        Self {
+            sort,
+            created_at: last.created_at,
+            price_cents: last.price_cents,
+            id: last.id.clone(),
+        }
+    }
     /// The opaque string sent to clients.
     pub fn encode(&self) -> String {
-        let raw = format!("{}|{}", ms_common::time::to_db(&self.created_at), self.id);
+        let raw = format!(
+            "{}|{}|{}|{}",
+            self.sort.as_str(),
+            ms_common::time::to_db(&self.created_at),
+            self.price_cents,
+            self.id
+        );
         URL_SAFE_NO_PAD.encode(raw.as_bytes())
     }
     /// Parses a JSON value; the error names the `cursor` field.
@@ -202,16 +227,75 @@ impl Cursor {
             .ok_or_else(invalid)?;
         let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| invalid())?;
         let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-        let (time, id) = text.split_once('|').ok_or_else(invalid)?;
+        let mut parts = text.splitn(4, '|');
+        let (Some(sort), Some(time), Some(price), Some(id)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(invalid());
+        };
+        let sort = StuffSort::ALL
+            .into_iter()
+            .find(|s| s.as_str() == sort)
+            .ok_or_else(invalid)?;
         if id.is_empty() {
             return Err(invalid());
         }
-        let created_at = ms_common::time::from_db(time).map_err(|_| invalid())?;
         Ok(Self {
-            created_at,
+            sort,
+            created_at: ms_common::time::from_db(time).map_err(|_| invalid())?,
+            price_cents: price.parse().map_err(|_| invalid())?,
             id: id.to_owned(),
         })
     }
+}
+
+/// A course name: trimmed, runs of spaces made one, upper-case; 2–20 letters, digits,
+/// spaces or `-` (`cs  101` and `CS 101` are one course).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Course(String);
+
+impl Course {
+    /// Parses a JSON string; the error names `field`.
+    pub fn parse_as(v: &Value, field: &str) -> Result<Self, ApiError> {
+        let invalid = || ApiError::field(field, COURSE_MESSAGE);
+        let raw = v.as_str().ok_or_else(invalid)?;
+        // Bounded before any copy: a longer input cannot become a valid course.
+        if raw.chars().nth(limits::COURSE_MAX * 4).is_some() {
+            return Err(invalid());
+        }
+        let course = raw
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_uppercase();
+        let n = course.chars().count();
+        let allowed = course
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == ' ' || c == '-');
+        if !(limits::COURSE_MIN..=limits::COURSE_MAX).contains(&n) || !allowed {
+            return Err(invalid());
+        }
+        Ok(Self(course))
+    }
+    /// A `course` field: `null` or an empty string is no course (`None`).
+    pub fn parse_optional(v: &Value) -> Result<Option<Self>, ApiError> {
+        match v {
+            Value::Null => Ok(None),
+            Value::String(s) if s.trim().is_empty() => Ok(None),
+            other => Self::parse_as(other, "course").map(Some),
+        }
+    }
+    /// The normalized name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Parses a `sort`; the error names the `sort` field.
+pub fn parse_sort(v: &Value) -> Result<StuffSort, ApiError> {
+    v.as_str()
+        .and_then(|name| StuffSort::ALL.into_iter().find(|s| s.as_str() == name))
+        .ok_or_else(|| ApiError::field("sort", SORT_MESSAGE))
 }
 
 /// Parses a status filter; the error names the `status` field.
@@ -302,6 +386,8 @@ pub struct NewStuff {
     pub description: Description,
     /// The buyer's private note, if any.
     pub secret_note: Option<SecretNote>,
+    /// The course it is for, if any.
+    pub course: Option<Course>,
 }
 
 impl NewStuff {
@@ -313,12 +399,14 @@ impl NewStuff {
         let price = f.required("priceCents", PriceCents::parse, PRICE_MESSAGE, &mut errors);
         let description = f.optional("description", Description::parse, &mut errors);
         let secret_note = f.optional("secretNote", SecretNote::parse, &mut errors);
+        let course = f.optional("course", Course::parse_optional, &mut errors);
         finish(errors, || {
             Some(Self {
                 title: title?,
                 price: price?,
                 description: description.unwrap_or_default(),
                 secret_note: secret_note.flatten(),
+                course: course.flatten(),
             })
         })
     }
@@ -335,6 +423,8 @@ pub struct StuffPatch {
     pub description: Option<Description>,
     /// New note (`Some(None)` removes it).
     pub secret_note: Option<Option<SecretNote>>,
+    /// New course (`Some(None)` removes it).
+    pub course: Option<Option<Course>>,
     /// Take it out of the catalogue (`stuff:withdraw`): an edit like any other, allowed on
     /// the same terms (the seller's, while available), that sets the status `withdrawn`.
     pub withdraw: bool,
@@ -347,6 +437,7 @@ impl StuffPatch {
             && self.price.is_none()
             && self.description.is_none()
             && self.secret_note.is_none()
+            && self.course.is_none()
             && !self.withdraw
     }
 
@@ -384,12 +475,13 @@ impl UpdateStuff {
             description: f.optional("description", Description::parse, &mut errors),
             // Present (even as `null`) means change it; `null` or "" removes the note.
             secret_note: f.nullable("secretNote", SecretNote::parse, &mut errors),
+            course: f.nullable("course", Course::parse_optional, &mut errors),
             withdraw: false,
         };
         let nothing = errors.is_empty() && id.is_some() && patch.is_empty();
         if nothing {
             return Err(ApiError::bad_request(
-                "Nothing to change: give title, priceCents, description or secretNote",
+                "Nothing to change: give title, priceCents, description, secretNote or course",
             ));
         }
         finish(errors, || {
@@ -564,23 +656,52 @@ impl FileOrphans {
 pub struct ListStuff {
     /// Only stuff in this status.
     pub status: Option<StuffStatus>,
+    /// Only stuff for this course.
+    pub course: Option<Course>,
+    /// Only this seller's stuff (a user id).
+    pub seller_id: Option<String>,
+    /// The order.
+    pub sort: StuffSort,
     /// Page size.
     pub limit: ListLimit,
-    /// Continue after this item.
+    /// Continue after this item (a cursor of the same `sort`).
     pub cursor: Option<Cursor>,
 }
 
 impl ListStuff {
-    /// Parses `{status?, limit?, cursor?}`.
+    /// Parses `{status?, course?, sellerId?, sort?, limit?, cursor?}`.
     pub fn parse(payload: &Value) -> Result<Self, ApiError> {
         let f = Fields::of(payload)?;
         let mut errors = Vec::new();
         let status = f.optional("status", parse_status, &mut errors);
+        let course = f.optional("course", |v| Course::parse_as(v, "course"), &mut errors);
+        let seller_id = f.optional(
+            "sellerId",
+            |v| match v.as_str() {
+                Some(id) if !id.is_empty() && id.len() <= ID_MAX => Ok(id.to_owned()),
+                _ => Err(ApiError::field("sellerId", SELLER_MESSAGE)),
+            },
+            &mut errors,
+        );
+        let sort = f
+            .optional("sort", parse_sort, &mut errors)
+            .unwrap_or_default();
         let limit = f.optional("limit", ListLimit::parse, &mut errors);
-        let cursor = f.optional("cursor", Cursor::parse, &mut errors);
+        let cursor = f
+            .optional("cursor", Cursor::parse, &mut errors)
+            .filter(|c| {
+                let fits = c.sort == sort;
+                if !fits {
+                    errors.push(ApiError::field("cursor", CURSOR_MESSAGE));
+                }
+                fits
+            });
         finish(errors, || {
             Some(Self {
                 status,
+                course,
+                seller_id,
+                sort,
                 limit: limit.unwrap_or_default(),
                 cursor,
             })
@@ -675,7 +796,10 @@ mod tests {
     #[test]
     fn list_input_and_cursors() {
         let l = ListStuff::parse(&json!({})).unwrap();
-        assert_eq!((l.status, l.limit.get(), l.cursor), (None, 20, None));
+        assert_eq!(
+            (l.status, l.limit.get(), l.cursor, l.sort),
+            (None, 20, None, StuffSort::Newest)
+        );
         let e =
             ListStuff::parse(&json!({"status": "gone", "limit": 101, "cursor": "%%"})).unwrap_err();
         assert_eq!(fields(&e), vec!["status", "limit", "cursor"]);
@@ -683,19 +807,34 @@ mod tests {
             assert!(ListLimit::parse(&bad).is_err());
         }
         let c = Cursor {
+            sort: StuffSort::PriceDesc,
             created_at: Utc::now(),
+            price_cents: 1250,
             id: "0192-id|with-bar".into(),
         };
         let back = Cursor::parse(&json!(c.encode())).unwrap();
-        assert_eq!(back.id, c.id);
+        assert_eq!(
+            (back.sort, back.price_cents, back.id.as_str()),
+            (c.sort, 1250, c.id.as_str())
+        );
         assert_eq!(
             back.created_at.timestamp_micros(),
             c.created_at.timestamp_micros()
         );
+        // A cursor continues only the order it came from.
+        let l = ListStuff::parse(&json!({"sort": "priceDesc", "cursor": c.encode()})).unwrap();
+        assert_eq!(l.cursor.map(|c| c.id), Some("0192-id|with-bar".to_owned()));
+        let e = ListStuff::parse(&json!({"sort": "priceAsc", "cursor": c.encode()})).unwrap_err();
+        assert_eq!(fields(&e), vec!["cursor"]);
+        let e = ListStuff::parse(&json!({"cursor": c.encode()})).unwrap_err();
+        assert_eq!(fields(&e), vec!["cursor"]);
         for bad in [
             json!(URL_SAFE_NO_PAD.encode("no-separator")),
-            json!(URL_SAFE_NO_PAD.encode("yesterday|id")),
-            json!(URL_SAFE_NO_PAD.encode("2026-01-01T00:00:00Z|")),
+            json!(URL_SAFE_NO_PAD.encode("newest|yesterday|1|id")),
+            json!(URL_SAFE_NO_PAD.encode("newest|2026-01-01T00:00:00Z|1|")),
+            json!(URL_SAFE_NO_PAD.encode("newest|2026-01-01T00:00:00Z|cheap|id")),
+            json!(URL_SAFE_NO_PAD.encode("oldest|2026-01-01T00:00:00Z|1|id")),
+            json!(URL_SAFE_NO_PAD.encode("2026-01-01T00:00:00Z|id")),
             json!(7),
         ] {
             assert_eq!(
@@ -704,5 +843,45 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn courses_are_normalized_and_bounded() {
+        let c = |v: Value| Course::parse_optional(&v).map(|c| c.map(|c| c.as_str().to_owned()));
+        assert_eq!(c(json!("  cs   101 ")).unwrap().as_deref(), Some("CS 101"));
+        assert_eq!(c(json!("math-2b")).unwrap().as_deref(), Some("MATH-2B"));
+        assert_eq!(
+            c(json!("Ökonomie 1")).unwrap().as_deref(),
+            Some("ÖKONOMIE 1")
+        );
+        assert_eq!(c(json!(null)).unwrap(), None);
+        assert_eq!(c(json!("  ")).unwrap(), None);
+        for bad in [
+            json!("x"),
+            json!("a".repeat(21)),
+            json!("CS_101"),
+            json!("CS/101"),
+            json!("<b>CS</b>"),
+            json!(101),
+            json!(" ".repeat(10_000) + "CS"),
+        ] {
+            let e = Course::parse_optional(&bad).unwrap_err();
+            assert_eq!(fields(&e), vec!["course"], "{bad}");
+        }
+        let n =
+            NewStuff::parse(&json!({"title": "t", "priceCents": 100, "course": "cs 101"})).unwrap();
+        assert_eq!(n.course.map(|c| c.0), Some("CS 101".to_owned()));
+        let u = UpdateStuff::parse(&json!({"id": "a", "course": null})).unwrap();
+        assert_eq!(u.patch.course, Some(None));
+        let l =
+            ListStuff::parse(&json!({"course": "cs 101", "sellerId": "u1", "sort": "priceAsc"}))
+                .unwrap();
+        assert_eq!(
+            (l.course.map(|c| c.0), l.seller_id.as_deref(), l.sort),
+            (Some("CS 101".to_owned()), Some("u1"), StuffSort::PriceAsc)
+        );
+        let e = ListStuff::parse(&json!({"course": "", "sellerId": "", "sort": "cheapest"}))
+            .unwrap_err();
+        assert_eq!(fields(&e), vec!["course", "sellerId", "sort"]);
     }
 }

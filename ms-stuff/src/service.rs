@@ -100,7 +100,8 @@ impl StuffService {
             .ok_or_else(|| ApiError::not_found(NOT_FOUND))
     }
 
-    /// `stuff:list`: one page, newest first, with the cursor of the next page or `null`.
+    /// `stuff:list`: one page in the asked order and filters, with the cursor of the next
+    /// page or `null`.
     #[tracing::instrument(skip_all)]
     async fn list(&self, payload: &Value) -> Result<Value, ApiError> {
         let input = ListStuff::parse(payload)?;
@@ -110,6 +111,9 @@ impl StuffService {
             .store
             .list(&ListQuery {
                 status: input.status,
+                course: input.course.map(|c| c.as_str().to_owned()),
+                seller_id: input.seller_id,
+                sort: input.sort,
                 after: input.cursor,
                 limit: limit + 1,
             })
@@ -117,13 +121,7 @@ impl StuffService {
             .map_err(api_error)?;
         let next_cursor = if items.len() > limit as usize {
             items.truncate(limit as usize);
-            items.last().map(|s| {
-                Cursor {
-                    created_at: s.created_at,
-                    id: s.id.clone(),
-                }
-                .encode()
-            })
+            items.last().map(|s| Cursor::after(input.sort, s).encode())
         } else {
             None
         };
@@ -166,6 +164,7 @@ impl StuffService {
             updated_at: now,
             files: Vec::new(),
             has_secret_note: input.secret_note.is_some(),
+            course: input.course.as_ref().map(|c| c.as_str().to_owned()),
         };
         let note = input.secret_note.as_ref().map(|n| n.as_str());
         self.store

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, Duration, Utc};
+use ms_common::contract::StuffSort;
 use ms_common::events::{
     Event, EventEnvelope, FileMeta, OrderRecord, OrderStatus, StoredFile, StuffRecord, StuffStatus,
 };
@@ -32,6 +33,7 @@ fn stuff(seller: &str, title: &str, created_at: DateTime<Utc>) -> StuffRecord {
         updated_at: created_at,
         files: vec![],
         has_secret_note: false,
+        course: None,
     }
 }
 
@@ -149,15 +151,13 @@ async fn create_get_and_list(store: &Arc<dyn StuffStore>) {
                 status: None,
                 after: after.clone(),
                 limit: 3,
+                ..ListQuery::default()
             })
             .await
             .unwrap();
         assert!(page.len() <= 3);
         let Some(last) = page.last() else { break };
-        after = Some(Cursor {
-            created_at: last.created_at,
-            id: last.id.clone(),
-        });
+        after = Some(Cursor::after(StuffSort::Newest, last));
         seen.extend(page);
     }
     assert_eq!(
@@ -171,6 +171,7 @@ async fn create_get_and_list(store: &Arc<dyn StuffStore>) {
             status: Some(StuffStatus::Sold),
             after: None,
             limit: 100,
+            ..ListQuery::default()
         })
         .await
         .unwrap();
@@ -180,6 +181,7 @@ async fn create_get_and_list(store: &Arc<dyn StuffStore>) {
             status: Some(StuffStatus::Available),
             after: None,
             limit: 5,
+            ..ListQuery::default()
         })
         .await
         .unwrap();
@@ -197,6 +199,7 @@ async fn edits_compare_and_set(store: &Arc<dyn StuffStore>) {
         price: Some(PriceCents::parse(&json!(2500)).unwrap()),
         description: Some(Description::parse(&json!("")).unwrap()),
         secret_note: None,
+        course: None,
         withdraw: false,
     };
     let e = edit(&s.id, "ann", Some(1), &patch);
@@ -764,6 +767,7 @@ async fn withdrawals_and_sellers(store: &Arc<dyn StuffStore>) {
         status: None,
         after: None,
         limit: 1000,
+        ..ListQuery::default()
     })
     .await;
     assert!(!all.contains(&older.id) && all.contains(&newer.id));
@@ -771,6 +775,7 @@ async fn withdrawals_and_sellers(store: &Arc<dyn StuffStore>) {
         status: Some(StuffStatus::Withdrawn),
         after: None,
         limit: 1000,
+        ..ListQuery::default()
     })
     .await;
     assert!(withdrawn.is_empty());
@@ -794,6 +799,137 @@ async fn withdrawals_and_sellers(store: &Arc<dyn StuffStore>) {
     drain(store).await;
 }
 
+/// `stuff:list` by course and seller, newest first or by price, paged by keyset cursors
+/// that neither repeat nor skip an item.
+async fn filters_and_sorts(store: &Arc<dyn StuffStore>) {
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let course = format!("C-{}", &run[run.len() - 8..]).to_uppercase();
+    let (sam, tom) = (format!("sam-{run}"), format!("tom-{run}"));
+    let base = micros(Utc::now()) + Duration::hours(3);
+    let mut made = Vec::new();
+    // Prices repeat, so ties are broken by id.
+    for (i, (seller, price, with_course)) in [
+        (&sam, 900, true),
+        (&tom, 300, true),
+        (&sam, 300, false),
+        (&sam, 1200, true),
+        (&tom, 900, true),
+        (&sam, 50, true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut s = stuff(
+            seller,
+            &format!("item {i}"),
+            base + Duration::seconds(i as i64),
+        );
+        s.price_cents = price;
+        s.course = with_course.then(|| course.clone());
+        store.create(&s, None, None).await.unwrap();
+        made.push(s);
+    }
+    drain(store).await;
+    // Every page of `limit` in that order, followed by cursors, as ids.
+    let walk = |q: ListQuery| async move {
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .list(&ListQuery {
+                    after: after.clone(),
+                    ..q.clone()
+                })
+                .await
+                .unwrap();
+            assert!(page.len() <= q.limit as usize);
+            let Some(last) = page.last() else { break };
+            after = Some(Cursor::after(q.sort, last));
+            seen.extend(page.into_iter().map(|s| s.id));
+        }
+        seen
+    };
+    let expect =
+        |keep: &dyn Fn(&StuffRecord) -> bool,
+         order: &dyn Fn(&StuffRecord, &StuffRecord) -> std::cmp::Ordering| {
+            let mut v: Vec<&StuffRecord> = made.iter().filter(|s| keep(s)).collect();
+            v.sort_by(|a, b| order(a, b));
+            v.into_iter().map(|s| s.id.clone()).collect::<Vec<_>>()
+        };
+    let in_course = |s: &StuffRecord| s.course.as_deref() == Some(course.as_str());
+    let newest =
+        |a: &StuffRecord, b: &StuffRecord| (b.created_at, &b.id).cmp(&(a.created_at, &a.id));
+    let cheapest =
+        |a: &StuffRecord, b: &StuffRecord| (a.price_cents, &a.id).cmp(&(b.price_cents, &b.id));
+    let dearest =
+        |a: &StuffRecord, b: &StuffRecord| (b.price_cents, &b.id).cmp(&(a.price_cents, &a.id));
+    for (sort, order) in [
+        (
+            StuffSort::Newest,
+            &newest as &dyn Fn(&StuffRecord, &StuffRecord) -> std::cmp::Ordering,
+        ),
+        (StuffSort::PriceAsc, &cheapest),
+        (StuffSort::PriceDesc, &dearest),
+    ] {
+        let by_course = ListQuery {
+            course: Some(course.clone()),
+            sort,
+            limit: 2,
+            ..ListQuery::default()
+        };
+        assert_eq!(walk(by_course).await, expect(&in_course, order), "{sort:?}");
+        let sams = ListQuery {
+            seller_id: Some(sam.clone()),
+            sort,
+            limit: 3,
+            ..ListQuery::default()
+        };
+        assert_eq!(
+            walk(sams).await,
+            expect(&|s: &StuffRecord| s.seller_id == sam, order),
+            "{sort:?}"
+        );
+        let both = ListQuery {
+            course: Some(course.clone()),
+            seller_id: Some(tom.clone()),
+            sort,
+            limit: 1,
+            ..ListQuery::default()
+        };
+        assert_eq!(
+            walk(both).await,
+            expect(&|s: &StuffRecord| in_course(s) && s.seller_id == tom, order),
+            "{sort:?}"
+        );
+    }
+    // A course edit moves the stuff between courses; removing it takes it out of both.
+    let moved = &made[2];
+    let to_course = StuffPatch {
+        course: Some(Some(
+            ms_stuff::domain::Course::parse_optional(&json!(course.to_lowercase()))
+                .unwrap()
+                .unwrap(),
+        )),
+        ..StuffPatch::default()
+    };
+    let v2 = store
+        .edit(&edit(&moved.id, &sam, None, &to_course))
+        .await
+        .unwrap();
+    assert_eq!(v2.course.as_deref(), Some(course.as_str()));
+    let clear = StuffPatch {
+        course: Some(None),
+        ..StuffPatch::default()
+    };
+    let v3 = store
+        .edit(&edit(&moved.id, &sam, None, &clear))
+        .await
+        .unwrap();
+    assert_eq!((v3.course, v3.version), (None, 3));
+    assert_eq!(store.get(&moved.id).await.unwrap().unwrap().course, None);
+    drain(store).await;
+}
+
 async fn conformance(store: Arc<dyn StuffStore>) {
     create_get_and_list(&store).await;
     edits_compare_and_set(&store).await;
@@ -802,6 +938,7 @@ async fn conformance(store: Arc<dyn StuffStore>) {
     concurrent_cancel_and_create(&store).await;
     files_and_notes(&store).await;
     withdrawals_and_sellers(&store).await;
+    filters_and_sorts(&store).await;
 }
 
 #[tokio::test]
@@ -829,11 +966,12 @@ async fn sqlite_file() {
             status: None,
             after: None,
             limit: 100,
+            ..ListQuery::default()
         })
         .await
         .unwrap();
     // Every stuff the suite created but the one it withdrew.
-    assert_eq!(page.len(), 37);
+    assert_eq!(page.len(), 43);
     let _ = std::fs::remove_dir_all(dir);
 }
 

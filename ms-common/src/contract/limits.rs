@@ -10,6 +10,10 @@ pub const DESCRIPTION_MAX: usize = 2000;
 pub const PRICE_MIN: i64 = 50;
 /// Highest price, in cents (one million in the currency's main unit).
 pub const PRICE_MAX: i64 = 100_000_000;
+/// Shortest course name, in characters (letters, digits, spaces or `-`).
+pub const COURSE_MIN: usize = 2;
+/// Longest course name, in characters.
+pub const COURSE_MAX: usize = 20;
 /// Page size when `limit` is not given.
 pub const PAGE_LIMIT_DEFAULT: u32 = 20;
 /// Largest page.

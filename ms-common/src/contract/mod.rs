@@ -91,6 +91,9 @@ pub struct Stuff {
     pub files: Vec<FileMeta>,
     /// True when the seller left a private note for buyers.
     pub has_secret_note: bool,
+    /// The course it is for, upper-case (`CS 101`); `null` when none was named.
+    #[schemars(length(min = limits::COURSE_MIN, max = limits::COURSE_MAX))]
+    pub course: Option<String>,
 }
 
 impl From<StuffRecord> for Stuff {
@@ -107,6 +110,7 @@ impl From<StuffRecord> for Stuff {
             updated_at: s.updated_at,
             files: s.files.into_iter().map(|f| f.meta).collect(),
             has_secret_note: s.has_secret_note,
+            course: s.course,
         }
     }
 }
@@ -121,13 +125,59 @@ pub struct StuffPage {
     pub next_cursor: Option<String>,
 }
 
+/// The order of a `stuff:list` page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum StuffSort {
+    /// Newest first (the default).
+    #[default]
+    Newest,
+    /// Cheapest first.
+    PriceAsc,
+    /// Dearest first.
+    PriceDesc,
+    /// Best rated first (a confidence bound on the reviews).
+    Rating,
+}
+
+impl StuffSort {
+    /// Every sort, as the wire names them.
+    pub const ALL: [StuffSort; 4] = [
+        StuffSort::Newest,
+        StuffSort::PriceAsc,
+        StuffSort::PriceDesc,
+        StuffSort::Rating,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StuffSort::Newest => "newest",
+            StuffSort::PriceAsc => "priceAsc",
+            StuffSort::PriceDesc => "priceDesc",
+            StuffSort::Rating => "rating",
+        }
+    }
+}
+
 /// `stuff:list` payload; every field is optional.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StuffListRequest {
-    /// Only stuff in this status.
+    /// Only stuff in this status (withdrawn stuff is never listed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<StuffStatus>,
+    /// Only stuff for this course (compared upper-case).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = limits::COURSE_MIN, max = limits::COURSE_MAX))]
+    pub course: Option<String>,
+    /// Only this seller's stuff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = limits::ID_MAX))]
+    pub seller_id: Option<String>,
+    /// The order (default `newest`); a cursor continues only the order it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort: Option<StuffSort>,
     /// Page size, 1–100 (default 20).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = limits::PAGE_LIMIT_MAX))]
@@ -168,6 +218,10 @@ pub struct StuffCreateRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = limits::SECRET_NOTE_MAX))]
     pub secret_note: Option<String>,
+    /// The course, 2–20 letters, digits, spaces or `-` (kept upper-case).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = limits::COURSE_MIN, max = limits::COURSE_MAX))]
+    pub course: Option<String>,
 }
 
 /// `stuff:update` payload: the id and at least one of `title`, `priceCents`,
@@ -178,7 +232,8 @@ pub struct StuffCreateRequest {
     {"required": ["title"]},
     {"required": ["priceCents"]},
     {"required": ["description"]},
-    {"required": ["secretNote"]}
+    {"required": ["secretNote"]},
+    {"required": ["course"]}
 ]))]
 pub struct StuffUpdateRequest {
     /// Which stuff.
@@ -204,6 +259,10 @@ pub struct StuffUpdateRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = limits::SECRET_NOTE_MAX))]
     pub secret_note: Option<Option<String>>,
+    /// New course; `null` or empty removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = limits::COURSE_MAX))]
+    pub course: Option<Option<String>>,
 }
 
 /// `delivery:get` payload: exactly one of `orderId` (the buyer) or `stuffId` (the seller).

@@ -23,9 +23,11 @@ use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-/// A demo item: title, price in cents, description, the file a buyer gets, the note.
+/// A demo item: title, price in cents, description, the file a buyer gets, the note, the
+/// course.
 struct Item {
     title: &'static str,
+    course: &'static str,
     price: i64,
     description: &'static str,
     file: &'static str,
@@ -39,6 +41,7 @@ const DEMO: &[(&str, &[Item])] = &[
         &[
             Item {
                 title: "Linear Algebra — complete lecture notes (MATH 201)",
+                course: "MATH 201",
                 price: 1200,
                 description: "All 24 lectures, typed up: vector spaces, eigenvalues, SVD, with worked examples.",
                 file: "linear-algebra-notes.pdf",
@@ -46,6 +49,7 @@ const DEMO: &[(&str, &[Item])] = &[
             },
             Item {
                 title: "Intro to Algorithms — chapter summaries 1–15",
+                course: "CS 161",
                 price: 900,
                 description: "Two pages per chapter: the idea, the pseudo-code, the running time.",
                 file: "algorithms-summaries.md",
@@ -58,6 +62,7 @@ const DEMO: &[(&str, &[Item])] = &[
         &[
             Item {
                 title: "Databases 2025 — past exam with full solutions",
+                course: "CS 145",
                 price: 700,
                 description: "Every question solved step by step: SQL, normal forms, transactions.",
                 file: "databases-2025-solutions.pdf",
@@ -65,6 +70,7 @@ const DEMO: &[(&str, &[Item])] = &[
             },
             Item {
                 title: "React + TypeScript starter with auth",
+                course: "CS 142",
                 price: 1500,
                 description: "A small, tested project template: routing, forms, sign-in, CI.",
                 file: "react-starter-README.md",
@@ -72,6 +78,7 @@ const DEMO: &[(&str, &[Item])] = &[
             },
             Item {
                 title: "Thermodynamics slides, annotated",
+                course: "PHYS 113",
                 price: 500,
                 description: "The lecturer's slides with my margin notes and the exam hints.",
                 file: "thermo-slides-annotated.pdf",
@@ -83,6 +90,7 @@ const DEMO: &[(&str, &[Item])] = &[
         "cleo@example.com",
         &[Item {
             title: "Organic Chemistry — 300 flashcards (CSV)",
+            course: "CHEM 33",
             price: 400,
             description: "Reactions, mechanisms and reagents; imports into Anki.",
             file: "organic-chemistry-flashcards.csv",
@@ -317,6 +325,9 @@ async fn run() -> anyhow::Result<()> {
                 json!({"title": title, "priceCents": item.price, "description": item.description});
             if !item.note.is_empty() {
                 payload["secretNote"] = json!(item.note);
+            }
+            if !item.course.is_empty() {
+                payload["course"] = json!(item.course);
             }
             let s = seeder
                 .call(Action::Stuff(StuffAction::Create), Some(token), payload)

@@ -15,6 +15,7 @@ pub mod sqlite;
 use crate::domain::{Cursor, StuffPatch};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use ms_common::contract::StuffSort;
 use ms_common::contract::limits::FILES_MAX;
 use ms_common::events::{
     DeliveryChange, Event, EventEnvelope, OrderRecord, OrderStatus, ReservationRefusal, StoredFile,
@@ -196,12 +197,19 @@ pub fn delivery_event(
     ))
 }
 
-/// One page request of the newest-first list (withdrawn stuff is never listed).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One page request of the catalogue (withdrawn stuff is never listed).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ListQuery {
     /// Only this status.
     pub status: Option<StuffStatus>,
-    /// Strictly after this item.
+    /// Only this course (normalized).
+    pub course: Option<String>,
+    /// Only this seller's.
+    pub seller_id: Option<String>,
+    /// The order: newest (`createdAt`, `id` descending), or by price (`priceCents` then
+    /// `id`, ascending or descending). `rating` orders as newest until reviews exist.
+    pub sort: StuffSort,
+    /// Strictly after this item, in `sort` order.
     pub after: Option<Cursor>,
     /// At most this many items.
     pub limit: u32,
@@ -407,7 +415,7 @@ pub trait StuffStore: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Finds by id.
     async fn get(&self, id: &str) -> Result<Option<StuffRecord>, StoreError>;
-    /// Newest first (`createdAt`, then `id`, descending), after the cursor, at most `limit`;
+    /// One page in the query's order and filters, after the cursor, at most `limit`;
     /// never a withdrawn stuff.
     async fn list(&self, q: &ListQuery) -> Result<Vec<StuffRecord>, StoreError>;
     /// A seller's stuff in every status, newest first, at most `limit`.
@@ -475,6 +483,7 @@ mod tests {
             updated_at: Utc::now(),
             files: vec![],
             has_secret_note: false,
+            course: None,
         }
     }
 

@@ -17,6 +17,7 @@ use futures_util::{FutureExt, TryStreamExt};
 use mongodb::bson::{Bson, Document, doc, from_document, to_document};
 use mongodb::options::ReturnDocument;
 use mongodb::{ClientSession, Collection, IndexModel};
+use ms_common::contract::StuffSort;
 use ms_common::events::{
     OrderRecord, OrderStatus, StoredFile, StuffRecord, StuffStatus, VersionCheck,
 };
@@ -52,14 +53,18 @@ impl MongoStuffStore {
                     .build(),
             )
             .await?;
-        // stuff:mine: a seller's stuff, newest first.
-        stuff
-            .create_index(
-                IndexModel::builder()
-                    .keys(doc! {"sellerId": 1, "createdAt": -1, "_id": -1})
-                    .build(),
-            )
-            .await?;
+        // stuff:mine and stuff:list {sellerId}, newest first; stuff:list {course} newest
+        // first or by price; by price over everything.
+        for keys in [
+            doc! {"sellerId": 1, "createdAt": -1, "_id": -1},
+            doc! {"course": 1, "createdAt": -1, "_id": -1},
+            doc! {"course": 1, "priceCents": 1, "_id": 1},
+            doc! {"priceCents": 1, "_id": 1},
+        ] {
+            stuff
+                .create_index(IndexModel::builder().keys(keys).build())
+                .await?;
+        }
         db.collection::<Document>("order_versions")
             .create_index(
                 IndexModel::builder()
@@ -111,6 +116,9 @@ impl MongoStuffStore {
         }
         if e.patch.withdraw {
             set.insert("status", StuffStatus::Withdrawn.as_str());
+        }
+        if let Some(course) = &e.patch.course {
+            set.insert("course", course.as_ref().map(|c| c.as_str()));
         }
         let update = doc! {"$set": set, "$inc": {"version": 1_i64}};
         let updated = self
@@ -324,6 +332,8 @@ struct StuffDoc {
     files: Vec<StoredFile>,
     #[serde(default)]
     has_secret_note: bool,
+    #[serde(default)]
+    course: Option<String>,
 }
 
 /// A stuff to write, in [`StuffDoc`]'s layout.
@@ -390,20 +400,38 @@ impl StuffStore for MongoStuffStore {
             Some(s) => filter.insert("status", s.as_str()),
             None => filter.insert("status", doc! {"$ne": StuffStatus::Withdrawn.as_str()}),
         };
+        if let Some(course) = &q.course {
+            filter.insert("course", course);
+        }
+        if let Some(seller) = &q.seller_id {
+            filter.insert("sellerId", seller);
+        }
+        // Keyset pagination: strictly after the cursor's item in the list's order
+        // (`createdAt` is `to_db` text: string order is time order).
+        let (key, dir) = match q.sort {
+            StuffSort::Newest | StuffSort::Rating => ("createdAt", -1),
+            StuffSort::PriceAsc => ("priceCents", 1),
+            StuffSort::PriceDesc => ("priceCents", -1),
+        };
         if let Some(c) = &q.after {
-            let t = to_db(&c.created_at);
+            let beyond = if dir < 0 { "$lt" } else { "$gt" };
+            let at: Bson = if key == "createdAt" {
+                to_db(&c.created_at).into()
+            } else {
+                c.price_cents.into()
+            };
             filter.insert(
                 "$or",
                 vec![
-                    Bson::Document(doc! {"createdAt": {"$lt": &t}}),
-                    Bson::Document(doc! {"createdAt": &t, "_id": {"$lt": &c.id}}),
+                    Bson::Document(doc! {key: {beyond: at.clone()}}),
+                    Bson::Document(doc! {key: at, "_id": {beyond: &c.id}}),
                 ],
             );
         }
         let docs: Vec<Document> = self
             .stuff()
             .find(filter)
-            .sort(doc! {"createdAt": -1, "_id": -1})
+            .sort(doc! {key: dir, "_id": dir})
             .limit(i64::from(q.limit))
             .await?
             .try_collect()
@@ -507,6 +535,7 @@ mod tests {
                 object: "files/s1/x".into(),
             }],
             has_secret_note: true,
+            course: None,
         }
     }
 
@@ -544,9 +573,21 @@ mod tests {
     fn stuff_document_keeps_its_layout_and_round_trips() {
         for s in [stuff(None), stuff(Some("o1"))] {
             let d = stuff_doc(&s).unwrap();
-            assert_eq!(d, old_doc(&s));
+            // What documents held before courses, plus `course`.
+            let mut expected = old_doc(&s);
+            expected.insert("course", Bson::Null);
+            assert_eq!(d, expected);
             assert_eq!(stuff_from(d).unwrap(), s);
+            // A document from before courses reads as having none.
+            assert_eq!(stuff_from(old_doc(&s)).unwrap(), s);
         }
+        let with_course = StuffRecord {
+            course: Some("CS 101".into()),
+            ..stuff(None)
+        };
+        let d = stuff_doc(&with_course).unwrap();
+        assert_eq!(d.get_str("course").ok(), Some("CS 101"));
+        assert_eq!(stuff_from(d).unwrap(), with_course);
         // A free stuff stores `orderId: null` (what the `$set` of a release writes too).
         assert_eq!(
             stuff_doc(&stuff(None)).unwrap().get("orderId"),

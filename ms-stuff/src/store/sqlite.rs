@@ -10,11 +10,12 @@ use super::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ms_common::events::{OrderRecord, OrderStatus, StuffRecord, StuffStatus, VersionCheck};
+use ms_common::contract::StuffSort;
+use ms_common::events::{OrderRecord, OrderStatus, StuffRecord, VersionCheck};
 use ms_common::storage::sqlite::{self, Db, Migration};
 use ms_common::storage::{OutboxStore, db_version};
 use ms_common::time::to_db;
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -74,7 +75,7 @@ CREATE INDEX order_versions_active ON order_versions(stuff_id, order_id) WHERE s
     },
     Migration {
         version: 4,
-        name: "withdrawn stuff, a seller's stuff",
+        name: "withdrawn stuff, courses, a seller's stuff, price order",
         sql: "
 -- SQLite cannot change a CHECK: stuff is rebuilt to allow 'withdrawn', indexes with it.
 CREATE TABLE stuff_v4 (
@@ -89,7 +90,8 @@ CREATE TABLE stuff_v4 (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     files TEXT NOT NULL DEFAULT '[]',
-    secret_note TEXT
+    secret_note TEXT,
+    course TEXT
 );
 INSERT INTO stuff_v4 (id, title, description, price_cents, seller_id, status, order_id, version,
                       created_at, updated_at, files, secret_note)
@@ -99,13 +101,17 @@ DROP TABLE stuff;
 ALTER TABLE stuff_v4 RENAME TO stuff;
 CREATE INDEX stuff_newest ON stuff(created_at DESC, id DESC);
 CREATE INDEX stuff_status_newest ON stuff(status, created_at DESC, id DESC);
--- stuff:mine: a seller's stuff, newest first.
-CREATE INDEX stuff_by_seller ON stuff(seller_id, created_at DESC, id DESC);",
+-- stuff:mine and stuff:list {sellerId}: a seller's stuff, newest first.
+CREATE INDEX stuff_by_seller ON stuff(seller_id, created_at DESC, id DESC);
+-- stuff:list {course}, newest first or by price; and by price over everything.
+CREATE INDEX stuff_course_newest ON stuff(course, created_at DESC, id DESC) WHERE course IS NOT NULL;
+CREATE INDEX stuff_course_price ON stuff(course, price_cents, id) WHERE course IS NOT NULL;
+CREATE INDEX stuff_price ON stuff(price_cents, id);",
     },
 ];
 
 /// What a read returns: the record's fields (`has_secret_note` computed, the note never).
-const COLUMNS: &str = "id, title, description, price_cents, seller_id, status, order_id, version, created_at, updated_at, files, secret_note IS NOT NULL AS has_secret_note";
+const COLUMNS: &str = "id, title, description, price_cents, seller_id, status, order_id, version, created_at, updated_at, files, secret_note IS NOT NULL AS has_secret_note, course";
 
 /// The catalogue in a SQLite database.
 #[derive(Clone)]
@@ -148,8 +154,8 @@ impl StuffStore for SqliteStuffStore {
         let mut tx = self.db.begin_write().await?;
         sqlx::query(
             "INSERT INTO stuff (id, title, description, price_cents, seller_id, status, order_id,
-                                version, created_at, updated_at, files, secret_note)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                version, created_at, updated_at, files, secret_note, course)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&s.id)
         .bind(&s.title)
@@ -163,6 +169,7 @@ impl StuffStore for SqliteStuffStore {
         .bind(to_db(&s.updated_at))
         .bind(files_json(&s.files)?)
         .bind(note)
+        .bind(&s.course)
         .execute(&mut *tx)
         .await?;
         sqlite::enqueue(&mut tx, &created_event(s, cid)).await?;
@@ -176,24 +183,45 @@ impl StuffStore for SqliteStuffStore {
     }
 
     async fn list(&self, q: &ListQuery) -> Result<Vec<StuffRecord>, StoreError> {
-        let (after_time, after_id) = match &q.after {
-            Some(c) => (Some(to_db(&c.created_at)), Some(c.id.clone())),
-            None => (None, None),
+        // Only the filters given are in the statement, so the planner picks their index.
+        let mut sql = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {COLUMNS} FROM stuff WHERE status <> 'withdrawn'"
+        ));
+        if let Some(status) = q.status {
+            sql.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(course) = &q.course {
+            sql.push(" AND course = ").push_bind(course.clone());
+        }
+        if let Some(seller) = &q.seller_id {
+            sql.push(" AND seller_id = ").push_bind(seller.clone());
+        }
+        // Keyset pagination: strictly after the cursor's item in the list's order.
+        let (key, order) = match q.sort {
+            StuffSort::Newest | StuffSort::Rating => ("created_at", "DESC"),
+            StuffSort::PriceAsc => ("price_cents", "ASC"),
+            StuffSort::PriceDesc => ("price_cents", "DESC"),
         };
-        // Keyset pagination on (created_at, id); `?N IS NULL` switches a filter off.
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM stuff
-             WHERE (?1 IS NULL OR status = ?1) AND status <> 'withdrawn'
-               AND (?2 IS NULL OR created_at < ?2 OR (created_at = ?2 AND id < ?3))
-             ORDER BY created_at DESC, id DESC
-             LIMIT ?4"
-        )))
-        .bind(q.status.map(StuffStatus::as_str))
-        .bind(after_time)
-        .bind(after_id)
-        .bind(i64::from(q.limit))
-        .fetch_all(self.db.pool())
-        .await?;
+        if let Some(c) = &q.after {
+            let beyond = if order == "DESC" { "<" } else { ">" };
+            let bind_key = |sql: &mut QueryBuilder<Sqlite>| {
+                if key == "created_at" {
+                    sql.push_bind(to_db(&c.created_at));
+                } else {
+                    sql.push_bind(c.price_cents);
+                }
+            };
+            sql.push(format!(" AND ({key} {beyond} "));
+            bind_key(&mut sql);
+            sql.push(format!(" OR ({key} = "));
+            bind_key(&mut sql);
+            sql.push(format!(" AND id {beyond} "))
+                .push_bind(c.id.clone())
+                .push("))");
+        }
+        sql.push(format!(" ORDER BY {key} {order}, id {order} LIMIT "))
+            .push_bind(i64::from(q.limit));
+        let rows = sql.build().fetch_all(self.db.pool()).await?;
         Ok(rows
             .iter()
             .map(StuffRecord::from_row)
@@ -226,6 +254,7 @@ impl StuffStore for SqliteStuffStore {
                  description = COALESCE(?3, description),
                  secret_note = CASE WHEN ?8 THEN ?9 ELSE secret_note END,
                  status = CASE WHEN ?10 THEN 'withdrawn' ELSE status END,
+                 course = CASE WHEN ?11 THEN ?12 ELSE course END,
                  version = version + 1,
                  updated_at = ?4
              WHERE id = ?5 AND seller_id = ?6 AND status = 'available'
@@ -247,6 +276,13 @@ impl StuffStore for SqliteStuffStore {
                 .and_then(|n| n.as_ref().map(|n| n.as_str().to_owned())),
         )
         .bind(e.patch.withdraw)
+        .bind(e.patch.course.is_some())
+        .bind(
+            e.patch
+                .course
+                .as_ref()
+                .and_then(|c| c.as_ref().map(|c| c.as_str().to_owned())),
+        )
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
