@@ -11,8 +11,9 @@
 // - The visitor opens the "cs 101" item: its course reads CS 101 and links to the filtered
 //   catalogue; Back, then "More from this seller" opens `/sellers/{id}`, which lists all three,
 //   newest first. axe-core on the seller page.
-// - On a phone (390x844, touch): the filtered catalogue and the seller page must not scroll
-//   sideways, have tap targets of at least 44x44 px and pass axe-core.
+// - On a phone (390x844, touch), opened on the shared link `?course=CS%20101&sort=priceAsc`: the
+//   MATH 2 chip is offered too (learnt from one unfiltered page); the filtered catalogue and the
+//   seller page must not scroll sideways, have tap targets of at least 44x44 px and pass axe-core.
 
 import { LIVE_MS, PHONE, STEP_MS, scenario, uniqueTitle, until } from './lib/harness.mjs';
 
@@ -62,7 +63,10 @@ scenario('browse: course chips, price sort and Back in the URL, the course link 
     id[it.key] = await seller.sell({
       title: it.title,
       price: it.price,
-      beforeSubmit: () => seller.tid('course-input').fill(it.course),
+      beforeSubmit: async () => {
+        await seller.tid('course-input').fill(it.course);
+        if (it.key === 'lower') await seller.shot('sell-form-with-course');
+      },
     });
     // Shown as the server keeps it: upper-case.
     await seller.seeText(seller.tid('course-link'), it.course.toUpperCase(), `the course of ${it.title} on its page`);
@@ -144,6 +148,8 @@ scenario('browse: course chips, price sort and Back in the URL, the course link 
   await phone.waitConnected();
   await seeOrder(phone, ids, [id.upper, id.lower], 'the CS 101 items, low to high, on a phone');
   await phone.see('[data-testid="course-chip"][data-course="CS 101"][aria-current="page"]', 'the current CS 101 chip on a phone', LIVE_MS);
+  // Opened on the shared link, the other course is still one tap away.
+  await phone.see('[data-testid="course-chip"][data-course="MATH 2"]', 'the MATH 2 chip on a link filtered by CS 101', LIVE_MS);
   await phone.checkPhonePage('catalogue CS 101 price low to high (390 px)');
   await phone.page.goto(sellerHref);
   await phone.see('[data-testid="seller-list"]', 'the seller page on a phone', STEP_MS);

@@ -133,6 +133,13 @@ export class KnownCourses {
     return this.list;
   }
 
+  /** Forgets every course (tests start from nothing). */
+  reset(): void {
+    this.set.clear();
+    this.list = [];
+    for (const l of this.listeners) l();
+  }
+
   subscribe(l: () => void): () => void {
     this.listeners.add(l);
     return () => this.listeners.delete(l);

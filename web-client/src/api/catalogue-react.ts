@@ -96,3 +96,23 @@ export function useKnownCourses(): string[] {
     () => knownCourses.all(),
   );
 }
+
+/** The page size of a request made only to learn courses (the contract's largest page). */
+export const COURSES_PAGE_SIZE = 100;
+
+/**
+ * While `needed`, asks one page of the whole catalogue (once per connection) only to learn its
+ * courses: there is no endpoint listing them. Used where nothing loaded tells them: a form opened
+ * first, or a catalogue opened on a shared link already filtered by one course.
+ */
+export function useLearnCourses(needed: boolean): void {
+  const session = useSessionManager();
+  const { epoch } = useSession();
+  useEffect(() => {
+    if (epoch === 0 || !needed) return;
+    session
+      .request('stuff:list', { limit: COURSES_PAGE_SIZE })
+      .then(({ data }) => knownCourses.add(data.items))
+      .catch(() => undefined); // suggestions only
+  }, [session, epoch, needed]);
+}

@@ -9,6 +9,8 @@ import type { Stuff, StuffPage } from '../api/types';
 import { alice, fakeJwt, FakeHttp, FakeSocket } from '../test/fakes';
 import { render, step } from '../test/render';
 import { App } from '../App';
+import { knownCourses } from '../api/browse';
+import { COURSES_PAGE_SIZE } from '../api/catalogue-react';
 
 const item = (id: string, priceCents: number, course: string | null, sellerId = 'seller-9'): Stuff => ({
   id,
@@ -47,6 +49,8 @@ describe('browsing by course, sort and seller', () => {
   let session: SessionManager;
   let pages: StuffPage[];
   let listCalls: Record<string, unknown>[];
+  let seedCalls: number;
+  let seedPage: StuffPage;
 
   /** Opens `path` in the whole app; `setup` adds responders before the socket connects. */
   const start = async (path: string, signedIn = false, setup: (s: FakeSocket) => void = () => undefined) => {
@@ -56,7 +60,13 @@ describe('browsing by course, sort and seller', () => {
     session = new SessionManager({ http, createSocket: (a) => (socket = new FakeSocket(a)) });
     await session.start();
     listCalls = [];
+    seedCalls = 0;
     socket.responders.set('stuff:list', (p) => {
+      // A page asked only to learn the courses (the whole catalogue, 100 items) is answered apart.
+      if ((p as { limit?: number }).limit === COURSES_PAGE_SIZE) {
+        seedCalls += 1;
+        return { data: seedPage };
+      }
       listCalls.push(p as Record<string, unknown>);
       return { data: pages.shift() ?? { items: [], nextCursor: null } };
     });
@@ -75,6 +85,8 @@ describe('browsing by course, sort and seller', () => {
 
   beforeEach(() => {
     pages = [];
+    seedPage = { items: [], nextCursor: null };
+    knownCourses.reset();
   });
   afterEach(() => session.stop());
 
@@ -153,6 +165,20 @@ describe('browsing by course, sort and seller', () => {
     r.unmount();
   });
 
+  it('learns the other courses once when opened on a link filtered by a course nobody else loaded', async () => {
+    seedPage = { items: [item('z', 100, 'ZOO 1'), item('y', 100, 'YOGA 3')], nextCursor: null };
+    pages.push({ items: [item('q', 900, 'QUANT 7')], nextCursor: null });
+    const r = await start('/?course=QUANT%207');
+    expect(listCalls).toEqual([{ limit: 20, course: 'QUANT 7' }]);
+    expect(seedCalls).toBe(1);
+    const chip = (c: string) => r.container.querySelector(`[data-testid="course-chip"][data-course="${c}"]`);
+    expect(chip('ZOO 1')!.getAttribute('href')).toBe('/?course=ZOO%201');
+    expect(chip('YOGA 3')).not.toBeNull();
+    expect(chip('QUANT 7')!.getAttribute('aria-current')).toBe('page');
+    expect(cardIds(r)).toEqual(['q']);
+    r.unmount();
+  });
+
   it("lists a seller's stuff with paging and says when there is none", async () => {
     pages.push({ items: [item('s1', 500, 'CS 101', 'seller-9')], nextCursor: 'cur-s' }, { items: [item('s2', 700, null, 'seller-9')], nextCursor: null });
     const r = await start('/sellers/seller-9');
@@ -186,8 +212,10 @@ describe('browsing by course, sort and seller', () => {
   });
 
   it('sends the course on sell, suggests known courses, and shows the 400 on the field', async () => {
-    pages.push({ items: [item('a', 500, 'CS 101'), item('m', 300, 'MATH 2')], nextCursor: null });
+    // Opened first: the form asks one page of the catalogue only to learn its courses.
+    seedPage = { items: [item('a', 500, 'CS 101'), item('m', 300, 'MATH 2')], nextCursor: null };
     const r = await start('/sell', true);
+    expect(seedCalls).toBe(1);
     const input = r.byTestId('course-input') as HTMLInputElement;
     expect(r.container.querySelector('label[for="field-course"]')!.textContent).toBe('Course (optional)');
     expect(input.getAttribute('placeholder')).toBe('CS 101');

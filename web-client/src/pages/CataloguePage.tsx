@@ -2,7 +2,7 @@
 // (`?course=CS%20101&sort=priceAsc&status=available`, see api/browse.ts), so a filtered list is a
 // link to share and Back returns to the previous filter.
 import { browseHref, parseBrowseQuery, SORT_OPTIONS, listFilter, sortCourses, type BrowseQuery } from '../api/browse';
-import { PAGE_SIZE, useKnownCourses, useStuffList } from '../api/catalogue-react';
+import { PAGE_SIZE, useKnownCourses, useLearnCourses, useStuffList } from '../api/catalogue-react';
 import { useSession } from '../api/session-react';
 import type { Stuff, StuffSort, StuffStatus } from '../api/types';
 import { CourseBadge, ErrorBanner, Price, StatusBadge } from '../components/ui';
@@ -108,10 +108,12 @@ const STATUS_WORD: Record<StuffStatus, string> = {
 /**
  * The course filter: "All courses" and one chip per course seen so far (links, so each is a URL);
  * the active one is marked `aria-current`. The course in the URL always has its chip, even when
- * nothing of it is loaded.
+ * nothing of it is loaded, and the other courses are learnt from one unfiltered page then.
  */
 function CourseChips({ query }: { query: BrowseQuery }) {
   const known = useKnownCourses();
+  // Opened on a link filtered by one course: the list alone would offer no other chip.
+  useLearnCourses(Boolean(query.course) && known.every((c) => c === query.course));
   const courses = query.course && !known.includes(query.course) ? sortCourses([...known, query.course]) : known;
   if (courses.length === 0) return null;
   return (

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
-import { COURSE_MESSAGE, knownCourses, parseCourse } from '../api/browse';
+import { COURSE_MESSAGE, parseCourse } from '../api/browse';
 import { pickNewer } from '../api/catalogue';
-import { useKnownCourses } from '../api/catalogue-react';
+import { useKnownCourses, useLearnCourses } from '../api/catalogue-react';
 import { toApiError } from '../api/errors';
 import { MAX_FILE_BYTES, MAX_FILES, formatBytes } from '../api/files';
 import { useCurrency } from '../api/config';
@@ -181,17 +181,8 @@ const COURSE_OPTIONS_ID = 'course-options';
  * catalogue is asked for, only to learn its courses.
  */
 function CourseField({ value, onChange, error }: { value: string; onChange: (e: { target: { value: string } }) => void; error?: string }) {
-  const session = useSessionManager();
-  const { epoch } = useSession();
   const courses = useKnownCourses();
-  const none = courses.length === 0;
-  useEffect(() => {
-    if (epoch === 0 || !none) return;
-    session
-      .request('stuff:list', { limit: 100 })
-      .then(({ data }) => knownCourses.add(data.items))
-      .catch(() => undefined); // suggestions only
-  }, [session, epoch, none]);
+  useLearnCourses(courses.length === 0);
   return (
     <>
       <TextField
