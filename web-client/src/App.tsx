@@ -7,6 +7,7 @@ import { SignInPage, SignUpPage } from './pages/AuthPages';
 import { CataloguePage } from './pages/CataloguePage';
 import { LibraryPage } from './pages/LibraryPage';
 import { MyOrdersPage, OrderPage } from './pages/OrderPages';
+import { SellerPage } from './pages/SellerPage';
 import { SellingPage } from './pages/SellingPage';
 import { EditStuffPage, SellPage } from './pages/StuffFormPages';
 import { StuffPage } from './pages/StuffPage';
@@ -134,6 +135,7 @@ function Routes({ path }: { path: string }) {
   if (path === '/admin') return <AdminPage />;
   if ((m = matchPath('/stuff/:id/edit', path))) return <EditStuffPage key={m.id} id={m.id as string} />;
   if ((m = matchPath('/stuff/:id', path))) return <StuffPage key={m.id} id={m.id as string} />;
+  if ((m = matchPath('/sellers/:id', path))) return <SellerPage key={m.id} id={m.id as string} />;
   if ((m = matchPath('/orders/:id', path))) return <OrderPage key={m.id} id={m.id as string} />;
   return (
     <section>

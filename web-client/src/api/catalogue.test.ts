@@ -5,6 +5,7 @@ import {
   applyStuffCreated,
   applyStuffUpdated,
   applyMineUpdated,
+  catalogueFilter,
   emptyCatalogue,
   mergeMine,
   mergeOrders,
@@ -155,5 +156,57 @@ describe('order merge', () => {
   it('keeps the newer copy when a re-fetch races a push', () => {
     const held = [order('o1', 3, 'cancelled')];
     expect(mergeOrders(held, [order('o1', 2, 'created'), order('o2', 1, 'created')]).map((o) => o.version)).toEqual([3, 1]);
+  });
+});
+
+describe('a list filtered by course or seller, or sorted by price', () => {
+  const priced = (id: string, priceCents: number, course: string | null = 'CS 101', sellerId = 'seller'): Stuff => ({
+    ...stuff(id, 1),
+    priceCents,
+    course,
+    sellerId,
+  });
+
+  it('never takes a pushed item of another course, and drops one whose course changed away', () => {
+    const cs = applyPage(emptyCatalogue({ course: 'CS 101' }), { items: [priced('a', 500)], nextCursor: null }, 'replace');
+    expect(applyStuffCreated(cs, priced('m', 700, 'MATH 2')).items.map((s) => s.id)).toEqual(['a']);
+    expect(applyStuffCreated(cs, priced('n', 700, null)).items.map((s) => s.id)).toEqual(['a']);
+    expect(applyStuffCreated(cs, priced('c', 700)).items.map((s) => s.id)).toEqual(['c', 'a']);
+    const moved = applyStuffUpdated(cs, { ...priced('a', 500, 'MATH 2'), version: 2 });
+    expect(moved.items).toEqual([]);
+    // A page fetched before the change cannot bring it back when the newer push was seen.
+    const seen = new Map<string, Stuff>([['a', { ...priced('a', 500, 'MATH 2'), version: 2 }]]);
+    expect(applyPage(cs, { items: [priced('a', 500)], nextCursor: null }, 'replace', seen).items).toEqual([]);
+  });
+
+  it("never takes another seller's pushed item on a seller's list", () => {
+    const mine = applyPage(emptyCatalogue({ sellerId: 'u1' }), { items: [priced('a', 500, null, 'u1')], nextCursor: null }, 'replace');
+    expect(applyStuffCreated(mine, priced('x', 100, null, 'u2')).items.map((s) => s.id)).toEqual(['a']);
+    expect(applyStuffCreated(mine, priced('b', 100, null, 'u1')).items.map((s) => s.id)).toEqual(['b', 'a']);
+  });
+
+  it('puts a pushed item at its price, or leaves it for a later page when it sorts past the loaded ones', () => {
+    const asc = applyPage(
+      emptyCatalogue({ sort: 'priceAsc' }),
+      { items: [priced('a', 500), priced('b', 900)], nextCursor: 'c1' },
+      'replace',
+    );
+    expect(applyStuffCreated(asc, priced('mid', 700)).items.map((s) => s.id)).toEqual(['a', 'mid', 'b']);
+    expect(applyStuffCreated(asc, priced('same', 500)).items.map((s) => s.id)).toEqual(['same', 'a', 'b']);
+    expect(applyStuffCreated(asc, priced('dear', 5000)).items.map((s) => s.id)).toEqual(['a', 'b']);
+    const last = { ...asc, nextCursor: null };
+    expect(applyStuffCreated(last, priced('dear', 5000)).items.map((s) => s.id)).toEqual(['a', 'b', 'dear']);
+    const desc = applyPage(emptyCatalogue({ sort: 'priceDesc' }), { items: [priced('b', 900), priced('a', 500)], nextCursor: null }, 'replace');
+    expect(applyStuffCreated(desc, priced('mid', 700)).items.map((s) => s.id)).toEqual(['b', 'mid', 'a']);
+  });
+
+  it('sends its filters and sort again with the cursor', () => {
+    expect(catalogueFilter(emptyCatalogue({ course: 'CS 101', sort: 'priceAsc', status: 'available' }))).toEqual({
+      status: 'available',
+      course: 'CS 101',
+      sort: 'priceAsc',
+    });
+    expect(catalogueFilter(emptyCatalogue({ sellerId: 'u1', sort: 'newest' }))).toEqual({ sellerId: 'u1' });
+    expect(catalogueFilter(emptyCatalogue('sold'))).toEqual({ status: 'sold' });
   });
 });

@@ -1,6 +1,6 @@
 // Version-aware catalogue state. Pushes and fetched pages can arrive in any order; a record is
 // only ever replaced by one with a higher `version`, so a late, stale push never undoes a newer one.
-import type { Order, Stuff, StuffPage, StuffStatus } from './types';
+import type { Order, Stuff, StuffListFilter, StuffPage, StuffStatus } from './types';
 
 export interface Versioned {
   id: string;
@@ -22,9 +22,35 @@ export interface CatalogueState {
   nextCursor: string | null;
   /** The status filter the list was fetched with (undefined: all). */
   filter?: StuffStatus;
+  /** The course filter (upper-case), the seller and the sort the list was fetched with. */
+  course?: string;
+  sellerId?: string;
+  sort?: StuffListFilter['sort'];
 }
 
-export const emptyCatalogue = (filter?: StuffStatus): CatalogueState => ({ items: [], nextCursor: null, filter });
+/** An empty list for a status filter, or for every filter of `stuff:list`. */
+export function emptyCatalogue(filter?: StuffStatus | StuffListFilter): CatalogueState {
+  if (typeof filter !== 'object') return { items: [], nextCursor: null, filter };
+  const { status, course, sellerId, sort } = filter;
+  return { items: [], nextCursor: null, filter: status, course, sellerId, sort };
+}
+
+/** The `stuff:list` filters a list was fetched with (to send again with its cursor). */
+export function catalogueFilter(state: CatalogueState): StuffListFilter {
+  return {
+    ...(state.filter ? { status: state.filter } : {}),
+    ...(state.course ? { course: state.course } : {}),
+    ...(state.sellerId ? { sellerId: state.sellerId } : {}),
+    ...(state.sort && state.sort !== 'newest' ? { sort: state.sort } : {}),
+  };
+}
+
+/** True when `stuff` belongs in a list of this course and seller (the status filter is separate). */
+export function matchesCourseAndSeller(state: CatalogueState, stuff: Pick<Stuff, 'course' | 'sellerId'>): boolean {
+  if (state.course && (stuff.course ?? '').toUpperCase() !== state.course.toUpperCase()) return false;
+  if (state.sellerId && stuff.sellerId !== state.sellerId) return false;
+  return true;
+}
 
 /** A withdrawn stuff is off sale: the catalogue never lists it (`stuff:list` leaves it out too). */
 export function isListed(stuff: Pick<Stuff, 'status'>): boolean {
@@ -34,26 +60,45 @@ export function isListed(stuff: Pick<Stuff, 'status'>): boolean {
 /**
  * Applies a `stuff:updated` push: replaces the item in place when the push is newer. Items not in
  * the list are ignored (the list re-fetches after every reconnect). An item that no longer matches
- * the filter stays in place with its new badge until the next fetch, so nothing jumps under the cursor.
- * The one exception is a withdrawn item: it is off sale, so it leaves the list at once.
+ * the status filter stays in place with its new badge until the next fetch, and a new price stays
+ * in place under a price sort, so nothing jumps under the cursor. The exceptions leave the list at
+ * once: a withdrawn item (off sale), and one whose course no longer is the course filtered by.
  */
 export function applyStuffUpdated(state: CatalogueState, stuff: Stuff): CatalogueState {
   const idx = state.items.findIndex((s) => s.id === stuff.id);
   if (idx === -1) return state;
   const held = state.items[idx];
   if (!isNewer(stuff, held)) return state;
-  if (!isListed(stuff)) return { ...state, items: state.items.filter((s) => s.id !== stuff.id) };
+  if (!isListed(stuff) || !matchesCourseAndSeller(state, stuff)) {
+    return { ...state, items: state.items.filter((s) => s.id !== stuff.id) };
+  }
   const items = state.items.slice();
   items[idx] = stuff;
   return { ...state, items };
 }
 
-/** Applies a `stuff:created` push: new items go on top when they match the filter. */
+/**
+ * Applies a `stuff:created` push when it matches every filter (status, course, seller): on top
+ * when newest first; under a price sort, at its place among the loaded items, or not at all when
+ * that place is past the last loaded item and more pages follow (it comes with them).
+ */
 export function applyStuffCreated(state: CatalogueState, stuff: Stuff): CatalogueState {
   if (state.items.some((s) => s.id === stuff.id)) return applyStuffUpdated(state, stuff);
   if (!isListed(stuff)) return state;
   if (state.filter && stuff.status !== state.filter) return state;
-  return { ...state, items: [stuff, ...state.items] };
+  if (!matchesCourseAndSeller(state, stuff)) return state;
+  const sort = state.sort ?? 'newest';
+  if (sort !== 'priceAsc' && sort !== 'priceDesc') return { ...state, items: [stuff, ...state.items] };
+  // The newest of equal prices first, like a new item under `newest`.
+  const before = (s: Stuff) => (sort === 'priceAsc' ? s.priceCents >= stuff.priceCents : s.priceCents <= stuff.priceCents);
+  let at = state.items.findIndex(before);
+  if (at === -1) {
+    if (state.nextCursor) return state;
+    at = state.items.length;
+  }
+  const items = state.items.slice();
+  items.splice(at, 0, stuff);
+  return { ...state, items };
 }
 
 /**
@@ -71,7 +116,10 @@ export function applyPage(
 ): CatalogueState {
   const held = new Map(state.items.map((s) => [s.id, s] as const));
   // A page fetched just before a withdrawal can still hold the item; the newer pushed copy drops it.
-  const fetched = page.items.map((s) => pickNewer(seen?.get(s.id), pickNewer(held.get(s.id), s))).filter(isListed);
+  // So can one whose course changed away from the course filtered by.
+  const fetched = page.items
+    .map((s) => pickNewer(seen?.get(s.id), pickNewer(held.get(s.id), s)))
+    .filter((s) => isListed(s) && matchesCourseAndSeller(state, s));
   let items: Stuff[];
   if (mode === 'replace') {
     items = dedupe(fetched);

@@ -31,6 +31,28 @@ export interface Stuff {
   files: FileMeta[];
   /** True when the seller attached a private note for buyers (its text is never public). */
   hasSecretNote: boolean;
+  /**
+   * The course it is for, upper-case (`CS 101`), or null. Servers before issue 16's marketplace
+   * leave it out: read it as null.
+   */
+  course?: string | null;
+}
+
+/**
+ * How `stuff:list` orders its items. `rating` orders like `newest` until reviews exist, so the
+ * UI does not offer it yet (see `SORT_OPTIONS` in api/browse.ts).
+ */
+export type StuffSort = 'newest' | 'priceAsc' | 'priceDesc' | 'rating';
+
+/** `stuff:list`'s filters; a `cursor` continues only the same filters and sort (send them again). */
+export interface StuffListFilter {
+  status?: StuffStatus;
+  /** Exactly this course (the server compares upper-case). */
+  course?: string;
+  /** Only this seller's stuff. */
+  sellerId?: string;
+  /** `newest` when left out. */
+  sort?: StuffSort;
 }
 
 /** One file attached to a stuff. `sha256` is hex. */
@@ -121,9 +143,9 @@ export interface StuffPage {
 
 /** Socket.IO request events and their payload / ack data types. */
 export interface RequestMap {
-  'stuff:list': { payload: { status?: StuffStatus; limit?: number; cursor?: string }; data: StuffPage };
+  'stuff:list': { payload: StuffListFilter & { limit?: number; cursor?: string }; data: StuffPage };
   'stuff:get': { payload: { id: string }; data: Stuff };
-  'stuff:create': { payload: { title: string; priceCents: number; description?: string; secretNote?: string }; data: Stuff };
+  'stuff:create': { payload: { title: string; priceCents: number; description?: string; secretNote?: string; course?: string }; data: Stuff };
   'stuff:update': {
     payload: {
       id: string;
@@ -133,6 +155,8 @@ export interface RequestMap {
       description?: string;
       /** `null` or `""` removes the note. */
       secretNote?: string | null;
+      /** `null` or `""` removes the course. */
+      course?: string | null;
     };
     data: Stuff;
   };

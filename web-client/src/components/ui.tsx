@@ -170,6 +170,16 @@ export function StatusBadge({ status, label }: { status: StuffStatus; label?: st
   );
 }
 
+/** A stuff's course (`CS 101`), as a badge; the screen reader hears "Course CS 101". */
+export function CourseBadge({ course }: { course: string }) {
+  return (
+    <span className="badge badge-course" data-testid="course-badge">
+      <span className="visually-hidden">Course </span>
+      {course}
+    </span>
+  );
+}
+
 export function OrderStatusBadge({ status }: { status: OrderStatus }) {
   return (
     <span className={`badge badge-order-${status}`} data-testid="order-status" data-status={status}>

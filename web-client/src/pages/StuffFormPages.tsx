@@ -1,5 +1,7 @@
 import { useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
+import { COURSE_MESSAGE, parseCourse } from '../api/browse';
 import { pickNewer } from '../api/catalogue';
+import { useKnownCourses, useLearnCourses } from '../api/catalogue-react';
 import { toApiError } from '../api/errors';
 import { MAX_FILE_BYTES, MAX_FILES, formatBytes } from '../api/files';
 import { useCurrency } from '../api/config';
@@ -21,7 +23,7 @@ import { FileDropZone, UploadList, useUploadQueue } from '../components/uploads'
 import { Link, navigate } from '../router/router';
 import { RequireSignIn } from './RequireSignIn';
 
-const FIELDS = ['title', 'priceCents', 'description', 'secretNote'] as const;
+const FIELDS = ['title', 'priceCents', 'description', 'secretNote', 'course'] as const;
 export const TITLE_MAX = 120;
 export const DESCRIPTION_MAX = 2000;
 export const SECRET_NOTE_MAX = 10_000;
@@ -30,6 +32,8 @@ interface Values {
   title: string;
   price: string;
   description: string;
+  /** As typed; '' or left out for none. */
+  course?: string;
   /** Only on the sell form: the private note buyers get after paying. */
   secretNote?: string;
 }
@@ -39,6 +43,8 @@ export interface StuffFormResult {
   priceCents: number;
   description: string;
   secretNote: string;
+  /** Normalized (`CS 101`), or '' for none. */
+  course: string;
 }
 
 /** The range message, in the user's currency: "Price must be between €0.50 and €1,000,000.00". */
@@ -60,6 +66,7 @@ export function validateStuff(v: Values, currency: string = getCurrency()): { fi
   else if (priceCents < PRICE_MIN_CENTS || priceCents > PRICE_MAX_CENTS) fields.priceCents = priceRangeMessage(currency);
   if (v.description.length > DESCRIPTION_MAX) fields.description = `Description must be at most ${DESCRIPTION_MAX} characters`;
   if ((v.secretNote ?? '').length > SECRET_NOTE_MAX) fields.secretNote = `Private note must be at most ${SECRET_NOTE_MAX} characters`;
+  if (parseCourse(v.course ?? '') === null) fields.course = COURSE_MESSAGE;
   return { fields, priceCents };
 }
 
@@ -94,7 +101,13 @@ function StuffForm({
     clear();
     setBusy(true);
     try {
-      await onSubmit({ title: values.title.trim(), priceCents, description: values.description, secretNote: values.secretNote ?? '' });
+      await onSubmit({
+        title: values.title.trim(),
+        priceCents,
+        description: values.description,
+        secretNote: values.secretNote ?? '',
+        course: parseCourse(values.course ?? '') ?? '',
+      });
     } catch (err) {
       show(err, FIELDS);
     } finally {
@@ -127,6 +140,7 @@ function StuffForm({
           aria-required
           data-testid="price-input"
         />
+        <CourseField value={values.course ?? ''} onChange={set('course')} error={errors.fields.course} />
         <TextAreaField
           name="description"
           label="Description (optional)"
@@ -155,6 +169,39 @@ function StuffForm({
           {busy ? 'Saving…' : submitLabel}
         </button>
       </form>
+    </>
+  );
+}
+
+const COURSE_OPTIONS_ID = 'course-options';
+
+/**
+ * The optional course, with the courses seen so far as suggestions (a datalist). There is no
+ * endpoint listing courses: when none are known yet (the form opened first), one page of the
+ * catalogue is asked for, only to learn its courses.
+ */
+function CourseField({ value, onChange, error }: { value: string; onChange: (e: { target: { value: string } }) => void; error?: string }) {
+  const courses = useKnownCourses();
+  useLearnCourses(courses.length === 0);
+  return (
+    <>
+      <TextField
+        name="course"
+        label="Course (optional)"
+        hint="The course it is for, for example CS 101: buyers can browse by course."
+        placeholder="CS 101"
+        list={COURSE_OPTIONS_ID}
+        autoComplete="off"
+        value={value}
+        onChange={onChange}
+        error={error}
+        data-testid="course-input"
+      />
+      <datalist id={COURSE_OPTIONS_ID} data-testid="course-options">
+        {courses.map((c) => (
+          <option key={c} value={c} />
+        ))}
+      </datalist>
     </>
   );
 }
@@ -219,7 +266,7 @@ function Sell() {
   const room = Math.max(0, MAX_FILES - queue.pendingAdds);
   return (
     <StuffForm
-      initial={{ title: '', price: '', description: '', secretNote: '' }}
+      initial={{ title: '', price: '', description: '', secretNote: '', course: '' }}
       submitLabel="Put it on sale"
       testId="sell-form"
       withSecretNote
@@ -229,6 +276,7 @@ function Sell() {
           priceCents: v.priceCents,
           ...(v.description ? { description: v.description } : {}),
           ...(v.secretNote.trim() ? { secretNote: v.secretNote } : {}),
+          ...(v.course ? { course: v.course } : {}),
         });
         createdRef.current = data;
         setCreated(data);
@@ -312,7 +360,7 @@ function EditStuff({ id }: { id: string }) {
       )}
       <StuffForm
         key={formKey}
-        initial={{ title: base.title, price: centsToInput(base.priceCents), description: base.description ?? '' }}
+        initial={{ title: base.title, price: centsToInput(base.priceCents), description: base.description ?? '', course: base.course ?? '' }}
         submitLabel="Save changes"
         testId="edit-form"
         onSubmit={async (v) => {
@@ -322,6 +370,8 @@ function EditStuff({ id }: { id: string }) {
             title: v.title,
             priceCents: v.priceCents,
             description: v.description,
+            // Only when changed ('' removes it), so an edit never touches what it did not change.
+            ...(v.course !== (base.course ?? '') ? { course: v.course } : {}),
           });
           navigate(`/stuff/${encodeURIComponent(data.id)}`);
         }}

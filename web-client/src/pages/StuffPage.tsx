@@ -1,4 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
+import { courseHref, knownCourses, sellerHref } from '../api/browse';
 import { pickNewer } from '../api/catalogue';
 import { NOTHING_TO_DELIVER_MESSAGE, nothingToDeliver, stuffFiles } from '../api/delivery';
 import { toApiError } from '../api/errors';
@@ -40,6 +41,7 @@ export function StuffPage({ id }: { id: string }) {
       .request('stuff:get', { id })
       .then(({ data }) => {
         if (!live) return;
+        knownCourses.add([data]);
         setStuff((held) => (held && held.id === id ? pickNewer(held, data) : data));
         setLoadError(null);
       })
@@ -257,6 +259,21 @@ export function StuffPage({ id }: { id: string }) {
         <Price cents={stuff.priceCents} />
         <StatusBadge status={stuff.status} label={withdrawn && !own ? NO_LONGER_FOR_SALE_LABEL : undefined} />
       </div>
+      <ul className="stuff-links">
+        {stuff.course && (
+          <li>
+            Course:{' '}
+            <Link to={courseHref(stuff.course)} className="tap-link" data-testid="course-link">
+              {stuff.course}
+            </Link>
+          </li>
+        )}
+        <li>
+          <Link to={sellerHref(stuff.sellerId)} className="tap-link" data-testid="seller-link">
+            More from this seller
+          </Link>
+        </li>
+      </ul>
       {stuff.description && (
         <p className="description" data-testid="stuff-description">
           {stuff.description}

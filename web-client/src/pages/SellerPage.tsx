@@ -1,0 +1,47 @@
+// A seller's page (`/sellers/:id`): what they sell, newest first (`stuff:list {sellerId}`), with
+// "Load more" and live pushes like the catalogue. There is no display name yet, so the page says
+// "this seller" (or "you" to the seller).
+import { useSession } from '../api/session-react';
+import { useStuffList } from '../api/catalogue-react';
+import { ErrorBanner } from '../components/ui';
+import { Link } from '../router/router';
+import { StuffCards } from './CataloguePage';
+
+export const SELLER_EMPTY_MESSAGE = 'This seller has nothing listed right now.';
+
+export function SellerPage({ id }: { id: string }) {
+  const { user } = useSession();
+  const own = user?.id === id;
+  const { state, loading, loadingMore, error, loadMore } = useStuffList({ sellerId: id });
+
+  return (
+    <section data-testid="seller-page" data-seller-id={id}>
+      <p>
+        <Link to="/" className="tap-link">
+          ← Catalogue
+        </Link>
+      </p>
+      <h1 tabIndex={-1}>{own ? 'Your stuff' : 'Stuff from this seller'}</h1>
+      {own && (
+        <p className="muted">
+          What buyers see on your page. <Link to="/selling">My listings</Link> has everything you listed.
+        </p>
+      )}
+      <ErrorBanner messages={error} testId="seller-error" />
+      {loading && state.items.length === 0 ? (
+        <p aria-live="polite" data-testid="seller-loading">
+          Loading…
+        </p>
+      ) : state.items.length === 0 ? (
+        <p data-testid="seller-empty">{own ? 'You have nothing listed right now.' : SELLER_EMPTY_MESSAGE}</p>
+      ) : (
+        <StuffCards items={state.items} ownId={user?.id} loading={loading} testId="seller-list" />
+      )}
+      {state.nextCursor && (
+        <button type="button" onClick={loadMore} disabled={loadingMore} data-testid="load-more">
+          {loadingMore ? 'Loading…' : 'Load more'}
+        </button>
+      )}
+    </section>
+  );
+}
