@@ -62,6 +62,18 @@ pub fn routes(state: AppState) -> Router {
     let app = match &state.cfg.static_dir {
         Some(dir) => {
             let spa = ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")));
+            // Shared stuff links carry the stuff in the page's head.
+            let api = match crate::pages::Shell::read(dir) {
+                Ok(shell) => api.merge(
+                    Router::new()
+                        .route("/stuff/{id}", get(crate::pages::stuff_page))
+                        .layer(Extension(shell)),
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no index.html: stuff pages are served without their metadata");
+                    api
+                }
+            };
             api.fallback_service(spa)
         }
         None => api.fallback(any(not_found)),
@@ -126,12 +138,13 @@ fn framework_message(status: StatusCode) -> &'static str {
 async fn envelope(req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     let status = res.status();
-    let is_json = res
+    // JSON is an envelope already; HTML is a page (a shared stuff link's 404 is the app).
+    let written = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || written {
         return res;
     }
     let (mut parts, _) = res.into_parts();

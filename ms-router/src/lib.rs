@@ -15,6 +15,7 @@ pub mod client;
 pub mod fanout;
 pub mod files;
 pub mod http;
+pub mod pages;
 pub mod ratelimit;
 pub mod socket;
 

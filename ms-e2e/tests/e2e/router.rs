@@ -443,3 +443,87 @@ async fn many_connect_then_emit_sequences_lose_no_ack() {
     assert!(lost.is_empty(), "first events without an ack: {lost:?}");
     sys.stop().await;
 }
+
+#[tokio::test]
+async fn a_shared_stuff_link_carries_the_stuff_in_the_head_escaped() {
+    let sys = System::start(SystemOptions::default()).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("stuffmart-pages-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("index.html"),
+        "<!doctype html>\n<html lang=\"en\">\n  <head>\n    <meta name=\"description\" content=\"StuffMart: students sell digital stuff to each other\" />\n    <title>StuffMart</title>\n  </head>\n  <body>\n    <div id=\"root\"></div>\n  </body>\n</html>\n",
+    )
+    .unwrap();
+    let mut cfg = ms_router::RouterConfig::for_tests(&sys.env.prefix);
+    cfg.static_dir = Some(dir.clone());
+    let shutdown = Shutdown::new();
+    let app = ms_router::Application::build(cfg, shutdown.clone())
+        .await
+        .unwrap();
+    let url = format!("http://127.0.0.1:{}", app.port());
+    let task = tokio::spawn(app.run_until_stopped());
+
+    let (token, _) = sys.signup("pages@example.com").await.unwrap();
+    let seller = sys.socket(0, Some(&token)).await.unwrap();
+    let title = r#"Notes </title><script>alert("hi")</script> & more"#;
+    let created = seller
+        .emit_with_ack(
+            "stuff:create",
+            json!({"title": title, "priceCents": 1250, "course": "cs 101", "description": "Week 1–12, typed", "secretNote": "k"}),
+            T,
+        )
+        .await
+        .unwrap();
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+
+    let r = reqwest::get(format!("{url}/stuff/{id}")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let headers = r.headers().clone();
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(headers["cache-control"], "public, max-age=60");
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("<title>Notes &lt;/title&gt;&lt;script&gt;alert(&quot;hi&quot;)&lt;/script&gt; &amp; more · StuffMart</title>"),
+        "{page}"
+    );
+    assert!(!page.contains("<script>alert"), "{page}");
+    assert!(page.contains(r#"<meta property="og:title" content="Notes &lt;/title&gt;"#));
+    assert!(page.contains(r#"<meta property="og:description" content="Week 1–12, typed" />"#));
+    assert!(page.contains(r#"<meta property="product:price:amount" content="12.50" />"#));
+    assert!(
+        !page.contains("students sell digital stuff"),
+        "one description"
+    );
+    let open = r#"<script type="application/ld+json">"#;
+    let ld_start = page.find(open).unwrap() + open.len();
+    let ld_end = ld_start + page[ld_start..].find("</script>").unwrap();
+    let ld: Value = serde_json::from_str(&page[ld_start..ld_end]).unwrap();
+    assert_eq!(
+        (&ld["@type"], &ld["name"], &ld["category"]),
+        (&json!("Product"), &json!(title), &json!("CS 101"))
+    );
+    assert_eq!(
+        ld["offers"],
+        json!({"@type": "Offer", "price": "12.50", "priceCurrency": "EUR", "availability": "https://schema.org/InStock"})
+    );
+    assert!(page.contains("<div id=\"root\"></div>"), "still the app");
+
+    // Unknown: the app, with 404 (not the JSON envelope), and not cached.
+    let r = reqwest::get(format!("{url}/stuff/no-such-stuff"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(r.headers()["cache-control"], "no-cache");
+    let page = r.text().await.unwrap();
+    assert!(page.contains("<title>StuffMart</title>") && page.contains("id=\"root\""));
+    // Deeper client routes are the plain app.
+    let r = reqwest::get(format!("{url}/stuff/{id}/edit"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("<title>StuffMart</title>"));
+    shutdown.token.cancel();
+    let _ = task.await;
+    let _ = std::fs::remove_dir_all(dir);
+    sys.stop().await;
+}
