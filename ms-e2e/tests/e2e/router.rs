@@ -296,25 +296,49 @@ async fn http_envelopes_health_and_correlation_ids() {
     sys.stop().await;
 }
 
+/// A router of `sys` that serves a web client: `index.html` and `assets/app.js` in a
+/// directory of its own.
+struct WebRouter {
+    url: String,
+    dir: std::path::PathBuf,
+    shutdown: Shutdown,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl WebRouter {
+    async fn start(sys: &System, index_html: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("stuffmart-static-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(dir.join("assets")).unwrap();
+        std::fs::write(dir.join("index.html"), index_html).unwrap();
+        std::fs::write(dir.join("assets/app.js"), "console.log(1)").unwrap();
+        let mut cfg = ms_router::RouterConfig::for_tests(&sys.env.prefix);
+        cfg.static_dir = Some(dir.clone());
+        let shutdown = Shutdown::new();
+        let app = ms_router::Application::build(cfg, shutdown.clone())
+            .await
+            .unwrap();
+        let url = format!("http://127.0.0.1:{}", app.port());
+        let task = tokio::spawn(app.run_until_stopped());
+        Self {
+            url,
+            dir,
+            shutdown,
+            task,
+        }
+    }
+
+    async fn stop(self) {
+        self.shutdown.token.cancel();
+        let _ = self.task.await;
+        let _ = std::fs::remove_dir_all(self.dir);
+    }
+}
+
 #[tokio::test]
 async fn the_web_client_is_served_with_a_single_page_fallback() {
     let sys = System::start(SystemOptions::default()).await.unwrap();
-    let dir = std::env::temp_dir().join(format!("stuffmart-static-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(dir.join("assets")).unwrap();
-    std::fs::write(
-        dir.join("index.html"),
-        "<!doctype html><title>StuffMart</title>",
-    )
-    .unwrap();
-    std::fs::write(dir.join("assets/app.js"), "console.log(1)").unwrap();
-    let mut cfg = ms_router::RouterConfig::for_tests(&sys.env.prefix);
-    cfg.static_dir = Some(dir.clone());
-    let shutdown = Shutdown::new();
-    let app = ms_router::Application::build(cfg, shutdown.clone())
-        .await
-        .unwrap();
-    let url = format!("http://127.0.0.1:{}", app.port());
-    let task = tokio::spawn(app.run_until_stopped());
+    let web = WebRouter::start(&sys, "<!doctype html><title>StuffMart</title>").await;
+    let url = web.url.clone();
     let get = |p: &str| reqwest::get(format!("{url}{p}"));
     let r = get("/").await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
@@ -336,9 +360,7 @@ async fn the_web_client_is_served_with_a_single_page_fallback() {
     );
     // The socket still works on the same port.
     assert!(SioClient::connect(&url, None).await.is_ok());
-    shutdown.token.cancel();
-    let _ = task.await;
-    let _ = std::fs::remove_dir_all(dir);
+    web.stop().await;
     sys.stop().await;
 }
 
@@ -447,21 +469,12 @@ async fn many_connect_then_emit_sequences_lose_no_ack() {
 #[tokio::test]
 async fn a_shared_stuff_link_carries_the_stuff_in_the_head_escaped() {
     let sys = System::start(SystemOptions::default()).await.unwrap();
-    let dir = std::env::temp_dir().join(format!("stuffmart-pages-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("index.html"),
+    let web = WebRouter::start(
+        &sys,
         "<!doctype html>\n<html lang=\"en\">\n  <head>\n    <meta name=\"description\" content=\"StuffMart: students sell digital stuff to each other\" />\n    <title>StuffMart</title>\n  </head>\n  <body>\n    <div id=\"root\"></div>\n  </body>\n</html>\n",
     )
-    .unwrap();
-    let mut cfg = ms_router::RouterConfig::for_tests(&sys.env.prefix);
-    cfg.static_dir = Some(dir.clone());
-    let shutdown = Shutdown::new();
-    let app = ms_router::Application::build(cfg, shutdown.clone())
-        .await
-        .unwrap();
-    let url = format!("http://127.0.0.1:{}", app.port());
-    let task = tokio::spawn(app.run_until_stopped());
+    .await;
+    let url = web.url.clone();
 
     let (token, _) = sys.signup("pages@example.com").await.unwrap();
     let seller = sys.socket(0, Some(&token)).await.unwrap();
@@ -522,8 +535,6 @@ async fn a_shared_stuff_link_carries_the_stuff_in_the_head_escaped() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.unwrap().contains("<title>StuffMart</title>"));
-    shutdown.token.cancel();
-    let _ = task.await;
-    let _ = std::fs::remove_dir_all(dir);
+    web.stop().await;
     sys.stop().await;
 }
