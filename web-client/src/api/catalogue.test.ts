@@ -209,4 +209,18 @@ describe('a list filtered by course or seller, or sorted by price', () => {
     expect(catalogueFilter(emptyCatalogue({ sellerId: 'u1', sort: 'newest' }))).toEqual({ sellerId: 'u1' });
     expect(catalogueFilter(emptyCatalogue('sold'))).toEqual({ status: 'sold' });
   });
+
+  it('never takes a pushed item into a search result, but updates and drops the ones it shows', () => {
+    const found = applyPage(emptyCatalogue({ q: 'lin alg' }), { items: [priced('a', 500), priced('b', 900)], nextCursor: 'c1' }, 'replace');
+    expect(catalogueFilter(found)).toEqual({ q: 'lin alg' });
+    expect(applyStuffCreated(found, priced('n', 700))).toBe(found);
+    const sold = applyStuffUpdated(found, { ...priced('a', 500), status: 'sold', version: 2 });
+    expect(sold.items.map((s) => [s.id, s.status])).toEqual([['a', 'sold'], ['b', 'available']]);
+    const gone = applyStuffUpdated(sold, { ...priced('b', 900), status: 'withdrawn', version: 2 });
+    expect(gone.items.map((s) => s.id)).toEqual(['a']);
+    // A chosen newest is sent again with the cursor (best match, the default, is not).
+    expect(catalogueFilter(emptyCatalogue({ q: 'lin', sort: 'newest' }))).toEqual({ q: 'lin', sort: 'newest' });
+    const cheap = emptyCatalogue({ q: 'lin', sort: 'priceAsc' });
+    expect(applyStuffCreated(cheap, priced('n', 1))).toBe(cheap);
+  });
 });
