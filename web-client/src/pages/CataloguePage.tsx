@@ -164,22 +164,29 @@ function SearchBox({ query }: { query: BrowseQuery }) {
     timer.current = undefined;
   };
 
+  // The URL changed elsewhere (Back, a chip, the sort, a link): the next pause starts a new
+  // history entry, and the box shows the URL's search when that changed.
+  const href = browseHref(query);
+  const ownHref = useRef(href);
   useEffect(() => {
+    if (href === ownHref.current) return;
+    ownHref.current = href;
+    ownEntry.current = false;
     if (urlQ === written.current) return;
     cancel();
     written.current = urlQ;
-    ownEntry.current = false;
     setText(urlQ);
-  }, [urlQ]);
+  }, [href, urlQ]);
   useEffect(() => cancel, []);
 
   const commit = (value: string, settled: boolean) => {
     cancel();
     const next = withSearch(latest.current, value);
     written.current = next.q ?? '';
-    const href = browseHref(next);
-    if (href !== browseHref(latest.current)) {
-      navigate(href, { replace: ownEntry.current });
+    const to = browseHref(next);
+    if (to !== browseHref(latest.current)) {
+      ownHref.current = to;
+      navigate(to, { replace: ownEntry.current });
       ownEntry.current = true;
     }
     if (settled) ownEntry.current = false;

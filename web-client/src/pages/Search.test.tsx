@@ -180,6 +180,13 @@ describe('the catalogue search box', () => {
     await step(() => choose(sortControl(r), 'best'));
     expect(window.location.search).toBe('?q=lin%20alg&course=CS%20101');
     expect(listCalls[4]).toEqual({ limit: 20, q: 'lin alg', course: 'CS 101' });
+
+    // A sort change ended that search's entry: typing again is a new search with its own entry.
+    const entries = window.history.length;
+    act(() => type(input(r), 'linear'));
+    await wait(SEARCH_DEBOUNCE_MS);
+    expect(window.location.search).toBe('?q=linear&course=CS%20101');
+    expect(window.history.length).toBe(entries + 1);
     r.unmount();
   });
 
