@@ -239,8 +239,9 @@ const STATUS_WORD: Record<StuffStatus, string> = {
  */
 function CourseChips({ query }: { query: BrowseQuery }) {
   const known = useKnownCourses();
-  // Opened on a link filtered by one course: the list alone would offer no other chip.
-  useLearnCourses(Boolean(query.course) && known.every((c) => c === query.course));
+  // Opened on a link filtered by one course, or on a search: the list alone would offer only the
+  // courses of what it found.
+  useLearnCourses(Boolean(query.q) || (Boolean(query.course) && known.every((c) => c === query.course)));
   const courses = query.course && !known.includes(query.course) ? sortCourses([...known, query.course]) : known;
   if (courses.length === 0) return null;
   return (

@@ -50,14 +50,19 @@ describe('the catalogue search box', () => {
   let session: SessionManager;
   let pages: StuffPage[];
   let listCalls: Record<string, unknown>[];
+  let seedCalls: number;
 
   const start = async (path: string) => {
     window.history.replaceState(null, '', path);
     session = new SessionManager({ http: new FakeHttp(), createSocket: (a) => (socket = new FakeSocket(a)) });
     await session.start();
     listCalls = [];
+    seedCalls = 0;
     socket.responders.set('stuff:list', (p) => {
-      if ((p as { limit?: number }).limit === COURSES_PAGE_SIZE) return { data: { items: [], nextCursor: null } };
+      if ((p as { limit?: number }).limit === COURSES_PAGE_SIZE) {
+        seedCalls += 1;
+        return { data: { items: [item('z', 'Zoology', 'ZOO 1')], nextCursor: null } };
+      }
       listCalls.push(p as Record<string, unknown>);
       return { data: pages.shift() ?? { items: [], nextCursor: null } };
     });
@@ -209,6 +214,9 @@ describe('the catalogue search box', () => {
     expect(input(r).value).toBe('lin alg');
     expect(listCalls[0]).toEqual({ limit: 20, q: 'lin alg' });
     expect(sortControl(r).value).toBe('best');
+    // The chips offer every course (learnt from one unfiltered page), not only those found.
+    expect(seedCalls).toBe(1);
+    expect(r.container.querySelector('[data-testid="course-chip"][data-course="ZOO 1"]')!.getAttribute('href')).toBe('/?q=lin%20alg&course=ZOO%201');
     r.unmount();
   });
 

@@ -97,9 +97,10 @@ function MyListings() {
               <Link to={`/stuff/${encodeURIComponent(s.id)}`} className="tap-link listing-title" data-testid="listing-link">
                 {s.title}
               </Link>
+              {/* Before the price, so the prices and statuses of every row stay in one column. */}
+              {s.course && <CourseBadge course={s.course} />}
               <Price cents={s.priceCents} />
               <StatusBadge status={s.status} />
-              {s.course && <CourseBadge course={s.course} />}
               {s.status === 'available' && (
                 <div className="listing-actions">
                   <Link to={`/stuff/${encodeURIComponent(s.id)}/edit`} className="button" data-testid="listing-edit-link">
