@@ -192,12 +192,18 @@ describe('a list filtered by course or seller, or sorted by price', () => {
       'replace',
     );
     expect(applyStuffCreated(asc, priced('mid', 700)).items.map((s) => s.id)).toEqual(['a', 'mid', 'b']);
-    expect(applyStuffCreated(asc, priced('same', 500)).items.map((s) => s.id)).toEqual(['same', 'a', 'b']);
+    // Equal prices: the server orders by id, ascending low to high (a new item is the newest, so last).
+    expect(applyStuffCreated(asc, priced('same', 500)).items.map((s) => s.id)).toEqual(['a', 'same', 'b']);
+    expect(applyStuffCreated(asc, priced('same', 900)).items.map((s) => s.id)).toEqual(['a', 'b']);
+    expect(applyStuffCreated({ ...asc, nextCursor: null }, priced('same', 900)).items.map((s) => s.id)).toEqual(['a', 'b', 'same']);
     expect(applyStuffCreated(asc, priced('dear', 5000)).items.map((s) => s.id)).toEqual(['a', 'b']);
     const last = { ...asc, nextCursor: null };
     expect(applyStuffCreated(last, priced('dear', 5000)).items.map((s) => s.id)).toEqual(['a', 'b', 'dear']);
     const desc = applyPage(emptyCatalogue({ sort: 'priceDesc' }), { items: [priced('b', 900), priced('a', 500)], nextCursor: null }, 'replace');
     expect(applyStuffCreated(desc, priced('mid', 700)).items.map((s) => s.id)).toEqual(['b', 'mid', 'a']);
+    // High to low, equal prices by id descending: a new item is the first of its price.
+    expect(applyStuffCreated(desc, priced('same', 500)).items.map((s) => s.id)).toEqual(['b', 'same', 'a']);
+    expect(applyStuffCreated(desc, priced('same', 900)).items.map((s) => s.id)).toEqual(['same', 'b', 'a']);
   });
 
   it('sends its filters and sort again with the cursor', () => {

@@ -95,8 +95,10 @@ export function applyStuffCreated(state: CatalogueState, stuff: Stuff): Catalogu
   if (!matchesCourseAndSeller(state, stuff)) return state;
   const sort = state.sort ?? 'newest';
   if (sort !== 'priceAsc' && sort !== 'priceDesc') return { ...state, items: [stuff, ...state.items] };
-  // The newest of equal prices first, like a new item under `newest`.
-  const before = (s: Stuff) => (sort === 'priceAsc' ? s.priceCents >= stuff.priceCents : s.priceCents <= stuff.priceCents);
+  // Equal prices in the server's order: `id` ascending under priceAsc, descending under priceDesc.
+  // Ids are time-ordered (UUIDv7), so a new item is the last of its price low to high and the
+  // first of its price high to low.
+  const before = (s: Stuff) => (sort === 'priceAsc' ? s.priceCents > stuff.priceCents : s.priceCents <= stuff.priceCents);
   let at = state.items.findIndex(before);
   if (at === -1) {
     if (state.nextCursor) return state;
