@@ -7,6 +7,10 @@ import {
   KnownCourses,
   listFilter,
   normalizeCourse,
+  normalizeSearch,
+  searchWords,
+  sortOptions,
+  withSearch,
   parseBrowseQuery,
   parseCourse,
   sameFilter,
@@ -76,5 +80,55 @@ describe('the catalogue URL', () => {
     expect(listFilter({ sort: 'newest' })).toEqual({});
     expect(sameFilter({ sort: 'newest' }, {})).toBe(true);
     expect(sameFilter({ course: 'CS 101' }, { course: 'CS 101', sort: 'priceAsc' })).toBe(false);
+  });
+});
+
+describe('the search in the catalogue URL', () => {
+  it('finds the words the server finds: runs of letters and digits, lower-case, each once', () => {
+    expect(searchWords('Lin-alg  LIN 2!')).toEqual(['lin', 'alg', '2']);
+    expect(searchWords('Ökonomie')).toEqual(['ökonomie']);
+    expect(searchWords(' ?! ')).toEqual([]);
+    expect(normalizeSearch('  lin alg ')).toBe('lin alg');
+    expect(normalizeSearch('!!')).toBe('');
+    expect([...normalizeSearch('é'.repeat(150))]).toHaveLength(100);
+  });
+
+  it('reads q with best match as the default order, and an explicit newest', () => {
+    expect(parseBrowseQuery(new URLSearchParams('?q=lin%20alg'))).toEqual({ q: 'lin alg', sort: 'best' });
+    expect(parseBrowseQuery(new URLSearchParams('?q=lin+alg&course=cs+101&sort=priceAsc'))).toEqual({ q: 'lin alg', course: 'CS 101', sort: 'priceAsc' });
+    expect(parseBrowseQuery(new URLSearchParams('?q=lin&sort=newest'))).toEqual({ q: 'lin', sort: 'newest' });
+    // A q with no word is no search: the usual default.
+    expect(parseBrowseQuery(new URLSearchParams('?q=!!'))).toEqual({ sort: 'newest' });
+    expect(parseBrowseQuery(new URLSearchParams('?q=%20%20'))).toEqual({ sort: 'newest' });
+  });
+
+  it('writes q first, best match never, and newest only while searching', () => {
+    expect(browseHref({ q: 'lin alg', sort: 'best' })).toBe('/?q=lin%20alg');
+    expect(browseHref({ q: 'lin alg', course: 'CS 101', sort: 'priceDesc' })).toBe('/?q=lin%20alg&course=CS%20101&sort=priceDesc');
+    expect(browseHref({ q: 'lin', sort: 'newest' })).toBe('/?q=lin&sort=newest');
+    expect(browseHref({ q: '&?', sort: 'best' })).toBe('/');
+    expect(browseHref({ sort: 'best' })).toBe('/');
+    expect(browseHref({ q: 'a&b=c', sort: 'best' })).toBe('/?q=a%26b%3Dc');
+    expect(parseBrowseQuery(new URLSearchParams(browseHref({ q: 'a&b=c', sort: 'best' }).slice(1)))).toEqual({ q: 'a&b=c', sort: 'best' });
+  });
+
+  it('sends no sort for best match, and newest when chosen while searching', () => {
+    expect(listFilter({ q: 'lin alg', sort: 'best' })).toEqual({ q: 'lin alg' });
+    expect(listFilter({ q: 'lin alg', sort: 'newest' })).toEqual({ q: 'lin alg', sort: 'newest' });
+    expect(listFilter({ q: 'lin', course: 'CS 101', sort: 'priceAsc' })).toEqual({ q: 'lin', course: 'CS 101', sort: 'priceAsc' });
+    expect(listFilter({ q: '!!', sort: 'newest' })).toEqual({});
+    expect(sameFilter({ q: 'lin' }, { q: 'lin', sort: 'newest' })).toBe(false);
+    expect(sameFilter({ q: 'lin' }, { q: 'lin alg' })).toBe(false);
+    expect(sameFilter({ q: 'lin', sort: 'priceAsc' }, { q: 'lin', sort: 'priceAsc' })).toBe(true);
+  });
+
+  it('turns the default newest into best match when a search starts, and back when it ends; a chosen sort stays', () => {
+    expect(withSearch({ sort: 'newest' }, 'lin')).toEqual({ q: 'lin', sort: 'best' });
+    expect(withSearch({ course: 'CS 101', sort: 'priceAsc' }, ' lin ')).toEqual({ q: 'lin', course: 'CS 101', sort: 'priceAsc' });
+    expect(withSearch({ q: 'lin', sort: 'newest' }, 'lin alg')).toEqual({ q: 'lin alg', sort: 'newest' });
+    expect(withSearch({ q: 'lin', sort: 'best' }, '')).toEqual({ sort: 'newest' });
+    expect(withSearch({ q: 'lin', sort: 'best' }, '!!')).toEqual({ sort: 'newest' });
+    expect(sortOptions({ q: 'lin' }).map((o) => o.label)).toEqual(['Best match', 'Newest', 'Price: low to high', 'Price: high to low']);
+    expect(sortOptions({}).map((o) => o.value)).toEqual(['newest', 'priceAsc', 'priceDesc']);
   });
 });

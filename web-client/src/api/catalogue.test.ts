@@ -192,12 +192,18 @@ describe('a list filtered by course or seller, or sorted by price', () => {
       'replace',
     );
     expect(applyStuffCreated(asc, priced('mid', 700)).items.map((s) => s.id)).toEqual(['a', 'mid', 'b']);
-    expect(applyStuffCreated(asc, priced('same', 500)).items.map((s) => s.id)).toEqual(['same', 'a', 'b']);
+    // Equal prices: the server orders by id, ascending low to high (a new item is the newest, so last).
+    expect(applyStuffCreated(asc, priced('same', 500)).items.map((s) => s.id)).toEqual(['a', 'same', 'b']);
+    expect(applyStuffCreated(asc, priced('same', 900)).items.map((s) => s.id)).toEqual(['a', 'b']);
+    expect(applyStuffCreated({ ...asc, nextCursor: null }, priced('same', 900)).items.map((s) => s.id)).toEqual(['a', 'b', 'same']);
     expect(applyStuffCreated(asc, priced('dear', 5000)).items.map((s) => s.id)).toEqual(['a', 'b']);
     const last = { ...asc, nextCursor: null };
     expect(applyStuffCreated(last, priced('dear', 5000)).items.map((s) => s.id)).toEqual(['a', 'b', 'dear']);
     const desc = applyPage(emptyCatalogue({ sort: 'priceDesc' }), { items: [priced('b', 900), priced('a', 500)], nextCursor: null }, 'replace');
     expect(applyStuffCreated(desc, priced('mid', 700)).items.map((s) => s.id)).toEqual(['b', 'mid', 'a']);
+    // High to low, equal prices by id descending: a new item is the first of its price.
+    expect(applyStuffCreated(desc, priced('same', 500)).items.map((s) => s.id)).toEqual(['b', 'same', 'a']);
+    expect(applyStuffCreated(desc, priced('same', 900)).items.map((s) => s.id)).toEqual(['same', 'b', 'a']);
   });
 
   it('sends its filters and sort again with the cursor', () => {
@@ -208,5 +214,19 @@ describe('a list filtered by course or seller, or sorted by price', () => {
     });
     expect(catalogueFilter(emptyCatalogue({ sellerId: 'u1', sort: 'newest' }))).toEqual({ sellerId: 'u1' });
     expect(catalogueFilter(emptyCatalogue('sold'))).toEqual({ status: 'sold' });
+  });
+
+  it('never takes a pushed item into a search result, but updates and drops the ones it shows', () => {
+    const found = applyPage(emptyCatalogue({ q: 'lin alg' }), { items: [priced('a', 500), priced('b', 900)], nextCursor: 'c1' }, 'replace');
+    expect(catalogueFilter(found)).toEqual({ q: 'lin alg' });
+    expect(applyStuffCreated(found, priced('n', 700))).toBe(found);
+    const sold = applyStuffUpdated(found, { ...priced('a', 500), status: 'sold', version: 2 });
+    expect(sold.items.map((s) => [s.id, s.status])).toEqual([['a', 'sold'], ['b', 'available']]);
+    const gone = applyStuffUpdated(sold, { ...priced('b', 900), status: 'withdrawn', version: 2 });
+    expect(gone.items.map((s) => s.id)).toEqual(['a']);
+    // A chosen newest is sent again with the cursor (best match, the default, is not).
+    expect(catalogueFilter(emptyCatalogue({ q: 'lin', sort: 'newest' }))).toEqual({ q: 'lin', sort: 'newest' });
+    const cheap = emptyCatalogue({ q: 'lin', sort: 'priceAsc' });
+    expect(applyStuffCreated(cheap, priced('n', 1))).toBe(cheap);
   });
 });

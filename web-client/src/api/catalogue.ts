@@ -26,22 +26,26 @@ export interface CatalogueState {
   course?: string;
   sellerId?: string;
   sort?: StuffListFilter['sort'];
+  /** The search the list was fetched with: the client cannot tell what matches it. */
+  q?: string;
 }
 
 /** An empty list for a status filter, or for every filter of `stuff:list`. */
 export function emptyCatalogue(filter?: StuffStatus | StuffListFilter): CatalogueState {
   if (typeof filter !== 'object') return { items: [], nextCursor: null, filter };
-  const { status, course, sellerId, sort } = filter;
-  return { items: [], nextCursor: null, filter: status, course, sellerId, sort };
+  const { status, course, sellerId, sort, q } = filter;
+  return { items: [], nextCursor: null, filter: status, course, sellerId, sort, ...(q ? { q } : {}) };
 }
 
 /** The `stuff:list` filters a list was fetched with (to send again with its cursor). */
 export function catalogueFilter(state: CatalogueState): StuffListFilter {
   return {
+    ...(state.q ? { q: state.q } : {}),
     ...(state.filter ? { status: state.filter } : {}),
     ...(state.course ? { course: state.course } : {}),
     ...(state.sellerId ? { sellerId: state.sellerId } : {}),
-    ...(state.sort && state.sort !== 'newest' ? { sort: state.sort } : {}),
+    // While searching, `newest` is not the default (best match is): send it when chosen.
+    ...(state.sort && (state.q || state.sort !== 'newest') ? { sort: state.sort } : {}),
   };
 }
 
@@ -80,17 +84,21 @@ export function applyStuffUpdated(state: CatalogueState, stuff: Stuff): Catalogu
 /**
  * Applies a `stuff:created` push when it matches every filter (status, course, seller): on top
  * when newest first; under a price sort, at its place among the loaded items, or not at all when
- * that place is past the last loaded item and more pages follow (it comes with them).
+ * that place is past the last loaded item and more pages follow (it comes with them). Never into
+ * a search result: whether it matches is the server's call (its words, prefixes and diacritics).
  */
 export function applyStuffCreated(state: CatalogueState, stuff: Stuff): CatalogueState {
   if (state.items.some((s) => s.id === stuff.id)) return applyStuffUpdated(state, stuff);
+  if (state.q) return state;
   if (!isListed(stuff)) return state;
   if (state.filter && stuff.status !== state.filter) return state;
   if (!matchesCourseAndSeller(state, stuff)) return state;
   const sort = state.sort ?? 'newest';
   if (sort !== 'priceAsc' && sort !== 'priceDesc') return { ...state, items: [stuff, ...state.items] };
-  // The newest of equal prices first, like a new item under `newest`.
-  const before = (s: Stuff) => (sort === 'priceAsc' ? s.priceCents >= stuff.priceCents : s.priceCents <= stuff.priceCents);
+  // Equal prices in the server's order: `id` ascending under priceAsc, descending under priceDesc.
+  // Ids are time-ordered (UUIDv7), so a new item is the last of its price low to high and the
+  // first of its price high to low.
+  const before = (s: Stuff) => (sort === 'priceAsc' ? s.priceCents > stuff.priceCents : s.priceCents <= stuff.priceCents);
   let at = state.items.findIndex(before);
   if (at === -1) {
     if (state.nextCursor) return state;

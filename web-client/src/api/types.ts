@@ -46,6 +46,12 @@ export type StuffSort = 'newest' | 'priceAsc' | 'priceDesc' | 'rating';
 
 /** `stuff:list`'s filters; a `cursor` continues only the same filters and sort (send them again). */
 export interface StuffListFilter {
+  /**
+   * A search (at most 100 characters): every word must match the title, description or course as
+   * a word or a word's start. Without `sort`, best matches first; a cursor of that order is
+   * refused with another `sort` (400 `cursor`).
+   */
+  q?: string;
   status?: StuffStatus;
   /** Exactly this course (the server compares upper-case). */
   course?: string;

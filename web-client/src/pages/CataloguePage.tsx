@@ -1,10 +1,22 @@
 // The catalogue (`/`): cursor-paged `stuff:list`, kept live by pushes. What it shows is in the URL
-// (`?course=CS%20101&sort=priceAsc&status=available`, see api/browse.ts), so a filtered list is a
-// link to share and Back returns to the previous filter.
-import { browseHref, parseBrowseQuery, SORT_OPTIONS, listFilter, sortCourses, type BrowseQuery } from '../api/browse';
+// (`?q=lin%20alg&course=CS%20101&sort=priceAsc&status=available`, see api/browse.ts), so a
+// filtered list or a search is a link to share and Back returns to the previous one.
+import { useEffect, useRef, useState, type FormEvent } from 'react';
+import {
+  BEST_MATCH,
+  browseHref,
+  listFilter,
+  parseBrowseQuery,
+  SEARCH_MAX,
+  sortCourses,
+  sortOptions,
+  withSearch,
+  type BrowseQuery,
+  type BrowseSort,
+} from '../api/browse';
 import { PAGE_SIZE, useKnownCourses, useLearnCourses, useStuffList } from '../api/catalogue-react';
 import { useSession } from '../api/session-react';
-import type { Stuff, StuffSort, StuffStatus } from '../api/types';
+import type { Stuff, StuffStatus } from '../api/types';
 import { CourseBadge, ErrorBanner, Price, StatusBadge } from '../components/ui';
 import { Link, navigate, useSearchParams } from '../router/router';
 
@@ -14,7 +26,7 @@ export function CataloguePage() {
   const { user } = useSession();
   const query = parseBrowseQuery(useSearchParams());
   const { state, loading, loadingMore, error, loadMore } = useStuffList(listFilter(query));
-  const filtered = Boolean(query.course || query.status);
+  const filtered = Boolean(query.q || query.course || query.status);
 
   return (
     <section>
@@ -41,9 +53,9 @@ export function CataloguePage() {
               id="sort-order"
               data-testid="sort-order"
               value={query.sort}
-              onChange={(e) => navigate(browseHref({ ...query, sort: e.target.value as StuffSort }))}
+              onChange={(e) => navigate(browseHref({ ...query, sort: e.target.value as BrowseSort }))}
             >
-              {SORT_OPTIONS.map((o) => (
+              {sortOptions(query).map((o) => (
                 <option key={o.value} value={o.value}>
                   {o.label}
                 </option>
@@ -52,6 +64,7 @@ export function CataloguePage() {
           </div>
         </div>
       </div>
+      <SearchBox query={query} />
       <CourseChips query={query} />
       <p className="muted small filter-summary" role="status" data-testid="filter-summary">
         {summary(query)}
@@ -62,7 +75,24 @@ export function CataloguePage() {
           Loading…
         </p>
       ) : state.items.length === 0 ? (
-        filtered ? (
+        query.q ? (
+          <div className="empty" data-testid="catalogue-empty" data-filtered="true" data-search={query.q}>
+            <p>
+              Nothing matches “{query.q}”{query.course ? ` in ${query.course}` : ''}
+              {query.status ? ` that is ${STATUS_WORD[query.status]}` : ''}.
+            </p>
+            <p>
+              <Link
+                to={browseHref(withSearch(query, ''))}
+                className="button"
+                data-testid="clear-search"
+                onClick={() => document.getElementById(SEARCH_INPUT_ID)?.focus()}
+              >
+                Clear the search
+              </Link>
+            </p>
+          </div>
+        ) : filtered ? (
           <div className="empty" data-testid="catalogue-empty" data-filtered="true">
             <p>
               {query.course ? `Nothing for ${query.course}` : 'Nothing'}
@@ -91,11 +121,108 @@ export function CataloguePage() {
   );
 }
 
-/** What the list shows, said once the filter or the sort changes (a polite live region). */
+/** What the list shows, said once the search, the filter or the sort changes (a polite live region). */
 export function summary(q: BrowseQuery): string {
-  const what = q.course ? `Stuff for ${q.course}` : 'Stuff for every course';
-  const sort = SORT_OPTIONS.find((o) => o.value === q.sort)?.label.toLowerCase() ?? 'newest';
-  return `${what}${q.status ? `, ${STATUS_WORD[q.status]} only` : ''}, ${sort === 'newest' ? 'newest first' : sort.replace('price: ', 'price ')}.`;
+  const what = q.q
+    ? `Stuff matching “${q.q}”${q.course ? ` in ${q.course}` : ''}`
+    : q.course
+      ? `Stuff for ${q.course}`
+      : 'Stuff for every course';
+  const order =
+    q.sort === BEST_MATCH
+      ? 'best match first'
+      : q.sort === 'newest'
+        ? 'newest first'
+        : (sortOptions(q).find((o) => o.value === q.sort)?.label.toLowerCase().replace('price: ', 'price ') ?? 'newest first');
+  return `${what}${q.status ? `, ${STATUS_WORD[q.status]} only` : ''}, ${order}.`;
+}
+
+/** How long the search box waits after the last keystroke before it searches. */
+export const SEARCH_DEBOUNCE_MS = 300;
+const SEARCH_INPUT_ID = 'catalogue-search';
+
+/**
+ * The search box. Typing searches once it pauses for `SEARCH_DEBOUNCE_MS`: the first pause of a
+ * search pushes one history entry (`?q=…`, with the course, status and sort kept), later pauses
+ * replace it, so Back leaves the search in one step. Enter or leaving the field settles it at once
+ * and the next typing starts a new entry. When the URL changes elsewhere (Back, a chip, a link),
+ * the box shows its search.
+ */
+function SearchBox({ query }: { query: BrowseQuery }) {
+  const urlQ = query.q ?? '';
+  const [text, setText] = useState(urlQ);
+  const latest = useRef(query);
+  latest.current = query;
+  /** The search this box last wrote to the URL (to tell its own changes from Back or a link). */
+  const written = useRef(urlQ);
+  /** This typing already has its own history entry: further pauses replace it. */
+  const ownEntry = useRef(false);
+  const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+
+  const cancel = () => {
+    clearTimeout(timer.current);
+    timer.current = undefined;
+  };
+
+  // The URL changed elsewhere (Back, a chip, the sort, a link): the next pause starts a new
+  // history entry, and the box shows the URL's search when that changed.
+  const href = browseHref(query);
+  const ownHref = useRef(href);
+  useEffect(() => {
+    if (href === ownHref.current) return;
+    ownHref.current = href;
+    ownEntry.current = false;
+    if (urlQ === written.current) return;
+    cancel();
+    written.current = urlQ;
+    setText(urlQ);
+  }, [href, urlQ]);
+  useEffect(() => cancel, []);
+
+  const commit = (value: string, settled: boolean) => {
+    cancel();
+    const next = withSearch(latest.current, value);
+    written.current = next.q ?? '';
+    const to = browseHref(next);
+    if (to !== browseHref(latest.current)) {
+      ownHref.current = to;
+      navigate(to, { replace: ownEntry.current });
+      ownEntry.current = true;
+    }
+    if (settled) ownEntry.current = false;
+  };
+
+  const onSubmit = (e: FormEvent) => {
+    e.preventDefault();
+    commit(text, true);
+  };
+
+  return (
+    <form role="search" className="search-form" onSubmit={onSubmit} data-testid="search-form">
+      <label htmlFor={SEARCH_INPUT_ID}>Search</label>
+      <input
+        id={SEARCH_INPUT_ID}
+        type="search"
+        name="q"
+        maxLength={SEARCH_MAX}
+        autoComplete="off"
+        enterKeyHint="search"
+        placeholder="Title, description or course"
+        value={text}
+        data-testid="search-input"
+        onChange={(e) => {
+          const value = e.target.value;
+          setText(value);
+          cancel();
+          timer.current = setTimeout(() => commit(value, false), SEARCH_DEBOUNCE_MS);
+        }}
+        onBlur={() => {
+          if (timer.current !== undefined) commit(text, true);
+          else ownEntry.current = false;
+        }}
+      />
+    </form>
+  );
 }
 
 const STATUS_WORD: Record<StuffStatus, string> = {
@@ -112,8 +239,9 @@ const STATUS_WORD: Record<StuffStatus, string> = {
  */
 function CourseChips({ query }: { query: BrowseQuery }) {
   const known = useKnownCourses();
-  // Opened on a link filtered by one course: the list alone would offer no other chip.
-  useLearnCourses(Boolean(query.course) && known.every((c) => c === query.course));
+  // Opened on a link filtered by one course, or on a search: the list alone would offer only the
+  // courses of what it found.
+  useLearnCourses(Boolean(query.q) || (Boolean(query.course) && known.every((c) => c === query.course)));
   const courses = query.course && !known.includes(query.course) ? sortCourses([...known, query.course]) : known;
   if (courses.length === 0) return null;
   return (

@@ -32,7 +32,7 @@ describe('<SellingPage> (My listings)', () => {
     session = new SessionManager({ http, createSocket: (a) => (socket = new FakeSocket(a)) });
     await session.start();
     listings = [
-      mine('a', 'available', 1, '2026-11-04T12:00:00Z'),
+      { ...mine('a', 'available', 1, '2026-11-04T12:00:00Z'), course: 'CS 101' },
       mine('r', 'reserved', 2, '2026-11-03T12:00:00Z'),
       mine('s', 'sold', 3, '2026-11-02T12:00:00Z'),
       mine('w', 'withdrawn', 2, '2026-11-01T12:00:00Z'),
@@ -58,6 +58,9 @@ describe('<SellingPage> (My listings)', () => {
     expect(ids).toEqual(['listing-a', 'listing-r', 'listing-s', 'listing-w']);
     expect(['a', 'r', 's', 'w'].map((id) => badge(r, id))).toEqual(['Available', 'Being checked out', 'Sold', 'Withdrawn']);
     expect(row(r, 'a').querySelector('[data-testid="price"]')!.textContent).toBe('€12.50');
+    // The course, when it has one.
+    expect(row(r, 'a').querySelector('[data-testid="course-badge"]')!.textContent).toBe('Course CS 101');
+    expect(row(r, 'r').querySelector('[data-testid="course-badge"]')).toBeNull();
     expect(row(r, 'a').querySelector('[data-testid="listing-link"]')!.getAttribute('href')).toBe('/stuff/a');
     expect(row(r, 'a').querySelector('[data-testid="listing-edit-link"]')!.getAttribute('href')).toBe('/stuff/a/edit');
     expect(row(r, 'a').querySelector('[data-testid="withdraw-button"]')).not.toBeNull();

@@ -1,12 +1,12 @@
 // My listings (`/selling`): every stuff the signed-in user listed (`stuff:mine`), any status,
-// newest first, kept current by `stuff:updated` / `stuff:created` pushes. Each row links to the
+// newest first, with its course, kept current by `stuff:updated` / `stuff:created` pushes. Each row links to the
 // stuff and, while it is available, to its edit page, and offers Withdraw (with a confirmation).
 import { useEffect, useRef, useState } from 'react';
 import { applyMineUpdated, mergeMine, pickNewer } from '../api/catalogue';
 import { toApiError } from '../api/errors';
 import { usePush, useSession, useSessionManager } from '../api/session-react';
 import type { Stuff } from '../api/types';
-import { ErrorBanner, Price, StatusBadge } from '../components/ui';
+import { CourseBadge, ErrorBanner, Price, StatusBadge } from '../components/ui';
 import { useRefusalBanner, WithdrawControl } from '../components/withdraw';
 import { Link } from '../router/router';
 import { RequireSignIn } from './RequireSignIn';
@@ -97,6 +97,8 @@ function MyListings() {
               <Link to={`/stuff/${encodeURIComponent(s.id)}`} className="tap-link listing-title" data-testid="listing-link">
                 {s.title}
               </Link>
+              {/* Before the price, so the prices and statuses of every row stay in one column. */}
+              {s.course && <CourseBadge course={s.course} />}
               <Price cents={s.priceCents} />
               <StatusBadge status={s.status} />
               {s.status === 'available' && (
