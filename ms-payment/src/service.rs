@@ -504,45 +504,23 @@ impl PaymentService {
                 .await
                 .map_err(store_err)?
                 .is_some();
-        if !recorded && charge.is_intent() {
+        if recorded {
+            self.store.end_charge(order_id).await.map_err(store_err)?;
+            return Ok(true);
+        }
+        if charge.is_intent() {
             return self.settle_intent(charge).await;
         }
-        if !recorded {
-            match self
-                .gateway
-                .find_charge(order_id)
-                .await
-                .map_err(|e| e.to_api())?
-            {
-                Some(ChargeOutcome::Succeeded { provider_id }) => {
-                    self.record_found(charge, provider_id).await?
-                }
-                Some(ChargeOutcome::Processing { .. }) => return Ok(false),
-                Some(ChargeOutcome::Declined { reason }) => self
-                    .record_declined(
-                        order_id,
-                        &charge.user_id,
-                        charge.coupon_code.as_deref(),
-                        reason,
-                        None,
-                    )
-                    .await
-                    .map_err(store_err)?,
-                // The request never reached the gateway: nothing was charged, the
-                // redemption goes back (with the pending charge, in one transaction) and
-                // the order may be paid again while it holds.
-                None => {
-                    tracing::info!(order_id, "reconciliation: no charge was made");
-                    self.store
-                        .abandon_charge(order_id)
-                        .await
-                        .map_err(store_err)?;
-                    return Ok(true);
-                }
-            }
-        }
-        self.store.end_charge(order_id).await.map_err(store_err)?;
-        Ok(true)
+        let found = self
+            .gateway
+            .find_charge(order_id)
+            .await
+            .map_err(|e| e.to_api())?;
+        // The request never reached the gateway: nothing was charged, the redemption goes
+        // back and the order may be paid again while it holds.
+        let (provider_id, state) =
+            found_state(found).unwrap_or_else(|| (String::new(), IntentState::Canceled));
+        self.conclude(charge, provider_id, state).await
     }
 
     /// Records the payment the gateway made for a pending charge (found by reconciliation),
@@ -595,28 +573,38 @@ impl PaymentService {
                 (id.clone(), state)
             }
             // Opening it got no answer: Stripe may hold an intent under its key.
-            None => match self
-                .gateway
-                .find_charge(order_id)
-                .await
-                .map_err(|e| e.to_api())?
-            {
-                Some(ChargeOutcome::Succeeded { provider_id }) => {
-                    (provider_id, IntentState::Succeeded)
-                }
-                Some(ChargeOutcome::Processing { provider_id }) => {
-                    (provider_id, IntentState::Processing)
-                }
-                Some(ChargeOutcome::Declined { reason }) => {
-                    (String::new(), IntentState::Declined { reason })
-                }
-                None if payable => (String::new(), IntentState::AwaitingBuyer),
-                None => (String::new(), IntentState::Canceled),
-            },
+            None => {
+                let found = self
+                    .gateway
+                    .find_charge(order_id)
+                    .await
+                    .map_err(|e| e.to_api())?;
+                found_state(found).unwrap_or_else(|| {
+                    let state = if payable {
+                        IntentState::AwaitingBuyer
+                    } else {
+                        IntentState::Canceled
+                    };
+                    (String::new(), state)
+                })
+            }
         };
+        self.conclude(charge, intent_id, state).await
+    }
+
+    /// Ends a pending charge as the gateway's `state` says: paid (recorded as
+    /// `provider_id`), declined, or never charged (the redemption goes back with the
+    /// pending charge, in one transaction). `false` while it waits or processes.
+    async fn conclude(
+        &self,
+        charge: &PendingCharge,
+        provider_id: String,
+        state: IntentState,
+    ) -> Result<bool, ApiError> {
+        let order_id = charge.order_id.as_str();
         match state {
             IntentState::AwaitingBuyer | IntentState::Processing => return Ok(false),
-            IntentState::Succeeded => self.record_found(charge, intent_id).await?,
+            IntentState::Succeeded => self.record_found(charge, provider_id).await?,
             IntentState::Declined { reason } => self
                 .record_declined(
                     order_id,
@@ -628,7 +616,7 @@ impl PaymentService {
                 .await
                 .map_err(store_err)?,
             IntentState::Canceled => {
-                tracing::info!(order_id, "intent cancelled: its redemption goes back");
+                tracing::info!(order_id, "no charge was made: its redemption goes back");
                 self.store
                     .abandon_charge(order_id)
                     .await
@@ -1154,4 +1142,14 @@ impl RpcHandler for PaymentService {
     fn replies(&self) -> Option<Arc<dyn ReplyLog>> {
         Some(self.store.outbox())
     }
+}
+
+/// What the gateway's answer about an order's charge means for its pending charge: the
+/// provider id and the state; `None` when the gateway knows no such charge.
+fn found_state(found: Option<ChargeOutcome>) -> Option<(String, IntentState)> {
+    Some(match found? {
+        ChargeOutcome::Succeeded { provider_id } => (provider_id, IntentState::Succeeded),
+        ChargeOutcome::Processing { provider_id } => (provider_id, IntentState::Processing),
+        ChargeOutcome::Declined { reason } => (String::new(), IntentState::Declined { reason }),
+    })
 }
