@@ -53,6 +53,41 @@ impl MongoUserStore {
     fn users(&self) -> Collection<Document> {
         self.db.collection("users")
     }
+    /// In one transaction: each `(filter, update)` must change exactly one refresh token,
+    /// then `new` is inserted; `false`, with nothing written, when one matched none.
+    async fn change_then_insert(
+        &self,
+        changes: Vec<(Document, Document)>,
+        new: Document,
+    ) -> Result<bool, StoreError> {
+        let done = self
+            .db
+            .transaction((self, &changes, &new), |session, ctx| {
+                let (store, changes, new) = *ctx;
+                async move {
+                    for (filter, update) in changes {
+                        let res = store
+                            .refresh()
+                            .update_one(filter.clone(), update.clone())
+                            .session(&mut *session)
+                            .await?;
+                        if res.modified_count != 1 {
+                            return Ok(Err(()));
+                        }
+                    }
+                    store
+                        .refresh()
+                        .insert_one(new)
+                        .session(&mut *session)
+                        .await?;
+                    Ok(Ok(()))
+                }
+                .boxed()
+            })
+            .await?;
+        Ok(done.is_ok())
+    }
+
     fn refresh(&self) -> Collection<Document> {
         self.db.collection("refresh_tokens")
     }
@@ -139,37 +174,13 @@ impl UserStore for MongoUserStore {
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let successor = new.token_hash.as_str();
-        let new = to_document(new)?;
-        let at = to_db(&at);
-        let rotated = self
-            .db
-            .transaction((self, old_hash, successor, &new, &at), |session, ctx| {
-                let (store, old_hash, successor, new, at) = *ctx;
-                async move {
-                    // Compare-and-set: only an unrotated, unrevoked token can be exchanged,
-                    // once.
-                    let res = store
-                        .refresh()
-                        .update_one(
-                            doc! {"_id": old_hash, "rotated": false, "revoked": false},
-                            doc! {"$set": {"rotated": true, "rotatedAt": at, "successor": successor}},
-                        )
-                        .session(&mut *session)
-                        .await?;
-                    if res.modified_count != 1 {
-                        return Ok(Err(()));
-                    }
-                    store
-                        .refresh()
-                        .insert_one(new)
-                        .session(&mut *session)
-                        .await?;
-                    Ok(Ok(()))
-                }
-                .boxed()
-            })
-            .await?;
-        Ok(rotated.is_ok())
+        // Compare-and-set: only an unrotated, unrevoked token can be exchanged, once.
+        let rotate = (
+            doc! {"_id": old_hash, "rotated": false, "revoked": false},
+            doc! {"$set": {"rotated": true, "rotatedAt": to_db(&at), "successor": successor}},
+        );
+        self.change_then_insert(vec![rotate], to_document(new)?)
+            .await
     }
 
     async fn regrant_refresh(
@@ -180,51 +191,18 @@ impl UserStore for MongoUserStore {
         rotated_since: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let new_hash = new.token_hash.as_str();
-        let new = to_document(new)?;
-        let since = to_db(&rotated_since);
-        let done = self
-            .db
-            .transaction(
-                (self, old_hash, successor, new_hash, &new, &since),
-                |session, ctx| {
-                    let (store, old_hash, successor, new_hash, new, since) = *ctx;
-                    async move {
-                        // Times are stored in one fixed-width format: text order is time order.
-                        let old = store
-                            .refresh()
-                            .update_one(
-                                doc! {"_id": old_hash, "successor": successor, "rotated": true,
-                                "revoked": false, "rotatedAt": {"$gte": since}},
-                                doc! {"$set": {"successor": new_hash}},
-                            )
-                            .session(&mut *session)
-                            .await?;
-                        if old.modified_count != 1 {
-                            return Ok(Err(()));
-                        }
-                        let superseded = store
-                            .refresh()
-                            .update_one(
-                                doc! {"_id": successor, "rotated": false, "revoked": false},
-                                doc! {"$set": {"revoked": true}},
-                            )
-                            .session(&mut *session)
-                            .await?;
-                        if superseded.modified_count != 1 {
-                            return Ok(Err(()));
-                        }
-                        store
-                            .refresh()
-                            .insert_one(new)
-                            .session(&mut *session)
-                            .await?;
-                        Ok(Ok(()))
-                    }
-                    .boxed()
-                },
-            )
-            .await?;
-        Ok(done.is_ok())
+        // Times are stored in one fixed-width format: text order is time order.
+        let repoint = (
+            doc! {"_id": old_hash, "successor": successor, "rotated": true,
+            "revoked": false, "rotatedAt": {"$gte": to_db(&rotated_since)}},
+            doc! {"$set": {"successor": new_hash}},
+        );
+        let supersede = (
+            doc! {"_id": successor, "rotated": false, "revoked": false},
+            doc! {"$set": {"revoked": true}},
+        );
+        self.change_then_insert(vec![repoint, supersede], to_document(new)?)
+            .await
     }
 
     async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError> {
