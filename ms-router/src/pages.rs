@@ -140,14 +140,15 @@ fn availability(status: StuffStatus) -> &'static str {
 /// The tags that describe `stuff`, every value escaped.
 fn head_of(stuff: &Stuff, currency: &str) -> String {
     let title = escape_html(&stuff.title);
-    let description = escape_html(&summary(stuff));
+    let about = summary(stuff);
+    let description = escape_html(&about);
     let price = format!("{}.{:02}", stuff.price_cents / 100, stuff.price_cents % 100);
     let currency = currency.to_ascii_uppercase();
     let product = serde_json::json!({
         "@context": "https://schema.org",
         "@type": "Product",
         "name": stuff.title,
-        "description": summary(stuff),
+        "description": about,
         "category": stuff.course,
         "offers": {
             "@type": "Offer",

@@ -365,6 +365,14 @@ impl App {
         .unwrap()
     }
 
+    /// Creates a coupon as `admin` and returns its code (for tests that need only that).
+    pub async fn coupon_code(&self, admin: &Session, payload: Value) -> String {
+        self.create_coupon(admin, payload).await["code"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// How many times the coupon `code` is redeemed, as stored.
     pub async fn redemptions(&self, code: &str) -> i64 {
         self.payment

@@ -189,10 +189,7 @@ async fn dropping_the_coupon_gives_its_redemption_back() {
     let app = spawn_app().await;
     let admin = app.admin().await;
     let ann = app.signup("ann@example.com").await;
-    let code = app.create_coupon(&admin, json!({"percentOff": 25})).await["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let code = app.coupon_code(&admin, json!({"percentOff": 25})).await;
     let order = app.order_for(&ann, 2000).await;
     app.intent(&ann, json!({"orderId": order.id, "couponCode": code}))
         .await
@@ -213,8 +210,8 @@ async fn refusals_come_in_the_contract_s_envelope() {
     let ann = app.signup("ann@example.com").await;
     let bob = app.signup("bob@example.com").await;
     let order = app.order_for(&ann, 2000).await;
-    let free = app.create_coupon(&admin, json!({"percentOff": 100})).await;
-    let free = free["code"].as_str().unwrap();
+    let free = app.coupon_code(&admin, json!({"percentOff": 100})).await;
+    let free = free.as_str();
 
     let cases = [
         (json!({}), (400, "Order id is required", vec!["orderId"])),
@@ -267,10 +264,7 @@ async fn the_end_of_the_hold_cancels_the_open_intent_and_gives_the_coupon_back()
     let app = spawn_app().await;
     let admin = app.admin().await;
     let ann = app.signup("ann@example.com").await;
-    let code = app.create_coupon(&admin, json!({"percentOff": 50})).await["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let code = app.coupon_code(&admin, json!({"percentOff": 50})).await;
     let order = app.order_for(&ann, 2000).await;
     let intent = app
         .intent(&ann, json!({"orderId": order.id, "couponCode": code}))
@@ -398,10 +392,7 @@ async fn a_declined_confirmation_cancels_the_order_and_releases_the_coupon() {
     let app = spawn_app().await;
     let admin = app.admin().await;
     let ann = app.signup("ann@example.com").await;
-    let code = app.create_coupon(&admin, json!({"percentOff": 50})).await["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let code = app.coupon_code(&admin, json!({"percentOff": 50})).await;
     let order = app.order_for(&ann, 2000).await;
     app.intent(&ann, json!({"orderId": order.id, "couponCode": code}))
         .await
@@ -449,14 +440,8 @@ async fn a_payment_with_another_coupon_replaces_the_open_intent() {
     let app = spawn_app().await;
     let admin = app.admin().await;
     let ann = app.signup("ann@example.com").await;
-    let free = app.create_coupon(&admin, json!({"percentOff": 100})).await["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let half = app.create_coupon(&admin, json!({"percentOff": 50})).await["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let free = app.coupon_code(&admin, json!({"percentOff": 100})).await;
+    let half = app.coupon_code(&admin, json!({"percentOff": 50})).await;
     // The page asked for an intent at full price; then the buyer typed a 100 % coupon.
     let order = app.order_for(&ann, 2000).await;
     let full = app
