@@ -7,7 +7,7 @@ import { SessionManager } from '../api/session';
 import { SessionProvider } from '../api/session-react';
 import type { Stuff, StuffPage } from '../api/types';
 import { alice, fakeJwt, FakeHttp, FakeSocket } from '../test/fakes';
-import { render, step } from '../test/render';
+import { render, step, typeInto, choose, back } from '../test/render';
 import { App } from '../App';
 import { knownCourses } from '../api/browse';
 import { COURSES_PAGE_SIZE } from '../api/catalogue-react';
@@ -27,22 +27,8 @@ const item = (id: string, priceCents: number, course: string | null, sellerId = 
   course,
 });
 
-function type(input: HTMLInputElement, value: string) {
-  Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!.call(input, value);
-  input.dispatchEvent(new Event('input', { bubbles: true }));
-}
 
-function choose(select: HTMLSelectElement, value: string) {
-  Object.getOwnPropertyDescriptor(HTMLSelectElement.prototype, 'value')!.set!.call(select, value);
-  select.dispatchEvent(new Event('change', { bubbles: true }));
-}
 
-/** Back, as the browser's button: waits for the popstate the router listens to. */
-async function back() {
-  const popped = new Promise((res) => window.addEventListener('popstate', res, { once: true }));
-  window.history.back();
-  await popped;
-}
 
 describe('browsing by course, sort and seller', () => {
   let socket: FakeSocket;
@@ -227,9 +213,9 @@ describe('browsing by course, sort and seller', () => {
       status: 400,
       errors: [{ message: 'Course must be 2 to 20 letters, digits, spaces or dashes', field: 'course' }],
     }));
-    act(() => type(r.byTestId('title-input') as HTMLInputElement, 'Notes'));
-    act(() => type(r.byTestId('price-input') as HTMLInputElement, '12.50'));
-    act(() => type(input, '  cs   101 '));
+    act(() => typeInto(r.byTestId('title-input') as HTMLInputElement, 'Notes'));
+    act(() => typeInto(r.byTestId('price-input') as HTMLInputElement, '12.50'));
+    act(() => typeInto(input, '  cs   101 '));
     await step(() => (r.byTestId('stuff-submit') as HTMLButtonElement).click());
     expect(socket.lastEmitted('stuff:create')!.payload).toEqual({ title: 'Notes', priceCents: 1250, course: 'CS 101' });
     expect(r.byTestId('error-course')!.textContent).toBe('Course must be 2 to 20 letters, digits, spaces or dashes');
@@ -238,7 +224,7 @@ describe('browsing by course, sort and seller', () => {
 
     // The same rule in the browser: nothing is sent.
     const sent = socket.emitted.length;
-    act(() => type(input, 'CS/101'));
+    act(() => typeInto(input, 'CS/101'));
     await step(() => (r.byTestId('stuff-submit') as HTMLButtonElement).click());
     expect(socket.emitted.filter((e) => e.event === 'stuff:create')).toHaveLength(1);
     expect(socket.emitted.length).toBe(sent);
@@ -260,7 +246,7 @@ describe('browsing by course, sort and seller', () => {
     window.history.replaceState(null, '', '/stuff/s1/edit');
     await step(() => window.dispatchEvent(new PopStateEvent('popstate')));
     const again = e.byTestId('course-input') as HTMLInputElement;
-    act(() => type(again, ''));
+    act(() => typeInto(again, ''));
     await step(() => (e.byTestId('stuff-submit') as HTMLButtonElement).click());
     expect(socket.lastEmitted('stuff:update')!.payload).toMatchObject({ id: 's1', course: '' });
     e.unmount();

@@ -8,7 +8,7 @@ import { SessionManager } from '../api/session';
 import { SessionProvider } from '../api/session-react';
 import type { Stuff, StuffPage } from '../api/types';
 import { FakeHttp, FakeSocket } from '../test/fakes';
-import { render, step } from '../test/render';
+import { render, step, typeInto, choose, back } from '../test/render';
 import { App } from '../App';
 import { knownCourses } from '../api/browse';
 import { COURSES_PAGE_SIZE } from '../api/catalogue-react';
@@ -29,21 +29,8 @@ const item = (id: string, title = `Title ${id}`, course: string | null = null, v
   course,
 });
 
-function type(input: HTMLInputElement, value: string) {
-  Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!.call(input, value);
-  input.dispatchEvent(new Event('input', { bubbles: true }));
-}
 
-function choose(select: HTMLSelectElement, value: string) {
-  Object.getOwnPropertyDescriptor(HTMLSelectElement.prototype, 'value')!.set!.call(select, value);
-  select.dispatchEvent(new Event('change', { bubbles: true }));
-}
 
-async function back() {
-  const popped = new Promise((res) => window.addEventListener('popstate', res, { once: true }));
-  window.history.back();
-  await popped;
-}
 
 describe('the catalogue search box', () => {
   let socket: FakeSocket;
@@ -109,7 +96,7 @@ describe('the catalogue search box', () => {
 
     // Keystrokes closer together than the debounce: nothing is asked, the URL stays.
     for (const text of ['l', 'li', 'lin']) {
-      act(() => type(input(r), text));
+      act(() => typeInto(input(r), text));
       await wait(SEARCH_DEBOUNCE_MS - 50);
     }
     expect(listCalls).toHaveLength(1);
@@ -124,7 +111,7 @@ describe('the catalogue search box', () => {
 
     // Typing on: the same entry is replaced, not another pushed.
     pages.push({ items: [item('la1', 'Linear algebra notes'), item('la2', 'Algebra, linear')], nextCursor: null });
-    act(() => type(input(r), 'lin alg'));
+    act(() => typeInto(input(r), 'lin alg'));
     await wait(SEARCH_DEBOUNCE_MS);
     expect(listCalls[2]).toEqual({ limit: 20, q: 'lin alg' });
     expect(window.location.search).toBe('?q=lin%20alg');
@@ -146,17 +133,17 @@ describe('the catalogue search box', () => {
   it('searches at once on Enter; the next typing is a new history entry', async () => {
     const r = await start('/');
     const entries = window.history.length;
-    act(() => type(input(r), 'calc'));
+    act(() => typeInto(input(r), 'calc'));
     await step(() => r.container.querySelector('form[role="search"]')!.dispatchEvent(new Event('submit', { bubbles: true, cancelable: true })));
     expect(listCalls[1]).toEqual({ limit: 20, q: 'calc' });
     expect(window.location.search).toBe('?q=calc');
     expect(window.history.length).toBe(entries + 1);
-    act(() => type(input(r), 'calculus'));
+    act(() => typeInto(input(r), 'calculus'));
     await wait(SEARCH_DEBOUNCE_MS);
     expect(window.location.search).toBe('?q=calculus');
     expect(window.history.length).toBe(entries + 2);
     // A trailing space or a word-less change asks nothing new.
-    act(() => type(input(r), 'calculus '));
+    act(() => typeInto(input(r), 'calculus '));
     await wait(SEARCH_DEBOUNCE_MS);
     expect(listCalls).toHaveLength(3);
     expect(input(r).value).toBe('calculus ');
@@ -166,7 +153,7 @@ describe('the catalogue search box', () => {
   it('shows "Best match" while searching, sends a chosen price sort, and keeps the course', async () => {
     const r = await start('/?course=CS%20101');
     expect(Array.from(sortControl(r).options).map((o) => o.textContent)).toEqual(['Newest', 'Price: low to high', 'Price: high to low']);
-    act(() => type(input(r), 'lin alg'));
+    act(() => typeInto(input(r), 'lin alg'));
     await wait(SEARCH_DEBOUNCE_MS);
     expect(window.location.search).toBe('?q=lin%20alg&course=CS%20101');
     expect(listCalls[1]).toEqual({ limit: 20, q: 'lin alg', course: 'CS 101' });
@@ -188,7 +175,7 @@ describe('the catalogue search box', () => {
 
     // A sort change ended that search's entry: typing again is a new search with its own entry.
     const entries = window.history.length;
-    act(() => type(input(r), 'linear'));
+    act(() => typeInto(input(r), 'linear'));
     await wait(SEARCH_DEBOUNCE_MS);
     expect(window.location.search).toBe('?q=linear&course=CS%20101');
     expect(window.history.length).toBe(entries + 1);
@@ -199,7 +186,7 @@ describe('the catalogue search box', () => {
     pages.push({ items: [item('a')], nextCursor: null });
     pages.push({ items: [item('x')], nextCursor: 'cur-q' }, { items: [item('y')], nextCursor: null });
     const r = await start('/?sort=priceDesc');
-    act(() => type(input(r), 'exam'));
+    act(() => typeInto(input(r), 'exam'));
     await wait(SEARCH_DEBOUNCE_MS);
     expect(window.location.search).toBe('?q=exam&sort=priceDesc');
     expect(listCalls[1]).toEqual({ limit: 20, q: 'exam', sort: 'priceDesc' });
@@ -241,7 +228,7 @@ describe('the catalogue search box', () => {
 
   it('clears the search when the box is emptied', async () => {
     const r = await start('/?q=lin');
-    act(() => type(input(r), ''));
+    act(() => typeInto(input(r), ''));
     await wait(SEARCH_DEBOUNCE_MS);
     expect(window.location.search).toBe('');
     expect(listCalls[1]).toEqual({ limit: 20 });

@@ -5,15 +5,10 @@ import { SessionManager } from '../api/session';
 import { SessionProvider } from '../api/session-react';
 import type { Stuff } from '../api/types';
 import { alice, fakeJwt, FakeHttp, FakeSocket, FakeXhr } from '../test/fakes';
-import { render, step } from '../test/render';
+import { render, step, typeInto } from '../test/render';
 import { DEFAULT_CURRENCY, setCurrency } from '../api/format';
 import { SellPage, validateStuff } from './StuffFormPages';
 
-function type(input: HTMLInputElement | HTMLTextAreaElement, value: string) {
-  const proto = input instanceof HTMLTextAreaElement ? HTMLTextAreaElement.prototype : HTMLInputElement.prototype;
-  Object.getOwnPropertyDescriptor(proto, 'value')!.set!.call(input, value);
-  input.dispatchEvent(new Event('input', { bubbles: true }));
-}
 
 describe('validateStuff', () => {
   it('parses the price to cents and checks the contract limits', () => {
@@ -80,8 +75,8 @@ describe('<SellPage>', () => {
       </SessionProvider>,
     );
     await step(() => socket.acceptConnect());
-    act(() => type(r.byTestId('title-input') as HTMLInputElement, 'Notes'));
-    act(() => type(r.byTestId('price-input') as HTMLInputElement, '12.50'));
+    act(() => typeInto(r.byTestId('title-input') as HTMLInputElement, 'Notes'));
+    act(() => typeInto(r.byTestId('price-input') as HTMLInputElement, '12.50'));
     await step(() => (r.byTestId('stuff-submit') as HTMLButtonElement).click());
 
     expect(socket.lastEmitted('stuff:create')!.payload).toEqual({ title: 'Notes', priceCents: 1250 });
@@ -106,8 +101,8 @@ describe('<SellPage>', () => {
       </SessionProvider>,
     );
     await step(() => socket.acceptConnect());
-    act(() => type(r.byTestId('title-input') as HTMLInputElement, 'Notes'));
-    act(() => type(r.byTestId('price-input') as HTMLInputElement, 'cheap'));
+    act(() => typeInto(r.byTestId('title-input') as HTMLInputElement, 'Notes'));
+    act(() => typeInto(r.byTestId('price-input') as HTMLInputElement, 'cheap'));
     await step(() => (r.byTestId('stuff-submit') as HTMLButtonElement).click());
     expect(socket.lastEmitted('stuff:create')).toBeUndefined();
     expect(r.byTestId('error-priceCents')!.textContent).toBe('Enter a price like 12.50');
@@ -125,8 +120,8 @@ describe('<SellPage>', () => {
     const price = r.byTestId('price-input') as HTMLInputElement;
     expect(r.container.querySelector('label[for="field-priceCents"]')!.textContent).toBe('Price (€)');
     expect(r.container.querySelector('#hint-priceCents')!.textContent).toBe('For example 12.50; at least €0.50');
-    act(() => type(r.byTestId('title-input') as HTMLInputElement, 'Notes'));
-    act(() => type(price, '0.49'));
+    act(() => typeInto(r.byTestId('title-input') as HTMLInputElement, 'Notes'));
+    act(() => typeInto(price, '0.49'));
     await step(() => (r.byTestId('stuff-submit') as HTMLButtonElement).click());
     expect(socket.lastEmitted('stuff:create')).toBeUndefined();
     expect(r.byTestId('error-priceCents')!.textContent).toBe('Price must be between €0.50 and €1,000,000.00');
@@ -146,7 +141,7 @@ describe('<SellPage>', () => {
       status: 400,
       errors: [{ message: 'Price must be a whole number of cents between 50 and 100000000', field: 'priceCents' }],
     }));
-    act(() => type(price, '$0.50'));
+    act(() => typeInto(price, '$0.50'));
     await step(() => (r.byTestId('stuff-submit') as HTMLButtonElement).click());
     expect(socket.lastEmitted('stuff:create')!.payload).toEqual({ title: 'Notes', priceCents: 50 });
     expect(r.byTestId('error-priceCents')!.textContent).toBe('Price must be a whole number of cents between 50 and 100000000');
@@ -201,9 +196,9 @@ describe('<SellPage> with a private note and files', () => {
   }
 
   async function fillAndSubmit(r: ReturnType<typeof mount>) {
-    act(() => type(r.byTestId('title-input') as HTMLInputElement, 'Notes'));
-    act(() => type(r.byTestId('price-input') as HTMLInputElement, '12.50'));
-    act(() => type(r.byTestId('secret-note-input') as HTMLTextAreaElement, 'Licence: XYZ'));
+    act(() => typeInto(r.byTestId('title-input') as HTMLInputElement, 'Notes'));
+    act(() => typeInto(r.byTestId('price-input') as HTMLInputElement, '12.50'));
+    act(() => typeInto(r.byTestId('secret-note-input') as HTMLTextAreaElement, 'Licence: XYZ'));
     await step(() => (r.byTestId('stuff-submit') as HTMLButtonElement).click());
   }
 

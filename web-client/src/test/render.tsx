@@ -34,3 +34,23 @@ export async function step(fn: () => unknown = () => undefined): Promise<void> {
     for (let i = 0; i < 10; i++) await Promise.resolve();
   });
 }
+
+/** Sets an input's or textarea's value the way typing does (React sees an `input` event). */
+export function typeInto(input: HTMLInputElement | HTMLTextAreaElement, value: string) {
+  const proto = input instanceof HTMLTextAreaElement ? HTMLTextAreaElement.prototype : HTMLInputElement.prototype;
+  Object.getOwnPropertyDescriptor(proto, 'value')!.set!.call(input, value);
+  input.dispatchEvent(new Event('input', { bubbles: true }));
+}
+
+/** Picks an option of a select the way a user does (React sees a `change` event). */
+export function choose(select: HTMLSelectElement, value: string) {
+  Object.getOwnPropertyDescriptor(HTMLSelectElement.prototype, 'value')!.set!.call(select, value);
+  select.dispatchEvent(new Event('change', { bubbles: true }));
+}
+
+/** Back, as the browser's button: waits for the popstate the router listens to. */
+export async function back() {
+  const popped = new Promise((res) => window.addEventListener('popstate', res, { once: true }));
+  window.history.back();
+  await popped;
+}
