@@ -46,4 +46,22 @@ describe('AuthHttp', () => {
     });
     await expect(http.refresh()).rejects.toMatchObject({ status: 0, kind: 'network' });
   });
+
+  it('changes the display name with PATCH /api/users/me, the bearer token and JSON', async () => {
+    const user = { id: 'u', email: 'a@b.c', role: 'user', displayName: 'Ada' };
+    const fetchImpl = vi.fn(async () => json(200, { user }));
+    await expect(new AuthHttp(fetchImpl).updateMe('tok', { displayName: 'Ada' })).resolves.toEqual(user);
+    const [url, init] = fetchImpl.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toBe('/api/users/me');
+    expect(init).toMatchObject({ method: 'PATCH', credentials: 'include', body: '{"displayName":"Ada"}' });
+    expect(init.headers).toMatchObject({ Authorization: 'Bearer tok', 'Content-Type': 'application/json' });
+  });
+
+  it('a refused display name is a 400 on the displayName field', async () => {
+    const message = 'Display name must be 2 to 40 characters';
+    const http = new AuthHttp(async () => json(400, { errors: [{ message, field: 'displayName' }] }));
+    const err = (await http.updateMe('tok', { displayName: 'A' }).catch((e: unknown) => e)) as ApiError;
+    expect(err.status).toBe(400);
+    expect(err.fieldErrors()).toEqual({ displayName: message });
+  });
 });

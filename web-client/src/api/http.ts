@@ -1,7 +1,7 @@
 // The HTTP auth routes on ms-router. The refresh token lives in an HttpOnly cookie, so every
 // call sends credentials; the access token comes back in the body and is kept in memory only.
 import { ApiError, parseErrorItems } from './errors';
-import type { AuthResponse, User } from './types';
+import type { AuthResponse, ProfilePatch, User } from './types';
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 
@@ -41,6 +41,16 @@ export class AuthHttp {
     const body = await this.send<{ user: User }>('/api/users/me', {
       method: 'GET',
       headers: { Authorization: `Bearer ${accessToken}` },
+    });
+    return body.user;
+  }
+
+  /** `PATCH /api/users/me`: changes the display name; 400 `displayName` when it is not 2 to 40 characters. */
+  async updateMe(accessToken: string, patch: ProfilePatch): Promise<User> {
+    const body = await this.send<{ user: User }>('/api/users/me', {
+      method: 'PATCH',
+      headers: { Authorization: `Bearer ${accessToken}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify(patch),
     });
     return body.user;
   }

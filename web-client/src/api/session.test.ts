@@ -333,4 +333,65 @@ describe('SessionManager', () => {
     await vi.advanceTimersByTimeAsync(1);
     expect(http.refreshCalls).toBe(2);
   });
+
+  it('updateProfile shows the new name at once, refreshes once on a 401, and tells the other tabs', async () => {
+    const posted: unknown[] = [];
+    const http = new FakeHttp();
+    const session = new SessionManager({
+      http,
+      createSocket: (x) => new FakeSocket(x),
+      refreshJitterMs: 0,
+      channel: { postMessage: (m) => posted.push(m), addEventListener: () => undefined },
+    });
+    http.refreshResults.push(auth(900));
+    await session.start();
+    const seen: Array<string | undefined> = [];
+    session.subscribe(() => seen.push(session.getSnapshot().user?.displayName));
+    const user = await session.updateProfile({ displayName: 'Ada' });
+    expect(user.displayName).toBe('Ada');
+    expect(http.updateMeCalls[0]).toEqual({ token: session.accessToken, patch: { displayName: 'Ada' } });
+    expect(session.getSnapshot()).toMatchObject({ status: 'authenticated', user: { ...alice, displayName: 'Ada' } });
+    expect(seen).toContain('Ada');
+    expect(posted.at(-1)).toEqual({ type: 'user', user: { ...alice, displayName: 'Ada' } });
+
+    // The token expired under us: one refresh, then the same patch with the new token.
+    http.updateMeResults.push(new ApiError(401, []));
+    const fresh = auth(900);
+    http.refreshResults.push(fresh);
+    await session.updateProfile({ displayName: 'Ada L.' });
+    expect(http.updateMeCalls.at(-1)).toEqual({ token: fresh.accessToken, patch: { displayName: 'Ada L.' } });
+    expect(session.getSnapshot().user?.displayName).toBe('Ada L.');
+
+    // A refusal changes nothing.
+    http.updateMeResults.push(new ApiError(400, [{ message: 'Display name must be 2 to 40 characters', field: 'displayName' }]));
+    await expect(session.updateProfile({ displayName: 'A' })).rejects.toMatchObject({ status: 400 });
+    expect(session.getSnapshot().user?.displayName).toBe('Ada L.');
+    session.stop();
+  });
+
+  it('takes a profile change made in another tab', async () => {
+    let deliver!: (e: MessageEvent) => void;
+    const http = new FakeHttp();
+    http.refreshResults.push(auth(900));
+    const session = new SessionManager({
+      http,
+      createSocket: (x) => new FakeSocket(x),
+      channel: { postMessage: () => undefined, addEventListener: (_t, fn) => (deliver = fn) },
+    });
+    await session.start();
+    deliver({ data: { type: 'user', user: { ...alice, displayName: 'From B' } } } as MessageEvent);
+    expect(session.getSnapshot().user?.displayName).toBe('From B');
+    // Someone else's profile is not ours.
+    deliver({ data: { type: 'user', user: { ...alice, id: 'other', displayName: 'Nope' } } } as MessageEvent);
+    expect(session.getSnapshot().user?.displayName).toBe('From B');
+    session.stop();
+  });
+
+  it('updateProfile without a session is a 401 and sends nothing', async () => {
+    const { http, session } = setup();
+    await session.start();
+    await expect(session.updateProfile({ displayName: 'Ada' })).rejects.toMatchObject({ status: 401 });
+    expect(http.updateMeCalls).toHaveLength(0);
+  });
 });
+

@@ -5,7 +5,7 @@ import { ApiError, toApiError } from './errors';
 import type { AuthHttp, Credentials } from './http';
 import { refreshDelayMs, tokenExpiresAtMs } from './jwt';
 import { request as socketRequest, type AuthCallback, type LiveSocket, type RequestOptions } from './socket';
-import type { AuthResponse, PushEvent, PushMap, RequestEvent, RequestMap, User } from './types';
+import type { AuthResponse, ProfilePatch, PushEvent, PushMap, RequestEvent, RequestMap, User } from './types';
 
 export type SessionStatus = 'initializing' | 'anonymous' | 'authenticated';
 export type ConnectionStatus = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'failed';
@@ -20,7 +20,7 @@ export interface SessionState {
   notice: string | null;
 }
 
-export type AuthHttpLike = Pick<AuthHttp, 'signUp' | 'signIn' | 'refresh' | 'signOut'>;
+export type AuthHttpLike = Pick<AuthHttp, 'signUp' | 'signIn' | 'refresh' | 'signOut' | 'updateMe'>;
 
 /** Runs `fn` while holding a lock shared by all tabs of this origin (Web Locks), so two tabs never
  * spend the same rotating refresh cookie at once (reuse revokes the whole token family). */
@@ -169,6 +169,31 @@ export class SessionManager {
     this.clearSession(null);
     this.reconnect();
     this.channel?.postMessage({ type: 'signed-out' });
+  }
+
+  /**
+   * Changes the signed-in user's profile (`PATCH /api/users/me`) and shows it at once: the
+   * session's user becomes the server's answer, here and in the other tabs. A 401 (the token
+   * expired under us) refreshes once and tries again; other errors reject as ApiError.
+   */
+  async updateProfile(patch: ProfilePatch): Promise<User> {
+    const token = this.token;
+    if (!token) throw new ApiError(401, []);
+    let user: User;
+    try {
+      user = await this.http.updateMe(token, patch);
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 401) || !(await this.refresh()) || !this.token) throw e;
+      user = await this.http.updateMe(this.token, patch);
+    }
+    this.applyUser(user);
+    this.channel?.postMessage({ type: 'user', user });
+    return user;
+  }
+
+  /** The same user with new details (a profile change): nothing else about the session changes. */
+  private applyUser(user: User): void {
+    if (this.state.user?.id === user.id) this.setState({ user: { ...this.state.user, ...user } });
   }
 
   /**
@@ -333,6 +358,9 @@ export class SessionManager {
         this.clearSession(null);
         this.reconnect();
       }
+    } else if (msg?.type === 'user' && msg.user && typeof msg.user.id === 'string') {
+      // Another tab changed the profile.
+      this.applyUser(msg.user);
     } else if (msg?.type === 'token' && typeof msg.accessToken === 'string' && msg.user && typeof msg.user.id === 'string') {
       // Another tab signed in or refreshed: use its token instead of spending the cookie again.
       // Ignore one that expires no later than ours (a message overtaken by our own refresh).

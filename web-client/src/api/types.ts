@@ -7,6 +7,61 @@ export interface User {
   id: string;
   email: string;
   role: Role;
+  /**
+   * The name others see (2–40 characters after trimming; the server's default is the e-mail's
+   * local part). Servers before the marketplace leave it out: read it with `displayNameOf`
+   * (api/profile.ts).
+   */
+  displayName?: string;
+}
+
+/** `PATCH /api/users/me`'s body. */
+export interface ProfilePatch {
+  displayName: string;
+}
+
+/** Who sells a stuff, as the public sees them. */
+export interface SellerRef {
+  id: string;
+  displayName: string;
+}
+
+/** A stuff's reviews in short: `average` 0–5 (0 while `count` is 0). */
+export interface RatingSummary {
+  average: number;
+  count: number;
+}
+
+/** One buyer's review of a stuff they bought (`review:create`, `review:list`). */
+export interface Review {
+  id: string;
+  stuffId: string;
+  /** 1–5. */
+  rating: number;
+  /** Possibly empty. */
+  comment: string;
+  buyerDisplayName: string;
+  createdAt: string;
+}
+
+/** One of my stuff that was paid for (`order:sales`, the `sale:completed` push). */
+export interface Sale {
+  orderId: string;
+  stuffId: string;
+  stuffTitle: string;
+  buyerDisplayName: string;
+  paidCents: number;
+  /** The marketplace's share of `paidCents`. */
+  feeCents: number;
+  /** What the seller gets: `paidCents - feeCents`. */
+  earnedCents: number;
+  paidAt: string;
+}
+
+/** `order:sales`: my sales, newest first, and everything I earned. */
+export interface SalesSummary {
+  sales: Sale[];
+  totalEarnedCents: number;
 }
 
 export interface AuthResponse {
@@ -36,6 +91,14 @@ export interface Stuff {
    * leave it out: read it as null.
    */
   course?: string | null;
+  /**
+   * Who sells it (with `sellerId` kept as well). The fields below are the marketplace's; servers
+   * before it leave them out: no name, no rating, no cover.
+   */
+  seller?: SellerRef;
+  rating?: RatingSummary;
+  /** The URL of a thumbnail, or null. */
+  coverUrl?: string | null;
 }
 
 /**
@@ -97,6 +160,8 @@ export interface Order {
   stuffTitle: string;
   /** What was actually charged (after coupons); null until paid. */
   paidCents: number | null;
+  /** True once its buyer reviewed it (then no review form); older servers leave it out. */
+  reviewed?: boolean;
 }
 
 export interface Payment {
@@ -185,6 +250,12 @@ export interface RequestMap {
   'coupon:list': { payload: Record<string, never>; data: Coupon[] };
   /** The buyer of a complete order (`orderId`) or the seller (`stuffId`). */
   'delivery:get': { payload: { orderId: string } | { stuffId: string }; data: Delivery };
+  /** The buyer of a complete order reviews it, once (a second time: 409 `You already reviewed this order`). */
+  'review:create': { payload: { orderId: string; rating: number; comment?: string }; data: Review };
+  /** A stuff's reviews, newest first (anyone). */
+  'review:list': { payload: { stuffId: string }; data: Review[] };
+  /** What I sold, newest first, and my total earnings (signed in). */
+  'order:sales': { payload: Record<string, never>; data: SalesSummary };
 }
 
 export type RequestEvent = keyof RequestMap;
@@ -196,6 +267,8 @@ export interface PushMap {
   'order:updated': Order;
   /** The seller uploaded a new version of a file of this (complete) order: fetch fresh links. */
   'delivery:updated': { orderId: string };
+  /** One of my stuff was paid for (to the seller's sockets). */
+  'sale:completed': Sale;
 }
 
 export type PushEvent = keyof PushMap;

@@ -1,7 +1,7 @@
 // Test doubles for the socket and the HTTP auth routes. No backend needed.
 import type { AuthHttpLike } from '../api/session';
 import type { AuthCallback, AuthPayload, LiveSocket } from '../api/socket';
-import type { AuthResponse, User } from '../api/types';
+import type { AuthResponse, ProfilePatch, User } from '../api/types';
 import { ApiError } from '../api/errors';
 
 type Fn = (...args: any[]) => void;
@@ -140,6 +140,9 @@ export class FakeHttp implements AuthHttpLike {
   /** What the next refresh returns; an Error/ApiError is thrown. */
   refreshResults: Array<AuthResponse | ApiError> = [];
   signInResult: AuthResponse | ApiError | null = null;
+  /** What the next `updateMe` answers (a User, or an ApiError to throw); by default the patch applied to alice. */
+  updateMeResults: Array<User | ApiError> = [];
+  readonly updateMeCalls: Array<{ token: string; patch: ProfilePatch }> = [];
 
   async signUp(): Promise<AuthResponse> {
     return this.result(this.signInResult);
@@ -154,6 +157,12 @@ export class FakeHttp implements AuthHttpLike {
   }
   async signOut(): Promise<void> {
     this.signOutCalls += 1;
+  }
+  async updateMe(token: string, patch: ProfilePatch): Promise<User> {
+    this.updateMeCalls.push({ token, patch });
+    const next = this.updateMeResults.shift() ?? { ...alice, ...patch };
+    if (next instanceof ApiError) throw next;
+    return next;
   }
   private result(r: AuthResponse | ApiError | null): AuthResponse {
     if (!r) throw new ApiError(500, []);
