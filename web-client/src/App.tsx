@@ -2,6 +2,9 @@ import { useEffect, useRef, useState } from 'react';
 import { useSession, useSessionManager } from './api/session-react';
 import type { ConnectionStatus } from './api/session';
 import { ErrorBanner } from './components/ui';
+import { displayNameOf } from './api/profile';
+import { SaleToasts } from './components/toasts';
+import { AccountPage } from './pages/AccountPage';
 import { AdminPage } from './pages/AdminPage';
 import { SignInPage, SignUpPage } from './pages/AuthPages';
 import { CataloguePage } from './pages/CataloguePage';
@@ -77,6 +80,11 @@ function Header() {
                     Library
                   </Link>
                 </li>
+                <li>
+                  <Link to="/account" data-testid="nav-account">
+                    Account
+                  </Link>
+                </li>
               </>
             )}
             {user?.role === 'admin' && (
@@ -96,9 +104,12 @@ function Header() {
             <>
               <span className="current-user" data-testid="current-user" data-role={user.role}>
                 <span className="visually-hidden">Signed in as </span>
-                <strong data-testid="current-user-email">
-                  <EmailText email={user.email} />
+                <strong className="current-user-name" data-testid="current-user-name">
+                  {displayNameOf(user)}
                 </strong>{' '}
+                <span className="current-user-email" data-testid="current-user-email">
+                  <EmailText email={user.email} />
+                </span>{' '}
                 <span className={`role role-${user.role}`} data-testid="current-user-role">
                   {user.role}
                 </span>
@@ -133,6 +144,7 @@ function Routes({ path }: { path: string }) {
   if (path === '/orders') return <MyOrdersPage />;
   if (path === '/library') return <LibraryPage />;
   if (path === '/admin') return <AdminPage />;
+  if (path === '/account') return <AccountPage />;
   if ((m = matchPath('/stuff/:id/edit', path))) return <EditStuffPage key={m.id} id={m.id as string} />;
   if ((m = matchPath('/stuff/:id', path))) return <StuffPage key={m.id} id={m.id as string} />;
   if ((m = matchPath('/sellers/:id', path))) return <SellerPage key={m.id} id={m.id as string} />;
@@ -151,7 +163,7 @@ function Routes({ path }: { path: string }) {
 
 export function App() {
   const session = useSessionManager();
-  const { notice } = useSession();
+  const { notice, user } = useSession();
   const path = usePathname();
   const mainRef = useRef<HTMLElement>(null);
   const first = useRef(true);
@@ -176,6 +188,8 @@ export function App() {
       <main id="main" ref={mainRef} className="container">
         {notice && <ErrorBanner messages={[notice]} testId="session-notice" onDismiss={() => session.dismissNotice()} />}
         <Routes path={path} />
+        {/* Keyed by the user: a sign-out (or another account) starts with no toasts. */}
+        <SaleToasts key={user?.id ?? 'anonymous'} enabled={user !== null} />
       </main>
     </>
   );

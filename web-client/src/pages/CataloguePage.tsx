@@ -18,6 +18,9 @@ import { PAGE_SIZE, useKnownCourses, useLearnCourses, useStuffList } from '../ap
 import { useSession } from '../api/session-react';
 import type { Stuff, StuffStatus } from '../api/types';
 import { CourseBadge, ErrorBanner, Price, StatusBadge } from '../components/ui';
+import { Cover } from '../components/cover';
+import { RatingBadge } from '../components/reviews';
+import { sellerHref } from '../api/browse';
 import { Link, navigate, useSearchParams } from '../router/router';
 
 export { PAGE_SIZE };
@@ -275,12 +278,16 @@ function CourseChips({ query }: { query: BrowseQuery }) {
   );
 }
 
-/** Stuff as cards: title (the whole card opens it), price, status and course. */
+/**
+ * Stuff as cards: the cover (when it has one), title (the whole card opens it), price, status,
+ * course, rating and the seller's name (a link of its own, above the card's).
+ */
 export function StuffCards({ items, ownId, loading = false, testId = 'catalogue-list' }: { items: Stuff[]; ownId?: string; loading?: boolean; testId?: string }) {
   return (
     <ul className="cards" data-testid={testId} aria-busy={loading}>
       {items.map((s) => (
         <li key={s.id} className="card" data-testid={`stuff-card-${s.id}`} data-status={s.status} data-version={s.version}>
+          {s.coverUrl && <Cover url={s.coverUrl} title={s.title} className="card-cover" />}
           <h2 className="card-title">
             <Link to={`/stuff/${encodeURIComponent(s.id)}`} data-testid="stuff-link">
               {s.title}
@@ -290,6 +297,17 @@ export function StuffCards({ items, ownId, loading = false, testId = 'catalogue-
             <Price cents={s.priceCents} />
             <StatusBadge status={s.status} />
             {s.course && <CourseBadge course={s.course} />}
+          </div>
+          <div className="card-meta card-more">
+            <RatingBadge rating={s.rating} />
+            {s.seller && (
+              <span className="card-seller small">
+                by{' '}
+                <Link to={sellerHref(s.sellerId)} className="tap-link" data-testid="card-seller-link">
+                  {s.seller.displayName}
+                </Link>
+              </span>
+            )}
           </div>
           {ownId && s.sellerId === ownId && <p className="muted small">You are selling this</p>}
         </li>

@@ -8,6 +8,8 @@ import type { Order, Payment, Stuff } from '../api/types';
 import { Countdown, useCountdown } from '../countdown/Countdown';
 import { DeliveryView, useDelivery } from '../components/delivery';
 import { PaymentForm } from '../components/PaymentForm';
+import { ReviewForm } from '../components/reviews';
+import { canReview } from '../api/reviews';
 import { CopyButton, ErrorBanner, OrderAmount, OrderStatusBadge, Price } from '../components/ui';
 import { orderPaidCents, orderStuffTitle, paidDiffersFromPrice } from '../api/orders';
 import { Link } from '../router/router';
@@ -175,6 +177,7 @@ function OrderView({ id }: { id: string }) {
         </p>
       )}
       {order.status === 'complete' && <OrderDelivery orderId={order.id} />}
+      <OrderReview order={order} />
       {order.status === 'refunded' && (
         <p className="banner banner-info" role="status" data-testid="order-refunded">
           This order was refunded: the money went back to you and the stuff is no longer yours.
@@ -244,6 +247,28 @@ function OrderDelivery({ orderId }: { orderId: string }) {
       <p className="muted small">
         Everything you bought is also in your <Link to="/library">library</Link>.
       </p>
+    </section>
+  );
+}
+
+/**
+ * The review form of a complete order its buyer has not reviewed yet. Once a review is on its way
+ * the section stays (with the thanks, or the refusal) even when the order then says `reviewed`.
+ */
+function OrderReview({ order }: { order: Order }) {
+  const [sending, setSending] = useState(false);
+  if (!canReview(order) && !sending) {
+    return order.status === 'complete' && order.reviewed ? (
+      <p className="muted" data-testid="order-reviewed">
+        You reviewed this.{' '}
+        <Link to={`/stuff/${encodeURIComponent(order.stuffId)}`}>See the reviews</Link>
+      </p>
+    ) : null;
+  }
+  return (
+    <section aria-labelledby="review-heading" className="order-review" data-testid="order-review">
+      <h2 id="review-heading">Review this stuff</h2>
+      <ReviewForm orderId={order.id} onSending={() => setSending(true)} />
     </section>
   );
 }

@@ -1,5 +1,6 @@
 // A seller's page (`/sellers/:id`): what they sell, newest first (`stuff:list {sellerId}`), with
-// "Load more" and live pushes like the catalogue. There is no display name yet, so the page says
+// "Load more" and live pushes like the catalogue. Its heading is the seller's display name, as
+// the listed stuff tells it (`seller.displayName`); until then (or from an older server) it says
 // "this seller" (or "you" to the seller).
 import { useSession } from '../api/session-react';
 import { useStuffList } from '../api/catalogue-react';
@@ -13,6 +14,7 @@ export function SellerPage({ id }: { id: string }) {
   const { user } = useSession();
   const own = user?.id === id;
   const { state, loading, loadingMore, error, loadMore } = useStuffList({ sellerId: id });
+  const name = state.items.find((s) => s.seller?.id === id)?.seller?.displayName;
 
   return (
     <section data-testid="seller-page" data-seller-id={id}>
@@ -21,7 +23,9 @@ export function SellerPage({ id }: { id: string }) {
           ← Catalogue
         </Link>
       </p>
-      <h1 tabIndex={-1}>{own ? 'Your stuff' : 'Stuff from this seller'}</h1>
+      <h1 tabIndex={-1} data-testid="seller-heading">
+        {own ? 'Your stuff' : (name ?? 'Stuff from this seller')}
+      </h1>
       {own && (
         <p className="muted">
           What buyers see on your page. <Link to="/selling">My listings</Link> has everything you listed.

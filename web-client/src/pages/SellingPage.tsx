@@ -1,11 +1,14 @@
 // My listings (`/selling`): every stuff the signed-in user listed (`stuff:mine`), any status,
 // newest first, with its course, kept current by `stuff:updated` / `stuff:created` pushes. Each row links to the
 // stuff and, while it is available, to its edit page, and offers Withdraw (with a confirmation).
+// Below: Sales (`order:sales`), what sold, to whom, and what I earned, refreshed on `sale:completed`.
 import { useEffect, useRef, useState } from 'react';
+import { formatTime } from '../api/format';
+import { mergeSales, NO_SALES_MESSAGE } from '../api/sales';
 import { applyMineUpdated, mergeMine, pickNewer } from '../api/catalogue';
 import { toApiError } from '../api/errors';
 import { usePush, useSession, useSessionManager } from '../api/session-react';
-import type { Stuff } from '../api/types';
+import type { Sale, SalesSummary, Stuff } from '../api/types';
 import { CourseBadge, ErrorBanner, Price, StatusBadge } from '../components/ui';
 import { useRefusalBanner, WithdrawControl } from '../components/withdraw';
 import { Link } from '../router/router';
@@ -19,6 +22,7 @@ export function SellingPage() {
       <h1 tabIndex={-1}>My listings</h1>
       <RequireSignIn next="/selling">
         <MyListings />
+        <Sales />
       </RequireSignIn>
     </section>
   );
@@ -126,5 +130,105 @@ function MyListings() {
         </ul>
       )}
     </>
+  );
+}
+
+/**
+ * My sales: `order:sales` after every (re)connect and whenever `sale:completed` arrives; the pushed
+ * sale shows at once, and an answer that left before it does not hide it.
+ */
+export function useSales(): { summary: SalesSummary | null; error: string[] } {
+  const session = useSessionManager();
+  const { epoch, user } = useSession();
+  const [summary, setSummary] = useState<SalesSummary | null>(null);
+  const [error, setError] = useState<string[]>([]);
+  const [tick, setTick] = useState(0);
+  const pushed = useRef<Sale[]>([]);
+  const userId = user?.id;
+
+  useEffect(() => {
+    if (epoch === 0 || !userId) return;
+    let live = true;
+    session
+      .request('order:sales', {})
+      .then(({ data }) => {
+        if (!live) return;
+        setSummary(mergeSales(data, pushed.current));
+        setError([]);
+      })
+      .catch((e) => live && setError(toApiError(e).errors.map((x) => x.message)));
+    return () => {
+      live = false;
+    };
+  }, [session, epoch, userId, tick]);
+
+  usePush('sale:completed', (sale) => {
+    pushed.current = [...pushed.current, sale];
+    setSummary((held) => (held ? mergeSales(held, [sale]) : held));
+    setTick((t) => t + 1);
+  });
+
+  return { summary, error };
+}
+
+function Sales() {
+  const { summary, error } = useSales();
+  return (
+    <section className="sales" aria-labelledby="sales-heading" data-testid="sales">
+      <h2 id="sales-heading">Sales</h2>
+      <ErrorBanner messages={error} testId="sales-error" />
+      {summary === null ? (
+        error.length ? null : <p aria-live="polite">Loading sales…</p>
+      ) : (
+        <>
+          <p className="sales-total" data-testid="sales-total">
+            Total earned: <Price cents={summary.totalEarnedCents} testId="sales-total-amount" />
+          </p>
+          {summary.sales.length === 0 ? (
+            <p className="muted" data-testid="sales-empty">
+              {NO_SALES_MESSAGE}
+            </p>
+          ) : (
+            <ul className="sale-list" data-testid="sale-list">
+              {summary.sales.map((s) => (
+                <li key={s.orderId} className="row sale" data-testid={`sale-${s.orderId}`}>
+                  <div className="sale-what">
+                    <Link to={`/stuff/${encodeURIComponent(s.stuffId)}`} className="tap-link sale-title" data-testid="sale-title">
+                      {s.stuffTitle || 'Your stuff'}
+                    </Link>
+                    <span className="muted small">
+                      Bought by <span data-testid="sale-buyer">{s.buyerDisplayName}</span> ·{' '}
+                      <time dateTime={s.paidAt} data-testid="sale-date">
+                        {formatTime(s.paidAt)}
+                      </time>
+                    </span>
+                  </div>
+                  <dl className="sale-amounts">
+                    <div>
+                      <dt>Paid</dt>
+                      <dd>
+                        <Price cents={s.paidCents} testId="sale-paid" />
+                      </dd>
+                    </div>
+                    <div>
+                      <dt>Fee</dt>
+                      <dd>
+                        <Price cents={s.feeCents} testId="sale-fee" />
+                      </dd>
+                    </div>
+                    <div>
+                      <dt>Earned</dt>
+                      <dd>
+                        <Price cents={s.earnedCents} testId="sale-earned" />
+                      </dd>
+                    </div>
+                  </dl>
+                </li>
+              ))}
+            </ul>
+          )}
+        </>
+      )}
+    </section>
   );
 }

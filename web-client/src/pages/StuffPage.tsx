@@ -7,6 +7,8 @@ import { formatTime, NO_LONGER_FOR_SALE_LABEL } from '../api/format';
 import { usePush, useSession, useSessionManager } from '../api/session-react';
 import type { Order, Stuff } from '../api/types';
 import { FileList } from '../components/delivery';
+import { RatingBadge, ReviewsSection } from '../components/reviews';
+import { Cover } from '../components/cover';
 import { ErrorBanner, Price, StatusBadge } from '../components/ui';
 import { useRefusalBanner, WITHDRAWN_MESSAGE, WithdrawControl } from '../components/withdraw';
 import { Link, navigate } from '../router/router';
@@ -255,10 +257,20 @@ export function StuffPage({ id }: { id: string }) {
       <h1 tabIndex={-1} data-testid="stuff-title">
         {stuff.title}
       </h1>
+      <Cover url={stuff.coverUrl} title={stuff.title} className="stuff-cover" />
       <div className="card-meta">
         <Price cents={stuff.priceCents} />
         <StatusBadge status={stuff.status} label={withdrawn && !own ? NO_LONGER_FOR_SALE_LABEL : undefined} />
+        <RatingBadge rating={stuff.rating} />
       </div>
+      {stuff.seller && (
+        <p className="sold-by" data-testid="sold-by">
+          Sold by{' '}
+          <Link to={sellerHref(stuff.sellerId)} className="tap-link" data-testid="seller-name-link">
+            {stuff.seller.displayName}
+          </Link>
+        </p>
+      )}
       <ul className="stuff-links">
         {stuff.course && (
           <li>
@@ -295,6 +307,7 @@ export function StuffPage({ id }: { id: string }) {
       {own && <ErrorBanner ref={withdrawRefusal.ref} messages={withdrawRefusal.messages} testId="withdraw-error" onDismiss={withdrawRefusal.clear} />}
       {action}
       {own ? <SellerDelivery stuff={stuff} onChanged={refetch} /> : withdrawn ? null : <WhatYouGet stuff={stuff} />}
+      <ReviewsSection stuffId={stuff.id} rating={stuff.rating} />
     </article>
   );
 }
