@@ -6,6 +6,7 @@ import { useEffect, useState } from 'react';
 import { useCurrency } from '../api/config';
 import { saleMessage } from '../api/sales';
 import { usePush } from '../api/session-react';
+import type { Sale } from '../api/types';
 
 /** How long a toast stays. */
 export const TOAST_MS = 8000;
@@ -14,7 +15,7 @@ export const MAX_TOASTS = 3;
 
 interface ToastItem {
   id: string;
-  message: string;
+  sale: Sale;
 }
 
 export function SaleToasts({ enabled }: { enabled: boolean }) {
@@ -22,20 +23,20 @@ export function SaleToasts({ enabled }: { enabled: boolean }) {
   const [toasts, setToasts] = useState<ToastItem[]>([]);
   usePush('sale:completed', (sale) => {
     if (!enabled || !sale || typeof sale.orderId !== 'string') return;
-    const toast = { id: sale.orderId, message: saleMessage(sale, currency) };
+    const toast = { id: sale.orderId, sale };
     setToasts((held) => (held.some((t) => t.id === toast.id) ? held : [...held, toast].slice(-MAX_TOASTS)));
   });
   const dismiss = (id: string) => setToasts((held) => held.filter((t) => t.id !== id));
   return (
     <div className="toasts" role="status" aria-live="polite" data-testid="toasts">
       {toasts.map((t) => (
-        <Toast key={t.id} toast={t} onDismiss={() => dismiss(t.id)} />
+        <Toast key={t.id} toast={t} message={saleMessage(t.sale, currency)} onDismiss={() => dismiss(t.id)} />
       ))}
     </div>
   );
 }
 
-function Toast({ toast, onDismiss }: { toast: ToastItem; onDismiss: () => void }) {
+function Toast({ toast, message, onDismiss }: { toast: ToastItem; message: string; onDismiss: () => void }) {
   const [hovered, setHovered] = useState(false);
   const [focused, setFocused] = useState(false);
   const paused = hovered || focused;
@@ -55,7 +56,7 @@ function Toast({ toast, onDismiss }: { toast: ToastItem; onDismiss: () => void }
       onFocus={() => setFocused(true)}
       onBlur={() => setFocused(false)}
     >
-      <p className="toast-message">{toast.message}</p>
+      <p className="toast-message">{message}</p>
       <button type="button" className="toast-dismiss" aria-label="Dismiss" onClick={onDismiss} data-testid="toast-dismiss">
         <span aria-hidden="true">×</span>
       </button>
