@@ -226,6 +226,9 @@ impl<H: WriteHook> OrderStore for HookedOrders<H> {
     async fn stuff_taken(&self, stuff_id: &str, except: &str) -> anyhow::Result<bool> {
         self.inner.stuff_taken(stuff_id, except).await
     }
+    async fn apply_user(&self, user: &ms_common::events::UserRecord) -> anyhow::Result<bool> {
+        self.inner.apply_user(user).await
+    }
     async fn active_count(&self, stuff_id: &str) -> anyhow::Result<u64> {
         self.inner.active_count(stuff_id).await
     }

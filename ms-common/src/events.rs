@@ -51,6 +51,9 @@ pub struct UserRecord {
     pub email: String,
     /// Role (at sign-up, then as `ms-user admin grant|revoke` sets it).
     pub role: Role,
+    /// The name others see (sellers' listings, reviews, sales): the user's choice, else
+    /// the e-mail's local part ([`crate::contract::default_display_name`]).
+    pub display_name: String,
     /// Record version (1 at creation, +1 per change).
     pub version: u64,
 }
@@ -144,6 +147,11 @@ pub struct StuffRecord {
     /// The course it is for (upper-case, e.g. `CS 101`), if the seller named one.
     #[serde(default)]
     pub course: Option<String>,
+    /// The seller's display name as ms-stuff's replica of accounts knew it when the
+    /// record was read (`None` for a seller it has not heard of).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[sqlx(default)]
+    pub seller_name: Option<String>,
 }
 
 impl StuffRecord {
@@ -544,6 +552,7 @@ mod tests {
                 id: "u1".into(),
                 email: "a@b.c".into(),
                 role: Role::Admin,
+                display_name: "a".into(),
                 version: 1,
             }),
             Some("c1".into()),

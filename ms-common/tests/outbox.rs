@@ -30,6 +30,7 @@ fn event(n: u64) -> EventEnvelope {
             id: format!("u{n}"),
             email: format!("u{n}@example.com"),
             role: Role::User,
+            display_name: format!("u{n}"),
             version: 1,
         }),
         Some(format!("cid-{n}")),

@@ -227,6 +227,7 @@ fn stuff(status: StuffStatus, order_id: Option<&str>) -> StuffRecord {
         files: vec![],
         has_secret_note: false,
         course: None,
+        seller_name: None,
     }
 }
 
@@ -266,12 +267,14 @@ fn every_event() -> Vec<Event> {
             id: "0192-u".into(),
             email: "ann@example.com".into(),
             role: Role::Admin,
+            display_name: "ann".into(),
             version: 1,
         }),
         Event::UserUpdated(UserRecord {
             id: "0192-u".into(),
             email: "ann@example.com".into(),
             role: Role::User,
+            display_name: "Ann Smith".into(),
             version: 2,
         }),
         Event::StuffCreated(stuff(StuffStatus::Available, None)),
@@ -368,6 +371,7 @@ fn shapes_match_their_schemas() {
         id: "0192-u".into(),
         email: "ann@example.com".into(),
         role: Role::User,
+        display_name: "ann".into(),
     };
     assert_valid(
         "Session",
@@ -379,7 +383,7 @@ fn shapes_match_their_schemas() {
     assert_valid("CurrentUser", &json!({"user": to_json(&user)}));
     assert_valid(
         "PublicUser",
-        &json!({"id": "u", "email": "a@b.c", "role": "admin"}),
+        &json!({"id": "u", "email": "a@b.c", "role": "admin", "displayName": "a"}),
     );
     assert_invalid(
         "PublicUser",

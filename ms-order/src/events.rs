@@ -33,6 +33,11 @@ impl Handler<EventEnvelope> for OrderService {
             Event::PaymentFailed(f) => self.on_payment_failed(f, cid).await,
             Event::PaymentRefunded(p) => self.on_payment_refunded(p, cid).await,
             Event::ReservationRefused(r) => self.on_reservation_refused(r, cid).await,
+            Event::UserCreated(u) | Event::UserUpdated(u) => {
+                let renamed = self.store.apply_user(&u).await.map_err(transient)?;
+                tracing::debug!(user_id = %u.id, version = u.version, renamed, "account replicated");
+                Ok(())
+            }
             other => {
                 tracing::debug!(kind = other.routing_key(), "event not for ms-order");
                 Ok(())

@@ -145,6 +145,7 @@ impl Ctx {
             files: vec![],
             has_secret_note: true,
             course: None,
+            seller_name: None,
         };
         let ev = if version == 1 {
             Event::StuffCreated(rec)
@@ -966,6 +967,9 @@ impl OrderStore for Failover {
     }
     async fn stuff_taken(&self, stuff_id: &str, except: &str) -> anyhow::Result<bool> {
         self.inner.stuff_taken(stuff_id, except).await
+    }
+    async fn apply_user(&self, user: &ms_common::events::UserRecord) -> anyhow::Result<bool> {
+        self.inner.apply_user(user).await
     }
     async fn active_count(&self, stuff_id: &str) -> anyhow::Result<u64> {
         self.inner.active_count(stuff_id).await

@@ -19,7 +19,9 @@ use axum_extra::headers::Authorization;
 use axum_extra::headers::authorization::Bearer;
 use ms_common::ApiError;
 use ms_common::auth::NOT_AUTHORIZED;
-use ms_common::contract::{ClientConfig, PaymentAction, StripeWebhookRequest, UserAction, limits};
+use ms_common::contract::{
+    ClientConfig, DisplayName, PaymentAction, StripeWebhookRequest, UserAction, limits,
+};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use tower_http::services::{ServeDir, ServeFile};
@@ -43,7 +45,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/users/signin", post(signin))
         .route("/api/users/refresh", post(refresh))
         .route("/api/users/signout", post(signout))
-        .route("/api/users/me", get(me))
+        .route("/api/users/me", get(me).patch(update_me))
         .route("/api/config", get(config))
         .route("/api/{*rest}", any(not_found))
         .route("/healthz", get(healthz))
@@ -371,6 +373,25 @@ async fn me(
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(
         call_user(&s, UserAction::Me, Some(token), json!({}), &cid.0).await?,
+    ))
+}
+
+/// `PATCH /api/users/me {displayName}`: the name is checked here (a bad one never reaches
+/// the broker) and again by ms-user, which owns it.
+async fn update_me(
+    State(s): State<AppState>,
+    Extension(cid): Extension<CorrelationId>,
+    BearerToken(token): BearerToken,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let payload = json_object(&body)?;
+    let name = payload
+        .get("displayName")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    DisplayName::parse(name)?;
+    Ok(Json(
+        call_user(&s, UserAction::Update, Some(token), payload, &cid.0).await?,
     ))
 }
 

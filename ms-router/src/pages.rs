@@ -155,6 +155,7 @@ fn head_of(stuff: &Stuff, currency: &str) -> String {
             "price": price,
             "priceCurrency": currency,
             "availability": availability(stuff.status),
+            "seller": {"@type": "Person", "name": stuff.seller.display_name},
         },
     });
     let mut head = String::new();
@@ -229,6 +230,10 @@ mod tests {
             description: description.into(),
             price_cents: 1205,
             seller_id: "u1".into(),
+            seller: ms_common::contract::Seller {
+                id: "u1".into(),
+                display_name: "</script>Ada".into(),
+            },
             status: StuffStatus::Sold,
             version: 3,
             created_at: Utc::now(),

@@ -20,7 +20,7 @@ use axum::extract::ConnectInfo;
 use futures_util::FutureExt;
 use ms_common::ApiError;
 use ms_common::auth::{AuthUser, NOT_AUTHORIZED};
-use ms_common::contract::{Action, CurrentUser, PublicUser};
+use ms_common::contract::{Action, UserAction};
 use ms_common::messaging::RpcRequest;
 use serde_json::Value;
 use socketioxide::SocketIo;
@@ -367,14 +367,18 @@ async fn session_authenticate(
             .and_then(token_of)
             .ok_or_else(|| ApiError::unauthorized(NOT_AUTHORIZED))?;
         let (user, exp) = state.verifier.verify_with_expiry(&token).await?;
-        let body = serde_json::to_value(CurrentUser {
-            user: PublicUser {
-                id: user.id.clone(),
-                email: user.email.clone(),
-                role: user.role,
-            },
-        })
-        .map_err(ApiError::internal_from)?;
+        // The account as ms-user holds it now (the token does not carry the display name,
+        // which may have changed since it was issued).
+        let cid = uuid::Uuid::new_v4().simple().to_string();
+        let body = state
+            .rpc
+            .request(
+                UserAction::Me,
+                Some(token.clone()),
+                serde_json::json!({}),
+                &cid,
+            )
+            .await?;
         let st = s
             .extensions
             .get::<Arc<SocketState>>()

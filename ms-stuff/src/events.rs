@@ -1,5 +1,6 @@
 //! What ms-stuff does with the events it consumes: order events reserve, release, sell
-//! and (on a refund) release again a stuff (the rules are `store::order_effect`, shared by both backends).
+//! and (on a refund) release again a stuff (the rules are `store::order_effect`, shared by
+//! both backends); account events keep the sellers' names on their stuff.
 
 use crate::service::now;
 use crate::store::{OrderChange, OrderOutcome, StuffStore};
@@ -9,7 +10,7 @@ use ms_common::messaging::{HandleError, Handler};
 use std::sync::Arc;
 
 /// Applies `order.created` / `order.cancelled` / `order.completed` / `order.refunded` to
-/// the catalogue.
+/// the catalogue, and `user.created` / `user.updated` to the sellers' names.
 ///
 /// Versions are per order: any version newer than the one recorded applies (the event is
 /// the whole order, so one lost event never holds later ones back); duplicates and older
@@ -33,6 +34,15 @@ impl Handler<EventEnvelope> for OrderEvents {
         correlation_id: Option<String>,
     ) -> Result<(), HandleError> {
         let (change, order) = match env.event {
+            Event::UserCreated(user) | Event::UserUpdated(user) => {
+                let renamed = self
+                    .store
+                    .apply_user(&user)
+                    .await
+                    .map_err(|e| HandleError::Retry(format!("store: {e:#}")))?;
+                tracing::info!(user_id = %user.id, version = user.version, renamed, "account replicated");
+                return Ok(());
+            }
             Event::OrderCreated(o) => (OrderChange::Created, o),
             Event::OrderCancelled(o) => (OrderChange::Cancelled, o),
             Event::OrderCompleted(o) => (OrderChange::Completed, o),

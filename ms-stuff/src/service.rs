@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use ms_common::ApiError;
 use ms_common::contract::{
     self, Delivery, DeliveryFile, FileChanged, IdRequest, OrderAction, StuffAction, StuffSort,
+    default_display_name,
 };
 use ms_common::events::{OrderRecord, OrderStatus, StoredFile, StuffRecord, StuffStatus};
 use ms_common::files::{LinkClaims, LinkKey, object_stuff};
@@ -213,9 +214,12 @@ impl StuffService {
             files: Vec::new(),
             has_secret_note: input.secret_note.is_some(),
             course: input.course.as_ref().map(|c| c.as_str().to_owned()),
+            // The name to show if no account event told ms-stuff of this seller yet.
+            seller_name: Some(default_display_name(&caller.email)),
         };
         let note = input.secret_note.as_ref().map(|n| n.as_str());
-        self.store
+        let rec = self
+            .store
             .create(&rec, note, ctx.correlation_id.as_deref())
             .await
             .map_err(api_error)?;

@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use ms_common::contract::StuffSort;
 use ms_common::events::{
     Event, EventEnvelope, FileMeta, OrderRecord, OrderStatus, StoredFile, StuffRecord, StuffStatus,
+    UserRecord,
 };
 use ms_stuff::domain::{
     Cursor, Description, ListOrder, PriceCents, SecretNote, StuffPatch, StuffTitle,
@@ -37,6 +38,9 @@ fn stuff(seller: &str, title: &str, created_at: DateTime<Utc>) -> StuffRecord {
         files: vec![],
         has_secret_note: false,
         course: None,
+        // The name recorded for a seller the replica has not heard of (a seller's id is
+        // their name in these tests, so every stuff of one seller agrees).
+        seller_name: Some(seller.into()),
     }
 }
 
@@ -1054,8 +1058,82 @@ async fn searches(store: &Arc<dyn StuffStore>) {
     drain(store).await;
 }
 
+/// Account events rename a seller on every stuff, newer versions only, without changing
+/// the stuff (no version, no event); a new stuff gets the replica's name.
+async fn seller_names(store: &Arc<dyn StuffStore>) {
+    drain(store).await;
+    let t = micros(Utc::now());
+    let first = store
+        .create(&stuff("cleo", "Poems", t), None, None)
+        .await
+        .unwrap();
+    assert_eq!(first.seller_name.as_deref(), Some("cleo"));
+    let unnamed = StuffRecord {
+        seller_name: None,
+        ..stuff("dora", "Maps", t)
+    };
+    let unnamed = store.create(&unnamed, None, None).await.unwrap();
+    assert_eq!(
+        unnamed.seller_name.as_deref(),
+        Some(ms_common::contract::UNKNOWN_SELLER_NAME)
+    );
+    drain(store).await;
+    let user = |version: u64, name: &str| UserRecord {
+        id: "cleo".into(),
+        email: "cleo@example.com".into(),
+        role: ms_common::events::Role::User,
+        display_name: name.into(),
+        version,
+    };
+    assert!(store.apply_user(&user(2, "Cleo P")).await.unwrap());
+    assert!(
+        !store.apply_user(&user(2, "Cleo P")).await.unwrap(),
+        "a duplicate"
+    );
+    assert!(
+        !store.apply_user(&user(1, "cleo")).await.unwrap(),
+        "an older one"
+    );
+    let got = store.get(&first.id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.seller_name.as_deref(), got.version),
+        (Some("Cleo P"), first.version)
+    );
+    assert!(
+        outbox(store).await.is_empty(),
+        "a rename is not a stuff change"
+    );
+    let later = store
+        .create(&stuff("cleo", "Odes", t), None, None)
+        .await
+        .unwrap();
+    assert_eq!(later.seller_name.as_deref(), Some("Cleo P"));
+    match &outbox(store).await[0].event {
+        Event::StuffCreated(s) => assert_eq!(s.seller_name.as_deref(), Some("Cleo P")),
+        other => panic!("unexpected {other:?}"),
+    }
+    // A newer version with the same name is recorded and changes nothing shown.
+    assert!(!store.apply_user(&user(3, "Cleo P")).await.unwrap());
+    assert!(store.apply_user(&user(4, "Cleo")).await.unwrap());
+    let page = store
+        .list(&ListQuery {
+            seller_id: Some("cleo".into()),
+            limit: 10,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 2);
+    assert!(
+        page.iter()
+            .all(|s| s.seller_name.as_deref() == Some("Cleo"))
+    );
+    drain(store).await;
+}
+
 async fn conformance(store: Arc<dyn StuffStore>) {
     create_get_and_list(&store).await;
+    seller_names(&store).await;
     edits_compare_and_set(&store).await;
     order_events(&store).await;
     price_pins(&store).await;
@@ -1096,7 +1174,7 @@ async fn sqlite_file() {
         .await
         .unwrap();
     // Every stuff the suite created but the two it withdrew.
-    assert_eq!(page.len(), 46);
+    assert_eq!(page.len(), 49);
     let _ = std::fs::remove_dir_all(dir);
 }
 

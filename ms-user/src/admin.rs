@@ -9,7 +9,7 @@
 
 use crate::domain::Email;
 use crate::store::{UserRow, UserStore};
-use ms_common::events::{Event, EventEnvelope, Role, UserRecord};
+use ms_common::events::{Event, EventEnvelope, Role};
 
 /// What the operator asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,17 +86,9 @@ pub async fn run(store: &dyn UserStore, cmd: &AdminCommand) -> Result<AdminOutco
             version: user.version + 1,
             ..user.clone()
         };
-        let event = EventEnvelope::new(
-            Event::UserUpdated(UserRecord {
-                id: changed.id.clone(),
-                email: changed.email.clone(),
-                role,
-                version: changed.version,
-            }),
-            None,
-        );
+        let event = EventEnvelope::new(Event::UserUpdated(changed.record()), None);
         if store
-            .update_role(&changed, user.version, &event)
+            .update_user(&changed, user.version, &event)
             .await
             .map_err(anyhow::Error::from)?
         {

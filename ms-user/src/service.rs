@@ -1,5 +1,5 @@
 //! ms-user's RPC actions: `user:signup`, `user:signin`, `user:refresh`, `user:signout`,
-//! `user:me`, `user:jwks`.
+//! `user:me`, `user:update`, `user:jwks`.
 
 use crate::domain::{Email, Password};
 use crate::password::Argon2Pool;
@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use chrono::Utc;
 use ms_common::ApiError;
 use ms_common::auth::{Claims, JwkSet, KeySource};
-use ms_common::contract::{CurrentUser, PublicUser, RpcSession, UserAction};
-use ms_common::events::{Event, EventEnvelope, Role, UserRecord};
+use ms_common::contract::{CurrentUser, DisplayName, PublicUser, RpcSession, UserAction};
+use ms_common::events::{Event, EventEnvelope, Role};
 use ms_common::messaging::{RpcContext, RpcHandler, parse_payload};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -43,6 +43,13 @@ struct Credentials {
     password: Option<String>,
 }
 
+/// `user:update` input; optional so a missing name is a field error.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UpdateInput {
+    display_name: Option<String>,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RefreshInput {
@@ -58,11 +65,7 @@ fn store_err(e: StoreError) -> ApiError {
 }
 
 fn public_user(u: &UserRow) -> PublicUser {
-    PublicUser {
-        id: u.id.clone(),
-        email: u.email.clone(),
-        role: u.role,
-    }
+    PublicUser::from(u.record())
 }
 
 fn reply(body: &impl serde::Serialize) -> Result<Value, ApiError> {
@@ -177,16 +180,12 @@ impl UserService {
             email: email.as_str().to_owned(),
             password_hash: hash,
             role,
+            display_name: None,
             version: 1,
             created_at: ms_common::time::now(),
         };
         let event = EventEnvelope::new(
-            Event::UserCreated(UserRecord {
-                id: user.id.clone(),
-                email: user.email.clone(),
-                role,
-                version: 1,
-            }),
+            Event::UserCreated(user.record()),
             ctx.correlation_id.clone(),
         );
         match self.store.create_user(&user, &event).await {
@@ -331,6 +330,52 @@ impl UserService {
         Ok(json!({}))
     }
 
+    /// `user:update`: the caller renames themself; the new name and a version bump are
+    /// written with `user.updated` (which carries it to every listing and review) as a
+    /// compare-and-set, retried when another change came in between. The same name again
+    /// changes nothing and publishes nothing.
+    async fn update(&self, ctx: &RpcContext, payload: Value) -> Result<Value, ApiError> {
+        let caller = ctx.require_user()?;
+        let input: UpdateInput = parse_payload(payload)?;
+        let name = DisplayName::parse(input.display_name.as_deref().unwrap_or(""))?;
+        for _ in 0..5 {
+            let user = self
+                .store
+                .user_by_id(&caller.id)
+                .await
+                .map_err(store_err)?
+                .ok_or_else(|| ApiError::unauthorized(ms_common::auth::NOT_AUTHORIZED))?;
+            if user.display_name.as_deref() == Some(name.as_str()) {
+                return reply(&CurrentUser {
+                    user: public_user(&user),
+                });
+            }
+            let changed = UserRow {
+                display_name: Some(name.as_str().to_owned()),
+                version: user.version + 1,
+                ..user.clone()
+            };
+            let event = EventEnvelope::new(
+                Event::UserUpdated(changed.record()),
+                ctx.correlation_id.clone(),
+            );
+            if self
+                .store
+                .update_user(&changed, user.version, &event)
+                .await
+                .map_err(store_err)?
+            {
+                tracing::info!(user_id = %changed.id, version = changed.version, "display name changed");
+                return reply(&CurrentUser {
+                    user: public_user(&changed),
+                });
+            }
+        }
+        Err(ApiError::conflict(
+            "Your account changed meanwhile, please try again",
+        ))
+    }
+
     /// `user:me`: the current account, read fresh from the store.
     async fn me(&self, ctx: &RpcContext) -> Result<Value, ApiError> {
         let caller = ctx.require_user()?;
@@ -365,6 +410,7 @@ impl RpcHandler for UserService {
             UserAction::Refresh => self.refresh(payload).await,
             UserAction::Signout => self.signout(payload).await,
             UserAction::Me => self.me(&ctx).await,
+            UserAction::Update => self.update(&ctx, payload).await,
             UserAction::Jwks => serde_json::to_value(self.jwks().await).map_err(internal),
         }
     }

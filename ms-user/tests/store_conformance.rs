@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::Utc;
-use ms_common::events::{Event, EventEnvelope, Role, UserRecord};
+use ms_common::events::{Event, EventEnvelope, Role};
 use ms_user::store::{RefreshRow, StoreError, UserRow, UserStore};
 use ms_user::tokens::generate_key;
 use std::sync::Arc;
@@ -15,18 +15,11 @@ fn user(email: &str) -> (UserRow, EventEnvelope) {
         email: email.into(),
         password_hash: "$argon2id$fake".into(),
         role: Role::User,
+        display_name: None,
         version: 1,
         created_at: Utc::now(),
     };
-    let ev = EventEnvelope::new(
-        Event::UserCreated(UserRecord {
-            id: u.id.clone(),
-            email: u.email.clone(),
-            role: u.role,
-            version: 1,
-        }),
-        None,
-    );
+    let ev = EventEnvelope::new(Event::UserCreated(u.record()), None);
     (u, ev)
 }
 
@@ -81,6 +74,38 @@ async fn conformance(store: Arc<dyn UserStore>) {
     let pending = outbox.pending(10).await.unwrap();
     assert_eq!(pending.len(), 1, "only the committed user has an event");
     assert_eq!(pending[0].id, ev.id);
+    outbox.mark_sent(&ev.id).await.unwrap();
+
+    // A name: none stored shows the e-mail's local part; a chosen one is written with its
+    // version as a compare-and-set, with its event.
+    assert_eq!(
+        (found.display_name.as_deref(), found.shown_name().as_str()),
+        (None, "ann")
+    );
+    let named = UserRow {
+        display_name: Some("Ann Smith".into()),
+        version: 2,
+        ..found.clone()
+    };
+    let renamed = EventEnvelope::new(Event::UserUpdated(named.record()), None);
+    assert!(store.update_user(&named, 1, &renamed).await.unwrap());
+    assert!(
+        !store.update_user(&named, 1, &renamed).await.unwrap(),
+        "a stale version writes nothing"
+    );
+    let back = store.user_by_id(&u.id).await.unwrap().unwrap();
+    assert_eq!(
+        (back.display_name.as_deref(), back.version, back.role),
+        (Some("Ann Smith"), 2, Role::User)
+    );
+    let pending = outbox.pending(10).await.unwrap();
+    assert_eq!(pending.len(), 1, "one event for the one write");
+    assert!(
+        pending[0].payload.contains("\"displayName\":\"Ann Smith\""),
+        "{}",
+        pending[0].payload
+    );
+    outbox.mark_sent(&renamed.id).await.unwrap();
 
     // Concurrent sign-ups with one e-mail: exactly one wins.
     let tries = (0..8).map(|_| {

@@ -95,6 +95,8 @@ service_actions! {
         Signout = "user:signout", mutates: true, relayed: false;
         /// The caller's account.
         Me = "user:me", mutates: false, relayed: false;
+        /// Change the caller's display name (`PATCH /api/users/me`).
+        Update = "user:update", mutates: true, relayed: false;
         /// The public key set that verifies access tokens.
         Jwks = "user:jwks", mutates: false, relayed: false;
     }

@@ -32,6 +32,11 @@ pub const PASSWORD_MAX: usize = 128;
 pub const EMAIL_MIN: usize = 3;
 /// Longest e-mail address (RFC 5321's path limit).
 pub const EMAIL_MAX: usize = 254;
+/// Shortest display name a user may choose, in characters after trimming.
+pub const DISPLAY_NAME_MIN: usize = 2;
+/// Longest display name, in characters (also the most of an e-mail's local part used as
+/// the default name).
+pub const DISPLAY_NAME_MAX: usize = 40;
 /// Longest refresh token.
 pub const REFRESH_TOKEN_MAX: usize = 256;
 /// Longest payment method id.

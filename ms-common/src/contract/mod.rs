@@ -60,6 +60,73 @@ pub fn normalize_email(raw: &str) -> Option<String> {
     (email.len() <= limits::EMAIL_MAX).then_some(email)
 }
 
+/// The message of the 400 on field `displayName`.
+pub const INVALID_DISPLAY_NAME: &str = "Display name must be 2 to 40 characters";
+
+/// What a stuff shows as its seller's name while ms-stuff has not heard of the account
+/// (a listing made before names existed, until its seller's next change or rename).
+pub const UNKNOWN_SELLER_NAME: &str = "Seller";
+
+/// The name of an account whose owner never chose one: the e-mail's local part, at most
+/// [`limits::DISPLAY_NAME_MAX`] characters (never the domain: it often names the school
+/// or employer).
+pub fn default_display_name(email: &str) -> String {
+    let local = email.split('@').next().unwrap_or_default();
+    local.chars().take(limits::DISPLAY_NAME_MAX).collect()
+}
+
+/// A name a user chose to be shown as: trimmed, runs of spaces made one, 2–40 characters,
+/// no control or text-direction characters (they could disguise a name in a listing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    /// Parses user input; the error names the `displayName` field.
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        let invalid = || ApiError::field("displayName", INVALID_DISPLAY_NAME);
+        // Longer input is refused before it is copied.
+        if raw.chars().nth(4 * limits::DISPLAY_NAME_MAX).is_some() {
+            return Err(invalid());
+        }
+        let hidden = |c: char| {
+            c.is_control()
+                || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+        };
+        if raw.chars().any(hidden) {
+            return Err(invalid());
+        }
+        let name = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+        let n = name.chars().count();
+        if !(limits::DISPLAY_NAME_MIN..=limits::DISPLAY_NAME_MAX).contains(&n) {
+            return Err(invalid());
+        }
+        Ok(Self(name))
+    }
+    /// The normalised name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `PATCH /api/users/me` body (ms-user's `user:update` payload).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateUserRequest {
+    /// The new name, 2–40 characters after trimming.
+    #[schemars(length(min = limits::DISPLAY_NAME_MIN, max = limits::DISPLAY_NAME_MAX))]
+    pub display_name: String,
+}
+
+/// Who sells a stuff, as buyers see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Seller {
+    /// The seller's user id (as `sellerId`).
+    pub id: String,
+    /// Their display name (renames show within seconds).
+    pub display_name: String,
+}
+
 /// The contract's `Stuff` shape: a [`StuffRecord`] without the internal `orderId`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -77,6 +144,8 @@ pub struct Stuff {
     pub price_cents: i64,
     /// The seller's user id.
     pub seller_id: String,
+    /// The seller, with the name they go by.
+    pub seller: Seller,
     /// `available`, `reserved` (being checked out) or `sold`.
     pub status: StuffStatus,
     /// Record version: 1 at creation, +1 on every change (edit, reserve, release, sale).
@@ -103,6 +172,12 @@ impl From<StuffRecord> for Stuff {
             title: s.title,
             description: s.description,
             price_cents: s.price_cents,
+            seller: Seller {
+                id: s.seller_id.clone(),
+                display_name: s
+                    .seller_name
+                    .unwrap_or_else(|| UNKNOWN_SELLER_NAME.to_owned()),
+            },
             seller_id: s.seller_id,
             status: s.status,
             version: s.version,
@@ -607,6 +682,9 @@ pub struct PublicUser {
     pub email: String,
     /// `user`, or `admin` for accounts granted it (`ms-user admin grant EMAIL`).
     pub role: Role,
+    /// The name others see (default: the e-mail's local part).
+    #[serde(rename = "displayName")]
+    pub display_name: String,
 }
 
 impl From<UserRecord> for PublicUser {
@@ -615,6 +693,7 @@ impl From<UserRecord> for PublicUser {
             id: u.id,
             email: u.email,
             role: u.role,
+            display_name: u.display_name,
         }
     }
 }
@@ -822,6 +901,8 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         output::<RpcSession>("RpcSession"),
         output::<CurrentUser>("CurrentUser"),
         output::<PublicUser>("PublicUser"),
+        input::<UpdateUserRequest>("UpdateUserRequest"),
+        output::<Seller>("Seller"),
         output::<ClientConfig>("ClientConfig"),
         // Shapes (ack data and pushes).
         output::<Stuff>("Stuff"),
@@ -891,6 +972,39 @@ fn canonical(v: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_names() {
+        let ok = |raw: &str| DisplayName::parse(raw).map(|n| n.as_str().to_owned());
+        assert_eq!(
+            ok("  Ada   Lovelace ").ok().as_deref(),
+            Some("Ada Lovelace")
+        );
+        assert_eq!(ok("Jo").ok().as_deref(), Some("Jo"));
+        assert_eq!(ok("Zoë Ångström").ok().as_deref(), Some("Zoë Ångström"));
+        let forty = "é".repeat(40);
+        assert_eq!(ok(&forty).ok(), Some(forty.clone()));
+        for bad in [
+            "",
+            "A",
+            "  A  ",
+            "Ada\u{202E}evil",
+            "Ada\u{200B}",
+            "Ada\nLovelace",
+            "Ada\u{0}",
+        ] {
+            let e = DisplayName::parse(bad).unwrap_err();
+            assert_eq!(e.errors[0].field.as_deref(), Some("displayName"), "{bad:?}");
+            assert_eq!(e.errors[0].message, INVALID_DISPLAY_NAME);
+        }
+        assert!(DisplayName::parse(&format!("{forty}x")).is_err());
+        assert!(DisplayName::parse(&"x ".repeat(10_000)).is_err());
+        assert_eq!(default_display_name("ada.l@uni.example"), "ada.l");
+        assert_eq!(
+            default_display_name(&format!("{}@x.com", "a".repeat(64))),
+            "a".repeat(40)
+        );
+    }
 
     #[test]
     fn names_are_unique_and_titled() {

@@ -30,10 +30,18 @@ pub const fn consumed_by(service: Service) -> &'static [EventKind] {
     match service {
         // Nobody's facts change an account.
         Service::User => &[],
-        // Holds and sales change a stuff's status.
-        Service::Stuff => ORDER_EVENTS,
+        // Holds and sales change a stuff's status; accounts name its seller.
+        Service::Stuff => &[
+            EventKind::OrderCreated,
+            EventKind::OrderCancelled,
+            EventKind::OrderCompleted,
+            EventKind::OrderRefunded,
+            EventKind::UserCreated,
+            EventKind::UserUpdated,
+        ],
         // ms-order keeps a replica of the catalogue, completes paid orders, marks
-        // refunded ones and cancels orders ms-stuff refused (priced at an old version).
+        // refunded ones and cancels orders ms-stuff refused (priced at an old version);
+        // it names buyers in reviews and sales from its replica of accounts.
         Service::Order => &[
             EventKind::StuffCreated,
             EventKind::StuffUpdated,
@@ -41,6 +49,8 @@ pub const fn consumed_by(service: Service) -> &'static [EventKind] {
             EventKind::PaymentFailed,
             EventKind::PaymentRefunded,
             EventKind::ReservationRefused,
+            EventKind::UserCreated,
+            EventKind::UserUpdated,
         ],
         // ms-payment keeps a replica of the orders (and refunds an order ms-order
         // refunded on its own, a late payment).

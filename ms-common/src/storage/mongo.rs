@@ -183,6 +183,72 @@ pub async fn enqueue(
     Ok(())
 }
 
+/// The collection of a service's replica of account names (`_id`, `displayName`,
+/// `version`), fed by `user.created` and `user.updated`.
+pub const USER_NAMES: &str = "user_names";
+
+/// Applies an account event to the name replica in the session's transaction, when it is
+/// newer than the version held; true when it changed the name held. (Read, then a
+/// compare-and-set: a concurrent writer makes the transaction conflict and run again.)
+pub async fn apply_user_name(
+    db: &Database,
+    session: &mut ClientSession,
+    user: &crate::events::UserRecord,
+) -> mongodb::error::Result<bool> {
+    let coll = db.collection::<Document>(USER_NAMES);
+    let version = super::db_version(user.version);
+    let held = coll
+        .find_one(doc! {"_id": &user.id})
+        .session(&mut *session)
+        .await?;
+    match held {
+        Some(d) => {
+            let held_version = d.get_i64("version").unwrap_or(0);
+            if held_version >= version {
+                return Ok(false);
+            }
+            coll.update_one(
+                doc! {"_id": &user.id, "version": held_version},
+                doc! {"$set": {"displayName": &user.display_name, "version": version}},
+            )
+            .session(&mut *session)
+            .await?;
+            Ok(d.get_str("displayName").ok() != Some(user.display_name.as_str()))
+        }
+        None => {
+            coll.insert_one(
+                doc! {"_id": &user.id, "displayName": &user.display_name, "version": version},
+            )
+            .session(&mut *session)
+            .await?;
+            Ok(true)
+        }
+    }
+}
+
+/// The name the replica holds for `id`, in the session's transaction; when it holds none,
+/// `fallback` is recorded at version 0, so any event replaces it.
+pub async fn user_name_or(
+    db: &Database,
+    session: &mut ClientSession,
+    id: &str,
+    fallback: &str,
+) -> mongodb::error::Result<String> {
+    let coll = db.collection::<Document>(USER_NAMES);
+    if let Some(d) = coll
+        .find_one(doc! {"_id": id})
+        .session(&mut *session)
+        .await?
+        && let Ok(name) = d.get_str("displayName")
+    {
+        return Ok(name.to_owned());
+    }
+    coll.insert_one(doc! {"_id": id, "displayName": fallback, "version": 0_i64})
+        .session(&mut *session)
+        .await?;
+    Ok(fallback.to_owned())
+}
+
 /// The outbox and RPC reply log of a service's MongoDB database.
 #[derive(Clone)]
 pub struct MongoOutbox {

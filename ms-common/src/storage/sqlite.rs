@@ -223,6 +223,53 @@ pub async fn enqueue(conn: &mut SqliteConnection, env: &EventEnvelope) -> anyhow
     Ok(())
 }
 
+/// Applies an account event to a service's replica of account names (ms-stuff's sellers,
+/// ms-order's buyers), in the caller's transaction, when it is newer than the version
+/// held; true when it changed the name held. The service's migrations create the table:
+/// `user_names (id TEXT PRIMARY KEY, display_name TEXT NOT NULL, version INTEGER NOT NULL)`.
+pub async fn apply_user_name(
+    conn: &mut SqliteConnection,
+    user: &crate::events::UserRecord,
+) -> sqlx::Result<bool> {
+    let held: Option<(String, i64)> =
+        sqlx::query_as("SELECT display_name, version FROM user_names WHERE id = ?")
+            .bind(&user.id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let version = super::db_version(user.version);
+    if held.as_ref().is_some_and(|(_, v)| *v >= version) {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO user_names (id, display_name, version) VALUES (?, ?, ?)
+         ON CONFLICT(id) DO UPDATE SET display_name = excluded.display_name, version = excluded.version",
+    )
+    .bind(&user.id)
+    .bind(&user.display_name)
+    .bind(version)
+    .execute(&mut *conn)
+    .await?;
+    Ok(held.is_none_or(|(name, _)| name != user.display_name))
+}
+
+/// The name the replica holds for `id`; when it holds none, `fallback` (learnt otherwise,
+/// e.g. from a token's e-mail) is recorded at version 0, so any event replaces it.
+pub async fn user_name_or(
+    conn: &mut SqliteConnection,
+    id: &str,
+    fallback: &str,
+) -> sqlx::Result<String> {
+    sqlx::query("INSERT INTO user_names (id, display_name, version) VALUES (?, ?, 0) ON CONFLICT(id) DO NOTHING")
+        .bind(id)
+        .bind(fallback)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query_scalar("SELECT display_name FROM user_names WHERE id = ?")
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await
+}
+
 /// The outbox and RPC reply log of a service's SQLite database.
 #[derive(Clone)]
 pub struct SqliteOutbox {
@@ -351,6 +398,7 @@ mod tests {
                     id: id.into(),
                     email: format!("{id}@example.com"),
                     role: Role::User,
+                    display_name: id.into(),
                     version: 1,
                 }),
                 None,

@@ -27,6 +27,11 @@ async fn create_get_list_update_and_every_refusal() {
         (Some("available"), Some(1))
     );
     assert_eq!(stuff["sellerId"].as_str(), Some(seller_id.as_str()));
+    assert_eq!(
+        stuff["seller"],
+        json!({"id": seller_id, "displayName": "seller"}),
+        "the default name is the e-mail's local part"
+    );
     let mut keys: Vec<_> = stuff.as_object().unwrap().keys().cloned().collect();
     keys.sort();
     assert_eq!(
@@ -39,6 +44,7 @@ async fn create_get_list_update_and_every_refusal() {
             "hasSecretNote",
             "id",
             "priceCents",
+            "seller",
             "sellerId",
             "status",
             "title",

@@ -7,6 +7,7 @@ mod allowances;
 mod catalogue;
 mod contract_pins;
 mod delivery;
+mod marketplace;
 mod orders;
 mod payments;
 mod privilege;

@@ -517,7 +517,7 @@ async fn a_shared_stuff_link_carries_the_stuff_in_the_head_escaped() {
     );
     assert_eq!(
         ld["offers"],
-        json!({"@type": "Offer", "price": "12.50", "priceCurrency": "EUR", "availability": "https://schema.org/InStock"})
+        json!({"@type": "Offer", "price": "12.50", "priceCurrency": "EUR", "availability": "https://schema.org/InStock", "seller": {"@type": "Person", "name": "pages"}})
     );
     assert!(page.contains("<div id=\"root\"></div>"), "still the app");
 

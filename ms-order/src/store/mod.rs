@@ -9,7 +9,7 @@ pub mod mongo;
 pub mod sqlite;
 
 use async_trait::async_trait;
-use ms_common::events::{OrderRecord, OrderStatus, StuffStatus, VersionCheck};
+use ms_common::events::{OrderRecord, OrderStatus, StuffStatus, UserRecord, VersionCheck};
 use ms_common::storage::OutboxStore;
 use std::sync::Arc;
 
@@ -61,6 +61,9 @@ pub trait OrderStore: Send + Sync + 'static {
     async fn apply_stuff(&self, s: &StuffReplica) -> anyhow::Result<VersionCheck>;
     /// The replica of one stuff.
     async fn stuff(&self, id: &str) -> anyhow::Result<Option<StuffReplica>>;
+    /// Applies `user.created` / `user.updated` to the replica of account names (buyers in
+    /// reviews and sales) when newer than held; true when the name changed.
+    async fn apply_user(&self, user: &UserRecord) -> anyhow::Result<bool>;
     /// Inserts an active order and its `order.created` event atomically.
     async fn create_order(
         &self,

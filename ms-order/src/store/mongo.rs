@@ -8,8 +8,8 @@ use futures_util::{FutureExt, TryStreamExt};
 use mongodb::bson::{Bson, Document, doc, from_document, to_document};
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, IndexModel};
-use ms_common::events::{OrderRecord, OrderStatus, VersionCheck};
-use ms_common::storage::mongo::{Db, enqueue, is_duplicate_key};
+use ms_common::events::{OrderRecord, OrderStatus, UserRecord, VersionCheck};
+use ms_common::storage::mongo::{Db, apply_user_name, enqueue, is_duplicate_key};
 use ms_common::storage::{OutboxStore, db_version};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -292,6 +292,22 @@ impl OrderStore for MongoOrderStore {
         docs.into_iter()
             .map(|d| Ok(d.get_str("_id")?.to_owned()))
             .collect()
+    }
+
+    async fn apply_user(&self, user: &UserRecord) -> anyhow::Result<bool> {
+        Ok(self
+            .db
+            .transaction((self, user), |session, ctx| {
+                let (store, user) = *ctx;
+                async move {
+                    Ok(Ok::<bool, ()>(
+                        apply_user_name(&store.db, session, user).await?,
+                    ))
+                }
+                .boxed()
+            })
+            .await?
+            .unwrap_or(false))
     }
 
     async fn stuff_taken(&self, stuff_id: &str, except: &str) -> anyhow::Result<bool> {

@@ -2,7 +2,7 @@
 
 use super::{CreateError, OrderStore, StuffReplica, event_for};
 use async_trait::async_trait;
-use ms_common::events::{OrderRecord, OrderStatus, StuffStatus, VersionCheck};
+use ms_common::events::{OrderRecord, OrderStatus, StuffStatus, UserRecord, VersionCheck};
 use ms_common::storage::sqlite::{self, Db, Migration, is_unique_violation};
 use ms_common::storage::{OutboxStore, db_version};
 use ms_common::time::to_db;
@@ -92,6 +92,16 @@ CREATE INDEX orders_by_user ON orders(user_id, created_at);",
 ALTER TABLE stuff_replica ADD COLUMN title TEXT NOT NULL DEFAULT '';
 ALTER TABLE orders ADD COLUMN stuff_title TEXT NOT NULL DEFAULT '';
 ALTER TABLE orders ADD COLUMN paid_cents INTEGER;",
+    },
+    Migration {
+        version: 8,
+        name: "the replica of account names (buyers in reviews and sales)",
+        sql: "
+CREATE TABLE user_names (
+    id TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    version INTEGER NOT NULL
+);",
     },
 ];
 
@@ -274,6 +284,13 @@ impl OrderStore for SqliteOrderStore {
         .bind(i64::from(limit))
         .fetch_all(self.db.pool())
         .await?)
+    }
+
+    async fn apply_user(&self, user: &UserRecord) -> anyhow::Result<bool> {
+        let mut tx = self.db.begin_write().await?;
+        let changed = sqlite::apply_user_name(&mut tx, user).await?;
+        tx.commit().await?;
+        Ok(changed)
     }
 
     async fn stuff_taken(&self, stuff_id: &str, except: &str) -> anyhow::Result<bool> {

@@ -19,7 +19,7 @@ use ms_common::contract::StuffSort;
 use ms_common::contract::limits::FILES_MAX;
 use ms_common::events::{
     DeliveryChange, Event, EventEnvelope, OrderRecord, OrderStatus, ReservationRefusal, StoredFile,
-    StuffRecord, StuffStatus,
+    StuffRecord, StuffStatus, UserRecord,
 };
 use ms_common::storage::OutboxStore;
 use std::sync::Arc;
@@ -428,13 +428,19 @@ pub fn edit_refusal(current: Option<&StuffRecord>, edit: &Edit<'_>) -> StoreErro
 /// What ms-stuff needs from storage.
 #[async_trait]
 pub trait StuffStore: Send + Sync + 'static {
-    /// Inserts a new stuff and its `stuff.created` event atomically.
+    /// Inserts a new stuff and its `stuff.created` event atomically, with the seller's
+    /// name from the replica of accounts (`stuff.seller_name` is recorded as the name of a
+    /// seller the replica has not heard of); returns the stuff as stored.
     async fn create(
         &self,
         stuff: &StuffRecord,
         secret_note: Option<&str>,
         correlation_id: Option<&str>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<StuffRecord, StoreError>;
+    /// Applies `user.created` / `user.updated` to the replica of accounts when newer than
+    /// held, and a new name to every stuff of that seller, in one transaction (no version
+    /// bump: the stuff did not change); true when the name changed.
+    async fn apply_user(&self, user: &UserRecord) -> Result<bool, StoreError>;
     /// Finds by id.
     async fn get(&self, id: &str) -> Result<Option<StuffRecord>, StoreError>;
     /// One page in the query's order and filters, after the cursor, at most `limit`;
@@ -506,6 +512,7 @@ mod tests {
             files: vec![],
             has_secret_note: false,
             course: None,
+            seller_name: None,
         }
     }
 

@@ -18,10 +18,11 @@ use mongodb::bson::{Bson, Document, doc, from_document, to_document};
 use mongodb::options::ReturnDocument;
 use mongodb::{ClientSession, Collection, IndexModel};
 use ms_common::contract::StuffSort;
+use ms_common::contract::UNKNOWN_SELLER_NAME;
 use ms_common::events::{
-    OrderRecord, OrderStatus, StoredFile, StuffRecord, StuffStatus, VersionCheck,
+    OrderRecord, OrderStatus, StoredFile, StuffRecord, StuffStatus, UserRecord, VersionCheck,
 };
-use ms_common::storage::mongo::{Db, Duplicate, enqueue};
+use ms_common::storage::mongo::{Db, apply_user_name, enqueue, user_name_or};
 use ms_common::storage::{OutboxStore, db_version};
 use ms_common::time::to_db;
 use serde::{Deserialize, Serialize};
@@ -334,6 +335,8 @@ struct StuffDoc {
     has_secret_note: bool,
     #[serde(default)]
     course: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seller_name: Option<String>,
 }
 
 /// A stuff to write, in [`StuffDoc`]'s layout.
@@ -410,15 +413,54 @@ impl StuffStore for MongoStuffStore {
         s: &StuffRecord,
         note: Option<&str>,
         cid: Option<&str>,
-    ) -> Result<(), StoreError> {
-        let mut doc = stuff_doc(s)?;
-        doc.insert("secretNote", note);
+    ) -> Result<StuffRecord, StoreError> {
         self.db
-            .insert_with_event("stuff", &doc, &created_event(s, cid))
-            .await?
-            .map_err(|Duplicate| {
-                StoreError::Other(anyhow::anyhow!("stuff {} exists already", s.id))
+            .transaction((self, s, note, cid), |session, ctx| {
+                let (store, s, note, cid) = *ctx;
+                async move {
+                    let fallback = s.seller_name.as_deref().unwrap_or(UNKNOWN_SELLER_NAME);
+                    let name = user_name_or(&store.db, session, &s.seller_id, fallback).await?;
+                    let stuff = StuffRecord {
+                        seller_name: Some(name),
+                        ..s.clone()
+                    };
+                    let mut doc = match stuff_doc(&stuff) {
+                        Ok(d) => d,
+                        Err(e) => return Ok(Err(e)),
+                    };
+                    doc.insert("secretNote", note);
+                    store.stuff().insert_one(doc).session(&mut *session).await?;
+                    enqueue(&store.db, session, &created_event(&stuff, cid)).await?;
+                    Ok(Ok(stuff))
+                }
+                .boxed()
             })
+            .await?
+    }
+
+    async fn apply_user(&self, user: &UserRecord) -> Result<bool, StoreError> {
+        let changed = self
+            .db
+            .transaction((self, user), |session, ctx| {
+                let (store, user) = *ctx;
+                async move {
+                    if !apply_user_name(&store.db, session, user).await? {
+                        return Ok(Ok::<bool, StoreError>(false));
+                    }
+                    store
+                        .stuff()
+                        .update_many(
+                            doc! {"sellerId": &user.id},
+                            doc! {"$set": {"sellerName": &user.display_name}},
+                        )
+                        .session(&mut *session)
+                        .await?;
+                    Ok(Ok(true))
+                }
+                .boxed()
+            })
+            .await??;
+        Ok(changed)
     }
 
     async fn get(&self, id: &str) -> Result<Option<StuffRecord>, StoreError> {
@@ -576,6 +618,7 @@ mod tests {
             }],
             has_secret_note: true,
             course: None,
+            seller_name: None,
         }
     }
 

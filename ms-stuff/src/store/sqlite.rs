@@ -10,8 +10,8 @@ use super::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ms_common::contract::StuffSort;
-use ms_common::events::{OrderRecord, OrderStatus, StuffRecord, VersionCheck};
+use ms_common::contract::{StuffSort, UNKNOWN_SELLER_NAME};
+use ms_common::events::{OrderRecord, OrderStatus, StuffRecord, UserRecord, VersionCheck};
 use ms_common::storage::sqlite::{self, Db, Migration};
 use ms_common::storage::{OutboxStore, db_version};
 use ms_common::time::to_db;
@@ -136,6 +136,17 @@ CREATE TRIGGER stuff_fts_update AFTER UPDATE OF title, description, course ON st
 END;
 INSERT INTO stuff_fts(stuff_fts) VALUES ('rebuild');",
     },
+    Migration {
+        version: 6,
+        name: "sellers' names: the replica of accounts, and the name on each stuff",
+        sql: "
+CREATE TABLE user_names (
+    id TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    version INTEGER NOT NULL
+);
+ALTER TABLE stuff ADD COLUMN seller_name TEXT;",
+    },
 ];
 
 /// An FTS5 query where every word must match (as itself or the start of a longer word),
@@ -152,7 +163,7 @@ fn fts_query(words: &[String], column: Option<&str>) -> String {
 }
 
 /// What a read returns: the record's fields (`has_secret_note` computed, the note never).
-const COLUMNS: &str = "id, title, description, price_cents, seller_id, status, order_id, version, created_at, updated_at, files, secret_note IS NOT NULL AS has_secret_note, course";
+const COLUMNS: &str = "id, title, description, price_cents, seller_id, status, order_id, version, created_at, updated_at, files, secret_note IS NOT NULL AS has_secret_note, course, seller_name";
 
 /// The catalogue in a SQLite database.
 #[derive(Clone)]
@@ -254,12 +265,18 @@ impl StuffStore for SqliteStuffStore {
         s: &StuffRecord,
         note: Option<&str>,
         cid: Option<&str>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<StuffRecord, StoreError> {
         let mut tx = self.db.begin_write().await?;
+        let fallback = s.seller_name.as_deref().unwrap_or(UNKNOWN_SELLER_NAME);
+        let name = sqlite::user_name_or(&mut tx, &s.seller_id, fallback).await?;
+        let s = &StuffRecord {
+            seller_name: Some(name),
+            ..s.clone()
+        };
         sqlx::query(
             "INSERT INTO stuff (id, title, description, price_cents, seller_id, status, order_id,
-                                version, created_at, updated_at, files, secret_note, course)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                version, created_at, updated_at, files, secret_note, course, seller_name)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&s.id)
         .bind(&s.title)
@@ -274,11 +291,28 @@ impl StuffStore for SqliteStuffStore {
         .bind(files_json(&s.files)?)
         .bind(note)
         .bind(&s.course)
+        .bind(&s.seller_name)
         .execute(&mut *tx)
         .await?;
         sqlite::enqueue(&mut tx, &created_event(s, cid)).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(s.clone())
+    }
+
+    async fn apply_user(&self, user: &UserRecord) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        if !sqlite::apply_user_name(&mut tx, user).await? {
+            return Ok(false);
+        }
+        // By the `stuff_by_seller` index; the search index is not touched (no trigger on
+        // this column).
+        sqlx::query("UPDATE stuff SET seller_name = ? WHERE seller_id = ?")
+            .bind(&user.display_name)
+            .bind(&user.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn get(&self, id: &str) -> Result<Option<StuffRecord>, StoreError> {

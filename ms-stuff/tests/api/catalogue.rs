@@ -30,6 +30,7 @@ async fn create_get_list_and_update() {
             "description",
             "priceCents",
             "sellerId",
+            "seller",
             "status",
             "version",
             "createdAt",

@@ -8,7 +8,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ms_common::events::{EventEnvelope, Role};
+use ms_common::events::{EventEnvelope, Role, UserRecord};
 use ms_common::storage::OutboxStore;
 use std::sync::Arc;
 
@@ -26,6 +26,9 @@ pub struct UserRow {
     pub password_hash: String,
     /// Role at sign-up.
     pub role: Role,
+    /// The name the user chose; `None` until they do (then the e-mail's local part shows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
     /// Record version.
     #[sqlx(try_from = "i64")]
     #[serde(with = "ms_common::storage::version")]
@@ -33,6 +36,26 @@ pub struct UserRow {
     /// Creation time.
     #[serde(with = "ms_common::time::db")]
     pub created_at: DateTime<Utc>,
+}
+
+impl UserRow {
+    /// The name others see: the chosen one, else the e-mail's local part.
+    pub fn shown_name(&self) -> String {
+        self.display_name
+            .clone()
+            .unwrap_or_else(|| ms_common::contract::default_display_name(&self.email))
+    }
+
+    /// The account as events replicate it.
+    pub fn record(&self) -> UserRecord {
+        UserRecord {
+            id: self.id.clone(),
+            email: self.email.clone(),
+            role: self.role,
+            display_name: self.shown_name(),
+            version: self.version,
+        }
+    }
 }
 
 /// A stored refresh token (only its hash is kept); serde gives the layout of a MongoDB
@@ -99,9 +122,10 @@ ms_common::database_errors!(StoreError);
 pub trait UserStore: Send + Sync + 'static {
     /// Inserts a user and its `user.created` event atomically; `EmailTaken` on a duplicate.
     async fn create_user(&self, user: &UserRow, event: &EventEnvelope) -> Result<(), StoreError>;
-    /// Writes `user`'s role and version if the stored version is still `expected_version`,
-    /// with its `user.updated` event, atomically; false if someone changed it meanwhile.
-    async fn update_role(
+    /// Writes `user`'s role, display name and version if the stored version is still
+    /// `expected_version`, with its `user.updated` event, atomically; false if someone
+    /// changed it meanwhile.
+    async fn update_user(
         &self,
         user: &UserRow,
         expected_version: u64,

@@ -105,14 +105,18 @@ impl UserStore for MongoUserStore {
             .map_err(|Duplicate| StoreError::EmailTaken)
     }
 
-    async fn update_role(
+    async fn update_user(
         &self,
         u: &UserRow,
         expected_version: u64,
         event: &EventEnvelope,
     ) -> Result<bool, StoreError> {
         let filter = doc! {"_id": &u.id, "version": db_version(expected_version)};
-        let update = doc! {"$set": {"role": u.role.as_str(), "version": db_version(u.version)}};
+        let update = doc! {"$set": {
+            "role": u.role.as_str(),
+            "displayName": u.display_name.as_deref(),
+            "version": db_version(u.version),
+        }};
         let done = self
             .db
             .transaction((self, &filter, &update, event), |session, ctx| {
@@ -277,6 +281,7 @@ mod tests {
                 email: "a@example.com".into(),
                 password_hash: "$argon2id$v=19$x".into(),
                 role,
+                display_name: None,
                 version: 3,
                 created_at,
             };

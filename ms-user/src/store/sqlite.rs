@@ -46,6 +46,11 @@ CREATE TABLE signing_keys (
 ALTER TABLE refresh_tokens ADD COLUMN rotated_at TEXT;
 ALTER TABLE refresh_tokens ADD COLUMN successor TEXT;",
     },
+    Migration {
+        version: 3,
+        name: "display names (null: the e-mail's local part shows)",
+        sql: "ALTER TABLE users ADD COLUMN display_name TEXT;",
+    },
 ];
 
 /// Accounts in a SQLite database.
@@ -94,12 +99,13 @@ impl UserStore for SqliteUserStore {
     async fn create_user(&self, u: &UserRow, event: &EventEnvelope) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write().await?;
         let res = sqlx::query(
-            "INSERT INTO users (id, email, password_hash, role, version, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO users (id, email, password_hash, role, display_name, version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&u.id)
         .bind(&u.email)
         .bind(&u.password_hash)
         .bind(u.role.as_str())
+        .bind(&u.display_name)
         .bind(i64::try_from(u.version).unwrap_or(i64::MAX))
         .bind(to_db(&u.created_at))
         .execute(&mut *tx)
@@ -114,22 +120,24 @@ impl UserStore for SqliteUserStore {
         Ok(())
     }
 
-    async fn update_role(
+    async fn update_user(
         &self,
         u: &UserRow,
         expected_version: u64,
         event: &EventEnvelope,
     ) -> Result<bool, StoreError> {
         let mut tx = self.db.begin_write().await?;
-        let done =
-            sqlx::query("UPDATE users SET role = ?, version = ? WHERE id = ? AND version = ?")
-                .bind(u.role.as_str())
-                .bind(ms_common::storage::db_version(u.version))
-                .bind(&u.id)
-                .bind(ms_common::storage::db_version(expected_version))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+        let done = sqlx::query(
+            "UPDATE users SET role = ?, display_name = ?, version = ? WHERE id = ? AND version = ?",
+        )
+        .bind(u.role.as_str())
+        .bind(&u.display_name)
+        .bind(ms_common::storage::db_version(u.version))
+        .bind(&u.id)
+        .bind(ms_common::storage::db_version(expected_version))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         if done != 1 {
             return Ok(false);
         }
