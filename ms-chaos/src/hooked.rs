@@ -205,12 +205,12 @@ impl<H: WriteHook> OrderStore for HookedOrders<H> {
         id: &str,
         from: OrderStatus,
         to: OrderStatus,
-        paid_cents: Option<i64>,
+        paid: Option<ms_order::store::Paid>,
         cid: Option<String>,
     ) -> anyhow::Result<Option<OrderRecord>> {
         let w = Write::OrderTransition { id, from, to };
         self.hook.before(w).await?;
-        let moved = self.inner.transition(id, from, to, paid_cents, cid).await?;
+        let moved = self.inner.transition(id, from, to, paid, cid).await?;
         if moved.is_some() {
             self.hook.after(w).await;
         }
@@ -228,6 +228,13 @@ impl<H: WriteHook> OrderStore for HookedOrders<H> {
     }
     async fn apply_user(&self, user: &ms_common::events::UserRecord) -> anyhow::Result<bool> {
         self.inner.apply_user(user).await
+    }
+    async fn sales_of(
+        &self,
+        seller_id: &str,
+        limit: u32,
+    ) -> anyhow::Result<ms_order::store::SalesPage> {
+        self.inner.sales_of(seller_id, limit).await
     }
     async fn active_count(&self, stuff_id: &str) -> anyhow::Result<u64> {
         self.inner.active_count(stuff_id).await

@@ -325,6 +325,31 @@ pub struct PaymentFailure {
     pub reason: String,
 }
 
+/// A paid order, as its seller sees it: published by ms-order with `order.completed` (in
+/// the same transaction) so the router can tell the seller's sockets (`sale:completed`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SaleRecord {
+    /// Whose sale it is (the push goes to their room).
+    pub seller_id: String,
+    /// The order that was paid.
+    pub order_id: String,
+    /// What was sold.
+    pub stuff_id: String,
+    /// Its title when ordered.
+    pub stuff_title: String,
+    /// The buyer's display name (ms-order's replica of accounts).
+    pub buyer_display_name: String,
+    /// What the buyer was charged, after coupons.
+    pub paid_cents: i64,
+    /// The marketplace's share (`PLATFORM_FEE_PERCENT` of `paidCents`, rounded).
+    pub fee_cents: i64,
+    /// What the seller earns: `paidCents − feeCents`.
+    pub earned_cents: i64,
+    /// When the payment completed the order.
+    pub paid_at: DateTime<Utc>,
+}
+
 /// ms-stuff would not let an order take a stuff: the stuff is no longer at the version the
 /// order was priced at (the seller changed it before the reservation reached ms-stuff).
 /// ms-order cancels the order (or refunds it, if it was paid meanwhile).
@@ -388,6 +413,9 @@ pub enum Event {
     /// ms-stuff refused an order the stuff: it changed since the order was priced.
     #[serde(rename = "reservation.refused")]
     ReservationRefused(ReservationRefusal),
+    /// One of a seller's stuff was paid for (with `order.completed`).
+    #[serde(rename = "sale.completed")]
+    SaleCompleted(SaleRecord),
 }
 
 impl Event {
@@ -407,6 +435,7 @@ impl Event {
             Event::PaymentRefunded(_) => EventKind::PaymentRefunded,
             Event::DeliveryUpdated(_) => EventKind::DeliveryUpdated,
             Event::ReservationRefused(_) => EventKind::ReservationRefused,
+            Event::SaleCompleted(_) => EventKind::SaleCompleted,
         }
     }
 
@@ -446,11 +475,13 @@ pub enum EventKind {
     DeliveryUpdated,
     /// `reservation.refused`.
     ReservationRefused,
+    /// `sale.completed`.
+    SaleCompleted,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::UserCreated,
         EventKind::UserUpdated,
         EventKind::StuffCreated,
@@ -464,6 +495,7 @@ impl EventKind {
         EventKind::PaymentRefunded,
         EventKind::DeliveryUpdated,
         EventKind::ReservationRefused,
+        EventKind::SaleCompleted,
     ];
 
     /// The routing key on the events exchange.
@@ -482,6 +514,7 @@ impl EventKind {
             EventKind::PaymentRefunded => "payment.refunded",
             EventKind::DeliveryUpdated => "delivery.updated",
             EventKind::ReservationRefused => "reservation.refused",
+            EventKind::SaleCompleted => "sale.completed",
         }
     }
 }

@@ -29,6 +29,9 @@ use service::OrderService;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The marketplace's share of a sale unless `PLATFORM_FEE_PERCENT` says otherwise.
+pub const DEFAULT_FEE_PERCENT: u8 = 10;
+
 /// ms-order's settings.
 #[derive(Debug, Clone)]
 pub struct OrderConfig {
@@ -41,6 +44,9 @@ pub struct OrderConfig {
     /// `HOLD_SWEEP_SECONDS` (60): how often the sweeper cancels overdue holds whose TTL
     /// expiry never came.
     pub sweep_every: Duration,
+    /// `PLATFORM_FEE_PERCENT` (10, 0–100): the marketplace's share of each sale, pinned on
+    /// the order when it is paid.
+    pub fee_percent: u8,
 }
 
 impl OrderConfig {
@@ -51,7 +57,13 @@ impl OrderConfig {
         anyhow::ensure!(secs >= 1, "ORDER_HOLD_SECONDS must be at least 1");
         let sweep: u64 = env_parse("HOLD_SWEEP_SECONDS", 60)?;
         anyhow::ensure!(sweep >= 1, "HOLD_SWEEP_SECONDS must be at least 1");
+        let fee_percent: u8 = env_parse("PLATFORM_FEE_PERCENT", DEFAULT_FEE_PERCENT)?;
+        anyhow::ensure!(
+            fee_percent <= 100,
+            "PLATFORM_FEE_PERCENT must be between 0 and 100"
+        );
         Ok(Self {
+            fee_percent,
             storage: common.storage_for("order"),
             common,
             hold: Duration::from_secs(secs),
@@ -68,6 +80,7 @@ impl OrderConfig {
             storage: StorageConfig::SqliteMemory,
             hold,
             sweep_every: Duration::from_secs(3600),
+            fee_percent: DEFAULT_FEE_PERCENT,
         }
     }
 
@@ -94,7 +107,7 @@ pub async fn start_with_store(
     cfg: OrderConfig,
     store: Arc<dyn store::OrderStore>,
 ) -> anyhow::Result<RunningOrder> {
-    let svc = Arc::new(OrderService::new(store.clone(), cfg.hold));
+    let svc = Arc::new(OrderService::new(store.clone(), cfg.hold).with_fee(cfg.fee_percent));
     let mut rt = ServiceRuntime::connect(cfg.common.clone(), Service::Order).await?;
     let hold = cfg.hold_topology();
     rt.broker.declare(Arc::new(hold.clone())).await?;

@@ -1,9 +1,10 @@
-//! ms-order's RPC actions (`order:create`, `order:cancel`, `order:list`, `order:get`);
+//! ms-order's RPC actions (`order:create`, `order:cancel`, `order:list`, `order:get`,
+//! `order:sales`);
 //! its inputs are parsed in [`crate::domain`], its event handlers live in
 //! [`crate::events`].
 
 use crate::domain::{HELD, NOTHING_TO_DELIVER, NewOrder, OrderRef, SOLD};
-use crate::store::{CreateError, OrderStore, StuffReplica};
+use crate::store::{CreateError, OrderStore, Paid, StuffReplica};
 use async_trait::async_trait;
 use ms_common::ApiError;
 use ms_common::contract::{self, OrderAction};
@@ -22,6 +23,8 @@ const REPLICA_WAIT: Duration = Duration::from_secs(2);
 pub struct OrderService {
     pub(crate) store: Arc<dyn OrderStore>,
     hold: Duration,
+    /// The marketplace's share of a sale, in percent.
+    fee_percent: u8,
     /// Woken when the catalogue replica changes (`order:create` may wait for a stuff).
     pub(crate) replica_changed: Notify,
 }
@@ -40,7 +43,16 @@ impl OrderService {
         Self {
             store,
             hold,
+            fee_percent: crate::DEFAULT_FEE_PERCENT,
             replica_changed: Notify::new(),
+        }
+    }
+
+    /// The same service taking `percent` of every sale it completes.
+    pub fn with_fee(self, percent: u8) -> Self {
+        Self {
+            fee_percent: percent.min(100),
+            ..self
         }
     }
 
@@ -161,14 +173,30 @@ impl OrderService {
         }
     }
 
+    /// `order:sales`: the caller's sales, newest first, with the fee and earnings of each
+    /// and in total (refunded orders are no sales).
+    async fn sales(&self, ctx: &RpcContext) -> Result<Value, ApiError> {
+        let user = ctx.require_user()?;
+        let page = self
+            .store
+            .sales_of(&user.id, contract::limits::SALES_MAX)
+            .await
+            .map_err(internal)?;
+        serde_json::to_value(contract::Sales {
+            sales: page.sales.into_iter().map(contract::Sale::from).collect(),
+            total_earned_cents: page.total_earned_cents,
+        })
+        .map_err(internal)
+    }
+
     async fn list(&self, ctx: &RpcContext) -> Result<Value, ApiError> {
         let user = ctx.require_user()?;
         let orders = self.store.orders_of(&user.id).await.map_err(internal)?;
         serde_json::to_value(orders).map_err(internal)
     }
 
-    /// Moves an order (compare-and-set on `from`), recording `paid_cents` when a payment
-    /// moves it.
+    /// Moves an order (compare-and-set on `from`), recording `paid_cents` (and the fee on
+    /// it, at today's `PLATFORM_FEE_PERCENT`) when a payment moves it.
     pub(crate) async fn move_order(
         &self,
         id: &str,
@@ -179,7 +207,16 @@ impl OrderService {
     ) -> Result<Option<OrderRecord>, ApiError> {
         let moved = self
             .store
-            .transition(id, from, to, paid_cents, cid)
+            .transition(
+                id,
+                from,
+                to,
+                paid_cents.map(|cents| Paid {
+                    cents,
+                    fee_cents: contract::platform_fee(cents, self.fee_percent),
+                }),
+                cid,
+            )
             .await
             .map_err(internal)?;
         if moved.is_some() {
@@ -204,6 +241,7 @@ impl RpcHandler for OrderService {
             OrderAction::Cancel => self.cancel(&ctx, payload).await,
             OrderAction::List => self.list(&ctx).await,
             OrderAction::Get => to_value(&self.owned(&ctx, payload).await?),
+            OrderAction::Sales => self.sales(&ctx).await,
         }
         .map(|v| if v.is_null() { json!({}) } else { v })
     }

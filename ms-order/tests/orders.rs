@@ -951,11 +951,18 @@ impl OrderStore for Failover {
         id: &str,
         from: OrderStatus,
         to: OrderStatus,
-        paid_cents: Option<i64>,
+        paid: Option<ms_order::store::Paid>,
         cid: Option<String>,
     ) -> anyhow::Result<Option<OrderRecord>> {
         self.check()?;
-        self.inner.transition(id, from, to, paid_cents, cid).await
+        self.inner.transition(id, from, to, paid, cid).await
+    }
+    async fn sales_of(
+        &self,
+        seller_id: &str,
+        limit: u32,
+    ) -> anyhow::Result<ms_order::store::SalesPage> {
+        self.inner.sales_of(seller_id, limit).await
     }
     async fn overdue_holds(
         &self,

@@ -3,8 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ms_common::events::{OrderRecord, OrderStatus, StuffStatus, VersionCheck};
-use ms_order::store::{CreateError, OrderStore, StuffReplica};
+use ms_common::events::{
+    Event, EventEnvelope, OrderRecord, OrderStatus, Role, StuffStatus, UserRecord, VersionCheck,
+};
+use ms_order::store::{CreateError, OrderStore, Paid, StuffReplica};
 use std::sync::Arc;
 
 fn order(stuff: &str, user: &str) -> OrderRecord {
@@ -174,7 +176,10 @@ async fn conformance(store: Arc<dyn OrderStore>) {
             &b.id,
             OrderStatus::Created,
             OrderStatus::Complete,
-            Some(375),
+            Some(Paid {
+                cents: 375,
+                fee_cents: 38,
+            }),
             None,
         )
         .await
@@ -369,6 +374,166 @@ async fn conformance(store: Arc<dyn OrderStore>) {
         .collect();
     assert_eq!(ids, vec![later.id, a.id]);
     assert!(store.orders_of("nobody").await.unwrap().is_empty());
+
+    sales(&*store).await;
+}
+
+/// The unsent events of `kind`, parsed.
+async fn unsent(store: &dyn OrderStore, kind: &str) -> Vec<EventEnvelope> {
+    store
+        .outbox()
+        .pending(1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.routing_key == kind)
+        .map(|r| serde_json::from_str(&r.payload).unwrap())
+        .collect()
+}
+
+/// A paid order is its seller's sale: announced with `sale.completed` in the completing
+/// transaction, listed newest first with the fee pinned at payment, totalled; a refund
+/// takes it back out.
+async fn sales(store: &dyn OrderStore) {
+    for id in ["sale-a", "sale-b"] {
+        let rep = StuffReplica {
+            id: id.into(),
+            seller_id: "sam".into(),
+            ..replica(1, StuffStatus::Available)
+        };
+        store.apply_stuff(&rep).await.unwrap();
+    }
+    let bea = UserRecord {
+        id: "bea".into(),
+        email: "bea@example.com".into(),
+        role: Role::User,
+        display_name: "Bea".into(),
+        version: 1,
+    };
+    assert!(store.apply_user(&bea).await.unwrap());
+    let first = order("sale-a", "bea");
+    store.create_order(&first, None).await.unwrap();
+    let paid = Paid {
+        cents: 1005,
+        fee_cents: 101,
+    };
+    store
+        .transition(
+            &first.id,
+            OrderStatus::Created,
+            OrderStatus::Complete,
+            Some(paid),
+            Some("c9".into()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let announced = unsent(store, "sale.completed").await;
+    let sale = match announced.as_slice() {
+        [
+            EventEnvelope {
+                event: Event::SaleCompleted(sale),
+                correlation_id,
+                ..
+            },
+        ] => {
+            assert_eq!(correlation_id.as_deref(), Some("c9"));
+            sale.clone()
+        }
+        other => panic!("one sale.completed expected: {other:?}"),
+    };
+    assert_eq!(
+        (
+            sale.seller_id.as_str(),
+            sale.order_id.as_str(),
+            sale.stuff_id.as_str()
+        ),
+        ("sam", first.id.as_str(), "sale-a")
+    );
+    assert_eq!(
+        (
+            sale.buyer_display_name.as_str(),
+            sale.paid_cents,
+            sale.fee_cents,
+            sale.earned_cents
+        ),
+        ("Bea", 1005, 101, 904)
+    );
+    // A buyer the replica does not know yet, paid later.
+    let second = order("sale-b", "zed");
+    store.create_order(&second, None).await.unwrap();
+    store
+        .transition(
+            &second.id,
+            OrderStatus::Created,
+            OrderStatus::Complete,
+            Some(Paid {
+                cents: 500,
+                fee_cents: 50,
+            }),
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let page = store.sales_of("sam", 100).await.unwrap();
+    let listed: Vec<(&str, &str, i64)> = page
+        .sales
+        .iter()
+        .map(|s| {
+            (
+                s.order_id.as_str(),
+                s.buyer_display_name.as_str(),
+                s.earned_cents,
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (
+                second.id.as_str(),
+                ms_common::contract::UNKNOWN_BUYER_NAME,
+                450
+            ),
+            (first.id.as_str(), "Bea", 904),
+        ]
+    );
+    assert_eq!(page.sales[1], sale, "listed as announced");
+    assert_eq!(page.total_earned_cents, 1354);
+    let newest = store.sales_of("sam", 1).await.unwrap();
+    assert_eq!(
+        (newest.sales.len(), newest.total_earned_cents),
+        (1, 1354),
+        "the total counts every sale"
+    );
+    // A rename shows in the list; a refund takes the sale (and its earnings) back.
+    assert!(
+        store
+            .apply_user(&UserRecord {
+                display_name: "Bea B".into(),
+                version: 2,
+                ..bea
+            })
+            .await
+            .unwrap()
+    );
+    store
+        .transition(
+            &first.id,
+            OrderStatus::Complete,
+            OrderStatus::Refunded,
+            None,
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let page = store.sales_of("sam", 100).await.unwrap();
+    assert_eq!(page.sales.len(), 1);
+    assert_eq!(page.total_earned_cents, 450);
+    let empty = store.sales_of("nobody", 100).await.unwrap();
+    assert_eq!((empty.sales.len(), empty.total_earned_cents), (0, 0));
 }
 
 #[tokio::test]

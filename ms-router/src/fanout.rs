@@ -1,7 +1,7 @@
 //! Live fan-out: events from the topic exchange pushed to the sockets of this replica.
 //!
 //! Each router process declares its own exclusive, auto-delete, server-named queue bound
-//! to `stuff.created`, `stuff.updated` and `order.*`, so every replica sees every event and
+//! to the [`LIVE_PUSHES`] (stuff, order, delivery and sale events), so every replica sees every event and
 //! pushes it to its own sockets. Pushes are live notifications, not a log: the queue goes
 //! away with the connection, and after a broker failure a new queue is bound (events in
 //! between are not replayed; clients refetch on reconnect).
@@ -12,6 +12,7 @@
 //! | `stuff.updated` | `stuff:updated` ([`contract::Stuff`]) | every socket |
 //! | `order.*` | `order:updated` ([`OrderRecord`], the contract's `Order`) | room `user:{userId}` |
 //! | `delivery.updated` | `delivery:updated` ([`contract::DeliveryUpdated`]) | the buyer's room `user:{userId}` |
+//! | `sale.completed` | `sale:completed` ([`contract::Sale`]) | the seller's room `user:{sellerId}` |
 
 use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
@@ -212,6 +213,12 @@ pub async fn push(io: &SocketIo, routing_key: &str, body: &[u8]) {
                 order_id: d.order_id,
             };
             ns.to(room).emit("delivery:updated", &push).await
+        }
+        Event::SaleCompleted(sale) => {
+            let room = format!("user:{}", sale.seller_id);
+            ns.to(room)
+                .emit("sale:completed", &contract::Sale::from(sale))
+                .await
         }
         other => {
             tracing::debug!(event = other.routing_key(), "event not pushed");

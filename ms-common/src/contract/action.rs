@@ -141,6 +141,8 @@ service_actions! {
         List = "order:list", mutates: false, relayed: true;
         /// One of the caller's orders.
         Get = "order:get", mutates: false, relayed: true;
+        /// What the caller sold, with fees and earnings.
+        Sales = "order:sales", mutates: false, relayed: true;
     }
 }
 

@@ -32,6 +32,8 @@ pub const PASSWORD_MAX: usize = 128;
 pub const EMAIL_MIN: usize = 3;
 /// Longest e-mail address (RFC 5321's path limit).
 pub const EMAIL_MAX: usize = 254;
+/// Most sales `order:sales` lists (the newest; the total counts every sale).
+pub const SALES_MAX: u32 = 500;
 /// Shortest display name a user may choose, in characters after trimming.
 pub const DISPLAY_NAME_MIN: usize = 2;
 /// Longest display name, in characters (also the most of an e-mail's local part used as

@@ -67,6 +67,10 @@ pub const INVALID_DISPLAY_NAME: &str = "Display name must be 2 to 40 characters"
 /// (a listing made before names existed, until its seller's next change or rename).
 pub const UNKNOWN_SELLER_NAME: &str = "Seller";
 
+/// What a sale or review shows as the buyer's name while ms-order has not heard of the
+/// account (a buyer from before names existed, until their next rename).
+pub const UNKNOWN_BUYER_NAME: &str = "A buyer";
+
 /// The name of an account whose owner never chose one: the e-mail's local part, at most
 /// [`limits::DISPLAY_NAME_MAX`] characters (never the domain: it often names the school
 /// or employer).
@@ -401,6 +405,65 @@ pub struct FileReply {
 pub struct DeliveryUpdated {
     /// The buyer's order.
     pub order_id: String,
+}
+
+/// One of my stuff that was paid for: an item of `order:sales`, and the `sale:completed`
+/// push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Sale {
+    /// The order that was paid.
+    pub order_id: String,
+    /// What was sold.
+    pub stuff_id: String,
+    /// Its title when ordered.
+    pub stuff_title: String,
+    /// The buyer's display name.
+    pub buyer_display_name: String,
+    /// What the buyer was charged, after coupons.
+    #[schemars(range(min = 0))]
+    pub paid_cents: i64,
+    /// The marketplace's share (`PLATFORM_FEE_PERCENT` of `paidCents`, rounded to the cent).
+    #[schemars(range(min = 0))]
+    pub fee_cents: i64,
+    /// What the seller earns: `paidCents − feeCents`.
+    #[schemars(range(min = 0))]
+    pub earned_cents: i64,
+    /// When the payment completed the order.
+    pub paid_at: DateTime<Utc>,
+}
+
+impl From<crate::events::SaleRecord> for Sale {
+    fn from(s: crate::events::SaleRecord) -> Self {
+        Self {
+            order_id: s.order_id,
+            stuff_id: s.stuff_id,
+            stuff_title: s.stuff_title,
+            buyer_display_name: s.buyer_display_name,
+            paid_cents: s.paid_cents,
+            fee_cents: s.fee_cents,
+            earned_cents: s.earned_cents,
+            paid_at: s.paid_at,
+        }
+    }
+}
+
+/// `order:sales` ack data: what I sold, newest first, and everything I earned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Sales {
+    /// My paid orders, newest first (at most [`limits::SALES_MAX`]; refunded ones drop out).
+    pub sales: Vec<Sale>,
+    /// The sum of `earnedCents` over every sale, not only those listed.
+    #[schemars(range(min = 0))]
+    pub total_earned_cents: i64,
+}
+
+/// The marketplace's share of a payment of `paid_cents` at `percent` (0–100), rounded to
+/// the nearest cent (halves up); the seller earns the rest.
+pub fn platform_fee(paid_cents: i64, percent: u8) -> i64 {
+    let paid = paid_cents.max(0);
+    (paid.saturating_mul(i64::from(percent)) + 50) / 100
 }
 
 /// Internal (router → ms-stuff) `stuff:file-check` payload: may the caller upload to this
@@ -914,6 +977,9 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         output::<PaymentIntent>("PaymentIntent"),
         output::<Delivery>("Delivery"),
         output::<DeliveryUpdated>("DeliveryUpdated"),
+        output::<Sale>("Sale"),
+        output::<Sales>("Sales"),
+        output::<crate::events::SaleRecord>("SaleRecord"),
         output::<FileReply>("FileReply"),
         // Errors and ack forms.
         output::<ErrorEnvelope>("ErrorEnvelope"),
@@ -972,6 +1038,17 @@ fn canonical(v: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fees_round_to_the_cent() {
+        assert_eq!(platform_fee(1000, 10), 100);
+        assert_eq!(platform_fee(1005, 10), 101, "100.5 rounds up");
+        assert_eq!(platform_fee(1004, 10), 100);
+        assert_eq!(platform_fee(0, 10), 0);
+        assert_eq!(platform_fee(999, 0), 0);
+        assert_eq!(platform_fee(999, 100), 999);
+        assert_eq!(platform_fee(-5, 10), 0);
+    }
 
     #[test]
     fn display_names() {

@@ -23,6 +23,7 @@ pub const LIVE_PUSHES: &[EventKind] = &[
     EventKind::OrderCompleted,
     EventKind::OrderRefunded,
     EventKind::DeliveryUpdated,
+    EventKind::SaleCompleted,
 ];
 
 /// The events a service's durable events queue is bound to.

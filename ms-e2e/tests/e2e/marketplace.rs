@@ -111,3 +111,101 @@ async fn a_rename_reaches_every_listing_and_bad_names_are_refused() {
     assert_eq!(ack["data"]["seller"]["displayName"], "Ada Lovelace");
     sys.stop().await;
 }
+
+#[tokio::test]
+async fn a_sale_is_pushed_to_its_seller_and_listed_with_fee_and_earnings() {
+    let sys = System::start(SystemOptions::default()).await.unwrap();
+    let url = sys.url().to_owned();
+    let (seller_token, _) = sys.signup("sella@example.com").await.unwrap();
+    let (buyer_token, buyer_id) = sys.signup("bo.b@example.com").await.unwrap();
+    let (other_token, _) = sys.signup("other@example.com").await.unwrap();
+    let seller = sys.socket(0, Some(&seller_token)).await.unwrap();
+    let buyer = sys.socket(0, Some(&buyer_token)).await.unwrap();
+    let other = sys.socket(0, Some(&other_token)).await.unwrap();
+
+    // Before any sale: nothing, and nothing earned.
+    let none = ask(&seller, "order:sales", json!({})).await;
+    assert_eq!(none["data"], json!({"sales": [], "totalEarnedCents": 0}));
+    let anon = sys.socket(0, None).await.unwrap();
+    assert_eq!(
+        ask(&anon, "order:sales", json!({})).await["status"],
+        401,
+        "signed in only"
+    );
+
+    // The buyer picks a name.
+    let (status, _) = rename(&url, Some(&buyer_token), r#"{"displayName":"Bob B"}"#).await;
+    assert_eq!(status, StatusCode::OK);
+    let stuff = ask(
+        &seller,
+        "stuff:create",
+        json!({"title": "Past exams", "priceCents": 1005, "secretNote": "x"}),
+    )
+    .await["data"]
+        .clone();
+    let order = ask(&buyer, "order:create", json!({"stuffId": stuff["id"]})).await;
+    let order_id = order["data"]["id"].as_str().unwrap().to_owned();
+    let paid = ask(
+        &buyer,
+        "payment:create",
+        json!({"orderId": order_id, "paymentMethod": "pm_card_visa"}),
+    )
+    .await;
+    assert_eq!(paid["data"]["amountCents"], 1005, "{paid}");
+
+    // The seller's sockets hear of it, with the fee (10 %, rounded) and the earnings.
+    // The name is the one ms-order's replica held at that moment: the rename's
+    // `user.updated` comes from ms-user's outbox and the stuff and payment events from the
+    // others', which RabbitMQ does not order among themselves; it is the new name unless
+    // that event was overtaken (then the one from sign-up).
+    let mut sale = seller.next_event("sale:completed", T).await.unwrap();
+    let pushed_name = sale["buyerDisplayName"].take();
+    assert!(
+        pushed_name == "Bob B" || pushed_name == "bo.b",
+        "{pushed_name}"
+    );
+    let paid_at = sale["paidAt"].as_str().unwrap().to_owned();
+    assert_eq!(
+        sale,
+        json!({
+            "orderId": order_id,
+            "stuffId": stuff["id"],
+            "stuffTitle": "Past exams",
+            "buyerDisplayName": null,
+            "paidCents": 1005,
+            "feeCents": 101,
+            "earnedCents": 904,
+            "paidAt": paid_at,
+        })
+    );
+    assert!(
+        other
+            .next_event("sale:completed", std::time::Duration::from_millis(300))
+            .await
+            .is_err(),
+        "only the seller hears of a sale"
+    );
+    assert!(
+        buyer
+            .next_event("sale:completed", std::time::Duration::from_millis(300))
+            .await
+            .is_err(),
+        "the buyer is not told of the seller's earnings"
+    );
+    let order = ask(&buyer, "order:get", json!({"id": order_id})).await;
+    assert_eq!(order["data"]["userId"], buyer_id.as_str());
+
+    // order:sales lists it as pushed, with the buyer's name as it is now, and totals it;
+    // the buyer sold nothing.
+    sale["buyerDisplayName"] = json!("Bob B");
+    let expected = json!({"sales": [sale], "totalEarnedCents": 904});
+    eventually(T, "the sale listed with the buyer's new name", || async {
+        let sales = ask(&seller, "order:sales", json!({})).await;
+        (sales["data"] == expected).then_some(())
+    })
+    .await
+    .unwrap();
+    let bought = ask(&buyer, "order:sales", json!({})).await;
+    assert_eq!(bought["data"]["sales"], json!([]));
+    sys.stop().await;
+}

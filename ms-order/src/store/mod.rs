@@ -9,7 +9,9 @@ pub mod mongo;
 pub mod sqlite;
 
 use async_trait::async_trait;
-use ms_common::events::{OrderRecord, OrderStatus, StuffStatus, UserRecord, VersionCheck};
+use ms_common::events::{
+    OrderRecord, OrderStatus, SaleRecord, StuffStatus, UserRecord, VersionCheck,
+};
 use ms_common::storage::OutboxStore;
 use std::sync::Arc;
 
@@ -53,6 +55,48 @@ pub enum CreateError {
     Other(#[from] anyhow::Error),
 }
 
+/// What the payment that completes an order brings to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paid {
+    /// Charged, after coupons.
+    pub cents: i64,
+    /// The marketplace's share of it, at the fee in force when it was paid.
+    pub fee_cents: i64,
+}
+
+/// A seller's sales, newest first, and everything they earned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SalesPage {
+    /// The newest sales.
+    pub sales: Vec<SaleRecord>,
+    /// `earnedCents` summed over every sale.
+    pub total_earned_cents: i64,
+}
+
+/// The sale a complete order is to its seller (`buyer_name`: from the replica of
+/// accounts, if it knows the buyer).
+pub fn sale_of(
+    order: &OrderRecord,
+    seller_id: String,
+    fee_cents: i64,
+    paid_at: chrono::DateTime<chrono::Utc>,
+    buyer_name: Option<String>,
+) -> SaleRecord {
+    let paid = order.paid_cents.unwrap_or(0);
+    SaleRecord {
+        seller_id,
+        order_id: order.id.clone(),
+        stuff_id: order.stuff_id.clone(),
+        stuff_title: order.stuff_title.clone(),
+        buyer_display_name: buyer_name
+            .unwrap_or_else(|| ms_common::contract::UNKNOWN_BUYER_NAME.to_owned()),
+        paid_cents: paid,
+        fee_cents,
+        earned_cents: paid - fee_cents,
+        paid_at,
+    }
+}
+
 /// What ms-order needs from storage.
 #[async_trait]
 pub trait OrderStore: Send + Sync + 'static {
@@ -64,7 +108,8 @@ pub trait OrderStore: Send + Sync + 'static {
     /// Applies `user.created` / `user.updated` to the replica of account names (buyers in
     /// reviews and sales) when newer than held; true when the name changed.
     async fn apply_user(&self, user: &UserRecord) -> anyhow::Result<bool>;
-    /// Inserts an active order and its `order.created` event atomically.
+    /// Inserts an active order and its `order.created` event atomically, recording the
+    /// stuff's seller from the replica (whose sale it becomes).
     async fn create_order(
         &self,
         order: &OrderRecord,
@@ -75,16 +120,20 @@ pub trait OrderStore: Send + Sync + 'static {
     /// A user's orders, newest first.
     async fn orders_of(&self, user_id: &str) -> anyhow::Result<Vec<OrderRecord>>;
     /// Moves an order from `from` to `to` (compare-and-set on status), bumping its version,
-    /// recording `paid_cents` when given (the payment that moves it), and writing the
-    /// matching event in the same transaction. `None` if it was not in `from`.
+    /// recording `paid` when given (the payment that moves it) and, when it becomes
+    /// `complete`, when it was paid; writes the matching event, and `sale.completed` for a
+    /// completion, in the same transaction. `None` if it was not in `from`.
     async fn transition(
         &self,
         id: &str,
         from: OrderStatus,
         to: OrderStatus,
-        paid_cents: Option<i64>,
+        paid: Option<Paid>,
         correlation_id: Option<String>,
     ) -> anyhow::Result<Option<OrderRecord>>;
+    /// A seller's complete orders, newest paid first, at most `limit`, and the earnings of
+    /// all of them.
+    async fn sales_of(&self, seller_id: &str, limit: u32) -> anyhow::Result<SalesPage>;
     /// Ids of `created` orders whose hold ended before `before`, the longest overdue first,
     /// at most `limit` (the sweeper cancels them, in case their TTL expiry was lost).
     async fn overdue_holds(

@@ -1,15 +1,17 @@
 //! MongoDB backend of [`OrderStore`] (used when `MONGODB_URL` is set; a replica set is
 //! needed for the transactions that write an order change and its event together).
 
-use super::{CreateError, OrderStore, StuffReplica, event_for};
+use super::{CreateError, OrderStore, Paid, SalesPage, StuffReplica, event_for, sale_of};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures_util::{FutureExt, TryStreamExt};
 use mongodb::bson::{Bson, Document, doc, from_document, to_document};
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, IndexModel};
-use ms_common::events::{OrderRecord, OrderStatus, UserRecord, VersionCheck};
-use ms_common::storage::mongo::{Db, apply_user_name, enqueue, is_duplicate_key};
+use ms_common::events::{
+    Event, EventEnvelope, OrderRecord, OrderStatus, SaleRecord, UserRecord, VersionCheck,
+};
+use ms_common::storage::mongo::{Db, USER_NAMES, apply_user_name, enqueue, is_duplicate_key};
 use ms_common::storage::{OutboxStore, db_version};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -50,6 +52,20 @@ impl MongoOrderStore {
                     .build(),
             )
             .await?;
+        // order:sales: a seller's complete orders, newest paid first.
+        orders
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! {"sellerId": 1, "paidAt": -1, "_id": -1})
+                    .options(
+                        IndexOptions::builder()
+                            .partial_filter_expression(doc! {"status": "complete"})
+                            .name("orders_sales".to_owned())
+                            .build(),
+                    )
+                    .build(),
+            )
+            .await?;
         // The sweeper's query: holds by expiry (only `created` orders are indexed).
         orders
             .create_index(
@@ -69,6 +85,39 @@ impl MongoOrderStore {
 
     fn orders(&self) -> Collection<Document> {
         self.db.collection("orders")
+    }
+
+    /// The sale an `orders` document is (its `sellerId`, `feeCents`, `paidAt`, and the
+    /// buyer's name from the replica of accounts), read in `session`; `None` when its
+    /// seller was never recorded.
+    async fn sale_from(
+        &self,
+        session: &mut mongodb::ClientSession,
+        d: &Document,
+    ) -> anyhow::Result<Option<SaleRecord>> {
+        let Ok(seller_id) = d.get_str("sellerId") else {
+            return Ok(None);
+        };
+        let order = order_from(d.clone())?;
+        let buyer = self
+            .db
+            .collection::<Document>(USER_NAMES)
+            .find_one(doc! {"_id": &order.user_id})
+            .session(&mut *session)
+            .await?
+            .and_then(|n| n.get_str("displayName").ok().map(str::to_owned));
+        let fee = d.get_i64("feeCents").unwrap_or(0);
+        let paid_at = match d.get_str("paidAt") {
+            Ok(t) => ms_common::time::from_db(t)?,
+            Err(_) => order.created_at,
+        };
+        Ok(Some(sale_of(
+            &order,
+            seller_id.to_owned(),
+            fee,
+            paid_at,
+            buyer,
+        )))
     }
     fn stuff_coll(&self) -> Collection<Document> {
         self.db.collection("stuff_replica")
@@ -175,9 +224,18 @@ impl OrderStore for MongoOrderStore {
         if sold.is_some() {
             return Err(CreateError::Sold);
         }
+        // Whose sale it becomes (a stuff's seller never changes).
+        let seller = self
+            .stuff_coll()
+            .find_one(doc! {"_id": &o.stuff_id})
+            .await
+            .map_err(anyhow::Error::from)?
+            .and_then(|d| d.get_str("sellerId").ok().map(str::to_owned));
+        let mut doc = order_doc(o)?;
+        doc.insert("sellerId", seller);
         let inserted = self
             .db
-            .insert_with_event("orders", &order_doc(o)?, &event_for(o, cid))
+            .insert_with_event("orders", &doc, &event_for(o, cid))
             .await
             .map_err(anyhow::Error::from)?;
         if inserted.is_ok() {
@@ -221,7 +279,7 @@ impl OrderStore for MongoOrderStore {
         id: &str,
         from: OrderStatus,
         to: OrderStatus,
-        paid_cents: Option<i64>,
+        paid: Option<Paid>,
         cid: Option<String>,
     ) -> anyhow::Result<Option<OrderRecord>> {
         let moved = self
@@ -230,8 +288,12 @@ impl OrderStore for MongoOrderStore {
                 let (store, id, cid) = *ctx;
                 async move {
                     let mut set = doc! {"status": to.as_str()};
-                    if let Some(paid) = paid_cents {
-                        set.insert("paidCents", paid);
+                    if let Some(paid) = paid {
+                        set.insert("paidCents", paid.cents);
+                        set.insert("feeCents", paid.fee_cents);
+                    }
+                    if to == OrderStatus::Complete {
+                        set.insert("paidAt", ms_common::time::to_db(&ms_common::time::now()));
                     }
                     let res = store
                         .orders()
@@ -257,11 +319,19 @@ impl OrderStore for MongoOrderStore {
                     else {
                         return Ok(Err(Some(anyhow::anyhow!("order vanished"))));
                     };
+                    let sale = match store.sale_from(session, &d).await {
+                        Ok(sale) => sale,
+                        Err(e) => return Ok(Err(Some(e))),
+                    };
                     let order = match order_from(d) {
                         Ok(o) => o,
                         Err(e) => return Ok(Err(Some(e))),
                     };
                     enqueue(&store.db, session, &event_for(&order, cid.clone())).await?;
+                    if let (OrderStatus::Complete, Some(sale)) = (order.status, sale) {
+                        let ev = EventEnvelope::new(Event::SaleCompleted(sale), cid.clone());
+                        enqueue(&store.db, session, &ev).await?;
+                    }
                     Ok(Ok(order))
                 }
                 .boxed()
@@ -272,6 +342,47 @@ impl OrderStore for MongoOrderStore {
             Err(None) => Ok(None),
             Err(Some(e)) => Err(e),
         }
+    }
+
+    async fn sales_of(&self, seller_id: &str, limit: u32) -> anyhow::Result<SalesPage> {
+        let filter = doc! {"sellerId": seller_id, "status": "complete"};
+        let docs: Vec<Document> = self
+            .orders()
+            .find(filter.clone())
+            .sort(doc! {"paidAt": -1, "_id": -1})
+            .limit(i64::from(limit))
+            .await?
+            .try_collect()
+            .await?;
+        let mut session = self.db.client().start_session().await?;
+        let mut sales = Vec::with_capacity(docs.len());
+        for d in &docs {
+            sales.extend(self.sale_from(&mut session, d).await?);
+        }
+        let totals: Vec<Document> = self
+            .orders()
+            .aggregate(vec![
+                doc! {"$match": filter},
+                doc! {"$group": {"_id": Bson::Null, "earned": {"$sum": {"$subtract": [
+                    {"$ifNull": ["$paidCents", 0_i64]},
+                    {"$ifNull": ["$feeCents", 0_i64]},
+                ]}}}},
+            ])
+            .await?
+            .try_collect()
+            .await?;
+        let total = totals
+            .first()
+            .and_then(|d| match d.get("earned") {
+                Some(Bson::Int64(n)) => Some(*n),
+                Some(Bson::Int32(n)) => Some(i64::from(*n)),
+                _ => None,
+            })
+            .unwrap_or(0);
+        Ok(SalesPage {
+            sales,
+            total_earned_cents: total,
+        })
     }
 
     async fn overdue_holds(

@@ -1,8 +1,11 @@
 //! SQLite backend of [`OrderStore`].
 
-use super::{CreateError, OrderStore, StuffReplica, event_for};
+use super::{CreateError, OrderStore, Paid, SalesPage, StuffReplica, event_for, sale_of};
 use async_trait::async_trait;
-use ms_common::events::{OrderRecord, OrderStatus, StuffStatus, UserRecord, VersionCheck};
+use ms_common::events::{
+    Event, EventEnvelope, OrderRecord, OrderStatus, SaleRecord, StuffStatus, UserRecord,
+    VersionCheck,
+};
 use ms_common::storage::sqlite::{self, Db, Migration, is_unique_violation};
 use ms_common::storage::{OutboxStore, db_version};
 use ms_common::time::to_db;
@@ -103,7 +106,41 @@ CREATE TABLE user_names (
     version INTEGER NOT NULL
 );",
     },
+    Migration {
+        version: 10,
+        name: "sales: each order's seller, the fee and when it was paid",
+        sql: "
+ALTER TABLE orders ADD COLUMN seller_id TEXT;
+ALTER TABLE orders ADD COLUMN fee_cents INTEGER;
+ALTER TABLE orders ADD COLUMN paid_at TEXT;
+UPDATE orders SET seller_id = (SELECT seller_id FROM stuff_replica WHERE stuff_replica.id = orders.stuff_id);
+-- Orders paid before this was recorded: paid when ordered, near enough.
+UPDATE orders SET paid_at = created_at WHERE status = 'complete';
+-- order:sales: a seller's complete orders, newest paid first.
+CREATE INDEX orders_sales ON orders(seller_id, paid_at DESC, id DESC) WHERE status = 'complete';",
+    },
 ];
+
+/// A complete order with what makes it a sale: its seller, fee, payment time (columns of
+/// `orders`) and its buyer's name (the replica of accounts).
+const SALES_SQL: &str = "SELECT o.*, n.display_name AS buyer_name
+    FROM orders o LEFT JOIN user_names n ON n.id = o.user_id";
+
+/// The sale a row of [`SALES_SQL`] is; `None` for an order whose seller was never known
+/// (made before sales were recorded, for a stuff the replica did not have).
+fn sale_from(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<Option<SaleRecord>> {
+    let order = OrderRecord::from_row(row)?;
+    let Some(seller_id) = row.try_get::<Option<String>, _>("seller_id")? else {
+        return Ok(None);
+    };
+    let fee = row.try_get::<Option<i64>, _>("fee_cents")?.unwrap_or(0);
+    let paid_at = match row.try_get::<Option<String>, _>("paid_at")? {
+        Some(t) => ms_common::time::from_db(&t)?,
+        None => order.created_at,
+    };
+    let buyer = row.try_get::<Option<String>, _>("buyer_name")?;
+    Ok(Some(sale_of(&order, seller_id, fee, paid_at, buyer)))
+}
 
 /// Orders in a SQLite database.
 #[derive(Clone)]
@@ -187,8 +224,9 @@ impl OrderStore for SqliteOrderStore {
         }
         let res = sqlx::query(
             "INSERT INTO orders (id, stuff_id, user_id, status, expires_at, price_cents, stuff_title,
-                                 paid_cents, stuff_version, version, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                 paid_cents, stuff_version, version, created_at, seller_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                     (SELECT seller_id FROM stuff_replica WHERE id = ?))",
         )
         .bind(&o.id)
         .bind(&o.stuff_id)
@@ -201,6 +239,7 @@ impl OrderStore for SqliteOrderStore {
         .bind(o.stuff_version.map(db_version))
         .bind(db_version(o.version))
         .bind(to_db(&o.created_at))
+        .bind(&o.stuff_id)
         .execute(&mut *tx)
         .await;
         match res {
@@ -239,16 +278,21 @@ impl OrderStore for SqliteOrderStore {
         id: &str,
         from: OrderStatus,
         to: OrderStatus,
-        paid_cents: Option<i64>,
+        paid: Option<Paid>,
         cid: Option<String>,
     ) -> anyhow::Result<Option<OrderRecord>> {
         let mut tx = self.db.begin_write().await?;
+        let paid_at = (to == OrderStatus::Complete).then(|| to_db(&ms_common::time::now()));
         let changed = sqlx::query(
-            "UPDATE orders SET status = ?, paid_cents = COALESCE(?, paid_cents), version = version + 1
+            "UPDATE orders SET status = ?, paid_cents = COALESCE(?, paid_cents),
+                    fee_cents = COALESCE(?, fee_cents), paid_at = COALESCE(?, paid_at),
+                    version = version + 1
              WHERE id = ? AND status = ?",
         )
         .bind(to.as_str())
-        .bind(paid_cents)
+        .bind(paid.map(|p| p.cents))
+        .bind(paid.map(|p| p.fee_cents))
+        .bind(&paid_at)
         .bind(id)
         .bind(from.as_str())
         .execute(&mut *tx)
@@ -261,14 +305,46 @@ impl OrderStore for SqliteOrderStore {
         if changed != 1 {
             return Ok(None);
         }
-        let row = sqlx::query("SELECT * FROM orders WHERE id = ?")
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SALES_SQL} WHERE o.id = ?")))
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
         let order = OrderRecord::from_row(&row)?;
-        sqlite::enqueue(&mut tx, &event_for(&order, cid)).await?;
+        sqlite::enqueue(&mut tx, &event_for(&order, cid.clone())).await?;
+        if order.status == OrderStatus::Complete
+            && let Some(sale) = sale_from(&row)?
+        {
+            let ev = EventEnvelope::new(Event::SaleCompleted(sale), cid);
+            sqlite::enqueue(&mut tx, &ev).await?;
+        }
         tx.commit().await?;
         Ok(Some(order))
+    }
+
+    async fn sales_of(&self, seller_id: &str, limit: u32) -> anyhow::Result<SalesPage> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{SALES_SQL} WHERE o.seller_id = ? AND o.status = 'complete'
+             ORDER BY o.paid_at DESC, o.id DESC LIMIT ?"
+        )))
+        .bind(seller_id)
+        .bind(i64::from(limit))
+        .fetch_all(self.db.pool())
+        .await?;
+        let mut sales = Vec::with_capacity(rows.len());
+        for row in &rows {
+            sales.extend(sale_from(row)?);
+        }
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(COALESCE(paid_cents, 0) - COALESCE(fee_cents, 0)), 0)
+             FROM orders WHERE seller_id = ? AND status = 'complete'",
+        )
+        .bind(seller_id)
+        .fetch_one(self.db.pool())
+        .await?;
+        Ok(SalesPage {
+            sales,
+            total_earned_cents: total,
+        })
     }
 
     async fn overdue_holds(
