@@ -18,6 +18,7 @@ fn order(stuff: &str, user: &str) -> OrderRecord {
         price_cents: 500,
         stuff_title: format!("Notes for {stuff}"),
         paid_cents: None,
+        reviewed: false,
         stuff_version: Some(1),
         version: 1,
         created_at: now,

@@ -41,6 +41,9 @@ fn stuff(seller: &str, title: &str, created_at: DateTime<Utc>) -> StuffRecord {
         // The name recorded for a seller the replica has not heard of (a seller's id is
         // their name in these tests, so every stuff of one seller agrees).
         seller_name: Some(seller.into()),
+        rating_count: 0,
+        rating_sum: 0,
+        rating_rank: 0,
     }
 }
 
@@ -54,6 +57,7 @@ fn order(id: &str, stuff_id: &str, status: OrderStatus, version: u64) -> OrderRe
         price_cents: 1500,
         stuff_title: "Notes".into(),
         paid_cents: None,
+        reviewed: false,
         stuff_version: None,
         version,
         created_at: Utc::now(),
@@ -1070,6 +1074,9 @@ async fn seller_names(store: &Arc<dyn StuffStore>) {
     assert_eq!(first.seller_name.as_deref(), Some("cleo"));
     let unnamed = StuffRecord {
         seller_name: None,
+        rating_count: 0,
+        rating_sum: 0,
+        rating_rank: 0,
         ..stuff("dora", "Maps", t)
     };
     let unnamed = store.create(&unnamed, None, None).await.unwrap();

@@ -73,7 +73,8 @@ pub const fn published_by(kind: EventKind) -> Service {
         EventKind::OrderCreated
         | EventKind::OrderCancelled
         | EventKind::OrderCompleted
-        | EventKind::OrderRefunded => Service::Order,
+        | EventKind::OrderRefunded
+        | EventKind::ReviewCreated => Service::Order,
         EventKind::PaymentCreated | EventKind::PaymentFailed | EventKind::PaymentRefunded => {
             Service::Payment
         }
