@@ -447,7 +447,7 @@ async fn reviews(store: Arc<dyn OrderStore>) {
     );
     assert_eq!(
         reviews_announced(store).await[events_before..],
-        [first.clone()]
+        *std::slice::from_ref(&first)
     );
 
     // A second review of the same order, even with another id: refused, nothing written.

@@ -376,8 +376,7 @@ impl OrderStore for MongoOrderStore {
         cid: Option<String>,
     ) -> Result<NamedReview, ReviewError> {
         let doc = to_document(&ReviewOut(review)).map_err(anyhow::Error::from)?;
-        let created = self
-            .db
+        self.db
             .transaction((self, review, &doc, fallback_name, &cid), |session, ctx| {
                 let (store, review, doc, fallback, cid) = *ctx;
                 async move {
@@ -410,8 +409,7 @@ impl OrderStore for MongoOrderStore {
                 .boxed()
             })
             .await
-            .map_err(anyhow::Error::from)?;
-        created
+            .map_err(anyhow::Error::from)?
     }
 
     async fn reviews_of(&self, stuff_id: &str, limit: u32) -> anyhow::Result<Vec<NamedReview>> {

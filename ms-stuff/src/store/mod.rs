@@ -246,7 +246,7 @@ pub struct ListQuery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReviewOutcome {
     /// The rating was added; the stuff as it is now.
-    Applied(StuffRecord),
+    Applied(Box<StuffRecord>),
     /// This review was applied before: nothing changed.
     Duplicate,
     /// The review names a stuff this service has never listed: nothing changed.

@@ -667,7 +667,7 @@ impl StuffStore for MongoStuffStore {
                         .session(&mut *session)
                         .await?;
                     match updated.map(stuff_from) {
-                        Some(Ok(s)) => Ok(Ok(ReviewOutcome::Applied(s))),
+                        Some(Ok(s)) => Ok(Ok(ReviewOutcome::Applied(Box::new(s)))),
                         Some(Err(e)) => Ok(Err(Err(e))),
                         None => Ok(Err(Ok(ReviewOutcome::UnknownStuff))),
                     }

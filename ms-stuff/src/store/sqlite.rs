@@ -601,7 +601,7 @@ impl StuffStore for SqliteStuffStore {
         .await?;
         let updated = StuffRecord::from_row(&row)?;
         tx.commit().await?;
-        Ok(ReviewOutcome::Applied(updated))
+        Ok(ReviewOutcome::Applied(Box::new(updated)))
     }
 
     fn outbox(&self) -> Arc<dyn OutboxStore> {
