@@ -241,6 +241,7 @@ mod tests {
             files: vec![],
             has_secret_note: true,
             course: Some("CS 101".into()),
+            rating: ms_common::contract::StuffRating::of(0, 0),
         }
     }
 

@@ -216,6 +216,9 @@ impl StuffService {
             course: input.course.as_ref().map(|c| c.as_str().to_owned()),
             // The name to show if no account event told ms-stuff of this seller yet.
             seller_name: Some(default_display_name(&caller.email)),
+            rating_count: 0,
+            rating_sum: 0,
+            rating_rank: 0,
         };
         let note = input.secret_note.as_ref().map(|n| n.as_str());
         let rec = self

@@ -44,6 +44,7 @@ async fn create_get_list_update_and_every_refusal() {
             "hasSecretNote",
             "id",
             "priceCents",
+            "rating",
             "seller",
             "sellerId",
             "status",

@@ -37,7 +37,8 @@ async fn create_get_list_and_update() {
             "updatedAt",
             "files",
             "hasSecretNote",
-            "course"
+            "course",
+            "rating"
         ]),
         "exactly the contract's Stuff shape"
     );
