@@ -9,8 +9,9 @@
 // - Sorting by "Price: low to high" puts the 4.00 item before the 9.00 one (`&sort=priceAsc`).
 // - Back returns to CS 101 newest first, Back again to the unfiltered catalogue (MATH 2 again).
 // - The visitor opens the "cs 101" item: its course reads CS 101 and links to the filtered
-//   catalogue; Back, then "More from this seller" opens `/sellers/{id}`, which lists all three,
-//   newest first. axe-core on the seller page.
+//   catalogue; Back, then "More from this seller" opens `/sellers/{id}`, headed by the seller's
+//   display name (the e-mail's local part), which lists all three, newest first. axe-core on the
+//   seller page.
 // - On a phone (390x844, touch), opened on the shared link `?course=CS%20101&sort=priceAsc`: the
 //   MATH 2 chip is offered too (learnt from one unfiltered page); the filtered catalogue and the
 //   seller page must not scroll sideways, have tap targets of at least 44x44 px and pass axe-core.
@@ -134,7 +135,9 @@ scenario('browse: course chips, price sort and Back in the URL, the course link 
   await visitor.tid('seller-link').click();
   await seeUrl(visitor, sellerHref);
   await visitor.see('[data-testid="seller-list"]', 'the seller page list', STEP_MS);
-  await visitor.seeText(visitor.page.locator('h1'), 'Stuff from this seller', 'the seller page heading');
+  // Headed by the seller's name as their stuff tells it: the e-mail's local part (never renamed here).
+  const sellerName = seller.email.slice(0, seller.email.lastIndexOf('@'));
+  await visitor.seeText(visitor.tid('seller-heading'), sellerName, 'the seller page heading (the seller’s display name)');
   await seeOrder(visitor, ids, [id.math, id.upper, id.lower], "the seller's three items, newest first");
   const onPage = await visitor.page.locator('[data-testid="seller-list"] [data-testid^="stuff-card-"]').count();
   if (onPage !== 3) throw new Error(`[visitor] the seller page lists ${onPage} items, expected 3`);
