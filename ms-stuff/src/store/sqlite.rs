@@ -147,6 +147,11 @@ CREATE TABLE user_names (
 );
 ALTER TABLE stuff ADD COLUMN seller_name TEXT;",
     },
+    Migration {
+        version: 8,
+        name: "covers: the object of each stuff's thumbnail",
+        sql: "ALTER TABLE stuff ADD COLUMN cover TEXT;",
+    },
 ];
 
 /// An FTS5 query where every word must match (as itself or the start of a longer word),
@@ -163,7 +168,7 @@ fn fts_query(words: &[String], column: Option<&str>) -> String {
 }
 
 /// What a read returns: the record's fields (`has_secret_note` computed, the note never).
-const COLUMNS: &str = "id, title, description, price_cents, seller_id, status, order_id, version, created_at, updated_at, files, secret_note IS NOT NULL AS has_secret_note, course, seller_name";
+const COLUMNS: &str = "id, title, description, price_cents, seller_id, status, order_id, version, created_at, updated_at, files, secret_note IS NOT NULL AS has_secret_note, course, seller_name, cover";
 
 /// The catalogue in a SQLite database.
 #[derive(Clone)]
@@ -355,6 +360,7 @@ impl StuffStore for SqliteStuffStore {
                  secret_note = CASE WHEN ?8 THEN ?9 ELSE secret_note END,
                  status = CASE WHEN ?10 THEN 'withdrawn' ELSE status END,
                  course = CASE WHEN ?11 THEN ?12 ELSE course END,
+                 cover = COALESCE(?13, cover),
                  version = version + 1,
                  updated_at = ?4
              WHERE id = ?5 AND seller_id = ?6 AND status = 'available'
@@ -383,6 +389,7 @@ impl StuffStore for SqliteStuffStore {
                 .as_ref()
                 .and_then(|c| c.as_ref().map(|c| c.as_str().to_owned())),
         )
+        .bind(e.patch.cover.as_deref())
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
