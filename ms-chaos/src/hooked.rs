@@ -236,6 +236,21 @@ impl<H: WriteHook> OrderStore for HookedOrders<H> {
     ) -> anyhow::Result<ms_order::store::SalesPage> {
         self.inner.sales_of(seller_id, limit).await
     }
+    async fn create_review(
+        &self,
+        review: &ms_common::events::ReviewRecord,
+        fallback_name: &str,
+        cid: Option<String>,
+    ) -> Result<ms_order::store::NamedReview, ms_order::store::ReviewError> {
+        self.inner.create_review(review, fallback_name, cid).await
+    }
+    async fn reviews_of(
+        &self,
+        stuff_id: &str,
+        limit: u32,
+    ) -> anyhow::Result<Vec<ms_order::store::NamedReview>> {
+        self.inner.reviews_of(stuff_id, limit).await
+    }
     async fn active_count(&self, stuff_id: &str) -> anyhow::Result<u64> {
         self.inner.active_count(stuff_id).await
     }

@@ -157,6 +157,19 @@ pub struct StuffRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[sqlx(default)]
     pub seller_name: Option<String>,
+    /// How many reviews rated it (ms-stuff counts `review.created`; 0 on records from
+    /// before reviews existed).
+    #[serde(default)]
+    #[sqlx(default)]
+    pub rating_count: i64,
+    /// The sum of those ratings (1–5 each), so the average needs no other read.
+    #[serde(default)]
+    #[sqlx(default)]
+    pub rating_sum: i64,
+    /// What `stuff:list {sort: "rating"}` orders by: [`rating_rank`] of the count and sum.
+    #[serde(default)]
+    #[sqlx(default)]
+    pub rating_rank: i64,
 }
 
 impl StuffRecord {
@@ -164,6 +177,29 @@ impl StuffRecord {
     pub fn deliverable(&self) -> bool {
         !self.files.is_empty() || self.has_secret_note
     }
+}
+
+/// The sort key of a stuff rated `count` times with ratings summing to `sum`: the lower
+/// bound of the Wilson score interval at 95 % for the share of positive ratings (a 1–5
+/// rating counts as (rating − 1) / 4 positive), times 1,000,000, as an integer. Few
+/// ratings give a wide interval and a low bound, so one 5-star review does not outrank
+/// many reviews that are nearly as good; 0 without ratings.
+pub fn rating_rank(count: i64, sum: i64) -> i64 {
+    if count <= 0 {
+        return 0;
+    }
+    // z for a two-sided 95 % interval.
+    const Z: f64 = 1.959_963_984_540_054;
+    #[allow(clippy::cast_precision_loss)]
+    let (n, positive) = (count as f64, (sum - count) as f64 / 4.0);
+    let p = (positive / n).clamp(0.0, 1.0);
+    let z2 = Z * Z;
+    let centre = p + z2 / (2.0 * n);
+    let margin = Z * ((p * (1.0 - p) + z2 / (4.0 * n)) / n).sqrt();
+    let lower = ((centre - margin) / (1.0 + z2 / n)).clamp(0.0, 1.0);
+    #[allow(clippy::cast_possible_truncation)]
+    let rank = (lower * 1_000_000.0).round() as i64;
+    rank
 }
 
 /// The contract's `FileMeta`: what anyone may know about a file a stuff delivers.
@@ -282,6 +318,11 @@ pub struct OrderRecord {
     /// What was charged after coupons; `None` until paid.
     #[serde(default)]
     pub paid_cents: Option<i64>,
+    /// True once its buyer reviewed it (set with the review; not a change of the order:
+    /// its version stays and no order event announces it). False on older events.
+    #[serde(default)]
+    #[sqlx(default)]
+    pub reviewed: bool,
     /// The stuff version the price was taken from (ms-order's replica when the order was
     /// created): ms-stuff lets the order take the stuff only at that version, so the buyer
     /// pays for what they saw. Absent on orders made before it was recorded (unchecked).
@@ -375,6 +416,29 @@ pub struct ReservationRefusal {
     pub reason: String,
 }
 
+/// A buyer's review of what they bought, payload of `review.created` (ms-stuff keeps the
+/// stuff's rating from it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewRecord {
+    /// Opaque id (one review per order: its id also makes applying it idempotent).
+    pub id: String,
+    /// The complete order it reviews.
+    pub order_id: String,
+    /// The stuff it rates.
+    pub stuff_id: String,
+    /// The buyer who wrote it.
+    pub user_id: String,
+    /// Whole stars, 1–5.
+    #[schemars(range(min = crate::contract::limits::RATING_MIN, max = crate::contract::limits::RATING_MAX))]
+    pub rating: i64,
+    /// Trimmed text, at most 1000 characters (may be empty).
+    #[schemars(length(max = crate::contract::limits::REVIEW_COMMENT_MAX))]
+    pub comment: String,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+}
+
 /// Every fact published on the events exchange.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", content = "data")]
@@ -421,6 +485,9 @@ pub enum Event {
     /// One of a seller's stuff was paid for (with `order.completed`).
     #[serde(rename = "sale.completed")]
     SaleCompleted(SaleRecord),
+    /// A buyer reviewed a complete order.
+    #[serde(rename = "review.created")]
+    ReviewCreated(ReviewRecord),
 }
 
 impl Event {
@@ -441,6 +508,7 @@ impl Event {
             Event::DeliveryUpdated(_) => EventKind::DeliveryUpdated,
             Event::ReservationRefused(_) => EventKind::ReservationRefused,
             Event::SaleCompleted(_) => EventKind::SaleCompleted,
+            Event::ReviewCreated(_) => EventKind::ReviewCreated,
         }
     }
 
@@ -482,11 +550,13 @@ pub enum EventKind {
     ReservationRefused,
     /// `sale.completed`.
     SaleCompleted,
+    /// `review.created`.
+    ReviewCreated,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::UserCreated,
         EventKind::UserUpdated,
         EventKind::StuffCreated,
@@ -501,6 +571,7 @@ impl EventKind {
         EventKind::DeliveryUpdated,
         EventKind::ReservationRefused,
         EventKind::SaleCompleted,
+        EventKind::ReviewCreated,
     ];
 
     /// The routing key on the events exchange.
@@ -520,6 +591,7 @@ impl EventKind {
             EventKind::DeliveryUpdated => "delivery.updated",
             EventKind::ReservationRefused => "reservation.refused",
             EventKind::SaleCompleted => "sale.completed",
+            EventKind::ReviewCreated => "review.created",
         }
     }
 }
@@ -602,6 +674,22 @@ mod tests {
         let back: EventEnvelope = serde_json::from_value(v).unwrap();
         assert_eq!(back, env);
         assert_eq!(back.event.routing_key(), "user.created");
+    }
+
+    #[test]
+    fn one_five_star_review_does_not_outrank_forty_averaging_four_point_eight() {
+        let one_five = rating_rank(1, 5);
+        // 40 reviews summing to 192: an average of 4.8.
+        let forty = rating_rank(40, 192);
+        assert!(forty > one_five, "{forty} <= {one_five}");
+        assert_eq!(one_five, 206_549);
+        assert_eq!(forty, 834_961);
+        assert_eq!(rating_rank(0, 0), 0);
+        // All one-star: no positive share at all.
+        assert_eq!(rating_rank(3, 3), 0);
+        // More of the same evidence ranks higher; better ratings rank higher.
+        assert!(rating_rank(10, 50) > rating_rank(2, 10));
+        assert!(rating_rank(10, 45) > rating_rank(10, 40));
     }
 
     #[test]

@@ -228,6 +228,10 @@ fn stuff(status: StuffStatus, order_id: Option<&str>) -> StuffRecord {
         has_secret_note: false,
         course: None,
         seller_name: None,
+        rating_count: 0,
+        rating_sum: 0,
+        rating_rank: 0,
+        cover: None,
     }
 }
 
@@ -242,6 +246,7 @@ fn order(status: OrderStatus) -> OrderRecord {
         price_cents: 1500,
         stuff_title: "Linear algebra notes".into(),
         paid_cents: None,
+        reviewed: false,
         stuff_version: Some(1),
         version: 1,
         created_at: t,
@@ -301,6 +306,15 @@ fn every_event() -> Vec<Event> {
             stuff_version: 2,
             reason: "order priced at version 1, stuff is at version 2".into(),
         }),
+        Event::ReviewCreated(ms_common::events::ReviewRecord {
+            id: "0192-r".into(),
+            order_id: "0192-o".into(),
+            stuff_id: "0192-s".into(),
+            user_id: "0192-b".into(),
+            rating: 4,
+            comment: "Clear notes".into(),
+            created_at: Utc::now(),
+        }),
     ]
 }
 
@@ -309,7 +323,7 @@ fn every_event_envelope_matches_its_schema() {
     let events = every_event();
     let mut keys: Vec<&str> = events.iter().map(Event::routing_key).collect();
     keys.dedup();
-    assert_eq!(keys.len(), 12, "one sample per Event variant");
+    assert_eq!(keys.len(), 13, "one sample per Event variant");
     for (i, event) in events.into_iter().enumerate() {
         let cid = (i % 2 == 0).then(|| "c0ffee".to_owned());
         let env = EventEnvelope::new(event, cid);
@@ -322,6 +336,7 @@ fn every_event_envelope_matches_its_schema() {
             "payment.created" | "payment.refunded" => "PaymentRecord",
             "payment.failed" => "PaymentFailure",
             "reservation.refused" => "ReservationRefusal",
+            "review.created" => "ReviewRecord",
             _ => "Order",
         };
         assert_valid(record, &v["data"]);
@@ -356,6 +371,24 @@ fn shapes_match_their_schemas() {
         }),
     );
     assert_valid("Order", &to_json(order(OrderStatus::Created)));
+    let review = contract::Review::new(
+        ms_common::events::ReviewRecord {
+            id: "0192-r".into(),
+            order_id: "0192-o".into(),
+            stuff_id: "0192-s".into(),
+            user_id: "0192-b".into(),
+            rating: 5,
+            comment: String::new(),
+            created_at: Utc::now(),
+        },
+        None,
+    );
+    let rv = to_json(&review);
+    assert_eq!(rv["buyerDisplayName"], contract::UNKNOWN_BUYER_NAME);
+    assert_valid("Review", &rv);
+    let mut bad = rv.clone();
+    bad["rating"] = json!(6);
+    assert_invalid("Review", &bad);
     assert_valid("Payment", &to_json(Payment::from(payment(None))));
     assert_valid("Payment", &to_json(Payment::from(payment(Some("FREE")))));
     let coupon = Coupon {

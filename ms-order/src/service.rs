@@ -1,14 +1,22 @@
 //! ms-order's RPC actions (`order:create`, `order:cancel`, `order:list`, `order:get`,
-//! `order:sales`);
-//! its inputs are parsed in [`crate::domain`], its event handlers live in
-//! [`crate::events`].
+//! `order:sales`, `review:create`, `review:list`); its inputs are parsed in
+//! [`crate::domain`], its event handlers live in [`crate::events`].
+//!
+//! Reviews: `review:create` reads the caller's order (404 if it is not theirs, 409 unless
+//! complete), then the store inserts the review, marks the order `reviewed` and writes
+//! `review.created` in one transaction; the unique index on the order id turns a second
+//! review (even a simultaneous one) into the 409. ms-stuff keeps the stuff's rating from
+//! the event.
 
-use crate::domain::{HELD, NOTHING_TO_DELIVER, NewOrder, OrderRef, SOLD};
-use crate::store::{CreateError, OrderStore, Paid, StuffReplica};
+use crate::domain::{
+    ALREADY_REVIEWED, HELD, NOT_PAID, NOTHING_TO_DELIVER, NewOrder, NewReview, OrderRef, ReviewsOf,
+    SOLD,
+};
+use crate::store::{CreateError, NamedReview, OrderStore, Paid, ReviewError, StuffReplica};
 use async_trait::async_trait;
 use ms_common::ApiError;
-use ms_common::contract::{self, OrderAction};
-use ms_common::events::{OrderRecord, OrderStatus, StuffStatus};
+use ms_common::contract::{self, OrderAction, Review, limits};
+use ms_common::events::{OrderRecord, OrderStatus, ReviewRecord, StuffStatus};
 use ms_common::messaging::{RpcContext, RpcHandler};
 use ms_common::storage::ReplyLog;
 use serde_json::{Value, json};
@@ -35,6 +43,11 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 
 fn to_value(o: &OrderRecord) -> Result<Value, ApiError> {
     serde_json::to_value(o).map_err(internal)
+}
+
+/// A stored review in the contract's `Review` shape.
+fn review_of(r: NamedReview) -> Review {
+    Review::new(r.review, r.buyer_name)
 }
 
 impl OrderService {
@@ -101,6 +114,7 @@ impl OrderService {
             price_cents: stuff.price_cents,
             stuff_title: stuff.title.clone(),
             paid_cents: None,
+            reviewed: false,
             // The price is this version's: ms-stuff reserves only at it.
             stuff_version: Some(stuff.version),
             version: 1,
@@ -195,6 +209,63 @@ impl OrderService {
         serde_json::to_value(orders).map_err(internal)
     }
 
+    async fn review(&self, ctx: &RpcContext, payload: Value) -> Result<Value, ApiError> {
+        let user = ctx.require_user()?;
+        let NewReview {
+            order_id,
+            rating,
+            comment,
+        } = NewReview::parse(payload)?;
+        // Someone else's order is not found, as with `order:get`'s lookup.
+        let order = self
+            .store
+            .order(&order_id)
+            .await
+            .map_err(internal)?
+            .filter(|o| o.user_id == user.id)
+            .ok_or_else(|| ApiError::not_found("Order not found"))?;
+        if order.status != OrderStatus::Complete {
+            return Err(ApiError::conflict(NOT_PAID));
+        }
+        let record = ReviewRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            order_id: order.id,
+            stuff_id: order.stuff_id,
+            user_id: user.id.clone(),
+            rating: rating.get(),
+            comment: comment.as_str().to_owned(),
+            created_at: ms_common::time::now(),
+        };
+        // The name the buyer goes by until ms-user's account event says otherwise.
+        let fallback = contract::default_display_name(&user.email);
+        let named = match self
+            .store
+            .create_review(&record, &fallback, ctx.correlation_id.clone())
+            .await
+        {
+            Ok(named) => named,
+            Err(ReviewError::AlreadyReviewed) => return Err(ApiError::conflict(ALREADY_REVIEWED)),
+            // Refunded between the read and the write.
+            Err(ReviewError::NotComplete) => return Err(ApiError::conflict(NOT_PAID)),
+            Err(ReviewError::Other(e)) => return Err(internal(e)),
+        };
+        tracing::info!(review_id = %record.id, order_id = %record.order_id, stuff_id = %record.stuff_id, rating = record.rating, "review created");
+        serde_json::to_value(review_of(named)).map_err(internal)
+    }
+
+    async fn reviews(&self, payload: Value) -> Result<Value, ApiError> {
+        let ReviewsOf { stuff_id } = ReviewsOf::parse(payload)?;
+        let reviews: Vec<Review> = self
+            .store
+            .reviews_of(&stuff_id, limits::REVIEW_LIST_MAX)
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .map(review_of)
+            .collect();
+        serde_json::to_value(reviews).map_err(internal)
+    }
+
     /// Moves an order (compare-and-set on `from`), recording `paid_cents` (and the fee on
     /// it, at today's `PLATFORM_FEE_PERCENT`) when a payment moves it.
     pub(crate) async fn move_order(
@@ -242,6 +313,8 @@ impl RpcHandler for OrderService {
             OrderAction::List => self.list(&ctx).await,
             OrderAction::Get => to_value(&self.owned(&ctx, payload).await?),
             OrderAction::Sales => self.sales(&ctx).await,
+            OrderAction::ReviewCreate => self.review(&ctx, payload).await,
+            OrderAction::ReviewList => self.reviews(payload).await,
         }
         .map(|v| if v.is_null() { json!({}) } else { v })
     }

@@ -146,6 +146,10 @@ impl Ctx {
             has_secret_note: true,
             course: None,
             seller_name: None,
+            rating_count: 0,
+            rating_sum: 0,
+            rating_rank: 0,
+            cover: None,
         };
         let ev = if version == 1 {
             Event::StuffCreated(rec)
@@ -977,6 +981,21 @@ impl OrderStore for Failover {
     }
     async fn apply_user(&self, user: &ms_common::events::UserRecord) -> anyhow::Result<bool> {
         self.inner.apply_user(user).await
+    }
+    async fn create_review(
+        &self,
+        review: &ms_common::events::ReviewRecord,
+        fallback_name: &str,
+        cid: Option<String>,
+    ) -> Result<ms_order::store::NamedReview, ms_order::store::ReviewError> {
+        self.inner.create_review(review, fallback_name, cid).await
+    }
+    async fn reviews_of(
+        &self,
+        stuff_id: &str,
+        limit: u32,
+    ) -> anyhow::Result<Vec<ms_order::store::NamedReview>> {
+        self.inner.reviews_of(stuff_id, limit).await
     }
     async fn active_count(&self, stuff_id: &str) -> anyhow::Result<u64> {
         self.inner.active_count(stuff_id).await

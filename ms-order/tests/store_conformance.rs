@@ -4,9 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use ms_common::events::{
-    Event, EventEnvelope, OrderRecord, OrderStatus, Role, StuffStatus, UserRecord, VersionCheck,
+    Event, EventEnvelope, OrderRecord, OrderStatus, ReviewRecord, Role, StuffStatus, UserRecord,
+    VersionCheck,
 };
-use ms_order::store::{CreateError, OrderStore, Paid, StuffReplica};
+use ms_order::store::{CreateError, OrderStore, Paid, ReviewError, StuffReplica};
 use std::sync::Arc;
 
 fn order(stuff: &str, user: &str) -> OrderRecord {
@@ -20,6 +21,7 @@ fn order(stuff: &str, user: &str) -> OrderRecord {
         price_cents: 500,
         stuff_title: format!("Notes for {stuff}"),
         paid_cents: None,
+        reviewed: false,
         stuff_version: Some(1),
         version: 1,
         created_at: now,
@@ -536,25 +538,188 @@ async fn sales(store: &dyn OrderStore) {
     assert_eq!((empty.sales.len(), empty.total_earned_cents), (0, 0));
 }
 
+fn review(o: &OrderRecord, rating: i64, at: chrono::DateTime<chrono::Utc>) -> ReviewRecord {
+    ReviewRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        order_id: o.id.clone(),
+        stuff_id: o.stuff_id.clone(),
+        user_id: o.user_id.clone(),
+        rating,
+        comment: format!("{rating} stars"),
+        created_at: at,
+    }
+}
+
+/// The unsent `review.created` events.
+async fn reviews_announced(store: &dyn OrderStore) -> Vec<ReviewRecord> {
+    store
+        .outbox()
+        .pending(1000)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|r| {
+            match serde_json::from_str::<EventEnvelope>(&r.payload)
+                .unwrap()
+                .event
+            {
+                Event::ReviewCreated(rv) => Some(rv),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// A complete order of `buyer` for `stuff`.
+async fn paid(store: &dyn OrderStore, stuff: &str, buyer: &str) -> OrderRecord {
+    let o = order(stuff, buyer);
+    store.create_order(&o, None).await.unwrap();
+    store
+        .transition(
+            &o.id,
+            OrderStatus::Created,
+            OrderStatus::Complete,
+            Some(Paid {
+                cents: 450,
+                fee_cents: 45,
+            }),
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Reviews: once per order (the database decides), only of a complete order, listed newest
+/// first with the buyer's name as it is now; the order is marked `reviewed` without a
+/// version bump, and `review.created` goes out with the review.
+async fn reviews(store: Arc<dyn OrderStore>) {
+    let store = &*store;
+    let o = paid(store, "rs1", "rita").await;
+    let events_before = reviews_announced(store).await.len();
+    let first = review(&o, 4, ms_common::time::now());
+    let named = store
+        .create_review(&first, "rita-from-token", Some("c1".into()))
+        .await
+        .unwrap();
+    assert_eq!(named.review, first);
+    // The replica of accounts had no name: the one from the token is recorded.
+    assert_eq!(named.buyer_name.as_deref(), Some("rita-from-token"));
+    let marked = store.order(&o.id).await.unwrap().unwrap();
+    assert!(marked.reviewed);
+    assert_eq!(
+        marked.version, o.version,
+        "reviewing is not a change of the order"
+    );
+    assert_eq!(
+        reviews_announced(store).await[events_before..],
+        *std::slice::from_ref(&first)
+    );
+
+    // A second review of the same order, even with another id: refused, nothing written.
+    let again = review(&o, 1, ms_common::time::now());
+    assert!(matches!(
+        store.create_review(&again, "rita", None).await,
+        Err(ReviewError::AlreadyReviewed)
+    ));
+    assert_eq!(reviews_announced(store).await.len(), events_before + 1);
+
+    // Only a complete order of the reviewer's.
+    let open = order("rs3", "rita");
+    store.create_order(&open, None).await.unwrap();
+    assert!(matches!(
+        store
+            .create_review(&review(&open, 5, ms_common::time::now()), "rita", None)
+            .await,
+        Err(ReviewError::NotComplete)
+    ));
+    let not_hers = ReviewRecord {
+        user_id: "mallory".into(),
+        ..review(&o, 5, ms_common::time::now())
+    };
+    // (The unique index answers first for an order already reviewed.)
+    assert!(store.create_review(&not_hers, "m", None).await.is_err());
+    let other = paid(store, "rs2", "sam").await;
+    let wrong_buyer = ReviewRecord {
+        user_id: "mallory".into(),
+        ..review(&other, 5, ms_common::time::now())
+    };
+    assert!(matches!(
+        store.create_review(&wrong_buyer, "m", None).await,
+        Err(ReviewError::NotComplete)
+    ));
+    assert!(!store.order(&other.id).await.unwrap().unwrap().reviewed);
+    assert!(!store.order(&open.id).await.unwrap().unwrap().reviewed);
+    cancel(store, &open.id).await;
+
+    // Newest first, names read now: a rename shows on old reviews. (A stuff sells once;
+    // refunded, it can sell again and be reviewed by its next buyer.)
+    store
+        .transition(
+            &o.id,
+            OrderStatus::Complete,
+            OrderStatus::Refunded,
+            None,
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let second_buyer = paid(store, "rs1", "tess").await;
+    let later = review(
+        &second_buyer,
+        2,
+        ms_common::time::now() + chrono::Duration::seconds(1),
+    );
+    store.create_review(&later, "tess", None).await.unwrap();
+    store
+        .apply_user(&UserRecord {
+            id: "rita".into(),
+            email: "rita@uni.example".into(),
+            role: Role::User,
+            display_name: "Rita R.".into(),
+            version: 2,
+        })
+        .await
+        .unwrap();
+    let listed = store.reviews_of("rs1", 200).await.unwrap();
+    let seen: Vec<_> = listed
+        .iter()
+        .map(|r| (r.review.id.as_str(), r.buyer_name.as_deref()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (later.id.as_str(), Some("tess")),
+            (first.id.as_str(), Some("Rita R."))
+        ]
+    );
+    assert_eq!(listed[1].review, first);
+    assert_eq!(store.reviews_of("rs1", 1).await.unwrap().len(), 1);
+    assert!(store.reviews_of("nothing", 200).await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn sqlite_in_memory() {
-    conformance(Arc::new(
+    let store: Arc<dyn OrderStore> = Arc::new(
         ms_order::store::sqlite::SqliteOrderStore::open(None)
             .await
             .unwrap(),
-    ))
-    .await;
+    );
+    conformance(store.clone()).await;
+    reviews(store).await;
 }
 
 #[tokio::test]
 async fn sqlite_file() {
     let dir = std::env::temp_dir().join(format!("stuffmart-order-{}", uuid::Uuid::new_v4()));
-    conformance(Arc::new(
+    let store: Arc<dyn OrderStore> = Arc::new(
         ms_order::store::sqlite::SqliteOrderStore::open(Some(&dir.join("order.db")))
             .await
             .unwrap(),
-    ))
-    .await;
+    );
+    conformance(store.clone()).await;
+    reviews(store).await;
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -565,12 +730,13 @@ async fn mongodb_when_configured() {
         return;
     };
     let db = format!("stuffmart_order_{}", uuid::Uuid::new_v4().simple());
-    conformance(Arc::new(
+    let store: Arc<dyn OrderStore> = Arc::new(
         ms_order::store::mongo::MongoOrderStore::open(&url, &db)
             .await
             .unwrap(),
-    ))
-    .await;
+    );
+    conformance(store.clone()).await;
+    reviews(store).await;
     ms_common::storage::mongo::connect(&url, &db)
         .await
         .unwrap()

@@ -90,6 +90,9 @@ pub enum CoverError {
     /// The decoder refused it (broken, or over the size limits).
     #[error("undecodable: {0}")]
     Decode(#[from] image::ImageError),
+    /// Its first bytes could not be read to tell the format.
+    #[error("unreadable: {0}")]
+    Read(#[from] std::io::Error),
 }
 
 /// Decodes `bytes` as a PNG, JPEG or WebP image (by content) within the size limits, and
@@ -108,7 +111,13 @@ pub fn thumbnail(bytes: &[u8]) -> Result<Vec<u8>, CoverError> {
     limits.max_alloc = Some(DECODE_ALLOC_MAX);
     reader.limits(limits);
     let image = reader.decode()?;
-    let small = image.thumbnail(limits::COVER_SIDE, limits::COVER_SIDE);
+    // Shrunk to fit, never enlarged.
+    let side = limits::COVER_SIDE;
+    let small = if image.width() > side || image.height() > side {
+        image.thumbnail(side, side)
+    } else {
+        image
+    };
     let rgb = on_white(&small);
     let mut out = Cursor::new(Vec::new());
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY)

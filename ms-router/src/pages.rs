@@ -249,6 +249,7 @@ mod tests {
             has_secret_note: true,
             course: Some("CS 101".into()),
             cover_url: None,
+            rating: ms_common::contract::StuffRating::of(0, 0),
         }
     }
 

@@ -215,8 +215,8 @@ impl ListOrder {
 /// order the list was sorted by (keyset pagination: an insert never shifts a page).
 ///
 /// On the wire it is opaque: base64url of
-/// `<order>|<phase>|<createdAt RFC 3339>|<priceCents>|<id>`. It continues only the order
-/// it came from.
+/// `<order>|<phase>|<createdAt RFC 3339>|<key>|<id>`, where the key is the item's price
+/// (its rating rank in the `rating` order). It continues only the order it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
     /// The order it continues.
@@ -225,8 +225,9 @@ pub struct Cursor {
     pub phase: u8,
     /// Creation time of the last item of the previous page.
     pub created_at: DateTime<Utc>,
-    /// Price of that item.
-    pub price_cents: i64,
+    /// That item's sort key: its `ratingRank` in the `rating` order, else its price (only
+    /// the price orders read it).
+    pub key: i64,
     /// Id of that item (breaks ties between equal times or prices).
     pub id: String,
 }
@@ -238,7 +239,10 @@ impl Cursor {
             order,
             phase,
             created_at: last.created_at,
-            price_cents: last.price_cents,
+            key: match order {
+                ListOrder::Sort(StuffSort::Rating) => last.rating_rank,
+                _ => last.price_cents,
+            },
             id: last.id.clone(),
         }
     }
@@ -249,7 +253,7 @@ impl Cursor {
             self.order.as_str(),
             self.phase,
             ms_common::time::to_db(&self.created_at),
-            self.price_cents,
+            self.key,
             self.id
         );
         URL_SAFE_NO_PAD.encode(raw.as_bytes())
@@ -264,7 +268,7 @@ impl Cursor {
         let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| invalid())?;
         let text = String::from_utf8(bytes).map_err(|_| invalid())?;
         let mut parts = text.splitn(5, '|');
-        let (Some(order), Some(phase), Some(time), Some(price), Some(id)) = (
+        let (Some(order), Some(phase), Some(time), Some(key), Some(id)) = (
             parts.next(),
             parts.next(),
             parts.next(),
@@ -286,7 +290,7 @@ impl Cursor {
             order,
             phase,
             created_at: ms_common::time::from_db(time).map_err(|_| invalid())?,
-            price_cents: price.parse().map_err(|_| invalid())?,
+            key: key.parse().map_err(|_| invalid())?,
             id: id.to_owned(),
         })
     }
@@ -891,12 +895,12 @@ mod tests {
             order: ListOrder::Sort(StuffSort::PriceDesc),
             phase: 0,
             created_at: Utc::now(),
-            price_cents: 1250,
+            key: 1250,
             id: "0192-id|with-bar".into(),
         };
         let back = Cursor::parse(&json!(c.encode())).unwrap();
         assert_eq!(
-            (back.order, back.price_cents, back.id.as_str()),
+            (back.order, back.key, back.id.as_str()),
             (c.order, 1250, c.id.as_str())
         );
         assert_eq!(
@@ -1008,7 +1012,7 @@ mod tests {
             order: ListOrder::Relevance,
             phase: 1,
             created_at: Utc::now(),
-            price_cents: 50,
+            key: 50,
             id: "i".into(),
         };
         let l = ListStuff::parse(&json!({"q": "algebra", "cursor": c.encode()})).unwrap();

@@ -1,16 +1,18 @@
 //! What ms-stuff does with the events it consumes: order events reserve, release, sell
 //! and (on a refund) release again a stuff (the rules are `store::order_effect`, shared by
-//! both backends); account events keep the sellers' names on their stuff.
+//! both backends); account events keep the sellers' names on their stuff; reviews add to
+//! a stuff's rating (`store::rated`), once per review.
 
 use crate::service::now;
-use crate::store::{OrderChange, OrderOutcome, StuffStore};
+use crate::store::{OrderChange, OrderOutcome, ReviewOutcome, StuffStore};
 use async_trait::async_trait;
 use ms_common::events::{Event, EventEnvelope};
 use ms_common::messaging::{HandleError, Handler};
 use std::sync::Arc;
 
 /// Applies `order.created` / `order.cancelled` / `order.completed` / `order.refunded` to
-/// the catalogue, and `user.created` / `user.updated` to the sellers' names.
+/// the catalogue, `user.created` / `user.updated` to the sellers' names and
+/// `review.created` to the ratings.
 ///
 /// Versions are per order: any version newer than the one recorded applies (the event is
 /// the whole order, so one lost event never holds later ones back); duplicates and older
@@ -42,6 +44,27 @@ impl Handler<EventEnvelope> for OrderEvents {
                     .map_err(|e| HandleError::Retry(format!("store: {e:#}")))?;
                 tracing::info!(user_id = %user.id, version = user.version, renamed, "account replicated");
                 return Ok(());
+            }
+            Event::ReviewCreated(review) => {
+                let outcome = self
+                    .store
+                    .apply_review(&review)
+                    .await
+                    .map_err(|e| HandleError::Retry(format!("store: {e:#}")))?;
+                return match outcome {
+                    ReviewOutcome::Applied(s) => {
+                        tracing::info!(review_id = %review.id, stuff_id = %s.id, rating_count = s.rating_count, rating_rank = s.rating_rank, "rating added");
+                        Ok(())
+                    }
+                    ReviewOutcome::Duplicate => {
+                        tracing::debug!(review_id = %review.id, "review already counted");
+                        Ok(())
+                    }
+                    ReviewOutcome::UnknownStuff => Err(HandleError::Reject(format!(
+                        "review {} names unknown stuff {}",
+                        review.id, review.stuff_id
+                    ))),
+                };
             }
             Event::OrderCreated(o) => (OrderChange::Created, o),
             Event::OrderCancelled(o) => (OrderChange::Cancelled, o),

@@ -217,6 +217,9 @@ impl StuffService {
             // The name to show if no account event told ms-stuff of this seller yet.
             seller_name: Some(default_display_name(&caller.email)),
             cover: None,
+            rating_count: 0,
+            rating_sum: 0,
+            rating_rank: 0,
         };
         let note = input.secret_note.as_ref().map(|n| n.as_str());
         let rec = self

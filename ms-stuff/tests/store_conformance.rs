@@ -6,15 +6,15 @@
 use chrono::{DateTime, Duration, Utc};
 use ms_common::contract::StuffSort;
 use ms_common::events::{
-    Event, EventEnvelope, FileMeta, OrderRecord, OrderStatus, StoredFile, StuffRecord, StuffStatus,
-    UserRecord,
+    Event, EventEnvelope, FileMeta, OrderRecord, OrderStatus, ReviewRecord, StoredFile,
+    StuffRecord, StuffStatus, UserRecord, rating_rank,
 };
 use ms_stuff::domain::{
     Cursor, Description, ListOrder, PriceCents, SecretNote, StuffPatch, StuffTitle,
 };
 use ms_stuff::store::{
-    Edit, FileEdit, FileOp, ListQuery, OrderChange, OrderOutcome, Search, SearchScope, StoreError,
-    StuffStore,
+    Edit, FileEdit, FileOp, ListQuery, OrderChange, OrderOutcome, ReviewOutcome, Search,
+    SearchScope, StoreError, StuffStore,
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -41,6 +41,10 @@ fn stuff(seller: &str, title: &str, created_at: DateTime<Utc>) -> StuffRecord {
         // The name recorded for a seller the replica has not heard of (a seller's id is
         // their name in these tests, so every stuff of one seller agrees).
         seller_name: Some(seller.into()),
+        rating_count: 0,
+        rating_sum: 0,
+        rating_rank: 0,
+        cover: None,
     }
 }
 
@@ -54,6 +58,7 @@ fn order(id: &str, stuff_id: &str, status: OrderStatus, version: u64) -> OrderRe
         price_cents: 1500,
         stuff_title: "Notes".into(),
         paid_cents: None,
+        reviewed: false,
         stuff_version: None,
         version,
         created_at: Utc::now(),
@@ -208,6 +213,7 @@ async fn edits_compare_and_set(store: &Arc<dyn StuffStore>) {
         secret_note: None,
         course: None,
         withdraw: false,
+        cover: None,
     };
     let e = edit(&s.id, "ann", Some(1), &patch);
     let v2 = store.edit(&e).await.unwrap();
@@ -1070,6 +1076,9 @@ async fn seller_names(store: &Arc<dyn StuffStore>) {
     assert_eq!(first.seller_name.as_deref(), Some("cleo"));
     let unnamed = StuffRecord {
         seller_name: None,
+        rating_count: 0,
+        rating_sum: 0,
+        rating_rank: 0,
         ..stuff("dora", "Maps", t)
     };
     let unnamed = store.create(&unnamed, None, None).await.unwrap();
@@ -1131,6 +1140,106 @@ async fn seller_names(store: &Arc<dyn StuffStore>) {
     drain(store).await;
 }
 
+fn review_of(stuff_id: &str, rating: i64) -> ReviewRecord {
+    ReviewRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        order_id: uuid::Uuid::now_v7().to_string(),
+        stuff_id: stuff_id.into(),
+        user_id: "buyer".into(),
+        rating,
+        comment: String::new(),
+        created_at: Utc::now(),
+    }
+}
+
+async fn rate(store: &Arc<dyn StuffStore>, review: &ReviewRecord) -> ReviewOutcome {
+    store.apply_review(review).await.unwrap()
+}
+
+/// Ratings: a review counts once (a redelivery changes nothing), without a version bump or
+/// an event; `rating` lists the best rated first (the Wilson bound: many 4.8s beat one 5),
+/// ties newest first, and pages by cursor.
+async fn ratings(store: &Arc<dyn StuffStore>) {
+    let seller = format!("rater-{}", uuid::Uuid::now_v7());
+    let base = micros(Utc::now());
+    let mut made = Vec::new();
+    for i in 0..5 {
+        let s = stuff(&seller, &format!("rated {i}"), base + Duration::seconds(i));
+        store.create(&s, None, None).await.unwrap();
+        made.push(s);
+    }
+    drain(store).await;
+    let ids: Vec<&str> = made.iter().map(|s| s.id.as_str()).collect();
+
+    let five = review_of(ids[0], 5);
+    let ReviewOutcome::Applied(rated) = rate(store, &five).await else {
+        panic!("first application counts");
+    };
+    assert_eq!(
+        (rated.rating_count, rated.rating_sum, rated.rating_rank),
+        (1, 5, rating_rank(1, 5))
+    );
+    assert_eq!(rated.version, 1, "a rating is not a change of the stuff");
+    assert_eq!(rated.updated_at, made[0].updated_at);
+    // Redelivered: counted once.
+    assert_eq!(rate(store, &five).await, ReviewOutcome::Duplicate);
+    let got = store.get(ids[0]).await.unwrap().unwrap();
+    assert_eq!((got.rating_count, got.rating_sum, got.version), (1, 5, 1));
+    let shown = ms_common::contract::Stuff::from(got);
+    assert_eq!((shown.rating.average, shown.rating.count), (5.0, 1));
+    // 40 reviews averaging 4.8 (32 fives and 8 fours).
+    for i in 0..40 {
+        let r = review_of(ids[1], if i < 32 { 5 } else { 4 });
+        assert!(matches!(rate(store, &r).await, ReviewOutcome::Applied(_)));
+    }
+    rate(store, &review_of(ids[2], 3)).await;
+    assert!(
+        outbox(store).await.is_empty(),
+        "no stuff event for a rating"
+    );
+    assert_eq!(
+        rate(store, &review_of("no-such-stuff", 4)).await,
+        ReviewOutcome::UnknownStuff
+    );
+    let forty = store.get(ids[1]).await.unwrap().unwrap();
+    assert_eq!((forty.rating_count, forty.rating_sum), (40, 192));
+
+    // Best rated first, then the unrated newest first; every page size walks it alike.
+    let expected = vec![ids[1], ids[0], ids[2], ids[4], ids[3]];
+    for limit in [1, 2, 5, 10] {
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .list(&ListQuery {
+                    seller_id: Some(seller.clone()),
+                    sort: StuffSort::Rating,
+                    after: after.clone(),
+                    limit,
+                    ..ListQuery::default()
+                })
+                .await
+                .unwrap();
+            assert!(page.len() <= limit as usize);
+            let Some(last) = page.last() else { break };
+            after = Some(Cursor::after(ListOrder::Sort(StuffSort::Rating), 0, last));
+            seen.extend(page.into_iter().map(|s| s.id));
+        }
+        assert_eq!(seen, expected, "limit {limit}");
+    }
+    // Over the whole catalogue too (stuff from other checks is unrated: it follows).
+    let top = store
+        .list(&ListQuery {
+            sort: StuffSort::Rating,
+            limit: 3,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    let top: Vec<&str> = top.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(top, vec![ids[1], ids[0], ids[2]]);
+}
+
 async fn conformance(store: Arc<dyn StuffStore>) {
     create_get_and_list(&store).await;
     seller_names(&store).await;
@@ -1142,6 +1251,7 @@ async fn conformance(store: Arc<dyn StuffStore>) {
     withdrawals_and_sellers(&store).await;
     filters_and_sorts(&store).await;
     searches(&store).await;
+    ratings(&store).await;
 }
 
 #[tokio::test]
@@ -1174,7 +1284,7 @@ async fn sqlite_file() {
         .await
         .unwrap();
     // Every stuff the suite created but the two it withdrew.
-    assert_eq!(page.len(), 49);
+    assert_eq!(page.len(), 54);
     let _ = std::fs::remove_dir_all(dir);
 }
 

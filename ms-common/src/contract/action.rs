@@ -145,6 +145,10 @@ service_actions! {
         Get = "order:get", mutates: false, relayed: true;
         /// What the caller sold, with fees and earnings.
         Sales = "order:sales", mutates: false, relayed: true;
+        /// Review what one bought (the buyer of a complete order, once).
+        ReviewCreate = "review:create", mutates: true, relayed: true;
+        /// A stuff's reviews, newest first.
+        ReviewList = "review:list", mutates: false, relayed: true;
     }
 }
 
@@ -316,11 +320,13 @@ mod tests {
             assert!(seen.insert(a.name()), "duplicate {a}");
             let (svc, _) = a.name().split_once(':').unwrap_or_default();
             let owner = a.service().as_str();
-            // Coupons belong to the payment service, deliveries to the catalogue.
+            // Coupons belong to the payment service, deliveries to the catalogue, reviews
+            // to the orders (ms-order knows who bought what).
             assert!(
                 svc == owner
                     || (svc == "coupon" && owner == "payment")
-                    || (svc == "delivery" && owner == "stuff"),
+                    || (svc == "delivery" && owner == "stuff")
+                    || (svc == "review" && owner == "order"),
                 "{a}"
             );
             assert_eq!(Action::from_name(a.name()), Some(a));
@@ -330,6 +336,10 @@ mod tests {
         assert_eq!(
             Action::relayed_event("coupon:list").map(Action::service),
             Some(Service::Payment)
+        );
+        assert_eq!(
+            Action::relayed_event("review:create").map(Action::service),
+            Some(Service::Order)
         );
         assert_eq!(
             StuffAction::try_from(Action::Order(OrderAction::Get)).ok(),

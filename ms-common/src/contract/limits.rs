@@ -76,3 +76,11 @@ pub const OBJECT_KEY_MAX: usize = 300;
 pub const WEBHOOK_BODY_MAX: usize = 256 * 1024;
 /// Longest `Stripe-Signature` header (a few signatures during a secret rollover).
 pub const WEBHOOK_SIGNATURE_MAX: usize = 2048;
+/// Lowest review rating (one star).
+pub const RATING_MIN: i64 = 1;
+/// Highest review rating (five stars).
+pub const RATING_MAX: i64 = 5;
+/// Longest review comment, in characters after trimming.
+pub const REVIEW_COMMENT_MAX: usize = 1000;
+/// Most reviews one `review:list` answers (the newest).
+pub const REVIEW_LIST_MAX: u32 = 200;

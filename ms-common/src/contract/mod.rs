@@ -30,8 +30,8 @@ pub use action::{
 use crate::error::{ApiError, ErrorDetail};
 pub use crate::events::FileMeta;
 use crate::events::{
-    EventEnvelope, OrderRecord, PaymentFailure, PaymentRecord, Role, StuffRecord, StuffStatus,
-    UserRecord,
+    EventEnvelope, OrderRecord, PaymentFailure, PaymentRecord, ReviewRecord, Role, StuffRecord,
+    StuffStatus, UserRecord,
 };
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -131,8 +131,38 @@ pub struct Seller {
     pub display_name: String,
 }
 
+/// How buyers rated a stuff, as a listing shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StuffRating {
+    /// The mean rating rounded to one decimal (1.0–5.0); 0 without reviews.
+    #[schemars(range(min = 0, max = limits::RATING_MAX))]
+    pub average: f64,
+    /// How many reviews.
+    #[schemars(range(min = 0))]
+    pub count: i64,
+}
+
+impl StuffRating {
+    /// The rating of `count` reviews whose ratings sum to `sum`.
+    pub fn of(count: i64, sum: i64) -> Self {
+        if count <= 0 {
+            return Self {
+                average: 0.0,
+                count: 0,
+            };
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let mean = sum as f64 / count as f64;
+        Self {
+            average: (mean * 10.0).round() / 10.0,
+            count,
+        }
+    }
+}
+
 /// The contract's `Stuff` shape: a [`StuffRecord`] without the internal `orderId`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Stuff {
     /// Opaque id.
@@ -170,6 +200,8 @@ pub struct Stuff {
     /// The URL of its cover thumbnail (JPEG, at most 480 px a side; cached for good), or
     /// `null`.
     pub cover_url: Option<String>,
+    /// What its buyers' reviews say.
+    pub rating: StuffRating,
 }
 
 impl From<StuffRecord> for Stuff {
@@ -194,12 +226,13 @@ impl From<StuffRecord> for Stuff {
             has_secret_note: s.has_secret_note,
             course: s.course,
             cover_url: s.cover.as_deref().and_then(crate::files::cover_url),
+            rating: StuffRating::of(s.rating_count, s.rating_sum),
         }
     }
 }
 
 /// `stuff:list` ack data: one page of the catalogue, newest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StuffPage {
     /// The page's items.
@@ -488,7 +521,7 @@ pub struct CoverSetRequest {
 
 /// Internal `stuff:cover` reply: the stuff with its new cover, and the object of the cover
 /// it replaced (for the router to delete).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CoverSet {
     /// The stuff as it is now.
@@ -585,6 +618,66 @@ pub struct OrderCreateRequest {
     /// The stuff to buy (not your own).
     #[schemars(length(min = 1, max = limits::ID_MAX))]
     pub stuff_id: String,
+}
+
+/// `review:create` payload: the buyer of a complete order rates it, once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewCreateRequest {
+    /// The order reviewed (yours, status `complete`).
+    #[schemars(length(min = 1, max = limits::ID_MAX))]
+    pub order_id: String,
+    /// Whole stars, 1–5.
+    #[schemars(range(min = limits::RATING_MIN, max = limits::RATING_MAX))]
+    pub rating: i64,
+    /// At most 1000 characters after trimming; empty when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = limits::REVIEW_COMMENT_MAX))]
+    pub comment: Option<String>,
+}
+
+/// `review:list` payload: whose reviews.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewListRequest {
+    /// The stuff.
+    #[schemars(length(min = 1, max = limits::ID_MAX))]
+    pub stuff_id: String,
+}
+
+/// The contract's `Review` shape (`review:create` ack data, items of `review:list`, which
+/// answers at most [`limits::REVIEW_LIST_MAX`], newest first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Review {
+    /// Opaque id.
+    pub id: String,
+    /// The stuff reviewed.
+    pub stuff_id: String,
+    /// Whole stars, 1–5.
+    #[schemars(range(min = limits::RATING_MIN, max = limits::RATING_MAX))]
+    pub rating: i64,
+    /// Trimmed text, at most 1000 characters (may be empty).
+    #[schemars(length(max = limits::REVIEW_COMMENT_MAX))]
+    pub comment: String,
+    /// The buyer's display name as ms-order knows it now (renames show).
+    pub buyer_display_name: String,
+    /// When it was written (RFC 3339, UTC).
+    pub created_at: DateTime<Utc>,
+}
+
+impl Review {
+    /// The review of `record`, naming its buyer `buyer` (`None`: an account not heard of).
+    pub fn new(record: ReviewRecord, buyer: Option<String>) -> Self {
+        Self {
+            id: record.id,
+            stuff_id: record.stuff_id,
+            rating: record.rating,
+            comment: record.comment,
+            buyer_display_name: buyer.unwrap_or_else(|| UNKNOWN_BUYER_NAME.to_owned()),
+            created_at: record.created_at,
+        }
+    }
 }
 
 /// `payment:create` payload.
@@ -996,6 +1089,8 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         input::<StripeWebhookRequest>("StripeWebhookRequest"),
         output::<WebhookReceived>("WebhookReceived"),
         input::<DeliveryRequest>("DeliveryRequest"),
+        input::<ReviewCreateRequest>("ReviewCreateRequest"),
+        input::<ReviewListRequest>("ReviewListRequest"),
         // HTTP bodies and ms-user's RPC payloads.
         input::<Credentials>("Credentials"),
         input::<RefreshRequest>("RefreshRequest"),
@@ -1015,6 +1110,8 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         output::<CouponCheck>("CouponCheck"),
         output::<PaymentIntent>("PaymentIntent"),
         output::<Delivery>("Delivery"),
+        output::<Review>("Review"),
+        output::<StuffRating>("StuffRating"),
         output::<DeliveryUpdated>("DeliveryUpdated"),
         output::<Sale>("Sale"),
         input::<CoverSetRequest>("CoverSetRequest"),
@@ -1033,6 +1130,7 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         output::<StuffRecord>("StuffRecord"),
         output::<PaymentRecord>("PaymentRecord"),
         output::<PaymentFailure>("PaymentFailure"),
+        output::<ReviewRecord>("ReviewRecord"),
         output::<crate::events::DeliveryChange>("DeliveryChange"),
         output::<crate::events::ReservationRefusal>("ReservationRefusal"),
         input::<FileCheckRequest>("FileCheckRequest"),
@@ -1122,6 +1220,18 @@ mod tests {
         assert_eq!(
             default_display_name(&format!("{}@x.com", "a".repeat(64))),
             "a".repeat(40)
+        );
+    }
+
+    #[test]
+    fn ratings_average_to_one_decimal() {
+        let r = StuffRating::of(3, 13);
+        assert_eq!((r.average, r.count), (4.3, 3));
+        assert_eq!(StuffRating::of(0, 0).average, 0.0);
+        assert_eq!(StuffRating::of(1, 4).average, 4.0);
+        assert_eq!(
+            serde_json::to_value(StuffRating::of(1, 4)).unwrap(),
+            serde_json::json!({"average": 4.0, "count": 1})
         );
     }
 

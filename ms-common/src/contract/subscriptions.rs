@@ -31,7 +31,8 @@ pub const fn consumed_by(service: Service) -> &'static [EventKind] {
     match service {
         // Nobody's facts change an account.
         Service::User => &[],
-        // Holds and sales change a stuff's status; accounts name its seller.
+        // Holds and sales change a stuff's status; accounts name its seller; reviews
+        // make its rating.
         Service::Stuff => &[
             EventKind::OrderCreated,
             EventKind::OrderCancelled,
@@ -39,6 +40,7 @@ pub const fn consumed_by(service: Service) -> &'static [EventKind] {
             EventKind::OrderRefunded,
             EventKind::UserCreated,
             EventKind::UserUpdated,
+            EventKind::ReviewCreated,
         ],
         // ms-order keeps a replica of the catalogue, completes paid orders, marks
         // refunded ones and cancels orders ms-stuff refused (priced at an old version);

@@ -74,7 +74,8 @@ pub const fn published_by(kind: EventKind) -> Service {
         | EventKind::OrderCancelled
         | EventKind::OrderCompleted
         | EventKind::OrderRefunded
-        | EventKind::SaleCompleted => Service::Order,
+        | EventKind::SaleCompleted
+        | EventKind::ReviewCreated => Service::Order,
         EventKind::PaymentCreated | EventKind::PaymentFailed | EventKind::PaymentRefunded => {
             Service::Payment
         }

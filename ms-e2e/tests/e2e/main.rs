@@ -12,6 +12,7 @@ mod orders;
 mod payments;
 mod privilege;
 mod refunds;
+mod reviews;
 mod router;
 
 use ms_testkit::SioClient;

@@ -4,13 +4,18 @@
 //! partial unique index: of any number of simultaneous buyers exactly one insert succeeds,
 //! and a late payment cannot complete a cancelled order once another order took the stuff.
 //! A `refunded` order (like a `cancelled` one) is outside the index: it frees the stuff.
+//!
+//! Reviews live here too (ms-order knows who bought what): "one review per order" is a
+//! unique index on the order id, and a review, its order's `reviewed` flag and its
+//! `review.created` event are written in one transaction. Buyers' names are read from the
+//! replica of accounts when reviews are read, so a rename shows.
 
 pub mod mongo;
 pub mod sqlite;
 
 use async_trait::async_trait;
 use ms_common::events::{
-    OrderRecord, OrderStatus, SaleRecord, StuffStatus, UserRecord, VersionCheck,
+    OrderRecord, OrderStatus, ReviewRecord, SaleRecord, StuffStatus, UserRecord, VersionCheck,
 };
 use ms_common::storage::OutboxStore;
 use std::sync::Arc;
@@ -97,6 +102,30 @@ pub fn sale_of(
     }
 }
 
+/// Why a review could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    /// The order already has a review (the unique index on the order id said so).
+    #[error("order already reviewed")]
+    AlreadyReviewed,
+    /// The order is not (or no longer) a complete order of the reviewer's.
+    #[error("order is not complete")]
+    NotComplete,
+    /// Anything else.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// A review as read back: the record and its buyer's name as the replica of accounts
+/// holds it now (`None` for an account not heard of).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedReview {
+    /// The review.
+    pub review: ReviewRecord,
+    /// The buyer's display name, if known.
+    pub buyer_name: Option<String>,
+}
+
 /// What ms-order needs from storage.
 #[async_trait]
 pub trait OrderStore: Send + Sync + 'static {
@@ -143,6 +172,18 @@ pub trait OrderStore: Send + Sync + 'static {
     ) -> anyhow::Result<Vec<String>>;
     /// Whether another order (not `except`) for the stuff is active or complete.
     async fn stuff_taken(&self, stuff_id: &str, except: &str) -> anyhow::Result<bool>;
+    /// Stores a review of a complete order of `review.user_id`'s, marks the order
+    /// `reviewed` (no version bump, no order event) and writes `review.created`, in one
+    /// transaction; records `fallback_name` as the buyer's name when the replica of
+    /// accounts has none yet. Returns the review with the buyer's name.
+    async fn create_review(
+        &self,
+        review: &ReviewRecord,
+        fallback_name: &str,
+        correlation_id: Option<String>,
+    ) -> Result<NamedReview, ReviewError>;
+    /// A stuff's reviews, newest first, at most `limit`, with their buyers' current names.
+    async fn reviews_of(&self, stuff_id: &str, limit: u32) -> anyhow::Result<Vec<NamedReview>>;
     /// How many active orders hold a stuff (tests check the invariant).
     async fn active_count(&self, stuff_id: &str) -> anyhow::Result<u64>;
     /// The outbox, for the relay.
@@ -162,6 +203,15 @@ pub fn event_for(
         OrderStatus::Refunded => Event::OrderRefunded(order.clone()),
     };
     EventEnvelope::new(ev, correlation_id)
+}
+
+/// The `review.created` event of a review.
+pub fn review_event(
+    review: &ReviewRecord,
+    correlation_id: Option<String>,
+) -> ms_common::events::EventEnvelope {
+    use ms_common::events::{Event, EventEnvelope};
+    EventEnvelope::new(Event::ReviewCreated(review.clone()), correlation_id)
 }
 
 /// Opens the store the configuration selects.

@@ -1,7 +1,10 @@
 //! MongoDB backend of [`OrderStore`] (used when `MONGODB_URL` is set; a replica set is
 //! needed for the transactions that write an order change and its event together).
 
-use super::{CreateError, OrderStore, Paid, SalesPage, StuffReplica, event_for, sale_of};
+use super::{
+    CreateError, NamedReview, OrderStore, Paid, ReviewError, SalesPage, StuffReplica, event_for,
+    review_event, sale_of,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures_util::{FutureExt, TryStreamExt};
@@ -9,9 +12,12 @@ use mongodb::bson::{Bson, Document, doc, from_document, to_document};
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, IndexModel};
 use ms_common::events::{
-    Event, EventEnvelope, OrderRecord, OrderStatus, SaleRecord, UserRecord, VersionCheck,
+    Event, EventEnvelope, OrderRecord, OrderStatus, ReviewRecord, SaleRecord, UserRecord,
+    VersionCheck,
 };
-use ms_common::storage::mongo::{Db, USER_NAMES, apply_user_name, enqueue, is_duplicate_key};
+use ms_common::storage::mongo::{
+    Db, USER_NAMES, apply_user_name, enqueue, is_duplicate_key, user_name_or,
+};
 use ms_common::storage::{OutboxStore, db_version};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -80,6 +86,29 @@ impl MongoOrderStore {
                     .build(),
             )
             .await?;
+        // One review per order (the database decides a second one); review:list reads a
+        // stuff's reviews newest first.
+        let reviews = db.collection::<Document>("reviews");
+        reviews
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! {"orderId": 1})
+                    .options(
+                        IndexOptions::builder()
+                            .unique(true)
+                            .name("reviews_one_per_order".to_owned())
+                            .build(),
+                    )
+                    .build(),
+            )
+            .await?;
+        reviews
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! {"stuffId": 1, "createdAt": -1, "_id": -1})
+                    .build(),
+            )
+            .await?;
         Ok(Self { db })
     }
 
@@ -119,6 +148,10 @@ impl MongoOrderStore {
             buyer,
         )))
     }
+
+    fn reviews(&self) -> Collection<Document> {
+        self.db.collection("reviews")
+    }
     fn stuff_coll(&self) -> Collection<Document> {
         self.db.collection("stuff_replica")
     }
@@ -143,6 +176,9 @@ struct OrderDoc {
     stuff_title: String,
     #[serde(default)]
     paid_cents: Option<i64>,
+    // Absent from orders written before reviews existed.
+    #[serde(default)]
+    reviewed: bool,
     // Absent from orders written before it was recorded.
     #[serde(default, with = "ms_common::storage::optional_version")]
     stuff_version: Option<u64>,
@@ -169,6 +205,32 @@ fn order_doc(o: &OrderRecord) -> anyhow::Result<Document> {
 fn order_from(d: Document) -> anyhow::Result<OrderRecord> {
     Ok(from_document::<OrderIn>(d)?.0)
 }
+
+/// The layout of a `reviews` document: [`ReviewRecord`]'s fields with `_id` and the time
+/// as `to_db` text (string order is time order).
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "ReviewRecord", rename_all = "camelCase")]
+struct ReviewDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    order_id: String,
+    stuff_id: String,
+    user_id: String,
+    rating: i64,
+    comment: String,
+    #[serde(with = "ms_common::time::db")]
+    created_at: DateTime<Utc>,
+}
+
+/// A review to write, in [`ReviewDoc`]'s layout.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct ReviewOut<'a>(#[serde(serialize_with = "ReviewDoc::serialize")] &'a ReviewRecord);
+
+/// A review read back, in [`ReviewDoc`]'s layout.
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct ReviewIn(#[serde(with = "ReviewDoc")] ReviewRecord);
 
 #[async_trait]
 impl OrderStore for MongoOrderStore {
@@ -421,6 +483,90 @@ impl OrderStore for MongoOrderStore {
             .unwrap_or(false))
     }
 
+    async fn create_review(
+        &self,
+        review: &ReviewRecord,
+        fallback_name: &str,
+        cid: Option<String>,
+    ) -> Result<NamedReview, ReviewError> {
+        let doc = to_document(&ReviewOut(review)).map_err(anyhow::Error::from)?;
+        self.db
+            .transaction((self, review, &doc, fallback_name, &cid), |session, ctx| {
+                let (store, review, doc, fallback, cid) = *ctx;
+                async move {
+                    match store.reviews().insert_one(doc).session(&mut *session).await {
+                        Err(e) if is_duplicate_key(&e) => {
+                            return Ok(Err(ReviewError::AlreadyReviewed));
+                        }
+                        other => other?,
+                    };
+                    // Not a change of the order: no version bump, no order event.
+                    let marked = store
+                        .orders()
+                        .update_one(
+                            doc! {"_id": &review.order_id, "userId": &review.user_id,
+                            "stuffId": &review.stuff_id, "status": "complete"},
+                            doc! {"$set": {"reviewed": true}},
+                        )
+                        .session(&mut *session)
+                        .await?;
+                    if marked.matched_count != 1 {
+                        return Ok(Err(ReviewError::NotComplete));
+                    }
+                    let name = user_name_or(&store.db, session, &review.user_id, fallback).await?;
+                    enqueue(&store.db, session, &review_event(review, cid.clone())).await?;
+                    Ok(Ok(NamedReview {
+                        review: review.clone(),
+                        buyer_name: Some(name),
+                    }))
+                }
+                .boxed()
+            })
+            .await
+            .map_err(anyhow::Error::from)?
+    }
+
+    async fn reviews_of(&self, stuff_id: &str, limit: u32) -> anyhow::Result<Vec<NamedReview>> {
+        let docs: Vec<Document> = self
+            .reviews()
+            .find(doc! {"stuffId": stuff_id})
+            .sort(doc! {"createdAt": -1, "_id": -1})
+            .limit(i64::from(limit))
+            .await?
+            .try_collect()
+            .await?;
+        let reviews: Vec<ReviewRecord> = docs
+            .into_iter()
+            .map(|d| Ok(from_document::<ReviewIn>(d)?.0))
+            .collect::<anyhow::Result<_>>()?;
+        // The buyers' names as the replica holds them now, in one read.
+        let mut buyers: Vec<&str> = reviews.iter().map(|r| r.user_id.as_str()).collect();
+        buyers.sort_unstable();
+        buyers.dedup();
+        let names: std::collections::HashMap<String, String> = self
+            .db
+            .collection::<Document>(USER_NAMES)
+            .find(doc! {"_id": {"$in": buyers}})
+            .await?
+            .try_collect::<Vec<Document>>()
+            .await?
+            .into_iter()
+            .filter_map(|d| {
+                Some((
+                    d.get_str("_id").ok()?.to_owned(),
+                    d.get_str("displayName").ok()?.to_owned(),
+                ))
+            })
+            .collect();
+        Ok(reviews
+            .into_iter()
+            .map(|review| NamedReview {
+                buyer_name: names.get(&review.user_id).cloned(),
+                review,
+            })
+            .collect())
+    }
+
     async fn stuff_taken(&self, stuff_id: &str, except: &str) -> anyhow::Result<bool> {
         let d = self
             .orders()
@@ -457,6 +603,7 @@ mod tests {
             price_cents: 1999,
             stuff_title: "Lamp".into(),
             paid_cents: None,
+            reviewed: false,
             stuff_version: Some(3),
             version: 2,
             created_at: from_db("2026-11-23T20:00:00Z").unwrap(),
@@ -483,6 +630,7 @@ mod tests {
             now.insert("stuffVersion", 3_i64);
             now.insert("stuffTitle", "Lamp");
             now.insert("paidCents", Bson::Null);
+            now.insert("reviewed", false);
             let d = order_doc(&o).unwrap();
             assert_eq!(d.get("stuffVersion"), now.get("stuffVersion"));
             assert_eq!(d, now);

@@ -1,10 +1,13 @@
 //! SQLite backend of [`OrderStore`].
 
-use super::{CreateError, OrderStore, Paid, SalesPage, StuffReplica, event_for, sale_of};
+use super::{
+    CreateError, NamedReview, OrderStore, Paid, ReviewError, SalesPage, StuffReplica, event_for,
+    review_event, sale_of,
+};
 use async_trait::async_trait;
 use ms_common::events::{
-    Event, EventEnvelope, OrderRecord, OrderStatus, SaleRecord, StuffStatus, UserRecord,
-    VersionCheck,
+    Event, EventEnvelope, OrderRecord, OrderStatus, ReviewRecord, SaleRecord, StuffStatus,
+    UserRecord, VersionCheck,
 };
 use ms_common::storage::sqlite::{self, Db, Migration, is_unique_violation};
 use ms_common::storage::{OutboxStore, db_version};
@@ -107,6 +110,25 @@ CREATE TABLE user_names (
 );",
     },
     Migration {
+        version: 9,
+        name: "reviews by verified buyers, and the orders they reviewed",
+        sql: "
+CREATE TABLE reviews (
+    id TEXT PRIMARY KEY,
+    order_id TEXT NOT NULL,
+    stuff_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
+    comment TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+-- One review per order: the database decides a second one.
+CREATE UNIQUE INDEX reviews_one_per_order ON reviews(order_id);
+-- review:list: a stuff's reviews, newest first.
+CREATE INDEX reviews_by_stuff ON reviews(stuff_id, created_at DESC, id DESC);
+ALTER TABLE orders ADD COLUMN reviewed INTEGER NOT NULL DEFAULT 0;",
+    },
+    Migration {
         version: 10,
         name: "sales: each order's seller, the fee and when it was paid",
         sql: "
@@ -141,6 +163,27 @@ fn sale_from(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<Option<SaleRecord>
     let buyer = row.try_get::<Option<String>, _>("buyer_name")?;
     Ok(Some(sale_of(&order, seller_id, fee, paid_at, buyer)))
 }
+
+/// A `reviews` row joined with its buyer's name.
+fn named_review(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<NamedReview> {
+    Ok(NamedReview {
+        review: ReviewRecord {
+            id: r.try_get("id")?,
+            order_id: r.try_get("order_id")?,
+            stuff_id: r.try_get("stuff_id")?,
+            user_id: r.try_get("user_id")?,
+            rating: r.try_get("rating")?,
+            comment: r.try_get("comment")?,
+            created_at: r.try_get("created_at")?,
+        },
+        buyer_name: r.try_get("display_name")?,
+    })
+}
+
+/// A review and its buyer's current name (an account not heard of has none).
+const REVIEW_SELECT: &str = "SELECT r.id, r.order_id, r.stuff_id, r.user_id, r.rating, r.comment,
+        r.created_at, n.display_name
+ FROM reviews r LEFT JOIN user_names n ON n.id = r.user_id";
 
 /// Orders in a SQLite database.
 #[derive(Clone)]
@@ -367,6 +410,73 @@ impl OrderStore for SqliteOrderStore {
         let changed = sqlite::apply_user_name(&mut tx, user).await?;
         tx.commit().await?;
         Ok(changed)
+    }
+
+    async fn create_review(
+        &self,
+        review: &ReviewRecord,
+        fallback_name: &str,
+        cid: Option<String>,
+    ) -> Result<NamedReview, ReviewError> {
+        let mut tx = self.db.begin_write().await.map_err(anyhow::Error::from)?;
+        let inserted = sqlx::query(
+            "INSERT INTO reviews (id, order_id, stuff_id, user_id, rating, comment, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&review.id)
+        .bind(&review.order_id)
+        .bind(&review.stuff_id)
+        .bind(&review.user_id)
+        .bind(review.rating)
+        .bind(&review.comment)
+        .bind(to_db(&review.created_at))
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => return Err(ReviewError::AlreadyReviewed),
+            other => other.map_err(anyhow::Error::from)?,
+        };
+        // Not a change of the order: no version bump, no order event.
+        let marked = sqlx::query(
+            "UPDATE orders SET reviewed = 1
+             WHERE id = ? AND user_id = ? AND stuff_id = ? AND status = 'complete'",
+        )
+        .bind(&review.order_id)
+        .bind(&review.user_id)
+        .bind(&review.stuff_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(anyhow::Error::from)?
+        .rows_affected();
+        if marked != 1 {
+            // Dropping the transaction rolls the review back.
+            return Err(ReviewError::NotComplete);
+        }
+        sqlite::user_name_or(&mut tx, &review.user_id, fallback_name)
+            .await
+            .map_err(anyhow::Error::from)?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{REVIEW_SELECT} WHERE r.id = ?"
+        )))
+        .bind(&review.id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(anyhow::Error::from)?;
+        let named = named_review(&row)?;
+        sqlite::enqueue(&mut tx, &review_event(review, cid)).await?;
+        tx.commit().await.map_err(anyhow::Error::from)?;
+        Ok(named)
+    }
+
+    async fn reviews_of(&self, stuff_id: &str, limit: u32) -> anyhow::Result<Vec<NamedReview>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{REVIEW_SELECT} WHERE r.stuff_id = ? ORDER BY r.created_at DESC, r.id DESC LIMIT ?"
+        )))
+        .bind(stuff_id)
+        .bind(i64::from(limit))
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(named_review).collect()
     }
 
     async fn stuff_taken(&self, stuff_id: &str, except: &str) -> anyhow::Result<bool> {

@@ -284,6 +284,7 @@ pub fn new_order(user_id: &str, price_cents: i64) -> OrderRecord {
         price_cents,
         stuff_title: "Notes".into(),
         paid_cents: None,
+        reviewed: false,
         stuff_version: None,
         version: 1,
         created_at: now,

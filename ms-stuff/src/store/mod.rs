@@ -8,6 +8,11 @@
 //!
 //! The order rules themselves ([`order_effect`]) are plain functions shared by both
 //! backends, so the backends only read, write and compare.
+//!
+//! Ratings: `review.created` adds one rating to its stuff's `rating_count` and
+//! `rating_sum` and recomputes `rating_rank` ([`rated`]) in the same transaction that
+//! records the review id as applied (`reviews_applied`), so a redelivered review counts
+//! once. It is not a change of the stuff: no version bump, no `stuff.*` event.
 
 pub mod mongo;
 pub mod sqlite;
@@ -18,8 +23,8 @@ use chrono::{DateTime, Utc};
 use ms_common::contract::StuffSort;
 use ms_common::contract::limits::FILES_MAX;
 use ms_common::events::{
-    DeliveryChange, Event, EventEnvelope, OrderRecord, OrderStatus, ReservationRefusal, StoredFile,
-    StuffRecord, StuffStatus, UserRecord,
+    DeliveryChange, Event, EventEnvelope, OrderRecord, OrderStatus, ReservationRefusal,
+    ReviewRecord, StoredFile, StuffRecord, StuffStatus, UserRecord, rating_rank,
 };
 use ms_common::storage::OutboxStore;
 use std::sync::Arc;
@@ -228,13 +233,31 @@ pub struct ListQuery {
     pub seller_id: Option<String>,
     /// Only what matches this search.
     pub search: Option<Search>,
-    /// The order: newest (`createdAt`, `id` descending), or by price (`priceCents` then
-    /// `id`, ascending or descending). `rating` orders as newest until reviews exist.
+    /// The order: newest (`createdAt`, `id` descending), by price (`priceCents` then
+    /// `id`, ascending or descending), or best rated (`ratingRank`, then newest).
     pub sort: StuffSort,
     /// Strictly after this item, in `sort` order.
     pub after: Option<Cursor>,
     /// At most this many items.
     pub limit: u32,
+}
+
+/// What applying a `review.created` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReviewOutcome {
+    /// The rating was added; the stuff as it is now.
+    Applied(Box<StuffRecord>),
+    /// This review was applied before: nothing changed.
+    Duplicate,
+    /// The review names a stuff this service has never listed: nothing changed.
+    UnknownStuff,
+}
+
+/// A stuff's rating fields after one more review of `rating` stars: `(count, sum, rank)`.
+pub fn rated(stuff: &StuffRecord, rating: i64) -> (i64, i64, i64) {
+    let count = stuff.rating_count + 1;
+    let sum = stuff.rating_sum + rating;
+    (count, sum, rating_rank(count, sum))
 }
 
 /// Which order event is being applied.
@@ -473,6 +496,9 @@ pub trait StuffStore: Send + Sync + 'static {
         now: DateTime<Utc>,
         correlation_id: Option<&str>,
     ) -> Result<OrderOutcome, StoreError>;
+    /// Adds a review's rating to its stuff per [`rated`], once per review id (the id is
+    /// recorded in the same transaction); the stuff's version stays.
+    async fn apply_review(&self, review: &ReviewRecord) -> Result<ReviewOutcome, StoreError>;
     /// The outbox of this store, for the relay.
     fn outbox(&self) -> Arc<dyn OutboxStore>;
 }
@@ -513,6 +539,10 @@ mod tests {
             has_secret_note: false,
             course: None,
             seller_name: None,
+            rating_count: 0,
+            rating_sum: 0,
+            rating_rank: 0,
+            cover: None,
         }
     }
 

@@ -3,13 +3,14 @@
 //!
 //! Collections: `stuff` (one document per stuff, `_id` = id; `orderEvents` counts the
 //! order events applied to it, written only so they conflict), `order_versions` (`_id` =
-//! order id: last applied version, status and stuff of every order heard of), `outbox`.
+//! order id: last applied version, status and stuff of every order heard of),
+//! `reviews_applied` (`_id` = review id: every review counted in a rating), `outbox`.
 //! Transactions that hit a write conflict (`TransientTransactionError`) are run again.
 
 use super::{
-    Edit, FileEdit, FileEdited, ListQuery, OrderChange, OrderOutcome, Search, SearchScope,
-    StoreError, StuffStore, created_event, delivery_event, edit_refusal, file_effect, order_effect,
-    refused_event, reservation_refusal, updated_event,
+    Edit, FileEdit, FileEdited, ListQuery, OrderChange, OrderOutcome, ReviewOutcome, Search,
+    SearchScope, StoreError, StuffStore, created_event, delivery_event, edit_refusal, file_effect,
+    order_effect, rated, refused_event, reservation_refusal, updated_event,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -20,9 +21,10 @@ use mongodb::{ClientSession, Collection, IndexModel};
 use ms_common::contract::StuffSort;
 use ms_common::contract::UNKNOWN_SELLER_NAME;
 use ms_common::events::{
-    OrderRecord, OrderStatus, StoredFile, StuffRecord, StuffStatus, UserRecord, VersionCheck,
+    OrderRecord, OrderStatus, ReviewRecord, StoredFile, StuffRecord, StuffStatus, UserRecord,
+    VersionCheck,
 };
-use ms_common::storage::mongo::{Db, apply_user_name, enqueue, user_name_or};
+use ms_common::storage::mongo::{Db, apply_user_name, enqueue, is_duplicate_key, user_name_or};
 use ms_common::storage::{OutboxStore, db_version};
 use ms_common::time::to_db;
 use serde::{Deserialize, Serialize};
@@ -61,11 +63,21 @@ impl MongoStuffStore {
             doc! {"course": 1, "createdAt": -1, "_id": -1},
             doc! {"course": 1, "priceCents": 1, "_id": 1},
             doc! {"priceCents": 1, "_id": 1},
+            // stuff:list {sort: rating}: best rated first, ties newest first.
+            doc! {"ratingRank": -1, "createdAt": -1, "_id": -1},
         ] {
             stuff
                 .create_index(IndexModel::builder().keys(keys).build())
                 .await?;
         }
+        // Stuff listed before ratings existed has no rating fields: give them theirs, so the
+        // rating order's range filters (which skip a missing field) see every stuff.
+        stuff
+            .update_many(
+                doc! {"ratingRank": {"$exists": false}},
+                doc! {"$set": {"ratingCount": 0_i64, "ratingSum": 0_i64, "ratingRank": 0_i64}},
+            )
+            .await?;
         db.collection::<Document>("order_versions")
             .create_index(
                 IndexModel::builder()
@@ -342,6 +354,13 @@ struct StuffDoc {
     cover: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     seller_name: Option<String>,
+    // Absent from documents written before ratings existed (backfilled by `open`).
+    #[serde(default)]
+    rating_count: i64,
+    #[serde(default)]
+    rating_sum: i64,
+    #[serde(default)]
+    rating_rank: i64,
 }
 
 /// A stuff to write, in [`StuffDoc`]'s layout.
@@ -495,6 +514,31 @@ impl StuffStore for MongoStuffStore {
         }
         // Keyset pagination: strictly after the cursor's item in the list's order
         // (`createdAt` is `to_db` text: string order is time order).
+        if q.sort == StuffSort::Rating {
+            // Best rated first, ties newest first: three keys, all descending.
+            if let Some(c) = &q.after {
+                let at = to_db(&c.created_at);
+                filter.insert(
+                    "$or",
+                    vec![
+                        Bson::Document(doc! {"ratingRank": {"$lt": c.key}}),
+                        Bson::Document(doc! {"ratingRank": c.key, "createdAt": {"$lt": &at}}),
+                        Bson::Document(
+                            doc! {"ratingRank": c.key, "createdAt": &at, "_id": {"$lt": &c.id}},
+                        ),
+                    ],
+                );
+            }
+            let docs: Vec<Document> = self
+                .stuff()
+                .find(filter)
+                .sort(doc! {"ratingRank": -1, "createdAt": -1, "_id": -1})
+                .limit(i64::from(q.limit))
+                .await?
+                .try_collect()
+                .await?;
+            return docs.into_iter().map(stuff_from).collect();
+        }
         let (key, dir) = match q.sort {
             StuffSort::Newest | StuffSort::Rating => ("createdAt", -1),
             StuffSort::PriceAsc => ("priceCents", 1),
@@ -505,7 +549,7 @@ impl StuffStore for MongoStuffStore {
             let at: Bson = if key == "createdAt" {
                 to_db(&c.created_at).into()
             } else {
-                c.price_cents.into()
+                c.key.into()
             };
             filter.insert(
                 "$or",
@@ -585,6 +629,60 @@ impl StuffStore for MongoStuffStore {
         Ok(Some((stuff_from(d)?, note)))
     }
 
+    async fn apply_review(&self, review: &ReviewRecord) -> Result<ReviewOutcome, StoreError> {
+        self.db
+            .transaction((self, review), |session, ctx| {
+                let (store, review) = *ctx;
+                async move {
+                    let applied = store
+                        .db
+                        .collection::<Document>("reviews_applied")
+                        .insert_one(doc! {"_id": &review.id, "stuffId": &review.stuff_id, "rating": review.rating})
+                        .session(&mut *session)
+                        .await;
+                    match applied {
+                        // Aborting writes nothing: the review was counted before.
+                        Err(e) if is_duplicate_key(&e) => {
+                            return Ok(Err(Ok(ReviewOutcome::Duplicate)));
+                        }
+                        other => other?,
+                    };
+                    let Some(current) = store
+                        .stuff()
+                        .find_one(doc! {"_id": &review.stuff_id})
+                        .session(&mut *session)
+                        .await?
+                    else {
+                        return Ok(Err(Ok(ReviewOutcome::UnknownStuff)));
+                    };
+                    let stuff = match stuff_from(current) {
+                        Ok(s) => s,
+                        Err(e) => return Ok(Err(Err(e))),
+                    };
+                    let (count, sum, rank) = rated(&stuff, review.rating);
+                    // Not a change of the stuff: its version and `updatedAt` stay. A
+                    // concurrent writer of this document makes the transaction run again.
+                    let updated = store
+                        .stuff()
+                        .find_one_and_update(
+                            doc! {"_id": &stuff.id},
+                            doc! {"$set": {"ratingCount": count, "ratingSum": sum, "ratingRank": rank}},
+                        )
+                        .return_document(ReturnDocument::After)
+                        .session(&mut *session)
+                        .await?;
+                    match updated.map(stuff_from) {
+                        Some(Ok(s)) => Ok(Ok(ReviewOutcome::Applied(Box::new(s)))),
+                        Some(Err(e)) => Ok(Err(Err(e))),
+                        None => Ok(Err(Ok(ReviewOutcome::UnknownStuff))),
+                    }
+                }
+                .boxed()
+            })
+            .await?
+            .or_else(|aborted| aborted)
+    }
+
     fn outbox(&self) -> Arc<dyn OutboxStore> {
         self.db.outbox()
     }
@@ -624,6 +722,10 @@ mod tests {
             has_secret_note: true,
             course: None,
             seller_name: None,
+            rating_count: 0,
+            rating_sum: 0,
+            rating_rank: 0,
+            cover: None,
         }
     }
 
@@ -664,6 +766,9 @@ mod tests {
             // What documents held before courses, plus `course`.
             let mut expected = old_doc(&s);
             expected.insert("course", Bson::Null);
+            for rating in ["ratingCount", "ratingSum", "ratingRank"] {
+                expected.insert(rating, 0_i64);
+            }
             assert_eq!(d, expected);
             assert_eq!(stuff_from(d).unwrap(), s);
             // A document from before courses reads as having none.

@@ -4,14 +4,16 @@
 //! (order events, classifying a refused edit) sees no interleaved writer.
 
 use super::{
-    Edit, FileEdit, FileEdited, ListQuery, OrderChange, OrderOutcome, SearchScope, StoreError,
-    StuffStore, created_event, delivery_event, edit_refusal, file_effect, order_effect,
-    refused_event, reservation_refusal, updated_event,
+    Edit, FileEdit, FileEdited, ListQuery, OrderChange, OrderOutcome, ReviewOutcome, SearchScope,
+    StoreError, StuffStore, created_event, delivery_event, edit_refusal, file_effect, order_effect,
+    rated, refused_event, reservation_refusal, updated_event,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ms_common::contract::{StuffSort, UNKNOWN_SELLER_NAME};
-use ms_common::events::{OrderRecord, OrderStatus, StuffRecord, UserRecord, VersionCheck};
+use ms_common::events::{
+    OrderRecord, OrderStatus, ReviewRecord, StuffRecord, UserRecord, VersionCheck,
+};
 use ms_common::storage::sqlite::{self, Db, Migration};
 use ms_common::storage::{OutboxStore, db_version};
 use ms_common::time::to_db;
@@ -148,6 +150,22 @@ CREATE TABLE user_names (
 ALTER TABLE stuff ADD COLUMN seller_name TEXT;",
     },
     Migration {
+        version: 7,
+        name: "ratings from reviews, and the best rated first",
+        sql: "
+ALTER TABLE stuff ADD COLUMN rating_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE stuff ADD COLUMN rating_sum INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE stuff ADD COLUMN rating_rank INTEGER NOT NULL DEFAULT 0;
+-- stuff:list {sort: rating}: best rated first, ties newest first.
+CREATE INDEX stuff_rating ON stuff(rating_rank DESC, created_at DESC, id DESC);
+-- Every review counted, so a redelivered review.created counts once.
+CREATE TABLE reviews_applied (
+    review_id TEXT PRIMARY KEY,
+    stuff_id TEXT NOT NULL,
+    rating INTEGER NOT NULL
+);",
+    },
+    Migration {
         version: 8,
         name: "covers: the object of each stuff's thumbnail",
         sql: "ALTER TABLE stuff ADD COLUMN cover TEXT;",
@@ -168,7 +186,7 @@ fn fts_query(words: &[String], column: Option<&str>) -> String {
 }
 
 /// What a read returns: the record's fields (`has_secret_note` computed, the note never).
-const COLUMNS: &str = "id, title, description, price_cents, seller_id, status, order_id, version, created_at, updated_at, files, secret_note IS NOT NULL AS has_secret_note, course, seller_name, cover";
+const COLUMNS: &str = "id, title, description, price_cents, seller_id, status, order_id, version, created_at, updated_at, files, secret_note IS NOT NULL AS has_secret_note, course, seller_name, rating_count, rating_sum, rating_rank, cover";
 
 /// The catalogue in a SQLite database.
 #[derive(Clone)]
@@ -236,6 +254,26 @@ fn list_sql(q: &ListQuery, prefix: &str) -> QueryBuilder<Sqlite> {
         }
     }
     // Keyset pagination: strictly after the cursor's item in the list's order.
+    if q.sort == StuffSort::Rating {
+        // Best rated first, ties newest first: three keys, all descending.
+        if let Some(c) = &q.after {
+            let at = to_db(&c.created_at);
+            sql.push(" AND (rating_rank < ")
+                .push_bind(c.key)
+                .push(" OR (rating_rank = ")
+                .push_bind(c.key)
+                .push(" AND (created_at < ")
+                .push_bind(at.clone())
+                .push(" OR (created_at = ")
+                .push_bind(at)
+                .push(" AND id < ")
+                .push_bind(c.id.clone())
+                .push("))))");
+        }
+        sql.push(" ORDER BY rating_rank DESC, created_at DESC, id DESC LIMIT ")
+            .push_bind(i64::from(q.limit));
+        return sql;
+    }
     let (key, order) = match q.sort {
         StuffSort::Newest | StuffSort::Rating => ("created_at", "DESC"),
         StuffSort::PriceAsc => ("price_cents", "ASC"),
@@ -247,7 +285,7 @@ fn list_sql(q: &ListQuery, prefix: &str) -> QueryBuilder<Sqlite> {
             if key == "created_at" {
                 sql.push_bind(to_db(&c.created_at));
             } else {
-                sql.push_bind(c.price_cents);
+                sql.push_bind(c.key);
             }
         };
         sql.push(format!(" AND ({key} {beyond} "));
@@ -537,6 +575,42 @@ impl StuffStore for SqliteStuffStore {
         Ok(Some((StuffRecord::from_row(&row)?, note)))
     }
 
+    async fn apply_review(&self, review: &ReviewRecord) -> Result<ReviewOutcome, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let recorded = sqlx::query(
+            "INSERT INTO reviews_applied (review_id, stuff_id, rating) VALUES (?, ?, ?)
+             ON CONFLICT(review_id) DO NOTHING",
+        )
+        .bind(&review.id)
+        .bind(&review.stuff_id)
+        .bind(review.rating)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if recorded == 0 {
+            return Ok(ReviewOutcome::Duplicate);
+        }
+        let Some(stuff) = get_in(&mut tx, &review.stuff_id).await? else {
+            // Dropping the transaction forgets the review id too.
+            return Ok(ReviewOutcome::UnknownStuff);
+        };
+        let (count, sum, rank) = rated(&stuff, review.rating);
+        // Not a change of the stuff: its version and `updatedAt` stay.
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE stuff SET rating_count = ?, rating_sum = ?, rating_rank = ? WHERE id = ?
+             RETURNING {COLUMNS}"
+        )))
+        .bind(count)
+        .bind(sum)
+        .bind(rank)
+        .bind(&stuff.id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let updated = StuffRecord::from_row(&row)?;
+        tx.commit().await?;
+        Ok(ReviewOutcome::Applied(Box::new(updated)))
+    }
+
     fn outbox(&self) -> Arc<dyn OutboxStore> {
         self.db.outbox()
     }
@@ -606,6 +680,25 @@ mod tests {
                 "priceDesc",
                 page(|q| q.sort = StuffSort::PriceDesc),
                 "stuff_price",
+            ),
+            (
+                "rating",
+                page(|q| q.sort = StuffSort::Rating),
+                "stuff_rating",
+            ),
+            (
+                "rating, next page",
+                page(|q| {
+                    q.sort = StuffSort::Rating;
+                    q.after = Some(crate::domain::Cursor {
+                        order: crate::domain::ListOrder::Sort(StuffSort::Rating),
+                        phase: 0,
+                        created_at: Utc::now(),
+                        key: 500_000,
+                        id: "s".into(),
+                    });
+                }),
+                "stuff_rating",
             ),
             (
                 "q",

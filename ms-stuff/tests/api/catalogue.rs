@@ -37,7 +37,9 @@ async fn create_get_list_and_update() {
             "updatedAt",
             "files",
             "hasSecretNote",
-            "course"
+            "course",
+            "coverUrl",
+            "rating"
         ]),
         "exactly the contract's Stuff shape"
     );

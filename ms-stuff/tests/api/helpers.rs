@@ -250,6 +250,7 @@ pub fn order(id: &str, stuff_id: &str, status: OrderStatus, version: u64) -> Ord
         price_cents: 1000,
         stuff_title: "Notes".into(),
         paid_cents: None,
+        reviewed: false,
         stuff_version: None,
         version,
         created_at: Utc::now(),
