@@ -147,6 +147,11 @@ pub struct StuffRecord {
     /// The course it is for (upper-case, e.g. `CS 101`), if the seller named one.
     #[serde(default)]
     pub course: Option<String>,
+    /// The object holding the cover thumbnail ([`crate::files::cover_key`]), if the seller
+    /// gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[sqlx(default)]
+    pub cover: Option<String>,
     /// The seller's display name as ms-stuff's replica of accounts knew it when the
     /// record was read (`None` for a seller it has not heard of).
     #[serde(default, skip_serializing_if = "Option::is_none")]

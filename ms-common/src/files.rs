@@ -220,6 +220,32 @@ pub fn new_object_key(stuff_id: &str) -> String {
     format!("files/{safe}/{}", uuid::Uuid::now_v7().simple())
 }
 
+/// Where a stuff's cover thumbnail lives: named by the hash of its bytes, so a URL never
+/// shows other bytes than the first time and may be cached for good.
+pub fn cover_key(stuff_id: &str, sha256_hex: &str) -> String {
+    let hash: String = sha256_hex.chars().take(32).collect();
+    format!("covers/{stuff_id}/{hash}.jpg")
+}
+
+/// The stuff a key made by [`cover_key`] belongs to; `None` for anything else (a key that
+/// does not have exactly that shape is never recorded or served).
+pub fn cover_stuff(key: &str) -> Option<&str> {
+    let (stuff, name) = key.strip_prefix("covers/")?.split_once('/')?;
+    let hash = name.strip_suffix(".jpg")?;
+    let stuff_ok = !stuff.is_empty()
+        && stuff.len() <= crate::contract::limits::ID_MAX
+        && stuff.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let hash_ok = hash.len() == 32 && hash.chars().all(|c| c.is_ascii_hexdigit());
+    (stuff_ok && hash_ok).then_some(stuff)
+}
+
+/// The public URL of a cover stored under `key` (`/api/covers/…`, served by ms-router).
+pub fn cover_url(key: &str) -> Option<String> {
+    cover_stuff(key)?;
+    key.strip_prefix("covers/")
+        .map(|rest| format!("/api/covers/{rest}"))
+}
+
 /// The stuff an object key made by [`new_object_key`] belongs to; `None` for any other
 /// key (which is then nobody's to sweep).
 pub fn object_stuff(key: &str) -> Option<&str> {

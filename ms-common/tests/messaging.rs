@@ -393,7 +393,8 @@ impl RpcHandler for Echo {
             | StuffAction::FileOrphans
             | StuffAction::Delivery
             | StuffAction::Withdraw
-            | StuffAction::Mine => Err(ApiError::forbidden("Not here")),
+            | StuffAction::Mine
+            | StuffAction::Cover => Err(ApiError::forbidden("Not here")),
         }
     }
 }

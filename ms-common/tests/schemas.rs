@@ -231,6 +231,7 @@ fn stuff(status: StuffStatus, order_id: Option<&str>) -> StuffRecord {
         rating_count: 0,
         rating_sum: 0,
         rating_rank: 0,
+        cover: None,
     }
 }
 

@@ -149,6 +149,7 @@ impl Ctx {
             rating_count: 0,
             rating_sum: 0,
             rating_rank: 0,
+            cover: None,
         };
         let ev = if version == 1 {
             Event::StuffCreated(rec)

@@ -54,6 +54,7 @@ pub fn routes(state: AppState) -> Router {
             state.cfg.max_payload_bytes,
         ))
         .merge(crate::files::routes(&state))
+        .merge(crate::covers::routes())
         .merge(
             Router::new()
                 .route("/api/payments/stripe-webhook", post(stripe_webhook))

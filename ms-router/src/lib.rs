@@ -12,6 +12,7 @@
 
 pub mod allowance;
 pub mod client;
+pub mod covers;
 pub mod fanout;
 pub mod files;
 pub mod http;

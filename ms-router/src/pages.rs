@@ -150,6 +150,7 @@ fn head_of(stuff: &Stuff, currency: &str) -> String {
         "name": stuff.title,
         "description": about,
         "category": stuff.course,
+        "image": stuff.cover_url,
         "offers": {
             "@type": "Offer",
             "price": price,
@@ -181,6 +182,12 @@ fn head_of(stuff: &Stuff, currency: &str) -> String {
         head,
         r#"<meta property="product:price:currency" content="{currency}" />"#
     );
+    // The cover, by its path (a Host header is not trusted to build an absolute URL into
+    // a page shared caches keep; crawlers resolve it against the page's own URL).
+    if let Some(cover) = &stuff.cover_url {
+        let cover = escape_html(cover);
+        let _ = writeln!(head, r#"<meta property="og:image" content="{cover}" />"#);
+    }
     let _ = writeln!(head, r#"<meta name="twitter:card" content="summary" />"#);
     let _ = writeln!(
         head,
@@ -241,6 +248,7 @@ mod tests {
             files: vec![],
             has_secret_note: true,
             course: Some("CS 101".into()),
+            cover_url: None,
             rating: ms_common::contract::StuffRating::of(0, 0),
         }
     }

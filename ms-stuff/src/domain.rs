@@ -503,6 +503,8 @@ pub struct StuffPatch {
     /// Take it out of the catalogue (`stuff:withdraw`): an edit like any other, allowed on
     /// the same terms (the seller's, while available), that sets the status `withdrawn`.
     pub withdraw: bool,
+    /// New cover thumbnail: its object key (`stuff:cover`, checked by the service).
+    pub cover: Option<String>,
 }
 
 impl StuffPatch {
@@ -514,6 +516,7 @@ impl StuffPatch {
             && self.secret_note.is_none()
             && self.course.is_none()
             && !self.withdraw
+            && self.cover.is_none()
     }
 
     /// The patch of `stuff:withdraw`.
@@ -552,6 +555,7 @@ impl UpdateStuff {
             secret_note: f.nullable("secretNote", SecretNote::parse, &mut errors),
             course: f.nullable("course", Course::parse_optional, &mut errors),
             withdraw: false,
+            cover: None,
         };
         let nothing = errors.is_empty() && id.is_some() && patch.is_empty();
         if nothing {

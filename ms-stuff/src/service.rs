@@ -216,6 +216,7 @@ impl StuffService {
             course: input.course.as_ref().map(|c| c.as_str().to_owned()),
             // The name to show if no account event told ms-stuff of this seller yet.
             seller_name: Some(default_display_name(&caller.email)),
+            cover: None,
             rating_count: 0,
             rating_sum: 0,
             rating_rank: 0,
@@ -278,6 +279,50 @@ impl StuffService {
             Err(e) => return Err(api_error(e)),
         };
         stuff_json(&rec)
+    }
+
+    /// `stuff:cover` (router, after the thumbnail is stored): the seller makes it the
+    /// cover. An edit like `stuff:update` (same refusals), a compare-and-set on the version
+    /// read so the reply names exactly the cover it replaced (for the router to delete).
+    #[tracing::instrument(skip_all)]
+    async fn cover(&self, ctx: &RpcContext, payload: Value) -> Result<Value, ApiError> {
+        let caller = ctx.require_user()?;
+        let input: contract::CoverSetRequest = ms_common::messaging::parse_payload(payload)?;
+        if ms_common::files::cover_stuff(&input.object) != Some(input.stuff_id.as_str()) {
+            return Err(ApiError::field("object", "Not a cover of this stuff"));
+        }
+        let patch = StuffPatch {
+            cover: Some(input.object.clone()),
+            ..StuffPatch::default()
+        };
+        for _ in 0..3 {
+            let before = self.existing(&input.stuff_id).await?;
+            let edited = self
+                .store
+                .edit(&Edit {
+                    id: &input.stuff_id,
+                    editor_id: &caller.id,
+                    expected_version: Some(before.version),
+                    patch: &patch,
+                    now: now(),
+                    correlation_id: ctx.correlation_id.as_deref(),
+                })
+                .await;
+            match edited {
+                Ok(rec) => {
+                    tracing::info!(stuff_id = %rec.id, version = rec.version, "cover set");
+                    let replaced = before.cover.filter(|old| *old != input.object);
+                    return serde_json::to_value(contract::CoverSet {
+                        stuff: contract::Stuff::from(rec),
+                        replaced,
+                    })
+                    .map_err(ApiError::internal_from);
+                }
+                Err(StoreError::VersionConflict) => continue,
+                Err(e) => return Err(api_error(e)),
+            }
+        }
+        Err(api_error(StoreError::VersionConflict))
     }
 
     /// `stuff:mine`: the caller's listings in every status, newest first.
@@ -497,6 +542,7 @@ impl RpcHandler for StuffService {
             StuffAction::FileCheck => self.file_check(&ctx, payload).await,
             StuffAction::FileAttach => self.file_attach(&ctx, payload).await,
             StuffAction::FileRemove => self.file_remove(&ctx, payload).await,
+            StuffAction::Cover => self.cover(&ctx, payload).await,
             StuffAction::FileOrphans => self.file_orphans(payload).await,
             StuffAction::Delivery => self.delivery(&ctx, payload).await,
         }

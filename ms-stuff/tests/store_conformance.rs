@@ -44,6 +44,7 @@ fn stuff(seller: &str, title: &str, created_at: DateTime<Utc>) -> StuffRecord {
         rating_count: 0,
         rating_sum: 0,
         rating_rank: 0,
+        cover: None,
     }
 }
 
@@ -212,6 +213,7 @@ async fn edits_compare_and_set(store: &Arc<dyn StuffStore>) {
         secret_note: None,
         course: None,
         withdraw: false,
+        cover: None,
     };
     let e = edit(&s.id, "ann", Some(1), &patch);
     let v2 = store.edit(&e).await.unwrap();

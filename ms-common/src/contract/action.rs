@@ -121,6 +121,8 @@ service_actions! {
         FileCheck = "stuff:file-check", mutates: false, relayed: false;
         /// Record an uploaded file or a new version (router, after storing bytes).
         FileAttach = "stuff:file-attach", mutates: true, relayed: false;
+        /// Make a stored thumbnail the stuff's cover (router's `POST …/cover`).
+        Cover = "stuff:cover", mutates: true, relayed: false;
         /// Take a file off a stuff (router's `DELETE`).
         FileRemove = "stuff:file-remove", mutates: true, relayed: false;
         /// Which of these stored objects does no file point at? (router's orphan sweeper)

@@ -34,6 +34,13 @@ pub const EMAIL_MIN: usize = 3;
 pub const EMAIL_MAX: usize = 254;
 /// Most sales `order:sales` lists (the newest; the total counts every sale).
 pub const SALES_MAX: u32 = 500;
+/// Largest cover image upload (PNG, JPEG or WebP), in bytes.
+pub const COVER_MAX_BYTES: usize = 5 * 1024 * 1024;
+/// Longest side of a stored cover thumbnail, in pixels.
+pub const COVER_SIDE: u32 = 480;
+/// Largest width or height of an image the router decodes for a cover (a small file can
+/// declare a huge canvas: the decoder is stopped before it allocates one).
+pub const COVER_DECODE_SIDE_MAX: u32 = 12_000;
 /// Shortest display name a user may choose, in characters after trimming.
 pub const DISPLAY_NAME_MIN: usize = 2;
 /// Longest display name, in characters (also the most of an e-mail's local part used as

@@ -197,6 +197,9 @@ pub struct Stuff {
     /// The course it is for, upper-case (`CS 101`); `null` when none was named.
     #[schemars(length(min = limits::COURSE_MIN, max = limits::COURSE_MAX))]
     pub course: Option<String>,
+    /// The URL of its cover thumbnail (JPEG, at most 480 px a side; cached for good), or
+    /// `null`.
+    pub cover_url: Option<String>,
     /// What its buyers' reviews say.
     pub rating: StuffRating,
 }
@@ -222,6 +225,7 @@ impl From<StuffRecord> for Stuff {
             files: s.files.into_iter().map(|f| f.meta).collect(),
             has_secret_note: s.has_secret_note,
             course: s.course,
+            cover_url: s.cover.as_deref().and_then(crate::files::cover_url),
             rating: StuffRating::of(s.rating_count, s.rating_sum),
         }
     }
@@ -497,6 +501,41 @@ pub struct Sales {
 pub fn platform_fee(paid_cents: i64, percent: u8) -> i64 {
     let paid = paid_cents.max(0);
     (paid.saturating_mul(i64::from(percent)) + 50) / 100
+}
+
+/// The 400 for a cover that is not an image StuffMart takes (CONTRACT.md).
+pub const INVALID_COVER: &str = "Cover must be a PNG, JPEG or WebP image";
+
+/// Internal (router → ms-stuff) `stuff:cover` payload: make the stored thumbnail `object`
+/// the stuff's cover (the seller's, like `stuff:update`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CoverSetRequest {
+    /// The stuff.
+    #[schemars(length(min = 1, max = limits::ID_MAX))]
+    pub stuff_id: String,
+    /// The thumbnail's object key (`covers/<stuffId>/<hash>.jpg`).
+    #[schemars(length(min = 1, max = limits::OBJECT_KEY_MAX))]
+    pub object: String,
+}
+
+/// Internal `stuff:cover` reply: the stuff with its new cover, and the object of the cover
+/// it replaced (for the router to delete).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CoverSet {
+    /// The stuff as it is now.
+    pub stuff: Stuff,
+    /// The previous cover's object, if it had another one.
+    pub replaced: Option<String>,
+}
+
+/// `POST /api/stuff/{id}/cover` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CoverReply {
+    /// The new cover's URL.
+    pub cover_url: String,
 }
 
 /// Internal (router → ms-stuff) `stuff:file-check` payload: may the caller upload to this
@@ -1075,6 +1114,9 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         output::<StuffRating>("StuffRating"),
         output::<DeliveryUpdated>("DeliveryUpdated"),
         output::<Sale>("Sale"),
+        input::<CoverSetRequest>("CoverSetRequest"),
+        output::<CoverSet>("CoverSet"),
+        output::<CoverReply>("CoverReply"),
         output::<Sales>("Sales"),
         output::<crate::events::SaleRecord>("SaleRecord"),
         output::<FileReply>("FileReply"),

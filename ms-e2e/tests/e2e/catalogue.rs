@@ -38,6 +38,7 @@ async fn create_get_list_update_and_every_refusal() {
         keys,
         [
             "course",
+            "coverUrl",
             "createdAt",
             "description",
             "files",

@@ -45,7 +45,7 @@ async fn acks_and_pushes_are_pinned_as_text() {
     assert_eq!(
         packet(&cs, "30["),
         format!(
-            r#"30[{{"data":{{"id":"{id}","title":"Pinned notes","description":"All of it","priceCents":1500,"sellerId":"{seller}","seller":{{"id":"{seller}","displayName":"pin-seller"}},"status":"available","version":1,"createdAt":"{c_at}","updatedAt":"{u_at}","files":[],"hasSecretNote":true,"course":"CS 101","rating":{{"average":0.0,"count":0}}}}}}]"#
+            r#"30[{{"data":{{"id":"{id}","title":"Pinned notes","description":"All of it","priceCents":1500,"sellerId":"{seller}","seller":{{"id":"{seller}","displayName":"pin-seller"}},"status":"available","version":1,"createdAt":"{c_at}","updatedAt":"{u_at}","files":[],"hasSecretNote":true,"course":"CS 101","coverUrl":null,"rating":{{"average":0.0,"count":0}}}}}}]"#
         )
     );
 
@@ -54,7 +54,7 @@ async fn acks_and_pushes_are_pinned_as_text() {
     assert_eq!(
         packet(&viewer, r#"2["stuff:created""#),
         format!(
-            r#"2["stuff:created",{{"id":"{id}","title":"Pinned notes","description":"All of it","priceCents":1500,"sellerId":"{seller}","seller":{{"id":"{seller}","displayName":"pin-seller"}},"status":"available","version":1,"createdAt":"{c_at}","updatedAt":"{u_at}","files":[],"hasSecretNote":true,"course":"CS 101","rating":{{"average":0.0,"count":0}}}}]"#
+            r#"2["stuff:created",{{"id":"{id}","title":"Pinned notes","description":"All of it","priceCents":1500,"sellerId":"{seller}","seller":{{"id":"{seller}","displayName":"pin-seller"}},"status":"available","version":1,"createdAt":"{c_at}","updatedAt":"{u_at}","files":[],"hasSecretNote":true,"course":"CS 101","coverUrl":null,"rating":{{"average":0.0,"count":0}}}}]"#
         )
     );
 
@@ -86,7 +86,7 @@ async fn acks_and_pushes_are_pinned_as_text() {
     assert_eq!(
         packet(&viewer, r#"2["stuff:updated""#),
         format!(
-            r#"2["stuff:updated",{{"id":"{id}","title":"Pinned notes","description":"All of it","priceCents":1500,"sellerId":"{seller}","seller":{{"id":"{seller}","displayName":"pin-seller"}},"status":"reserved","version":2,"createdAt":"{c_at}","updatedAt":"{r_at}","files":[],"hasSecretNote":true,"course":"CS 101","rating":{{"average":0.0,"count":0}}}}]"#
+            r#"2["stuff:updated",{{"id":"{id}","title":"Pinned notes","description":"All of it","priceCents":1500,"sellerId":"{seller}","seller":{{"id":"{seller}","displayName":"pin-seller"}},"status":"reserved","version":2,"createdAt":"{c_at}","updatedAt":"{r_at}","files":[],"hasSecretNote":true,"course":"CS 101","coverUrl":null,"rating":{{"average":0.0,"count":0}}}}]"#
         )
     );
 

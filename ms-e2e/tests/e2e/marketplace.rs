@@ -209,3 +209,134 @@ async fn a_sale_is_pushed_to_its_seller_and_listed_with_fee_and_earnings() {
     assert_eq!(bought["data"]["sales"], json!([]));
     sys.stop().await;
 }
+
+/// A PNG of `w` × `h` pixels of one colour.
+fn png(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbaImage::from_pixel(w, h, image::Rgba([200, 30, 30, 255]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgba8(img)
+        .write_to(&mut out, image::ImageFormat::Png)
+        .unwrap();
+    out.into_inner()
+}
+
+async fn post_cover(
+    url: &str,
+    token: Option<&str>,
+    stuff: &str,
+    name: &str,
+    bytes: Vec<u8>,
+) -> (StatusCode, Value) {
+    let part = reqwest::multipart::Part::bytes(bytes)
+        .file_name(name.to_owned())
+        .mime_str("image/png")
+        .unwrap();
+    let mut req = reqwest::Client::new()
+        .post(format!("{url}/api/stuff/{stuff}/cover"))
+        .multipart(reqwest::multipart::Form::new().part("file", part));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn covers_are_verified_resized_served_for_good_and_replaced() {
+    let sys = System::start(SystemOptions::default()).await.unwrap();
+    let url = sys.url().to_owned();
+    let (token, _) = sys.signup("cover-seller@example.com").await.unwrap();
+    let (other, _) = sys.signup("cover-other@example.com").await.unwrap();
+    let seller = sys.socket(0, Some(&token)).await.unwrap();
+    let viewer = sys.socket(0, None).await.unwrap();
+    let stuff = ask(
+        &seller,
+        "stuff:create",
+        json!({"title": "Slides", "priceCents": 500, "secretNote": "x"}),
+    )
+    .await["data"]
+        .clone();
+    assert_eq!(stuff["coverUrl"], Value::Null);
+    let id = stuff["id"].as_str().unwrap().to_owned();
+
+    // A big PNG becomes a JPEG thumbnail within 480 px, at a URL named by its bytes.
+    let (status, body) = post_cover(&url, Some(&token), &id, "slide.png", png(1600, 900)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let cover = body["coverUrl"].as_str().unwrap().to_owned();
+    assert!(cover.starts_with(&format!("/api/covers/{id}/")), "{cover}");
+    let r = reqwest::get(format!("{url}{cover}")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    assert_eq!(
+        r.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    let thumb = image::load_from_memory(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!((thumb.width(), thumb.height()), (480, 270));
+    // Every viewer hears of it; the stuff shows it.
+    viewer
+        .wait_for("stuff:updated", T, |s| s["coverUrl"] == cover.as_str())
+        .await
+        .unwrap();
+    let got = ask(&viewer, "stuff:get", json!({"id": id})).await;
+    assert_eq!(got["data"]["coverUrl"], cover.as_str());
+    // The shared page shows it.
+    let page = reqwest::get(format!("{url}/stuff/{id}")).await.unwrap();
+    if page.status() == StatusCode::OK {
+        let html = page.text().await.unwrap();
+        assert!(html.contains(&format!(
+            r#"<meta property="og:image" content="{cover}" />"#
+        )));
+    }
+
+    // Refusals: not an image (whatever its name says), too big, not the seller, no token,
+    // no such stuff; nothing changes.
+    let not_image = b"%PDF-1.7 not an image".to_vec();
+    let (status, body) = post_cover(&url, Some(&token), &id, "fake.png", not_image).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body["errors"][0]["message"],
+        "Cover must be a PNG, JPEG or WebP image"
+    );
+    assert_eq!(body["errors"][0]["field"], "file");
+    let mut huge = png(8, 8);
+    huge.resize(5 * 1024 * 1024 + 1, 0);
+    let (status, _) = post_cover(&url, Some(&token), &id, "huge.png", huge).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = post_cover(&url, Some(&other), &id, "x.png", png(10, 10)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["errors"][0]["message"], "You do not own this stuff");
+    let (status, _) = post_cover(&url, None, &id, "x.png", png(10, 10)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = post_cover(&url, Some(&token), "no-such-stuff", "x.png", png(10, 10)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let got = ask(&viewer, "stuff:get", json!({"id": id})).await;
+    assert_eq!(got["data"]["coverUrl"], cover.as_str(), "unchanged");
+
+    // A new cover replaces the old one, whose URL then answers 404.
+    let (status, body) = post_cover(&url, Some(&token), &id, "b.png", png(300, 600)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let second = body["coverUrl"].as_str().unwrap().to_owned();
+    assert_ne!(second, cover);
+    let r = reqwest::get(format!("{url}{second}")).await.unwrap();
+    let thumb = image::load_from_memory(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!((thumb.width(), thumb.height()), (240, 480));
+    assert_eq!(
+        reqwest::get(format!("{url}{cover}"))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    for bad in [
+        "/api/covers/x/..%2F..%2Fetc",
+        "/api/covers/x/y.jpg",
+        "/api/covers/a/b/c",
+    ] {
+        let r = reqwest::get(format!("{url}{bad}")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{bad}");
+    }
+    sys.stop().await;
+}

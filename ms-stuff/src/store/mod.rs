@@ -542,6 +542,7 @@ mod tests {
             rating_count: 0,
             rating_sum: 0,
             rating_rank: 0,
+            cover: None,
         }
     }
 

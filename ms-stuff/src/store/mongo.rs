@@ -133,6 +133,9 @@ impl MongoStuffStore {
         if let Some(course) = &e.patch.course {
             set.insert("course", course.as_ref().map(|c| c.as_str()));
         }
+        if let Some(cover) = &e.patch.cover {
+            set.insert("cover", cover.as_str());
+        }
         let update = doc! {"$set": set, "$inc": {"version": 1_i64}};
         let updated = self
             .update_announced(session, filter, update, e.correlation_id)
@@ -347,6 +350,8 @@ struct StuffDoc {
     has_secret_note: bool,
     #[serde(default)]
     course: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cover: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     seller_name: Option<String>,
     // Absent from documents written before ratings existed (backfilled by `open`).
@@ -720,6 +725,7 @@ mod tests {
             rating_count: 0,
             rating_sum: 0,
             rating_rank: 0,
+            cover: None,
         }
     }
 

@@ -165,6 +165,11 @@ CREATE TABLE reviews_applied (
     rating INTEGER NOT NULL
 );",
     },
+    Migration {
+        version: 8,
+        name: "covers: the object of each stuff's thumbnail",
+        sql: "ALTER TABLE stuff ADD COLUMN cover TEXT;",
+    },
 ];
 
 /// An FTS5 query where every word must match (as itself or the start of a longer word),
@@ -181,7 +186,7 @@ fn fts_query(words: &[String], column: Option<&str>) -> String {
 }
 
 /// What a read returns: the record's fields (`has_secret_note` computed, the note never).
-const COLUMNS: &str = "id, title, description, price_cents, seller_id, status, order_id, version, created_at, updated_at, files, secret_note IS NOT NULL AS has_secret_note, course, seller_name, rating_count, rating_sum, rating_rank";
+const COLUMNS: &str = "id, title, description, price_cents, seller_id, status, order_id, version, created_at, updated_at, files, secret_note IS NOT NULL AS has_secret_note, course, seller_name, rating_count, rating_sum, rating_rank, cover";
 
 /// The catalogue in a SQLite database.
 #[derive(Clone)]
@@ -393,6 +398,7 @@ impl StuffStore for SqliteStuffStore {
                  secret_note = CASE WHEN ?8 THEN ?9 ELSE secret_note END,
                  status = CASE WHEN ?10 THEN 'withdrawn' ELSE status END,
                  course = CASE WHEN ?11 THEN ?12 ELSE course END,
+                 cover = COALESCE(?13, cover),
                  version = version + 1,
                  updated_at = ?4
              WHERE id = ?5 AND seller_id = ?6 AND status = 'available'
@@ -421,6 +427,7 @@ impl StuffStore for SqliteStuffStore {
                 .as_ref()
                 .and_then(|c| c.as_ref().map(|c| c.as_str().to_owned())),
         )
+        .bind(e.patch.cover.as_deref())
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {

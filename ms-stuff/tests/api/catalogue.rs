@@ -38,6 +38,7 @@ async fn create_get_list_and_update() {
             "files",
             "hasSecretNote",
             "course",
+            "coverUrl",
             "rating"
         ]),
         "exactly the contract's Stuff shape"
