@@ -1,12 +1,16 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { ApiError } from './errors';
 import {
+  checkCover,
   checkFile,
+  COVER_INVALID,
   describeContentType,
   EMPTY_FILE,
+  FILE_REQUIRED,
   FILE_TOO_LARGE,
   FilesApi,
   formatBytes,
+  MAX_COVER_BYTES,
   MAX_FILE_BYTES,
   UploadCancelled,
   type UploadProgress,
@@ -192,7 +196,119 @@ describe('FilesApi.remove', () => {
   });
 });
 
+describe('FilesApi.uploadCover', () => {
+  const png = (size = 8, type = 'image/png', name = 'cover.png') => new File([new Uint8Array(size)], name, { type });
+  const json = (status: number, body: unknown) => new Response(JSON.stringify(body), { status });
+  const callOf = (fetchImpl: ReturnType<typeof vi.fn>, i = 0) => fetchImpl.mock.calls[i] as unknown as [string, RequestInit];
+
+  it('POSTs one multipart part named `file` with the bearer token; 200 resolves with the coverUrl', async () => {
+    const fetchImpl = vi.fn(async () => json(200, { coverUrl: '/api/covers/s%201/abc.jpg' }));
+    const files = new FilesApi({ getToken: () => 't1', refresh: async () => true, fetchImpl });
+    await expect(files.uploadCover('s 1', png())).resolves.toBe('/api/covers/s%201/abc.jpg');
+    expect(fetchImpl).toHaveBeenCalledTimes(1);
+    const [url, init] = callOf(fetchImpl);
+    expect(url).toBe('/api/stuff/s%201/cover');
+    expect(init.method).toBe('POST');
+    const headers = init.headers as Record<string, string>;
+    expect(headers.Authorization).toBe('Bearer t1');
+    expect(headers).not.toHaveProperty('Content-Type'); // the browser adds the multipart boundary
+    const body = init.body as FormData;
+    expect([...body.keys()]).toEqual(['file']);
+    const part = body.get('file') as File;
+    expect(part.name).toBe('cover.png');
+    expect(part.size).toBe(8);
+  });
+
+  it('a 400 on field `file` is an ApiError with the field message', async () => {
+    const fetchImpl = vi.fn(async () => json(400, { errors: [{ message: COVER_INVALID, field: 'file' }] }));
+    const files = new FilesApi({ getToken: () => 't1', refresh: async () => true, fetchImpl });
+    const err = (await files.uploadCover('s1', png()).catch((e: unknown) => e)) as ApiError;
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.status).toBe(400);
+    expect(err.fieldErrors()).toEqual({ file: COVER_INVALID });
+  });
+
+  it('on a 401 refreshes the token once and sends again with the new one', async () => {
+    let token = 'old';
+    const answers = [json(401, { errors: [{ message: 'Not authorized' }] }), json(200, { coverUrl: '/api/covers/s1/new.jpg' })];
+    const fetchImpl = vi.fn(async () => answers.shift()!);
+    const refresh = vi.fn(async () => {
+      token = 'new';
+      return true;
+    });
+    const files = new FilesApi({ getToken: () => token, refresh, fetchImpl });
+    await expect(files.uploadCover('s1', png())).resolves.toBe('/api/covers/s1/new.jpg');
+    expect(refresh).toHaveBeenCalledTimes(1);
+    expect(fetchImpl).toHaveBeenCalledTimes(2);
+    expect((callOf(fetchImpl, 1)[1].headers as Record<string, string>).Authorization).toBe('Bearer new');
+    expect((callOf(fetchImpl, 1)[1].body as FormData).get('file')).toBeInstanceOf(File);
+  });
+
+  it('a second 401 or a failed refresh is an error; no endless retries', async () => {
+    const fetchImpl = vi.fn(async () => json(401, { errors: [{ message: 'Not authorized' }] }));
+    const refresh = vi.fn(async () => true);
+    const files = new FilesApi({ getToken: () => 't', refresh, fetchImpl });
+    const err = (await files.uploadCover('s1', png()).catch((e: unknown) => e)) as ApiError;
+    expect(err.status).toBe(401);
+    expect(err.message).toBe('Not authorized');
+    expect(refresh).toHaveBeenCalledTimes(1);
+    expect(fetchImpl).toHaveBeenCalledTimes(2);
+
+    const once = vi.fn(async () => json(401, { errors: [{ message: 'Not authorized' }] }));
+    const failing = new FilesApi({ getToken: () => 't', refresh: async () => false, fetchImpl: once });
+    expect(((await failing.uploadCover('s1', png()).catch((e: unknown) => e)) as ApiError).status).toBe(401);
+    expect(once).toHaveBeenCalledTimes(1);
+  });
+
+  it('refuses a wrong type or more than 5 MiB without sending, with the server message', async () => {
+    const fetchImpl = vi.fn(async () => json(200, { coverUrl: '/x.jpg' }));
+    const files = new FilesApi({ getToken: () => 't', refresh: async () => true, fetchImpl });
+    const gif = png(8, 'image/gif', 'a.gif');
+    const big = { name: 'big.png', size: MAX_COVER_BYTES + 1, type: 'image/png' } as File;
+    for (const f of [gif, big]) {
+      const err = (await files.uploadCover('s1', f).catch((e: unknown) => e)) as ApiError;
+      expect(err.status).toBe(400);
+      expect(err.fieldErrors()).toEqual({ file: COVER_INVALID });
+    }
+    expect(fetchImpl).not.toHaveBeenCalled();
+  });
+
+  it('passes 403/404/409 messages through; a bare 413, a network failure and a body without coverUrl are errors too', async () => {
+    const cases: Array<[Response, number, string]> = [
+      [json(403, { errors: [{ message: 'You do not own this stuff' }] }), 403, 'You do not own this stuff'],
+      [json(404, { errors: [{ message: 'Stuff not found' }] }), 404, 'Stuff not found'],
+      [json(409, { errors: [{ message: 'This stuff has already been sold' }] }), 409, 'This stuff has already been sold'],
+      [new Response('<html>Request Entity Too Large</html>', { status: 413 }), 413, COVER_INVALID],
+      [json(200, {}), 500, 'Unexpected response from the server.'],
+    ];
+    for (const [res, status, message] of cases) {
+      const files = new FilesApi({ getToken: () => 't', refresh: async () => true, fetchImpl: async () => res });
+      const err = (await files.uploadCover('s1', png()).catch((e: unknown) => e)) as ApiError;
+      expect([err.status, err.message]).toEqual([status, message]);
+    }
+    const offline = new FilesApi({
+      getToken: () => 't',
+      refresh: async () => true,
+      fetchImpl: async () => {
+        throw new TypeError('Failed to fetch');
+      },
+    });
+    const err = (await offline.uploadCover('s1', png()).catch((e: unknown) => e)) as ApiError;
+    expect([err.status, err.kind]).toEqual([0, 'network']);
+  });
+});
+
 describe('file helpers', () => {
+  it('checkCover takes PNG, JPEG and WebP up to 5 MiB and says what the server would', () => {
+    expect(checkCover({ size: 1, type: 'image/png' })).toBeNull();
+    expect(checkCover({ size: MAX_COVER_BYTES, type: 'image/jpeg' })).toBeNull();
+    expect(checkCover({ size: 1, type: 'image/webp' })).toBeNull();
+    expect(checkCover({ size: MAX_COVER_BYTES + 1, type: 'image/png' })).toBe(COVER_INVALID);
+    expect(checkCover({ size: 1, type: 'image/gif' })).toBe(COVER_INVALID);
+    expect(checkCover({ size: 1, type: '' })).toBe(COVER_INVALID);
+    expect(checkCover(null)).toBe(FILE_REQUIRED);
+  });
+
   it('checkFile refuses files over 50 MiB and empty files', () => {
     expect(checkFile({ size: 1 })).toBeNull();
     expect(checkFile({ size: MAX_FILE_BYTES })).toBeNull();

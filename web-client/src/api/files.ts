@@ -15,6 +15,13 @@ export const FILE_REQUIRED = 'A file is required';
 export const TOO_MANY_FILES = 'A stuff can have at most 10 files';
 export const EMPTY_FILE = 'This file is empty';
 
+/** A cover is at most 5 MiB; larger ones are refused with the same message as a wrong type. */
+export const MAX_COVER_BYTES = 5 * 1024 * 1024;
+/** The image types the server accepts for a cover (also the file input's `accept`). */
+export const COVER_TYPES = ['image/png', 'image/jpeg', 'image/webp'] as const;
+/** The server's message for a cover of the wrong type or over 5 MiB (field `file`). */
+export const COVER_INVALID = 'Cover must be a PNG, JPEG or WebP image';
+
 /** The part of XMLHttpRequest an upload uses (tests pass a fake). */
 export interface XhrLike {
   status: number;
@@ -70,6 +77,17 @@ export interface UploadOptions {
 export function checkFile(file: { size: number }): string | null {
   if (file.size > MAX_FILE_BYTES) return FILE_TOO_LARGE;
   if (file.size === 0) return EMPTY_FILE;
+  return null;
+}
+
+/**
+ * A client-side reason not to send this cover, or null: nothing chosen, a type other than PNG,
+ * JPEG or WebP, or more than 5 MiB (the server's messages). The server still checks the bytes.
+ */
+export function checkCover(file: { size: number; type: string } | null | undefined): string | null {
+  if (!file) return FILE_REQUIRED;
+  const type = file.type.split(';')[0]!.trim().toLowerCase();
+  if (!(COVER_TYPES as readonly string[]).includes(type) || file.size > MAX_COVER_BYTES) return COVER_INVALID;
   return null;
 }
 
@@ -155,6 +173,43 @@ export class FilesApi {
         current?.abort();
       },
     };
+  }
+
+  /**
+   * `POST /api/stuff/{id}/cover` (one multipart part `file`) → the new `coverUrl`. A cover that
+   * `checkCover` refuses is not sent (400 on field `file`, the server's message). On a 401 the
+   * token is refreshed once and the cover sent again. A 413 without the error envelope (a proxy)
+   * reads as the server's cover message.
+   */
+  async uploadCover(stuffId: string, file: File): Promise<string> {
+    const problem = checkCover(file);
+    if (problem) throw new ApiError(400, [{ message: problem, field: 'file' }]);
+    const send = async (): Promise<Response> => {
+      const token = this.deps.getToken();
+      const fetchImpl = this.deps.fetchImpl ?? ((input, init) => fetch(input, init));
+      const form = new FormData();
+      form.append('file', file, file.name);
+      try {
+        return await fetchImpl(`${this.deps.base ?? ''}/api/stuff/${encodeURIComponent(stuffId)}/cover`, {
+          method: 'POST',
+          // No Content-Type: the browser sets multipart/form-data with its boundary.
+          headers: { Accept: 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+          body: form,
+        });
+      } catch {
+        throw new ApiError(0, [], 'network');
+      }
+    };
+    let res = await send();
+    if (res.status === 401 && this.deps.getToken() !== null && (await this.deps.refresh())) res = await send();
+    const body = parseJson(await res.text().catch(() => ''));
+    if (res.ok) {
+      const coverUrl = (body as { coverUrl?: unknown } | undefined)?.coverUrl;
+      if (typeof coverUrl !== 'string' || !coverUrl) throw new ApiError(500, [{ message: 'Unexpected response from the server.' }]);
+      return coverUrl;
+    }
+    if (res.status === 413 && parseErrorItems(body).length === 0) throw new ApiError(413, [{ message: COVER_INVALID, field: 'file' }]);
+    throw errorFromResponse(res.status, body);
   }
 
   /** DELETE /api/stuff/{id}/files/{fileId} → 204. */

@@ -19,6 +19,7 @@ import {
 import { usePush, useSession, useSessionManager } from '../api/session-react';
 import type { Stuff } from '../api/types';
 import { ErrorBanner, Notice, TextAreaField, TextField, useFormErrors } from '../components/ui';
+import { CoverForm } from '../components/cover-form';
 import { FileDropZone, UploadList, useUploadQueue } from '../components/uploads';
 import { Link, navigate } from '../router/router';
 import { RequireSignIn } from './RequireSignIn';
@@ -298,6 +299,17 @@ function Sell() {
   );
 }
 
+/** True when two versions of a stuff agree on everything the edit form shows or its save checks. */
+function sameEditable(a: Stuff, b: Stuff): boolean {
+  return (
+    a.title === b.title &&
+    a.priceCents === b.priceCents &&
+    (a.description ?? '') === (b.description ?? '') &&
+    (a.course ?? '') === (b.course ?? '') &&
+    a.status === b.status
+  );
+}
+
 export function EditStuffPage({ id }: { id: string }) {
   return (
     <section className="narrow">
@@ -336,7 +348,11 @@ function EditStuff({ id }: { id: string }) {
   }, [epoch, id]); // `load` and `base` are read fresh on each run
 
   usePush('stuff:updated', (s) => {
-    if (s.id === id) setLatest((held) => pickNewer(held, s));
+    if (s.id !== id) return;
+    setLatest((held) => pickNewer(held, s));
+    // A newer version that changed nothing the form edits (a new cover, files, the note) becomes
+    // the base at once, keeping what was typed: saving would otherwise be refused as stale.
+    if (base && s.version > base.version && sameEditable(base, s)) setBase(s);
   });
 
   if (!base) {
@@ -381,6 +397,7 @@ function EditStuff({ id }: { id: string }) {
           Cancel
         </Link>
       </p>
+      <CoverForm stuffId={id} title={base.title} coverUrl={(latest ?? base).coverUrl} />
     </>
   );
 }
