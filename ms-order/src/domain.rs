@@ -44,17 +44,22 @@ pub struct NewOrder {
     pub stuff_id: String,
 }
 
+/// The id of a `{stuffId}` payload (`order:create`, `review:list`).
+fn stuff_id_of(payload: Value) -> Result<String, ApiError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Input {
+        stuff_id: Option<Value>,
+    }
+    let input: Input = parse_payload(payload)?;
+    id_field(input.stuff_id, "stuffId")
+}
+
 impl NewOrder {
     /// Parses `{stuffId}`.
     pub fn parse(payload: Value) -> Result<Self, ApiError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Input {
-            stuff_id: Option<Value>,
-        }
-        let input: Input = parse_payload(payload)?;
         Ok(Self {
-            stuff_id: id_field(input.stuff_id, "stuffId")?,
+            stuff_id: stuff_id_of(payload)?,
         })
     }
 }
@@ -173,14 +178,8 @@ pub struct ReviewsOf {
 impl ReviewsOf {
     /// Parses `{stuffId}`.
     pub fn parse(payload: Value) -> Result<Self, ApiError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Input {
-            stuff_id: Option<Value>,
-        }
-        let input: Input = parse_payload(payload)?;
         Ok(Self {
-            stuff_id: id_field(input.stuff_id, "stuffId")?,
+            stuff_id: stuff_id_of(payload)?,
         })
     }
 }

@@ -7,17 +7,24 @@ use ms_testkit::eventually;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-async fn rename(url: &str, token: Option<&str>, body: &str) -> (StatusCode, Value) {
-    let mut req = reqwest::Client::new()
-        .patch(format!("{url}/api/users/me"))
-        .header("content-type", "application/json")
-        .body(body.to_owned());
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
+/// Sends `req` with `token` as Bearer (if any); the status and the JSON body (`null` if
+/// none).
+async fn send(req: reqwest::RequestBuilder, token: Option<&str>) -> (StatusCode, Value) {
+    let req = match token {
+        Some(t) => req.bearer_auth(t),
+        None => req,
+    };
     let r = req.send().await.unwrap();
     let status = r.status();
     (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn rename(url: &str, token: Option<&str>, body: &str) -> (StatusCode, Value) {
+    let req = reqwest::Client::new()
+        .patch(format!("{url}/api/users/me"))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    send(req, token).await
 }
 
 #[tokio::test]
@@ -231,15 +238,10 @@ async fn post_cover(
         .file_name(name.to_owned())
         .mime_str("image/png")
         .unwrap();
-    let mut req = reqwest::Client::new()
+    let req = reqwest::Client::new()
         .post(format!("{url}/api/stuff/{stuff}/cover"))
         .multipart(reqwest::multipart::Form::new().part("file", part));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
+    send(req, token).await
 }
 
 #[tokio::test]
