@@ -70,8 +70,20 @@ describe('the catalogue URL', () => {
     expect(parseBrowseQuery(new URLSearchParams('?status=sold&sort=priceDesc'))).toEqual({ status: 'sold', sort: 'priceDesc' });
   });
 
-  it('ignores what the UI does not offer: an unknown sort, rating, a bad course or status', () => {
-    expect(parseBrowseQuery(new URLSearchParams('?sort=rating&course=x&status=withdrawn'))).toEqual({ sort: 'newest' });
+  it('reads and writes the best rated sort as ?sort=rating', () => {
+    expect(parseBrowseQuery(new URLSearchParams('?sort=rating'))).toEqual({ sort: 'rating' });
+    expect(parseBrowseQuery(new URLSearchParams('?q=lin&course=cs%20101&sort=rating'))).toEqual({ q: 'lin', course: 'CS 101', sort: 'rating' });
+    expect(browseHref({ sort: 'rating' })).toBe('/?sort=rating');
+    expect(browseHref({ course: 'CS 101', sort: 'rating' })).toBe('/?course=CS%20101&sort=rating');
+    expect(listFilter({ sort: 'rating' })).toEqual({ sort: 'rating' });
+    expect(listFilter({ q: 'lin', sort: 'rating' })).toEqual({ q: 'lin', sort: 'rating' });
+    expect(sameFilter({ sort: 'rating' }, {})).toBe(false);
+    expect(withSearch({ sort: 'rating' }, 'lin')).toEqual({ q: 'lin', sort: 'rating' });
+    expect(withSearch({ q: 'lin', sort: 'rating' }, '')).toEqual({ sort: 'rating' });
+  });
+
+  it('ignores what the UI does not offer: an unknown sort, a bad course or status', () => {
+    expect(parseBrowseQuery(new URLSearchParams('?sort=ratingDesc&course=x&status=withdrawn'))).toEqual({ sort: 'newest' });
     expect(parseBrowseQuery(new URLSearchParams('?sort=cheapest'))).toEqual({ sort: 'newest' });
   });
 
@@ -128,7 +140,7 @@ describe('the search in the catalogue URL', () => {
     expect(withSearch({ q: 'lin', sort: 'newest' }, 'lin alg')).toEqual({ q: 'lin alg', sort: 'newest' });
     expect(withSearch({ q: 'lin', sort: 'best' }, '')).toEqual({ sort: 'newest' });
     expect(withSearch({ q: 'lin', sort: 'best' }, '!!')).toEqual({ sort: 'newest' });
-    expect(sortOptions({ q: 'lin' }).map((o) => o.label)).toEqual(['Best match', 'Newest', 'Price: low to high', 'Price: high to low']);
-    expect(sortOptions({}).map((o) => o.value)).toEqual(['newest', 'priceAsc', 'priceDesc']);
+    expect(sortOptions({ q: 'lin' }).map((o) => o.label)).toEqual(['Best match', 'Newest', 'Price: low to high', 'Price: high to low', 'Best rated']);
+    expect(sortOptions({}).map((o) => o.value)).toEqual(['newest', 'priceAsc', 'priceDesc', 'rating']);
   });
 });

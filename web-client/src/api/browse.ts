@@ -28,11 +28,12 @@ export function parseCourse(raw: string): string | null {
   return /^[\p{L}\p{N} -]+$/u.test(course) && chars >= COURSE_MIN && chars <= COURSE_MAX ? course : null;
 }
 
-/** The sort orders the UI offers, in the order of the control. `rating` waits for reviews. */
+/** The sort orders the UI offers, in the order of the control (`?sort=rating` is "Best rated"). */
 export const SORT_OPTIONS: ReadonlyArray<{ value: StuffSort; label: string }> = [
   { value: 'newest', label: 'Newest' },
   { value: 'priceAsc', label: 'Price: low to high' },
   { value: 'priceDesc', label: 'Price: high to low' },
+  { value: 'rating', label: 'Best rated' },
 ];
 
 /**
@@ -77,8 +78,8 @@ export interface BrowseQuery {
   status?: StuffStatus;
   course?: string;
   /**
-   * Never `rating` (not offered). Without a search `newest` is the default and stays out of the
-   * URL; with one, `best` (no `sort` sent) is, and `newest` is written when chosen.
+   * Without a search `newest` is the default and stays out of the URL; with one, `best` (no
+   * `sort` sent) is, and `newest` is written when chosen.
    */
   sort: BrowseSort;
 }
@@ -106,7 +107,7 @@ export function parseBrowseQuery(params: URLSearchParams): BrowseQuery {
 
 /**
  * The query after the search box settles on `text`: starting a search turns the default `newest`
- * into best match, ending one turns best match back into newest; a chosen price sort stays.
+ * into best match, ending one turns best match back into newest; a chosen price or rating sort stays.
  */
 export function withSearch(query: BrowseQuery, text: string): BrowseQuery {
   const q = normalizeSearch(text);

@@ -206,6 +206,23 @@ describe('a list filtered by course or seller, or sorted by price', () => {
     expect(applyStuffCreated(desc, priced('same', 900)).items.map((s) => s.id)).toEqual(['same', 'b', 'a']);
   });
 
+  it('puts a pushed item under best rated after the rated ones, first of the unrated (ties newest first)', () => {
+    const rated = (id: string, average: number, count: number): Stuff => ({ ...priced(id, 500), rating: { average, count } });
+    const byRating = applyPage(
+      emptyCatalogue({ sort: 'rating' }),
+      { items: [rated('top', 4.8, 20), rated('one', 5, 1), rated('poor', 1, 3), priced('old', 500)], nextCursor: 'c1' },
+      'replace',
+    );
+    expect(catalogueFilter(byRating)).toEqual({ sort: 'rating' });
+    // Unrated (no summary, or count 0) and only 1-star ratings rank 0 on the server.
+    expect(applyStuffCreated(byRating, priced('new', 900)).items.map((s) => s.id)).toEqual(['top', 'one', 'new', 'poor', 'old']);
+    expect(applyStuffCreated(byRating, rated('zero', 0, 0)).items.map((s) => s.id)).toEqual(['top', 'one', 'zero', 'poor', 'old']);
+    // Every loaded item rated: the new one belongs to a later page, unless this is the last.
+    const allRated = applyPage(emptyCatalogue({ sort: 'rating' }), { items: [rated('top', 4.8, 20)], nextCursor: 'c1' }, 'replace');
+    expect(applyStuffCreated(allRated, priced('new', 900))).toBe(allRated);
+    expect(applyStuffCreated({ ...allRated, nextCursor: null }, priced('new', 900)).items.map((s) => s.id)).toEqual(['top', 'new']);
+  });
+
   it('sends its filters and sort again with the cursor', () => {
     expect(catalogueFilter(emptyCatalogue({ course: 'CS 101', sort: 'priceAsc', status: 'available' }))).toEqual({
       status: 'available',

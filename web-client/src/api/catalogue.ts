@@ -83,8 +83,8 @@ export function applyStuffUpdated(state: CatalogueState, stuff: Stuff): Catalogu
 
 /**
  * Applies a `stuff:created` push when it matches every filter (status, course, seller): on top
- * when newest first; under a price sort, at its place among the loaded items, or not at all when
- * that place is past the last loaded item and more pages follow (it comes with them). Never into
+ * when newest first; under a price sort or best rated, at its place among the loaded items, or not
+ * at all when that place is past the last loaded item and more pages follow (it comes with them). Never into
  * a search result: whether it matches is the server's call (its words, prefixes and diacritics).
  */
 export function applyStuffCreated(state: CatalogueState, stuff: Stuff): CatalogueState {
@@ -94,6 +94,7 @@ export function applyStuffCreated(state: CatalogueState, stuff: Stuff): Catalogu
   if (state.filter && stuff.status !== state.filter) return state;
   if (!matchesCourseAndSeller(state, stuff)) return state;
   const sort = state.sort ?? 'newest';
+  if (sort === 'rating') return placeByRating(state, stuff);
   if (sort !== 'priceAsc' && sort !== 'priceDesc') return { ...state, items: [stuff, ...state.items] };
   // Equal prices in the server's order: `id` ascending under priceAsc, descending under priceDesc.
   // Ids are time-ordered (UUIDv7), so a new item is the last of its price low to high and the
@@ -105,6 +106,31 @@ export function applyStuffCreated(state: CatalogueState, stuff: Stuff): Catalogu
     at = state.items.length;
   }
   const items = state.items.slice();
+  items.splice(at, 0, stuff);
+  return { ...state, items };
+}
+
+/**
+ * True when the server ranks `stuff` lowest under `sort: rating` (rank 0): no reviews, or only
+ * 1-star ones (the lower bound of their share of positive ratings is 0).
+ */
+export function ranksLowest(stuff: Pick<Stuff, 'rating'>): boolean {
+  return !stuff.rating || stuff.rating.count <= 0 || stuff.rating.average <= 1;
+}
+
+/**
+ * A new stuff under `sort: rating`: it has no reviews yet, so it ranks lowest, and among those it
+ * is the newest (ties newest first): it goes before the first loaded item that ranks lowest, or
+ * last when none does and no more pages follow (else it comes with a later page). One that
+ * somehow arrives rated goes on top, as under newest (the client does not compute the rank).
+ */
+function placeByRating(state: CatalogueState, stuff: Stuff): CatalogueState {
+  const items = state.items.slice();
+  let at = ranksLowest(stuff) ? items.findIndex(ranksLowest) : 0;
+  if (at === -1) {
+    if (state.nextCursor) return state;
+    at = items.length;
+  }
   items.splice(at, 0, stuff);
   return { ...state, items };
 }

@@ -102,8 +102,10 @@ export interface Stuff {
 }
 
 /**
- * How `stuff:list` orders its items. `rating` orders like `newest` until reviews exist, so the
- * UI does not offer it yet (see `SORT_OPTIONS` in api/browse.ts).
+ * How `stuff:list` orders its items. `rating`: best rated first by the lower bound of the
+ * confidence interval of its reviews (so one 5-star review does not outrank many nearly as good;
+ * no reviews ranks lowest), ties newest first. The UI offers it as "Best rated" (`SORT_OPTIONS`
+ * in api/browse.ts).
  */
 export type StuffSort = 'newest' | 'priceAsc' | 'priceDesc' | 'rating';
 

@@ -134,6 +134,48 @@ describe('browsing by course, sort and seller', () => {
     r.unmount();
   });
 
+  it('offers "Best rated": ?sort=rating asks stuff:list for it, best rated first, and a new item goes after the rated ones', async () => {
+    const rated = (id: string, average: number, count: number): Stuff => ({ ...item(id, 500, 'CS 101'), rating: { average, count } });
+    pages.push({ items: [item('a', 900, 'CS 101'), rated('b', 4, 1)], nextCursor: null });
+    const r = await start('/?course=CS%20101');
+    const control = r.byTestId('sort-order') as HTMLSelectElement;
+    expect(Array.from(control.options).map((o) => [o.value, o.textContent])).toEqual([
+      ['newest', 'Newest'],
+      ['priceAsc', 'Price: low to high'],
+      ['priceDesc', 'Price: high to low'],
+      ['rating', 'Best rated'],
+    ]);
+
+    pages.push({ items: [rated('b', 4, 1), item('a', 900, 'CS 101')], nextCursor: null });
+    await step(() => choose(control, 'rating'));
+    expect(window.location.search).toBe('?course=CS%20101&sort=rating');
+    expect(listCalls[1]).toEqual({ limit: 20, course: 'CS 101', sort: 'rating' });
+    expect(control.value).toBe('rating');
+    expect(control.selectedOptions[0]!.textContent).toBe('Best rated');
+    expect(cardIds(r)).toEqual(['b', 'a']);
+    expect(r.byTestId('stuff-card-b')!.querySelector('[data-testid="rating"]')!.textContent).toBe('★ 4.0 (1)');
+    expect(r.byTestId('filter-summary')!.textContent).toBe('Stuff for CS 101, best rated first.');
+
+    // A new item has no reviews: after the rated one, first of the unrated.
+    await step(() => socket.push('stuff:created', item('n', 100, 'CS 101')));
+    expect(cardIds(r)).toEqual(['b', 'n', 'a']);
+
+    // Back to newest, and forward again: the sort is all in the URL.
+    pages.push({ items: [item('a', 900, 'CS 101'), rated('b', 4, 1)], nextCursor: null });
+    await step(back);
+    expect(window.location.search).toBe('?course=CS%20101');
+    expect(control.value).toBe('newest');
+    r.unmount();
+    session.stop();
+
+    // Opened on a shared link.
+    pages.push({ items: [rated('b', 4, 1)], nextCursor: null });
+    const shared = await start('/?sort=rating');
+    expect(listCalls[0]).toEqual({ limit: 20, sort: 'rating' });
+    expect((shared.byTestId('sort-order') as HTMLSelectElement).value).toBe('rating');
+    shared.unmount();
+  });
+
   it('says when a filter finds nothing, with a way to clear it', async () => {
     pages.push({ items: [], nextCursor: null });
     const r = await start('/?course=BIO%209&sort=priceDesc');

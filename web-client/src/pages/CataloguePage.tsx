@@ -136,7 +136,9 @@ export function summary(q: BrowseQuery): string {
       ? 'best match first'
       : q.sort === 'newest'
         ? 'newest first'
-        : (sortOptions(q).find((o) => o.value === q.sort)?.label.toLowerCase().replace('price: ', 'price ') ?? 'newest first');
+        : q.sort === 'rating'
+          ? 'best rated first'
+          : (sortOptions(q).find((o) => o.value === q.sort)?.label.toLowerCase().replace('price: ', 'price ') ?? 'newest first');
   return `${what}${q.status ? `, ${STATUS_WORD[q.status]} only` : ''}, ${order}.`;
 }
 

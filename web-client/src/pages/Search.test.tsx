@@ -152,7 +152,7 @@ describe('the catalogue search box', () => {
 
   it('shows "Best match" while searching, sends a chosen price sort, and keeps the course', async () => {
     const r = await start('/?course=CS%20101');
-    expect(Array.from(sortControl(r).options).map((o) => o.textContent)).toEqual(['Newest', 'Price: low to high', 'Price: high to low']);
+    expect(Array.from(sortControl(r).options).map((o) => o.textContent)).toEqual(['Newest', 'Price: low to high', 'Price: high to low', 'Best rated']);
     act(() => typeInto(input(r), 'lin alg'));
     await wait(SEARCH_DEBOUNCE_MS);
     expect(window.location.search).toBe('?q=lin%20alg&course=CS%20101');
