@@ -256,6 +256,18 @@ mod tests {
     const SHELL: &str = "<!doctype html><html><head><meta name=\"description\" content=\"generic\" /><title>StuffMart</title></head><body><div id=\"root\"></div></body></html>";
 
     #[test]
+    fn a_cover_is_the_shared_image() {
+        let mut s = stuff("Notes", "");
+        assert!(!head_of(&s, "eur").contains("og:image"));
+        s.cover_url = Some("/api/covers/s1/0123456789abcdef0123456789abcdef.jpg".into());
+        let head = head_of(&s, "eur");
+        assert!(head.contains(
+            r#"<meta property="og:image" content="/api/covers/s1/0123456789abcdef0123456789abcdef.jpg" />"#
+        ));
+        assert!(head.contains(r#""image":"/api/covers/s1/0123456789abcdef0123456789abcdef.jpg""#));
+    }
+
+    #[test]
     fn nothing_a_seller_types_breaks_out_of_the_head() {
         let evil = r#"</title></script><script>alert("x")</script> & 'quotes' <!--"#;
         let s = stuff(evil, evil);
