@@ -97,7 +97,7 @@ impl OrderService {
         }
         match stuff.status {
             StuffStatus::Sold => return Err(ApiError::conflict(SOLD)),
-            StuffStatus::Reserved => return Err(ApiError::conflict(HELD)),
+            StuffStatus::Reserved => return self.held(&user.id, &stuff.id).await,
             StuffStatus::Withdrawn => return Err(ApiError::conflict(contract::NOT_FOR_SALE)),
             StuffStatus::Available => {}
         }
@@ -126,12 +126,25 @@ impl OrderService {
             .await
         {
             Ok(()) => {}
-            Err(CreateError::Held) => return Err(ApiError::conflict(HELD)),
+            Err(CreateError::Held) => return self.held(&user.id, &stuff.id).await,
             Err(CreateError::Sold) => return Err(ApiError::conflict(SOLD)),
             Err(CreateError::Other(e)) => return Err(internal(e)),
         }
         tracing::info!(order_id = %order.id, stuff_id = %order.stuff_id, "order created");
         to_value(&order)
+    }
+
+    /// The answer to `order:create` on a held stuff: the buyer's own hold when it is theirs
+    /// (a retry after a 503 whose request had in fact gone through is safe), else the 409.
+    async fn held(&self, user_id: &str, stuff_id: &str) -> Result<Value, ApiError> {
+        let mine = self.store.orders_of(user_id).await.map_err(internal)?;
+        match mine
+            .into_iter()
+            .find(|o| o.stuff_id == stuff_id && o.status == OrderStatus::Created)
+        {
+            Some(own) => to_value(&own),
+            None => Err(ApiError::conflict(HELD)),
+        }
     }
 
     async fn owned(&self, ctx: &RpcContext, payload: Value) -> Result<OrderRecord, ApiError> {

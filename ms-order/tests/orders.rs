@@ -305,6 +305,13 @@ async fn create_get_list_cancel_and_the_rules() {
             .unwrap_err()),
         (409, HELD)
     );
+    // The holder asking again (a retry after a lost reply) gets their own hold back.
+    assert_eq!(
+        c.call("order:create", &buyer, json!({"stuffId": stuff}))
+            .await
+            .unwrap(),
+        o
+    );
     assert_eq!(
         c.call("order:get", &buyer, json!({"id": id}))
             .await
