@@ -126,13 +126,20 @@ export interface StuffListFilter {
   sort?: StuffSort;
 }
 
-/** One file attached to a stuff. `sha256` is hex. */
+/**
+ * One file attached to a stuff. `sha256` is hex. Records stored before PDF previews lack `pages`
+ * and `previewUrls`: read them with `pageCountOf` and `previewUrlsOf` (api/previews.ts).
+ */
 export interface FileMeta {
   id: string;
   name: string;
   sizeBytes: number;
   contentType: string;
   sha256: string;
+  /** A PDF's page count, so a buyer knows how much they get; null for other files or an unreadable PDF. */
+  pages?: number | null;
+  /** Public JPEG thumbnails (≤ 480 px wide) of a PDF's first pages (at most 3), so anyone can look before buying; [] otherwise. */
+  previewUrls?: string[];
 }
 
 /** A file with a short-lived download link (a same-origin path that needs no header). */

@@ -4,6 +4,7 @@ import { useCallback, useEffect, useRef, useState, type MouseEvent, type ReactNo
 import { linkExpired, linksStale, refreshDelayMs, targetKey, type DeliveryTarget } from '../api/delivery';
 import { ApiError, toApiError } from '../api/errors';
 import { describeContentType, formatBytes } from '../api/files';
+import { formatPages, pageCountOf } from '../api/previews';
 import { usePush, useSession, useSessionManager } from '../api/session-react';
 import type { Delivery, DeliveryFile, FileMeta } from '../api/types';
 import { ErrorBanner } from './ui';
@@ -97,13 +98,22 @@ export function useDelivery(target: DeliveryTarget | null, refreshKey: unknown =
   return { ...current, reload };
 }
 
-/** `text/plain` → `Text`, with the size: `200 KB · Text`. */
+/** `text/plain` → `Text`, with the size: `200 KB · Text`; a PDF with its page count: `1.5 MB · PDF · 12 pages`. */
 export function FileFacts({ file }: { file: FileMeta }) {
+  const pages = pageCountOf(file);
   return (
     <span className="muted small file-facts">
       <span data-testid="file-size">{formatBytes(file.sizeBytes)}</span>
       {' · '}
       <span data-testid="file-type">{describeContentType(file.contentType)}</span>
+      {pages !== null && (
+        <>
+          {' · '}
+          <span className="file-pages" data-testid="file-pages">
+            {formatPages(pages)}
+          </span>
+        </>
+      )}
     </span>
   );
 }

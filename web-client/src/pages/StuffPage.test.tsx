@@ -3,7 +3,7 @@ import { act } from 'react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SessionManager } from '../api/session';
 import { SessionProvider } from '../api/session-react';
-import type { FileMeta, Stuff } from '../api/types';
+import type { FileMeta, Order, Stuff } from '../api/types';
 import { alice, fakeJwt, FakeHttp, FakeSocket, FakeXhr } from '../test/fakes';
 import { render, step } from '../test/render';
 import { CHECKED_OUT_MESSAGE, StuffPage, WITHDRAWN_MESSAGE } from './StuffPage';
@@ -444,6 +444,144 @@ describe('<StuffPage> withdrawn', () => {
     expect(document.activeElement).toBe(banner);
     expect(r.byTestId('status-badge')!.textContent).toBe('Being checked out');
     expect(r.byTestId('withdraw-button')).toBeNull();
+    r.unmount();
+  });
+});
+
+describe('<StuffPage> PDF page counts and previews', () => {
+  let socket: FakeSocket;
+  let session: SessionManager;
+  let orders: Order[];
+  let current: Stuff;
+
+  const notes: FileMeta = {
+    ...pdf,
+    pages: 12,
+    previewUrls: ['/api/previews/s1/p1.jpg', '/api/previews/s1/p2.jpg', '/api/previews/s1/p3.jpg'],
+  };
+  const single: FileMeta = { ...pdf, id: 'f5', name: 'summary.pdf', pages: 1, previewUrls: [] };
+  const order = (status: Order['status']): Order => ({
+    id: 'o1',
+    stuffId: 's1',
+    userId: alice.id,
+    status,
+    expiresAt: '2026-11-01T12:10:00Z',
+    priceCents: 1250,
+    version: 2,
+    createdAt: '2026-11-01T12:00:00Z',
+    stuffTitle: 'Linear algebra notes',
+    paidCents: status === 'complete' ? 1250 : null,
+  });
+
+  beforeEach(async () => {
+    const http = new FakeHttp();
+    http.refreshResults.push({ user: alice, accessToken: fakeJwt(Math.floor(Date.now() / 1000) + 900) });
+    session = new SessionManager({ http, createSocket: (a) => (socket = new FakeSocket(a)) });
+    await session.start();
+    orders = [];
+    current = { ...item(1, 'available'), files: [notes, single, zip] };
+    socket.responders.set('stuff:get', () => ({ data: current }));
+    socket.responders.set('order:list', () => ({ data: orders }));
+    socket.responders.set('delivery:get', () => ({ data: { secretNote: null, files: [] } }));
+  });
+  afterEach(() => session.stop());
+
+  const mount = () =>
+    render(
+      <SessionProvider session={session}>
+        <StuffPage id="s1" />
+      </SessionProvider>,
+    );
+  const imagesOf = (r: ReturnType<typeof render>) => Array.from(r.container.querySelectorAll<HTMLImageElement>('[data-testid="pdf-preview-page"]'));
+
+  it('a visitor sees the page counts, and the first pages in order with their names and "buy to get the whole file"', async () => {
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    const wyg = r.byTestId('what-you-get')!;
+    expect(wyg.querySelector('[data-testid="file-item-f1"] [data-testid="file-pages"]')!.textContent).toBe('12 pages');
+    expect(wyg.querySelector('[data-testid="file-item-f5"] [data-testid="file-pages"]')!.textContent).toBe('1 page');
+    expect(wyg.querySelector('[data-testid="file-item-f2"] [data-testid="file-pages"]')).toBeNull();
+
+    const groups = r.container.querySelectorAll('[data-testid="pdf-preview"]');
+    expect(groups).toHaveLength(1);
+    expect(groups[0]!.getAttribute('data-file-id')).toBe('f1');
+    expect(imagesOf(r).map((i) => [i.getAttribute('src'), i.alt])).toEqual([
+      ['/api/previews/s1/p1.jpg', 'Page 1 of lectures.pdf'],
+      ['/api/previews/s1/p2.jpg', 'Page 2 of lectures.pdf'],
+      ['/api/previews/s1/p3.jpg', 'Page 3 of lectures.pdf'],
+    ]);
+    expect(r.byTestId('pdf-preview-caption')!.textContent).toBe('First 3 of 12 pages — buy to get the whole file');
+    // Previews, never the file: no link to it and no delivery request.
+    expect(r.container.querySelector('a[download]')).toBeNull();
+    expect(socket.lastEmitted('delivery:get')).toBeUndefined();
+    r.unmount();
+  });
+
+  it('a buyer is told where the whole file is; someone who cannot buy it now is not told to buy it', async () => {
+    orders = [order('complete')];
+    current = { ...current, status: 'sold', version: 2 };
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    expect(r.byTestId('pdf-preview-caption')!.textContent).toBe('First 3 of 12 pages — you bought it: download it from your Library');
+    r.unmount();
+
+    orders = [];
+    const r2 = mount();
+    await step(() => socket.acceptConnect());
+    expect(r2.byTestId('pdf-preview-caption')!.textContent).toBe('First 3 of 12 pages');
+    r2.unmount();
+  });
+
+  it('the caption follows a payment made while the page is open', async () => {
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    expect(r.byTestId('pdf-preview-caption')!.textContent).toContain('buy to get the whole file');
+    await step(() => socket.push('order:updated', order('complete')));
+    expect(r.byTestId('pdf-preview-caption')!.textContent).toContain('you bought it');
+    r.unmount();
+  });
+
+  it('the seller sees the previews everyone sees', async () => {
+    current = { ...current, sellerId: alice.id };
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    await step();
+    expect(r.byTestId('manage-delivery')!.querySelector('[data-testid="file-item-f1"] [data-testid="file-pages"]')!.textContent).toBe('12 pages');
+    expect(imagesOf(r)).toHaveLength(3);
+    expect(r.byTestId('pdf-preview-caption')!.textContent).toBe('First 3 of 12 pages — everyone sees this, buyer or not');
+    r.unmount();
+  });
+
+  it('files stored before previews (no pages, no previewUrls) render without page counts or a Preview section', async () => {
+    const { pages: _p, previewUrls: _u, ...bare } = notes;
+    current = { ...current, files: [bare, zip] };
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    expect(r.byTestId('file-item-f1')!.querySelector('[data-testid="file-name"]')!.textContent).toBe('lectures.pdf');
+    expect(r.byTestId('file-item-f1')!.querySelector('[data-testid="file-type"]')!.textContent).toBe('PDF');
+    expect(r.container.querySelector('[data-testid="file-pages"]')).toBeNull();
+    expect(r.byTestId('pdf-previews')).toBeNull();
+    expect(r.container.querySelector('[data-testid="pdf-preview"]')).toBeNull();
+    r.unmount();
+  });
+
+  it('no Preview section when no file has previews; it appears when a pushed update brings them', async () => {
+    current = { ...current, files: [{ ...notes, previewUrls: [] }, zip] };
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    expect(r.byTestId('file-item-f1')!.querySelector('[data-testid="file-pages"]')!.textContent).toBe('12 pages');
+    expect(r.byTestId('pdf-previews')).toBeNull();
+    await step(() => socket.push('stuff:updated', { ...current, version: 2, files: [notes, zip] }));
+    expect(imagesOf(r)).toHaveLength(3);
+    r.unmount();
+  });
+
+  it('a withdrawn stuff shows a buyer no previews (as it shows no file list)', async () => {
+    current = { ...current, status: 'withdrawn', version: 2 };
+    const r = mount();
+    await step(() => socket.acceptConnect());
+    expect(r.byTestId('what-you-get')).toBeNull();
+    expect(r.byTestId('pdf-previews')).toBeNull();
     r.unmount();
   });
 });

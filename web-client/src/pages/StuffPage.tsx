@@ -5,8 +5,10 @@ import { NOTHING_TO_DELIVER_MESSAGE, nothingToDeliver, stuffFiles } from '../api
 import { toApiError } from '../api/errors';
 import { formatTime, NO_LONGER_FOR_SALE_LABEL } from '../api/format';
 import { usePush, useSession, useSessionManager } from '../api/session-react';
+import type { PreviewViewer } from '../api/previews';
 import type { Order, Stuff } from '../api/types';
 import { FileList } from '../components/delivery';
+import { PdfPreviews } from '../components/previews';
 import { RatingBadge, ReviewsSection } from '../components/reviews';
 import { Cover } from '../components/cover';
 import { ErrorBanner, Price, StatusBadge } from '../components/ui';
@@ -26,6 +28,8 @@ export function StuffPage({ id }: { id: string }) {
   const [stuff, setStuff] = useState<Stuff | null>(null);
   const [loadError, setLoadError] = useState<{ status: number; messages: string[] } | null>(null);
   const [myOrder, setMyOrder] = useState<Order | null>(null);
+  /** Whether the signed-in user paid for this stuff (a complete order); null until `order:list` answers. */
+  const [bought, setBought] = useState<boolean | null>(null);
   const [buyError, setBuyError] = useState<string[]>([]);
   const [buying, setBuying] = useState(false);
   /** Just withdrawn here: say so, with the focus (the Withdraw button is gone). */
@@ -57,17 +61,20 @@ export function StuffPage({ id }: { id: string }) {
     };
   }, [session, id, epoch]);
 
-  // Does the signed-in user hold the active order on this stuff?
+  // Does the signed-in user hold the active order on this stuff, or did they buy it?
   useEffect(() => {
     if (epoch === 0 || !user) {
       setMyOrder(null);
+      setBought(user ? null : false);
       return;
     }
     let live = true;
     session
       .request('order:list', {})
       .then(({ data }) => {
-        if (live) setMyOrder(data.find((o) => o.stuffId === id && o.status === 'created') ?? null);
+        if (!live) return;
+        setMyOrder(data.find((o) => o.stuffId === id && o.status === 'created') ?? null);
+        setBought(data.some((o) => o.stuffId === id && o.status === 'complete'));
       })
       .catch(() => {
         /* Not essential for this page: BUY still works and the server decides. */
@@ -82,6 +89,8 @@ export function StuffPage({ id }: { id: string }) {
   });
   usePush('order:updated', (o) => {
     if (o.stuffId !== id) return;
+    if (o.status === 'complete') setBought(true);
+    else if (o.status === 'refunded') setBought(false);
     setMyOrder((held) => {
       const next = held && held.id === o.id ? pickNewer(held, o) : o;
       return next.status === 'created' ? next : null;
@@ -144,6 +153,8 @@ export function StuffPage({ id }: { id: string }) {
   const blockedMessageId = 'buy-blocked-message';
 
   const withdrawn = stuff.status === 'withdrawn';
+  // Who the preview captions speak to: only someone who can buy it now is told to buy it.
+  const viewer: PreviewViewer = own ? 'seller' : bought ? 'buyer' : bought === false && stuff.status === 'available' ? 'visitor' : 'other';
 
   let action;
   if (own) {
@@ -307,6 +318,7 @@ export function StuffPage({ id }: { id: string }) {
       {own && <ErrorBanner ref={withdrawRefusal.ref} messages={withdrawRefusal.messages} testId="withdraw-error" onDismiss={withdrawRefusal.clear} />}
       {action}
       {own ? <SellerDelivery stuff={stuff} onChanged={refetch} /> : withdrawn ? null : <WhatYouGet stuff={stuff} />}
+      {(own || !withdrawn) && <PdfPreviews files={stuffFiles(stuff)} viewer={viewer} />}
       <ReviewsSection stuffId={stuff.id} rating={stuff.rating} />
     </article>
   );
