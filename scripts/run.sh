@@ -98,6 +98,9 @@ mkdir -p "$DATA_DIR"
 # --- Broker ----------------------------------------------------------------------
 export AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 bash "${SCRIPT_DIR}/ensure-rabbitmq.sh"
+# PDF previews (page counts, first pages as images) need poppler-utils; without it the
+# system runs and PDFs simply get no preview.
+bash "${SCRIPT_DIR}/ensure-poppler.sh" || echo "run.sh: poppler-utils missing: PDFs get no preview" >&2
 
 # --- AMQP users -------------------------------------------------------------------
 # amqp://[user[:password]@]host[:port][/vhost] -> host[:port][/vhost]

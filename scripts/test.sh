@@ -2,7 +2,9 @@
 # Runs every test of the project:
 #   1. makes sure RabbitMQ is running (scripts/ensure-rabbitmq.sh) and that moto's S3
 #      server (PyPI `moto[server]`) is installed: the delivery tests start one per test
-#      to check the S3 object-store path against a real S3-compatible server;
+#      to check the S3 object-store path against a real S3-compatible server; and that
+#      poppler-utils is installed (scripts/ensure-poppler.sh): PDF previews are rendered
+#      with it;
 #   2. the Rust tests: the workspace's test and binary build, then
 #      cargo nextest run --workspace --no-fail-fast (or cargo test when
 #      cargo-nextest is not installed), debug profile, including the reliability
@@ -88,6 +90,7 @@ ensure_s3_server() {
 
 step "RabbitMQ" bash "${SCRIPT_DIR}/ensure-rabbitmq.sh"
 step "S3 test server" ensure_s3_server
+step "PDF renderer (poppler-utils)" bash "${SCRIPT_DIR}/ensure-poppler.sh"
 step "Rust tests" rust_tests "$@"
 
 if [[ -f web-client/package.json ]]; then

@@ -218,6 +218,15 @@ pub struct FileMeta {
     /// SHA-256 of the bytes, lower-case hex.
     #[schemars(length(min = 64, max = 64))]
     pub sha256: String,
+    /// A PDF's page count, so a buyer knows how much they get; null for other files or
+    /// when it could not be read (records older than previews lack it).
+    #[serde(default)]
+    pub pages: Option<u32>,
+    /// Public images of a PDF's first pages, so a visitor can judge the notes before
+    /// buying (the file itself stays theirs only after paying); empty for other files.
+    #[serde(default)]
+    #[schemars(length(max = crate::contract::limits::PREVIEW_PAGES))]
+    pub preview_urls: Vec<String>,
 }
 
 /// A file as ms-stuff keeps it: the public metadata plus the object holding the bytes.

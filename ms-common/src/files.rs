@@ -232,9 +232,7 @@ pub fn cover_key(stuff_id: &str, sha256_hex: &str) -> String {
 pub fn cover_stuff(key: &str) -> Option<&str> {
     let (stuff, name) = key.strip_prefix("covers/")?.split_once('/')?;
     let hash = name.strip_suffix(".jpg")?;
-    let stuff_ok = !stuff.is_empty()
-        && stuff.len() <= crate::contract::limits::ID_MAX
-        && stuff.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let stuff_ok = stuff_id_ok(stuff);
     let hash_ok = hash.len() == 32 && hash.chars().all(|c| c.is_ascii_hexdigit());
     (stuff_ok && hash_ok).then_some(stuff)
 }
@@ -251,6 +249,50 @@ pub fn cover_url(key: &str) -> Option<String> {
 pub fn object_stuff(key: &str) -> Option<&str> {
     let (stuff, upload) = key.strip_prefix("files/")?.split_once('/')?;
     (!stuff.is_empty() && !upload.is_empty() && !upload.contains('/')).then_some(stuff)
+}
+
+/// Where the preview image of page `page` (1-based) of the file stored under `object`
+/// lives: named after that upload, so it never shows other bytes (it may be cached for
+/// good) and goes with its file. `None` when `object` is not a file object or `page` is
+/// out of `1..=PREVIEW_PAGES`.
+pub fn preview_key(object: &str, page: u32) -> Option<String> {
+    let stuff = object_stuff(object)?;
+    let upload = object.rsplit('/').next()?;
+    let upload_ok = !upload.is_empty()
+        && upload.len() <= 64
+        && upload.bytes().all(|b| b.is_ascii_alphanumeric());
+    let page_ok = (1..=crate::contract::limits::PREVIEW_PAGES).contains(&page);
+    (upload_ok && page_ok && stuff_id_ok(stuff))
+        .then(|| format!("previews/{stuff}/{upload}-{page}.jpg"))
+}
+
+/// The public URLs (`/api/previews/…`, served by ms-router) of the first `count` pages'
+/// previews of the file stored under `object`: what `FileMeta.previewUrls` must be.
+pub fn preview_urls(object: &str, count: u32) -> Vec<String> {
+    (1..=count)
+        .filter_map(|page| preview_key(object, page))
+        .filter_map(|key| {
+            key.strip_prefix("previews/")
+                .map(|rest| format!("/api/previews/{rest}"))
+        })
+        .collect()
+}
+
+/// The file object a key made by [`preview_key`] belongs to; `None` for any other key
+/// (which is then never served, nor swept).
+pub fn preview_object(key: &str) -> Option<String> {
+    let (stuff, name) = key.strip_prefix("previews/")?.split_once('/')?;
+    let (upload, page) = name.strip_suffix(".jpg")?.rsplit_once('-')?;
+    let page: u32 = page.parse().ok()?;
+    let object = format!("files/{stuff}/{upload}");
+    (preview_key(&object, page).as_deref() == Some(key)).then_some(object)
+}
+
+/// A stuff id as it may appear in an object key.
+fn stuff_id_ok(stuff: &str) -> bool {
+    !stuff.is_empty()
+        && stuff.len() <= crate::contract::limits::ID_MAX
+        && stuff.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 /// What a download link grants: one stored object, to one user, until `expires`.
@@ -414,6 +456,39 @@ fn hex_decode(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn previews_are_named_after_their_upload_and_lead_back_to_it() {
+        let object = new_object_key("stuff-1");
+        let key = preview_key(&object, 2).unwrap();
+        assert!(
+            key.starts_with("previews/stuff-1/") && key.ends_with("-2.jpg"),
+            "{key}"
+        );
+        assert_eq!(preview_object(&key), Some(object.clone()));
+        let urls = preview_urls(&object, 3);
+        assert_eq!(urls.len(), 3);
+        assert_eq!(urls[1], format!("/api/{key}"));
+        // Out of range pages, other objects and forged keys name nothing.
+        assert_eq!(preview_key(&object, 0), None);
+        assert_eq!(preview_key(&object, limits_pages() + 1), None);
+        assert_eq!(preview_key("covers/s/x.jpg", 1), None);
+        for forged in [
+            "previews/s/../x-1.jpg",
+            "previews/s/abc-1.png",
+            "previews/s/abc-01.jpg",
+            "previews/s/abc-9.jpg",
+            "previews/s/a/b-1.jpg",
+            "previews/s/abc.jpg",
+            "files/s/abc",
+        ] {
+            assert_eq!(preview_object(forged), None, "{forged}");
+        }
+    }
+
+    fn limits_pages() -> u32 {
+        crate::contract::limits::PREVIEW_PAGES
+    }
 
     fn claims(expires: i64) -> LinkClaims {
         LinkClaims {

@@ -394,6 +394,7 @@ impl RpcHandler for Echo {
             | StuffAction::Delivery
             | StuffAction::Withdraw
             | StuffAction::Mine
+            | StuffAction::Courses
             | StuffAction::Cover => Err(ApiError::forbidden("Not here")),
         }
     }

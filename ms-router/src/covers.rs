@@ -204,20 +204,24 @@ async fn serve_cover(
     State(s): State<AppState>,
     Path((stuff, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let not_found = || ApiError::not_found("Cover not found");
     let key = format!("covers/{stuff}/{name}");
     if cover_stuff(&key).is_none() {
-        return Err(not_found());
+        return Err(ApiError::not_found("Cover not found"));
     }
-    let got = match s
-        .files
-        .objects
-        .store()
-        .get(&ObjectPath::from(key.as_str()))
-        .await
-    {
+    serve_jpeg(&s, &key, &name, "Cover not found").await
+}
+
+/// Serves a stored JPEG whose key never names other bytes (a cover, a PDF preview):
+/// cached for good, with the name as its `ETag`; 404 `missing` when it is not there.
+pub(crate) async fn serve_jpeg(
+    s: &AppState,
+    key: &str,
+    name: &str,
+    missing: &'static str,
+) -> Result<Response, ApiError> {
+    let got = match s.files.objects.store().get(&ObjectPath::from(key)).await {
         Ok(g) => g,
-        Err(object_store::Error::NotFound { .. }) => return Err(not_found()),
+        Err(object_store::Error::NotFound { .. }) => return Err(ApiError::not_found(missing)),
         Err(e) => return Err(ApiError::internal_from(e)),
     };
     let bytes = got.bytes().await.map_err(ApiError::internal_from)?;

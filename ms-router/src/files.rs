@@ -27,7 +27,7 @@ use ms_common::contract::{
     FileRemoveRequest, FileReply, StuffAction, limits,
 };
 use ms_common::events::StoredFile;
-use ms_common::files::{FilesConfig, LinkKey, Objects, hex_encode, new_object_key};
+use ms_common::files::{FilesConfig, LinkKey, Objects, hex_encode, new_object_key, preview_object};
 use ms_common::shutdown::Shutdown;
 use object_store::path::Path as ObjectPath;
 use object_store::{
@@ -176,12 +176,13 @@ fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
     serde_json::to_value(v).map_err(ApiError::internal_from)
 }
 
-/// Deletes an object no file points at any more; a failure is logged (the object is
-/// unreachable either way: no link can name it again).
+/// Deletes an object no file points at any more, and its previews; a failure is logged
+/// (the object is unreachable either way: no link can name it again, and the sweeper
+/// finds what is left).
 async fn delete_unreferenced(objects: &Objects, object: Option<String>) {
-    if let Some(object) = object
-        && let Err(e) = objects.delete(&object).await
-    {
+    let Some(object) = object else { return };
+    crate::previews::delete_previews(objects, &object).await;
+    if let Err(e) = objects.delete(&object).await {
         tracing::warn!(object, error = %e, "could not delete an unreferenced object");
     }
 }
@@ -233,7 +234,8 @@ async fn store_upload(
         file_id,
         multipart,
     ));
-    let stored = streaming.await.map_err(ApiError::internal_from)??;
+    let mut stored = streaming.await.map_err(ApiError::internal_from)??;
+    crate::previews::add_preview(&s.files.objects, &mut stored).await;
     let attach = FileAttachRequest {
         stuff_id,
         file: stored.clone(),
@@ -268,10 +270,10 @@ async fn store_upload(
 }
 
 /// Deletes, every `sweep_every`, the objects under `files/` older than `orphan_age` that
-/// no file points at: what a crash between storing an upload and recording it leaves
-/// behind. ms-stuff decides which are orphans (`stuff:file-orphans`, in batches); several
-/// routers sweeping at once only delete the same objects twice. A failed sweep is logged
-/// and tried again next time.
+/// no file points at, and the previews of such uploads: what a crash between storing an
+/// upload and recording it leaves behind. ms-stuff decides which are orphans
+/// (`stuff:file-orphans`, in batches); several routers sweeping at once only delete the
+/// same objects twice. A failed sweep is logged and tried again next time.
 pub async fn sweep_orphans(state: AppState, stop: Shutdown) {
     let every = state.files.cfg.sweep_every;
     loop {
@@ -289,30 +291,54 @@ pub async fn sweep_orphans(state: AppState, stop: Shutdown) {
 
 /// One sweep; the number of objects deleted.
 async fn sweep_once(s: &AppState) -> anyhow::Result<usize> {
+    let cid = format!("sweep-{}", uuid::Uuid::now_v7());
+    let files = sweep_prefix(s, &cid, "files", |key| Some(key.to_owned())).await?;
+    let previews = sweep_prefix(s, &cid, "previews", preview_object).await?;
+    Ok(files + previews)
+}
+
+/// Sweeps the old objects under `prefix`, each judged by the file object `owner` names
+/// for it (itself, or the upload a preview belongs to; a key naming none is left alone).
+async fn sweep_prefix(
+    s: &AppState,
+    cid: &str,
+    prefix: &str,
+    owner: fn(&str) -> Option<String>,
+) -> anyhow::Result<usize> {
     use futures_util::StreamExt;
     let cutoff = chrono::Utc::now() - chrono::Duration::from_std(s.files.cfg.orphan_age)?;
-    let cid = format!("sweep-{}", uuid::Uuid::now_v7());
-    let prefix = ObjectPath::from("files");
+    let prefix = ObjectPath::from(prefix);
     let mut listing = s.files.objects.store().list(Some(&prefix));
     let mut batch = Vec::new();
     let mut deleted = 0;
     while let Some(meta) = listing.next().await {
         let meta = meta?;
-        if meta.last_modified < cutoff {
-            batch.push(meta.location.to_string());
+        let key = meta.location.to_string();
+        if meta.last_modified < cutoff
+            && let Some(file) = owner(&key)
+        {
+            batch.push((key, file));
         }
         if batch.len() == limits::ORPHAN_BATCH_MAX {
-            deleted += delete_orphans(s, &cid, std::mem::take(&mut batch)).await?;
+            deleted += delete_orphans(s, cid, std::mem::take(&mut batch)).await?;
         }
     }
     if !batch.is_empty() {
-        deleted += delete_orphans(s, &cid, batch).await?;
+        deleted += delete_orphans(s, cid, batch).await?;
     }
     Ok(deleted)
 }
 
-/// Asks ms-stuff which of `objects` are orphans and deletes those.
-async fn delete_orphans(s: &AppState, cid: &str, objects: Vec<String>) -> anyhow::Result<usize> {
+/// Asks ms-stuff which of the batch's file objects are orphans and deletes the keys
+/// (`(key, file object)`) that belong to those.
+async fn delete_orphans(
+    s: &AppState,
+    cid: &str,
+    batch: Vec<(String, String)>,
+) -> anyhow::Result<usize> {
+    let mut objects: Vec<String> = batch.iter().map(|(_, file)| file.clone()).collect();
+    objects.sort();
+    objects.dedup();
     let req = serde_json::to_value(FileOrphansRequest { objects })?;
     let reply = s
         .rpc
@@ -320,11 +346,13 @@ async fn delete_orphans(s: &AppState, cid: &str, objects: Vec<String>) -> anyhow
         .await
         .map_err(|e| anyhow::anyhow!("stuff:file-orphans: {e}"))?;
     let FileOrphans { orphans } = serde_json::from_value(reply)?;
-    for object in &orphans {
-        tracing::info!(object, "deleting an object no file points at");
-        s.files.objects.delete(object).await?;
+    let mut deleted = 0;
+    for (key, _) in batch.iter().filter(|(_, file)| orphans.contains(file)) {
+        tracing::info!(object = key, "deleting an object no file points at");
+        s.files.objects.delete(key).await?;
+        deleted += 1;
     }
-    Ok(orphans.len())
+    Ok(deleted)
 }
 
 /// Reads a refused upload's body to its end (no more than the route's body limit, for at
@@ -389,6 +417,8 @@ async fn stream_file(
             size_bytes,
             content_type,
             sha256: hex_encode(&hasher.finalize()),
+            pages: None,
+            preview_urls: Vec::new(),
         },
         object,
     })

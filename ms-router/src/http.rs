@@ -55,6 +55,7 @@ pub fn routes(state: AppState) -> Router {
         ))
         .merge(crate::files::routes(&state))
         .merge(crate::covers::routes())
+        .merge(crate::previews::routes())
         .merge(
             Router::new()
                 .route("/api/payments/stripe-webhook", post(stripe_webhook))

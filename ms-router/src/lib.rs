@@ -17,6 +17,7 @@ pub mod fanout;
 pub mod files;
 pub mod http;
 pub mod pages;
+pub mod previews;
 pub mod ratelimit;
 pub mod socket;
 

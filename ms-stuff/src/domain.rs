@@ -669,7 +669,8 @@ impl FileAttach {
             && f.meta.sha256.len() == 64
             && f.meta.sha256.bytes().all(|b| b.is_ascii_hexdigit())
             && f.object.starts_with("files/")
-            && !f.object.contains("..");
+            && !f.object.contains("..")
+            && previews_sane(f);
         if !sane {
             return Err(ApiError::field("file", "File metadata is invalid"));
         }
@@ -679,6 +680,23 @@ impl FileAttach {
             replace: req.replace,
         })
     }
+}
+
+/// A file's page count and previews are what the router can have made: previews only of
+/// a PDF whose pages were counted, no more than it has or [`limits::PREVIEW_PAGES`], at the
+/// URLs of this very upload.
+fn previews_sane(f: &StoredFile) -> bool {
+    let shown = f.meta.preview_urls.len();
+    let pages_ok = f
+        .meta
+        .pages
+        .is_none_or(|n| (1..=limits::PDF_PAGES_MAX).contains(&n));
+    let count_ok = u32::try_from(shown)
+        .is_ok_and(|n| n <= f.meta.pages.unwrap_or(0).min(limits::PREVIEW_PAGES));
+    pages_ok
+        && count_ok
+        && u32::try_from(shown)
+            .is_ok_and(|n| ms_common::files::preview_urls(&f.object, n) == f.meta.preview_urls)
 }
 
 /// `stuff:file-remove` input.
@@ -801,6 +819,53 @@ mod tests {
 
     fn fields(e: &ApiError) -> Vec<&str> {
         e.errors.iter().filter_map(|d| d.field.as_deref()).collect()
+    }
+
+    #[test]
+    fn an_attached_file_carries_only_the_previews_its_upload_can_have() {
+        let object = "files/s1/0190aa";
+        let attach = |pages: Value, previews: Vec<String>| {
+            FileAttach::parse(json!({
+                "stuffId": "s1",
+                "replace": false,
+                "file": {
+                    "id": "f1", "name": "notes.pdf", "sizeBytes": 10,
+                    "contentType": "application/pdf", "sha256": "ab".repeat(32),
+                    "pages": pages, "previewUrls": previews, "object": object,
+                },
+            }))
+        };
+        let urls = |n| ms_common::files::preview_urls(object, n);
+        assert_eq!(
+            attach(json!(12), urls(3)).unwrap().file.meta.pages,
+            Some(12)
+        );
+        assert!(attach(json!(2), urls(2)).is_ok());
+        assert!(attach(Value::Null, vec![]).is_ok());
+        // An old record's shape (neither field) still parses.
+        let old = FileAttach::parse(json!({
+            "stuffId": "s1", "replace": false,
+            "file": {"id": "f1", "name": "a.zip", "sizeBytes": 1, "contentType": "application/zip",
+                     "sha256": "ab".repeat(32), "object": object},
+        }))
+        .unwrap();
+        assert_eq!(
+            (old.file.meta.pages, old.file.meta.preview_urls.len()),
+            (None, 0)
+        );
+        for (pages, previews) in [
+            (json!(1), urls(2)),    // more previews than pages
+            (Value::Null, urls(1)), // previews of an uncounted file
+            (json!(0), vec![]),     // no PDF has no pages
+            (json!(12), vec!["/api/previews/s1/other-1.jpg".to_owned()]),
+            (
+                json!(12),
+                ms_common::files::preview_urls("files/s2/0190aa", 1),
+            ),
+        ] {
+            let e = attach(pages.clone(), previews.clone()).unwrap_err();
+            assert_eq!(fields(&e), vec!["file"], "{pages} {previews:?}");
+        }
     }
 
     #[test]

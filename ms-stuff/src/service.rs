@@ -341,6 +341,17 @@ impl StuffService {
         Ok(Value::Array(items))
     }
 
+    /// `stuff:courses`: the courses in use, for the catalogue's chips and suggestions.
+    #[tracing::instrument(skip_all)]
+    async fn courses(&self) -> Result<Value, ApiError> {
+        let courses = self
+            .store
+            .courses(contract::limits::COURSES_MAX)
+            .await
+            .map_err(api_error)?;
+        serde_json::to_value(courses).map_err(ApiError::internal_from)
+    }
+
     /// `stuff:file-check` (router, before an upload): the same refusals the attach would
     /// give, so no byte is stored for an upload that cannot be recorded.
     #[tracing::instrument(skip_all)]
@@ -539,6 +550,7 @@ impl RpcHandler for StuffService {
             StuffAction::Update => self.update(&ctx, &payload).await,
             StuffAction::Withdraw => self.withdraw(&ctx, &payload).await,
             StuffAction::Mine => self.mine(&ctx).await,
+            StuffAction::Courses => self.courses().await,
             StuffAction::FileCheck => self.file_check(&ctx, payload).await,
             StuffAction::FileAttach => self.file_attach(&ctx, payload).await,
             StuffAction::FileRemove => self.file_remove(&ctx, payload).await,

@@ -490,6 +490,8 @@ fn file(id: &str, object: &str) -> StoredFile {
             size_bytes: 42,
             content_type: "application/pdf".into(),
             sha256: "ab".repeat(32),
+            pages: None,
+            preview_urls: Vec::new(),
         },
         object: object.into(),
     }

@@ -117,6 +117,8 @@ service_actions! {
         Withdraw = "stuff:withdraw", mutates: true, relayed: true;
         /// Every stuff the caller listed, in any status.
         Mine = "stuff:mine", mutates: false, relayed: true;
+        /// The courses the catalogue's listings name, the most listed first.
+        Courses = "stuff:courses", mutates: false, relayed: true;
         /// May the caller upload a file to this stuff? (router, before storing bytes)
         FileCheck = "stuff:file-check", mutates: false, relayed: false;
         /// Record an uploaded file or a new version (router, after storing bytes).

@@ -34,6 +34,8 @@ pub const EMAIL_MIN: usize = 3;
 pub const EMAIL_MAX: usize = 254;
 /// Most sales `order:sales` lists (the newest; the total counts every sale).
 pub const SALES_MAX: u32 = 500;
+/// How many courses `stuff:courses` answers with (the most listed first).
+pub const COURSES_MAX: u32 = 100;
 /// Largest cover image upload (PNG, JPEG or WebP), in bytes.
 pub const COVER_MAX_BYTES: usize = 5 * 1024 * 1024;
 /// Longest side of a stored cover thumbnail, in pixels.
@@ -41,6 +43,10 @@ pub const COVER_SIDE: u32 = 480;
 /// Largest width or height of an image the router decodes for a cover (a small file can
 /// declare a huge canvas: the decoder is stopped before it allocates one).
 pub const COVER_DECODE_SIDE_MAX: u32 = 12_000;
+/// How many first pages of a PDF are shown as preview images (public, before buying).
+pub const PREVIEW_PAGES: u32 = 3;
+/// The most pages a PDF may be recorded with (a count past it is not what a renderer said).
+pub const PDF_PAGES_MAX: u32 = 1_000_000;
 /// Shortest display name a user may choose, in characters after trimming.
 pub const DISPLAY_NAME_MIN: usize = 2;
 /// Longest display name, in characters (also the most of an e-mail's local part used as

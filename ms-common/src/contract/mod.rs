@@ -444,6 +444,18 @@ pub struct DeliveryUpdated {
     pub order_id: String,
 }
 
+/// A course in use and how many listings name it: an item of `stuff:courses`, which the
+/// catalogue's course chips and the course field's suggestions are made of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CourseCount {
+    /// The course, upper-case (e.g. `CS 101`).
+    pub course: String,
+    /// How many listings in the catalogue (not withdrawn) name it.
+    #[schemars(range(min = 1))]
+    pub count: u64,
+}
+
 /// One of my stuff that was paid for: an item of `order:sales`, and the `sale:completed`
 /// push.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -1114,6 +1126,7 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         output::<StuffRating>("StuffRating"),
         output::<DeliveryUpdated>("DeliveryUpdated"),
         output::<Sale>("Sale"),
+        output::<CourseCount>("CourseCount"),
         input::<CoverSetRequest>("CoverSetRequest"),
         output::<CoverSet>("CoverSet"),
         output::<CoverReply>("CoverReply"),

@@ -583,6 +583,10 @@ async fn the_sweeper_deletes_objects_no_file_points_at() {
         dir.join("files")
             .join(stuff)
             .join("0190aaaabbbbccccddddeeeeffff0000"),
+        // A preview of an upload that was never recorded.
+        dir.join("previews")
+            .join(stuff)
+            .join("0190aaaabbbbccccddddeeeeffff0001-1.jpg"),
         dir.join("files")
             .join(uuid::Uuid::now_v7().to_string())
             .join("0190aaaa"),
@@ -683,5 +687,214 @@ async fn the_s3_backend_stores_serves_and_cleans_up() {
     let stored = list().await;
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].size, 1000);
+    m.sys.stop().await;
+}
+
+/// A valid PDF of `pages` A4 pages, each saying "Page N" in Helvetica (written out by hand
+/// with exact cross-reference offsets, so any reader takes it as it is).
+fn pdf(pages: usize) -> Vec<u8> {
+    let font = 3 + 2 * pages;
+    let mut objects = vec![
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        format!(
+            "<< /Type /Pages /Kids [{}] /Count {pages} >>",
+            (0..pages)
+                .map(|i| format!("{} 0 R", 3 + 2 * i))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    ];
+    for i in 0..pages {
+        objects.push(format!(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents {} 0 R \
+             /Resources << /Font << /F1 {font} 0 R >> >> >>",
+            4 + 2 * i
+        ));
+        let text = format!("BT /F1 48 Tf 72 700 Td (Page {}) Tj ET", i + 1);
+        objects.push(format!(
+            "<< /Length {} >>\nstream\n{text}\nendstream",
+            text.len()
+        ));
+    }
+    objects.push("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned());
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for o in offsets {
+        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+/// Every object under `previews/` in the local store.
+fn previews_in(sys: &System) -> Vec<std::path::PathBuf> {
+    files_under(&sys.files_dir().join("previews"))
+}
+
+#[tokio::test]
+async fn a_pdf_shows_its_page_count_and_its_first_pages_to_anyone() {
+    assert!(
+        std::process::Command::new("pdftoppm")
+            .arg("-v")
+            .output()
+            .is_ok(),
+        "poppler-utils (pdftoppm) is not installed: scripts/test.sh installs it"
+    );
+    let m = market(SystemOptions::default()).await;
+    let (sys, stuff) = (&m.sys, m.stuff.as_str());
+    let (s, b) = upload(
+        sys,
+        Some(&m.seller_t),
+        stuff,
+        form("lectures.pdf", pdf(5), "application/pdf"),
+    )
+    .await;
+    assert_eq!(s.as_u16(), 201, "{b}");
+    let file = b["file"].clone();
+    assert_eq!(file["pages"], 5, "{b}");
+    let urls: Vec<String> = serde_json::from_value(file["previewUrls"].clone()).unwrap();
+    assert_eq!(urls.len(), 3, "the first three pages: {urls:?}");
+
+    // A stranger who has not bought it sees the same previews, and they load without any
+    // header, as immutable JPEGs of at most 800 px with the page drawn on them.
+    let seen = ask(&m.other, "stuff:get", json!({"id": stuff})).await;
+    assert_eq!(
+        seen["data"]["files"][0]["previewUrls"],
+        json!(urls),
+        "{seen}"
+    );
+    assert_eq!(seen["data"]["files"][0]["pages"], 5);
+    let mut images = Vec::new();
+    for (i, url) in urls.iter().enumerate() {
+        assert!(
+            url.starts_with(&format!("/api/previews/{stuff}/"))
+                && url.ends_with(&format!("-{}.jpg", i + 1)),
+            "{url}"
+        );
+        let r = get(&format!("{}{url}", sys.url()), &[]).await;
+        assert_eq!(r.status().as_u16(), 200, "{url}");
+        assert_eq!(r.headers()["content-type"], "image/jpeg");
+        assert_eq!(
+            r.headers()["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        let img = image::load_from_memory_with_format(
+            &r.bytes().await.unwrap(),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap()
+        .to_luma8();
+        let (w, h) = img.dimensions();
+        assert_eq!(h, 800, "an A4 page is taller than wide: {w}x{h}");
+        assert!((560..=570).contains(&w), "A4 proportions: {w}x{h}");
+        // The text made it onto the page: some pixels are dark, most are white.
+        let dark = img.pixels().filter(|p| p.0[0] < 100).count();
+        assert!(
+            dark > 100 && dark < (w * h / 10) as usize,
+            "{dark} dark pixels"
+        );
+        images.push(img);
+    }
+    assert_ne!(images[0], images[1], "each page is its own image");
+    assert_eq!(previews_in(sys).len(), 3);
+    // Names of no upload, or of pages past the preview, are not served.
+    for bad in [
+        format!("/api/previews/{stuff}/nope-1.jpg"),
+        urls[0].replace("-1.jpg", "-4.jpg"),
+        urls[0].replace(".jpg", ".png"),
+    ] {
+        let r = get(&format!("{}{bad}", sys.url()), &[]).await;
+        assert_eq!(r.status().as_u16(), 404, "{bad}");
+    }
+
+    // A short PDF shows every page; a "PDF" that is not one shows nothing, and uploads.
+    let (s, b) = upload(
+        sys,
+        Some(&m.seller_t),
+        stuff,
+        form("two.pdf", pdf(2), "application/pdf"),
+    )
+    .await;
+    assert_eq!(s.as_u16(), 201, "{b}");
+    assert_eq!(
+        (
+            b["file"]["pages"].as_u64(),
+            b["file"]["previewUrls"].as_array().map(Vec::len)
+        ),
+        (Some(2), Some(2))
+    );
+    let (s, b) = upload(
+        sys,
+        Some(&m.seller_t),
+        stuff,
+        form("fake.pdf", bytes(3000, 1), "application/pdf"),
+    )
+    .await;
+    assert_eq!(s.as_u16(), 201, "{b}");
+    assert_eq!(
+        (&b["file"]["pages"], &b["file"]["previewUrls"]),
+        (&Value::Null, &json!([]))
+    );
+    assert_eq!(previews_in(sys).len(), 5);
+
+    // A new version brings its own previews and takes the old ones away; so does removal.
+    let file_id = file["id"].as_str().unwrap();
+    let (s, b) = new_version(
+        sys,
+        &m.seller_t,
+        stuff,
+        file_id,
+        form("lectures.pdf", pdf(1), "application/pdf"),
+    )
+    .await;
+    assert_eq!(s.as_u16(), 200, "{b}");
+    assert_eq!(b["file"]["pages"], 1);
+    let v2 = b["file"]["previewUrls"][0].as_str().unwrap().to_owned();
+    assert_ne!(v2, urls[0]);
+    for old in &urls {
+        let r = get(&format!("{}{old}", sys.url()), &[]).await;
+        assert_eq!(r.status().as_u16(), 404, "{old} outlived its version");
+    }
+    assert_eq!(
+        get(&format!("{}{v2}", sys.url()), &[])
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(previews_in(sys).len(), 3);
+    let r = reqwest::Client::new()
+        .delete(format!("{}/api/stuff/{stuff}/files/{file_id}", sys.url()))
+        .bearer_auth(&m.seller_t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    assert_eq!(
+        get(&format!("{}{v2}", sys.url()), &[])
+            .await
+            .status()
+            .as_u16(),
+        404
+    );
+    assert_eq!(
+        previews_in(sys).len(),
+        2,
+        "only the two-page file's previews are left"
+    );
     m.sys.stop().await;
 }

@@ -20,6 +20,7 @@ use ms_common::storage::mongo::{
 };
 use ms_common::storage::{OutboxStore, db_version};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Orders in a MongoDB database.
@@ -124,29 +125,39 @@ impl MongoOrderStore {
         session: &mut mongodb::ClientSession,
         d: &Document,
     ) -> anyhow::Result<Option<SaleRecord>> {
-        let Ok(seller_id) = d.get_str("sellerId") else {
-            return Ok(None);
+        let buyer = match d.get_str("userId") {
+            Ok(user_id) => self
+                .db
+                .collection::<Document>(USER_NAMES)
+                .find_one(doc! {"_id": user_id})
+                .session(&mut *session)
+                .await?
+                .and_then(|n| n.get_str("displayName").ok().map(str::to_owned)),
+            Err(_) => None,
         };
-        let order = order_from(d.clone())?;
-        let buyer = self
+        sale_of_doc(d, buyer)
+    }
+
+    /// The names the replica of accounts holds for `ids`, in one read.
+    async fn names_of(&self, ids: &[&str]) -> anyhow::Result<HashMap<String, String>> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(self
             .db
             .collection::<Document>(USER_NAMES)
-            .find_one(doc! {"_id": &order.user_id})
-            .session(&mut *session)
+            .find(doc! {"_id": {"$in": ids}})
             .await?
-            .and_then(|n| n.get_str("displayName").ok().map(str::to_owned));
-        let fee = d.get_i64("feeCents").unwrap_or(0);
-        let paid_at = match d.get_str("paidAt") {
-            Ok(t) => ms_common::time::from_db(t)?,
-            Err(_) => order.created_at,
-        };
-        Ok(Some(sale_of(
-            &order,
-            seller_id.to_owned(),
-            fee,
-            paid_at,
-            buyer,
-        )))
+            .try_collect::<Vec<Document>>()
+            .await?
+            .into_iter()
+            .filter_map(|d| {
+                Some((
+                    d.get_str("_id").ok()?.to_owned(),
+                    d.get_str("displayName").ok()?.to_owned(),
+                ))
+            })
+            .collect())
     }
 
     fn reviews(&self) -> Collection<Document> {
@@ -231,6 +242,27 @@ struct ReviewOut<'a>(#[serde(serialize_with = "ReviewDoc::serialize")] &'a Revie
 #[derive(Deserialize)]
 #[serde(transparent)]
 struct ReviewIn(#[serde(with = "ReviewDoc")] ReviewRecord);
+
+/// The sale an `orders` document is, with the buyer's name when known; `None` when its
+/// seller was never recorded.
+fn sale_of_doc(d: &Document, buyer: Option<String>) -> anyhow::Result<Option<SaleRecord>> {
+    let Ok(seller_id) = d.get_str("sellerId") else {
+        return Ok(None);
+    };
+    let order = order_from(d.clone())?;
+    let fee = d.get_i64("feeCents").unwrap_or(0);
+    let paid_at = match d.get_str("paidAt") {
+        Ok(t) => ms_common::time::from_db(t)?,
+        Err(_) => order.created_at,
+    };
+    Ok(Some(sale_of(
+        &order,
+        seller_id.to_owned(),
+        fee,
+        paid_at,
+        buyer,
+    )))
+}
 
 #[async_trait]
 impl OrderStore for MongoOrderStore {
@@ -416,10 +448,16 @@ impl OrderStore for MongoOrderStore {
             .await?
             .try_collect()
             .await?;
-        let mut session = self.db.client().start_session().await?;
+        // The buyers' names in one read, not one per sale.
+        let buyers: Vec<&str> = docs
+            .iter()
+            .filter_map(|d| d.get_str("userId").ok())
+            .collect();
+        let names = self.names_of(&buyers).await?;
         let mut sales = Vec::with_capacity(docs.len());
         for d in &docs {
-            sales.extend(self.sale_from(&mut session, d).await?);
+            let buyer = d.get_str("userId").ok().and_then(|u| names.get(u).cloned());
+            sales.extend(sale_of_doc(d, buyer)?);
         }
         let totals: Vec<Document> = self
             .orders()
@@ -540,24 +578,8 @@ impl OrderStore for MongoOrderStore {
             .map(|d| Ok(from_document::<ReviewIn>(d)?.0))
             .collect::<anyhow::Result<_>>()?;
         // The buyers' names as the replica holds them now, in one read.
-        let mut buyers: Vec<&str> = reviews.iter().map(|r| r.user_id.as_str()).collect();
-        buyers.sort_unstable();
-        buyers.dedup();
-        let names: std::collections::HashMap<String, String> = self
-            .db
-            .collection::<Document>(USER_NAMES)
-            .find(doc! {"_id": {"$in": buyers}})
-            .await?
-            .try_collect::<Vec<Document>>()
-            .await?
-            .into_iter()
-            .filter_map(|d| {
-                Some((
-                    d.get_str("_id").ok()?.to_owned(),
-                    d.get_str("displayName").ok()?.to_owned(),
-                ))
-            })
-            .collect();
+        let buyers: Vec<&str> = reviews.iter().map(|r| r.user_id.as_str()).collect();
+        let names = self.names_of(&buyers).await?;
         Ok(reviews
             .into_iter()
             .map(|review| NamedReview {

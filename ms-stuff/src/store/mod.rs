@@ -20,8 +20,8 @@ pub mod sqlite;
 use crate::domain::{Cursor, StuffPatch};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ms_common::contract::StuffSort;
 use ms_common::contract::limits::FILES_MAX;
+use ms_common::contract::{CourseCount, StuffSort};
 use ms_common::events::{
     DeliveryChange, Event, EventEnvelope, OrderRecord, OrderStatus, ReservationRefusal,
     ReviewRecord, StoredFile, StuffRecord, StuffStatus, UserRecord, rating_rank,
@@ -471,6 +471,9 @@ pub trait StuffStore: Send + Sync + 'static {
     async fn list(&self, q: &ListQuery) -> Result<Vec<StuffRecord>, StoreError>;
     /// A seller's stuff in every status, newest first, at most `limit`.
     async fn by_seller(&self, seller_id: &str, limit: u32) -> Result<Vec<StuffRecord>, StoreError>;
+    /// The courses named by stuff in the catalogue (not withdrawn) with their counts, the
+    /// most listed first (ties by course), at most `limit`.
+    async fn courses(&self, limit: u32) -> Result<Vec<CourseCount>, StoreError>;
     /// Applies a seller's edit as one compare-and-set on seller, status `available` and
     /// (when given) version, incrementing the version and writing `stuff.updated` in the
     /// same transaction. A refused edit says why ([`edit_refusal`]).
@@ -554,6 +557,8 @@ mod tests {
                 size_bytes: 1,
                 content_type: "application/pdf".into(),
                 sha256: "0".repeat(64),
+                pages: None,
+                preview_urls: Vec::new(),
             },
             object: object.into(),
         }

@@ -18,8 +18,8 @@ use futures_util::{FutureExt, TryStreamExt};
 use mongodb::bson::{Bson, Document, doc, from_document, to_document};
 use mongodb::options::ReturnDocument;
 use mongodb::{ClientSession, Collection, IndexModel};
-use ms_common::contract::StuffSort;
 use ms_common::contract::UNKNOWN_SELLER_NAME;
+use ms_common::contract::{CourseCount, StuffSort};
 use ms_common::events::{
     OrderRecord, OrderStatus, ReviewRecord, StoredFile, StuffRecord, StuffStatus, UserRecord,
     VersionCheck,
@@ -582,6 +582,35 @@ impl StuffStore for MongoStuffStore {
         docs.into_iter().map(stuff_from).collect()
     }
 
+    async fn courses(&self, limit: u32) -> Result<Vec<CourseCount>, StoreError> {
+        let pipeline = [
+            doc! {"$match": {"course": {"$type": "string"}, "status": {"$ne": "withdrawn"}}},
+            doc! {"$group": {"_id": "$course", "n": {"$sum": 1}}},
+            doc! {"$sort": {"n": -1, "_id": 1}},
+            doc! {"$limit": i64::from(limit)},
+        ];
+        let docs: Vec<Document> = self
+            .stuff()
+            .aggregate(pipeline)
+            .await?
+            .try_collect()
+            .await?;
+        docs.iter()
+            .map(|d| {
+                let course = d.get_str("_id").map_err(|e| StoreError::Other(e.into()))?;
+                let n = d
+                    .get_i32("n")
+                    .map(i64::from)
+                    .or_else(|_| d.get_i64("n"))
+                    .map_err(|e| StoreError::Other(e.into()))?;
+                Ok(CourseCount {
+                    course: course.to_owned(),
+                    count: u64::try_from(n).unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
     async fn edit(&self, e: &Edit<'_>) -> Result<StuffRecord, StoreError> {
         self.db
             .transaction((self, e), |session, ctx| {
@@ -716,6 +745,8 @@ mod tests {
                     size_bytes: 10,
                     content_type: "application/pdf".into(),
                     sha256: "ab".repeat(32),
+                    pages: None,
+                    preview_urls: Vec::new(),
                 },
                 object: "files/s1/x".into(),
             }],
@@ -769,6 +800,15 @@ mod tests {
             for rating in ["ratingCount", "ratingSum", "ratingRank"] {
                 expected.insert(rating, 0_i64);
             }
+            // Files now say their page count and previews (none for this one).
+            expected.insert(
+                "files",
+                vec![Bson::Document(doc! {
+                    "id": "f1", "name": "notes.pdf", "sizeBytes": 10_i64,
+                    "contentType": "application/pdf", "sha256": "ab".repeat(32),
+                    "pages": Bson::Null, "previewUrls": Bson::Array(vec![]), "object": "files/s1/x",
+                })],
+            );
             assert_eq!(d, expected);
             assert_eq!(stuff_from(d).unwrap(), s);
             // A document from before courses reads as having none.

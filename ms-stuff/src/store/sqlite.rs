@@ -10,7 +10,7 @@ use super::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ms_common::contract::{StuffSort, UNKNOWN_SELLER_NAME};
+use ms_common::contract::{CourseCount, StuffSort, UNKNOWN_SELLER_NAME};
 use ms_common::events::{
     OrderRecord, OrderStatus, ReviewRecord, StuffRecord, UserRecord, VersionCheck,
 };
@@ -384,6 +384,26 @@ impl StuffStore for SqliteStuffStore {
             .iter()
             .map(StuffRecord::from_row)
             .collect::<Result<_, _>>()?)
+    }
+
+    async fn courses(&self, limit: u32) -> Result<Vec<CourseCount>, StoreError> {
+        // Reads the course index in course order; only the groups are sorted.
+        let rows = sqlx::query(
+            "SELECT course, COUNT(*) AS n FROM stuff
+             WHERE course IS NOT NULL AND status != 'withdrawn'
+             GROUP BY course ORDER BY n DESC, course LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CourseCount {
+                    course: sqlx::Row::try_get(r, "course")?,
+                    count: u64::try_from(sqlx::Row::try_get::<i64, _>(r, "n")?).unwrap_or(0),
+                })
+            })
+            .collect()
     }
 
     async fn edit(&self, e: &Edit<'_>) -> Result<StuffRecord, StoreError> {

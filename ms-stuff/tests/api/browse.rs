@@ -1,5 +1,6 @@
 //! Browsing the catalogue as the router asks: `course` on create and update (normalized,
-//! validated, removable), and `stuff:list` by course, seller and price order, paged.
+//! validated, removable), `stuff:list` by course, seller and price order, paged, and the
+//! courses in use (`stuff:courses`).
 
 use crate::helpers::{App, fields};
 use serde_json::{Value, json};
@@ -136,6 +137,49 @@ async fn courses_filters_and_price_order_page_through_the_catalogue() {
         .await
         .unwrap();
     assert_eq!(titles(&left), vec!["Calculus", "Analysis"]);
+    app.done().await;
+}
+
+#[tokio::test]
+async fn the_courses_in_use_are_counted_most_listed_first() {
+    let app = App::spawn().await;
+    let (ann, _) = app.signup("ann@example.com").await;
+    let empty = app.call("stuff:courses", None, json!({})).await.unwrap();
+    assert_eq!(empty, json!([]));
+    let mut ids = Vec::new();
+    for (title, course) in [
+        ("a", json!("CHEM 33")),
+        ("b", json!("math 101")),
+        ("c", json!("MATH 101")),
+        ("d", json!("BIO 1")),
+        ("e", json!(null)),
+        ("f", json!("CHEM 33")),
+        ("g", json!("ART 2")),
+    ] {
+        let s = app
+            .call(
+                "stuff:create",
+                Some(&ann),
+                json!({"title": title, "priceCents": 500, "course": course}),
+            )
+            .await
+            .unwrap();
+        ids.push(s["id"].as_str().unwrap().to_owned());
+    }
+    // A withdrawn listing is out of the catalogue, so its course no longer counts.
+    app.call("stuff:withdraw", Some(&ann), json!({"id": ids[3]}))
+        .await
+        .unwrap();
+    // Anyone may ask (the catalogue is public); ties go by course.
+    let courses = app.call("stuff:courses", None, json!({})).await.unwrap();
+    assert_eq!(
+        courses,
+        json!([
+            {"course": "CHEM 33", "count": 2},
+            {"course": "MATH 101", "count": 2},
+            {"course": "ART 2", "count": 1},
+        ])
+    );
     app.done().await;
 }
 
