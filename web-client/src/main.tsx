@@ -1,5 +1,6 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
+import { BrowserRouter } from 'react-router';
 import { App } from './App';
 import { loadClientConfig } from './api/config';
 import { AuthHttp } from './api/http';
@@ -24,9 +25,11 @@ const root = document.getElementById('root');
 if (root) {
   createRoot(root).render(
     <StrictMode>
-      <SessionProvider session={session}>
-        <App />
-      </SessionProvider>
+      <BrowserRouter>
+        <SessionProvider session={session}>
+          <App />
+        </SessionProvider>
+      </BrowserRouter>
     </StrictMode>,
   );
 }

@@ -12,7 +12,7 @@ import { ReviewForm } from '../components/reviews';
 import { canReview } from '../api/reviews';
 import { CopyButton, ErrorBanner, OrderAmount, OrderStatusBadge, Price } from '../components/ui';
 import { orderPaidCents, orderStuffTitle, paidDiffersFromPrice } from '../api/orders';
-import { Link } from '../router/router';
+import { Link } from 'react-router';
 import { RequireSignIn } from './RequireSignIn';
 
 // The payment form moved to components/PaymentForm.tsx; these stay importable from here.

@@ -11,7 +11,7 @@ import { usePush, useSession, useSessionManager } from '../api/session-react';
 import type { Sale, SalesSummary, Stuff } from '../api/types';
 import { CourseBadge, ErrorBanner, Price, StatusBadge } from '../components/ui';
 import { useRefusalBanner, WithdrawControl } from '../components/withdraw';
-import { Link } from '../router/router';
+import { Link } from 'react-router';
 import { RequireSignIn } from './RequireSignIn';
 
 export const NOTHING_LISTED_MESSAGE = 'You have not listed anything yet.';

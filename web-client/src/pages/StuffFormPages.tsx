@@ -21,7 +21,7 @@ import type { Stuff } from '../api/types';
 import { ErrorBanner, Notice, TextAreaField, TextField, useFormErrors } from '../components/ui';
 import { CoverForm } from '../components/cover-form';
 import { FileDropZone, UploadList, useUploadQueue } from '../components/uploads';
-import { Link, navigate } from '../router/router';
+import { Link, useNavigate } from 'react-router';
 import { RequireSignIn } from './RequireSignIn';
 
 const FIELDS = ['title', 'priceCents', 'description', 'secretNote', 'course'] as const;
@@ -228,6 +228,7 @@ export const FILES_HINT = `Up to ${MAX_FILES} files, ${formatBytes(MAX_FILE_BYTE
  */
 function Sell() {
   const session = useSessionManager();
+  const navigate = useNavigate();
   const [created, setCreated] = useState<Stuff | null>(null);
   const [finished, setFinished] = useState(false);
   const createdRef = useRef<Stuff | null>(null);
@@ -323,6 +324,7 @@ export function EditStuffPage({ id }: { id: string }) {
 
 function EditStuff({ id }: { id: string }) {
   const session = useSessionManager();
+  const navigate = useNavigate();
   const { user, epoch } = useSession();
   // `base` is the version the form was filled from; `latest` is the newest we have heard of.
   const [base, setBase] = useState<Stuff | null>(null);

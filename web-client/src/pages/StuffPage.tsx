@@ -11,7 +11,7 @@ import { RatingBadge, ReviewsSection } from '../components/reviews';
 import { Cover } from '../components/cover';
 import { ErrorBanner, Price, StatusBadge } from '../components/ui';
 import { useRefusalBanner, WITHDRAWN_MESSAGE, WithdrawControl } from '../components/withdraw';
-import { Link, navigate } from '../router/router';
+import { Link, useNavigate } from 'react-router';
 import { SellerDelivery } from './SellerDelivery';
 
 export const CHECKED_OUT_MESSAGE = 'The stuff is being checked out by someone else, please come back later';
@@ -22,6 +22,7 @@ export const WITHDRAWN_BUYER_TEXT = 'The seller took this off sale, so it cannot
 
 export function StuffPage({ id }: { id: string }) {
   const session = useSessionManager();
+  const navigate = useNavigate();
   const { epoch, user } = useSession();
   const [stuff, setStuff] = useState<Stuff | null>(null);
   const [loadError, setLoadError] = useState<{ status: number; messages: string[] } | null>(null);
