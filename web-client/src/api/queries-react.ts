@@ -1,0 +1,112 @@
+// React side of queries.ts: the session's reads as queries. A query waits for the first connect
+// (as the pages did: a request before it would only queue), refetches after a reconnect (the
+// wiring invalidates), and merges a fresh answer with what the cache holds the way the pages did
+// (a push that raced the request wins when newer).
+import { useQuery, useQueryClient, type QueryKey, type UseQueryResult } from '@tanstack/react-query';
+import { knownCourses } from './browse';
+import { mergeMine, mergeOrders, pickNewer } from './catalogue';
+import { toApiError, type ApiError } from './errors';
+import { queryKeys } from './queries';
+import { addReview } from './reviews';
+import { mergeSales } from './sales';
+import { useSession, useSessionManager } from './session-react';
+import type { Coupon, Order, RequestEvent, RequestMap, Review, SalesSummary, Stuff } from './types';
+
+/**
+ * `event` with `payload` as a query under `key`; `merge` combines the answer with what the cache
+ * holds. Runs once connected and while `enabled`.
+ */
+export function useSocketQuery<E extends RequestEvent, T = RequestMap[E]['data']>(
+  key: QueryKey,
+  event: E,
+  payload: RequestMap[E]['payload'],
+  options: { enabled?: boolean; merge?: (fresh: RequestMap[E]['data'], held: T | undefined) => T } = {},
+): UseQueryResult<T, ApiError> {
+  const session = useSessionManager();
+  const client = useQueryClient();
+  const { epoch } = useSession();
+  const { enabled = true, merge } = options;
+  return useQuery<T, ApiError>({
+    queryKey: key,
+    queryFn: async () => {
+      let data: RequestMap[E]['data'];
+      try {
+        ({ data } = await session.request(event, payload));
+      } catch (e) {
+        throw toApiError(e);
+      }
+      return merge ? merge(data, client.getQueryData<T>(key)) : (data as unknown as T);
+    },
+    enabled: epoch > 0 && enabled,
+  });
+}
+
+/** The messages of a query's error (none without one). */
+export function errorMessages(error: unknown): string[] {
+  return error ? toApiError(error).errors.map((x) => x.message) : [];
+}
+
+/** The signed-in user's id, or '' (user queries are disabled without one). */
+function useUserId(): string {
+  return useSession().user?.id ?? '';
+}
+
+/** `stuff:get` for `id` (none while `id` is undefined). */
+export function useStuffQuery(id: string | undefined): UseQueryResult<Stuff, ApiError> {
+  return useSocketQuery(queryKeys.stuff(id ?? ''), 'stuff:get', { id: id ?? '' }, {
+    enabled: Boolean(id),
+    merge: (fresh, held) => {
+      knownCourses.add([fresh]);
+      return held ? pickNewer(held, fresh) : fresh;
+    },
+  });
+}
+
+/** `order:get` for `id`, the signed-in user's. */
+export function useOrderQuery(id: string): UseQueryResult<Order, ApiError> {
+  const userId = useUserId();
+  return useSocketQuery(queryKeys.order(userId, id), 'order:get', { id }, {
+    enabled: Boolean(userId),
+    merge: (fresh, held) => (held ? pickNewer(held, fresh) : fresh),
+  });
+}
+
+/** `order:list`: the signed-in user's orders. */
+export function useOrdersQuery(): UseQueryResult<Order[], ApiError> {
+  const userId = useUserId();
+  return useSocketQuery(queryKeys.orders(userId), 'order:list', {}, {
+    enabled: Boolean(userId),
+    merge: (fresh, held) => mergeOrders(held ?? [], fresh),
+  });
+}
+
+/** `stuff:mine`: everything the signed-in user listed. */
+export function useMineQuery(): UseQueryResult<Stuff[], ApiError> {
+  const userId = useUserId();
+  return useSocketQuery(queryKeys.mine(userId), 'stuff:mine', {}, {
+    enabled: Boolean(userId),
+    merge: (fresh, held) => mergeMine(held ?? [], fresh),
+  });
+}
+
+/** `order:sales`: a sale seen once (pushed, or in an earlier answer) never disappears. */
+export function useSalesQuery(): UseQueryResult<SalesSummary, ApiError> {
+  const userId = useUserId();
+  return useSocketQuery(queryKeys.sales(userId), 'order:sales', {}, {
+    enabled: Boolean(userId),
+    merge: (fresh, held) => mergeSales(fresh, held?.sales ?? []),
+  });
+}
+
+/** `review:list` for a stuff, newest first. */
+export function useReviewsQuery(stuffId: string): UseQueryResult<Review[], ApiError> {
+  return useSocketQuery(queryKeys.reviews(stuffId), 'review:list', { stuffId }, {
+    merge: (fresh) => fresh.reduce<Review[]>((list, r) => addReview(list, r), []),
+  });
+}
+
+/** `coupon:list` (the admin page). */
+export function useCouponsQuery(): UseQueryResult<Coupon[], ApiError> {
+  const userId = useUserId();
+  return useSocketQuery(queryKeys.coupons(userId), 'coupon:list', {}, { enabled: Boolean(userId) });
+}
