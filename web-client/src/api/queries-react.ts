@@ -2,7 +2,7 @@
 // (as the pages did: a request before it would only queue), refetches after a reconnect (the
 // wiring invalidates), and merges a fresh answer with what the cache holds the way the pages did
 // (a push that raced the request wins when newer).
-import { useQuery, useQueryClient, type QueryKey, type UseQueryResult } from '@tanstack/react-query';
+import { useQueries, useQuery, useQueryClient, type QueryKey, type UseQueryResult } from '@tanstack/react-query';
 import { knownCourses } from './browse';
 import { mergeMine, mergeOrders, pickNewer } from './catalogue';
 import { toApiError, type ApiError } from './errors';
@@ -51,13 +51,40 @@ function useUserId(): string {
   return useSession().user?.id ?? '';
 }
 
+function mergeStuff(fresh: Stuff, held: Stuff | undefined): Stuff {
+  knownCourses.add([fresh]);
+  return held ? pickNewer(held, fresh) : fresh;
+}
+
 /** `stuff:get` for `id` (none while `id` is undefined). */
 export function useStuffQuery(id: string | undefined): UseQueryResult<Stuff, ApiError> {
-  return useSocketQuery(queryKeys.stuff(id ?? ''), 'stuff:get', { id: id ?? '' }, {
-    enabled: Boolean(id),
-    merge: (fresh, held) => {
-      knownCourses.add([fresh]);
-      return held ? pickNewer(held, fresh) : fresh;
+  return useSocketQuery(queryKeys.stuff(id ?? ''), 'stuff:get', { id: id ?? '' }, { enabled: Boolean(id), merge: mergeStuff });
+}
+
+/** `stuff:get` for each of `ids` (the same cache entries as useStuffQuery): their titles by id, as they arrive. */
+export function useStuffTitles(ids: string[]): Record<string, string> {
+  const session = useSessionManager();
+  const client = useQueryClient();
+  const { epoch } = useSession();
+  return useQueries({
+    queries: ids.map((id) => ({
+      queryKey: queryKeys.stuff(id),
+      queryFn: async (): Promise<Stuff> => {
+        try {
+          const { data } = await session.request('stuff:get', { id });
+          return mergeStuff(data, client.getQueryData<Stuff>(queryKeys.stuff(id)));
+        } catch (e) {
+          throw toApiError(e);
+        }
+      },
+      enabled: epoch > 0,
+    })),
+    combine: (results) => {
+      const titles: Record<string, string> = {};
+      results.forEach((r, i) => {
+        if (r.data) titles[ids[i] as string] = r.data.title;
+      });
+      return titles;
     },
   });
 }

@@ -97,6 +97,7 @@ type SessionLike = Pick<SessionManager, 'getSnapshot' | 'subscribe' | 'onPush'>;
 export function connectQueryClient(client: QueryClient, session: SessionLike): () => void {
   let { epoch } = session.getSnapshot();
   let userId = session.getSnapshot().user?.id ?? null;
+  let displayName = session.getSnapshot().user?.displayName;
 
   const unsubscribe = session.subscribe(() => {
     const state = session.getSnapshot();
@@ -105,7 +106,12 @@ export function connectQueryClient(client: QueryClient, session: SessionLike): (
       // Signed out, or someone else signed in: nothing of the previous user stays in memory.
       if (userId) client.removeQueries({ queryKey: queryKeys.user(userId) });
       userId = nextUser;
+    } else if (state.user && state.user.displayName !== displayName) {
+      // A new display name: stuff and reviews show it (as the seller, as the reviewer).
+      void client.invalidateQueries({ queryKey: ['stuff'] });
+      void client.invalidateQueries({ queryKey: ['reviews'] });
     }
+    displayName = state.user?.displayName;
     if (state.epoch !== epoch) {
       const first = epoch === 0;
       epoch = state.epoch;
