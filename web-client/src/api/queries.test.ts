@@ -102,7 +102,8 @@ describe('connectQueryClient', () => {
     socket.push('stuff:created', stuff(1, { id: 's2', createdAt: '2026-11-02T12:00:00Z' }));
     socket.push('stuff:created', stuff(1, { id: 's3', sellerId: 'someone-else' }));
     expect(client.getQueryData<Stuff[]>(queryKeys.mine(alice.id))!.map((s) => s.id)).toEqual(['s2', 's1']);
-    expect(client.getQueryData<Stuff>(queryKeys.stuff('s3'))).toMatchObject({ id: 's3' });
+    // Nothing is cached for a stuff no page asked for: opening it asks the server.
+    expect(client.getQueryData(queryKeys.stuff('s3'))).toBeUndefined();
   });
 
   it('writes a pushed order into its entry and my order list (newer versions only)', () => {
@@ -177,10 +178,13 @@ describe('connectQueryClient', () => {
 });
 
 describe('putStuff', () => {
-  it('leaves my listings alone when they were never fetched', () => {
+  it('writes only into entries already held', () => {
     const client = createQueryClient();
     putStuff(client, stuff(1), alice.id);
     expect(client.getQueryData(queryKeys.mine(alice.id))).toBeUndefined();
-    expect(client.getQueryData<Stuff>(queryKeys.stuff('s1'))!.version).toBe(1);
+    expect(client.getQueryData(queryKeys.stuff('s1'))).toBeUndefined();
+    client.setQueryData(queryKeys.stuff('s1'), stuff(1));
+    putStuff(client, stuff(2), alice.id);
+    expect(client.getQueryData<Stuff>(queryKeys.stuff('s1'))!.version).toBe(2);
   });
 });

@@ -67,26 +67,29 @@ export function createQueryClient(): QueryClient {
 
 // ---- cache writes (pushes and mutation answers) ----
 
+// Each writes only into entries the cache already holds (a page showed them, or still does), as
+// the pages applied pushes only to what they held: a page opened later asks the server.
+
 /**
  * A whole stuff record (a push or a mutation's answer): the stuff's own entry and the user's
  * listings, each only when newer than what is held.
  */
 export function putStuff(client: QueryClient, stuff: Stuff, userId: string | null): void {
   knownCourses.add([stuff]);
-  client.setQueryData<Stuff>(queryKeys.stuff(stuff.id), (held) => (held ? pickNewer(held, stuff) : stuff));
+  client.setQueryData<Stuff>(queryKeys.stuff(stuff.id), (held) => (held ? pickNewer(held, stuff) : held));
   if (userId) client.setQueryData<Stuff[]>(queryKeys.mine(userId), (held) => (held ? applyMineUpdated(held, stuff, userId) : held));
 }
 
 /** A whole order record: its own entry and the user's order list (where an unknown order is added). */
 export function putOrder(client: QueryClient, order: Order, userId: string | null): void {
   if (!userId) return;
-  client.setQueryData<Order>(queryKeys.order(userId, order.id), (held) => (held ? pickNewer(held, order) : order));
+  client.setQueryData<Order>(queryKeys.order(userId, order.id), (held) => (held ? pickNewer(held, order) : held));
   client.setQueryData<Order[]>(queryKeys.orders(userId), (held) => (held ? applyOrderUpdated(held, order) : held));
 }
 
 /** A coupon just created: on top of the list, replacing one with the same code. */
 export function putCoupon(client: QueryClient, coupon: Coupon, userId: string): void {
-  client.setQueryData<Coupon[]>(queryKeys.coupons(userId), (list) => [coupon, ...(list ?? []).filter((c) => c.code !== coupon.code)]);
+  client.setQueryData<Coupon[]>(queryKeys.coupons(userId), (list) => (list ? [coupon, ...list.filter((c) => c.code !== coupon.code)] : list));
 }
 
 // ---- the session → cache wiring ----
