@@ -4,9 +4,9 @@
 // (a push that raced the request wins when newer).
 import { useQueries, useQuery, useQueryClient, type QueryKey, type UseQueryResult } from '@tanstack/react-query';
 import { knownCourses } from './browse';
-import { mergeMine, mergeOrders, pickNewer } from './catalogue';
+import { mergeMine, type Versioned } from './catalogue';
 import { toApiError, type ApiError } from './errors';
-import { queryKeys } from './queries';
+import { freshUnlessOlder, queryKeys } from './queries';
 import { addReview } from './reviews';
 import { mergeSales } from './sales';
 import { useSession, useSessionManager } from './session-react';
@@ -20,12 +20,17 @@ export function useSocketQuery<E extends RequestEvent, T = RequestMap[E]['data']
   key: QueryKey,
   event: E,
   payload: RequestMap[E]['payload'],
-  options: { enabled?: boolean; merge?: (fresh: RequestMap[E]['data'], held: T | undefined) => T } = {},
+  options: {
+    enabled?: boolean;
+    merge?: (fresh: RequestMap[E]['data'], held: T | undefined) => T;
+    /** Instead of the client's default: 0 for what can change without a push. */
+    staleTime?: number;
+  } = {},
 ): UseQueryResult<T, ApiError> {
   const session = useSessionManager();
   const client = useQueryClient();
   const { epoch } = useSession();
-  const { enabled = true, merge } = options;
+  const { enabled = true, merge, staleTime } = options;
   return useQuery<T, ApiError>({
     queryKey: key,
     queryFn: async () => {
@@ -38,6 +43,7 @@ export function useSocketQuery<E extends RequestEvent, T = RequestMap[E]['data']
       return merge ? merge(data, client.getQueryData<T>(key)) : (data as unknown as T);
     },
     enabled: epoch > 0 && enabled,
+    ...(staleTime === undefined ? {} : { staleTime }),
   });
 }
 
@@ -53,12 +59,18 @@ function useUserId(): string {
 
 function mergeStuff(fresh: Stuff, held: Stuff | undefined): Stuff {
   knownCourses.add([fresh]);
-  return held ? pickNewer(held, fresh) : fresh;
+  return freshUnlessOlder(held, fresh);
+}
+
+/** Each fetched record, or the held one where that is strictly newer; the answer says which records there are. */
+function mergeList<T extends Versioned>(held: T[] | undefined, fresh: T[]): T[] {
+  const byId = new Map((held ?? []).map((x) => [x.id, x] as const));
+  return fresh.map((x) => freshUnlessOlder(byId.get(x.id), x));
 }
 
 /** `stuff:get` for `id` (none while `id` is undefined). */
 export function useStuffQuery(id: string | undefined): UseQueryResult<Stuff, ApiError> {
-  return useSocketQuery(queryKeys.stuff(id ?? ''), 'stuff:get', { id: id ?? '' }, { enabled: Boolean(id), merge: mergeStuff });
+  return useSocketQuery(queryKeys.stuff(id ?? ''), 'stuff:get', { id: id ?? '' }, { enabled: Boolean(id), merge: mergeStuff, staleTime: 0 });
 }
 
 /** `stuff:get` for each of `ids` (the same cache entries as useStuffQuery): their titles by id, as they arrive. */
@@ -78,6 +90,7 @@ export function useStuffTitles(ids: string[]): Record<string, string> {
         }
       },
       enabled: epoch > 0,
+      staleTime: 0,
     })),
     combine: (results) => {
       const titles: Record<string, string> = {};
@@ -94,7 +107,7 @@ export function useOrderQuery(id: string): UseQueryResult<Order, ApiError> {
   const userId = useUserId();
   return useSocketQuery(queryKeys.order(userId, id), 'order:get', { id }, {
     enabled: Boolean(userId),
-    merge: (fresh, held) => (held ? pickNewer(held, fresh) : fresh),
+    merge: (fresh, held) => freshUnlessOlder(held, fresh),
   });
 }
 
@@ -103,7 +116,7 @@ export function useOrdersQuery(): UseQueryResult<Order[], ApiError> {
   const userId = useUserId();
   return useSocketQuery(queryKeys.orders(userId), 'order:list', {}, {
     enabled: Boolean(userId),
-    merge: (fresh, held) => mergeOrders(held ?? [], fresh),
+    merge: (fresh, held) => mergeList(held, fresh),
   });
 }
 
@@ -112,7 +125,8 @@ export function useMineQuery(): UseQueryResult<Stuff[], ApiError> {
   const userId = useUserId();
   return useSocketQuery(queryKeys.mine(userId), 'stuff:mine', {}, {
     enabled: Boolean(userId),
-    merge: (fresh, held) => mergeMine(held ?? [], fresh),
+    // mergeMine sorts newest first and drops duplicates.
+    merge: (fresh, held) => mergeMine([], mergeList(held, fresh)),
   });
 }
 
@@ -129,11 +143,12 @@ export function useSalesQuery(): UseQueryResult<SalesSummary, ApiError> {
 export function useReviewsQuery(stuffId: string): UseQueryResult<Review[], ApiError> {
   return useSocketQuery(queryKeys.reviews(stuffId), 'review:list', { stuffId }, {
     merge: (fresh) => fresh.reduce<Review[]>((list, r) => addReview(list, r), []),
+    staleTime: 0,
   });
 }
 
 /** `coupon:list` (the admin page). */
 export function useCouponsQuery(): UseQueryResult<Coupon[], ApiError> {
   const userId = useUserId();
-  return useSocketQuery(queryKeys.coupons(userId), 'coupon:list', {}, { enabled: Boolean(userId) });
+  return useSocketQuery(queryKeys.coupons(userId), 'coupon:list', {}, { enabled: Boolean(userId), staleTime: 0 });
 }

@@ -3,7 +3,7 @@ import { QueryClient, QueryObserver } from '@tanstack/react-query';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { alice, fakeJwt, FakeHttp, FakeSocket } from '../test/fakes';
 import { ApiError } from './errors';
-import { connectQueryClient, createQueryClient, putStuff, queryKeys, shouldRetry, STALE_TIME_MS } from './queries';
+import { connectQueryClient, createQueryClient, freshUnlessOlder, putStuff, queryKeys, shouldRetry, STALE_TIME_MS } from './queries';
 import { SessionManager } from './session';
 import type { Order, SalesSummary, Stuff } from './types';
 
@@ -186,5 +186,14 @@ describe('putStuff', () => {
     client.setQueryData(queryKeys.stuff('s1'), stuff(1));
     putStuff(client, stuff(2), alice.id);
     expect(client.getQueryData<Stuff>(queryKeys.stuff('s1'))!.version).toBe(2);
+  });
+});
+
+describe('freshUnlessOlder', () => {
+  it('takes the answer unless the cache holds a strictly newer version (a tie takes the answer)', () => {
+    expect(freshUnlessOlder(undefined, stuff(1))).toMatchObject({ version: 1 });
+    expect(freshUnlessOlder(stuff(3, { title: 'held' }), stuff(2))).toMatchObject({ version: 3, title: 'held' });
+    expect(freshUnlessOlder(stuff(2, { title: 'held' }), stuff(2, { title: 'fresh' }))).toMatchObject({ title: 'fresh' });
+    expect(freshUnlessOlder(stuff(2), stuff(4))).toMatchObject({ version: 4 });
   });
 });

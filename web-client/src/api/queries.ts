@@ -11,7 +11,7 @@
 // expire are renewed on timers, not cached).
 import { QueryClient } from '@tanstack/react-query';
 import { knownCourses } from './browse';
-import { applyMineUpdated, applyOrderUpdated, pickNewer } from './catalogue';
+import { applyMineUpdated, applyOrderUpdated, pickNewer, type Versioned } from './catalogue';
 import { toApiError } from './errors';
 import { applySale } from './sales';
 import type { SessionManager } from './session';
@@ -37,7 +37,11 @@ export const queryKeys = {
   coupons: (userId: string) => ['user', userId, 'coupons'] as const,
 };
 
-/** How long an answer counts as fresh: pushes keep the cache current meanwhile, a reconnect invalidates it. */
+/**
+ * How long an answer counts as fresh: pushes keep the cache current meanwhile, a reconnect
+ * invalidates it. What can change without a push (a stuff's rating and seller name, reviews,
+ * coupon redemptions) uses 0 instead: shown from the cache at once, asked again on every mount.
+ */
 export const STALE_TIME_MS = 30_000;
 
 /**
@@ -90,6 +94,15 @@ export function putOrder(client: QueryClient, order: Order, userId: string | nul
 /** A coupon just created: on top of the list, replacing one with the same code. */
 export function putCoupon(client: QueryClient, coupon: Coupon, userId: string): void {
   client.setQueryData<Coupon[]>(queryKeys.coupons(userId), (list) => (list ? [coupon, ...list.filter((c) => c.code !== coupon.code)] : list));
+}
+
+/**
+ * A fresh answer unless the cache holds a strictly newer version (a push that raced the request).
+ * On a tie the answer wins: what changes without a new version (a stuff's rating, its seller's
+ * name) is only as current as the last answer.
+ */
+export function freshUnlessOlder<T extends Versioned>(held: T | undefined, fresh: T): T {
+  return held && held.version > fresh.version ? held : fresh;
 }
 
 // ---- the session → cache wiring ----

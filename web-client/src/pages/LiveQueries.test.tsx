@@ -116,24 +116,38 @@ describe('pages on the query cache', () => {
     r.unmount();
   });
 
-  it('a page opened again soon shows the cache (kept current by pushes) without a request', async () => {
+  it('a page opened again shows the cache at once: My orders (all pushed) without a request, a stuff page asking again', async () => {
+    socket.responders.set('order:list', () => ({ data: [order('o1', 1, 'created')] }));
     const r = render(
       <SessionProvider session={session}>
         <App />
       </SessionProvider>,
     );
     await step(() => socket.acceptConnect());
+    await step(() => navigate('/orders'));
+    expect(r.byTestId('order-row-o1')!.getAttribute('data-status')).toBe('created');
     await step(() => navigate('/stuff/s1'));
     expect(r.byTestId('stuff-title')!.textContent).toBe('Linear algebra notes');
+    expect(count('order:list')).toBe(1);
     expect(count('stuff:get')).toBe(1);
 
     await step(() => navigate('/'));
     expect(r.byTestId('stuff-page')).toBeNull();
-    // Changed while the page was closed: the push is written into the cache.
-    await step(() => socket.push('stuff:updated', item(2, { status: 'reserved' })));
+    // Changed while the pages were closed: the pushes are written into the cache.
+    await step(() => socket.push('order:updated', order('o1', 2, 'complete')));
+    await step(() => socket.push('stuff:updated', item(2, { status: 'sold' })));
+    await step(() => navigate('/orders'));
+    expect(r.byTestId('order-row-o1')!.getAttribute('data-status')).toBe('complete');
+    expect(count('order:list')).toBe(1);
+
+    // A stuff's rating and seller name change without a push: its page shows what the cache
+    // holds and asks again; the answer wins a tie of versions.
+    socket.responders.set('stuff:get', () => ({ data: item(2, { status: 'sold', rating: { average: 4, count: 1 } }) }));
+    const stuffGets = count('stuff:get');
     await step(() => navigate('/stuff/s1'));
-    expect(r.byTestId('status-badge')!.textContent).toBe('Being checked out');
-    expect(count('stuff:get')).toBe(1);
+    expect(r.byTestId('status-badge')!.textContent).toBe('Sold');
+    expect(count('stuff:get')).toBe(stuffGets + 1);
+    expect(r.byTestId('rating')!.getAttribute('data-count')).toBe('1');
     r.unmount();
   });
 });
