@@ -25,7 +25,8 @@ const root = document.getElementById('root');
 if (root) {
   createRoot(root).render(
     <StrictMode>
-      <BrowserRouter>
+      {/* Navigations render at once, outside React transitions (as the app expects: no Suspense). */}
+      <BrowserRouter useTransitions={false}>
         <SessionProvider session={session}>
           <App />
         </SessionProvider>

@@ -1,5 +1,5 @@
 // Minimal React rendering for component tests (happy-dom), without extra libraries. The tree is
-// inside a BrowserRouter on happy-dom's real `window.history`, as in the app, so tests can set the
+// inside a BrowserRouter on happy-dom's real `window.history`, as in the app (main.tsx), so tests can set the
 // URL before rendering and read `window.location` after a navigation.
 import { act, type ReactNode } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
@@ -20,12 +20,12 @@ export function render(ui: ReactNode): Rendered {
   const container = document.createElement('div');
   document.body.appendChild(container);
   const root = createRoot(container);
-  act(() => root.render(<BrowserRouter>{ui}</BrowserRouter>));
+  act(() => root.render(<BrowserRouter useTransitions={false}>{ui}</BrowserRouter>));
   return {
     container,
     root,
     byTestId: (id) => container.querySelector<HTMLElement>(`[data-testid="${id}"]`),
-    rerender: (next) => act(() => root.render(<BrowserRouter>{next}</BrowserRouter>)),
+    rerender: (next) => act(() => root.render(<BrowserRouter useTransitions={false}>{next}</BrowserRouter>)),
     unmount: () => {
       act(() => root.unmount());
       container.remove();
