@@ -4,9 +4,8 @@ import { App } from './App';
 import { SessionManager } from './api/session';
 import { SessionProvider } from './api/session-react';
 import type { Coupon, Order, Stuff, User } from './api/types';
-import { navigate } from './router/router';
 import { alice, fakeJwt, FakeHttp, FakeSocket } from './test/fakes';
-import { render, step } from './test/render';
+import { navigate, render, step } from './test/render';
 
 const admin: User = { id: 'adm', email: 'admin@example.edu', role: 'admin' };
 const stuff: Stuff = {

@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useRef, useState, type ReactNode } from 'react';
 import { useSession, useSessionManager } from './api/session-react';
 import type { ConnectionStatus } from './api/session';
 import { ErrorBanner } from './components/ui';
@@ -14,7 +14,7 @@ import { SellerPage } from './pages/SellerPage';
 import { SellingPage } from './pages/SellingPage';
 import { EditStuffPage, SellPage } from './pages/StuffFormPages';
 import { StuffPage } from './pages/StuffPage';
-import { Link, matchPath, navigate, usePathname } from './router/router';
+import { Link, Route, Routes, useLocation, useNavigate, useParams } from 'react-router';
 
 const CONNECTION_LABEL: Record<ConnectionStatus, string> = {
   idle: 'Starting…',
@@ -39,6 +39,7 @@ function EmailText({ email }: { email: string }) {
 
 function Header() {
   const session = useSessionManager();
+  const navigate = useNavigate();
   const { user, connection, status } = useSession();
   const [signingOut, setSigningOut] = useState(false);
   const signOut = async () => {
@@ -134,21 +135,13 @@ function Header() {
   );
 }
 
-function Routes({ path }: { path: string }) {
-  let m: Record<string, string> | null;
-  if (path === '/') return <CataloguePage />;
-  if (path === '/signin') return <SignInPage />;
-  if (path === '/signup') return <SignUpPage />;
-  if (path === '/sell') return <SellPage />;
-  if (path === '/selling') return <SellingPage />;
-  if (path === '/orders') return <MyOrdersPage />;
-  if (path === '/library') return <LibraryPage />;
-  if (path === '/admin') return <AdminPage />;
-  if (path === '/account') return <AccountPage />;
-  if ((m = matchPath('/stuff/:id/edit', path))) return <EditStuffPage key={m.id} id={m.id as string} />;
-  if ((m = matchPath('/stuff/:id', path))) return <StuffPage key={m.id} id={m.id as string} />;
-  if ((m = matchPath('/sellers/:id', path))) return <SellerPage key={m.id} id={m.id as string} />;
-  if ((m = matchPath('/orders/:id', path))) return <OrderPage key={m.id} id={m.id as string} />;
+/** A page for one `:id`, remounted (fresh state) when the id changes. */
+function WithId({ page: Page }: { page: (props: { id: string }) => ReactNode }) {
+  const id = useParams().id as string;
+  return <Page key={id} id={id} />;
+}
+
+function NotFound() {
   return (
     <section>
       <h1 tabIndex={-1}>Page not found</h1>
@@ -161,10 +154,31 @@ function Routes({ path }: { path: string }) {
   );
 }
 
+export function AppRoutes() {
+  return (
+    <Routes>
+      <Route path="/" element={<CataloguePage />} />
+      <Route path="/signin" element={<SignInPage />} />
+      <Route path="/signup" element={<SignUpPage />} />
+      <Route path="/sell" element={<SellPage />} />
+      <Route path="/selling" element={<SellingPage />} />
+      <Route path="/orders" element={<MyOrdersPage />} />
+      <Route path="/library" element={<LibraryPage />} />
+      <Route path="/admin" element={<AdminPage />} />
+      <Route path="/account" element={<AccountPage />} />
+      <Route path="/stuff/:id/edit" element={<WithId page={EditStuffPage} />} />
+      <Route path="/stuff/:id" element={<WithId page={StuffPage} />} />
+      <Route path="/sellers/:id" element={<WithId page={SellerPage} />} />
+      <Route path="/orders/:id" element={<WithId page={OrderPage} />} />
+      <Route path="*" element={<NotFound />} />
+    </Routes>
+  );
+}
+
 export function App() {
   const session = useSessionManager();
   const { notice, user } = useSession();
-  const path = usePathname();
+  const path = useLocation().pathname;
   const mainRef = useRef<HTMLElement>(null);
   const first = useRef(true);
 
@@ -187,7 +201,7 @@ export function App() {
       <Header />
       <main id="main" ref={mainRef} className="container">
         {notice && <ErrorBanner messages={[notice]} testId="session-notice" onDismiss={() => session.dismissNotice()} />}
-        <Routes path={path} />
+        <AppRoutes />
         {/* Keyed by the user: a sign-out (or another account) starts with no toasts. */}
         <SaleToasts key={user?.id ?? 'anonymous'} enabled={user !== null} />
       </main>

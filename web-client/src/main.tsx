@@ -1,5 +1,6 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
+import { BrowserRouter } from 'react-router';
 import { App } from './App';
 import { loadClientConfig } from './api/config';
 import { AuthHttp } from './api/http';
@@ -24,9 +25,12 @@ const root = document.getElementById('root');
 if (root) {
   createRoot(root).render(
     <StrictMode>
-      <SessionProvider session={session}>
-        <App />
-      </SessionProvider>
+      {/* Navigations render at once, outside React transitions (as the app expects: no Suspense). */}
+      <BrowserRouter useTransitions={false}>
+        <SessionProvider session={session}>
+          <App />
+        </SessionProvider>
+      </BrowserRouter>
     </StrictMode>,
   );
 }

@@ -1,13 +1,27 @@
-// React bindings for the SessionManager: context, state hook, push subscriptions.
-import { createContext, useContext, useEffect, useMemo, useRef, useSyncExternalStore, type ReactNode } from 'react';
+// React bindings for the SessionManager: context, state hook, push subscriptions, and the
+// session's TanStack Query client (see queries.ts).
+import { QueryClientProvider, type QueryClient } from '@tanstack/react-query';
+import { createContext, useContext, useEffect, useMemo, useRef, useState, useSyncExternalStore, type ReactNode } from 'react';
 import { FilesApi } from './files';
+import { connectQueryClient, createQueryClient } from './queries';
 import type { SessionManager, SessionState } from './session';
 import type { PushEvent, PushMap } from './types';
 
 const SessionContext = createContext<SessionManager | null>(null);
 
-export function SessionProvider({ session, children }: { session: SessionManager; children: ReactNode }) {
-  return <SessionContext.Provider value={session}>{children}</SessionContext.Provider>;
+/**
+ * Provides the session and its query client (`queryClient`, or one of its own): pushes and
+ * reconnects of this session update that client's cache.
+ */
+export function SessionProvider({ session, queryClient, children }: { session: SessionManager; queryClient?: QueryClient; children: ReactNode }) {
+  const [ownClient] = useState(createQueryClient);
+  const client = queryClient ?? ownClient;
+  useEffect(() => connectQueryClient(client, session), [client, session]);
+  return (
+    <SessionContext.Provider value={session}>
+      <QueryClientProvider client={client}>{children}</QueryClientProvider>
+    </SessionContext.Provider>
+  );
 }
 
 export function useSessionManager(): SessionManager {

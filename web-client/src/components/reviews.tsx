@@ -1,11 +1,13 @@
 // Ratings and reviews on screen: a stuff's rating (`★ 4.5 (12)`, read as "Rated 4.5 out of 5
 // from 12 reviews"), a stuff's review list (`review:list`) and the buyer's review form
 // (`review:create`) for a complete order.
+import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { queryKeys } from '../api/queries';
+import { errorMessages, useReviewsQuery } from '../api/queries-react';
 import { toApiError } from '../api/errors';
 import { formatTime } from '../api/format';
 import {
-  addReview,
   ALREADY_REVIEWED_MESSAGE,
   checkReview,
   COMMENT_MAX,
@@ -18,7 +20,7 @@ import {
   starsText,
   THANKS_MESSAGE,
 } from '../api/reviews';
-import { useSession, useSessionManager } from '../api/session-react';
+import { useSessionManager } from '../api/session-react';
 import type { RatingSummary, Review } from '../api/types';
 import { ErrorBanner, FieldError, TextAreaField, useFormErrors } from './ui';
 
@@ -71,28 +73,10 @@ export function ReviewItem({ review, testId = `review-${review.id}` }: { review:
 
 export const NO_REVIEWS_MESSAGE = 'No reviews yet. Reviews come from people who bought this.';
 
-/** A stuff's reviews, newest first; fetched on every (re)connect. */
+/** A stuff's reviews, newest first (`review:list` through the cache; fetched again after every reconnect). */
 export function useReviews(stuffId: string): { reviews: Review[] | null; error: string[] } {
-  const session = useSessionManager();
-  const { epoch } = useSession();
-  const [reviews, setReviews] = useState<Review[] | null>(null);
-  const [error, setError] = useState<string[]>([]);
-  useEffect(() => {
-    if (epoch === 0) return;
-    let live = true;
-    session
-      .request('review:list', { stuffId })
-      .then(({ data }) => {
-        if (!live) return;
-        setReviews(data.reduce<Review[]>((list, r) => addReview(list, r), []));
-        setError([]);
-      })
-      .catch((e) => live && setError(toApiError(e).errors.map((x) => x.message)));
-    return () => {
-      live = false;
-    };
-  }, [session, stuffId, epoch]);
-  return { reviews, error };
+  const { data, error } = useReviewsQuery(stuffId);
+  return { reviews: data ?? null, error: errorMessages(error) };
 }
 
 /** The stuff page's Reviews section (an h2 under the stuff's h1). */
@@ -145,6 +129,7 @@ export function ReviewForm({
   onSending?: () => void;
 }) {
   const session = useSessionManager();
+  const client = useQueryClient();
   const formRef = useRef<HTMLFormElement>(null);
   const { errors, show, showFields, clear, clearField, bannerRef } = useFormErrors(formRef);
   const [rating, setRating] = useState<number | null>(null);
@@ -167,6 +152,9 @@ export function ReviewForm({
     onSending?.();
     try {
       const { data } = await session.request('review:create', reviewPayload(orderId, rating, comment));
+      // The stuff's reviews and rating changed: whoever shows them asks again.
+      void client.invalidateQueries({ queryKey: queryKeys.reviews(data.stuffId) });
+      void client.invalidateQueries({ queryKey: queryKeys.stuff(data.stuffId) });
       setDone(data);
       onReviewed?.(data);
     } catch (err) {

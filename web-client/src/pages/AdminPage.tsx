@@ -1,4 +1,7 @@
+import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { putCoupon } from '../api/queries';
+import { errorMessages, useCouponsQuery } from '../api/queries-react';
 import { useCurrency } from '../api/config';
 import { toApiError } from '../api/errors';
 import { formatCents, formatTime } from '../api/format';
@@ -180,31 +183,16 @@ function RefundOrder() {
 
 function Coupons() {
   const session = useSessionManager();
-  const { epoch } = useSession();
-  const [coupons, setCoupons] = useState<Coupon[] | null>(null);
-  const [listError, setListError] = useState<string[]>([]);
+  const client = useQueryClient();
+  const { user } = useSession();
+  const couponsQuery = useCouponsQuery();
+  const coupons = couponsQuery.data ?? null;
+  const listError = errorMessages(couponsQuery.error);
   const [created, setCreated] = useState<Coupon | null>(null);
   const formRef = useRef<HTMLFormElement>(null);
   const { errors, show, showFields, clear, bannerRef } = useFormErrors(formRef);
   const [values, setValues] = useState({ percentOff: '', maxRedemptions: '', expiresAt: '' });
   const [busy, setBusy] = useState(false);
-
-  useEffect(() => {
-    if (epoch === 0) return;
-    let live = true;
-    session
-      .request('coupon:list', {})
-      .then(({ data }) => {
-        if (live) {
-          setCoupons(data);
-          setListError([]);
-        }
-      })
-      .catch((e) => live && setListError(toApiError(e).errors.map((x) => x.message)));
-    return () => {
-      live = false;
-    };
-  }, [session, epoch]);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -215,7 +203,7 @@ function Coupons() {
     try {
       const { data } = await session.request('coupon:create', payload);
       setCreated(data);
-      setCoupons((list) => [data, ...(list ?? []).filter((c) => c.code !== data.code)]);
+      if (user) putCoupon(client, data, user.id);
       setValues({ percentOff: '', maxRedemptions: '', expiresAt: '' });
     } catch (err) {
       show(err, FIELDS);

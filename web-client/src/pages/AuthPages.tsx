@@ -1,14 +1,20 @@
 import { useRef, useState, type FormEvent } from 'react';
 import { useSession, useSessionManager } from '../api/session-react';
 import { ErrorBanner, TextField, useFormErrors } from '../components/ui';
-import { Link, navigate, safeNext, useSearchParams } from '../router/router';
+import { Link, useNavigate, useSearchParams } from 'react-router';
+
+/** Only same-site paths are allowed as a `next` target after signing in. */
+export function safeNext(next: string | null): string {
+  return next && next.startsWith('/') && !next.startsWith('//') ? next : '/';
+}
 
 const FIELDS = ['email', 'password'] as const;
 
 function AuthForm({ mode }: { mode: 'signin' | 'signup' }) {
   const session = useSessionManager();
   const { user } = useSession();
-  const next = safeNext(useSearchParams().get('next'));
+  const navigate = useNavigate();
+  const next = safeNext(useSearchParams()[0].get('next'));
   const formRef = useRef<HTMLFormElement>(null);
   const { errors, show, showFields, clear, bannerRef } = useFormErrors(formRef);
   const [email, setEmail] = useState('');

@@ -21,13 +21,14 @@ import { CourseBadge, ErrorBanner, Price, StatusBadge } from '../components/ui';
 import { Cover } from '../components/cover';
 import { RatingBadge } from '../components/reviews';
 import { sellerHref } from '../api/browse';
-import { Link, navigate, useSearchParams } from '../router/router';
+import { Link, useNavigate, useSearchParams } from 'react-router';
 
 export { PAGE_SIZE };
 
 export function CataloguePage() {
   const { user } = useSession();
-  const query = parseBrowseQuery(useSearchParams());
+  const navigate = useNavigate();
+  const query = parseBrowseQuery(useSearchParams()[0]);
   const { state, loading, loadingMore, error, loadMore } = useStuffList(listFilter(query));
   const filtered = Boolean(query.q || query.course || query.status);
 
@@ -154,6 +155,7 @@ const SEARCH_INPUT_ID = 'catalogue-search';
  * the box shows its search.
  */
 function SearchBox({ query }: { query: BrowseQuery }) {
+  const navigate = useNavigate();
   const urlQ = query.q ?? '';
   const [text, setText] = useState(urlQ);
   const latest = useRef(query);

@@ -5,7 +5,7 @@ import type { Order } from '../api/types';
 import { DeliveryView, useDelivery } from '../components/delivery';
 import { orderStuffTitle } from '../api/orders';
 import { ErrorBanner, OrderAmount } from '../components/ui';
-import { Link } from '../router/router';
+import { Link } from 'react-router';
 import { untitledStuffIds, useMyOrders, useStuffTitles } from './OrderPages';
 import { RequireSignIn } from './RequireSignIn';
 

@@ -11,9 +11,8 @@ import { SessionManager } from '../api/session';
 import { SessionProvider } from '../api/session-react';
 import type { Order, Review, Sale, SalesSummary, Stuff } from '../api/types';
 import { TOAST_MS } from '../components/toasts';
-import { navigate } from '../router/router';
 import { alice, fakeJwt, FakeHttp, FakeSocket } from '../test/fakes';
-import { render, step, typeInto } from '../test/render';
+import { navigate, render, step, typeInto } from '../test/render';
 
 const stuff = (id: string, extra: Partial<Stuff> = {}): Stuff => ({
   id,

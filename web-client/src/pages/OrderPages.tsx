@@ -1,10 +1,11 @@
 import { useEffect, useRef, useState } from 'react';
-import { applyOrderUpdated, mergeOrders, pickNewer } from '../api/catalogue';
+import { useQueryClient } from '@tanstack/react-query';
 import { useCurrency } from '../api/config';
-import { toApiError } from '../api/errors';
+import { putOrder, queryKeys } from '../api/queries';
+import { errorMessages, useOrderQuery, useOrdersQuery, useStuffQuery, useStuffTitles } from '../api/queries-react';
 import { formatCents, formatTime } from '../api/format';
-import { usePush, useSession, useSessionManager } from '../api/session-react';
-import type { Order, Payment, Stuff } from '../api/types';
+import { useSession } from '../api/session-react';
+import type { Order, Payment } from '../api/types';
 import { Countdown, useCountdown } from '../countdown/Countdown';
 import { DeliveryView, useDelivery } from '../components/delivery';
 import { PaymentForm } from '../components/PaymentForm';
@@ -12,31 +13,15 @@ import { ReviewForm } from '../components/reviews';
 import { canReview } from '../api/reviews';
 import { CopyButton, ErrorBanner, OrderAmount, OrderStatusBadge, Price } from '../components/ui';
 import { orderPaidCents, orderStuffTitle, paidDiffersFromPrice } from '../api/orders';
-import { Link } from '../router/router';
+import { Link } from 'react-router';
 import { RequireSignIn } from './RequireSignIn';
 
 // The payment form moved to components/PaymentForm.tsx; these stay importable from here.
 export { COUPON_CHECK_DELAY_MS, DECLINED_MESSAGE, payLabel, TEST_PAYMENT_METHODS, useCouponPreview } from '../components/PaymentForm';
 export type { CouponPreview } from '../components/PaymentForm';
 
-/** Titles of stuff by id, fetched once each: for orders older than `stuffTitle`, which carry only `stuffId`. */
-export function useStuffTitles(ids: string[]): Record<string, string> {
-  const session = useSessionManager();
-  const [titles, setTitles] = useState<Record<string, string>>({});
-  const requested = useRef(new Set<string>());
-  const key = ids.join(',');
-  useEffect(() => {
-    for (const id of ids) {
-      if (requested.current.has(id)) continue;
-      requested.current.add(id);
-      session
-        .request('stuff:get', { id })
-        .then(({ data }) => setTitles((t) => ({ ...t, [id]: data.title })))
-        .catch(() => requested.current.delete(id));
-    }
-  }, [key, session]); // `ids` is captured through `key`
-  return titles;
-}
+// Moved to api/queries-react.ts (the cache); stays importable from here.
+export { useStuffTitles };
 
 /** The stuff of orders that carry no title (older than `stuffTitle`): only those need `stuff:get`. */
 export function untitledStuffIds(orders: Order[]): string[] {
@@ -55,11 +40,13 @@ export function OrderPage({ id }: { id: string }) {
 }
 
 function OrderView({ id }: { id: string }) {
-  const session = useSessionManager();
-  const { epoch } = useSession();
-  const [order, setOrder] = useState<Order | null>(null);
-  const [stuff, setStuff] = useState<Stuff | null>(null);
-  const [loadError, setLoadError] = useState<{ status: number; messages: string[] } | null>(null);
+  const client = useQueryClient();
+  const { user } = useSession();
+  const orderQuery = useOrderQuery(id);
+  const order = orderQuery.data ?? null;
+  const loadError = orderQuery.error ? { status: orderQuery.error.status, messages: errorMessages(orderQuery.error) } : null;
+  // The stuff's current title, for an order older than `stuffTitle` (its errors change nothing here).
+  const stuff = useStuffQuery(order?.stuffId).data ?? null;
   const [payment, setPayment] = useState<Payment | null>(null);
   // Payment errors live here, not in the form: a declined card cancels the order, which removes
   // the form, and the message must stay visible.
@@ -74,50 +61,9 @@ function OrderView({ id }: { id: string }) {
     if (back.failed) setPaymentErrors([PAYMENT_NOT_COMPLETED_MESSAGE]);
   }, []);
 
-  useEffect(() => {
-    if (epoch === 0) return;
-    let live = true;
-    session
-      .request('order:get', { id })
-      .then(({ data }) => {
-        if (!live) return;
-        setOrder((held) => (held && held.id === data.id ? pickNewer(held, data) : data));
-        setLoadError(null);
-      })
-      .catch((e) => {
-        if (!live) return;
-        const err = toApiError(e);
-        setLoadError({ status: err.status, messages: err.errors.map((x) => x.message) });
-      });
-    return () => {
-      live = false;
-    };
-  }, [session, id, epoch]);
-
-  const stuffId = order?.stuffId;
-  useEffect(() => {
-    if (!stuffId || epoch === 0) return;
-    session
-      .request('stuff:get', { id: stuffId })
-      .then(({ data }) => setStuff((held) => pickNewer(held, data)))
-      .catch(() => undefined);
-  }, [session, stuffId, epoch]);
-
-  usePush('order:updated', (o) => {
-    if (o.id === id) setOrder((held) => pickNewer(held, o));
-  });
-  usePush('stuff:updated', (s) => {
-    if (s.id === stuffId) setStuff((held) => pickNewer(held, s));
-  });
-
   // After paying (or failing to), the order changes on the server; the push normally brings it,
   // this makes sure of it.
-  const refetch = () => {
-    session
-      .request('order:get', { id })
-      .then(({ data }) => setOrder((held) => pickNewer(held, data)))
-      .catch(() => undefined);
-  };
+  const refetch = () => void client.invalidateQueries({ queryKey: queryKeys.order(user?.id ?? '', id) });
 
   if (!order) {
     if (loadError) {
@@ -203,7 +149,7 @@ function OrderView({ id }: { id: string }) {
           onFailed={refetch}
           onGeneralErrors={setPaymentErrors}
           bannerRef={paymentBannerRef}
-          onOrder={(o) => setOrder((held) => pickNewer(held, o))}
+          onOrder={(o) => putOrder(client, o, user?.id ?? null)}
         />
       )}
     </div>
@@ -306,30 +252,8 @@ export function MyOrdersPage() {
 /** The signed-in user's orders (`order:list`), kept current by `order:updated` pushes:
  * what My orders and the Library both show. `orders` is null until the first answer. */
 export function useMyOrders(): { orders: Order[] | null; error: string[] } {
-  const session = useSessionManager();
-  const { epoch, user } = useSession();
-  const [orders, setOrders] = useState<Order[] | null>(null);
-  const [error, setError] = useState<string[]>([]);
-
-  useEffect(() => {
-    if (epoch === 0 || !user) return;
-    let live = true;
-    session
-      .request('order:list', {})
-      .then(({ data }) => {
-        if (!live) return;
-        setOrders((held) => mergeOrders(held ?? [], data));
-        setError([]);
-      })
-      .catch((e) => live && setError(toApiError(e).errors.map((x) => x.message)));
-    return () => {
-      live = false;
-    };
-  }, [session, epoch, user]);
-
-  // An order created or completed in another tab shows up at once.
-  usePush('order:updated', (o) => setOrders((held) => (held ? applyOrderUpdated(held, o) : held)));
-  return { orders, error };
+  const { data, error } = useOrdersQuery();
+  return { orders: data ?? null, error: errorMessages(error) };
 }
 
 function MyOrders() {

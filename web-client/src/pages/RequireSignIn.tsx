@@ -1,6 +1,6 @@
 import type { ReactNode } from 'react';
 import { useSession } from '../api/session-react';
-import { Link } from '../router/router';
+import { Link } from 'react-router';
 
 /** Renders children for a signed-in user (optionally an admin); otherwise says what to do. */
 export function RequireSignIn({ next, admin = false, children }: { next: string; admin?: boolean; children: ReactNode }) {

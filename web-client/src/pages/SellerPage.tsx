@@ -5,7 +5,7 @@
 import { useSession } from '../api/session-react';
 import { useStuffList } from '../api/catalogue-react';
 import { ErrorBanner } from '../components/ui';
-import { Link } from '../router/router';
+import { Link } from 'react-router';
 import { StuffCards } from './CataloguePage';
 
 export const SELLER_EMPTY_MESSAGE = 'This seller has nothing listed right now.';

@@ -2,16 +2,17 @@
 // newest first, with its course, kept current by `stuff:updated` / `stuff:created` pushes. Each row links to the
 // stuff and, while it is available, to its edit page, and offers Withdraw (with a confirmation).
 // Below: Sales (`order:sales`), what sold, to whom, and what I earned, refreshed on `sale:completed`.
+import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useRef, useState } from 'react';
 import { formatTime } from '../api/format';
-import { mergeSales, NO_SALES_MESSAGE } from '../api/sales';
-import { applyMineUpdated, mergeMine, pickNewer } from '../api/catalogue';
-import { toApiError } from '../api/errors';
-import { usePush, useSession, useSessionManager } from '../api/session-react';
-import type { Sale, SalesSummary, Stuff } from '../api/types';
+import { NO_SALES_MESSAGE } from '../api/sales';
+import { putStuff, queryKeys } from '../api/queries';
+import { errorMessages, useMineQuery, useSalesQuery } from '../api/queries-react';
+import { useSession } from '../api/session-react';
+import type { SalesSummary, Stuff } from '../api/types';
 import { CourseBadge, ErrorBanner, Price, StatusBadge } from '../components/ui';
 import { useRefusalBanner, WithdrawControl } from '../components/withdraw';
-import { Link } from '../router/router';
+import { Link } from 'react-router';
 import { RequireSignIn } from './RequireSignIn';
 
 export const NOTHING_LISTED_MESSAGE = 'You have not listed anything yet.';
@@ -30,40 +31,15 @@ export function SellingPage() {
 
 /** The caller's listings: null until `stuff:mine` first answers; re-fetched after every reconnect. */
 export function useMyListings(): { items: Stuff[] | null; error: string[]; refetch: () => void; replace: (s: Stuff) => void } {
-  const session = useSessionManager();
-  const { epoch, user } = useSession();
-  const [items, setItems] = useState<Stuff[] | null>(null);
-  const [error, setError] = useState<string[]>([]);
-  const [tick, setTick] = useState(0);
-  const userId = user?.id;
-
-  useEffect(() => {
-    if (epoch === 0 || !userId) return;
-    let live = true;
-    session
-      .request('stuff:mine', {})
-      .then(({ data }) => {
-        if (!live) return;
-        setItems((held) => mergeMine(held ?? [], data));
-        setError([]);
-      })
-      .catch((e) => live && setError(toApiError(e).errors.map((x) => x.message)));
-    return () => {
-      live = false;
-    };
-  }, [session, epoch, userId, tick]);
-
-  const apply = (s: Stuff) => {
-    if (userId) setItems((held) => (held ? applyMineUpdated(held, s, userId) : held));
-  };
-  usePush('stuff:updated', apply);
-  usePush('stuff:created', apply);
-
+  const client = useQueryClient();
+  const { user } = useSession();
+  const userId = user?.id ?? null;
+  const { data, error } = useMineQuery();
   return {
-    items,
-    error,
-    refetch: () => setTick((t) => t + 1),
-    replace: (s) => setItems((held) => (held ? held.map((x) => (x.id === s.id ? pickNewer(x, s) : x)) : held)),
+    items: data ?? null,
+    error: errorMessages(error),
+    refetch: () => void (userId && client.invalidateQueries({ queryKey: queryKeys.mine(userId) })),
+    replace: (s) => putStuff(client, s, userId),
   };
 }
 
@@ -138,37 +114,8 @@ function MyListings() {
  * sale shows at once, and an answer that left before it does not hide it.
  */
 export function useSales(): { summary: SalesSummary | null; error: string[] } {
-  const session = useSessionManager();
-  const { epoch, user } = useSession();
-  const [summary, setSummary] = useState<SalesSummary | null>(null);
-  const [error, setError] = useState<string[]>([]);
-  const [tick, setTick] = useState(0);
-  const pushed = useRef<Sale[]>([]);
-  const userId = user?.id;
-
-  useEffect(() => {
-    if (epoch === 0 || !userId) return;
-    let live = true;
-    session
-      .request('order:sales', {})
-      .then(({ data }) => {
-        if (!live) return;
-        setSummary(mergeSales(data, pushed.current));
-        setError([]);
-      })
-      .catch((e) => live && setError(toApiError(e).errors.map((x) => x.message)));
-    return () => {
-      live = false;
-    };
-  }, [session, epoch, userId, tick]);
-
-  usePush('sale:completed', (sale) => {
-    pushed.current = [...pushed.current, sale];
-    setSummary((held) => (held ? mergeSales(held, [sale]) : held));
-    setTick((t) => t + 1);
-  });
-
-  return { summary, error };
+  const { data, error } = useSalesQuery();
+  return { summary: data ?? null, error: errorMessages(error) };
 }
 
 function Sales() {

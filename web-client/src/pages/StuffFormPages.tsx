@@ -16,12 +16,14 @@ import {
   PRICE_MIN_CENTS,
   STUFF_STATUS_LABEL,
 } from '../api/format';
+import { putStuff, queryKeys } from '../api/queries';
 import { usePush, useSession, useSessionManager } from '../api/session-react';
 import type { Stuff } from '../api/types';
 import { ErrorBanner, Notice, TextAreaField, TextField, useFormErrors } from '../components/ui';
 import { CoverForm } from '../components/cover-form';
 import { FileDropZone, UploadList, useUploadQueue } from '../components/uploads';
-import { Link, navigate } from '../router/router';
+import { Link, useNavigate } from 'react-router';
+import { useQueryClient } from '@tanstack/react-query';
 import { RequireSignIn } from './RequireSignIn';
 
 const FIELDS = ['title', 'priceCents', 'description', 'secretNote', 'course'] as const;
@@ -228,6 +230,9 @@ export const FILES_HINT = `Up to ${MAX_FILES} files, ${formatBytes(MAX_FILE_BYTE
  */
 function Sell() {
   const session = useSessionManager();
+  const navigate = useNavigate();
+  const client = useQueryClient();
+  const { user } = useSession();
   const [created, setCreated] = useState<Stuff | null>(null);
   const [finished, setFinished] = useState(false);
   const createdRef = useRef<Stuff | null>(null);
@@ -280,6 +285,8 @@ function Sell() {
           ...(v.course ? { course: v.course } : {}),
         });
         createdRef.current = data;
+        // My listings shows it next time (the `stuff:created` push normally brings it too).
+        if (user) void client.invalidateQueries({ queryKey: queryKeys.mine(user.id) });
         setCreated(data);
         if (queue.active > 0) queue.start(data.id);
         else if (queue.items.some((i) => i.state === 'failed')) setFinished(true);
@@ -323,6 +330,8 @@ export function EditStuffPage({ id }: { id: string }) {
 
 function EditStuff({ id }: { id: string }) {
   const session = useSessionManager();
+  const navigate = useNavigate();
+  const client = useQueryClient();
   const { user, epoch } = useSession();
   // `base` is the version the form was filled from; `latest` is the newest we have heard of.
   const [base, setBase] = useState<Stuff | null>(null);
@@ -389,6 +398,7 @@ function EditStuff({ id }: { id: string }) {
             // Only when changed ('' removes it), so an edit never touches what it did not change.
             ...(v.course !== (base.course ?? '') ? { course: v.course } : {}),
           });
+          putStuff(client, data, user?.id ?? null);
           navigate(`/stuff/${encodeURIComponent(data.id)}`);
         }}
       />
@@ -397,7 +407,12 @@ function EditStuff({ id }: { id: string }) {
           Cancel
         </Link>
       </p>
-      <CoverForm stuffId={id} title={base.title} coverUrl={(latest ?? base).coverUrl} />
+      <CoverForm
+        stuffId={id}
+        title={base.title}
+        coverUrl={(latest ?? base).coverUrl}
+        onUploaded={() => void client.invalidateQueries({ queryKey: queryKeys.stuff(id) })}
+      />
     </>
   );
 }

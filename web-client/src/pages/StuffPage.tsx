@@ -1,19 +1,21 @@
+import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useRef, useState } from 'react';
-import { courseHref, knownCourses, sellerHref } from '../api/browse';
-import { pickNewer } from '../api/catalogue';
+import { courseHref, sellerHref } from '../api/browse';
 import { NOTHING_TO_DELIVER_MESSAGE, nothingToDeliver, stuffFiles } from '../api/delivery';
 import { toApiError } from '../api/errors';
 import { formatTime, NO_LONGER_FOR_SALE_LABEL } from '../api/format';
-import { usePush, useSession, useSessionManager } from '../api/session-react';
 import type { PreviewViewer } from '../api/previews';
-import type { Order, Stuff } from '../api/types';
+import { putOrder, putStuff, queryKeys } from '../api/queries';
+import { errorMessages, useOrdersQuery, useStuffQuery } from '../api/queries-react';
+import { useSession, useSessionManager } from '../api/session-react';
+import type { Stuff } from '../api/types';
 import { FileList } from '../components/delivery';
 import { PdfPreviews } from '../components/previews';
 import { RatingBadge, ReviewsSection } from '../components/reviews';
 import { Cover } from '../components/cover';
 import { ErrorBanner, Price, StatusBadge } from '../components/ui';
 import { useRefusalBanner, WITHDRAWN_MESSAGE, WithdrawControl } from '../components/withdraw';
-import { Link, navigate } from '../router/router';
+import { Link, useNavigate } from 'react-router';
 import { SellerDelivery } from './SellerDelivery';
 
 export const CHECKED_OUT_MESSAGE = 'The stuff is being checked out by someone else, please come back later';
@@ -24,12 +26,18 @@ export const WITHDRAWN_BUYER_TEXT = 'The seller took this off sale, so it cannot
 
 export function StuffPage({ id }: { id: string }) {
   const session = useSessionManager();
-  const { epoch, user } = useSession();
-  const [stuff, setStuff] = useState<Stuff | null>(null);
-  const [loadError, setLoadError] = useState<{ status: number; messages: string[] } | null>(null);
-  const [myOrder, setMyOrder] = useState<Order | null>(null);
+  const navigate = useNavigate();
+  const { user } = useSession();
+  const client = useQueryClient();
+  const stuffQuery = useStuffQuery(id);
+  const stuff = stuffQuery.data ?? null;
+  const loadError = stuffQuery.error ? { status: stuffQuery.error.status, messages: errorMessages(stuffQuery.error) } : null;
+  // Does the signed-in user hold the active order on this stuff? (Not essential for this page:
+  // BUY still works and the server decides, so a failed `order:list` shows nothing.)
+  const orders = useOrdersQuery().data;
+  const myOrder = (user && orders?.find((o) => o.stuffId === id && o.status === 'created')) || null;
   /** Whether the signed-in user paid for this stuff (a complete order); null until `order:list` answers. */
-  const [bought, setBought] = useState<boolean | null>(null);
+  const bought: boolean | null = !user ? false : orders ? orders.some((o) => o.stuffId === id && o.status === 'complete') : null;
   const [buyError, setBuyError] = useState<string[]>([]);
   const [buying, setBuying] = useState(false);
   /** Just withdrawn here: say so, with the focus (the Withdraw button is gone). */
@@ -40,86 +48,22 @@ export function StuffPage({ id }: { id: string }) {
     if (justWithdrawn) withdrawnNoticeRef.current?.focus();
   }, [justWithdrawn]);
 
-  useEffect(() => {
-    if (epoch === 0) return;
-    let live = true;
-    session
-      .request('stuff:get', { id })
-      .then(({ data }) => {
-        if (!live) return;
-        knownCourses.add([data]);
-        setStuff((held) => (held && held.id === id ? pickNewer(held, data) : data));
-        setLoadError(null);
-      })
-      .catch((e) => {
-        if (!live) return;
-        const err = toApiError(e);
-        setLoadError({ status: err.status, messages: err.errors.map((x) => x.message) });
-      });
-    return () => {
-      live = false;
-    };
-  }, [session, id, epoch]);
-
-  // Does the signed-in user hold the active order on this stuff, or did they buy it?
-  useEffect(() => {
-    if (epoch === 0 || !user) {
-      setMyOrder(null);
-      setBought(user ? null : false);
-      return;
-    }
-    let live = true;
-    session
-      .request('order:list', {})
-      .then(({ data }) => {
-        if (!live) return;
-        setMyOrder(data.find((o) => o.stuffId === id && o.status === 'created') ?? null);
-        setBought(data.some((o) => o.stuffId === id && o.status === 'complete'));
-      })
-      .catch(() => {
-        /* Not essential for this page: BUY still works and the server decides. */
-      });
-    return () => {
-      live = false;
-    };
-  }, [session, id, epoch, user]);
-
-  usePush('stuff:updated', (s) => {
-    if (s.id === id) setStuff((held) => pickNewer(held, s));
-  });
-  usePush('order:updated', (o) => {
-    if (o.stuffId !== id) return;
-    if (o.status === 'complete') setBought(true);
-    else if (o.status === 'refunded') setBought(false);
-    setMyOrder((held) => {
-      const next = held && held.id === o.id ? pickNewer(held, o) : o;
-      return next.status === 'created' ? next : null;
-    });
-  });
-
   /** After the seller changed files or the note: the push normally brings it, this makes sure. */
-  const refetch = () => {
-    session
-      .request('stuff:get', { id })
-      .then(({ data }) => setStuff((held) => pickNewer(held, data)))
-      .catch(() => undefined);
-  };
+  const refetch = () => void client.invalidateQueries({ queryKey: queryKeys.stuff(id) });
 
   const buy = async () => {
     setBuyError([]);
     setBuying(true);
     try {
       const { data } = await session.request('order:create', { stuffId: id });
+      putOrder(client, data, user?.id ?? null);
       navigate(`/orders/${encodeURIComponent(data.id)}`);
     } catch (e) {
       const err = toApiError(e);
       setBuyError(err.errors.map((x) => x.message));
       if (err.status === 409) {
         // Our copy is behind: fetch the current status so the page shows why.
-        session
-          .request('stuff:get', { id })
-          .then(({ data }) => setStuff((held) => pickNewer(held, data)))
-          .catch(() => undefined);
+        refetch();
       }
     } finally {
       setBuying(false);
@@ -182,7 +126,7 @@ export function StuffPage({ id }: { id: string }) {
               stuff={stuff}
               onWithdrawn={(s) => {
                 withdrawRefusal.clear();
-                setStuff((held) => pickNewer(held, s));
+                putStuff(client, s, user?.id ?? null);
                 setJustWithdrawn(true);
               }}
               onRefused={(err) => {

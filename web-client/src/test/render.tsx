@@ -1,6 +1,9 @@
-// Minimal React rendering for component tests (happy-dom), without extra libraries.
+// Minimal React rendering for component tests (happy-dom), without extra libraries. The tree is
+// inside a BrowserRouter on happy-dom's real `window.history`, as in the app (main.tsx), so tests can set the
+// URL before rendering and read `window.location` after a navigation.
 import { act, type ReactNode } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
+import { BrowserRouter } from 'react-router';
 
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
 
@@ -8,6 +11,8 @@ export interface Rendered {
   container: HTMLElement;
   root: Root;
   byTestId(id: string): HTMLElement | null;
+  /** Renders `ui` in place of the first tree (same router, so state below it is kept). */
+  rerender(ui: ReactNode): void;
   unmount(): void;
 }
 
@@ -15,11 +20,12 @@ export function render(ui: ReactNode): Rendered {
   const container = document.createElement('div');
   document.body.appendChild(container);
   const root = createRoot(container);
-  act(() => root.render(ui));
+  act(() => root.render(<BrowserRouter useTransitions={false}>{ui}</BrowserRouter>));
   return {
     container,
     root,
     byTestId: (id) => container.querySelector<HTMLElement>(`[data-testid="${id}"]`),
+    rerender: (next) => act(() => root.render(<BrowserRouter useTransitions={false}>{next}</BrowserRouter>)),
     unmount: () => {
       act(() => root.unmount());
       container.remove();
@@ -46,6 +52,15 @@ export function typeInto(input: HTMLInputElement | HTMLTextAreaElement, value: s
 export function choose(select: HTMLSelectElement, value: string) {
   Object.getOwnPropertyDescriptor(HTMLSelectElement.prototype, 'value')!.set!.call(select, value);
   select.dispatchEvent(new Event('change', { bubbles: true }));
+}
+
+/**
+ * Goes to `to` from outside the app, as a link the router did not render would: a new history
+ * entry, then the `popstate` the BrowserRouter listens to.
+ */
+export function navigate(to: string): void {
+  window.history.pushState(null, '', to);
+  window.dispatchEvent(new PopStateEvent('popstate', { state: null }));
 }
 
 /** Back, as the browser's button: waits for the popstate the router listens to. */
