@@ -6,7 +6,8 @@
 #      fan-out to 1,000 and 10,000 viewers, a 200-user race, 10,000 and 20,000 idle
 #      connections, 50 MiB uploads and downloads with 20 uploads at once, one socket
 #      flooding while a victim measures its latency, with the socket allowances on and
-#      off, 200 concurrent sign-ups from one client with ms-user's peak RSS), which starts
+#      off, 200 concurrent sign-ups from one client with ms-user's peak RSS, and search:
+#      100,000 stuff seeded, then stuff:list with q and with course + sort), which starts
 #      and stops the services itself;
 #   4. prints every scenario's JSON line and where the JSON and PNG were written
 #      (bench/results/, git-ignored).

@@ -5,10 +5,10 @@
 //! PNG chart. Every scenario prints readable lines and then one JSON line.
 //!
 //! ```text
-//! bench [--scenarios ceiling,rtt,fanout,contention,idle,files,flood,signup] [--rtt 8x8,1x1]
+//! bench [--scenarios ceiling,rtt,fanout,contention,idle,files,flood,signup,search] [--rtt 8x8,1x1]
 //!       [--warmup S] [--duration S] [--viewers 1000,10000] [--rounds N] [--users U]
 //!       [--race-rounds N] [--idle 10000,20000] [--file-mib N] [--uploads N]
-//!       [--flood-window N] [--signups N] [--deadline S] [--out DIR] [--bin-dir DIR] [--rust-log F] [--quick]
+//!       [--flood-window N] [--signups N] [--stuff N] [--search-clients C] [--deadline S] [--out DIR] [--bin-dir DIR] [--rust-log F] [--quick]
 //! ```
 
 mod chart;
@@ -43,6 +43,8 @@ struct Options {
     uploads: usize,
     flood_window: usize,
     signups: usize,
+    stuff: usize,
+    search_clients: usize,
     deadline: Duration,
     out: PathBuf,
     bin_dir: PathBuf,
@@ -58,6 +60,7 @@ const ALL: &[&str] = &[
     "files",
     "flood",
     "signup",
+    "search",
 ];
 
 fn list<T: std::str::FromStr>(s: &str) -> anyhow::Result<Vec<T>> {
@@ -102,6 +105,8 @@ impl Options {
             uploads: 20,
             flood_window: 1000,
             signups: 200,
+            stuff: 100_000,
+            search_clients: 8,
             deadline: Duration::from_secs(1500),
             out: PathBuf::from("bench/results"),
             bin_dir: exe_dir,
@@ -124,6 +129,8 @@ impl Options {
                 "--uploads" => o.uploads = val()?.parse()?,
                 "--flood-window" => o.flood_window = val()?.parse()?,
                 "--signups" => o.signups = val()?.parse()?,
+                "--stuff" => o.stuff = val()?.parse()?,
+                "--search-clients" => o.search_clients = val()?.parse()?,
                 "--deadline" => o.deadline = Duration::from_secs_f64(val()?.parse()?),
                 "--out" => o.out = PathBuf::from(val()?),
                 "--bin-dir" => o.bin_dir = PathBuf::from(val()?),
@@ -141,6 +148,8 @@ impl Options {
                     o.uploads = 4;
                     o.flood_window = 200;
                     o.signups = 20;
+                    o.stuff = 2000;
+                    o.search_clients = 2;
                 }
                 "-h" | "--help" => {
                     println!("{}", include_str!("usage.txt"));
@@ -194,7 +203,7 @@ async fn run(o: Options, deadline: Instant, nofile: u64) -> anyhow::Result<serde
             "scenarios": o.scenarios, "rttPoints": o.rtt_points.iter().map(|(c, i)| format!("{c}x{i}")).collect::<Vec<_>>(),
             "warmupSeconds": o.warmup.as_secs_f64(), "durationSeconds": o.duration.as_secs_f64(),
             "viewers": o.viewers, "rounds": o.rounds, "users": o.users, "raceRounds": o.race_rounds,
-            "idle": o.idle, "fileMib": o.file_mib, "uploads": o.uploads, "floodWindow": o.flood_window, "signups": o.signups, "openFileLimit": nofile, "rustLog": o.rust_log,
+            "idle": o.idle, "fileMib": o.file_mib, "uploads": o.uploads, "floodWindow": o.flood_window, "signups": o.signups, "stuff": o.stuff, "searchClients": o.search_clients, "openFileLimit": nofile, "rustLog": o.rust_log,
         },
     });
     let in_flights: Vec<usize> = {
@@ -334,6 +343,20 @@ async fn run(o: Options, deadline: Instant, nofile: u64) -> anyhow::Result<serde
         let v = serde_json::to_value(r.context("signup")?)?;
         emit("signup", &v);
         results["signup"] = v;
+    }
+    if o.wants("search") {
+        let sys = System::start(&sys_opts, deadline).await?;
+        let p = scenarios::search::Params {
+            stuff: o.stuff,
+            clients: o.search_clients,
+            warmup: o.warmup,
+            duration: o.duration,
+        };
+        let r = scenarios::search::run(&sys, p, deadline).await;
+        sys.stop().await;
+        let v = serde_json::to_value(r.context("search")?)?;
+        emit("search", &v);
+        results["search"] = v;
     }
     Ok(results)
 }

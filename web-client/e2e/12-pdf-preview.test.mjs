@@ -6,8 +6,8 @@
 // - A second user, signed in but who has not bought it, opens the stuff page (loaded again until the
 //   previews are there, in case the server makes them after the upload): the PDF's row in "What you
 //   get" reads "2 pages" (`file-pages`); the Preview shows two `pdf-preview-page` images, "Page 1 of
-//   <name>" and "Page 2 of <name>" in that order, which actually load (`naturalWidth` > 0, at most
-//   480 px wide) and are public (fetched with no cookie or token: 200, a JPEG); the caption reads
+//   <name>" and "Page 2 of <name>" in that order, which actually load (`naturalWidth` > 0, an A4
+//   page at the server's 800 px longer side) and are public (fetched with no cookie or token: 200, a JPEG); the caption reads
 //   "Preview of all 2 pages — buy to download the file". No download link, no delivery and no
 //   `/api/files/` URL anywhere on the page.
 // - axe-core finds nothing on that page at 1280 px nor at 390 px; full-page screenshots at both
@@ -19,8 +19,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BASE_URL, DESKTOP, NARROW, STEP_MS, scenario, sha256, uniqueTitle, until } from './lib/harness.mjs';
 
-/** The widest a preview image may be (the server shrinks pages to fit it). */
-const PREVIEW_MAX_WIDTH = 480;
+/** The longer side of a preview image (the server renders pages to fit it). */
+const PREVIEW_SIDE = 800;
 
 /** A PDF literal string: `\`, `(` and `)` escaped. */
 function pdfString(text) {
@@ -124,7 +124,9 @@ scenario('pdf preview: a visitor who has not bought a 2-page PDF sees "2 pages" 
       assert.equal(await img.getAttribute('alt'), alt, `the text alternative of preview ${i + 1}`);
       assert.equal(await img.getAttribute('loading'), 'lazy', `preview ${i + 1} is lazy-loaded`);
       const size = await seeLoaded(visitor, img, `"${alt}"`);
-      assert.ok(size.width <= PREVIEW_MAX_WIDTH, `"${alt}" is ${size.width} px wide, more than ${PREVIEW_MAX_WIDTH}`);
+      // An A4 page, portrait: 800 px high, about 566 px wide.
+      assert.equal(size.height, PREVIEW_SIDE, `"${alt}" is ${size.width}x${size.height}, not ${PREVIEW_SIDE} px high`);
+      assert.ok(size.width > 550 && size.width < 580, `"${alt}" is ${size.width}x${size.height}, not A4's shape`);
 
       const src = await img.getAttribute('src');
       const absolute = new URL(src ?? '', BASE_URL);

@@ -8,6 +8,7 @@ pub mod files;
 pub mod flood;
 pub mod idle;
 pub mod rtt;
+pub mod search;
 pub mod signup;
 
 use crate::sio::{self, Ws};

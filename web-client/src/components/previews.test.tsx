@@ -77,8 +77,8 @@ describe('<PdfPreviews>', () => {
     expect(imgs.map((i) => i.alt)).toEqual(['Page 1 of notes.pdf', 'Page 2 of notes.pdf', 'Page 3 of notes.pdf']);
     for (const img of imgs) {
       expect(img.getAttribute('loading')).toBe('lazy');
-      expect(img.getAttribute('width')).toBe('480');
-      expect(img.getAttribute('height')).toBe('679');
+      expect(img.getAttribute('width')).toBe('566');
+      expect(img.getAttribute('height')).toBe('800');
     }
     const caption = (g: HTMLElement) => g.querySelector('figcaption')!.textContent;
     // Two files with previews: each caption names its file.

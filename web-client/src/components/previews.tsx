@@ -5,11 +5,12 @@ import { pageCountOf, previewAlt, previewCaption, previewUrlsOf, type PreviewVie
 import type { FileMeta } from '../api/types';
 
 /**
- * The size the thumbnails are laid out at before they load (an A4 page, portrait, at the
- * server's 480 px): the CSS holds every image to this shape, so nothing moves as they arrive.
+ * The size the thumbnails are laid out at before they load (an A4 page, portrait, as the
+ * server renders it: 800 px on the longer side): the CSS holds every image to this shape and
+ * scales it down to the column, so nothing moves as they arrive.
  */
-export const PREVIEW_WIDTH = 480;
-export const PREVIEW_HEIGHT = 679;
+export const PREVIEW_WIDTH = 566;
+export const PREVIEW_HEIGHT = 800;
 
 /** Nothing at all when no file has previews. */
 export function PdfPreviews({ files, viewer }: { files: FileMeta[]; viewer: PreviewViewer }) {
