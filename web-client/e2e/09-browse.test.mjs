@@ -13,7 +13,7 @@
 //   display name (the e-mail's local part), which lists all three, newest first. axe-core on the
 //   seller page.
 // - On a phone (390x844, touch), opened on the shared link `?course=CS%20101&sort=priceAsc`: the
-//   MATH 2 chip is offered too (learnt from one unfiltered page); the filtered catalogue and the
+//   MATH 2 chip is offered too (the chips come from `stuff:courses`); the filtered catalogue and the
 //   seller page must not scroll sideways, have tap targets of at least 44x44 px and pass axe-core.
 
 import { LIVE_MS, PHONE, STEP_MS, scenario, uniqueTitle, until } from './lib/harness.mjs';

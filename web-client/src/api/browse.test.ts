@@ -2,9 +2,10 @@ import { describe, expect, it } from 'vitest';
 import {
   browseHref,
   COURSE_MESSAGE,
+  CHIP_LIMIT,
+  courseChipLabel,
+  courseChips,
   courseHref,
-  coursesOf,
-  KnownCourses,
   listFilter,
   normalizeCourse,
   normalizeSearch,
@@ -34,24 +35,39 @@ describe('courses', () => {
     expect(parseCourse('CS_101')).toBeNull();
     expect(COURSE_MESSAGE).toBe('Course must be 2 to 20 letters, digits, spaces or dashes');
   });
+});
 
-  it('are listed once each, in natural order', () => {
-    expect(coursesOf([{ course: 'CS 101' }, { course: null }, { course: 'CS 2' }, { course: 'CS 101' }, {}])).toEqual(['CS 2', 'CS 101']);
+describe('the course chips', () => {
+  const counts = (n: number) => Array.from({ length: n }, (_, i) => ({ course: `C ${i + 1}`, count: n - i }));
+
+  it('are the answer of stuff:courses in its order, with counts, the first CHIP_LIMIT until all are asked for', () => {
+    expect(CHIP_LIMIT).toBe(12);
+    const answer = [{ course: 'MATH 2', count: 5 }, { course: 'BIO 1', count: 2 }, { course: 'CS 101', count: 2 }];
+    expect(courseChips(answer, undefined)).toEqual({ chips: answer, more: 0 });
+    expect(courseChips(undefined, undefined)).toEqual({ chips: [], more: 0 });
+    const many = counts(20);
+    const first = courseChips(many, undefined);
+    expect(first.chips.map((c) => c.course)).toEqual(many.slice(0, 12).map((c) => c.course));
+    expect(first.more).toBe(8);
+    expect(courseChips(many, undefined, 12, true)).toEqual({ chips: many, more: 0 });
   });
 
-  it('seen so far are kept in one store that tells its listeners only about new ones', () => {
-    const known = new KnownCourses();
-    let heard = 0;
-    const stop = known.subscribe(() => (heard += 1));
-    known.add([{ course: 'MATH 2' }, { course: 'CS 101' }]);
-    const first = known.all();
-    known.add([{ course: 'CS 101' }, { course: null }]);
-    expect(heard).toBe(1);
-    expect(known.all()).toBe(first); // same snapshot: nothing changed
-    expect(first).toEqual(['CS 101', 'MATH 2']);
-    stop();
-    known.add([{ course: 'BIO 1' }]);
-    expect(heard).toBe(1);
+  it('always include the selected course: after the others with its count, or without one when the answer lacks it', () => {
+    const many = counts(20);
+    const { chips, more } = courseChips(many, 'C 17');
+    expect(chips).toHaveLength(13);
+    expect(chips[12]).toEqual({ course: 'C 17', count: 4 });
+    expect(more).toBe(7);
+    expect(courseChips(many, 'C 3').chips).toHaveLength(12); // already among the first
+    expect(courseChips([{ course: 'CS 101', count: 1 }], 'BIO 9')).toEqual({ chips: [{ course: 'CS 101', count: 1 }, { course: 'BIO 9' }], more: 0 });
+    expect(courseChips(undefined, 'BIO 9')).toEqual({ chips: [{ course: 'BIO 9' }], more: 0 });
+    expect(courseChips(many, 'ZOO 1', 12, true).chips).toHaveLength(21);
+  });
+
+  it('are named with their count', () => {
+    expect(courseChipLabel({ course: 'CS 101', count: 3 })).toBe('CS 101, 3 listings');
+    expect(courseChipLabel({ course: 'CS 101', count: 1 })).toBe('CS 101, 1 listing');
+    expect(courseChipLabel({ course: 'BIO 9' })).toBe('BIO 9');
   });
 });
 

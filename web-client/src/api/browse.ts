@@ -5,7 +5,7 @@
 //   BrowseQuery  --browseHref-->  the URL of a chip, the sort control, a course link
 //
 // Framework-free; the pages only render what these functions decide.
-import type { Stuff, StuffListFilter, StuffSort, StuffStatus } from './types';
+import type { CourseCount, StuffListFilter, StuffSort, StuffStatus } from './types';
 
 export const COURSE_MIN = 2;
 export const COURSE_MAX = 20;
@@ -163,57 +163,36 @@ export function sameFilter(a: StuffListFilter, b: StuffListFilter): boolean {
   );
 }
 
-/** The distinct courses of `items`, sorted (`CS 2` before `CS 101`). */
-export function coursesOf(items: ReadonlyArray<Pick<Stuff, 'course'>>): string[] {
-  const set = new Set<string>();
-  for (const s of items) if (s.course) set.add(s.course);
-  return sortCourses(set);
-}
+/** How many course chips show before "More courses" (the most listed ones). */
+export const CHIP_LIMIT = 12;
 
-export function sortCourses(courses: Iterable<string>): string[] {
-  return Array.from(courses).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+/** A course chip: the course, and its count when `stuff:courses` named it. */
+export interface CourseChip {
+  course: string;
+  count?: number;
 }
 
 /**
- * Every course seen in stuff loaded so far (the catalogue, a seller's page, a stuff page, pushes):
- * the chips and the forms' suggestions. There is no endpoint for it; this is what the browser knows.
+ * The course chips: `courses` (from `stuff:courses`, most listed first) in that order, the first
+ * `limit` unless `all`, and the `selected` course always (after them, with its count when the
+ * answer has it). `more`: how many courses "More courses" would add.
  */
-export class KnownCourses {
-  private readonly set = new Set<string>();
-  private list: string[] = [];
-  private readonly listeners = new Set<() => void>();
-
-  /** Adds the courses of `items`; listeners hear of it only when something was new. */
-  add(items: ReadonlyArray<Pick<Stuff, 'course'>>): void {
-    let added = false;
-    for (const s of items) {
-      if (s.course && !this.set.has(s.course)) {
-        this.set.add(s.course);
-        added = true;
-      }
-    }
-    if (!added) return;
-    this.list = sortCourses(this.set);
-    for (const l of this.listeners) l();
+export function courseChips(
+  courses: readonly CourseCount[] | undefined,
+  selected: string | undefined,
+  limit = CHIP_LIMIT,
+  all = false,
+): { chips: CourseChip[]; more: number } {
+  const list = courses ?? [];
+  const chips: CourseChip[] = (all ? list : list.slice(0, limit)).map(({ course, count }) => ({ course, count }));
+  if (selected && !chips.some((c) => c.course === selected)) {
+    const count = list.find((c) => c.course === selected)?.count;
+    chips.push(count === undefined ? { course: selected } : { course: selected, count });
   }
-
-  /** The same array until a course is added (a stable snapshot for useSyncExternalStore). */
-  all(): string[] {
-    return this.list;
-  }
-
-  /** Forgets every course (tests start from nothing). */
-  reset(): void {
-    this.set.clear();
-    this.list = [];
-    for (const l of this.listeners) l();
-  }
-
-  subscribe(l: () => void): () => void {
-    this.listeners.add(l);
-    return () => this.listeners.delete(l);
-  }
+  return { chips, more: all ? 0 : list.length - chips.filter((c) => c.count !== undefined).length };
 }
 
-/** The one store the pages share. */
-export const knownCourses = new KnownCourses();
+/** A chip's accessible name: `CS 101, 3 listings` (its text reads `CS 101 · 3`). */
+export function courseChipLabel(chip: CourseChip): string {
+  return chip.count === undefined ? chip.course : `${chip.course}, ${chip.count} ${chip.count === 1 ? 'listing' : 'listings'}`;
+}

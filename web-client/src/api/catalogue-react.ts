@@ -1,9 +1,9 @@
 // React glue for a cursor-paged `stuff:list` (the catalogue and a seller's page): the first page on
 // mount, on a filter change and after every (re)connect; "Load more" with the same filters and the
-// cursor; pushes applied through the pure rules of catalogue.ts; every course seen goes to
-// `knownCourses`.
-import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from 'react';
-import { knownCourses } from './browse';
+// cursor; pushes applied through the pure rules of catalogue.ts; the course of every stuff loaded
+// is remembered, so a push can tell whether it moved one (queries.ts, `rememberCourses`).
+import { useQueryClient } from '@tanstack/react-query';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import {
   applyPage,
   applyStuffCreated,
@@ -14,6 +14,7 @@ import {
   type CatalogueState,
 } from './catalogue';
 import { toApiError } from './errors';
+import { rememberCourses } from './queries';
 import { usePush, useSession, useSessionManager } from './session-react';
 import type { Stuff, StuffListFilter } from './types';
 
@@ -30,6 +31,7 @@ export interface StuffList {
 
 export function useStuffList(filter: StuffListFilter, pageSize = PAGE_SIZE): StuffList {
   const session = useSessionManager();
+  const client = useQueryClient();
   const { epoch } = useSession();
   // One string for the effect's dependency: a new object with the same filters is the same list.
   const key = JSON.stringify(catalogueFilter(emptyCatalogue(filter)));
@@ -50,22 +52,20 @@ export function useStuffList(filter: StuffListFilter, pageSize = PAGE_SIZE): Stu
       .request('stuff:list', { limit: pageSize, ...wanted })
       .then(({ data }) => {
         if (gen !== generation.current) return;
-        knownCourses.add(data.items);
+        rememberCourses(client, data.items);
         setState((s) => applyPage(s, data, 'replace', seen.current));
         setError([]);
       })
       .catch((e) => gen === generation.current && setError(toApiError(e).errors.map((x) => x.message)))
       .finally(() => gen === generation.current && setLoading(false));
-  }, [session, epoch, key, pageSize]);
+  }, [session, client, epoch, key, pageSize]);
 
   usePush('stuff:created', (stuff) => {
     rememberNewest(seen.current, stuff);
-    knownCourses.add([stuff]);
     setState((s) => applyStuffCreated(s, stuff));
   });
   usePush('stuff:updated', (stuff) => {
     rememberNewest(seen.current, stuff);
-    knownCourses.add([stuff]);
     setState((s) => applyStuffUpdated(s, stuff));
   });
 
@@ -76,43 +76,14 @@ export function useStuffList(filter: StuffListFilter, pageSize = PAGE_SIZE): Stu
     try {
       // The cursor continues only the same filters and sort: send the ones the list was fetched with.
       const { data } = await session.request('stuff:list', { limit: pageSize, cursor: state.nextCursor, ...catalogueFilter(state) });
-      knownCourses.add(data.items);
+      rememberCourses(client, data.items);
       if (gen === generation.current) setState((s) => applyPage(s, data, 'append', seen.current));
     } catch (e) {
       setError(toApiError(e).errors.map((x) => x.message));
     } finally {
       setLoadingMore(false);
     }
-  }, [session, state, pageSize]);
+  }, [session, client, state, pageSize]);
 
   return { state, loading, loadingMore, error, loadMore };
-}
-
-/** Every course seen so far (sorted); re-renders when one is added. */
-export function useKnownCourses(): string[] {
-  return useSyncExternalStore(
-    (l) => knownCourses.subscribe(l),
-    () => knownCourses.all(),
-    () => knownCourses.all(),
-  );
-}
-
-/** The page size of a request made only to learn courses (the contract's largest page). */
-export const COURSES_PAGE_SIZE = 100;
-
-/**
- * While `needed`, asks one page of the whole catalogue (once per connection) only to learn its
- * courses: there is no endpoint listing them. Used where nothing loaded tells them: a form opened
- * first, or a catalogue opened on a shared link already filtered by one course.
- */
-export function useLearnCourses(needed: boolean): void {
-  const session = useSessionManager();
-  const { epoch } = useSession();
-  useEffect(() => {
-    if (epoch === 0 || !needed) return;
-    session
-      .request('stuff:list', { limit: COURSES_PAGE_SIZE })
-      .then(({ data }) => knownCourses.add(data.items))
-      .catch(() => undefined); // suggestions only
-  }, [session, epoch, needed]);
 }

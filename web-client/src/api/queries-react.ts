@@ -2,15 +2,14 @@
 // (as the pages did: a request before it would only queue), refetches after a reconnect (the
 // wiring invalidates), and merges a fresh answer with what the cache holds the way the pages did
 // (a push that raced the request wins when newer).
-import { useQueries, useQuery, useQueryClient, type QueryKey, type UseQueryResult } from '@tanstack/react-query';
-import { knownCourses } from './browse';
+import { useQueries, useQuery, useQueryClient, type QueryClient, type QueryKey, type UseQueryResult } from '@tanstack/react-query';
 import { mergeMine, type Versioned } from './catalogue';
 import { toApiError, type ApiError } from './errors';
-import { freshUnlessOlder, queryKeys } from './queries';
+import { freshUnlessOlder, queryKeys, rememberCourses } from './queries';
 import { addReview } from './reviews';
 import { mergeSales } from './sales';
 import { useSession, useSessionManager } from './session-react';
-import type { Coupon, Order, RequestEvent, RequestMap, Review, SalesSummary, Stuff } from './types';
+import type { CourseCount, Coupon, Order, RequestEvent, RequestMap, Review, SalesSummary, Stuff } from './types';
 
 /**
  * `event` with `payload` as a query under `key`; `merge` combines the answer with what the cache
@@ -57,8 +56,8 @@ function useUserId(): string {
   return useSession().user?.id ?? '';
 }
 
-function mergeStuff(fresh: Stuff, held: Stuff | undefined): Stuff {
-  knownCourses.add([fresh]);
+function mergeStuff(client: QueryClient, fresh: Stuff, held: Stuff | undefined): Stuff {
+  rememberCourses(client, [fresh]);
   return freshUnlessOlder(held, fresh);
 }
 
@@ -70,7 +69,12 @@ function mergeList<T extends Versioned>(held: T[] | undefined, fresh: T[]): T[] 
 
 /** `stuff:get` for `id` (none while `id` is undefined). */
 export function useStuffQuery(id: string | undefined): UseQueryResult<Stuff, ApiError> {
-  return useSocketQuery(queryKeys.stuff(id ?? ''), 'stuff:get', { id: id ?? '' }, { enabled: Boolean(id), merge: mergeStuff, staleTime: 0 });
+  const client = useQueryClient();
+  return useSocketQuery(queryKeys.stuff(id ?? ''), 'stuff:get', { id: id ?? '' }, {
+    enabled: Boolean(id),
+    merge: (fresh, held) => mergeStuff(client, fresh, held),
+    staleTime: 0,
+  });
 }
 
 /** `stuff:get` for each of `ids` (the same cache entries as useStuffQuery): their titles by id, as they arrive. */
@@ -84,7 +88,7 @@ export function useStuffTitles(ids: string[]): Record<string, string> {
       queryFn: async (): Promise<Stuff> => {
         try {
           const { data } = await session.request('stuff:get', { id });
-          return mergeStuff(data, client.getQueryData<Stuff>(queryKeys.stuff(id)));
+          return mergeStuff(client, data, client.getQueryData<Stuff>(queryKeys.stuff(id)));
         } catch (e) {
           throw toApiError(e);
         }
@@ -123,11 +127,24 @@ export function useOrdersQuery(): UseQueryResult<Order[], ApiError> {
 /** `stuff:mine`: everything the signed-in user listed. */
 export function useMineQuery(): UseQueryResult<Stuff[], ApiError> {
   const userId = useUserId();
+  const client = useQueryClient();
   return useSocketQuery(queryKeys.mine(userId), 'stuff:mine', {}, {
     enabled: Boolean(userId),
     // mergeMine sorts newest first and drops duplicates.
-    merge: (fresh, held) => mergeMine([], mergeList(held, fresh)),
+    merge: (fresh, held) => {
+      rememberCourses(client, fresh);
+      return mergeMine([], mergeList(held, fresh));
+    },
   });
+}
+
+/**
+ * `stuff:courses`: the catalogue's courses with their counts, the most listed first (the chips,
+ * the course suggestions). Asked once connected, again after a reconnect and after a push that
+ * changes them (queries.ts).
+ */
+export function useCoursesQuery(): UseQueryResult<CourseCount[], ApiError> {
+  return useSocketQuery(queryKeys.courses(), 'stuff:courses', {});
 }
 
 /** `order:sales`: a sale seen once (pushed, or in an earlier answer) never disappears. */

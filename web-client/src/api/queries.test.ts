@@ -1,11 +1,22 @@
 // The query keys, the client's defaults and the session → cache wiring, without React.
 import { QueryClient, QueryObserver } from '@tanstack/react-query';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { alice, fakeJwt, FakeHttp, FakeSocket } from '../test/fakes';
 import { ApiError } from './errors';
-import { connectQueryClient, createQueryClient, freshUnlessOlder, putStuff, queryKeys, shouldRetry, STALE_TIME_MS } from './queries';
+import {
+  connectQueryClient,
+  COURSES_REFRESH_MS,
+  coursesChange,
+  createQueryClient,
+  freshUnlessOlder,
+  putStuff,
+  queryKeys,
+  rememberCourses,
+  shouldRetry,
+  STALE_TIME_MS,
+} from './queries';
 import { SessionManager } from './session';
-import type { Order, SalesSummary, Stuff } from './types';
+import type { CourseCount, Order, SalesSummary, Stuff } from './types';
 
 const stuff = (version: number, patch: Partial<Stuff> = {}): Stuff => ({
   id: 's1',
@@ -39,6 +50,7 @@ describe('queryKeys', () => {
   it('spells every key once; one user’s keys share the user prefix, public ones do not', () => {
     expect(queryKeys.stuff('s1')).toEqual(['stuff', 's1']);
     expect(queryKeys.reviews('s1')).toEqual(['reviews', 's1']);
+    expect(queryKeys.courses()).toEqual(['courses']);
     const user = queryKeys.user('u1');
     for (const key of [queryKeys.orders('u1'), queryKeys.order('u1', 'o1'), queryKeys.mine('u1'), queryKeys.sales('u1'), queryKeys.coupons('u1')]) {
       expect(key.slice(0, 2)).toEqual(user);
@@ -186,6 +198,92 @@ describe('putStuff', () => {
     client.setQueryData(queryKeys.stuff('s1'), stuff(1));
     putStuff(client, stuff(2), alice.id);
     expect(client.getQueryData<Stuff>(queryKeys.stuff('s1'))!.version).toBe(2);
+  });
+});
+
+describe('coursesChange', () => {
+  const held: CourseCount[] = [{ course: 'CS 101', count: 2 }, { course: 'MATH 2', count: 1 }];
+  const at = (course: string | null, version = 1) => ({ course, version });
+
+  it('a new listing with a course changes the counts; one without a course does not', () => {
+    expect(coursesChange(undefined, stuff(1, { course: 'CS 101' }), held, true)).toBe(true);
+    expect(coursesChange(undefined, stuff(1, { course: 'BIO 1' }), held, true)).toBe(true);
+    expect(coursesChange(undefined, stuff(1, { course: null }), held, true)).toBe(false);
+  });
+
+  it('an update changes them when it moves the course, withdraws it, or names a course the list lacks', () => {
+    // Edited from CS 101 to MATH 2, or its course removed.
+    expect(coursesChange(at('CS 101'), stuff(2, { course: 'MATH 2' }), held)).toBe(true);
+    expect(coursesChange(at('CS 101'), stuff(2, { course: null }), held)).toBe(true);
+    // Withdrawn: seen before or not.
+    expect(coursesChange(at('CS 101'), stuff(2, { course: 'CS 101', status: 'withdrawn' }), held)).toBe(true);
+    expect(coursesChange(undefined, stuff(2, { course: 'CS 101', status: 'withdrawn' }), held)).toBe(true);
+    // A course the list lacks (never seen, or the list is older than what was seen).
+    expect(coursesChange(undefined, stuff(2, { course: 'BIO 1' }), held)).toBe(true);
+    expect(coursesChange(at('BIO 1'), stuff(2, { course: 'BIO 1' }), held)).toBe(true);
+  });
+
+  it('reserving, selling, a new price or title change nothing', () => {
+    expect(coursesChange(at('CS 101'), stuff(2, { course: 'CS 101', status: 'reserved' }), held)).toBe(false);
+    expect(coursesChange(at('CS 101'), stuff(3, { course: 'CS 101', status: 'sold' }), held)).toBe(false);
+    expect(coursesChange(undefined, stuff(2, { course: 'CS 101', priceCents: 900 }), held)).toBe(false);
+    expect(coursesChange(at(null), stuff(2, { course: null, title: 'New' }), held)).toBe(false);
+    expect(coursesChange(undefined, stuff(2, { course: null, status: 'withdrawn' }), held)).toBe(false);
+  });
+});
+
+describe('the courses refresh', () => {
+  let client: QueryClient;
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    client = createQueryClient();
+  });
+  afterEach(() => {
+    client.clear();
+    vi.useRealTimers();
+  });
+  const invalidated = () => client.getQueryState(queryKeys.courses())!.isInvalidated;
+
+  it('invalidates the held courses once, a moment after the pushes that change them', () => {
+    client.setQueryData<CourseCount[]>(queryKeys.courses(), [{ course: 'CS 101', count: 1 }]);
+    const invalidate = vi.spyOn(client, 'invalidateQueries');
+    putStuff(client, stuff(1, { id: 'a', course: 'BIO 1' }), null, true);
+    putStuff(client, stuff(1, { id: 'b', course: 'CS 101' }), null, true);
+    expect(invalidated()).toBe(false);
+    vi.advanceTimersByTime(COURSES_REFRESH_MS);
+    expect(invalidated()).toBe(true);
+    expect(invalidate).toHaveBeenCalledTimes(1);
+    expect(invalidate).toHaveBeenCalledWith({ queryKey: queryKeys.courses() });
+  });
+
+  it('leaves them alone for a push that does not move a course, and when none are held', () => {
+    putStuff(client, stuff(1, { id: 'a', course: 'BIO 1' }), null, true);
+    vi.advanceTimersByTime(COURSES_REFRESH_MS);
+    expect(client.getQueryState(queryKeys.courses())).toBeUndefined();
+
+    client.setQueryData<CourseCount[]>(queryKeys.courses(), [{ course: 'CS 101', count: 1 }]);
+    rememberCourses(client, [stuff(1, { id: 'c', course: 'CS 101' })]);
+    putStuff(client, stuff(2, { id: 'c', course: 'CS 101', status: 'reserved' }), null);
+    putStuff(client, stuff(3, { id: 'c', course: 'CS 101', status: 'sold' }), null);
+    vi.advanceTimersByTime(COURSES_REFRESH_MS);
+    expect(invalidated()).toBe(false);
+  });
+
+  it('tells an edit of the course from the version last seen, never from an older one', () => {
+    client.setQueryData<CourseCount[]>(queryKeys.courses(), [{ course: 'CS 101', count: 1 }, { course: 'MATH 2', count: 1 }]);
+    rememberCourses(client, [stuff(2, { id: 'e', course: 'MATH 2' })]);
+    rememberCourses(client, [stuff(1, { id: 'e', course: 'CS 101' })]); // an older answer
+    putStuff(client, stuff(3, { id: 'e', course: 'MATH 2', title: 'Renamed' }), null);
+    vi.advanceTimersByTime(COURSES_REFRESH_MS);
+    expect(invalidated()).toBe(false);
+    // The answer of my own edit, then its push: one refresh.
+    const invalidate = vi.spyOn(client, 'invalidateQueries');
+    putStuff(client, stuff(4, { id: 'e', course: 'CS 101' }), null);
+    vi.advanceTimersByTime(COURSES_REFRESH_MS);
+    putStuff(client, stuff(4, { id: 'e', course: 'CS 101' }), null);
+    vi.advanceTimersByTime(COURSES_REFRESH_MS);
+    expect(invalidated()).toBe(true);
+    expect(invalidate).toHaveBeenCalledTimes(1);
   });
 });
 

@@ -216,6 +216,17 @@ export interface CouponCheck {
   discountCents: number;
 }
 
+/**
+ * A course in use and how many listings (not withdrawn) name it: an item of `stuff:courses`
+ * (docs/schemas/CourseCount.json).
+ */
+export interface CourseCount {
+  /** Upper-case, e.g. `CS 101`. */
+  course: string;
+  /** At least 1. */
+  count: number;
+}
+
 export interface StuffPage {
   items: Stuff[];
   nextCursor: string | null;
@@ -242,6 +253,11 @@ export interface RequestMap {
   };
   /** Every stuff the caller listed, any status, newest first. */
   'stuff:mine': { payload: Record<string, never>; data: Stuff[] };
+  /**
+   * The courses of the catalogue's listings (withdrawn ones excluded) with their counts, the most
+   * listed first, ties by course, at most 100 (anyone).
+   */
+  'stuff:courses': { payload: Record<string, never>; data: CourseCount[] };
   /** The seller takes an available stuff off sale (an already withdrawn one comes back unchanged). */
   'stuff:withdraw': { payload: { id: string }; data: Stuff };
   'order:create': { payload: { stuffId: string }; data: Order };

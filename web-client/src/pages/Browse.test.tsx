@@ -2,15 +2,15 @@
 // Browsing by course, sort and seller (issue 16): the catalogue's URL, chips and sort, the seller
 // page, the stuff page's links and the forms' Course field.
 import { act } from 'react';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SessionManager } from '../api/session';
 import { SessionProvider } from '../api/session-react';
-import type { Stuff, StuffPage } from '../api/types';
+import type { CourseCount, Stuff, StuffPage } from '../api/types';
 import { alice, fakeJwt, FakeHttp, FakeSocket } from '../test/fakes';
 import { render, step, typeInto, choose, back } from '../test/render';
 import { App } from '../App';
-import { knownCourses } from '../api/browse';
-import { COURSES_PAGE_SIZE } from '../api/catalogue-react';
+import { CHIP_LIMIT } from '../api/browse';
+import { COURSES_REFRESH_MS } from '../api/queries';
 
 const item = (id: string, priceCents: number, course: string | null, sellerId = 'seller-9'): Stuff => ({
   id,
@@ -35,8 +35,9 @@ describe('browsing by course, sort and seller', () => {
   let session: SessionManager;
   let pages: StuffPage[];
   let listCalls: Record<string, unknown>[];
-  let seedCalls: number;
-  let seedPage: StuffPage;
+  /** What `stuff:courses` answers (read at each request), and how often it was asked. */
+  let courses: CourseCount[];
+  let courseCalls: number;
 
   /** Opens `path` in the whole app; `setup` adds responders before the socket connects. */
   const start = async (path: string, signedIn = false, setup: (s: FakeSocket) => void = () => undefined) => {
@@ -46,13 +47,13 @@ describe('browsing by course, sort and seller', () => {
     session = new SessionManager({ http, createSocket: (a) => (socket = new FakeSocket(a)) });
     await session.start();
     listCalls = [];
-    seedCalls = 0;
+    courseCalls = 0;
+    socket.responders.set('stuff:courses', (p) => {
+      expect(p).toEqual({});
+      courseCalls += 1;
+      return { data: courses };
+    });
     socket.responders.set('stuff:list', (p) => {
-      // A page asked only to learn the courses (the whole catalogue, 100 items) is answered apart.
-      if ((p as { limit?: number }).limit === COURSES_PAGE_SIZE) {
-        seedCalls += 1;
-        return { data: seedPage };
-      }
       listCalls.push(p as Record<string, unknown>);
       return { data: pages.shift() ?? { items: [], nextCursor: null } };
     });
@@ -71,9 +72,11 @@ describe('browsing by course, sort and seller', () => {
 
   beforeEach(() => {
     pages = [];
-    seedPage = { items: [], nextCursor: null };
-    knownCourses.reset();
+    courses = [];
   });
+  const chip = (r: { container: HTMLElement }, c: string) => r.container.querySelector<HTMLAnchorElement>(`[data-testid="course-chip"][data-course="${c}"]`);
+  const chipCourses = (r: { container: HTMLElement }) =>
+    Array.from(r.container.querySelectorAll('[data-testid="course-chip"]')).map((e) => e.getAttribute('data-course'));
   afterEach(() => session.stop());
 
   it('asks stuff:list for the course and sort in the URL, and pages on with the same filters', async () => {
@@ -90,14 +93,17 @@ describe('browsing by course, sort and seller', () => {
   });
 
   it('filters by a course chip and sorts through the URL, so Back returns to the previous list', async () => {
+    courses = [{ course: 'CS 101', count: 2 }, { course: 'MATH 2', count: 1 }];
     pages.push({ items: [item('a', 900, 'CS 101'), item('m', 300, 'MATH 2'), item('n', 100, null)], nextCursor: null });
     const r = await start('/');
     expect(listCalls[0]).toEqual({ limit: 20 });
-    const chips = Array.from(r.container.querySelectorAll<HTMLAnchorElement>('[data-testid="course-chip"]'));
-    expect(chips.map((c) => c.textContent)).toEqual(expect.arrayContaining(['CS 101', 'MATH 2']));
+    expect(chipCourses(r)).toEqual(['CS 101', 'MATH 2']);
     expect(r.byTestId('course-chip-all')!.getAttribute('aria-current')).toBe('page');
-    const cs = chips.find((c) => c.textContent === 'CS 101')!;
+    const cs = chip(r, 'CS 101')!;
     expect(cs.getAttribute('href')).toBe('/?course=CS%20101');
+    expect(cs.textContent).toBe('CS 101 · 2');
+    expect(cs.getAttribute('aria-label')).toBe('CS 101, 2 listings');
+    expect(chip(r, 'MATH 2')!.getAttribute('aria-label')).toBe('MATH 2, 1 listing');
 
     pages.push({ items: [item('a', 900, 'CS 101'), item('c', 400, 'CS 101')], nextCursor: null });
     await step(() => cs.click());
@@ -105,7 +111,7 @@ describe('browsing by course, sort and seller', () => {
     expect(listCalls[1]).toEqual({ limit: 20, course: 'CS 101' });
     expect(cardIds(r)).toEqual(['a', 'c']);
     const active = r.container.querySelector('[data-testid="course-chip"][aria-current="page"]')!;
-    expect(active.textContent).toBe('CS 101');
+    expect(active.getAttribute('data-course')).toBe('CS 101');
     // The other chips stay, so another course is one tap away.
     expect(r.container.querySelector('[data-testid="course-chip"][data-course="MATH 2"]')).not.toBeNull();
 
@@ -131,6 +137,8 @@ describe('browsing by course, sort and seller', () => {
     expect(window.location.search).toBe('');
     expect(listCalls[4]).toEqual({ limit: 20 });
     expect(cardIds(r)).toEqual(['a', 'm']);
+    // Chips, sorts and Back are one page view: the courses were asked for once.
+    expect(courseCalls).toBe(1);
     r.unmount();
   });
 
@@ -193,18 +201,96 @@ describe('browsing by course, sort and seller', () => {
     r.unmount();
   });
 
-  it('learns the other courses once when opened on a link filtered by a course nobody else loaded', async () => {
-    seedPage = { items: [item('z', 100, 'ZOO 1'), item('y', 100, 'YOGA 3')], nextCursor: null };
+  it('takes the chips from stuff:courses in its order with counts, the course in the URL always among them', async () => {
+    courses = [{ course: 'ZOO 1', count: 3 }, { course: 'YOGA 3', count: 1 }];
     pages.push({ items: [item('q', 900, 'QUANT 7')], nextCursor: null });
     const r = await start('/?course=QUANT%207');
+    // No page is asked for only to learn the courses.
     expect(listCalls).toEqual([{ limit: 20, course: 'QUANT 7' }]);
-    expect(seedCalls).toBe(1);
-    const chip = (c: string) => r.container.querySelector(`[data-testid="course-chip"][data-course="${c}"]`);
-    expect(chip('ZOO 1')!.getAttribute('href')).toBe('/?course=ZOO%201');
-    expect(chip('YOGA 3')).not.toBeNull();
-    expect(chip('QUANT 7')!.getAttribute('aria-current')).toBe('page');
+    expect(courseCalls).toBe(1);
+    expect(socket.emitted.filter((e) => e.event === 'stuff:courses')).toHaveLength(1);
+    expect(chipCourses(r)).toEqual(['ZOO 1', 'YOGA 3', 'QUANT 7']);
+    expect(chip(r, 'ZOO 1')!.getAttribute('href')).toBe('/?course=ZOO%201');
+    expect(chip(r, 'ZOO 1')!.getAttribute('aria-label')).toBe('ZOO 1, 3 listings');
+    // Not in the answer: its chip has no count.
+    expect(chip(r, 'QUANT 7')!.getAttribute('aria-current')).toBe('page');
+    expect(chip(r, 'QUANT 7')!.textContent).toBe('QUANT 7');
+    expect(chip(r, 'QUANT 7')!.hasAttribute('aria-label')).toBe(false);
     expect(cardIds(r)).toEqual(['q']);
     r.unmount();
+  });
+
+  it('shows the most listed courses first and the rest behind "More courses", keeping the selected one', async () => {
+    courses = Array.from({ length: CHIP_LIMIT + 5 }, (_, i) => ({ course: `C ${i + 1}`, count: 50 - i }));
+    const r = await start('/?course=C%2015');
+    const names = courses.map((c) => c.course);
+    expect(chipCourses(r)).toEqual([...names.slice(0, CHIP_LIMIT), 'C 15']);
+    expect(chip(r, 'C 15')!.getAttribute('aria-current')).toBe('page');
+    expect(chip(r, 'C 15')!.getAttribute('aria-label')).toBe('C 15, 36 listings');
+    const more = r.byTestId('course-chips-more') as HTMLButtonElement;
+    expect(more.textContent).toBe('More courses (4)');
+    expect(more.getAttribute('aria-expanded')).toBe('false');
+    expect(more.getAttribute('aria-controls')).toBe(r.byTestId('course-chips')!.id);
+    await step(() => more.click());
+    expect(chipCourses(r)).toEqual(names);
+    expect(more.textContent).toBe('Fewer courses');
+    expect(more.getAttribute('aria-expanded')).toBe('true');
+    await step(() => more.click());
+    expect(chipCourses(r)).toHaveLength(CHIP_LIMIT + 1);
+    expect(courseCalls).toBe(1);
+    r.unmount();
+  });
+
+  it('asks for the courses again after a push that changes them (once for a burst), after a reconnect, and not otherwise', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      courses = [{ course: 'CS 101', count: 2 }];
+      pages.push({ items: [item('a', 900, 'CS 101'), item('b', 500, 'CS 101')], nextCursor: null });
+      const r = await start('/');
+      expect(courseCalls).toBe(1);
+      const settle = () => step(() => vi.advanceTimersByTime(COURSES_REFRESH_MS));
+
+      // Reserved, sold, repriced: no course moves, nothing is asked.
+      await step(() => socket.push('stuff:updated', { ...item('a', 900, 'CS 101'), version: 2, status: 'reserved' }));
+      await step(() => socket.push('stuff:updated', { ...item('b', 700, 'CS 101'), version: 2 }));
+      await step(() => socket.push('stuff:created', item('n', 100, null)));
+      await settle();
+      expect(courseCalls).toBe(1);
+
+      // A new course, and another listing of it right after: asked once, a moment later.
+      courses = [{ course: 'CS 101', count: 2 }, { course: 'BIO 1', count: 2 }];
+      await step(() => socket.push('stuff:created', item('x', 100, 'BIO 1')));
+      await step(() => socket.push('stuff:created', item('y', 100, 'BIO 1')));
+      expect(courseCalls).toBe(1);
+      expect(chip(r, 'BIO 1')).toBeNull();
+      await settle();
+      expect(courseCalls).toBe(2);
+      expect(chipCourses(r)).toEqual(['CS 101', 'BIO 1']);
+      expect(chip(r, 'BIO 1')!.getAttribute('aria-label')).toBe('BIO 1, 2 listings');
+
+      // A listing seen in the catalogue moves from CS 101 to BIO 1 (both listed already).
+      courses = [{ course: 'BIO 1', count: 3 }, { course: 'CS 101', count: 1 }];
+      await step(() => socket.push('stuff:updated', { ...item('b', 700, 'BIO 1'), version: 3 }));
+      await settle();
+      expect(courseCalls).toBe(3);
+      expect(chipCourses(r)).toEqual(['BIO 1', 'CS 101']);
+
+      // Withdrawn: its course has one listing fewer.
+      courses = [{ course: 'BIO 1', count: 3 }];
+      await step(() => socket.push('stuff:updated', { ...item('a', 900, 'CS 101'), version: 3, status: 'withdrawn' }));
+      await settle();
+      expect(courseCalls).toBe(4);
+      expect(chipCourses(r)).toEqual(['BIO 1']);
+
+      // A reconnect: asked again (pushes may have been missed).
+      await step(() => socket.dropNetwork());
+      await step(() => socket.acceptConnect());
+      await settle();
+      expect(courseCalls).toBe(5);
+      r.unmount();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("lists a seller's stuff with paging and says when there is none", async () => {
@@ -233,23 +319,27 @@ describe('browsing by course, sort and seller', () => {
     expect(seller.textContent).toBe('More from this seller');
     expect(seller.getAttribute('href')).toBe('/sellers/seller-9');
     listCalls = [];
+    // The stuff page shows no chips: the courses are asked for when the catalogue opens.
+    expect(courseCalls).toBe(0);
     await step(() => course.click());
     expect(window.location.pathname + window.location.search).toBe('/?course=CS%20101');
     expect(listCalls[0]).toEqual({ limit: 20, course: 'CS 101' });
+    expect(courseCalls).toBe(1);
     p.unmount();
   });
 
   it('sends the course on sell, suggests known courses, and shows the 400 on the field', async () => {
-    // Opened first: the form asks one page of the catalogue only to learn its courses.
-    seedPage = { items: [item('a', 500, 'CS 101'), item('m', 300, 'MATH 2')], nextCursor: null };
+    // The suggestions are the catalogue's courses (stuff:courses), the most listed first.
+    courses = [{ course: 'MATH 2', count: 4 }, { course: 'CS 101', count: 1 }];
     const r = await start('/sell', true);
-    expect(seedCalls).toBe(1);
+    expect(courseCalls).toBe(1);
+    expect(listCalls).toEqual([]);
     const input = r.byTestId('course-input') as HTMLInputElement;
     expect(r.container.querySelector('label[for="field-course"]')!.textContent).toBe('Course (optional)');
     expect(input.getAttribute('placeholder')).toBe('CS 101');
     const listId = input.getAttribute('list')!;
     const options = Array.from(r.container.querySelectorAll(`datalist#${listId} option`)).map((o) => o.getAttribute('value'));
-    expect(options).toEqual(expect.arrayContaining(['CS 101', 'MATH 2']));
+    expect(options).toEqual(['MATH 2', 'CS 101']);
 
     socket.responders.set('stuff:create', () => ({
       status: 400,
@@ -275,6 +365,7 @@ describe('browsing by course, sort and seller', () => {
   });
 
   it('edits the course: sent only when changed, and "" removes it', async () => {
+    courses = [{ course: 'CS 101', count: 2 }, { course: 'BIO 1', count: 1 }];
     const own = { ...item('s1', 500, 'CS 101', alice.id) };
     const e = await start('/stuff/s1/edit', true, (s) => {
       s.responders.set('stuff:get', () => ({ data: own }));
@@ -282,6 +373,10 @@ describe('browsing by course, sort and seller', () => {
     });
     const input = e.byTestId('course-input') as HTMLInputElement;
     expect(input.value).toBe('CS 101');
+    // The same suggestions as the sell form.
+    const options = Array.from(e.container.querySelectorAll(`datalist#${input.getAttribute('list')} option`)).map((o) => o.getAttribute('value'));
+    expect(options).toEqual(['CS 101', 'BIO 1']);
+    expect(courseCalls).toBe(1);
     await step(() => (e.byTestId('stuff-submit') as HTMLButtonElement).click());
     expect(socket.lastEmitted('stuff:update')!.payload).not.toHaveProperty('course');
 

@@ -1,20 +1,22 @@
 // The catalogue (`/`): cursor-paged `stuff:list`, kept live by pushes. What it shows is in the URL
 // (`?q=lin%20alg&course=CS%20101&sort=priceAsc&status=available`, see api/browse.ts), so a
 // filtered list or a search is a link to share and Back returns to the previous one.
-import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
 import {
   BEST_MATCH,
   browseHref,
+  courseChipLabel,
+  courseChips,
   listFilter,
   parseBrowseQuery,
   SEARCH_MAX,
-  sortCourses,
   sortOptions,
   withSearch,
   type BrowseQuery,
   type BrowseSort,
 } from '../api/browse';
-import { PAGE_SIZE, useKnownCourses, useLearnCourses, useStuffList } from '../api/catalogue-react';
+import { PAGE_SIZE, useStuffList } from '../api/catalogue-react';
+import { useCoursesQuery } from '../api/queries-react';
 import { useSession } from '../api/session-react';
 import type { Stuff, StuffStatus } from '../api/types';
 import { CourseBadge, ErrorBanner, Price, StatusBadge } from '../components/ui';
@@ -240,20 +242,20 @@ const STATUS_WORD: Record<StuffStatus, string> = {
 };
 
 /**
- * The course filter: "All courses" and one chip per course seen so far (links, so each is a URL);
- * the active one is marked `aria-current`. The course in the URL always has its chip, even when
- * nothing of it is loaded, and the other courses are learnt from one unfiltered page then.
+ * The course filter: "All courses" and one chip per course of the catalogue (`stuff:courses`, the
+ * most listed first, each with its count; links, so each is a URL), the first `CHIP_LIMIT` until
+ * "More courses"; the active one is marked `aria-current`. The course in the URL always has its
+ * chip, even when no listing names it.
  */
 function CourseChips({ query }: { query: BrowseQuery }) {
-  const known = useKnownCourses();
-  // Opened on a link filtered by one course, or on a search: the list alone would offer only the
-  // courses of what it found.
-  useLearnCourses(Boolean(query.q) || (Boolean(query.course) && known.every((c) => c === query.course)));
-  const courses = query.course && !known.includes(query.course) ? sortCourses([...known, query.course]) : known;
-  if (courses.length === 0) return null;
+  const { data } = useCoursesQuery();
+  const [all, setAll] = useState(false);
+  const listId = useId();
+  const { chips, more } = courseChips(data, query.course, undefined, all);
+  if (chips.length === 0) return null;
   return (
     <nav aria-label="Courses" className="chips-nav">
-      <ul className="chips" data-testid="course-chips">
+      <ul className="chips" data-testid="course-chips" id={listId}>
         <li>
           <Link
             to={browseHref({ ...query, course: undefined })}
@@ -264,19 +266,36 @@ function CourseChips({ query }: { query: BrowseQuery }) {
             All courses
           </Link>
         </li>
-        {courses.map((c) => (
-          <li key={c}>
+        {chips.map((c) => (
+          <li key={c.course}>
             <Link
-              to={browseHref({ ...query, course: c })}
+              to={browseHref({ ...query, course: c.course })}
               className="button chip"
-              aria-current={query.course === c ? 'page' : undefined}
+              aria-current={query.course === c.course ? 'page' : undefined}
+              aria-label={c.count === undefined ? undefined : courseChipLabel(c)}
               data-testid="course-chip"
-              data-course={c}
+              data-course={c.course}
+              data-count={c.count}
             >
-              {c}
+              {c.course}
+              {c.count !== undefined && <span className="chip-count"> · {c.count}</span>}
             </Link>
           </li>
         ))}
+        {(all || more > 0) && (
+          <li>
+            <button
+              type="button"
+              className="button chip chip-more"
+              aria-expanded={all}
+              aria-controls={listId}
+              data-testid="course-chips-more"
+              onClick={() => setAll(!all)}
+            >
+              {all ? 'Fewer courses' : `More courses (${more})`}
+            </button>
+          </li>
+        )}
       </ul>
     </nav>
   );

@@ -422,12 +422,22 @@ describe('the marketplace in the app', () => {
         s.responders.set('order:get', () => ({ data: order() }));
         s.responders.set('delivery:get', () => ({ data: { secretNote: null, files: [] } }));
         s.responders.set('order:sales', () => ({ data: { sales: [sale('o1', '2026-11-02T12:00:00Z')], totalEarnedCents: 900 } }));
+        // Enough courses for "More courses".
+        s.responders.set('stuff:courses', () => ({ data: Array.from({ length: 15 }, (_, i) => ({ course: `CS ${101 + i}`, count: 20 - i })) }));
       });
       // The account page with an error on the field.
       await step(() => typeInto(r.byTestId('display-name-input') as HTMLInputElement, 'A'));
       await step(() => (r.byTestId('display-name-submit') as HTMLButtonElement).click());
       expect(await check()).toEqual([]);
       await step(() => navigate('/'));
+      expect(r.container.querySelectorAll('[data-testid="course-chip"]')).toHaveLength(12);
+      expect(await check()).toEqual([]);
+      // The course chips: every course, one of them current, and one no listing names.
+      await step(() => (r.byTestId('course-chips-more') as HTMLButtonElement).click());
+      await step(() => navigate('/?course=CS%20114'));
+      expect(r.container.querySelectorAll('[data-testid="course-chip"]')).toHaveLength(15);
+      expect(await check()).toEqual([]);
+      await step(() => navigate('/?course=BIO%209'));
       expect(await check()).toEqual([]);
       await step(() => navigate('/stuff/s1'));
       expect(await check()).toEqual([]);

@@ -10,8 +10,6 @@ import type { Stuff, StuffPage } from '../api/types';
 import { FakeHttp, FakeSocket } from '../test/fakes';
 import { render, step, typeInto, choose, back } from '../test/render';
 import { App } from '../App';
-import { knownCourses } from '../api/browse';
-import { COURSES_PAGE_SIZE } from '../api/catalogue-react';
 import { SEARCH_DEBOUNCE_MS } from './CataloguePage';
 
 const item = (id: string, title = `Title ${id}`, course: string | null = null, version = 1): Stuff => ({
@@ -37,19 +35,19 @@ describe('the catalogue search box', () => {
   let session: SessionManager;
   let pages: StuffPage[];
   let listCalls: Record<string, unknown>[];
-  let seedCalls: number;
+  let courseCalls: number;
 
   const start = async (path: string) => {
     window.history.replaceState(null, '', path);
     session = new SessionManager({ http: new FakeHttp(), createSocket: (a) => (socket = new FakeSocket(a)) });
     await session.start();
     listCalls = [];
-    seedCalls = 0;
+    courseCalls = 0;
+    socket.responders.set('stuff:courses', () => {
+      courseCalls += 1;
+      return { data: [{ course: 'ZOO 1', count: 2 }] };
+    });
     socket.responders.set('stuff:list', (p) => {
-      if ((p as { limit?: number }).limit === COURSES_PAGE_SIZE) {
-        seedCalls += 1;
-        return { data: { items: [item('z', 'Zoology', 'ZOO 1')], nextCursor: null } };
-      }
       listCalls.push(p as Record<string, unknown>);
       return { data: pages.shift() ?? { items: [], nextCursor: null } };
     });
@@ -71,7 +69,6 @@ describe('the catalogue search box', () => {
   beforeEach(() => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     pages = [];
-    knownCourses.reset();
   });
   afterEach(() => {
     session.stop();
@@ -201,8 +198,10 @@ describe('the catalogue search box', () => {
     expect(input(r).value).toBe('lin alg');
     expect(listCalls[0]).toEqual({ limit: 20, q: 'lin alg' });
     expect(sortControl(r).value).toBe('best');
-    // The chips offer every course (learnt from one unfiltered page), not only those found.
-    expect(seedCalls).toBe(1);
+    // The chips offer every course (stuff:courses, asked once), not only those found; the list is
+    // asked for nothing else.
+    expect(courseCalls).toBe(1);
+    expect(listCalls).toHaveLength(1);
     expect(r.container.querySelector('[data-testid="course-chip"][data-course="ZOO 1"]')!.getAttribute('href')).toBe('/?q=lin%20alg&course=ZOO%201');
     r.unmount();
   });

@@ -1,7 +1,6 @@
 import { useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { COURSE_MESSAGE, parseCourse } from '../api/browse';
 import { pickNewer } from '../api/catalogue';
-import { useKnownCourses, useLearnCourses } from '../api/catalogue-react';
 import { toApiError } from '../api/errors';
 import { MAX_FILE_BYTES, MAX_FILES, formatBytes } from '../api/files';
 import { useCurrency } from '../api/config';
@@ -17,6 +16,7 @@ import {
   STUFF_STATUS_LABEL,
 } from '../api/format';
 import { putStuff, queryKeys } from '../api/queries';
+import { useCoursesQuery } from '../api/queries-react';
 import { usePush, useSession, useSessionManager } from '../api/session-react';
 import type { Stuff } from '../api/types';
 import { ErrorBanner, Notice, TextAreaField, TextField, useFormErrors } from '../components/ui';
@@ -179,13 +179,11 @@ function StuffForm({
 const COURSE_OPTIONS_ID = 'course-options';
 
 /**
- * The optional course, with the courses seen so far as suggestions (a datalist). There is no
- * endpoint listing courses: when none are known yet (the form opened first), one page of the
- * catalogue is asked for, only to learn its courses.
+ * The optional course, with the catalogue's courses as suggestions (a datalist; `stuff:courses`,
+ * the most listed first).
  */
 function CourseField({ value, onChange, error }: { value: string; onChange: (e: { target: { value: string } }) => void; error?: string }) {
-  const courses = useKnownCourses();
-  useLearnCourses(courses.length === 0);
+  const { data: courses = [] } = useCoursesQuery();
   return (
     <>
       <TextField
@@ -202,7 +200,7 @@ function CourseField({ value, onChange, error }: { value: string; onChange: (e: 
       />
       <datalist id={COURSE_OPTIONS_ID} data-testid="course-options">
         {courses.map((c) => (
-          <option key={c} value={c} />
+          <option key={c.course} value={c.course} />
         ))}
       </datalist>
     </>
