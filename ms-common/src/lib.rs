@@ -24,6 +24,7 @@ pub mod events;
 pub mod files;
 pub mod messaging;
 pub mod money;
+pub mod pdf;
 pub mod service;
 pub mod shutdown;
 pub mod storage;

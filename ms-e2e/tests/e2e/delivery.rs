@@ -690,54 +690,20 @@ async fn the_s3_backend_stores_serves_and_cleans_up() {
     m.sys.stop().await;
 }
 
-/// A valid PDF of `pages` A4 pages, each saying "Page N" in Helvetica (written out by hand
-/// with exact cross-reference offsets, so any reader takes it as it is).
+/// A PDF of `pages` A4 pages, each saying "Page N" in large type.
 fn pdf(pages: usize) -> Vec<u8> {
-    let font = 3 + 2 * pages;
-    let mut objects = vec![
-        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
-        format!(
-            "<< /Type /Pages /Kids [{}] /Count {pages} >>",
-            (0..pages)
-                .map(|i| format!("{} 0 R", 3 + 2 * i))
-                .collect::<Vec<_>>()
-                .join(" ")
-        ),
-    ];
-    for i in 0..pages {
-        objects.push(format!(
-            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents {} 0 R \
-             /Resources << /Font << /F1 {font} 0 R >> >> >>",
-            4 + 2 * i
-        ));
-        let text = format!("BT /F1 48 Tf 72 700 Td (Page {}) Tj ET", i + 1);
-        objects.push(format!(
-            "<< /Length {} >>\nstream\n{text}\nendstream",
-            text.len()
-        ));
-    }
-    objects.push("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned());
-    let mut out = b"%PDF-1.4\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
-    }
-    let xref = out.len();
-    out.extend_from_slice(
-        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-    );
-    for o in offsets {
-        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
-    }
-    out.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
-    );
-    out
+    let labels: Vec<String> = (1..=pages).map(|n| format!("Page {n}")).collect();
+    let pages: Vec<_> = labels
+        .iter()
+        .map(|text| {
+            vec![ms_common::pdf::TextLine {
+                size: 48,
+                y: 700,
+                text,
+            }]
+        })
+        .collect();
+    ms_common::pdf::text_pdf(&pages)
 }
 
 /// Every object under `previews/` in the local store.

@@ -120,50 +120,26 @@ fn demo_file(item: &Item) -> (Vec<u8>, &'static str) {
     }
 }
 
-/// A valid one-page PDF showing `title` and `text` (ASCII only; the rest becomes `?`).
+/// A one-page PDF showing `title` and `text`.
 fn pdf(title: &str, text: &str) -> Vec<u8> {
-    let ascii = |s: &str| -> String {
-        s.chars()
-            .map(|c| match c {
-                '(' | ')' | '\\' => '?',
-                c if c.is_ascii() && !c.is_control() => c,
-                _ => '-',
-            })
-            .collect()
-    };
-    let stream = format!(
-        "BT /F1 18 Tf 56 760 Td ({}) Tj ET\nBT /F1 11 Tf 56 730 Td ({}) Tj ET\nBT /F1 9 Tf 56 60 Td (StuffMart demo file) Tj ET\n",
-        ascii(title),
-        ascii(text)
-    );
-    let objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_owned(),
-        format!("<< /Length {} >>\nstream\n{stream}endstream", stream.len()),
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned(),
-    ];
-    let mut out = b"%PDF-1.4\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
-    }
-    let xref = out.len();
-    out.extend_from_slice(
-        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-    );
-    for o in offsets {
-        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
-    }
-    out.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
-    );
-    out
+    use ms_common::pdf::{TextLine, text_pdf};
+    text_pdf(&[vec![
+        TextLine {
+            size: 18,
+            y: 800,
+            text: title,
+        },
+        TextLine {
+            size: 11,
+            y: 770,
+            text,
+        },
+        TextLine {
+            size: 9,
+            y: 60,
+            text: "StuffMart demo file",
+        },
+    ]])
 }
 
 /// Uploads an item's file through the router (`POST /api/stuff/{id}/files`).
