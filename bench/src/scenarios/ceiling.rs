@@ -8,7 +8,7 @@
 //!   same messaging code the router and the services use, minus HTTP, Socket.IO, JWT and
 //!   the store.
 
-use super::{MEASURE, STOP, WARMUP, phase};
+use super::{MEASURE, STOP, WARMUP, measured_window, phase};
 use crate::procfs::{CpuReport, Tracked, round3};
 use crate::stats::Latency;
 use async_trait::async_trait;
@@ -28,7 +28,7 @@ use ms_common::shutdown::Shutdown;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::AtomicU8;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -117,17 +117,12 @@ where
             anyhow::Ok(lat)
         }));
     }
-    tokio::time::sleep(warmup).await;
-    let before = tracked.sample();
-    flag.store(MEASURE, Ordering::Relaxed);
-    tokio::time::sleep(duration).await;
-    flag.store(STOP, Ordering::Relaxed);
-    let after = tracked.sample();
+    let cpu = measured_window(tracked, &flag, warmup, duration).await;
     let mut all = Vec::new();
     for t in tasks {
         all.extend(tokio::time::timeout(Duration::from_secs(10), t).await???);
     }
-    Ok((all.len() as u64, all, CpuReport::between(&before, &after)))
+    Ok((all.len() as u64, all, cpu))
 }
 
 /// Runs one variant at `in_flight`.

@@ -11,6 +11,7 @@ pub mod rtt;
 pub mod search;
 pub mod signup;
 
+use crate::procfs::{CpuReport, Tracked};
 use crate::sio::{self, Ws};
 use anyhow::{Context, bail};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -27,6 +28,23 @@ pub const STOP: u8 = 2;
 /// Reads the phase.
 pub fn phase(p: &AtomicU8) -> u8 {
     p.load(Ordering::Relaxed)
+}
+
+/// Drives a closed-loop run's phases on `flag` (`warmup` unmeasured, `duration` measured,
+/// then stop) and returns the CPU each tracked process used in the measured window.
+pub async fn measured_window(
+    tracked: &Tracked,
+    flag: &AtomicU8,
+    warmup: Duration,
+    duration: Duration,
+) -> CpuReport {
+    tokio::time::sleep(warmup).await;
+    let before = tracked.sample();
+    flag.store(MEASURE, Ordering::Relaxed);
+    tokio::time::sleep(duration).await;
+    flag.store(STOP, Ordering::Relaxed);
+    let after = tracked.sample();
+    CpuReport::between(&before, &after)
 }
 
 /// An item created by the bench's seller: its id and current version.

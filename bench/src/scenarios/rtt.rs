@@ -1,7 +1,7 @@
 //! `rtt`: C signed-in clients × I requests in flight of `stuff:get` through
 //! router → RabbitMQ → ms-stuff (JWT verified, store read) → reply → ack.
 
-use super::{MEASURE, STOP, WARMUP, create_stuff, phase};
+use super::{MEASURE, STOP, WARMUP, create_stuff, measured_window, phase};
 use crate::procfs::{CpuReport, round3};
 use crate::sio::{self, Frame, Ws};
 use crate::stats::Latency;
@@ -11,7 +11,7 @@ use ms_testkit::packet;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::AtomicU8;
 use std::time::Duration;
 use tokio::time::{Instant, timeout_at};
 use tokio_tungstenite::tungstenite::Message;
@@ -165,13 +165,7 @@ pub async fn run(sys: &System, p: Params, deadline: Instant) -> anyhow::Result<R
             ))
         })
         .collect();
-    tokio::time::sleep(p.warmup).await;
-    let before = sys.tracked.sample();
-    phase_flag.store(MEASURE, Ordering::Relaxed);
-    tokio::time::sleep(p.duration).await;
-    phase_flag.store(STOP, Ordering::Relaxed);
-    let after = sys.tracked.sample();
-    let cpu = CpuReport::between(&before, &after);
+    let cpu = measured_window(&sys.tracked, &phase_flag, p.warmup, p.duration).await;
     let mut all = Tally::default();
     for t in tasks {
         let tally = t.await??;

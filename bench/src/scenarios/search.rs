@@ -7,8 +7,8 @@
 //! included, matching from a few hundred to a few thousand stuff — and then of
 //! `stuff:list {course, sort: "priceAsc"}`.
 
-use super::{MEASURE, STOP, WARMUP, phase};
-use crate::procfs::{CpuReport, round3};
+use super::{MEASURE, STOP, WARMUP, measured_window, phase};
+use crate::procfs::round3;
 use crate::sio::{self, Frame, Ws};
 use crate::stats::Latency;
 use crate::system::System;
@@ -16,7 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use ms_testkit::packet;
 use serde::Serialize;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::AtomicU8;
 use std::time::Duration;
 use tokio::time::{Instant, timeout_at};
 use tokio_tungstenite::tungstenite::Message;
@@ -178,15 +178,12 @@ async fn pipeline(
     make: impl Fn(usize) -> String,
     deadline: Instant,
 ) -> anyhow::Result<u64> {
+    // The k-th event (0-based) goes out with ack id k + 1.
+    let frame = |k: usize| Message::text(packet::encode_event_json(k as u64 + 1, event, &make(k)));
     let (mut sent, mut answered, mut refused) = (0usize, 0usize, 0u64);
     while sent < total.min(inflight) {
+        ws.send(frame(sent)).await?;
         sent += 1;
-        ws.send(Message::text(packet::encode_event_json(
-            sent as u64,
-            event,
-            &make(sent - 1),
-        )))
-        .await?;
     }
     while answered < total {
         let msg = match timeout_at(deadline, ws.next()).await {
@@ -204,13 +201,8 @@ async fn pipeline(
                     refused += 1;
                 }
                 if sent < total {
+                    ws.send(frame(sent)).await?;
                     sent += 1;
-                    ws.send(Message::text(packet::encode_event_json(
-                        sent as u64,
-                        event,
-                        &make(sent - 1),
-                    )))
-                    .await?;
                 }
             }
             Frame::Closed => anyhow::bail!("router closed a seeding socket"),
@@ -378,13 +370,7 @@ async fn measure(
             ))
         })
         .collect();
-    tokio::time::sleep(p.warmup).await;
-    let before = sys.tracked.sample();
-    phase_flag.store(MEASURE, Ordering::Relaxed);
-    tokio::time::sleep(p.duration).await;
-    phase_flag.store(STOP, Ordering::Relaxed);
-    let after = sys.tracked.sample();
-    let cpu = CpuReport::between(&before, &after);
+    let cpu = measured_window(&sys.tracked, &phase_flag, p.warmup, p.duration).await;
     let mut all = Tally::default();
     for t in tasks {
         let t = t.await??;
