@@ -64,7 +64,7 @@ RUN npm run build
 FROM debian:bookworm-slim AS runtime
 RUN set -eux; \
     apt-get update; \
-    apt-get install -y --no-install-recommends ca-certificates curl poppler-utils; \
+    apt-get install -y --no-install-recommends poppler-utils ca-certificates curl; \
     rm -rf /var/lib/apt/lists/*; \
     groupadd --system --gid 10001 stuffmart; \
     useradd --system --uid 10001 --gid stuffmart --home-dir /app --no-create-home \

@@ -54,8 +54,12 @@ static RENDERING: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(1));
 /// Set once the "poppler is missing" warning was logged.
 static MISSING_LOGGED: AtomicBool = AtomicBool::new(false);
 
-/// Whether `prlimit` (util-linux) is on the `PATH`, to bound poppler's memory and CPU.
-static PRLIMIT: LazyLock<Option<PathBuf>> = LazyLock::new(|| on_path("prlimit"));
+/// Whether `prlimit` (util-linux) can be started, to bound poppler's memory and CPU.
+static PRLIMIT: LazyLock<bool> = LazyLock::new(|| installed("prlimit", "--version"));
+
+/// Whether poppler's two tools can be started (checked once, at the first PDF).
+static POPPLER: LazyLock<bool> =
+    LazyLock::new(|| installed("pdfinfo", "-v") && installed("pdftoppm", "-v"));
 
 /// The preview route.
 pub fn routes() -> Router<AppState> {
@@ -236,25 +240,21 @@ async fn store_images(objects: &Objects, object: &str, images: &[PathBuf]) -> an
 /// Runs a poppler tool under the limits; its standard output, or `None` when the tool is
 /// not installed. A failure, a kill or the deadline is an error.
 async fn run_tool(tool: &str, args: &[&std::ffi::OsStr]) -> anyhow::Result<Option<String>> {
-    if on_path(tool).is_none() {
+    if !*POPPLER {
         if !MISSING_LOGGED.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                tool,
-                "poppler-utils is not installed: PDFs get no page count or preview"
-            );
+            tracing::warn!("poppler-utils is not installed: PDFs get no page count or preview");
         }
         return Ok(None);
     }
-    let mut cmd = match PRLIMIT.as_ref() {
-        Some(prlimit) => {
-            let mut c = tokio::process::Command::new(prlimit);
-            c.arg(format!("--as={TOOL_MEMORY}"))
-                .arg(format!("--cpu={TOOL_CPU_SECONDS}"))
-                .arg("--")
-                .arg(tool);
-            c
-        }
-        None => tokio::process::Command::new(tool),
+    let mut cmd = if *PRLIMIT {
+        let mut c = tokio::process::Command::new("prlimit");
+        c.arg(format!("--as={TOOL_MEMORY}"))
+            .arg(format!("--cpu={TOOL_CPU_SECONDS}"))
+            .arg("--")
+            .arg(tool);
+        c
+    } else {
+        tokio::process::Command::new(tool)
     };
     cmd.args(args)
         .stdin(std::process::Stdio::null())
@@ -277,13 +277,15 @@ async fn run_tool(tool: &str, args: &[&std::ffi::OsStr]) -> anyhow::Result<Optio
     Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
-/// The full path of an executable on the `PATH`.
-fn on_path(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(tool))
-            .find(|p| p.is_file())
-    })
+/// Whether `tool` starts at all (it is installed), asked with a harmless `flag`.
+fn installed(tool: &str, flag: &str) -> bool {
+    std::process::Command::new(tool)
+        .arg(flag)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok()
 }
 
 /// A private temporary directory, removed with everything in it when dropped.
