@@ -14,10 +14,9 @@
 //
 // The hold is 3 s (ORDER_HOLD_SECONDS=3): paying orders again when the hold ran out first.
 
-import { LIVE_MS, PHONE, STEP_MS, buyAndPay, scenario, uniqueTitle, until } from './lib/harness.mjs';
+import { LIVE_MS, PHONE, STEP_MS, buyAndPayWithRetries, scenario, uniqueTitle, until } from './lib/harness.mjs';
 
 const NO_LONGER_FOR_SALE = 'No longer for sale';
-const ATTEMPTS = 4;
 
 /** Opens My listings from the header and waits for the list. */
 async function openMyListings(actor) {
@@ -33,20 +32,6 @@ const listing = (actor, id) => actor.tid(`listing-${id}`);
 async function seeListingStatus(actor, id, status, label, timeoutMs = LIVE_MS) {
   await actor.see(`[data-testid="listing-${id}"][data-status="${status}"]`, `the listing ${id} with status ${status}`, timeoutMs);
   await actor.seeText(listing(actor, id).getByTestId('status-badge'), label, `the status badge of listing ${id}`, timeoutMs);
-}
-
-/** BUY and pay with pm_card_visa; orders again (up to ATTEMPTS times) when the 3 s hold ran out first. */
-async function buyAndPayWithRetries(buyer, id, title) {
-  for (let attempt = 1; ; attempt += 1) {
-    await buyer.openItem(id, title);
-    try {
-      return await buyAndPay(buyer);
-    } catch (e) {
-      const cancelled = (await buyer.page.locator('[data-testid="order-page"][data-status="cancelled"]').count()) > 0;
-      if (!cancelled || attempt >= ATTEMPTS) throw e;
-      console.log(`[${buyer.label}] paying: the hold ran out first (order ${attempt}); ordering again`);
-    }
-  }
 }
 
 scenario('selling: My listings, Withdraw with a confirmation, the buyer sees it leave live; a paid order shows its title and Paid', async (sc) => {

@@ -27,11 +27,10 @@
 //
 // The hold is 3 s (ORDER_HOLD_SECONDS=3): paying orders again when the hold ran out first.
 
-import { DESKTOP, NARROW, PHONE, STEP_MS, buyAndPay, scenario, uniqueTitle, until } from './lib/harness.mjs';
+import { DESKTOP, NARROW, PHONE, STEP_MS, buyAndPayWithRetries, seeAfterReloads, scenario, uniqueTitle, until } from './lib/harness.mjs';
 
 const NAME = 'Ada Lovelace';
 const NAME_ERROR = 'Display name must be 2 to 40 characters';
-const ATTEMPTS = 4;
 
 /** The e-mail's local part: the name of an account whose owner never chose one. */
 const localPart = (email) => email.slice(0, email.lastIndexOf('@'));
@@ -50,41 +49,6 @@ async function openMyListings(actor) {
   await actor.see('[data-testid="listings"], [data-testid="listings-empty"]', 'My listings', STEP_MS);
   await actor.seeText(actor.page.locator('h1'), 'My listings', 'the page heading');
   await actor.see('[data-testid="sales-total"]', 'the Sales total', STEP_MS);
-}
-
-/**
- * Loads `url` until `locator()` reads `expected`: what a rename changes reaches the listings
- * within seconds, without a push to pages already open.
- */
-async function seeAfterReloads(actor, url, ready, locator, expected, what, timeoutMs = 2 * STEP_MS) {
-  let loads = 0;
-  await until(
-    `[${actor.label}] expected ${what} to read ${JSON.stringify(expected)} on ${url}, loading it again every 0.5 s`,
-    async () => {
-      loads += 1;
-      await actor.page.goto(url);
-      await actor.see(ready, `the page ${url}`, STEP_MS);
-      const text = ((await locator().first().textContent({ timeout: 2000 })) ?? '').trim();
-      return text === expected;
-    },
-    timeoutMs,
-    500,
-  );
-  if (loads > 1) console.log(`[${actor.label}] ${what} read ${JSON.stringify(expected)} after ${loads} loads of ${url}`);
-}
-
-/** BUY and pay with pm_card_visa; orders again (up to ATTEMPTS times) when the 3 s hold ran out first. */
-async function buyAndPayWithRetries(buyer, id, title) {
-  for (let attempt = 1; ; attempt += 1) {
-    await buyer.openItem(id, title);
-    try {
-      return await buyAndPay(buyer);
-    } catch (e) {
-      const cancelled = (await buyer.page.locator('[data-testid="order-page"][data-status="cancelled"]').count()) > 0;
-      if (!cancelled || attempt >= ATTEMPTS) throw e;
-      console.log(`[${buyer.label}] paying: the hold ran out first (order ${attempt}); ordering again`);
-    }
-  }
 }
 
 scenario('marketplace names: the display name is checked, saved, shown in the header and on every listing, and heads the seller page', async (sc) => {

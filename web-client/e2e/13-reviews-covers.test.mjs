@@ -38,9 +38,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
-import { DESKTOP, NARROW, STEP_MS, buyAndPay, scenario, uniqueTitle, until } from './lib/harness.mjs';
+import { DESKTOP, NARROW, STEP_MS, buyAndPayWithRetries, seeAfterReloads, scenario, uniqueTitle, until } from './lib/harness.mjs';
 
-const ATTEMPTS = 4;
 const NO_REVIEWS_TEXT = 'No reviews yet';
 const NO_REVIEWS_MESSAGE = 'No reviews yet. Reviews come from people who bought this.';
 const RATING_REQUIRED_MESSAGE = 'Choose a rating from 1 to 5 stars';
@@ -53,41 +52,6 @@ const COVER_SIDE = 480;
 
 /** The e-mail's local part: the name of an account whose owner never chose one. */
 const localPart = (email) => email.slice(0, email.lastIndexOf('@'));
-
-/** BUY and pay with pm_card_visa; orders again (up to ATTEMPTS times) when the 3 s hold ran out first. */
-async function buyAndPayWithRetries(buyer, id, title) {
-  for (let attempt = 1; ; attempt += 1) {
-    await buyer.openItem(id, title);
-    try {
-      return await buyAndPay(buyer);
-    } catch (e) {
-      const cancelled = (await buyer.page.locator('[data-testid="order-page"][data-status="cancelled"]').count()) > 0;
-      if (!cancelled || attempt >= ATTEMPTS) throw e;
-      console.log(`[${buyer.label}] paying: the hold ran out first (order ${attempt}); ordering again`);
-    }
-  }
-}
-
-/**
- * Loads `url` until `locator()` reads `expected`: what a review changes in `stuff:get` arrives
- * within moments, without a push to pages already open.
- */
-async function seeAfterReloads(actor, url, ready, locator, expected, what, timeoutMs = 2 * STEP_MS) {
-  let loads = 0;
-  await until(
-    `[${actor.label}] expected ${what} to read ${JSON.stringify(expected)} on ${url}, loading it again every 0.5 s`,
-    async () => {
-      loads += 1;
-      await actor.page.goto(url);
-      await actor.see(ready, `the page ${url}`, STEP_MS);
-      const text = ((await locator().first().textContent({ timeout: 2000 })) ?? '').trim();
-      return text === expected;
-    },
-    timeoutMs,
-    500,
-  );
-  if (loads > 1) console.log(`[${actor.label}] ${what} read ${JSON.stringify(expected)} after ${loads} loads of ${url}`);
-}
 
 // ---- a real PNG, written here ----
 

@@ -98,6 +98,44 @@ export async function buyAndPay(buyer) {
   return orderId;
 }
 
+/** How many orders a test places before it gives up on paying within the 3 s hold. */
+export const PAY_ATTEMPTS = 4;
+
+/** BUY and pay with pm_card_visa; orders again (up to PAY_ATTEMPTS times) when the 3 s hold ran out first. */
+export async function buyAndPayWithRetries(buyer, id, title) {
+  for (let attempt = 1; ; attempt += 1) {
+    await buyer.openItem(id, title);
+    try {
+      return await buyAndPay(buyer);
+    } catch (e) {
+      const cancelled = (await buyer.page.locator('[data-testid="order-page"][data-status="cancelled"]').count()) > 0;
+      if (!cancelled || attempt >= PAY_ATTEMPTS) throw e;
+      console.log(`[${buyer.label}] paying: the hold ran out first (order ${attempt}); ordering again`);
+    }
+  }
+}
+
+/**
+ * Loads `url` until `locator()` reads `expected`: for what changes in `stuff:get` without a
+ * push to pages already open (a rename, a review).
+ */
+export async function seeAfterReloads(actor, url, ready, locator, expected, what, timeoutMs = 2 * STEP_MS) {
+  let loads = 0;
+  await until(
+    `[${actor.label}] expected ${what} to read ${JSON.stringify(expected)} on ${url}, loading it again every 0.5 s`,
+    async () => {
+      loads += 1;
+      await actor.page.goto(url);
+      await actor.see(ready, `the page ${url}`, STEP_MS);
+      const text = ((await locator().first().textContent({ timeout: 2000 })) ?? '').trim();
+      return text === expected;
+    },
+    timeoutMs,
+    500,
+  );
+  if (loads > 1) console.log(`[${actor.label}] ${what} read ${JSON.stringify(expected)} after ${loads} loads of ${url}`);
+}
+
 /** Waits for the delivery in `scope` to be loaded (note and/or links shown). */
 export async function seeDelivery(actor, scope, what) {
   await actor.see(scope.locator('[data-testid="delivery"][data-loaded="true"]'), what, STEP_MS).catch(async (e) => {
