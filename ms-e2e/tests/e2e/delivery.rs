@@ -706,6 +706,14 @@ fn pdf(pages: usize) -> Vec<u8> {
     ms_common::pdf::text_pdf(&pages)
 }
 
+/// The status of a header-less `GET` of `path` on the router.
+async fn status_of(sys: &System, path: &str) -> u16 {
+    get(&format!("{}{path}", sys.url()), &[])
+        .await
+        .status()
+        .as_u16()
+}
+
 /// Every object under `previews/` in the local store.
 fn previews_in(sys: &System) -> Vec<std::path::PathBuf> {
     files_under(&sys.files_dir().join("previews"))
@@ -783,8 +791,7 @@ async fn a_pdf_shows_its_page_count_and_its_first_pages_to_anyone() {
         urls[0].replace("-1.jpg", "-4.jpg"),
         urls[0].replace(".jpg", ".png"),
     ] {
-        let r = get(&format!("{}{bad}", sys.url()), &[]).await;
-        assert_eq!(r.status().as_u16(), 404, "{bad}");
+        assert_eq!(status_of(sys, &bad).await, 404, "{bad}");
     }
 
     // A short PDF shows every page; a "PDF" that is not one shows nothing, and uploads.
@@ -832,16 +839,9 @@ async fn a_pdf_shows_its_page_count_and_its_first_pages_to_anyone() {
     let v2 = b["file"]["previewUrls"][0].as_str().unwrap().to_owned();
     assert_ne!(v2, urls[0]);
     for old in &urls {
-        let r = get(&format!("{}{old}", sys.url()), &[]).await;
-        assert_eq!(r.status().as_u16(), 404, "{old} outlived its version");
+        assert_eq!(status_of(sys, old).await, 404, "{old} outlived its version");
     }
-    assert_eq!(
-        get(&format!("{}{v2}", sys.url()), &[])
-            .await
-            .status()
-            .as_u16(),
-        200
-    );
+    assert_eq!(status_of(sys, &v2).await, 200);
     assert_eq!(previews_in(sys).len(), 3);
     let r = reqwest::Client::new()
         .delete(format!("{}/api/stuff/{stuff}/files/{file_id}", sys.url()))
@@ -850,13 +850,7 @@ async fn a_pdf_shows_its_page_count_and_its_first_pages_to_anyone() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 204);
-    assert_eq!(
-        get(&format!("{}{v2}", sys.url()), &[])
-            .await
-            .status()
-            .as_u16(),
-        404
-    );
+    assert_eq!(status_of(sys, &v2).await, 404);
     assert_eq!(
         previews_in(sys).len(),
         2,
