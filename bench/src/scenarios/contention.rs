@@ -2,7 +2,7 @@
 //! Exactly one must win; everyone else must get the contract's 409. Anything else fails
 //! the run loudly.
 
-use super::{create_stuff, wait_replicated};
+use super::{connect_signed_in, create_stuff, wait_replicated};
 use crate::procfs::{CpuReport, round3};
 use crate::sio::{self, Ws};
 use crate::stats::Latency;
@@ -60,17 +60,8 @@ pub async fn run(sys: &System, p: Params, deadline: Instant) -> anyhow::Result<C
         Instant::now() + Duration::from_secs(10),
     )
     .await?;
-    let tokens: Vec<String> = (0..p.users)
-        .map(|i| sys.token(&format!("bench-racer-{i}")))
-        .collect::<anyhow::Result<_>>()?;
-    let mut sockets: Vec<Ws> = sio::connect_many(
-        sys.port,
-        p.users,
-        64,
-        |i| tokens.get(i).cloned(),
-        Instant::now() + Duration::from_secs(60),
-    )
-    .await?;
+    let mut sockets: Vec<Ws> =
+        connect_signed_in(sys, p.users, "bench-racer", 64, Duration::from_secs(60)).await?;
     let mut seller_ack = 0;
     let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
     let mut winners_per_round = Vec::new();

@@ -47,6 +47,28 @@ pub async fn measured_window(
     CpuReport::between(&before, &after)
 }
 
+/// Connects `n` sockets, the i-th signed in as user `{label}-{i}`, `parallel` handshakes
+/// at a time, all within `within`.
+pub async fn connect_signed_in(
+    sys: &crate::system::System,
+    n: usize,
+    label: &str,
+    parallel: usize,
+    within: Duration,
+) -> anyhow::Result<Vec<Ws>> {
+    let tokens: Vec<String> = (0..n)
+        .map(|i| sys.token(&format!("{label}-{i}")))
+        .collect::<anyhow::Result<_>>()?;
+    sio::connect_many(
+        sys.port,
+        n,
+        parallel,
+        |i| tokens.get(i).cloned(),
+        Instant::now() + within,
+    )
+    .await
+}
+
 /// An item created by the bench's seller: its id and current version.
 #[derive(Debug, Clone)]
 pub struct Item {

@@ -1,7 +1,7 @@
 //! `rtt`: C signed-in clients × I requests in flight of `stuff:get` through
 //! router → RabbitMQ → ms-stuff (JWT verified, store read) → reply → ack.
 
-use super::{MEASURE, STOP, WARMUP, create_stuff, measured_window, phase};
+use super::{MEASURE, STOP, WARMUP, connect_signed_in, create_stuff, measured_window, phase};
 use crate::procfs::{CpuReport, round3};
 use crate::sio::{self, Frame, Ws};
 use crate::stats::Latency;
@@ -138,17 +138,8 @@ pub async fn run(sys: &System, p: Params, deadline: Instant) -> anyhow::Result<R
     )
     .await?;
     let item = create_stuff(&mut seller, 1, "rtt item").await?;
-    let tokens: Vec<String> = (0..p.clients)
-        .map(|i| sys.token(&format!("bench-rtt-{i}")))
-        .collect::<anyhow::Result<_>>()?;
-    let sockets = sio::connect_many(
-        sys.port,
-        p.clients,
-        64,
-        |i| tokens.get(i).cloned(),
-        Instant::now() + Duration::from_secs(30),
-    )
-    .await?;
+    let sockets =
+        connect_signed_in(sys, p.clients, "bench-rtt", 64, Duration::from_secs(30)).await?;
     let payload: Arc<str> = serde_json::json!({ "id": item.id }).to_string().into();
     let phase_flag = Arc::new(AtomicU8::new(WARMUP));
     let hard_stop =

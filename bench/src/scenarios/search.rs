@@ -7,7 +7,7 @@
 //! included, matching from a few hundred to a few thousand stuff — and then of
 //! `stuff:list {course, sort: "priceAsc"}`.
 
-use super::{MEASURE, STOP, WARMUP, measured_window, phase};
+use super::{MEASURE, STOP, WARMUP, connect_signed_in, measured_window, phase};
 use crate::procfs::round3;
 use crate::sio::{self, Frame, Ws};
 use crate::stats::Latency;
@@ -216,15 +216,12 @@ async fn pipeline(
 async fn seed(sys: &System, n: usize, deadline: Instant) -> anyhow::Result<f64> {
     const SELLERS: usize = 8;
     const IN_FLIGHT: usize = 16;
-    let tokens: Vec<String> = (0..SELLERS)
-        .map(|i| sys.token(&format!("bench-search-seller-{i}")))
-        .collect::<anyhow::Result<_>>()?;
-    let sockets = sio::connect_many(
-        sys.port,
+    let sockets = connect_signed_in(
+        sys,
         SELLERS,
+        "bench-search-seller",
         SELLERS,
-        |i| tokens.get(i).cloned(),
-        Instant::now() + Duration::from_secs(30),
+        Duration::from_secs(30),
     )
     .await?;
     let started = Instant::now();
@@ -342,17 +339,8 @@ async fn measure(
     payloads: Vec<String>,
     deadline: Instant,
 ) -> anyhow::Result<PhaseResult> {
-    let tokens: Vec<String> = (0..p.clients)
-        .map(|i| sys.token(&format!("bench-search-{name}-{i}")))
-        .collect::<anyhow::Result<_>>()?;
-    let sockets = sio::connect_many(
-        sys.port,
-        p.clients,
-        16,
-        |i| tokens.get(i).cloned(),
-        Instant::now() + Duration::from_secs(30),
-    )
-    .await?;
+    let label = format!("bench-search-{name}");
+    let sockets = connect_signed_in(sys, p.clients, &label, 16, Duration::from_secs(30)).await?;
     let shared = Arc::new(payloads);
     let phase_flag = Arc::new(AtomicU8::new(WARMUP));
     let hard_stop =
