@@ -4,8 +4,8 @@
 use crate::helpers::*;
 use ms_payment::gateway::stripe::StripeGateway;
 use ms_payment::gateway::{
-    ChargeOutcome, ChargeRequest, GatewayError, IntentRequest, IntentState, OpenIntent,
-    PaymentGateway,
+    ChargeOutcome, ChargeRequest, Destination, GatewayError, IntentRequest, IntentState,
+    OpenIntent, PaymentGateway, TransferRequest,
 };
 use ms_payment::{GatewayConfig, PaymentConfig};
 use serde_json::{Value, json};
@@ -785,4 +785,239 @@ async fn cancelling_an_intent_says_what_it_became() {
         )
     );
     server.verify().await;
+}
+
+#[tokio::test]
+async fn a_connected_seller_s_sale_is_a_destination_charge_and_its_refund_reverses_it() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(payment_intent(
+            "pi_3Dest",
+            2000,
+            "order-8",
+            "succeeded",
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/refunds"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(refund_object(
+            "pi_3Dest",
+            "order-8",
+            "succeeded",
+        )))
+        .mount(&server)
+        .await;
+    let g = gateway(&server);
+    let req = ChargeRequest {
+        destination: Some(Destination {
+            account_id: "acct_1Seller".into(),
+            fee_cents: 200,
+        }),
+        ..charge("order-8", 2000, "pm_card_visa")
+    };
+    g.charge(&req).await.unwrap();
+    g.refund("pi_3Dest", "order-8", true).await.unwrap();
+    // A charge without a destination sends neither field; a plain refund reverses nothing.
+    g.charge(&charge("order-9", 2000, "pm_card_visa"))
+        .await
+        .unwrap();
+    g.refund("pi_3Dest", "order-9", false).await.unwrap();
+    let reqs = server.received_requests().await.unwrap();
+    let f = form(&reqs[0]);
+    assert_eq!(
+        f.get("transfer_data[destination]").map(String::as_str),
+        Some("acct_1Seller"),
+        "{f:?}"
+    );
+    assert_eq!(
+        f.get("application_fee_amount").map(String::as_str),
+        Some("200")
+    );
+    let f = form(&reqs[1]);
+    assert_eq!(f.get("reverse_transfer").map(String::as_str), Some("true"));
+    assert_eq!(
+        f.get("refund_application_fee").map(String::as_str),
+        Some("true")
+    );
+    for absent in ["transfer_data[destination]", "application_fee_amount"] {
+        assert!(!form(&reqs[2]).contains_key(absent));
+    }
+    for absent in ["reverse_transfer", "refund_application_fee"] {
+        assert!(!form(&reqs[3]).contains_key(absent));
+    }
+}
+
+#[tokio::test]
+async fn sellers_get_an_express_account_an_onboarding_link_transfers_and_reversals() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/accounts"))
+        .and(header("idempotency-key", "account-seller-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "acct_1New", "object": "account", "type": "express",
+            "details_submitted": false, "payouts_enabled": false, "charges_enabled": false,
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/account_links"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "object": "account_link", "created": 1_800_000_000, "expires_at": 1_800_000_300,
+            "url": "https://connect.stripe.com/setup/e/acct_1New/abc",
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/accounts/acct_1New"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "acct_1New", "object": "account",
+            "details_submitted": true, "payouts_enabled": true,
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/accounts/acct_1Half"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "acct_1Half", "object": "account",
+            "details_submitted": true, "payouts_enabled": false,
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/transfers"))
+        .and(header("idempotency-key", "transfer-payout-k1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "tr_1Paid", "object": "transfer", "amount": 3154,
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/transfers/tr_1Paid/reversals"))
+        .and(header("idempotency-key", "reversal-refund-order-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "trr_1", "object": "transfer_reversal", "amount": 2250,
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let g = gateway(&server);
+    assert_eq!(g.create_account("seller-1").await.unwrap(), "acct_1New");
+    assert_eq!(
+        g.onboarding_link(
+            "acct_1New",
+            "http://localhost:3000/selling?payouts=refresh",
+            "http://localhost:3000/selling?payouts=return"
+        )
+        .await
+        .unwrap(),
+        "https://connect.stripe.com/setup/e/acct_1New/abc"
+    );
+    assert!(g.account_ready("acct_1New").await.unwrap());
+    assert!(!g.account_ready("acct_1Half").await.unwrap());
+    let transfer = g
+        .transfer(&TransferRequest {
+            account_id: "acct_1New".into(),
+            amount_cents: 3154,
+            currency: "eur".into(),
+            key: "payout-k1".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(transfer, "tr_1Paid");
+    g.reverse_transfer("tr_1Paid", 2250, "refund-order-1")
+        .await
+        .unwrap();
+
+    let reqs = server.received_requests().await.unwrap();
+    let sent = |p: &str| {
+        reqs.iter()
+            .find(|r| r.url.path() == p && r.method.as_str() == "POST")
+            .map(form)
+            .unwrap()
+    };
+    let account = sent("/v1/accounts");
+    for (k, v) in [
+        ("type", "express"),
+        ("metadata[seller_id]", "seller-1"),
+        ("capabilities[transfers][requested]", "true"),
+    ] {
+        assert_eq!(
+            account.get(k).map(String::as_str),
+            Some(v),
+            "{k} in {account:?}"
+        );
+    }
+    let link = sent("/v1/account_links");
+    for (k, v) in [
+        ("account", "acct_1New"),
+        ("type", "account_onboarding"),
+        ("return_url", "http://localhost:3000/selling?payouts=return"),
+        (
+            "refresh_url",
+            "http://localhost:3000/selling?payouts=refresh",
+        ),
+    ] {
+        assert_eq!(link.get(k).map(String::as_str), Some(v), "{k} in {link:?}");
+    }
+    let t = sent("/v1/transfers");
+    for (k, v) in [
+        ("amount", "3154"),
+        ("currency", "eur"),
+        ("destination", "acct_1New"),
+        ("transfer_group", "payout-k1"),
+    ] {
+        assert_eq!(t.get(k).map(String::as_str), Some(v), "{k} in {t:?}");
+    }
+    assert_eq!(
+        sent("/v1/transfers/tr_1Paid/reversals")
+            .get("amount")
+            .map(String::as_str),
+        Some("2250")
+    );
+    server.verify().await;
+}
+
+/// Stripe's test mode itself, when `STRIPE_TEST_SECRET_KEY` (`sk_test_…`) is given: a
+/// seller's Express account and its onboarding link, a charge with the test card, its
+/// refund. Without the key (CI has none) it says so and checks nothing.
+#[tokio::test]
+async fn stripe_test_mode_when_a_key_is_given() {
+    let Some(key) = std::env::var("STRIPE_TEST_SECRET_KEY")
+        .ok()
+        .filter(|k| k.starts_with("sk_test_"))
+    else {
+        eprintln!("STRIPE_TEST_SECRET_KEY not set: Stripe test-mode run skipped");
+        return;
+    };
+    let g = StripeGateway::new(&key, None, Duration::from_secs(20)).unwrap();
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let account = g.create_account(&format!("seller-{run}")).await.unwrap();
+    assert!(account.starts_with("acct_"), "{account}");
+    let link = g
+        .onboarding_link(
+            &account,
+            "https://example.com/selling?payouts=refresh",
+            "https://example.com/selling?payouts=return",
+        )
+        .await
+        .unwrap();
+    assert!(link.starts_with("https://connect.stripe.com/"), "{link}");
+    assert!(
+        !g.account_ready(&account).await.unwrap(),
+        "not onboarded yet"
+    );
+    let order = format!("order-{run}");
+    let outcome = g
+        .charge(&charge(&order, 1500, "pm_card_visa"))
+        .await
+        .unwrap();
+    let ChargeOutcome::Succeeded { provider_id } = outcome else {
+        panic!("the test card was not charged: {outcome:?}");
+    };
+    g.refund(&provider_id, &order, false).await.unwrap();
 }
