@@ -15,15 +15,18 @@ describe('payouts', () => {
     expect(onboardLabel(true)).toBe('Continue setup');
   });
 
-  it('follows https anywhere and http only to the app itself', () => {
+  it('follows web addresses only (relative ones on the app), never another scheme', () => {
     const origin = 'http://192.168.1.20:3000';
     expect(safeOnboardingUrl('https://connect.stripe.com/setup/e/acct_1/x', origin)).toBe('https://connect.stripe.com/setup/e/acct_1/x');
     expect(safeOnboardingUrl('http://192.168.1.20:3000/selling?payouts=return', origin)).toBe('http://192.168.1.20:3000/selling?payouts=return');
     expect(safeOnboardingUrl('/selling?payouts=return', origin)).toBe('http://192.168.1.20:3000/selling?payouts=return');
-    expect(safeOnboardingUrl('http://evil.example/selling', origin)).toBeNull();
+    expect(safeOnboardingUrl('http://localhost:3000/selling?payouts=return', origin)).toBe('http://localhost:3000/selling?payouts=return');
     expect(safeOnboardingUrl('javascript:alert(1)', origin)).toBeNull();
     expect(safeOnboardingUrl('data:text/html,hi', origin)).toBeNull();
+    expect(safeOnboardingUrl('JavaScript:alert(1)', origin)).toBeNull();
+    expect(safeOnboardingUrl('vbscript:x', origin)).toBeNull();
     expect(safeOnboardingUrl('', origin)).toBeNull();
+    expect(safeOnboardingUrl('  ', origin)).toBeNull();
     expect(safeOnboardingUrl(undefined, origin)).toBeNull();
     expect(safeOnboardingUrl(42, origin)).toBeNull();
   });

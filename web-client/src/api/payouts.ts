@@ -29,21 +29,20 @@ export function onboardLabel(started: boolean): string {
 }
 
 /**
- * The onboarding URL to go to, or null when it is not a web address (only `https:`, or `http:`
- * for the app's own origin, as the test gateway answers on a LAN): the browser never follows a
- * `javascript:` or other scheme from an answer.
+ * The onboarding URL to go to (relative to the app), or null when it is not a web address: the
+ * browser never follows a `javascript:`, `data:` or other scheme from an answer. Plain `http:` is
+ * allowed: the test gateway answers the app's own return page, which on a LAN is not HTTPS (and
+ * the server may spell its host differently from the browser, e.g. `localhost` for `127.0.0.1`).
  */
 export function safeOnboardingUrl(url: unknown, origin: string = window.location.origin): string | null {
-  if (typeof url !== 'string' || !url) return null;
+  if (typeof url !== 'string' || !url.trim()) return null;
   let parsed: URL;
   try {
     parsed = new URL(url, origin);
   } catch {
     return null;
   }
-  if (parsed.protocol === 'https:') return parsed.href;
-  if (parsed.protocol === 'http:' && parsed.origin === origin) return parsed.href;
-  return null;
+  return parsed.protocol === 'https:' || parsed.protocol === 'http:' ? parsed.href : null;
 }
 
 /**
