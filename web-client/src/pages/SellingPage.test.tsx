@@ -396,6 +396,25 @@ describe('<SellingPage> Payouts', () => {
     r.unmount();
   });
 
+  it('signed out on the way back from Stripe: signing in returns to the same address', async () => {
+    session.stop();
+    const http = new FakeHttp();
+    session = new SessionManager({ http, createSocket: (a) => (socket = new FakeSocket(a)) });
+    await session.start();
+    window.history.replaceState(null, '', '/selling?payouts=return');
+    const r = render(
+      <SessionProvider session={session}>
+        <SellingPage />
+      </SessionProvider>,
+    );
+    await step();
+    expect(r.byTestId('signin-required')!.querySelector('a')!.getAttribute('href')).toBe('/signin?next=%2Fselling%3Fpayouts%3Dreturn');
+    // Nothing read yet: the parameter stays for after the sign-in.
+    expect(window.location.search).toBe('?payouts=return');
+    expect(socket.lastEmitted('payout:status')).toBeUndefined();
+    r.unmount();
+  });
+
   it('ignores other values of ?payouts= (and leaves them in the address untouched otherwise)', async () => {
     window.history.replaceState(null, '', '/selling?payouts=elsewhere');
     const r = await mount();

@@ -15,16 +15,18 @@ import type { SalesSummary, Stuff } from '../api/types';
 import { Payouts } from '../components/payouts';
 import { CourseBadge, ErrorBanner, Price, StatusBadge } from '../components/ui';
 import { useRefusalBanner, WithdrawControl } from '../components/withdraw';
-import { Link } from 'react-router';
+import { Link, useLocation } from 'react-router';
 import { RequireSignIn } from './RequireSignIn';
 
 export const NOTHING_LISTED_MESSAGE = 'You have not listed anything yet.';
 
 export function SellingPage() {
+  // Signing in comes back with the query (`?payouts=return` from Stripe is read after it).
+  const { search } = useLocation();
   return (
     <section>
       <h1 tabIndex={-1}>My listings</h1>
-      <RequireSignIn next="/selling">
+      <RequireSignIn next={`/selling${search}`}>
         <MyListings />
         <Payouts />
         <Sales />
