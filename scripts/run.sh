@@ -89,6 +89,8 @@ fi
 export PORT="${PORT:-3000}"
 export DATA_DIR="${DATA_DIR:-./data}"
 export ORDER_HOLD_SECONDS="${ORDER_HOLD_SECONDS:-900}"
+# Where Stripe Connect sends sellers back after onboarding: this router's own address.
+export PUBLIC_URL="${PUBLIC_URL:-http://127.0.0.1:${PORT}}"
 export RUST_LOG="${RUST_LOG:-info}"
 READY_TIMEOUT_SECONDS="${READY_TIMEOUT_SECONDS:-60}"
 STOP_TIMEOUT_SECONDS="${STOP_TIMEOUT_SECONDS:-10}"

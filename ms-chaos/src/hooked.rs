@@ -8,8 +8,8 @@ use ms_common::events::{EventEnvelope, OrderRecord, OrderStatus, VersionCheck};
 use ms_common::storage::OutboxStore;
 use ms_order::store::{CreateError, OrderStore, StuffReplica};
 use ms_payment::store::{
-    CouponRow, FailureRow, OrderReplica, PaymentRow, PaymentStore, PendingCharge, Redemption,
-    StoreError,
+    CouponRow, FailureRow, LedgerStore, OrderReplica, PaymentRow, PaymentStore, PendingCharge,
+    Redemption, StoreError,
 };
 use std::sync::Arc;
 
@@ -159,6 +159,9 @@ impl<H: WriteHook> PaymentStore for HookedPayments<H> {
     }
     async fn release_coupon(&self, code: &str) -> Result<(), StoreError> {
         self.inner.release_coupon(code).await
+    }
+    fn ledger(&self) -> Arc<dyn LedgerStore> {
+        self.inner.ledger()
     }
     fn outbox(&self) -> Arc<dyn OutboxStore> {
         self.inner.outbox()

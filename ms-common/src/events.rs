@@ -332,6 +332,11 @@ pub struct OrderRecord {
     #[serde(default)]
     #[sqlx(default)]
     pub reviewed: bool,
+    /// The stuff's seller (whose sale it becomes; ms-payment pays them). Absent on events
+    /// written before it was carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[sqlx(default)]
+    pub seller_id: Option<String>,
     /// The stuff version the price was taken from (ms-order's replica when the order was
     /// created): ms-stuff lets the order take the stuff only at that version, so the buyer
     /// pays for what they saw. Absent on orders made before it was recorded (unchecked).
@@ -366,6 +371,13 @@ pub struct PaymentRecord {
     /// When the money went back; `None` while it is kept.
     #[serde(default)]
     pub refunded_at: Option<DateTime<Utc>>,
+    /// The ISO code the amount is in (empty on events written before it was recorded).
+    #[serde(default)]
+    pub currency: String,
+    /// The marketplace's share of the amount (`PLATFORM_FEE_PERCENT`, pinned by ms-payment
+    /// when it charged); `None` on events written before it was recorded.
+    #[serde(default)]
+    pub fee_cents: Option<i64>,
 }
 
 /// A declined or failed payment, so the order can be released.

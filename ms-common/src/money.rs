@@ -46,6 +46,43 @@ impl std::fmt::Display for Currency {
     }
 }
 
+/// `PLATFORM_FEE_PERCENT` when unset: the marketplace's share of each sale.
+pub const DEFAULT_FEE_PERCENT: u8 = 10;
+
+/// The marketplace's share of each sale, 0–100 percent (`PLATFORM_FEE_PERCENT`): read by
+/// ms-payment, which pins it on each payment, and by ms-order for payments from before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeePercent(u8);
+
+impl FeePercent {
+    /// A share of `percent`; over 100 is an error.
+    pub fn new(percent: u8) -> Result<Self, String> {
+        if percent <= 100 {
+            Ok(Self(percent))
+        } else {
+            Err(format!("{percent} is over 100"))
+        }
+    }
+
+    /// `PLATFORM_FEE_PERCENT`, default [`DEFAULT_FEE_PERCENT`]; a bad value stops the
+    /// process.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let raw: u8 = crate::config::env_parse("PLATFORM_FEE_PERCENT", DEFAULT_FEE_PERCENT)?;
+        Self::new(raw).map_err(|e| anyhow::anyhow!("PLATFORM_FEE_PERCENT={e}"))
+    }
+
+    /// The fee on a payment of `paid_cents` (rounded to the nearest cent).
+    pub fn of(self, paid_cents: i64) -> i64 {
+        crate::contract::platform_fee(paid_cents, self.0)
+    }
+}
+
+impl Default for FeePercent {
+    fn default() -> Self {
+        Self(DEFAULT_FEE_PERCENT)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

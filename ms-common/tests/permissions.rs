@@ -41,6 +41,8 @@ fn payment_created() -> Vec<u8> {
             provider_id: "forged".into(),
             created_at: chrono::Utc::now(),
             refunded_at: None,
+            currency: "eur".into(),
+            fee_cents: Some(90),
         }),
         None,
     );

@@ -248,6 +248,7 @@ fn order(status: OrderStatus) -> OrderRecord {
         paid_cents: None,
         reviewed: false,
         stuff_version: Some(1),
+        seller_id: None,
         version: 1,
         created_at: t,
     }
@@ -263,6 +264,8 @@ fn payment(coupon: Option<&str>) -> PaymentRecord {
         provider_id: "pi_123".into(),
         created_at: Utc::now(),
         refunded_at: None,
+        currency: "eur".into(),
+        fee_cents: Some(90),
     }
 }
 

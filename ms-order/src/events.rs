@@ -7,7 +7,7 @@
 //! on `order.refunded`, gives the money back.
 
 use crate::service::OrderService;
-use crate::store::StuffReplica;
+use crate::store::{Paid, StuffReplica};
 use async_trait::async_trait;
 use chrono::Utc;
 use ms_common::ApiError;
@@ -146,7 +146,7 @@ impl OrderService {
         &self,
         order_id: &str,
         doing: &str,
-        paid_cents: Option<i64>,
+        paid: Option<Paid>,
         cid: Option<String>,
         decide: impl Fn(&OrderRecord, bool) -> Result<Option<OrderStatus>, HandleError>,
     ) -> Result<(), HandleError> {
@@ -166,7 +166,7 @@ impl OrderService {
                 return Ok(());
             };
             let moved = self
-                .move_order(&order.id, order.status, to, paid_cents, cid.clone())
+                .move_order(&order.id, order.status, to, paid, cid.clone())
                 .await
                 .map_err(retry)?;
             if moved.is_some() {
@@ -188,7 +188,7 @@ impl OrderService {
         self.follow_payment(
             &p.order_id,
             "completing",
-            Some(p.amount_cents),
+            Some(self.paid_by(&p)),
             cid,
             |order, taken| {
             match order.status {

@@ -24,13 +24,11 @@ use ms_common::config::{CommonConfig, StorageConfig, env_parse};
 use ms_common::events::EventEnvelope;
 use ms_common::messaging::RpcKeySource;
 use ms_common::messaging::{RpcClient, Service};
+use ms_common::money::FeePercent;
 use ms_common::service::{ServiceHandle, ServiceRuntime};
 use service::OrderService;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The marketplace's share of a sale unless `PLATFORM_FEE_PERCENT` says otherwise.
-pub const DEFAULT_FEE_PERCENT: u8 = 10;
 
 /// ms-order's settings.
 #[derive(Debug, Clone)]
@@ -44,9 +42,9 @@ pub struct OrderConfig {
     /// `HOLD_SWEEP_SECONDS` (60): how often the sweeper cancels overdue holds whose TTL
     /// expiry never came.
     pub sweep_every: Duration,
-    /// `PLATFORM_FEE_PERCENT` (10, 0–100): the marketplace's share of each sale, pinned on
-    /// the order when it is paid.
-    pub fee_percent: u8,
+    /// `PLATFORM_FEE_PERCENT` (10, 0–100): the share taken of a payment that does not say
+    /// its fee (ms-payment pins it on every payment it makes now).
+    pub fee: FeePercent,
 }
 
 impl OrderConfig {
@@ -57,13 +55,8 @@ impl OrderConfig {
         anyhow::ensure!(secs >= 1, "ORDER_HOLD_SECONDS must be at least 1");
         let sweep: u64 = env_parse("HOLD_SWEEP_SECONDS", 60)?;
         anyhow::ensure!(sweep >= 1, "HOLD_SWEEP_SECONDS must be at least 1");
-        let fee_percent: u8 = env_parse("PLATFORM_FEE_PERCENT", DEFAULT_FEE_PERCENT)?;
-        anyhow::ensure!(
-            fee_percent <= 100,
-            "PLATFORM_FEE_PERCENT must be between 0 and 100"
-        );
         Ok(Self {
-            fee_percent,
+            fee: FeePercent::from_env()?,
             storage: common.storage_for("order"),
             common,
             hold: Duration::from_secs(secs),
@@ -80,7 +73,7 @@ impl OrderConfig {
             storage: StorageConfig::SqliteMemory,
             hold,
             sweep_every: Duration::from_secs(3600),
-            fee_percent: DEFAULT_FEE_PERCENT,
+            fee: FeePercent::default(),
         }
     }
 
@@ -107,7 +100,7 @@ pub async fn start_with_store(
     cfg: OrderConfig,
     store: Arc<dyn store::OrderStore>,
 ) -> anyhow::Result<RunningOrder> {
-    let svc = Arc::new(OrderService::new(store.clone(), cfg.hold).with_fee(cfg.fee_percent));
+    let svc = Arc::new(OrderService::new(store.clone(), cfg.hold).with_fee(cfg.fee));
     let mut rt = ServiceRuntime::connect(cfg.common.clone(), Service::Order).await?;
     let hold = cfg.hold_topology();
     rt.broker.declare(Arc::new(hold.clone())).await?;

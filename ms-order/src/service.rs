@@ -18,6 +18,7 @@ use ms_common::ApiError;
 use ms_common::contract::{self, OrderAction, Review, limits};
 use ms_common::events::{OrderRecord, OrderStatus, ReviewRecord, StuffStatus};
 use ms_common::messaging::{RpcContext, RpcHandler};
+use ms_common::money::FeePercent;
 use ms_common::storage::ReplyLog;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -31,8 +32,8 @@ const REPLICA_WAIT: Duration = Duration::from_secs(2);
 pub struct OrderService {
     pub(crate) store: Arc<dyn OrderStore>,
     hold: Duration,
-    /// The marketplace's share of a sale, in percent.
-    fee_percent: u8,
+    /// The marketplace's share of a sale paid before payments carried their fee.
+    fee: FeePercent,
     /// Woken when the catalogue replica changes (`order:create` may wait for a stuff).
     pub(crate) replica_changed: Notify,
 }
@@ -56,16 +57,23 @@ impl OrderService {
         Self {
             store,
             hold,
-            fee_percent: crate::DEFAULT_FEE_PERCENT,
+            fee: FeePercent::default(),
             replica_changed: Notify::new(),
         }
     }
 
-    /// The same service taking `percent` of every sale it completes.
-    pub fn with_fee(self, percent: u8) -> Self {
-        Self {
-            fee_percent: percent.min(100),
-            ..self
+    /// The same service taking `fee` of a sale whose payment does not say its fee (events
+    /// written before ms-payment pinned it).
+    pub fn with_fee(self, fee: FeePercent) -> Self {
+        Self { fee, ..self }
+    }
+
+    /// What a payment brings to its order: the amount and the fee ms-payment pinned on it
+    /// (or this service's share, for a payment from before fees were pinned).
+    pub(crate) fn paid_by(&self, p: &ms_common::events::PaymentRecord) -> Paid {
+        Paid {
+            cents: p.amount_cents,
+            fee_cents: p.fee_cents.unwrap_or_else(|| self.fee.of(p.amount_cents)),
         }
     }
 
@@ -117,6 +125,7 @@ impl OrderService {
             reviewed: false,
             // The price is this version's: ms-stuff reserves only at it.
             stuff_version: Some(stuff.version),
+            seller_id: Some(stuff.seller_id.clone()),
             version: 1,
             created_at: now,
         };
@@ -279,28 +288,19 @@ impl OrderService {
         serde_json::to_value(reviews).map_err(internal)
     }
 
-    /// Moves an order (compare-and-set on `from`), recording `paid_cents` (and the fee on
-    /// it, at today's `PLATFORM_FEE_PERCENT`) when a payment moves it.
+    /// Moves an order (compare-and-set on `from`), recording `paid` when a payment moves
+    /// it.
     pub(crate) async fn move_order(
         &self,
         id: &str,
         from: OrderStatus,
         to: OrderStatus,
-        paid_cents: Option<i64>,
+        paid: Option<Paid>,
         cid: Option<String>,
     ) -> Result<Option<OrderRecord>, ApiError> {
         let moved = self
             .store
-            .transition(
-                id,
-                from,
-                to,
-                paid_cents.map(|cents| Paid {
-                    cents,
-                    fee_cents: contract::platform_fee(cents, self.fee_percent),
-                }),
-                cid,
-            )
+            .transition(id, from, to, paid, cid)
             .await
             .map_err(internal)?;
         if moved.is_some() {

@@ -578,6 +578,8 @@ fn payment(order_id: &str, user_id: &str) -> PaymentRecord {
         provider_id: "pi_test".into(),
         created_at: Utc::now(),
         refunded_at: None,
+        currency: "eur".into(),
+        fee_cents: Some(125),
     }
 }
 

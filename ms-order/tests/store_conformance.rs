@@ -23,6 +23,7 @@ fn order(stuff: &str, user: &str) -> OrderRecord {
         paid_cents: None,
         reviewed: false,
         stuff_version: Some(1),
+        seller_id: None,
         version: 1,
         created_at: now,
     }

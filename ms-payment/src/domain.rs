@@ -296,6 +296,8 @@ impl From<&PaymentRow> for contract::Payment {
             provider_id: p.provider_id.clone(),
             created_at: p.created_at,
             refunded_at: p.refunded_at,
+            currency: p.currency.clone(),
+            fee_cents: p.fee_cents,
         }
     }
 }

@@ -13,6 +13,7 @@
 pub mod domain;
 pub mod events;
 pub mod gateway;
+pub mod payouts;
 pub mod service;
 pub mod store;
 pub mod webhook;
@@ -24,7 +25,7 @@ use ms_common::contract::GATEWAY_REPLY_WAIT;
 use ms_common::events::EventEnvelope;
 use ms_common::messaging::RpcKeySource;
 use ms_common::messaging::{RpcClient, Service};
-use ms_common::money::Currency;
+use ms_common::money::{Currency, FeePercent};
 use ms_common::service::{ServiceHandle, ServiceRuntime};
 use service::PaymentService;
 use std::sync::Arc;
@@ -80,6 +81,9 @@ impl GatewayConfig {
     }
 }
 
+/// `PUBLIC_URL` when unset: the run command's address.
+pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:3000";
+
 /// ms-payment's settings.
 #[derive(Debug, Clone)]
 pub struct PaymentConfig {
@@ -91,6 +95,11 @@ pub struct PaymentConfig {
     pub gateway: GatewayConfig,
     /// `CURRENCY` (`eur`): every charge is in it.
     pub currency: Currency,
+    /// `PLATFORM_FEE_PERCENT` (10): the marketplace's share, pinned on each payment.
+    pub fee: FeePercent,
+    /// `PUBLIC_URL` (`http://localhost:3000`): the web client's address, where Stripe
+    /// sends a seller back after onboarding.
+    pub public_url: String,
     /// How long `payment:create` waits for an order's event to arrive (2 s).
     pub order_wait: Duration,
     /// `STRIPE_WEBHOOK_SECRET`: checks `Stripe-Signature`; unset, webhooks are refused.
@@ -125,6 +134,8 @@ impl PaymentConfig {
             storage: common.storage_for("payment"),
             common,
             currency: Currency::from_env()?,
+            fee: FeePercent::from_env()?,
+            public_url: ms_common::config::env_or("PUBLIC_URL", DEFAULT_PUBLIC_URL),
             order_wait: Duration::from_millis(env_parse("PAYMENT_ORDER_WAIT_MS", 2000u64)?),
             webhook_secret: env_opt("STRIPE_WEBHOOK_SECRET")
                 .and_then(|s| webhook::WebhookSecret::new(&s)),
@@ -147,6 +158,8 @@ impl PaymentConfig {
             storage: StorageConfig::SqliteMemory,
             gateway: GatewayConfig::Test,
             currency: Currency::default(),
+            fee: FeePercent::default(),
+            public_url: DEFAULT_PUBLIC_URL.to_owned(),
             order_wait: Duration::from_secs(2),
             webhook_secret: None,
             publishable_key: None,
@@ -188,7 +201,8 @@ pub async fn start_with(
             cfg.order_wait,
             cfg.webhook_secret.clone(),
         )
-        .with_publishable_key(cfg.publishable_key.clone()),
+        .with_publishable_key(cfg.publishable_key.clone())
+        .with_payouts(cfg.fee, cfg.public_url.clone()),
     );
     let mut rt = ServiceRuntime::connect(cfg.common.clone(), Service::Payment).await?;
     let rpc = RpcClient::new(rt.broker.clone(), rt.names.clone(), cfg.common.rpc_timeout);
@@ -206,6 +220,7 @@ pub async fn start_with(
     rt.spawn(async move {
         loop {
             reconciler.reconcile(grace).await;
+            reconciler.settle_payouts().await;
             tokio::select! {
                 _ = stop.signalled() => break,
                 _ = tokio::time::sleep(every) => {}

@@ -33,11 +33,12 @@ use crate::domain::{
     amount_after, coupon_amount, generate_code,
 };
 use crate::gateway::{
-    ChargeOutcome, ChargeRequest, GatewayError, IntentRequest, IntentState, PaymentGateway,
+    ChargeOutcome, ChargeRequest, Destination, GatewayError, IntentRequest, IntentState,
+    PaymentGateway,
 };
 use crate::store::{
-    CouponRow, FailureRow, OrderReplica, PaymentRow, PaymentStore, PendingCharge, Redemption,
-    StoreError,
+    CouponRow, FailureRow, LedgerStore, OrderReplica, PaymentRow, PaymentStore, Payout,
+    PendingCharge, Redemption, StoreError,
 };
 use crate::webhook::{self, IntentFacts, WebhookAction, WebhookEvent, WebhookSecret};
 use async_trait::async_trait;
@@ -47,7 +48,7 @@ use ms_common::auth::AuthUser;
 use ms_common::contract::{self, PaymentAction};
 use ms_common::events::{Event, EventEnvelope, OrderStatus, PaymentFailure, PaymentRecord};
 use ms_common::messaging::{RpcContext, RpcHandler};
-use ms_common::money::Currency;
+use ms_common::money::{Currency, FeePercent};
 use ms_common::storage::ReplyLog;
 use serde_json::Value;
 use std::sync::Arc;
@@ -88,8 +89,15 @@ pub enum RefundBy {
 /// The payment service's state and actions.
 pub struct PaymentService {
     pub(crate) store: Arc<dyn PaymentStore>,
-    gateway: Arc<dyn PaymentGateway>,
-    currency: Currency,
+    /// The store's ledger (sellers' accounts and earnings).
+    pub(crate) ledger: Arc<dyn LedgerStore>,
+    pub(crate) gateway: Arc<dyn PaymentGateway>,
+    pub(crate) currency: Currency,
+    /// `PLATFORM_FEE_PERCENT`: pinned on each payment (and sent as Stripe's
+    /// `application_fee_amount` on destination charges).
+    pub(crate) fee: FeePercent,
+    /// `PUBLIC_URL`: where Stripe sends a seller back after onboarding.
+    pub(crate) public_url: String,
     order_wait: Duration,
     /// `STRIPE_WEBHOOK_SECRET`: without it every webhook request is refused.
     webhook_secret: Option<WebhookSecret>,
@@ -129,13 +137,89 @@ impl PaymentService {
         webhook_secret: Option<WebhookSecret>,
     ) -> Self {
         Self {
+            ledger: store.ledger(),
             store,
             gateway,
             currency,
             order_wait,
             webhook_secret,
             publishable_key: None,
+            fee: FeePercent::default(),
+            public_url: crate::DEFAULT_PUBLIC_URL.to_owned(),
             replica_changed: Notify::new(),
+        }
+    }
+
+    /// The service taking `fee` of each sale and sending onboarded sellers back to
+    /// `public_url`.
+    pub fn with_payouts(mut self, fee: FeePercent, public_url: String) -> Self {
+        self.fee = fee;
+        self.public_url = public_url.trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// The fee on a charge of `amount` for `order`, and the seller's connected account
+    /// when they are onboarded (a destination charge); otherwise the ledger holds the
+    /// earnings.
+    async fn terms(
+        &self,
+        order: &OrderReplica,
+        amount: i64,
+    ) -> Result<(i64, Option<Destination>), ApiError> {
+        let fee_cents = self.fee.of(amount);
+        let Some(seller) = &order.seller_id else {
+            return Ok((fee_cents, None));
+        };
+        let account = self
+            .ledger
+            .payout_account(seller)
+            .await
+            .map_err(store_err)?;
+        Ok((
+            fee_cents,
+            account.filter(|a| a.onboarded).map(|a| Destination {
+                account_id: a.account_id,
+                fee_cents,
+            }),
+        ))
+    }
+
+    /// A payment of `amount` for `order_id`, with the fee and the seller's payout as its
+    /// charge was made (`charge`: the pending charge that made it, if known).
+    fn new_payment(
+        &self,
+        order: &OrderReplica,
+        amount: i64,
+        coupon_code: Option<String>,
+        provider_id: String,
+        charge: Option<&PendingCharge>,
+    ) -> PaymentRow {
+        let (fee_cents, payout) = match charge {
+            Some(c) if c.amount_cents == amount => (
+                c.fee_cents,
+                if c.destination.is_some() {
+                    Payout::Direct
+                } else {
+                    Payout::Held
+                },
+            ),
+            _ => (self.fee.of(amount), Payout::Held),
+        };
+        PaymentRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            order_id: order.id.clone(),
+            user_id: order.user_id.clone(),
+            amount_cents: amount,
+            coupon_code,
+            provider_id,
+            created_at: ms_common::time::now(),
+            refunded_at: None,
+            currency: self.currency.to_string(),
+            fee_cents,
+            seller_id: order.seller_id.clone(),
+            payout,
+            transfer_key: None,
+            transfer_id: None,
         }
     }
 
@@ -359,10 +443,25 @@ impl PaymentService {
         // Nothing to charge (a 100 % coupon) needs no method; `pay` checked one is given
         // otherwise.
         let payment_method = req.payment_method.clone().filter(|_| amount > 0);
+        let mut made_by = None;
         let provider_id = match payment_method {
             None => format!("coupon:{}", coupon.as_deref().unwrap_or("-")),
             Some(pm) => {
                 let for_intent = intent.is_some();
+                // An intent keeps the terms it was opened with (Stripe has them).
+                let (fee_cents, destination) = match &intent {
+                    Some(i) => (
+                        i.fee_cents,
+                        i.destination.clone().map(|account_id| Destination {
+                            account_id,
+                            fee_cents: i.fee_cents,
+                        }),
+                    ),
+                    None => match self.terms(order, amount).await {
+                        Ok(t) => t,
+                        Err(e) => return ChargeEnd::Failed(e),
+                    },
+                };
                 let (intent_key, intent_id) =
                     intent.map_or((None, None), |i| (i.intent_key, i.intent_id));
                 let pending = PendingCharge {
@@ -373,6 +472,8 @@ impl PaymentService {
                     started_at: ms_common::time::now(),
                     intent_key,
                     intent_id: intent_id.clone(),
+                    fee_cents,
+                    destination: destination.as_ref().map(|d| d.account_id.clone()),
                 };
                 if let Err(e) = self.store.begin_charge(&pending).await {
                     return ChargeEnd::Failed(store_err(e));
@@ -385,7 +486,9 @@ impl PaymentService {
                     payment_method: pm,
                     coupon_code: coupon.clone(),
                     intent_id,
+                    destination,
                 };
+                made_by = Some(pending);
                 match self.gateway.charge(&charge).await {
                     Ok(ChargeOutcome::Succeeded { provider_id }) => provider_id,
                     Ok(ChargeOutcome::Declined { reason }) => {
@@ -423,16 +526,7 @@ impl PaymentService {
                 }
             }
         };
-        let payment = PaymentRow {
-            id: uuid::Uuid::now_v7().to_string(),
-            order_id: order.id.clone(),
-            user_id: user.id.clone(),
-            amount_cents: amount,
-            coupon_code: coupon,
-            provider_id,
-            created_at: ms_common::time::now(),
-            refunded_at: None,
-        };
+        let payment = self.new_payment(order, amount, coupon, provider_id, made_by.as_ref());
         let order_id = payment.order_id.clone();
         match self.record_paid(payment, ctx.correlation_id.clone()).await {
             Ok(stored) => {
@@ -530,16 +624,32 @@ impl PaymentService {
         charge: &PendingCharge,
         provider_id: String,
     ) -> Result<(), ApiError> {
-        let payment = PaymentRow {
-            id: uuid::Uuid::now_v7().to_string(),
-            order_id: charge.order_id.clone(),
-            user_id: charge.user_id.clone(),
-            amount_cents: charge.amount_cents,
-            coupon_code: charge.coupon_code.clone(),
-            provider_id,
-            created_at: ms_common::time::now(),
-            refunded_at: None,
+        let order = match self
+            .store
+            .order(&charge.order_id)
+            .await
+            .map_err(store_err)?
+        {
+            Some(o) => o,
+            // Its replica is gone (never, orders are kept): the charge alone names it.
+            None => OrderReplica {
+                id: charge.order_id.clone(),
+                stuff_id: String::new(),
+                user_id: charge.user_id.clone(),
+                status: OrderStatus::Created,
+                expires_at: charge.started_at,
+                price_cents: charge.amount_cents,
+                seller_id: None,
+                version: 0,
+            },
         };
+        let payment = self.new_payment(
+            &order,
+            charge.amount_cents,
+            charge.coupon_code.clone(),
+            provider_id,
+            Some(charge),
+        );
         match self.record_paid(payment, None).await {
             Ok(_) | Err(StoreError::AlreadyPaid) => Ok(()),
             Err(e) => Err(store_err(e)),
@@ -705,6 +815,15 @@ impl PaymentService {
             .await?;
         let key = reuse_key
             .unwrap_or_else(|| format!("intent-{}-{}", order.id, uuid::Uuid::new_v4().simple()));
+        let (fee_cents, destination) = match self.terms(&order, amount).await {
+            Ok(t) => t,
+            Err(e) => {
+                if !carried {
+                    self.release(req.coupon_code.as_ref()).await;
+                }
+                return Err(e);
+            }
+        };
         let charge = PendingCharge {
             order_id: order.id.clone(),
             user_id: user.id.clone(),
@@ -713,6 +832,8 @@ impl PaymentService {
             started_at: ms_common::time::now(),
             intent_key: Some(key.clone()),
             intent_id: None,
+            fee_cents,
+            destination: destination.as_ref().map(|d| d.account_id.clone()),
         };
         // Replaces the earlier intent's row, giving its other coupon back.
         if let Err(e) = self.store.begin_charge(&charge).await {
@@ -730,6 +851,7 @@ impl PaymentService {
                 currency: self.currency.to_string(),
                 coupon_code: coupon,
                 idempotency_key: key.clone(),
+                destination,
             })
             .await;
         match opened {
@@ -909,6 +1031,9 @@ impl PaymentService {
             WebhookAction::Refunded { intent_id, fully } => {
                 self.charge_refunded(&intent_id, fully).await?
             }
+            WebhookAction::AccountUpdated { account_id, ready } => {
+                self.account_updated(&account_id, ready).await?
+            }
             WebhookAction::Ignored => tracing::debug!(kind = %event.kind, "webhook ignored"),
         }
         self.store
@@ -926,16 +1051,20 @@ impl PaymentService {
             .wait_for_order(&f.order_id)
             .await?
             .ok_or_else(ApiError::unavailable)?;
-        let payment = PaymentRow {
-            id: uuid::Uuid::now_v7().to_string(),
-            order_id: order.id.clone(),
-            user_id: order.user_id.clone(),
-            amount_cents: f.amount_cents,
-            coupon_code: f.coupon_code,
-            provider_id: f.intent_id,
-            created_at: ms_common::time::now(),
-            refunded_at: None,
-        };
+        // The intent's pending charge says how it was made (destination, fee).
+        let charge = self
+            .store
+            .pending_charge(&order.id)
+            .await
+            .map_err(store_err)?
+            .filter(|c| c.intent_id.as_deref() == Some(f.intent_id.as_str()));
+        let payment = self.new_payment(
+            &order,
+            f.amount_cents,
+            f.coupon_code,
+            f.intent_id,
+            charge.as_ref(),
+        );
         let order_id = order.id.clone();
         match self.record_paid(payment, None).await {
             Ok(_) => {
@@ -1041,7 +1170,11 @@ impl PaymentService {
         // Nothing was charged with a 100 % coupon: nothing to send back.
         if payment.amount_cents > 0 && by == RefundBy::Gateway {
             self.gateway
-                .refund(&payment.provider_id, order_id)
+                .refund(
+                    &payment.provider_id,
+                    order_id,
+                    payment.payout == Payout::Direct,
+                )
                 .await
                 .map_err(|e| e.to_api())?;
         }
@@ -1062,6 +1195,9 @@ impl PaymentService {
         {
             Some(stored) => {
                 tracing::info!(payment_id = %stored.id, amount = stored.amount_cents, "refunded");
+                // Earnings already transferred to the seller are taken back (or by the
+                // next reconciliation, if the gateway cannot be reached now).
+                self.reverse_earnings(&stored).await;
                 Ok(stored)
             }
             // A concurrent refund recorded it first (the gateway's idempotency key made
@@ -1136,6 +1272,8 @@ impl RpcHandler for PaymentService {
             PaymentAction::Refund => self.refund_action(&ctx, payload).await,
             PaymentAction::CouponCheck => self.check_coupon(&ctx, payload).await,
             PaymentAction::Webhook => self.webhook(payload).await,
+            PaymentAction::PayoutOnboard => self.payout_onboard(&ctx).await,
+            PaymentAction::PayoutStatus => self.payout_status(&ctx).await,
         }
     }
 

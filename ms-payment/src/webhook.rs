@@ -104,6 +104,13 @@ pub enum WebhookAction {
         /// True when the whole charge is refunded (partial refunds are not recorded).
         fully: bool,
     },
+    /// `account.updated`: a seller's connected account changed (Stripe Connect).
+    AccountUpdated {
+        /// `acct_…`.
+        account_id: String,
+        /// It can receive money: details submitted and payouts enabled.
+        ready: bool,
+    },
     /// Any other type: acknowledged, nothing done.
     Ignored,
 }
@@ -181,6 +188,13 @@ impl WebhookEvent {
                     fully: object.get("refunded").and_then(Value::as_bool) == Some(true),
                 })
             }
+            "account.updated" => text(object, "id").map(|account_id| {
+                let yes = |field: &str| object.get(field).and_then(Value::as_bool) == Some(true);
+                WebhookAction::AccountUpdated {
+                    account_id,
+                    ready: yes("details_submitted") && yes("payouts_enabled"),
+                }
+            }),
             _ => None,
         }
         .unwrap_or(WebhookAction::Ignored);
@@ -192,6 +206,31 @@ impl WebhookEvent {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn account_updates_say_whether_the_account_can_be_paid() {
+        let event = |details: bool, payouts: bool| {
+            json!({"id": "evt_a", "type": "account.updated", "data": {"object": {
+                "id": "acct_1", "object": "account",
+                "details_submitted": details, "payouts_enabled": payouts,
+            }}})
+            .to_string()
+        };
+        for (details, payouts, ready) in [
+            (true, true, true),
+            (true, false, false),
+            (false, true, false),
+        ] {
+            let parsed = WebhookEvent::parse(event(details, payouts).as_bytes()).unwrap();
+            assert_eq!(
+                parsed.action,
+                WebhookAction::AccountUpdated {
+                    account_id: "acct_1".into(),
+                    ready
+                }
+            );
+        }
+    }
 
     const NOW: i64 = 1_800_000_000;
 

@@ -8,8 +8,8 @@ use ms_common::events::{
     Event, EventEnvelope, OrderStatus, PaymentFailure, PaymentRecord, VersionCheck,
 };
 use ms_payment::store::{
-    CouponRow, FailureRow, OrderReplica, PaymentRow, PaymentStore, PendingCharge, Redemption,
-    StoreError,
+    CouponRow, FailureRow, OrderReplica, PaymentRow, PaymentStore, Payout, PayoutAccount,
+    PayoutTotals, PendingCharge, Redemption, StoreError,
 };
 use std::sync::Arc;
 
@@ -21,6 +21,7 @@ fn order(id: &str, version: u64, status: OrderStatus) -> OrderReplica {
         status,
         expires_at: ms_common::time::now() + Duration::minutes(15),
         price_cents: 1234,
+        seller_id: Some("seller-1".into()),
         version,
     }
 }
@@ -35,6 +36,12 @@ fn payment(order_id: &str, coupon: Option<&str>) -> (PaymentRow, EventEnvelope) 
         provider_id: format!("pi_{order_id}"),
         created_at: ms_common::time::now(),
         refunded_at: None,
+        currency: "eur".into(),
+        fee_cents: 86,
+        seller_id: Some("seller-1".into()),
+        payout: Payout::Held,
+        transfer_key: None,
+        transfer_id: None,
     };
     let ev = EventEnvelope::new(Event::PaymentCreated(PaymentRecord::from(&p)), None);
     (p, ev)
@@ -75,6 +82,7 @@ async fn conformance(store: Arc<dyn PaymentStore>) {
     payments(store.clone()).await;
     coupons(store.clone()).await;
     charges_carry_redemptions(store.clone()).await;
+    ledger(store.clone()).await;
 }
 
 async fn orders(store: &dyn PaymentStore) {
@@ -248,6 +256,8 @@ async fn payments(store: Arc<dyn PaymentStore>) {
         started_at: at - Duration::seconds(secs),
         intent_key: None,
         intent_id: None,
+        fee_cents: 50,
+        destination: None,
     };
     store.begin_charge(&pending("p1", 100)).await.unwrap();
     store.begin_charge(&pending("p2", 300)).await.unwrap();
@@ -294,6 +304,152 @@ async fn payments(store: Arc<dyn PaymentStore>) {
 /// A pending charge carries its coupon's redemption: replacing it with another coupon
 /// gives the earlier one back, with the same coupon keeps it; abandoning it gives it
 /// back once.
+/// The ledger: accounts (the first kept), earnings held until onboarding, claimed once for
+/// a transfer, unsent claims listed until their transfer id is set, reversals of refunded
+/// transferred earnings, totals excluding refunds.
+async fn ledger(store: Arc<dyn PaymentStore>) {
+    let ledger = store.ledger();
+    let seller = format!("seller-{}", uuid::Uuid::now_v7().simple());
+    let sale = async |cents: i64, fee: i64| {
+        let order_id = format!("ledger-{}", uuid::Uuid::now_v7().simple());
+        let (p, ev) = payment(&order_id, None);
+        let p = PaymentRow {
+            amount_cents: cents,
+            fee_cents: fee,
+            seller_id: Some(seller.clone()),
+            ..p
+        };
+        store.record_payment(&p, &ev).await.unwrap();
+        p
+    };
+    let a = sale(1000, 100).await;
+    let b = sale(500, 50).await;
+    assert_eq!(
+        ledger.payout_totals(&seller).await.unwrap(),
+        PayoutTotals {
+            held_cents: 1350,
+            paid_out_cents: 0
+        }
+    );
+    // Nobody onboarded: no payout work.
+    assert!(ledger.payout_sellers(10).await.unwrap().is_empty());
+
+    let account = PayoutAccount {
+        seller_id: seller.clone(),
+        account_id: format!("acct_{seller}"),
+        onboarded: false,
+        created_at: ms_common::time::now(),
+    };
+    assert_eq!(ledger.add_payout_account(&account).await.unwrap(), account);
+    let second = PayoutAccount {
+        account_id: "acct_other".into(),
+        ..account.clone()
+    };
+    assert_eq!(
+        ledger.add_payout_account(&second).await.unwrap(),
+        account,
+        "the first account is kept"
+    );
+    assert_eq!(ledger.set_onboarded("acct_nobody").await.unwrap(), None);
+    assert_eq!(
+        ledger.set_onboarded(&account.account_id).await.unwrap(),
+        Some(seller.clone())
+    );
+    assert!(
+        ledger
+            .payout_account(&seller)
+            .await
+            .unwrap()
+            .unwrap()
+            .onboarded
+    );
+    assert_eq!(
+        ledger.payout_sellers(10).await.unwrap(),
+        vec![seller.clone()]
+    );
+
+    // One claim takes both; a second claims nothing.
+    assert_eq!(ledger.claim_held(&seller, "k1").await.unwrap(), 2);
+    assert_eq!(ledger.claim_held(&seller, "k2").await.unwrap(), 0);
+    let unsent = ledger.unsent_transfers(&seller).await.unwrap();
+    assert_eq!(unsent.len(), 1);
+    assert_eq!(unsent[0].0, "k1");
+    let mut ids: Vec<_> = unsent[0].1.iter().map(|p| p.order_id.clone()).collect();
+    ids.sort();
+    let mut want = vec![a.order_id.clone(), b.order_id.clone()];
+    want.sort();
+    assert_eq!(ids, want);
+    // Claimed but unsent is still payout work; sent is not.
+    assert_eq!(
+        ledger.payout_sellers(10).await.unwrap(),
+        vec![seller.clone()]
+    );
+    ledger.set_transfer_id("k1", "tr_1").await.unwrap();
+    assert!(ledger.unsent_transfers(&seller).await.unwrap().is_empty());
+    assert!(ledger.payout_sellers(10).await.unwrap().is_empty());
+    assert_eq!(
+        ledger.payout_totals(&seller).await.unwrap(),
+        PayoutTotals {
+            held_cents: 0,
+            paid_out_cents: 1350
+        }
+    );
+
+    // A refund of a transferred sale is due for reversal until marked reversed.
+    let refund = EventEnvelope::new(Event::PaymentRefunded(PaymentRecord::from(&a)), None);
+    store
+        .record_refund(&a.order_id, ms_common::time::now(), &refund)
+        .await
+        .unwrap()
+        .unwrap();
+    let due: Vec<_> = ledger
+        .reversals_due(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.seller_id.as_deref() == Some(seller.as_str()))
+        .collect();
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        (due[0].order_id.as_str(), due[0].payout),
+        (a.order_id.as_str(), Payout::Transferred)
+    );
+    ledger.set_reversed(&a.order_id).await.unwrap();
+    assert!(
+        ledger
+            .reversals_due(100)
+            .await
+            .unwrap()
+            .iter()
+            .all(|p| p.order_id != a.order_id)
+    );
+    assert_eq!(
+        ledger.payout_totals(&seller).await.unwrap(),
+        PayoutTotals {
+            held_cents: 0,
+            paid_out_cents: 450
+        }
+    );
+    // A later sale to an onboarded seller paid directly counts as paid out at once.
+    let c = sale(300, 30).await;
+    let direct = PaymentRow {
+        order_id: format!("{}-d", c.order_id),
+        id: uuid::Uuid::now_v7().to_string(),
+        provider_id: format!("pi_{}-d", c.order_id),
+        payout: Payout::Direct,
+        ..c
+    };
+    let ev = EventEnvelope::new(Event::PaymentCreated(PaymentRecord::from(&direct)), None);
+    store.record_payment(&direct, &ev).await.unwrap();
+    assert_eq!(
+        ledger.payout_totals(&seller).await.unwrap(),
+        PayoutTotals {
+            held_cents: 270,
+            paid_out_cents: 450 + 270
+        }
+    );
+}
+
 async fn charges_carry_redemptions(store: Arc<dyn PaymentStore>) {
     let now = Utc::now();
     for code in ["CARRY1", "CARRY2"] {
@@ -311,6 +467,8 @@ async fn charges_carry_redemptions(store: Arc<dyn PaymentStore>) {
         started_at: now,
         intent_key: Some(format!("key-{code}")),
         intent_id: None,
+        fee_cents: 50,
+        destination: Some("acct_1".into()),
     };
     store.redeem_coupon("CARRY1", now).await.unwrap();
     store.begin_charge(&charge("CARRY1")).await.unwrap();

@@ -60,6 +60,7 @@ fn order(id: &str, stuff_id: &str, status: OrderStatus, version: u64) -> OrderRe
         paid_cents: None,
         reviewed: false,
         stuff_version: None,
+        seller_id: None,
         version,
         created_at: Utc::now(),
     }
@@ -632,6 +633,7 @@ async fn price_pins(store: &Arc<dyn StuffStore>) {
     drain(store).await;
     let stale = OrderRecord {
         stuff_version: Some(1),
+        seller_id: None,
         ..order("p1", &s.id, OrderStatus::Created, 1)
     };
     let OrderOutcome::Refused(r) = apply(store, OrderChange::Created, &stale).await else {
@@ -650,6 +652,7 @@ async fn price_pins(store: &Arc<dyn StuffStore>) {
     );
     let current = OrderRecord {
         stuff_version: Some(2),
+        seller_id: None,
         ..order("p2", &s.id, OrderStatus::Created, 1)
     };
     let OrderOutcome::Applied(Some(held)) = apply(store, OrderChange::Created, &current).await

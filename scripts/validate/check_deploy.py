@@ -405,13 +405,15 @@ class Checks:
                 self.includes += [(f, (f.parent / m.group(1)).resolve()) for m in INCLUDE_RE.finditer(text)]
         self.require("HEALTH_PORT" in self.code_vars, "code",
                      "no crate reads HEALTH_PORT: backend probes would find no health server")
-        self.readme: dict[str, set[str]] = {}  # variable -> the services its row names, "(ms-router)"
+        self.readme: dict[str, set[str]] = {}  # variable -> the services its row names, "(ms-router)" or "(ms-a, ms-b)"
         readme, section = self.root / "README.md", False
         for line in readme.read_text(encoding="utf-8").splitlines() if readme.is_file() else []:
             if line.startswith("#"):
                 section = bool(re.match(r"#+\s+Configuration\b", line))
             elif section and (m := re.match(r"\|\s*`([A-Z][A-Z0-9_]*)`", line)):
-                self.readme[m.group(1)] = set(re.findall(r"\((ms-[a-z0-9-]+)\)", line))
+                # "(ms-router)" or "(ms-payment, ms-order)": the services the row names.
+                self.readme[m.group(1)] = {svc for group in re.findall(r"\((ms-[a-z0-9, -]+)\)", line)
+                                           for svc in re.split(r",\s*", group) if svc.startswith("ms-")}
         self.require(self.readme, "README", "no configuration table under a '## Configuration' heading")
         for v in sorted(set(self.code_vars) - set(self.readme) - set(KNOWN_EXTRA_VARS)):
             if not v.startswith(("SEED_", "TEST_")):

@@ -171,6 +171,10 @@ service_actions! {
         CouponCheck = "coupon:check", mutates: false, relayed: true;
         /// A Stripe event from the router's webhook route (verified by ms-payment).
         Webhook = "payment:webhook", mutates: true, relayed: false;
+        /// Where the caller sets up payouts (Stripe Connect onboarding).
+        PayoutOnboard = "payout:onboard", mutates: true, relayed: true;
+        /// How the caller gets paid and what the ledger holds for them.
+        PayoutStatus = "payout:status", mutates: false, relayed: true;
     }
 }
 
@@ -252,7 +256,10 @@ impl Action {
     pub fn reply_wait(self, usual: Duration) -> Duration {
         match self {
             Action::Payment(
-                PaymentAction::PaymentCreate | PaymentAction::Intent | PaymentAction::Refund,
+                PaymentAction::PaymentCreate
+                | PaymentAction::Intent
+                | PaymentAction::Refund
+                | PaymentAction::PayoutOnboard,
             ) => usual.max(GATEWAY_REPLY_WAIT),
             _ => usual,
         }
@@ -322,11 +329,12 @@ mod tests {
             assert!(seen.insert(a.name()), "duplicate {a}");
             let (svc, _) = a.name().split_once(':').unwrap_or_default();
             let owner = a.service().as_str();
-            // Coupons belong to the payment service, deliveries to the catalogue, reviews
-            // to the orders (ms-order knows who bought what).
+            // Coupons and payouts belong to the payment service, deliveries to the
+            // catalogue, reviews to the orders (ms-order knows who bought what).
             assert!(
                 svc == owner
                     || (svc == "coupon" && owner == "payment")
+                    || (svc == "payout" && owner == "payment")
                     || (svc == "delivery" && owner == "stuff")
                     || (svc == "review" && owner == "order"),
                 "{a}"

@@ -753,6 +753,36 @@ pub struct PaymentRefundRequest {
     pub order_id: String,
 }
 
+/// `payout:onboard` ack data: where to send the seller's browser to set up payouts
+/// (Stripe's hosted onboarding; with the built-in gateway, the app's own return page).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PayoutLink {
+    /// An absolute URL, good for a few minutes; ask again when it expired.
+    #[schemars(length(min = 1))]
+    pub url: String,
+}
+
+/// `payout:status` ack data: how the caller gets paid and what is waiting for them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PayoutStatus {
+    /// Onboarding began (a connected account exists).
+    pub started: bool,
+    /// Payouts go to the seller's account: new sales are paid to it directly.
+    pub onboarded: bool,
+    /// Earnings (after the fee, refunds excluded) the ledger keeps until onboarding ends.
+    #[schemars(range(min = 0))]
+    pub held_cents: i64,
+    /// Earnings sent to the seller's account (direct charges and ledger transfers), less
+    /// refunds.
+    #[schemars(range(min = 0))]
+    pub paid_out_cents: i64,
+    /// `CURRENCY`: the ISO 4217 code (lower-case) of the amounts.
+    #[schemars(length(min = 3, max = 3))]
+    pub currency: String,
+}
+
 /// `GET /api/config` body: what the web client needs of the server before it shows a
 /// price, read at run time so one build of the client serves any deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -844,6 +874,12 @@ pub struct Payment {
     pub created_at: DateTime<Utc>,
     /// When the money went back, or `null`.
     pub refunded_at: Option<DateTime<Utc>>,
+    /// `CURRENCY` when it was charged: the ISO 4217 code (lower-case) of the amounts.
+    pub currency: String,
+    /// The marketplace's share of `amountCents` (`PLATFORM_FEE_PERCENT`); the seller
+    /// earns the rest.
+    #[schemars(range(min = 0))]
+    pub fee_cents: i64,
 }
 
 impl From<PaymentRecord> for Payment {
@@ -856,6 +892,8 @@ impl From<PaymentRecord> for Payment {
             provider_id: p.provider_id,
             created_at: p.created_at,
             refunded_at: p.refunded_at,
+            currency: p.currency,
+            fee_cents: p.fee_cents.unwrap_or(0),
         }
     }
 }
@@ -1121,6 +1159,8 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         output::<Coupon>("Coupon"),
         output::<CouponCheck>("CouponCheck"),
         output::<PaymentIntent>("PaymentIntent"),
+        output::<PayoutLink>("PayoutLink"),
+        output::<PayoutStatus>("PayoutStatus"),
         output::<Delivery>("Delivery"),
         output::<Review>("Review"),
         output::<StuffRating>("StuffRating"),

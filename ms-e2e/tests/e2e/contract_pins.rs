@@ -68,14 +68,14 @@ async fn acks_and_pushes_are_pinned_as_text() {
     assert_eq!(
         packet(&cb, "30["),
         format!(
-            r#"30[{{"data":{{"id":"{oid}","stuffId":"{id}","userId":"{buyer}","status":"created","expiresAt":"{exp}","priceCents":1500,"stuffTitle":"Pinned notes","paidCents":null,"reviewed":false,"stuffVersion":1,"version":1,"createdAt":"{oc_at}"}}}}]"#
+            r#"30[{{"data":{{"id":"{oid}","stuffId":"{id}","userId":"{buyer}","status":"created","expiresAt":"{exp}","priceCents":1500,"stuffTitle":"Pinned notes","paidCents":null,"reviewed":false,"sellerId":"{seller}","stuffVersion":1,"version":1,"createdAt":"{oc_at}"}}}}]"#
         )
     );
     cb.next_event("order:updated", T).await.unwrap();
     assert_eq!(
         packet(&cb, r#"2["order:updated""#),
         format!(
-            r#"2["order:updated",{{"id":"{oid}","stuffId":"{id}","userId":"{buyer}","status":"created","expiresAt":"{exp}","priceCents":1500,"stuffTitle":"Pinned notes","paidCents":null,"reviewed":false,"stuffVersion":1,"version":1,"createdAt":"{oc_at}"}}]"#
+            r#"2["order:updated",{{"id":"{oid}","stuffId":"{id}","userId":"{buyer}","status":"created","expiresAt":"{exp}","priceCents":1500,"stuffTitle":"Pinned notes","paidCents":null,"reviewed":false,"sellerId":"{seller}","stuffVersion":1,"version":1,"createdAt":"{oc_at}"}}]"#
         )
     );
     let reserved = viewer

@@ -245,8 +245,13 @@ impl PaymentGateway for SlowGateway {
         tokio::time::sleep(self.delay).await;
         self.inner.charge(req).await
     }
-    async fn refund(&self, provider_id: &str, order_id: &str) -> Result<(), GatewayError> {
-        self.inner.refund(provider_id, order_id).await
+    async fn refund(
+        &self,
+        provider_id: &str,
+        order_id: &str,
+        destination: bool,
+    ) -> Result<(), GatewayError> {
+        self.inner.refund(provider_id, order_id, destination).await
     }
     async fn find_charge(&self, order_id: &str) -> Result<Option<ChargeOutcome>, GatewayError> {
         self.inner.find_charge(order_id).await

@@ -6,7 +6,7 @@
 use crate::{T, ask, err};
 use ms_common::events::{Event, EventEnvelope, PaymentRecord};
 use ms_e2e::{System, SystemOptions};
-use ms_payment::store::PaymentRow;
+use ms_payment::store::{PaymentRow, Payout};
 use ms_testkit::SioClient;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -176,6 +176,12 @@ async fn a_payment_landing_after_the_stuff_went_to_someone_else_is_refunded_by_i
         provider_id: "pi_test_late".into(),
         created_at: ms_common::time::now(),
         refunded_at: None,
+        currency: "eur".into(),
+        fee_cents: 0,
+        seller_id: replica.seller_id.clone(),
+        payout: Payout::Held,
+        transfer_key: None,
+        transfer_id: None,
     };
     let event = EventEnvelope::new(Event::PaymentCreated(PaymentRecord::from(&row)), None);
     store.record_payment(&row, &event).await.unwrap();

@@ -193,6 +193,9 @@ struct OrderDoc {
     // Absent from orders written before it was recorded.
     #[serde(default, with = "ms_common::storage::optional_version")]
     stuff_version: Option<u64>,
+    // Absent from orders made before the seller was recorded at creation (set when paid).
+    #[serde(default)]
+    seller_id: Option<String>,
     #[serde(with = "ms_common::storage::version")]
     version: u64,
     #[serde(with = "ms_common::time::db")]
@@ -627,6 +630,7 @@ mod tests {
             paid_cents: None,
             reviewed: false,
             stuff_version: Some(3),
+            seller_id: None,
             version: 2,
             created_at: from_db("2026-11-23T20:00:00Z").unwrap(),
         }
@@ -653,6 +657,7 @@ mod tests {
             now.insert("stuffTitle", "Lamp");
             now.insert("paidCents", Bson::Null);
             now.insert("reviewed", false);
+            now.insert("sellerId", Bson::Null);
             let d = order_doc(&o).unwrap();
             assert_eq!(d.get("stuffVersion"), now.get("stuffVersion"));
             assert_eq!(d, now);
@@ -670,6 +675,7 @@ mod tests {
             assert_eq!(
                 OrderRecord {
                     stuff_version: Some(3),
+                    seller_id: None,
                     stuff_title: "Lamp".into(),
                     ..before
                 },

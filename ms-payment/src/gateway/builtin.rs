@@ -9,10 +9,14 @@
 //! Intents opened for the browser (`payment:intent`) live in this process's memory, at most
 //! [`MAX_INTENTS`] of them (the oldest are forgotten first); the web client confirms them
 //! with a test payment method through `payment:create`, as the browser confirms Stripe's.
+//!
+//! Payouts: a seller's connected account (`acct_test_…`) is onboarded as soon as its
+//! onboarding link is asked for (the link is the return page itself), and transfers are
+//! remembered by key, so tests can see what each seller was sent.
 
 use super::{
     ChargeOutcome, ChargeRequest, GatewayError, IntentRequest, IntentState, IntentView, OpenIntent,
-    PaymentGateway,
+    PaymentGateway, TransferRequest,
 };
 use async_trait::async_trait;
 use std::collections::{HashMap, VecDeque};
@@ -25,6 +29,31 @@ pub const MAX_INTENTS: usize = 10_000;
 #[derive(Debug, Clone, Default)]
 pub struct TestGateway {
     intents: Arc<Mutex<Intents>>,
+    payouts: Arc<Mutex<Payouts>>,
+}
+
+/// Connected accounts and what was sent to them.
+#[derive(Debug, Default)]
+struct Payouts {
+    /// Seller → account.
+    accounts: HashMap<String, String>,
+    /// Accounts whose onboarding link was handed out (onboarded at once).
+    ready: std::collections::HashSet<String>,
+    /// Transfer key → the transfer.
+    transfers: HashMap<String, TestTransfer>,
+    /// Reversal key → amount taken back.
+    reversals: HashMap<String, i64>,
+}
+
+/// A transfer the built-in gateway made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestTransfer {
+    /// `tr_test_…`.
+    pub id: String,
+    /// The connected account paid.
+    pub account_id: String,
+    /// How much.
+    pub amount_cents: i64,
 }
 
 /// The intents opened so far, by id and by idempotency key, oldest first.
@@ -60,6 +89,22 @@ impl Intents {
 }
 
 impl TestGateway {
+    fn payouts(&self) -> MutexGuard<'_, Payouts> {
+        self.payouts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Every transfer made so far (tests check what sellers were sent).
+    pub fn transfers(&self) -> Vec<TestTransfer> {
+        self.payouts().transfers.values().cloned().collect()
+    }
+
+    /// The sum taken back by reversals so far.
+    pub fn reversed_cents(&self) -> i64 {
+        self.payouts().reversals.values().sum()
+    }
+
     fn intents(&self) -> MutexGuard<'_, Intents> {
         // The map stays consistent whatever a panicking holder left half-done.
         self.intents
@@ -159,8 +204,13 @@ impl PaymentGateway for TestGateway {
         }
     }
 
-    async fn refund(&self, provider_id: &str, order_id: &str) -> Result<(), GatewayError> {
-        tracing::info!(provider_id, order_id, "test gateway: refunded");
+    async fn refund(
+        &self,
+        provider_id: &str,
+        order_id: &str,
+        destination: bool,
+    ) -> Result<(), GatewayError> {
+        tracing::info!(provider_id, order_id, destination, "test gateway: refunded");
         Ok(())
     }
 
@@ -215,6 +265,67 @@ impl PaymentGateway for TestGateway {
         }
         Ok(intent.state.clone())
     }
+
+    async fn create_account(&self, seller_id: &str) -> Result<String, GatewayError> {
+        let mut p = self.payouts();
+        let id = p
+            .accounts
+            .entry(seller_id.to_owned())
+            .or_insert_with(|| format!("acct_test_{}", uuid::Uuid::new_v4().simple()))
+            .clone();
+        Ok(id)
+    }
+
+    async fn onboarding_link(
+        &self,
+        account_id: &str,
+        _refresh_url: &str,
+        return_url: &str,
+    ) -> Result<String, GatewayError> {
+        let mut p = self.payouts();
+        if !p.accounts.values().any(|a| a == account_id) {
+            return Err(GatewayError::Failed(format!("no account {account_id}")));
+        }
+        p.ready.insert(account_id.to_owned());
+        Ok(return_url.to_owned())
+    }
+
+    async fn account_ready(&self, account_id: &str) -> Result<bool, GatewayError> {
+        Ok(self.payouts().ready.contains(account_id))
+    }
+
+    async fn transfer(&self, req: &TransferRequest) -> Result<String, GatewayError> {
+        let mut p = self.payouts();
+        if !p.ready.contains(&req.account_id) {
+            return Err(GatewayError::Failed(format!(
+                "account {} cannot receive transfers yet",
+                req.account_id
+            )));
+        }
+        let t = p
+            .transfers
+            .entry(req.key.clone())
+            .or_insert_with(|| TestTransfer {
+                id: format!("tr_test_{}", uuid::Uuid::new_v4().simple()),
+                account_id: req.account_id.clone(),
+                amount_cents: req.amount_cents,
+            });
+        Ok(t.id.clone())
+    }
+
+    async fn reverse_transfer(
+        &self,
+        transfer_id: &str,
+        amount_cents: i64,
+        key: &str,
+    ) -> Result<(), GatewayError> {
+        let mut p = self.payouts();
+        if !p.transfers.values().any(|t| t.id == transfer_id) {
+            return Err(GatewayError::Failed(format!("no transfer {transfer_id}")));
+        }
+        p.reversals.entry(key.to_owned()).or_insert(amount_cents);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -230,6 +341,7 @@ mod tests {
             payment_method: pm.into(),
             coupon_code: None,
             intent_id: None,
+            destination: None,
         }
     }
 
@@ -241,6 +353,7 @@ mod tests {
             currency: "eur".into(),
             coupon_code: None,
             idempotency_key: key.into(),
+            destination: None,
         }
     }
 

@@ -36,6 +36,32 @@ pub struct ChargeRequest {
     /// The PaymentIntent `payment:intent` opened for this order: confirm it rather than
     /// make a second one (two intents could both be paid).
     pub intent_id: Option<String>,
+    /// The seller's connected account when the seller is onboarded (a destination
+    /// charge); `None`: the platform keeps the money and the ledger holds the earnings.
+    pub destination: Option<Destination>,
+}
+
+/// A destination charge's other party: Stripe moves the amount less the platform's fee to
+/// the seller's connected account as part of the charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    /// The seller's connected account (`acct_…`).
+    pub account_id: String,
+    /// `application_fee_amount`: what the platform keeps.
+    pub fee_cents: i64,
+}
+
+/// Held earnings sent to a seller's connected account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRequest {
+    /// The seller's connected account.
+    pub account_id: String,
+    /// The sum of the earnings claimed for it.
+    pub amount_cents: i64,
+    /// ISO code, lower-case.
+    pub currency: String,
+    /// Idempotency key (the claim's key): sending it again never pays twice.
+    pub key: String,
 }
 
 /// A PaymentIntent to open for the buyer's browser to confirm (`payment:intent`).
@@ -53,6 +79,8 @@ pub struct IntentRequest {
     pub coupon_code: Option<String>,
     /// Sending the same key again gives the same intent; a new amount gets a new key.
     pub idempotency_key: String,
+    /// The seller's connected account for a destination charge (see [`ChargeRequest`]).
+    pub destination: Option<Destination>,
 }
 
 /// A PaymentIntent the browser can confirm.
@@ -165,8 +193,14 @@ pub trait PaymentGateway: Send + Sync + 'static {
     async fn charge(&self, req: &ChargeRequest) -> Result<ChargeOutcome, GatewayError>;
     /// Refunds the whole charge `provider_id` made for `order_id`, once per order
     /// (repeating a call for the same order must not refund twice; a charge already
-    /// refunded counts as done).
-    async fn refund(&self, provider_id: &str, order_id: &str) -> Result<(), GatewayError>;
+    /// refunded counts as done). `destination`: it was a destination charge, so the
+    /// seller's share and the platform's fee are taken back with it.
+    async fn refund(
+        &self,
+        provider_id: &str,
+        order_id: &str,
+        destination: bool,
+    ) -> Result<(), GatewayError>;
     /// What became of the charge made for `order_id` when its answer was lost (a timeout,
     /// a store failure after it, a processing charge): `None` when the gateway knows no
     /// charge for the order. Reconciliation settles pending charges with it.
@@ -179,4 +213,42 @@ pub trait PaymentGateway: Send + Sync + 'static {
     /// ([`IntentState::Canceled`], or what it became first: a payment that raced the
     /// cancel is not lost). An unknown intent counts as cancelled.
     async fn cancel_intent(&self, id: &str) -> Result<IntentState, GatewayError>;
+    /// Creates the seller's connected account (Stripe Express); the same seller asked
+    /// again gets the same account (keyed by the seller).
+    async fn create_account(&self, _seller_id: &str) -> Result<String, GatewayError> {
+        Err(no_payouts())
+    }
+    /// The URL where the seller fills in their account (Stripe's hosted onboarding),
+    /// sending them to `return_url` when done and `refresh_url` when the link expired.
+    async fn onboarding_link(
+        &self,
+        _account_id: &str,
+        _refresh_url: &str,
+        _return_url: &str,
+    ) -> Result<String, GatewayError> {
+        Err(no_payouts())
+    }
+    /// True when the account can receive money (details submitted, payouts enabled).
+    async fn account_ready(&self, _account_id: &str) -> Result<bool, GatewayError> {
+        Err(no_payouts())
+    }
+    /// Sends held earnings to a connected account; the transfer's id.
+    async fn transfer(&self, _req: &TransferRequest) -> Result<String, GatewayError> {
+        Err(no_payouts())
+    }
+    /// Takes `amount_cents` of transfer `transfer_id` back (a refunded sale), once per
+    /// `key`.
+    async fn reverse_transfer(
+        &self,
+        _transfer_id: &str,
+        _amount_cents: i64,
+        _key: &str,
+    ) -> Result<(), GatewayError> {
+        Err(no_payouts())
+    }
+}
+
+/// What a gateway without payouts answers (test doubles that only charge).
+fn no_payouts() -> GatewayError {
+    GatewayError::Failed("this gateway pays no sellers".into())
 }

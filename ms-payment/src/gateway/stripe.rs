@@ -28,10 +28,21 @@
 //! Refunds: one `POST /v1/refunds` for the whole PaymentIntent with `metadata[order_id]`
 //! and `refund-<order id>` as `Idempotency-Key` (one refund per order). A refund that
 //! Stripe reports `failed` or `canceled` is an error; `charge_already_refunded` is done.
+//! A destination charge's refund also sets `reverse_transfer` and `refund_application_fee`,
+//! so the seller's share and the platform's fee go back with it.
+//!
+//! Sellers (Stripe Connect): a seller's Express account is `POST /v1/accounts` keyed
+//! `account-<seller id>`; onboarding is an Account Link (`POST /v1/account_links`, type
+//! `account_onboarding`); an account is ready when `details_submitted` and
+//! `payouts_enabled`. An onboarded seller's sales are destination charges
+//! (`transfer_data[destination]`, `application_fee_amount`); earnings held before are sent
+//! with `POST /v1/transfers` (keyed by the claim) and taken back after a refund with
+//! `POST /v1/transfers/{id}/reversals`. These four calls read only the fields they need
+//! (the typed Account of async-stripe-connect wants the whole object).
 
 use super::{
-    ChargeOutcome, ChargeRequest, GatewayError, IntentRequest, IntentState, IntentView, OpenIntent,
-    PaymentGateway,
+    ChargeOutcome, ChargeRequest, Destination, GatewayError, IntentRequest, IntentState,
+    IntentView, OpenIntent, PaymentGateway, TransferRequest,
 };
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -41,13 +52,14 @@ use stripe::{
     ApiErrors, ApiErrorsCode, ApiErrorsType, Client, ClientBuilder, IdempotencyKey,
     RequestStrategy, StripeError, StripeRequest,
 };
+use stripe_client_core::{RequestBuilder, StripeMethod};
 use stripe_core::PaymentIntent;
 use stripe_core::PaymentIntentStatus;
 use stripe_core::payment_intent::{
     CancelPaymentIntent, CancelPaymentIntentCancellationReason, ConfirmPaymentIntent,
     CreatePaymentIntent, CreatePaymentIntentAutomaticPaymentMethods,
-    CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects, RetrievePaymentIntent,
-    SearchPaymentIntent,
+    CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects, CreatePaymentIntentTransferData,
+    RetrievePaymentIntent, SearchPaymentIntent,
 };
 use stripe_core::refund::CreateRefund;
 
@@ -217,6 +229,7 @@ fn new_intent(
     amount_cents: i64,
     currency: &str,
     coupon_code: Option<&str>,
+    destination: Option<&Destination>,
 ) -> Result<CreatePaymentIntent, GatewayError> {
     let mut metadata = HashMap::from([
         ("order_id".to_owned(), order_id.to_owned()),
@@ -230,9 +243,63 @@ fn new_intent(
         Some(CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects::Never);
     let currency = stripe_types::Currency::from_str(currency)
         .map_err(|e| GatewayError::Failed(format!("currency: {e:?}")))?;
-    Ok(CreatePaymentIntent::new(amount_cents, currency)
+    let intent = CreatePaymentIntent::new(amount_cents, currency)
         .automatic_payment_methods(automatic)
-        .metadata(metadata))
+        .metadata(metadata);
+    Ok(match destination {
+        None => intent,
+        Some(d) => intent
+            .transfer_data(CreatePaymentIntentTransferData::new(d.account_id.clone()))
+            .application_fee_amount(d.fee_cents),
+    })
+}
+
+/// The fields of a connected account StuffMart reads.
+#[derive(miniserde::Deserialize)]
+struct AccountView {
+    id: String,
+    details_submitted: Option<bool>,
+    payouts_enabled: Option<bool>,
+}
+
+/// An object answered with its id and, for links, its URL.
+#[derive(miniserde::Deserialize)]
+struct Created {
+    id: Option<String>,
+    url: Option<String>,
+}
+
+/// `POST /v1/accounts` form.
+#[derive(serde::Serialize)]
+struct NewAccount<'a> {
+    r#type: &'static str,
+    metadata: HashMap<&'static str, &'a str>,
+    capabilities: HashMap<&'static str, HashMap<&'static str, bool>>,
+}
+
+/// `POST /v1/account_links` form.
+#[derive(serde::Serialize)]
+struct NewAccountLink<'a> {
+    account: &'a str,
+    refresh_url: &'a str,
+    return_url: &'a str,
+    r#type: &'static str,
+}
+
+/// `POST /v1/transfers` form.
+#[derive(serde::Serialize)]
+struct NewTransfer<'a> {
+    amount: i64,
+    currency: &'a str,
+    destination: &'a str,
+    transfer_group: &'a str,
+}
+
+/// `POST /v1/transfers/{id}/reversals` form.
+#[derive(serde::Serialize)]
+struct NewReversal<'a> {
+    amount: i64,
+    metadata: HashMap<&'static str, &'a str>,
 }
 
 impl StripeGateway {
@@ -285,6 +352,7 @@ impl PaymentGateway for StripeGateway {
             req.amount_cents,
             &req.currency,
             req.coupon_code.as_deref(),
+            req.destination.as_ref(),
         )?
         .confirm(true)
         .payment_method(req.payment_method.clone())
@@ -299,12 +367,21 @@ impl PaymentGateway for StripeGateway {
         }
     }
 
-    async fn refund(&self, provider_id: &str, order_id: &str) -> Result<(), GatewayError> {
+    async fn refund(
+        &self,
+        provider_id: &str,
+        order_id: &str,
+        destination: bool,
+    ) -> Result<(), GatewayError> {
         let key = idempotency_key(format!("refund-{order_id}"))?;
         let metadata = HashMap::from([("order_id".to_owned(), order_id.to_owned())]);
-        let refund = CreateRefund::new()
+        let mut refund = CreateRefund::new()
             .payment_intent(provider_id)
-            .metadata(metadata)
+            .metadata(metadata);
+        if destination {
+            refund = refund.reverse_transfer(true).refund_application_fee(true);
+        }
+        let refund = refund
             .customize()
             .request_strategy(RequestStrategy::Idempotent(key))
             .send(&self.client)
@@ -373,6 +450,7 @@ impl PaymentGateway for StripeGateway {
             req.amount_cents,
             &req.currency,
             req.coupon_code.as_deref(),
+            req.destination.as_ref(),
         )?
         .customize()
         .request_strategy(RequestStrategy::Idempotent(key))
@@ -418,5 +496,98 @@ impl PaymentGateway for StripeGateway {
             }
             Err(e) => Err(gateway_error(e, "cancel")),
         }
+    }
+
+    async fn create_account(&self, seller_id: &str) -> Result<String, GatewayError> {
+        let key = idempotency_key(format!("account-{seller_id}"))?;
+        let form = NewAccount {
+            r#type: "express",
+            metadata: HashMap::from([("seller_id", seller_id)]),
+            capabilities: HashMap::from([("transfers", HashMap::from([("requested", true)]))]),
+        };
+        let account: AccountView = RequestBuilder::new(StripeMethod::Post, "/accounts")
+            .form(&form)
+            .customize()
+            .request_strategy(RequestStrategy::Idempotent(key))
+            .send(&self.client)
+            .await
+            .map_err(|e| gateway_error(e, "create account"))?;
+        Ok(account.id)
+    }
+
+    async fn onboarding_link(
+        &self,
+        account_id: &str,
+        refresh_url: &str,
+        return_url: &str,
+    ) -> Result<String, GatewayError> {
+        let form = NewAccountLink {
+            account: account_id,
+            refresh_url,
+            return_url,
+            r#type: "account_onboarding",
+        };
+        let link: Created = RequestBuilder::new(StripeMethod::Post, "/account_links")
+            .form(&form)
+            .customize()
+            .send(&self.client)
+            .await
+            .map_err(|e| gateway_error(e, "account link"))?;
+        link.url
+            .ok_or_else(|| GatewayError::Failed("account link without a url".into()))
+    }
+
+    async fn account_ready(&self, account_id: &str) -> Result<bool, GatewayError> {
+        let account: AccountView =
+            RequestBuilder::new(StripeMethod::Get, format!("/accounts/{account_id}"))
+                .customize()
+                .send(&self.client)
+                .await
+                .map_err(|e| gateway_error(e, "retrieve account"))?;
+        Ok(account.details_submitted == Some(true) && account.payouts_enabled == Some(true))
+    }
+
+    async fn transfer(&self, req: &TransferRequest) -> Result<String, GatewayError> {
+        let key = idempotency_key(format!("transfer-{}", req.key))?;
+        let form = NewTransfer {
+            amount: req.amount_cents,
+            currency: &req.currency,
+            destination: &req.account_id,
+            transfer_group: &req.key,
+        };
+        let transfer: Created = RequestBuilder::new(StripeMethod::Post, "/transfers")
+            .form(&form)
+            .customize()
+            .request_strategy(RequestStrategy::Idempotent(key))
+            .send(&self.client)
+            .await
+            .map_err(|e| gateway_error(e, "transfer"))?;
+        transfer
+            .id
+            .ok_or_else(|| GatewayError::Failed("transfer without an id".into()))
+    }
+
+    async fn reverse_transfer(
+        &self,
+        transfer_id: &str,
+        amount_cents: i64,
+        key: &str,
+    ) -> Result<(), GatewayError> {
+        let idem = idempotency_key(format!("reversal-{key}"))?;
+        let form = NewReversal {
+            amount: amount_cents,
+            metadata: HashMap::from([("reason_key", key)]),
+        };
+        let _: Created = RequestBuilder::new(
+            StripeMethod::Post,
+            format!("/transfers/{transfer_id}/reversals"),
+        )
+        .form(&form)
+        .customize()
+        .request_strategy(RequestStrategy::Idempotent(idem))
+        .send(&self.client)
+        .await
+        .map_err(|e| gateway_error(e, "reverse transfer"))?;
+        Ok(())
     }
 }

@@ -32,6 +32,10 @@ pub struct OrderReplica {
     pub expires_at: DateTime<Utc>,
     /// What the order costs before any coupon.
     pub price_cents: i64,
+    /// Whose sale it is (who gets paid); `None` on orders from before it was carried.
+    #[serde(default)]
+    #[sqlx(default)]
+    pub seller_id: Option<String>,
     /// Record version from ms-order (1 at creation).
     #[sqlx(try_from = "i64")]
     #[serde(with = "ms_common::storage::version")]
@@ -47,9 +51,77 @@ impl From<&OrderRecord> for OrderReplica {
             status: o.status,
             expires_at: o.expires_at,
             price_cents: o.price_cents,
+            seller_id: o.seller_id.clone(),
             version: o.version,
         }
     }
+}
+
+/// Where a payment's earnings (amount less fee) stand for its seller: the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Payout {
+    /// Kept by the marketplace until the seller finishes onboarding (and payments from
+    /// before the ledger).
+    #[default]
+    Held,
+    /// A destination charge: Stripe paid the seller's account at once.
+    Direct,
+    /// Claimed for a transfer to the seller's account (sent once `transfer_id` is set).
+    Transferred,
+    /// Transferred, then taken back from the seller after a refund.
+    Reversed,
+}
+
+impl Payout {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Payout::Held => "held",
+            Payout::Direct => "direct",
+            Payout::Transferred => "transferred",
+            Payout::Reversed => "reversed",
+        }
+    }
+}
+
+impl TryFrom<String> for Payout {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "held" => Ok(Payout::Held),
+            "direct" => Ok(Payout::Direct),
+            "transferred" => Ok(Payout::Transferred),
+            "reversed" => Ok(Payout::Reversed),
+            other => Err(format!("unknown payout state {other:?}")),
+        }
+    }
+}
+
+/// A seller's Stripe connected account; serde gives the layout of a MongoDB
+/// `payout_accounts` document.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PayoutAccount {
+    /// The seller (one account each).
+    #[serde(rename = "_id")]
+    pub seller_id: String,
+    /// The gateway's account id (`acct_…`).
+    pub account_id: String,
+    /// True once payouts are enabled: new sales become destination charges.
+    pub onboarded: bool,
+    /// When onboarding began.
+    #[serde(with = "ms_common::time::db")]
+    pub created_at: DateTime<Utc>,
+}
+
+/// What the ledger holds for a seller and what went to them (refunds excluded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PayoutTotals {
+    /// Earnings kept until onboarding ends.
+    pub held_cents: i64,
+    /// Earnings paid to the seller's account.
+    pub paid_out_cents: i64,
 }
 
 /// A stored payment (at most one per order); serde gives the layout of a MongoDB `payments`
@@ -76,6 +148,37 @@ pub struct PaymentRow {
     /// When the money went back; `None` while it is kept (set once, never cleared).
     #[serde(default, with = "ms_common::time::db_opt")]
     pub refunded_at: Option<DateTime<Utc>>,
+    /// The ISO code the amount was charged in.
+    #[serde(default)]
+    #[sqlx(default)]
+    pub currency: String,
+    /// The marketplace's share, pinned when charged; the seller earns the rest.
+    #[serde(default)]
+    #[sqlx(default)]
+    pub fee_cents: i64,
+    /// Who earns it (`None` for payments from before sellers were known: never paid out).
+    #[serde(default)]
+    #[sqlx(default)]
+    pub seller_id: Option<String>,
+    /// Where the earnings stand.
+    #[serde(default)]
+    #[sqlx(try_from = "String")]
+    pub payout: Payout,
+    /// The transfer claimed with (the idempotency key of) a ledger payout.
+    #[serde(default)]
+    #[sqlx(default)]
+    pub transfer_key: Option<String>,
+    /// The gateway's id of that transfer, once sent.
+    #[serde(default)]
+    #[sqlx(default)]
+    pub transfer_id: Option<String>,
+}
+
+impl PaymentRow {
+    /// What the seller earns from it.
+    pub fn earned_cents(&self) -> i64 {
+        (self.amount_cents - self.fee_cents).max(0)
+    }
 }
 
 impl From<&PaymentRow> for PaymentRecord {
@@ -89,6 +192,8 @@ impl From<&PaymentRow> for PaymentRecord {
             provider_id: p.provider_id.clone(),
             created_at: p.created_at,
             refunded_at: p.refunded_at,
+            currency: p.currency.clone(),
+            fee_cents: Some(p.fee_cents),
         }
     }
 }
@@ -137,6 +242,13 @@ pub struct PendingCharge {
     /// outstanding (sending the same key again gives the same intent).
     #[serde(default)]
     pub intent_id: Option<String>,
+    /// The marketplace's share of the amount, as sent to the gateway.
+    #[serde(default)]
+    pub fee_cents: i64,
+    /// The seller's connected account when it is a destination charge (Stripe pays the
+    /// seller at once); `None`: the earnings are held in the ledger.
+    #[serde(default)]
+    pub destination: Option<String>,
 }
 
 impl PendingCharge {
@@ -314,8 +426,60 @@ pub trait PaymentStore: Send + Sync + 'static {
     async fn end_charge(&self, order_id: &str) -> Result<(), StoreError>;
     /// Gives one redemption back (the payment that used it failed); never below zero.
     async fn release_coupon(&self, code: &str) -> Result<(), StoreError>;
+    /// The sellers' side of the payments (accounts, ledger, transfers), on the same
+    /// database.
+    fn ledger(&self) -> Arc<dyn LedgerStore>;
     /// The outbox of this store, for the relay.
     fn outbox(&self) -> Arc<dyn OutboxStore>;
+}
+
+/// What paying sellers needs from storage: their connected accounts and where each
+/// payment's earnings stand (columns of `payments`, written with the payment itself).
+#[async_trait]
+pub trait LedgerStore: Send + Sync + 'static {
+    /// The seller's connected account, if onboarding began.
+    async fn payout_account(&self, seller_id: &str) -> Result<Option<PayoutAccount>, StoreError>;
+    /// Keeps `account` unless the seller has one already (two racing onboardings keep
+    /// the first); the account now stored.
+    async fn add_payout_account(
+        &self,
+        account: &PayoutAccount,
+    ) -> Result<PayoutAccount, StoreError>;
+    /// Marks the account `account_id` onboarded; its seller, or `None` for an unknown one.
+    async fn set_onboarded(&self, account_id: &str) -> Result<Option<String>, StoreError>;
+    /// Claims the seller's held, unrefunded earnings for one transfer keyed `key` (a
+    /// conditional update: a payment is claimed once); how many were claimed.
+    async fn claim_held(&self, seller_id: &str, key: &str) -> Result<u64, StoreError>;
+    /// The seller's claimed transfers not sent yet: each key with its payments.
+    async fn unsent_transfers(
+        &self,
+        seller_id: &str,
+    ) -> Result<Vec<(String, Vec<PaymentRow>)>, StoreError>;
+    /// Records the gateway's id of the transfer keyed `key`.
+    async fn set_transfer_id(&self, key: &str, transfer_id: &str) -> Result<(), StoreError>;
+    /// Onboarded sellers with held earnings or unsent transfers (reconciliation's work).
+    async fn payout_sellers(&self, limit: u32) -> Result<Vec<String>, StoreError>;
+    /// Refunded payments whose earnings were transferred and not yet taken back.
+    async fn reversals_due(&self, limit: u32) -> Result<Vec<PaymentRow>, StoreError>;
+    /// Marks a transferred payment's earnings taken back.
+    async fn set_reversed(&self, order_id: &str) -> Result<(), StoreError>;
+    /// The seller's held and paid-out earnings, refunds excluded.
+    async fn payout_totals(&self, seller_id: &str) -> Result<PayoutTotals, StoreError>;
+}
+
+/// Payments claimed for transfers, grouped by transfer key (rows come sorted by key).
+pub fn group_by_transfer(rows: Vec<PaymentRow>) -> Vec<(String, Vec<PaymentRow>)> {
+    let mut groups: Vec<(String, Vec<PaymentRow>)> = Vec::new();
+    for row in rows {
+        let Some(key) = row.transfer_key.clone() else {
+            continue;
+        };
+        match groups.last_mut() {
+            Some((k, list)) if *k == key => list.push(row),
+            _ => groups.push((key, vec![row])),
+        }
+    }
+    groups
 }
 
 /// Opens the store the configuration selects.

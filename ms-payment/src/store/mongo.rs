@@ -7,8 +7,8 @@
 //! so comparing them as strings compares them in time.
 
 use super::{
-    CouponRow, FailureRow, OrderReplica, PaymentRow, PaymentStore, PendingCharge, Redemption,
-    StoreError,
+    CouponRow, FailureRow, LedgerStore, OrderReplica, PaymentRow, PaymentStore, Payout,
+    PayoutAccount, PayoutTotals, PendingCharge, Redemption, StoreError, group_by_transfer,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -50,6 +50,25 @@ impl MongoPaymentStore {
         db.collection::<Document>("payments")
             .create_index(IndexModel::builder().keys(doc! {"providerId": 1}).build())
             .await?;
+        // The ledger: a seller's earnings by payout state, and a transfer's payments.
+        db.collection::<Document>("payments")
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! {"sellerId": 1, "payout": 1})
+                    .build(),
+            )
+            .await?;
+        db.collection::<Document>("payments")
+            .create_index(IndexModel::builder().keys(doc! {"transferKey": 1}).build())
+            .await?;
+        db.collection::<Document>("payout_accounts")
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! {"accountId": 1})
+                    .options(IndexOptions::builder().unique(true).build())
+                    .build(),
+            )
+            .await?;
         Ok(Self { db })
     }
 
@@ -84,6 +103,30 @@ impl MongoPaymentStore {
 
     fn pending_charges(&self) -> Collection<Document> {
         self.db.collection("pending_charges")
+    }
+    fn payout_accounts(&self) -> Collection<Document> {
+        self.db.collection("payout_accounts")
+    }
+
+    /// The payments matching `filter`, at most `limit` (sorted by `sort`).
+    async fn payments_where(
+        &self,
+        filter: Document,
+        sort: Document,
+        limit: i64,
+    ) -> Result<Vec<PaymentRow>, StoreError> {
+        let docs: Vec<Document> = self
+            .payments()
+            .find(filter)
+            .sort(sort)
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs
+            .into_iter()
+            .map(from_document)
+            .collect::<Result<_, _>>()?)
     }
 }
 
@@ -453,9 +496,168 @@ impl PaymentStore for MongoPaymentStore {
         Ok(())
     }
 
+    fn ledger(&self) -> Arc<dyn LedgerStore> {
+        Arc::new(self.clone())
+    }
+
     fn outbox(&self) -> Arc<dyn OutboxStore> {
         self.db.outbox()
     }
+}
+
+#[async_trait]
+impl LedgerStore for MongoPaymentStore {
+    async fn payout_account(&self, seller_id: &str) -> Result<Option<PayoutAccount>, StoreError> {
+        Ok(self
+            .payout_accounts()
+            .find_one(doc! {"_id": seller_id})
+            .await?
+            .map(from_document)
+            .transpose()?)
+    }
+
+    async fn add_payout_account(&self, a: &PayoutAccount) -> Result<PayoutAccount, StoreError> {
+        match self.payout_accounts().insert_one(to_document(a)?).await {
+            Ok(_) => {}
+            // The seller has one already: the first is kept.
+            Err(e) if is_duplicate_key(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.payout_account(&a.seller_id)
+            .await?
+            .ok_or_else(|| StoreError::Other(anyhow::anyhow!("payout account not stored")))
+    }
+
+    async fn set_onboarded(&self, account_id: &str) -> Result<Option<String>, StoreError> {
+        let found = self
+            .payout_accounts()
+            .find_one_and_update(
+                doc! {"accountId": account_id},
+                doc! {"$set": {"onboarded": true}},
+            )
+            .await?;
+        Ok(found.and_then(|d| d.get_str("_id").ok().map(str::to_owned)))
+    }
+
+    async fn claim_held(&self, seller_id: &str, key: &str) -> Result<u64, StoreError> {
+        let res = self
+            .payments()
+            .update_many(
+                doc! {"sellerId": seller_id, "payout": Payout::Held.as_str(), "refundedAt": Bson::Null},
+                doc! {"$set": {"payout": Payout::Transferred.as_str(), "transferKey": key}},
+            )
+            .await?;
+        Ok(res.modified_count)
+    }
+
+    async fn unsent_transfers(
+        &self,
+        seller_id: &str,
+    ) -> Result<Vec<(String, Vec<PaymentRow>)>, StoreError> {
+        let rows = self
+            .payments_where(
+                doc! {
+                    "sellerId": seller_id,
+                    "payout": Payout::Transferred.as_str(),
+                    "transferId": Bson::Null,
+                    "transferKey": {"$type": "string"},
+                },
+                doc! {"transferKey": 1, "_id": 1},
+                i64::MAX,
+            )
+            .await?;
+        Ok(group_by_transfer(rows))
+    }
+
+    async fn set_transfer_id(&self, key: &str, transfer_id: &str) -> Result<(), StoreError> {
+        self.payments()
+            .update_many(
+                doc! {"transferKey": key},
+                doc! {"$set": {"transferId": transfer_id}},
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn payout_sellers(&self, limit: u32) -> Result<Vec<String>, StoreError> {
+        let due = self
+            .payments_where(
+                doc! {"sellerId": {"$type": "string"}, "$or": [
+                    {"payout": Payout::Held.as_str(), "refundedAt": Bson::Null},
+                    {"payout": Payout::Transferred.as_str(), "transferId": Bson::Null},
+                ]},
+                doc! {"_id": 1},
+                10_000,
+            )
+            .await?;
+        let mut sellers: Vec<String> = due.into_iter().filter_map(|p| p.seller_id).collect();
+        sellers.sort();
+        sellers.dedup();
+        let mut onboarded = Vec::new();
+        for seller in sellers {
+            if onboarded.len() >= limit as usize {
+                break;
+            }
+            if self
+                .payout_account(&seller)
+                .await?
+                .is_some_and(|a| a.onboarded)
+            {
+                onboarded.push(seller);
+            }
+        }
+        Ok(onboarded)
+    }
+
+    async fn reversals_due(&self, limit: u32) -> Result<Vec<PaymentRow>, StoreError> {
+        self.payments_where(
+            doc! {
+                "payout": Payout::Transferred.as_str(),
+                "transferId": {"$type": "string"},
+                "refundedAt": {"$type": "string"},
+            },
+            doc! {"_id": 1},
+            i64::from(limit),
+        )
+        .await
+    }
+
+    async fn set_reversed(&self, order_id: &str) -> Result<(), StoreError> {
+        self.payments()
+            .update_one(
+                doc! {"orderId": order_id, "payout": Payout::Transferred.as_str()},
+                doc! {"$set": {"payout": Payout::Reversed.as_str()}},
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn payout_totals(&self, seller_id: &str) -> Result<PayoutTotals, StoreError> {
+        let rows = self
+            .payments_where(
+                doc! {"sellerId": seller_id, "refundedAt": Bson::Null},
+                doc! {"_id": 1},
+                i64::MAX,
+            )
+            .await?;
+        Ok(totals_of(&rows))
+    }
+}
+
+/// Sums a seller's unrefunded payments by where their earnings stand.
+fn totals_of(rows: &[PaymentRow]) -> PayoutTotals {
+    rows.iter()
+        .fold(PayoutTotals::default(), |mut t, p| match p.payout {
+            Payout::Held => {
+                t.held_cents += p.earned_cents();
+                t
+            }
+            Payout::Direct | Payout::Transferred => {
+                t.paid_out_cents += p.earned_cents();
+                t
+            }
+            Payout::Reversed => t,
+        })
 }
 
 #[cfg(test)]
@@ -480,6 +682,7 @@ mod tests {
             status: OrderStatus::Created,
             expires_at: at("2026-11-23T20:15:00Z"),
             price_cents: 1999,
+            seller_id: None,
             version: 1,
         };
         // `order_doc`, which the `$set` of later versions used as is ...
@@ -489,6 +692,7 @@ mod tests {
             "status": o.status.as_str(),
             "expiresAt": to_db(&o.expires_at),
             "priceCents": o.price_cents,
+            "sellerId": Bson::Null,
             "version": db_version(o.version),
         };
         // ... and the insert of version 1 with the `_id` added.
@@ -511,6 +715,12 @@ mod tests {
                 provider_id: "pi_123".into(),
                 created_at: at("2026-11-23T20:05:00.123456Z"),
                 refunded_at: None,
+                currency: String::new(),
+                fee_cents: 0,
+                seller_id: None,
+                payout: Payout::Held,
+                transfer_key: None,
+                transfer_id: None,
             };
             let old = doc! {
                 "_id": &p.id,
@@ -521,10 +731,17 @@ mod tests {
                 "providerId": &p.provider_id,
                 "createdAt": to_db(&p.created_at),
             };
-            // Documents written before refunds have no `refundedAt`: read as not refunded.
+            // Documents written before refunds have no `refundedAt`: read as not refunded;
+            // before the ledger, no fee, seller or payout: read as held, nobody's.
             assert_eq!(from_document::<PaymentRow>(old.clone()).unwrap(), p);
             let mut now = old;
             now.insert("refundedAt", Bson::Null);
+            now.insert("currency", "");
+            now.insert("feeCents", 0_i64);
+            now.insert("sellerId", Bson::Null);
+            now.insert("payout", "held");
+            now.insert("transferKey", Bson::Null);
+            now.insert("transferId", Bson::Null);
             assert_eq!(to_document(&p).unwrap(), now);
             let refunded = PaymentRow {
                 refunded_at: Some(at("2026-11-24T08:00:00Z")),

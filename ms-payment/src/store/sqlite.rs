@@ -1,8 +1,8 @@
 //! SQLite backend of [`PaymentStore`].
 
 use super::{
-    CouponRow, FailureRow, OrderReplica, PaymentRow, PaymentStore, PendingCharge, Redemption,
-    StoreError,
+    CouponRow, FailureRow, LedgerStore, OrderReplica, PaymentRow, PaymentStore, PayoutAccount,
+    PayoutTotals, PendingCharge, Redemption, StoreError, group_by_transfer,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -105,6 +105,29 @@ CREATE INDEX pending_charges_started ON pending_charges (started_at);",
 ALTER TABLE pending_charges ADD COLUMN intent_key TEXT;
 ALTER TABLE pending_charges ADD COLUMN intent_id TEXT;",
     },
+    Migration {
+        version: 6,
+        name: "sellers paid: fees, the ledger, connected accounts",
+        sql: "
+ALTER TABLE orders ADD COLUMN seller_id TEXT;
+ALTER TABLE payments ADD COLUMN currency TEXT NOT NULL DEFAULT '';
+ALTER TABLE payments ADD COLUMN fee_cents INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE payments ADD COLUMN seller_id TEXT;
+ALTER TABLE payments ADD COLUMN payout TEXT NOT NULL DEFAULT 'held'
+    CHECK (payout IN ('held', 'direct', 'transferred', 'reversed'));
+ALTER TABLE payments ADD COLUMN transfer_key TEXT;
+ALTER TABLE payments ADD COLUMN transfer_id TEXT;
+CREATE INDEX payments_by_seller_payout ON payments (seller_id, payout);
+CREATE INDEX payments_by_transfer ON payments (transfer_key);
+ALTER TABLE pending_charges ADD COLUMN fee_cents INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE pending_charges ADD COLUMN destination TEXT;
+CREATE TABLE payout_accounts (
+    seller_id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL UNIQUE,
+    onboarded INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL
+);",
+    },
 ];
 
 /// Orders, payments and coupons in a SQLite database.
@@ -138,7 +161,25 @@ fn pending_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<PendingCharge, StoreE
         started_at: from_db(&r.get::<String, _>("started_at"))?,
         intent_key: r.get("intent_key"),
         intent_id: r.get("intent_id"),
+        fee_cents: r.get("fee_cents"),
+        destination: r.get("destination"),
     })
+}
+
+fn account_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<PayoutAccount, StoreError> {
+    Ok(PayoutAccount {
+        seller_id: r.get("seller_id"),
+        account_id: r.get("account_id"),
+        onboarded: r.get("onboarded"),
+        created_at: from_db(&r.get::<String, _>("created_at"))?,
+    })
+}
+
+fn payments_from(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<PaymentRow>, StoreError> {
+    Ok(rows
+        .iter()
+        .map(PaymentRow::from_row)
+        .collect::<Result<_, _>>()?)
 }
 
 async fn release(conn: &mut SqliteConnection, code: &str) -> Result<(), StoreError> {
@@ -166,7 +207,7 @@ impl PaymentStore for SqlitePaymentStore {
         match held {
             None => {
                 sqlx::query(
-                    "INSERT INTO orders (id, stuff_id, user_id, status, expires_at, price_cents, version) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO orders (id, stuff_id, user_id, status, expires_at, price_cents, version, seller_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(&o.id)
                 .bind(&o.stuff_id)
@@ -175,12 +216,14 @@ impl PaymentStore for SqlitePaymentStore {
                 .bind(to_db(&o.expires_at))
                 .bind(o.price_cents)
                 .bind(db_version(o.version))
+                .bind(&o.seller_id)
                 .execute(&mut *tx)
                 .await?;
             }
             Some(v) => {
                 sqlx::query(
-                    "UPDATE orders SET stuff_id = ?, user_id = ?, status = ?, expires_at = ?, price_cents = ?, version = ? WHERE id = ? AND version = ?",
+                    "UPDATE orders SET stuff_id = ?, user_id = ?, status = ?, expires_at = ?, price_cents = ?, version = ?,
+                        seller_id = COALESCE(?, seller_id) WHERE id = ? AND version = ?",
                 )
                 .bind(&o.stuff_id)
                 .bind(&o.user_id)
@@ -188,6 +231,7 @@ impl PaymentStore for SqlitePaymentStore {
                 .bind(to_db(&o.expires_at))
                 .bind(o.price_cents)
                 .bind(db_version(o.version))
+                .bind(&o.seller_id)
                 .bind(&o.id)
                 .bind(v)
                 .execute(&mut *tx)
@@ -221,7 +265,9 @@ impl PaymentStore for SqlitePaymentStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write().await?;
         let res = sqlx::query(
-            "INSERT INTO payments (id, order_id, user_id, amount_cents, coupon_code, provider_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO payments (id, order_id, user_id, amount_cents, coupon_code, provider_id, created_at,
+                                   currency, fee_cents, seller_id, payout)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&p.id)
         .bind(&p.order_id)
@@ -230,6 +276,10 @@ impl PaymentStore for SqlitePaymentStore {
         .bind(&p.coupon_code)
         .bind(&p.provider_id)
         .bind(to_db(&p.created_at))
+        .bind(&p.currency)
+        .bind(p.fee_cents)
+        .bind(&p.seller_id)
+        .bind(p.payout.as_str())
         .execute(&mut *tx)
         .await;
         match res {
@@ -425,11 +475,13 @@ impl PaymentStore for SqlitePaymentStore {
             release(&mut tx, &code).await?;
         }
         sqlx::query(
-            "INSERT INTO pending_charges (order_id, user_id, amount_cents, coupon_code, started_at, intent_key, intent_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO pending_charges (order_id, user_id, amount_cents, coupon_code, started_at, intent_key, intent_id,
+                                          fee_cents, destination)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (order_id) DO UPDATE SET user_id = excluded.user_id, amount_cents = excluded.amount_cents,
                  coupon_code = excluded.coupon_code, started_at = excluded.started_at,
-                 intent_key = excluded.intent_key, intent_id = excluded.intent_id",
+                 intent_key = excluded.intent_key, intent_id = excluded.intent_id,
+                 fee_cents = excluded.fee_cents, destination = excluded.destination",
         )
         .bind(&c.order_id)
         .bind(&c.user_id)
@@ -438,6 +490,8 @@ impl PaymentStore for SqlitePaymentStore {
         .bind(to_db(&c.started_at))
         .bind(&c.intent_key)
         .bind(&c.intent_id)
+        .bind(c.fee_cents)
+        .bind(&c.destination)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -515,7 +569,132 @@ impl PaymentStore for SqlitePaymentStore {
         release(&mut conn, code).await
     }
 
+    fn ledger(&self) -> Arc<dyn LedgerStore> {
+        Arc::new(self.clone())
+    }
+
     fn outbox(&self) -> Arc<dyn OutboxStore> {
         self.db.outbox()
+    }
+}
+
+#[async_trait]
+impl LedgerStore for SqlitePaymentStore {
+    async fn payout_account(&self, seller_id: &str) -> Result<Option<PayoutAccount>, StoreError> {
+        let row = sqlx::query("SELECT * FROM payout_accounts WHERE seller_id = ?")
+            .bind(seller_id)
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn add_payout_account(&self, a: &PayoutAccount) -> Result<PayoutAccount, StoreError> {
+        sqlx::query(
+            "INSERT INTO payout_accounts (seller_id, account_id, onboarded, created_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (seller_id) DO NOTHING",
+        )
+        .bind(&a.seller_id)
+        .bind(&a.account_id)
+        .bind(a.onboarded)
+        .bind(to_db(&a.created_at))
+        .execute(self.db.pool())
+        .await?;
+        self.payout_account(&a.seller_id)
+            .await?
+            .ok_or_else(|| StoreError::Other(anyhow::anyhow!("payout account not stored")))
+    }
+
+    async fn set_onboarded(&self, account_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "UPDATE payout_accounts SET onboarded = 1 WHERE account_id = ? RETURNING seller_id",
+        )
+        .bind(account_id)
+        .fetch_optional(self.db.pool())
+        .await?)
+    }
+
+    async fn claim_held(&self, seller_id: &str, key: &str) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE payments SET payout = 'transferred', transfer_key = ?
+             WHERE seller_id = ? AND payout = 'held' AND refunded_at IS NULL",
+        )
+        .bind(key)
+        .bind(seller_id)
+        .execute(self.db.pool())
+        .await?
+        .rows_affected())
+    }
+
+    async fn unsent_transfers(
+        &self,
+        seller_id: &str,
+    ) -> Result<Vec<(String, Vec<PaymentRow>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM payments WHERE seller_id = ? AND payout = 'transferred'
+               AND transfer_id IS NULL AND transfer_key IS NOT NULL ORDER BY transfer_key, id",
+        )
+        .bind(seller_id)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(group_by_transfer(payments_from(&rows)?))
+    }
+
+    async fn set_transfer_id(&self, key: &str, transfer_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE payments SET transfer_id = ? WHERE transfer_key = ?")
+            .bind(transfer_id)
+            .bind(key)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn payout_sellers(&self, limit: u32) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT p.seller_id FROM payments p
+             JOIN payout_accounts a ON a.seller_id = p.seller_id AND a.onboarded = 1
+             WHERE (p.payout = 'held' AND p.refunded_at IS NULL)
+                OR (p.payout = 'transferred' AND p.transfer_id IS NULL)
+             LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(self.db.pool())
+        .await?)
+    }
+
+    async fn reversals_due(&self, limit: u32) -> Result<Vec<PaymentRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM payments WHERE payout = 'transferred' AND transfer_id IS NOT NULL
+               AND refunded_at IS NOT NULL LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(self.db.pool())
+        .await?;
+        payments_from(&rows)
+    }
+
+    async fn set_reversed(&self, order_id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE payments SET payout = 'reversed' WHERE order_id = ? AND payout = 'transferred'",
+        )
+        .bind(order_id)
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn payout_totals(&self, seller_id: &str) -> Result<PayoutTotals, StoreError> {
+        let row = sqlx::query(
+            "SELECT
+                COALESCE(SUM(CASE WHEN payout = 'held' THEN MAX(amount_cents - fee_cents, 0) END), 0) AS held,
+                COALESCE(SUM(CASE WHEN payout IN ('direct', 'transferred') THEN MAX(amount_cents - fee_cents, 0) END), 0) AS paid_out
+             FROM payments WHERE seller_id = ? AND refunded_at IS NULL",
+        )
+        .bind(seller_id)
+        .fetch_one(self.db.pool())
+        .await?;
+        Ok(PayoutTotals {
+            held_cents: row.get("held"),
+            paid_out_cents: row.get("paid_out"),
+        })
     }
 }

@@ -13,11 +13,11 @@ use ms_common::storage::OutboxStore;
 use ms_payment::gateway::builtin::TestGateway;
 use ms_payment::gateway::{
     ChargeOutcome, ChargeRequest, GatewayError, IntentRequest, IntentState, IntentView, OpenIntent,
-    PaymentGateway,
+    PaymentGateway, TransferRequest,
 };
 use ms_payment::store::{
-    CouponRow, FailureRow, OrderReplica, PaymentRow, PaymentStore, PendingCharge, Redemption,
-    StoreError,
+    CouponRow, FailureRow, LedgerStore, OrderReplica, PaymentRow, PaymentStore, PendingCharge,
+    Redemption, StoreError,
 };
 use ms_testkit::{TestEnv, eventually};
 use serde_json::{Value, json};
@@ -58,12 +58,46 @@ impl PaymentGateway for Recording {
         self.calls.lock().unwrap().push(req.clone());
         self.inner.charge(req).await
     }
-    async fn refund(&self, provider_id: &str, order_id: &str) -> Result<(), GatewayError> {
+    async fn refund(
+        &self,
+        provider_id: &str,
+        order_id: &str,
+        destination: bool,
+    ) -> Result<(), GatewayError> {
         self.refunds
             .lock()
             .unwrap()
             .push((provider_id.to_owned(), order_id.to_owned()));
-        self.inner.refund(provider_id, order_id).await
+        self.inner.refund(provider_id, order_id, destination).await
+    }
+    async fn create_account(&self, seller_id: &str) -> Result<String, GatewayError> {
+        self.inner.create_account(seller_id).await
+    }
+    async fn onboarding_link(
+        &self,
+        account_id: &str,
+        refresh_url: &str,
+        return_url: &str,
+    ) -> Result<String, GatewayError> {
+        self.inner
+            .onboarding_link(account_id, refresh_url, return_url)
+            .await
+    }
+    async fn account_ready(&self, account_id: &str) -> Result<bool, GatewayError> {
+        self.inner.account_ready(account_id).await
+    }
+    async fn transfer(&self, req: &TransferRequest) -> Result<String, GatewayError> {
+        self.inner.transfer(req).await
+    }
+    async fn reverse_transfer(
+        &self,
+        transfer_id: &str,
+        amount_cents: i64,
+        key: &str,
+    ) -> Result<(), GatewayError> {
+        self.inner
+            .reverse_transfer(transfer_id, amount_cents, key)
+            .await
     }
     async fn find_charge(&self, order_id: &str) -> Result<Option<ChargeOutcome>, GatewayError> {
         self.inner.find_charge(order_id).await
@@ -193,6 +227,9 @@ impl PaymentStore for CountingStore {
     async fn release_coupon(&self, code: &str) -> Result<(), StoreError> {
         self.inner.release_coupon(code).await
     }
+    fn ledger(&self) -> Arc<dyn LedgerStore> {
+        self.inner.ledger()
+    }
     fn outbox(&self) -> Arc<dyn OutboxStore> {
         self.inner.outbox()
     }
@@ -286,6 +323,7 @@ pub fn new_order(user_id: &str, price_cents: i64) -> OrderRecord {
         paid_cents: None,
         reviewed: false,
         stuff_version: None,
+        seller_id: None,
         version: 1,
         created_at: now,
     }

@@ -309,6 +309,7 @@ async fn the_end_of_the_hold_cancels_the_open_intent_and_gives_the_coupon_back()
             payment_method: "pm_card_visa".into(),
             coupon_code: Some(code.clone()),
             intent_id: Some(intent_id(&intent["clientSecret"]).to_owned()),
+            destination: None,
         })
         .await;
     assert!(late.is_err(), "{late:?}");
@@ -340,6 +341,7 @@ async fn reconciliation_records_an_intent_the_browser_paid() {
             payment_method: "pm_card_visa".into(),
             coupon_code: None,
             intent_id: Some(id.clone()),
+            destination: None,
         })
         .await
         .unwrap();
@@ -496,6 +498,7 @@ async fn a_payment_with_another_coupon_replaces_the_open_intent() {
             payment_method: "pm_card_visa".into(),
             coupon_code: None,
             intent_id: Some(intent_id(&browser["clientSecret"]).to_owned()),
+            destination: None,
         })
         .await
         .unwrap();

@@ -9,6 +9,7 @@ mod events;
 mod helpers;
 mod intents;
 mod payments;
+mod payouts;
 mod reconcile;
 mod refunds;
 mod stripe;

@@ -30,11 +30,17 @@ async fn visa_pays_once_and_publishes_payment_created() {
             "amountCents",
             "couponCode",
             "createdAt",
+            "currency",
+            "feeCents",
             "id",
             "orderId",
             "providerId",
             "refundedAt"
         ]
+    );
+    assert_eq!(
+        (p["currency"].as_str(), p["feeCents"].as_i64()),
+        (Some("eur"), Some(250))
     );
     assert_eq!(p["orderId"], order.id.as_str());
     assert_eq!(p["amountCents"], 2500);

@@ -64,8 +64,13 @@ impl PaymentGateway for Flaky {
             (_, outcome) => Ok(outcome),
         }
     }
-    async fn refund(&self, provider_id: &str, order_id: &str) -> Result<(), GatewayError> {
-        self.inner.refund(provider_id, order_id).await
+    async fn refund(
+        &self,
+        provider_id: &str,
+        order_id: &str,
+        destination: bool,
+    ) -> Result<(), GatewayError> {
+        self.inner.refund(provider_id, order_id, destination).await
     }
     async fn find_charge(&self, order_id: &str) -> Result<Option<ChargeOutcome>, GatewayError> {
         Ok(self.charged.lock().unwrap().get(order_id).cloned())

@@ -29,6 +29,7 @@ fn charge(order_id: &str, amount: i64, pm: &str) -> ChargeRequest {
         payment_method: pm.into(),
         coupon_code: None,
         intent_id: None,
+        destination: None,
     }
 }
 
@@ -447,7 +448,7 @@ async fn a_refund_posts_one_refund_of_the_payment_intent_keyed_by_the_order() {
         .mount(&server)
         .await;
     gateway(&server)
-        .refund("pi_3StuffMart", "order-7")
+        .refund("pi_3StuffMart", "order-7", false)
         .await
         .unwrap();
     let requests = server.received_requests().await.unwrap();
@@ -488,11 +489,11 @@ async fn a_failed_refund_is_an_error_and_an_already_refunded_charge_is_done() {
         .await;
     let g = gateway(&server);
     assert!(matches!(
-        g.refund("pi_1", "failed").await,
+        g.refund("pi_1", "failed", false).await,
         Err(GatewayError::Failed(_))
     ));
-    g.refund("pi_2", "twice").await.unwrap();
-    let down = g.refund("pi_3", "down").await.unwrap_err();
+    g.refund("pi_2", "twice", false).await.unwrap();
+    let down = g.refund("pi_3", "down", false).await.unwrap_err();
     assert_eq!(down.to_api().status, 503);
 }
 
@@ -599,6 +600,7 @@ async fn opens_an_intent_for_the_browser_without_confirming_it() {
             currency: "eur".into(),
             coupon_code: Some("HALF".into()),
             idempotency_key: "intent-order-7-abc".into(),
+            destination: None,
         })
         .await
         .unwrap();

@@ -252,6 +252,7 @@ pub fn order(id: &str, stuff_id: &str, status: OrderStatus, version: u64) -> Ord
         paid_cents: None,
         reviewed: false,
         stuff_version: None,
+        seller_id: None,
         version,
         created_at: Utc::now(),
     }

@@ -174,6 +174,7 @@ async fn a_reservation_priced_at_another_version_is_refused() {
     .unwrap();
     let stale = OrderRecord {
         stuff_version: Some(1),
+        seller_id: None,
         price_cents: 30000,
         ..order("o1", &a, OrderStatus::Created, 1)
     };
@@ -192,6 +193,7 @@ async fn a_reservation_priced_at_another_version_is_refused() {
     // An order priced at the current version reserves it, also after a refused one.
     let current = OrderRecord {
         stuff_version: Some(2),
+        seller_id: None,
         price_cents: 45000,
         ..order("o2", &a, OrderStatus::Created, 1)
     };
