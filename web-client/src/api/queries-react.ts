@@ -9,7 +9,7 @@ import { freshUnlessOlder, queryKeys, rememberCourses } from './queries';
 import { addReview } from './reviews';
 import { mergeSales } from './sales';
 import { useSession, useSessionManager } from './session-react';
-import type { CourseCount, Coupon, Order, RequestEvent, RequestMap, Review, SalesSummary, Stuff } from './types';
+import type { CourseCount, Coupon, Order, PayoutStatus, RequestEvent, RequestMap, Review, SalesSummary, Stuff } from './types';
 
 /**
  * `event` with `payload` as a query under `key`; `merge` combines the answer with what the cache
@@ -154,6 +154,16 @@ export function useSalesQuery(): UseQueryResult<SalesSummary, ApiError> {
     enabled: Boolean(userId),
     merge: (fresh, held) => mergeSales(fresh, held?.sales ?? []),
   });
+}
+
+/**
+ * `payout:status`: whether payouts go to the seller's Stripe account, and what is held or was paid
+ * out. Refetched on `sale:completed` and after a reconnect (queries.ts); staleTime 0, as onboarding
+ * finishes on Stripe's side without a push: shown from the cache at once, asked again on every mount.
+ */
+export function usePayoutStatusQuery(): UseQueryResult<PayoutStatus, ApiError> {
+  const userId = useUserId();
+  return useSocketQuery(queryKeys.payouts(userId), 'payout:status', {}, { enabled: Boolean(userId), staleTime: 0 });
 }
 
 /** `review:list` for a stuff, newest first. */

@@ -4,6 +4,7 @@
 // (version-aware: an older record never replaces a newer one), a push that does not invalidates
 // what it affects, a reconnect invalidates everything (active queries refetch, as no push reached
 // us while we were away), and another user signing in drops what the previous one had. The
+// payout status (`payout:status`) is invalidated by `sale:completed` as the sales are. The
 // courses and their counts (`stuff:courses`) are invalidated, at most once a second, only by a
 // push that changes them (see `coursesChange`).
 //
@@ -36,6 +37,8 @@ export const queryKeys = {
   mine: (userId: string) => ['user', userId, 'mine'] as const,
   /** `order:sales` */
   sales: (userId: string) => ['user', userId, 'sales'] as const,
+  /** `payout:status`: how the seller gets paid, what is held, what was paid out. */
+  payouts: (userId: string) => ['user', userId, 'payouts'] as const,
   /** `coupon:list` (admins) */
   coupons: (userId: string) => ['user', userId, 'coupons'] as const,
 };
@@ -232,6 +235,8 @@ export function connectQueryClient(client: QueryClient, session: SessionLike): (
       // The sale shows at once; the summary is asked again for what the push does not say.
       client.setQueryData<SalesSummary>(key, (summary) => (summary ? applySale(summary, sale) : summary));
       void client.invalidateQueries({ queryKey: key });
+      // The sale's earnings are held for the seller or paid out: the payout amounts changed.
+      void client.invalidateQueries({ queryKey: queryKeys.payouts(userId) });
     }),
   ];
   return () => {

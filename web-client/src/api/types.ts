@@ -64,6 +64,28 @@ export interface SalesSummary {
   totalEarnedCents: number;
 }
 
+/**
+ * `payout:status`: how the seller gets paid (Stripe Connect). Amounts are in the smallest unit of
+ * `currency`, after the platform fee, refunds excluded.
+ */
+export interface PayoutStatus {
+  /** The seller began onboarding (a connected account exists). */
+  started: boolean;
+  /** Payouts go to the seller's own account. */
+  onboarded: boolean;
+  /** Earnings StuffMart keeps for the seller until they finish onboarding. */
+  heldCents: number;
+  /** What went to the seller's account (destination charges plus transfers of held earnings). */
+  paidOutCents: number;
+  /** ISO 4217, lower-case. */
+  currency: string;
+}
+
+/** `payout:onboard`: where to send the browser (Stripe's hosted onboarding, or the app's return page). */
+export interface PayoutOnboarding {
+  url: string;
+}
+
 export interface AuthResponse {
   user: User;
   accessToken: string;
@@ -281,6 +303,14 @@ export interface RequestMap {
   'review:list': { payload: { stuffId: string }; data: Review[] };
   /** What I sold, newest first, and my total earnings (signed in). */
   'order:sales': { payload: Record<string, never>; data: SalesSummary };
+  /** How I get paid and how much is held or paid out (signed in). */
+  'payout:status': { payload: Record<string, never>; data: PayoutStatus };
+  /**
+   * A link to (continue) Stripe's onboarding (signed in; 503 when Stripe cannot be reached). Stripe
+   * sends the browser back to `/selling?payouts=return`, or `/selling?payouts=refresh` when the
+   * link expired.
+   */
+  'payout:onboard': { payload: Record<string, never>; data: PayoutOnboarding };
 }
 
 export type RequestEvent = keyof RequestMap;

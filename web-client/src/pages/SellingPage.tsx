@@ -1,7 +1,9 @@
 // My listings (`/selling`): every stuff the signed-in user listed (`stuff:mine`), any status,
 // newest first, with its course, kept current by `stuff:updated` / `stuff:created` pushes. Each row links to the
 // stuff and, while it is available, to its edit page, and offers Withdraw (with a confirmation).
-// Below: Sales (`order:sales`), what sold, to whom, and what I earned, refreshed on `sale:completed`.
+// Below: Payouts (`payout:status`, `payout:onboard`: whether my earnings go to my Stripe account,
+// what is held for me, what was paid out; components/payouts.tsx), then Sales (`order:sales`), what
+// sold, to whom, and what I earned; both refreshed on `sale:completed`.
 import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useRef, useState } from 'react';
 import { formatTime } from '../api/format';
@@ -10,19 +12,23 @@ import { putStuff, queryKeys } from '../api/queries';
 import { errorMessages, useMineQuery, useSalesQuery } from '../api/queries-react';
 import { useSession } from '../api/session-react';
 import type { SalesSummary, Stuff } from '../api/types';
+import { Payouts } from '../components/payouts';
 import { CourseBadge, ErrorBanner, Price, StatusBadge } from '../components/ui';
 import { useRefusalBanner, WithdrawControl } from '../components/withdraw';
-import { Link } from 'react-router';
+import { Link, useLocation } from 'react-router';
 import { RequireSignIn } from './RequireSignIn';
 
 export const NOTHING_LISTED_MESSAGE = 'You have not listed anything yet.';
 
 export function SellingPage() {
+  // Signing in comes back with the query (`?payouts=return` from Stripe is read after it).
+  const { search } = useLocation();
   return (
     <section>
       <h1 tabIndex={-1}>My listings</h1>
-      <RequireSignIn next="/selling">
+      <RequireSignIn next={`/selling${search}`}>
         <MyListings />
+        <Payouts />
         <Sales />
       </RequireSignIn>
     </section>
