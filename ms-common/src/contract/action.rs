@@ -259,7 +259,8 @@ impl Action {
                 PaymentAction::PaymentCreate
                 | PaymentAction::Intent
                 | PaymentAction::Refund
-                | PaymentAction::PayoutOnboard,
+                | PaymentAction::PayoutOnboard
+                | PaymentAction::PayoutStatus,
             ) => usual.max(GATEWAY_REPLY_WAIT),
             _ => usual,
         }

@@ -41,7 +41,7 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 8000;
  * Actions that call the payment gateway: the router waits 30 s for them (Stripe may take 20 s,
  * `GATEWAY_REPLY_WAIT` in ms-common), so the client waits a little longer, not 8 s.
  */
-export const GATEWAY_EVENTS: ReadonlySet<string> = new Set(['payment:create', 'payment:intent', 'payment:refund', 'payout:onboard']);
+export const GATEWAY_EVENTS: ReadonlySet<string> = new Set(['payment:create', 'payment:intent', 'payment:refund', 'payout:onboard', 'payout:status']);
 export const GATEWAY_REQUEST_TIMEOUT_MS = 35_000;
 
 /** How long to wait for the ack of `event` when the caller did not say. */
