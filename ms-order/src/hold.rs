@@ -15,10 +15,9 @@
 
 use async_trait::async_trait;
 use lapin::Channel;
-use lapin::options::QueueBindOptions;
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::AMQPValue;
 use ms_common::events::EventKind;
-use ms_common::messaging::topology::{declare_retry_queues, declare_work_queue, lstr, table};
+use ms_common::messaging::topology::{QueueSpec, retry_queues, work_queue};
 use ms_common::messaging::{Declare, Names, RetryPolicy, Service};
 use std::time::Duration;
 
@@ -51,30 +50,29 @@ impl HoldTopology {
 #[async_trait]
 impl Declare for HoldTopology {
     async fn declare(&self, ch: &Channel) -> lapin::Result<()> {
+        for q in self.queues() {
+            q.declare(ch).await?;
+        }
+        Ok(())
+    }
+
+    /// The expired queue and its retry ladder, then the hold queue: its messages
+    /// dead-letter into the expired queue at least once (a quorum queue keeps an expired
+    /// hold until `order.expired` has it, through a leader change too).
+    fn queues(&self) -> Vec<QueueSpec> {
         let expired = self.expired_queue();
-        declare_work_queue(ch, &self.names, Service::Order, &expired).await?;
-        declare_retry_queues(ch, &expired, &self.retry).await?;
+        let mut queues = vec![work_queue(&self.names, Service::Order, &expired)];
+        queues.extend(retry_queues(&expired, &self.retry));
         let ttl = i32::try_from(self.hold.as_millis()).unwrap_or(i32::MAX);
-        ch.queue_declare(
-            self.hold_queue().into(),
-            lapin::options::QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            table(vec![
-                ("x-message-ttl", AMQPValue::LongInt(ttl)),
-                ("x-dead-letter-exchange", lstr("")),
-                ("x-dead-letter-routing-key", lstr(&expired)),
-            ]),
-        )
-        .await?;
-        ch.queue_bind(
-            self.hold_queue().into(),
-            self.names.events_exchange().into(),
-            EventKind::OrderCreated.routing_key().into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
+        queues.push(
+            QueueSpec::new(self.hold_queue())
+                .arg("x-message-ttl", AMQPValue::LongInt(ttl))
+                .dead_letter("", &expired)
+                .bind(
+                    self.names.events_exchange(),
+                    EventKind::OrderCreated.routing_key(),
+                ),
+        );
+        queues
     }
 }

@@ -2,7 +2,11 @@
 //!
 //! Components ask for channels; if the connection is gone the broker reconnects (once per
 //! call, the caller's loop backs off) and re-runs every registered declaration first.
+//! `AMQP_URL` may name several nodes of a cluster, separated by commas: a (re)connection
+//! tries them in turn, starting after the node that was last in use, so a process moves
+//! to a live node when its node dies.
 
+use super::migrate::{is_argument_mismatch, move_to_quorum};
 use super::topology::Declare;
 use lapin::{Channel, Connection, ConnectionProperties};
 use std::sync::Arc;
@@ -16,7 +20,10 @@ pub struct Broker {
 }
 
 struct Inner {
-    url: String,
+    /// One URL per broker node (`AMQP_URL` split at commas).
+    urls: Vec<String>,
+    /// Index into `urls` of the node to try first at the next (re)connection.
+    next: std::sync::atomic::AtomicUsize,
     name: String,
     conn: Mutex<Option<Arc<Connection>>>,
     current: std::sync::RwLock<Option<Arc<Connection>>>,
@@ -24,11 +31,13 @@ struct Inner {
 }
 
 impl Broker {
-    /// A broker handle that connects lazily; `name` shows in the management UI.
+    /// A broker handle that connects lazily; `name` shows in the management UI. `url`
+    /// may list several nodes, separated by commas.
     pub fn new(url: &str, name: &str) -> Self {
         Self {
             inner: Arc::new(Inner {
-                url: url.to_owned(),
+                urls: split_urls(url),
+                next: std::sync::atomic::AtomicUsize::new(0),
                 name: name.to_owned(),
                 conn: Mutex::new(None),
                 current: std::sync::RwLock::new(None),
@@ -61,10 +70,8 @@ impl Broker {
     /// Declares `d` now on a fresh channel and on every later reconnection.
     pub async fn declare(&self, d: Arc<dyn Declare>) -> lapin::Result<()> {
         self.register(d.clone());
-        let ch = self.channel().await?;
-        d.declare(&ch).await?;
-        let _ = ch.close(200, "declared".into()).await;
-        Ok(())
+        let conn = self.connection().await?;
+        declare_or_move(&conn, std::slice::from_ref(&d)).await
     }
 
     /// True while the connection is up (for `/readyz`).
@@ -91,28 +98,56 @@ impl Broker {
         {
             return Ok(c.clone());
         }
-        let props =
-            ConnectionProperties::default().with_connection_name(self.inner.name.clone().into());
-        let conn = Arc::new(Connection::connect(&self.inner.url, props).await?);
+        let conn = Arc::new(self.connect_any().await?);
         let decls: Vec<Arc<dyn Declare>> = self
             .inner
             .declarations
             .lock()
             .map(|v| v.clone())
             .unwrap_or_default();
-        if !decls.is_empty() {
-            let ch = conn.create_channel().await?;
-            for d in decls {
-                d.declare(&ch).await?;
-            }
-            let _ = ch.close(200, "declared".into()).await;
-        }
+        declare_or_move(&conn, &decls).await?;
         tracing::info!(name = %self.inner.name, "connected to RabbitMQ");
         *guard = Some(conn.clone());
         if let Ok(mut cur) = self.inner.current.write() {
             *cur = Some(conn.clone());
         }
         Ok(conn)
+    }
+
+    /// Connects to the first node that answers, starting after the one last used; the
+    /// error of the last node tried when none does.
+    async fn connect_any(&self) -> lapin::Result<Connection> {
+        use std::sync::atomic::Ordering;
+        let urls = &self.inner.urls;
+        let start = self.inner.next.load(Ordering::Relaxed);
+        let mut last_err = None;
+        for i in 0..urls.len() {
+            let at = (start + i) % urls.len();
+            let props = ConnectionProperties::default()
+                .with_connection_name(self.inner.name.clone().into());
+            match Connection::connect(&urls[at], props).await {
+                Ok(conn) => {
+                    // The next reconnection starts with the node after this one: when this
+                    // node dies, its clients spread over the others.
+                    self.inner
+                        .next
+                        .store((at + 1) % urls.len(), Ordering::Relaxed);
+                    if urls.len() > 1 {
+                        tracing::info!(name = %self.inner.name, node = at, "connected to broker node");
+                    }
+                    return Ok(conn);
+                }
+                Err(e) => {
+                    tracing::warn!(name = %self.inner.name, node = at, error = %e, "broker node unreachable");
+                    last_err = Some(e);
+                }
+            }
+        }
+        Err(last_err.unwrap_or_else(|| {
+            lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(
+                lapin::ConnectionState::Closed,
+            ))
+        }))
     }
 
     /// Closes the connection (shutdown); later calls reconnect.
@@ -124,6 +159,48 @@ impl Broker {
         if let Some(c) = conn {
             let _ = c.close(200, "bye".into()).await;
         }
+    }
+}
+
+/// Runs every declaration on one fresh channel.
+async fn declare_all(conn: &Connection, decls: &[Arc<dyn Declare>]) -> lapin::Result<()> {
+    if decls.is_empty() {
+        return Ok(());
+    }
+    let ch = conn.create_channel().await?;
+    for d in decls {
+        d.declare(&ch).await?;
+    }
+    let _ = ch.close(200, "declared".into()).await;
+    Ok(())
+}
+
+/// Runs every declaration; when one finds a classic queue left by a version from before
+/// quorum queues, moves each of their queues over ([`move_to_quorum`]) and declares again.
+async fn declare_or_move(conn: &Connection, decls: &[Arc<dyn Declare>]) -> lapin::Result<()> {
+    match declare_all(conn, decls).await {
+        Err(e) if is_argument_mismatch(&e) => {
+            for q in decls.iter().flat_map(|d| d.queues()) {
+                move_to_quorum(conn, &q).await?;
+            }
+            declare_all(conn, decls).await
+        }
+        other => other,
+    }
+}
+
+/// The node URLs of an `AMQP_URL` (comma-separated; blanks ignored; never empty).
+fn split_urls(url: &str) -> Vec<String> {
+    let urls: Vec<String> = url
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if urls.is_empty() {
+        vec![url.to_owned()]
+    } else {
+        urls
     }
 }
 
@@ -151,5 +228,19 @@ impl Backoff {
     /// After a success, start small again.
     pub fn reset(&mut self) {
         self.next = Duration::from_millis(100);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_urls;
+
+    #[test]
+    fn an_amqp_url_may_name_several_nodes() {
+        assert_eq!(
+            split_urls("amqp://a:1@h1:5672/%2f, amqp://a:1@h2:5673/%2f,"),
+            vec!["amqp://a:1@h1:5672/%2f", "amqp://a:1@h2:5673/%2f"]
+        );
+        assert_eq!(split_urls("amqp://h"), vec!["amqp://h"]);
     }
 }

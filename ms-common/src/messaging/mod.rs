@@ -2,6 +2,7 @@
 
 pub mod broker;
 pub mod consumer;
+pub mod migrate;
 pub mod permissions;
 pub mod publisher;
 pub mod relay;

@@ -78,54 +78,126 @@ pub fn retry_queue_for(queue: &str, delay: Duration) -> String {
     format!("{queue}.retry.{}ms", delay.as_millis())
 }
 
-/// Declares the retry queue of `queue`: messages wait out `delay`, then return to `queue`.
-pub async fn declare_retry_queue(ch: &Channel, queue: &str, delay: Duration) -> lapin::Result<()> {
-    let ttl = i32::try_from(delay.as_millis()).unwrap_or(i32::MAX);
-    ch.queue_declare(
-        retry_queue_for(queue, delay).into(),
-        durable(),
-        table(vec![
-            ("x-message-ttl", AMQPValue::LongInt(ttl)),
-            ("x-dead-letter-exchange", lstr("")),
-            ("x-dead-letter-routing-key", lstr(queue)),
-        ]),
-    )
-    .await?;
-    Ok(())
+/// A durable queue as StuffMart declares it: always a quorum queue (replicated across a
+/// RabbitMQ cluster, so a broker node's death loses none of its messages), with its
+/// arguments and bindings in one value so a classic queue left by an older version can be
+/// moved over ([`super::migrate`]).
+#[derive(Debug, Clone)]
+pub struct QueueSpec {
+    /// Queue name (prefixed).
+    pub name: String,
+    args: Vec<(&'static str, AMQPValue)>,
+    /// `(exchange, routing key)` pairs the queue is bound with.
+    pub bindings: Vec<(String, String)>,
+    /// Declared as a classic queue: only the short-lived parking queue of a move
+    /// ([`super::migrate`]), which must support `if-empty` deletion.
+    classic: bool,
 }
 
-/// Declares every rung of `queue`'s retry ladder ([`RetryPolicy::rungs`]).
-pub async fn declare_retry_queues(
-    ch: &Channel,
-    queue: &str,
-    policy: &RetryPolicy,
-) -> lapin::Result<()> {
-    for delay in policy.rungs() {
-        declare_retry_queue(ch, queue, delay).await?;
+impl QueueSpec {
+    /// A quorum queue named `name`, no other arguments yet.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            args: Vec::new(),
+            bindings: Vec::new(),
+            classic: false,
+        }
     }
-    Ok(())
+
+    /// The same queue under `name` as a classic queue (arguments classic queues refuse
+    /// left out): where a move parks messages for a moment ([`super::migrate`]).
+    pub(crate) fn parked_as_classic(&self, name: String) -> Self {
+        Self {
+            name,
+            classic: true,
+            ..self.clone()
+        }
+    }
+
+    /// Adds a queue argument (`x-message-ttl`, `x-max-length`…).
+    pub fn arg(mut self, key: &'static str, value: AMQPValue) -> Self {
+        self.args.push((key, value));
+        self
+    }
+
+    /// Dead-letters to `exchange` / `routing_key`, at least once: the broker keeps a
+    /// dead letter until the target queue confirms it (`x-dead-letter-strategy`, which
+    /// needs `x-overflow: reject-publish`), so an expiring hold or a retry returning to
+    /// its queue cannot vanish while a node fails over.
+    pub fn dead_letter(self, exchange: &str, routing_key: &str) -> Self {
+        self.arg("x-dead-letter-exchange", lstr(exchange))
+            .arg("x-dead-letter-routing-key", lstr(routing_key))
+            .arg("x-dead-letter-strategy", lstr("at-least-once"))
+            .arg("x-overflow", lstr("reject-publish"))
+    }
+
+    /// Binds the queue to `exchange` with `routing_key`.
+    pub fn bind(mut self, exchange: String, routing_key: impl Into<String>) -> Self {
+        self.bindings.push((exchange, routing_key.into()));
+        self
+    }
+
+    /// The declared arguments, `x-queue-type: quorum` included.
+    pub fn arguments(&self) -> FieldTable {
+        let kind = if self.classic { "classic" } else { "quorum" };
+        let mut t = table(vec![("x-queue-type", lstr(kind))]);
+        for (k, v) in &self.args {
+            // Classic queues dead-letter at most once and refuse the strategy argument.
+            if self.classic && *k == "x-dead-letter-strategy" {
+                continue;
+            }
+            t.insert(ShortString::from(*k), v.clone());
+        }
+        t
+    }
+
+    /// Declares the queue and its bindings (idempotent).
+    pub async fn declare(&self, ch: &Channel) -> lapin::Result<()> {
+        ch.queue_declare(self.name.as_str().into(), durable(), self.arguments())
+            .await?;
+        for (exchange, key) in &self.bindings {
+            ch.queue_bind(
+                self.name.as_str().into(),
+                exchange.as_str().into(),
+                key.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
 }
 
-/// Declares a durable work queue whose broker-side rejections go to `svc`'s parking queue.
-pub async fn declare_work_queue(
-    ch: &Channel,
-    names: &Names,
-    svc: Service,
-    queue: &str,
-) -> lapin::Result<()> {
-    ch.queue_declare(
-        queue.into(),
-        durable(),
-        table(vec![
-            (
-                "x-dead-letter-exchange",
-                lstr(&names.dead_letter_exchange()),
-            ),
-            ("x-dead-letter-routing-key", lstr(svc.as_str())),
-        ]),
-    )
-    .await?;
-    Ok(())
+/// The retry queue of `queue` for one rung: messages wait out `delay`, then return to
+/// `queue`.
+pub fn retry_queue(queue: &str, delay: Duration) -> QueueSpec {
+    let ttl = i32::try_from(delay.as_millis()).unwrap_or(i32::MAX);
+    QueueSpec::new(retry_queue_for(queue, delay))
+        .arg("x-message-ttl", AMQPValue::LongInt(ttl))
+        .dead_letter("", queue)
+}
+
+/// Every rung of `queue`'s retry ladder ([`RetryPolicy::rungs`]).
+pub fn retry_queues(queue: &str, policy: &RetryPolicy) -> Vec<QueueSpec> {
+    policy
+        .rungs()
+        .into_iter()
+        .map(|delay| retry_queue(queue, delay))
+        .collect()
+}
+
+/// A work queue whose broker-side rejections go to `svc`'s parking queue.
+pub fn work_queue(names: &Names, svc: Service, queue: &str) -> QueueSpec {
+    QueueSpec::new(queue).dead_letter(&names.dead_letter_exchange(), svc.as_str())
+}
+
+/// The bounded queue that keeps events no service is bound for (declared by everyone).
+fn unrouted_queue(names: &Names) -> QueueSpec {
+    QueueSpec::new(names.unrouted_queue())
+        .arg("x-max-length", AMQPValue::LongInt(100_000))
+        .bind(names.unrouted_exchange(), "")
 }
 
 /// Something to declare on every (re)connection; declarations are idempotent.
@@ -133,6 +205,12 @@ pub async fn declare_work_queue(
 pub trait Declare: Send + Sync + 'static {
     /// Declares exchanges, queues and bindings on `ch`.
     async fn declare(&self, ch: &Channel) -> lapin::Result<()>;
+
+    /// The durable queues `declare` creates, so that a classic queue of the same name
+    /// (left by a version before quorum queues) can be moved over before declaring again.
+    fn queues(&self) -> Vec<QueueSpec> {
+        Vec::new()
+    }
 }
 
 /// Short helper: a `FieldTable` from pairs.
@@ -170,20 +248,7 @@ pub async fn declare_exchanges(ch: &Channel, names: &Names) -> lapin::Result<()>
     )
     .await?;
     // Events nobody is bound for are kept, bounded, rather than lost or returned.
-    ch.queue_declare(
-        names.unrouted_queue().into(),
-        durable(),
-        table(vec![("x-max-length", AMQPValue::LongInt(100_000))]),
-    )
-    .await?;
-    ch.queue_bind(
-        names.unrouted_queue().into(),
-        names.unrouted_exchange().into(),
-        "".into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await?;
+    unrouted_queue(names).declare(ch).await?;
     ch.exchange_declare(
         names.events_exchange().into(),
         ExchangeKind::Topic,
@@ -218,51 +283,46 @@ pub struct ServiceTopology {
     pub rpc: bool,
 }
 
+impl ServiceTopology {
+    /// The parking queue, the events queue with its bindings, its retry ladder and the
+    /// RPC queue, as declared.
+    fn own_queues(&self) -> Vec<QueueSpec> {
+        let n = &self.names;
+        let mut queues = vec![
+            // Parking queue for messages that failed for good.
+            QueueSpec::new(n.dead_letter_queue(self.service))
+                .bind(n.dead_letter_exchange(), self.service.as_str()),
+        ];
+        // The events queue: broker-side rejections also end in the parking queue.
+        let events_q = n.events_queue(self.service);
+        let mut events = work_queue(n, self.service, &events_q);
+        for key in &self.bindings {
+            events = events.bind(n.events_exchange(), key.as_str());
+        }
+        queues.push(events);
+        // Delayed retry: messages wait out a rung's TTL, then go back to the events queue.
+        queues.extend(retry_queues(&events_q, &self.retry));
+        if self.rpc {
+            queues.push(QueueSpec::new(n.rpc_queue(self.service)));
+        }
+        queues
+    }
+}
+
 #[async_trait]
 impl Declare for ServiceTopology {
     async fn declare(&self, ch: &Channel) -> lapin::Result<()> {
-        let n = &self.names;
-        let svc = self.service.as_str();
-        declare_exchanges(ch, n).await?;
-        // Parking queue for messages that failed for good.
-        ch.queue_declare(
-            n.dead_letter_queue(self.service).into(),
-            durable(),
-            FieldTable::default(),
-        )
-        .await?;
-        ch.queue_bind(
-            n.dead_letter_queue(self.service).into(),
-            n.dead_letter_exchange().into(),
-            svc.into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-        // The events queue: broker-side rejections also end in the parking queue.
-        let events_q = n.events_queue(self.service);
-        declare_work_queue(ch, n, self.service, &events_q).await?;
-        for key in &self.bindings {
-            ch.queue_bind(
-                events_q.clone().into(),
-                n.events_exchange().into(),
-                key.as_str().into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        }
-        // Delayed retry: messages wait out a rung's TTL, then go back to the events queue.
-        declare_retry_queues(ch, &events_q, &self.retry).await?;
-        if self.rpc {
-            ch.queue_declare(
-                n.rpc_queue(self.service).into(),
-                durable(),
-                FieldTable::default(),
-            )
-            .await?;
+        declare_exchanges(ch, &self.names).await?;
+        for q in self.own_queues() {
+            q.declare(ch).await?;
         }
         Ok(())
+    }
+
+    fn queues(&self) -> Vec<QueueSpec> {
+        let mut queues = vec![unrouted_queue(&self.names)];
+        queues.extend(self.own_queues());
+        queues
     }
 }
 
