@@ -11,6 +11,7 @@
 //! - [`amqp`]: queue depths, dead letters with their headers, raw publishes and raw RPC.
 //! - [`client`]: sign-up over HTTP, Socket.IO requests, the contract's ack envelope.
 //! - [`hooked`]: ms-order's and ms-payment's stores with a test's hook around chosen writes.
+//! - [`cluster`]: a three-node RabbitMQ cluster of a test's own, nodes killed at will.
 //! - [`silent`]: a proxy that keeps connections open but stops forwarding (a frozen broker).
 //!
 //! Every wait has a deadline; nothing sleeps for a fixed time to "let things settle".
@@ -18,6 +19,7 @@
 pub mod amqp;
 pub mod bins;
 pub mod client;
+pub mod cluster;
 pub mod hooked;
 pub mod procs;
 pub mod silent;

@@ -74,6 +74,8 @@ pub struct ProcOptions {
     pub max_payload_bytes: Option<usize>,
     /// Anything else, for every process.
     pub extra_env: Vec<(String, String)>,
+    /// Another broker (a cluster's node list) instead of the test machine's RabbitMQ.
+    pub amqp_url: Option<String>,
 }
 
 impl Default for ProcOptions {
@@ -89,6 +91,7 @@ impl Default for ProcOptions {
             max_connections: None,
             max_payload_bytes: None,
             extra_env: Vec::new(),
+            amqp_url: None,
         }
     }
 }
@@ -185,7 +188,10 @@ impl ProcSystem {
     /// Builds the binaries if needed, starts every process and waits until all are ready.
     pub async fn start(opts: ProcOptions) -> anyhow::Result<Self> {
         tokio::task::spawn_blocking(bins::ensure_built).await??;
-        let env = TestEnv::new();
+        let mut env = TestEnv::new();
+        if let Some(url) = &opts.amqp_url {
+            env.common.amqp_url = url.clone();
+        }
         let dir = std::env::temp_dir().join(format!(
             "stuffmart-chaos-{}",
             env.prefix.trim_end_matches('.')

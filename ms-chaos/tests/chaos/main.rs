@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod broker;
+mod cluster;
 mod crash;
 mod fuzz;
 mod load;

@@ -28,6 +28,8 @@ struct Inner {
     conn: Mutex<Option<Arc<Connection>>>,
     current: std::sync::RwLock<Option<Arc<Connection>>>,
     declarations: std::sync::Mutex<Vec<Arc<dyn Declare>>>,
+    /// Connections made with [`Broker::sibling`], closed with this one.
+    siblings: std::sync::Mutex<Vec<Broker>>,
 }
 
 impl Broker {
@@ -42,8 +44,31 @@ impl Broker {
                 conn: Mutex::new(None),
                 current: std::sync::RwLock::new(None),
                 declarations: std::sync::Mutex::new(Vec::new()),
+                siblings: std::sync::Mutex::new(Vec::new()),
             }),
         }
+    }
+
+    /// Another connection to the same nodes, without declarations, named after this one
+    /// plus `role`: for traffic whose failure must not take this connection down.
+    pub fn sibling(&self, role: &str) -> Self {
+        let sibling = Self {
+            inner: Arc::new(Inner {
+                urls: self.inner.urls.clone(),
+                next: std::sync::atomic::AtomicUsize::new(
+                    self.inner.next.load(std::sync::atomic::Ordering::Relaxed),
+                ),
+                name: format!("{}.{role}", self.inner.name),
+                conn: Mutex::new(None),
+                current: std::sync::RwLock::new(None),
+                declarations: std::sync::Mutex::new(Vec::new()),
+                siblings: std::sync::Mutex::new(Vec::new()),
+            }),
+        };
+        if let Ok(mut v) = self.inner.siblings.lock() {
+            v.push(sibling.clone());
+        }
+        sibling
     }
 
     /// Connects now and runs the declarations (fails fast at start-up if the broker is down).
@@ -150,8 +175,55 @@ impl Broker {
         }))
     }
 
-    /// Closes the connection (shutdown); later calls reconnect.
+    /// A new channel consuming `queue` with `prefetch` unacknowledged deliveries. A
+    /// `basic.consume` that gets no answer within [`CONSUME_TIMEOUT`] (seen on a quorum
+    /// queue whose leader was being elected after its node died) fails, with its channel
+    /// closed, so that the caller's loop subscribes again instead of waiting for good.
+    pub async fn consume(
+        &self,
+        queue: &str,
+        prefetch: u16,
+    ) -> lapin::Result<(Channel, lapin::Consumer)> {
+        use lapin::options::{BasicConsumeOptions, BasicQosOptions};
+        let ch = self.channel().await?;
+        let subscribe = async {
+            ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
+            ch.basic_consume(
+                queue.into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                lapin::types::FieldTable::default(),
+            )
+            .await
+        };
+        match tokio::time::timeout(CONSUME_TIMEOUT, subscribe).await {
+            Ok(Ok(consumer)) => Ok((ch, consumer)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => {
+                tracing::warn!(queue, "basic.consume unanswered; subscribing again");
+                let closing = ch.clone();
+                tokio::spawn(async move {
+                    let _ = closing.close(200, "consume timed out".into()).await;
+                });
+                Err(lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
+                    lapin::ChannelState::Error,
+                    "basic.consume timed out",
+                )))
+            }
+        }
+    }
+
+    /// Closes the connection and its siblings' (shutdown); later calls reconnect.
     pub async fn close(&self) {
+        let siblings = self
+            .inner
+            .siblings
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default();
+        for s in siblings {
+            Box::pin(s.close()).await;
+        }
         let conn = self.inner.conn.lock().await.take();
         if let Ok(mut cur) = self.inner.current.write() {
             *cur = None;
@@ -161,6 +233,9 @@ impl Broker {
         }
     }
 }
+
+/// How long a subscription may wait for the broker's `consume-ok`.
+pub const CONSUME_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs every declaration on one fresh channel.
 async fn declare_all(conn: &Connection, decls: &[Arc<dyn Declare>]) -> lapin::Result<()> {

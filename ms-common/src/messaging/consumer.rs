@@ -18,8 +18,8 @@ use crate::shutdown::Shutdown;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::options::BasicAckOptions;
+use lapin::types::AMQPValue;
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -165,17 +165,7 @@ where
     T: DeserializeOwned + Send + 'static,
     H: Handler<T>,
 {
-    let ch = broker.channel().await?;
-    ch.basic_qos(spec.prefetch, BasicQosOptions::default())
-        .await?;
-    let mut stream = ch
-        .basic_consume(
-            spec.queue.as_str().into(),
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    let (_ch, mut stream) = broker.consume(&spec.queue, spec.prefetch).await?;
     backoff.reset();
     tracing::debug!(queue = %spec.queue, "consuming");
     loop {

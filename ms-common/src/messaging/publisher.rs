@@ -43,7 +43,8 @@ pub struct Outgoing {
     pub expiration: Option<std::time::Duration>,
 }
 
-/// A confirm-mode publisher that survives broker restarts (it reopens its channel).
+/// A confirm-mode publisher that survives broker restarts and failovers (it reopens its
+/// channel when the connection is gone or the broker nacked).
 pub struct Publisher {
     broker: Broker,
     channel: Mutex<Option<Channel>>,
@@ -108,8 +109,23 @@ impl Publisher {
                 "{} -> {}",
                 returned.delivery.exchange, returned.delivery.routing_key
             ))),
-            Confirmation::Nack(_) => Err(PublishError::Nacked),
-            Confirmation::NotRequested => Err(PublishError::Nacked),
+            Confirmation::Nack(_) | Confirmation::NotRequested => {
+                // A quorum queue whose leader moved to another node keeps nacking this
+                // channel's publishes (`x-overflow: reject-publish`), even once a new leader
+                // is elected; a fresh channel is accepted. The caller's retry gets one.
+                self.forget_channel(&ch).await;
+                Err(PublishError::Nacked)
+            }
+        }
+    }
+
+    /// Closes `ch` and drops it, unless another task already replaced it.
+    async fn forget_channel(&self, ch: &Channel) {
+        let mut guard = self.channel.lock().await;
+        if guard.as_ref().is_some_and(|c| c.id() == ch.id()) {
+            *guard = None;
+            drop(guard);
+            let _ = ch.close(200, "nacked; reopening".into()).await;
         }
     }
 }

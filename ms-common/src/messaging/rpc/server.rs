@@ -12,8 +12,7 @@ use crate::messaging::topology::{Names, Service};
 use crate::shutdown::Shutdown;
 use futures_util::StreamExt;
 use lapin::BasicProperties;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions};
-use lapin::types::FieldTable;
+use lapin::options::{BasicAckOptions, BasicPublishOptions};
 use serde_json::Value;
 use std::sync::Arc;
 use tracing::Instrument;
@@ -31,6 +30,10 @@ pub async fn run_rpc_server<H: RpcHandler>(
     let mut backoff = Backoff::default();
     let queue = names.rpc_queue(svc);
     let serving = Serving {
+        replies: Arc::new(Replies {
+            broker: broker.sibling("replies"),
+            channel: tokio::sync::Mutex::new(None),
+        }),
         prefetch,
         verifier,
         handler,
@@ -59,6 +62,7 @@ pub async fn run_rpc_server<H: RpcHandler>(
 
 /// What an RPC server keeps across reconnects.
 struct Serving<H> {
+    replies: Arc<Replies>,
     prefetch: u16,
     verifier: Arc<dyn VerifyToken>,
     handler: Arc<H>,
@@ -75,6 +79,7 @@ async fn serve_once<H: RpcHandler>(
     backoff: &mut Backoff,
 ) -> lapin::Result<()> {
     let Serving {
+        replies,
         prefetch,
         verifier,
         handler,
@@ -82,17 +87,9 @@ async fn serve_once<H: RpcHandler>(
         shutdown,
     } = serving;
     let prefetch = *prefetch;
-    let ch = broker.channel().await?;
-    ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
-    let mut stream = ch
-        .basic_consume(
-            queue.into(),
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    let (_ch, mut stream) = broker.consume(queue, prefetch).await?;
     backoff.reset();
+    tracing::debug!(queue, "serving");
     loop {
         let next = tokio::select! {
             n = stream.next() => n,
@@ -108,7 +105,7 @@ async fn serve_once<H: RpcHandler>(
                 )));
             }
         };
-        let ch = ch.clone();
+        let replies = replies.clone();
         let verifier = verifier.clone();
         let handler = handler.clone();
         let in_flight = in_flight.clone();
@@ -125,22 +122,9 @@ async fn serve_once<H: RpcHandler>(
                 if let (Some(reply_to), Some(corr)) = (
                     d.properties.reply_to().as_ref(),
                     d.properties.correlation_id().as_ref(),
-                ) {
-                    let props = BasicProperties::default()
-                        .with_correlation_id(corr.clone())
-                        .with_content_type("application/json".into());
-                    if let Err(e) = ch
-                        .basic_publish(
-                            "".into(),
-                            reply_to.clone(),
-                            BasicPublishOptions::default(),
-                            &body,
-                            props,
-                        )
-                        .await
-                    {
-                        tracing::warn!(error = %e, "could not send rpc reply");
-                    }
+                ) && let Err(e) = replies.send(reply_to.as_str(), corr.as_str(), &body).await
+                {
+                    tracing::warn!(error = %e, "could not send rpc reply");
                 }
                 if let Err(e) = d.ack(BasicAckOptions::default()).await {
                     tracing::warn!(error = %e, "rpc ack failed");
@@ -148,6 +132,57 @@ async fn serve_once<H: RpcHandler>(
             }
             .instrument(span),
         );
+    }
+}
+
+/// Where replies are published: a connection of their own. A reply to a requester whose
+/// broker node died (its direct reply-to address names that node) makes RabbitMQ close the
+/// publishing connection with `INTERNAL_ERROR`; on the consuming connection, the request
+/// could never be acknowledged and would come back, be answered and crash it again, for
+/// good. Here only the reply connection drops (and reopens), and the request is acked.
+/// How long sending one reply may take before the request is acknowledged anyway.
+const REPLY_SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+struct Replies {
+    broker: Broker,
+    channel: tokio::sync::Mutex<Option<lapin::Channel>>,
+}
+
+impl Replies {
+    async fn send(&self, reply_to: &str, correlation_id: &str, body: &[u8]) -> lapin::Result<()> {
+        let ch = {
+            let mut guard = self.channel.lock().await;
+            match guard.as_ref() {
+                // The channel can look open while the broker already closed its connection.
+                Some(ch) if ch.status().connected() && self.broker.is_connected() => ch.clone(),
+                _ => {
+                    let ch = self.broker.channel().await?;
+                    *guard = Some(ch.clone());
+                    ch
+                }
+            }
+        };
+        let props = BasicProperties::default()
+            .with_correlation_id(correlation_id.into())
+            .with_content_type("application/json".into());
+        let publish = ch.basic_publish(
+            "".into(),
+            reply_to.into(),
+            BasicPublishOptions::default(),
+            body,
+            props,
+        );
+        // A connection dying under the publish must not hold the request's ack back.
+        match tokio::time::timeout(REPLY_SEND_TIMEOUT, publish).await {
+            Ok(res) => res.map(|_| ()),
+            Err(_) => {
+                *self.channel.lock().await = None;
+                Err(lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
+                    lapin::ChannelState::Error,
+                    "rpc reply publish timed out",
+                )))
+            }
+        }
     }
 }
 
