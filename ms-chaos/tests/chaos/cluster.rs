@@ -12,12 +12,6 @@ use ms_chaos::{ProcOptions, ProcSystem};
 use ms_testkit::{SioClient, eventually};
 use std::time::{Duration, Instant};
 
-// Not passing yet, so not in the default run: after the kill, requests the router
-// publishes to one service's RPC queue (not always the same one) never reach that queue,
-// although every queue has a leader and an active consumer on a live node (see the
-// closing note of issue 17). Run it with
-// `cargo nextest run -p ms-chaos --run-ignored only cluster::`.
-#[ignore = "RPC publishes to one quorum queue are lost after its leader's node dies (issue 17)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_broker_node_that_leads_the_queues_loses_nothing() {
     let cluster = tokio::task::spawn_blocking(RabbitCluster::start)

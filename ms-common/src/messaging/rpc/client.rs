@@ -117,6 +117,11 @@ impl RpcClient {
         let result = match sent.await {
             Err(_) => {
                 tracing::warn!(service = svc.as_str(), "rpc publish timed out");
+                // Not confirmed in time: the channel may be one that loses its publishes.
+                if let Some((_, ch)) = self.inner.channel.lock().await.as_ref() {
+                    let ch = ch.clone();
+                    self.forget_channel(&ch).await;
+                }
                 Err(ApiError::unavailable())
             }
             Ok(Err(e)) => {
@@ -160,15 +165,38 @@ impl RpcClient {
             .with_expiration(wait.as_millis().to_string().into())
             .with_content_type("application/json".into())
             .with_headers(headers);
-        ch.basic_publish(
-            "".into(),
-            self.inner.names.rpc_queue(svc).into(),
-            BasicPublishOptions::default(),
-            body,
-            props,
-        )
-        .await?;
-        Ok(())
+        let confirm = ch
+            .basic_publish(
+                "".into(),
+                self.inner.names.rpc_queue(svc).into(),
+                BasicPublishOptions::default(),
+                body,
+                props,
+            )
+            .await?;
+        // Confirmed: on a cluster, a channel opened while a quorum queue elected its
+        // leader can lose its publishes to that queue without a word; unconfirmed (or
+        // nacked) requests make the caller drop the channel and the next one open anew.
+        match confirm.await? {
+            lapin::Confirmation::Ack(_) => Ok(()),
+            _ => {
+                self.forget_channel(&ch).await;
+                Err(lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
+                    lapin::ChannelState::Error,
+                    "rpc request nacked",
+                )))
+            }
+        }
+    }
+
+    /// Drops `ch` (unless already replaced) so that the next request opens a new one.
+    async fn forget_channel(&self, ch: &Channel) {
+        let mut guard = self.inner.channel.lock().await;
+        if guard.as_ref().is_some_and(|(_, c)| c.id() == ch.id()) {
+            *guard = None;
+            drop(guard);
+            let _ = ch.close(200, "unconfirmed".into()).await;
+        }
     }
 
     /// The channel with its direct reply-to consumer, reopened after a failure.
@@ -180,6 +208,8 @@ impl RpcClient {
             return Ok(ch.clone());
         }
         let ch = self.inner.broker.channel().await?;
+        ch.confirm_select(lapin::options::ConfirmSelectOptions::default())
+            .await?;
         let mut replies = ch
             .basic_consume(
                 DIRECT_REPLY_TO.into(),
