@@ -110,25 +110,20 @@ impl RpcClient {
         // for the broker) count against it too.
         let deadline = tokio::time::Instant::now() + wait;
         let wall_deadline = std::time::SystemTime::now() + wait;
-        let sent = tokio::time::timeout_at(
-            deadline,
-            self.send(svc, &id, correlation_id, wait, wall_deadline, &body),
+        let sent = self.send(
+            svc,
+            &id,
+            correlation_id,
+            wait,
+            (deadline, wall_deadline),
+            &body,
         );
         let result = match sent.await {
-            Err(_) => {
-                tracing::warn!(service = svc.as_str(), "rpc publish timed out");
-                // Not confirmed in time: the channel may be one that loses its publishes.
-                if let Some((_, ch)) = self.inner.channel.lock().await.as_ref() {
-                    let ch = ch.clone();
-                    self.forget_channel(&ch).await;
-                }
-                Err(ApiError::unavailable())
-            }
-            Ok(Err(e)) => {
+            Err(e) => {
                 tracing::warn!(error = %e, service = svc.as_str(), "rpc publish failed");
                 Err(ApiError::unavailable())
             }
-            Ok(Ok(())) => match tokio::time::timeout_at(deadline, rx).await {
+            Ok(()) => match tokio::time::timeout_at(deadline, rx).await {
                 Ok(Ok(reply)) => reply.into_result(),
                 Ok(Err(_)) => Err(ApiError::unavailable()),
                 Err(_) => {
@@ -149,13 +144,15 @@ impl RpcClient {
         id: &str,
         cid: &str,
         wait: Duration,
-        deadline: std::time::SystemTime,
+        (deadline, wall_deadline): (tokio::time::Instant, std::time::SystemTime),
         body: &[u8],
     ) -> lapin::Result<()> {
-        let ch = self.channel().await?;
+        let ch = tokio::time::timeout_at(deadline, self.channel())
+            .await
+            .map_err(|_| not_confirmed("rpc channel not opened in time"))??;
         let mut headers = FieldTable::default();
         headers.insert(CORRELATION_HEADER.into(), lstr(cid));
-        if let Ok(ms) = deadline.duration_since(std::time::UNIX_EPOCH) {
+        if let Ok(ms) = wall_deadline.duration_since(std::time::UNIX_EPOCH) {
             headers.insert(DEADLINE_HEADER.into(), lstr(&ms.as_millis().to_string()));
         }
         let props = BasicProperties::default()
@@ -165,26 +162,25 @@ impl RpcClient {
             .with_expiration(wait.as_millis().to_string().into())
             .with_content_type("application/json".into())
             .with_headers(headers);
-        let confirm = ch
-            .basic_publish(
-                "".into(),
-                self.inner.names.rpc_queue(svc).into(),
-                BasicPublishOptions::default(),
-                body,
-                props,
-            )
-            .await?;
+        let publish = ch.basic_publish(
+            "".into(),
+            self.inner.names.rpc_queue(svc).into(),
+            BasicPublishOptions::default(),
+            body,
+            props,
+        );
+        let confirm = tokio::time::timeout_at(deadline, publish)
+            .await
+            .map_err(|_| not_confirmed("rpc publish timed out"))??;
         // Confirmed: on a cluster, a channel opened while a quorum queue elected its
-        // leader can lose its publishes to that queue without a word; unconfirmed (or
-        // nacked) requests make the caller drop the channel and the next one open anew.
-        match confirm.await? {
-            lapin::Confirmation::Ack(_) => Ok(()),
-            _ => {
+        // leader can lose its publishes to that queue without a word. A request nacked
+        // or unconfirmed by its deadline drops the channel; the next request opens anew.
+        match tokio::time::timeout_at(deadline, confirm).await {
+            Ok(Ok(lapin::Confirmation::Ack(_))) => Ok(()),
+            Ok(Err(e)) => Err(e),
+            Ok(Ok(_)) | Err(_) => {
                 self.forget_channel(&ch).await;
-                Err(lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
-                    lapin::ChannelState::Error,
-                    "rpc request nacked",
-                )))
+                Err(not_confirmed("rpc request not confirmed"))
             }
         }
     }
@@ -288,4 +284,12 @@ impl crate::auth::KeySource for RpcKeySource {
             .await?;
         serde_json::from_value(v).map_err(ApiError::internal_from)
     }
+}
+
+/// The error of a request the broker did not take in time (the caller answers 503).
+fn not_confirmed(what: &'static str) -> lapin::Error {
+    lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
+        lapin::ChannelState::Error,
+        what,
+    ))
 }
