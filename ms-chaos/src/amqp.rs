@@ -2,9 +2,7 @@
 //! publishes (bytes no service would send) and raw RPC requests.
 
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, QueueDeclareOptions,
-};
+use lapin::options::{BasicConsumeOptions, BasicGetOptions, BasicPublishOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel};
 use ms_common::messaging::Broker;
@@ -13,24 +11,7 @@ use std::time::Duration;
 
 /// Messages ready in `queue` (0 when the queue does not exist).
 pub async fn depth(broker: &Broker, queue: &str) -> anyhow::Result<u32> {
-    // A passive declare of a missing queue closes the channel: use a throwaway one.
-    let ch = broker.channel().await?;
-    let res = ch
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await;
-    let n = match res {
-        Ok(q) => q.message_count(),
-        Err(_) => 0,
-    };
-    let _ = ch.close(200, "done".into()).await;
-    Ok(n)
+    Ok(ms_testkit::queue_ready(broker, queue).await?.unwrap_or(0))
 }
 
 /// Depths of several queues, non-empty ones only, as `name=count`.

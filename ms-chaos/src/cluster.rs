@@ -142,20 +142,16 @@ impl RabbitCluster {
 impl Drop for RabbitCluster {
     fn drop(&mut self) {
         if std::thread::panicking() {
+            // Nodes stopped, their logs kept for the failing test.
             eprintln!(
                 "cluster: test failed; node logs under {}",
                 self.dir.display()
             );
-            return self.stop_nodes_keep_logs();
-        }
-        let _ = self.script(&["down"]);
-    }
-}
-
-impl RabbitCluster {
-    fn stop_nodes_keep_logs(&self) {
-        for n in 1..=NODES {
-            let _ = self.kill(n);
+            for n in 1..=NODES {
+                let _ = self.kill(n);
+            }
+        } else {
+            let _ = self.script(&["down"]);
         }
     }
 }

@@ -10,7 +10,7 @@ use lapin::{BasicProperties, Channel};
 use ms_common::messaging::migrate::is_argument_mismatch;
 use ms_common::messaging::topology::{Declare, declare_exchanges, lstr, table};
 use ms_common::messaging::{Broker, Service, ServiceTopology};
-use ms_testkit::{TestEnv, eventually};
+use ms_testkit::{TestEnv, eventually, queue_ready};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,22 +43,6 @@ async fn declare_classic(broker: &Broker, queue: &str, args: FieldTable) -> lapi
         .map(|_| ());
     let _ = ch.close(200, "done".into()).await;
     res
-}
-
-async fn exists(broker: &Broker, queue: &str) -> bool {
-    let ch = broker.channel().await.unwrap();
-    let res = ch
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await;
-    let _ = ch.close(200, "done".into()).await;
-    res.is_ok()
 }
 
 async fn publish(ch: &Channel, exchange: &str, key: &str, body: &[u8]) {
@@ -187,32 +171,20 @@ async fn a_classic_queue_from_an_older_version_moves_over_with_its_messages() {
         .await
         .expect_err("the events queue is a quorum queue now");
     assert!(is_argument_mismatch(&err), "{err}");
-    assert!(!exists(&broker, &parked).await, "the parking queue is gone");
+    assert_eq!(
+        queue_ready(&broker, &parked).await.unwrap(),
+        None,
+        "the parking queue is gone"
+    );
 
     // Its bindings work: a new event lands next to the moved ones.
     let ch = broker.channel().await.unwrap();
     ch.confirm_select(Default::default()).await.unwrap();
     publish(&ch, &names.events_exchange(), "order.created", b"new").await;
-    eventually(Duration::from_secs(5), "four messages ready", || {
-        let broker = broker.clone();
-        let queue = queue.clone();
-        async move {
-            // Quorum queues count messages asynchronously: wait until all four are ready.
-            let ch = broker.channel().await.ok()?;
-            let q = ch
-                .queue_declare(
-                    queue.as_str().into(),
-                    QueueDeclareOptions {
-                        passive: true,
-                        ..QueueDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-                .ok()?;
-            let _ = ch.close(200, "done".into()).await;
-            (q.message_count() >= 4).then_some(())
-        }
+    // Quorum queues count messages asynchronously: wait until all four are ready.
+    eventually(Duration::from_secs(5), "four messages ready", || async {
+        let ready = queue_ready(&broker, &queue).await.ok().flatten();
+        ready.filter(|n| *n >= 4)
     })
     .await
     .unwrap();
@@ -224,7 +196,7 @@ async fn a_classic_queue_from_an_older_version_moves_over_with_its_messages() {
     bodies.sort();
     assert_eq!(bodies, ["new", "old-0", "old-1", "old-2"]);
 
-    // A second start finds the quorum queue and moves nothing.
+    // A second start declares over the quorum queue without a move.
     let again = Broker::connect(
         &env.common.amqp_url,
         &format!("{}ms-stuff-2", env.prefix),

@@ -14,7 +14,6 @@
 //! nothing to cancel. The [`crate::sweeper`] catches holds whose message was lost.
 
 use async_trait::async_trait;
-use lapin::Channel;
 use lapin::types::AMQPValue;
 use ms_common::events::EventKind;
 use ms_common::messaging::topology::{QueueSpec, retry_queues, work_queue};
@@ -49,13 +48,6 @@ impl HoldTopology {
 
 #[async_trait]
 impl Declare for HoldTopology {
-    async fn declare(&self, ch: &Channel) -> lapin::Result<()> {
-        for q in self.queues() {
-            q.declare(ch).await?;
-        }
-        Ok(())
-    }
-
     /// The expired queue and its retry ladder, then the hold queue: its messages
     /// dead-letter into the expired queue at least once (a quorum queue keeps an expired
     /// hold until `order.expired` has it, through a leader change too).

@@ -122,6 +122,25 @@ impl Drop for TestEnv {
     }
 }
 
+/// Messages ready in `queue`, `None` when it does not exist (asked with a passive declare on
+/// a throwaway channel: the broker closes the channel of a passive declare that fails).
+pub async fn queue_ready(broker: &Broker, queue: &str) -> anyhow::Result<Option<u32>> {
+    use lapin::options::QueueDeclareOptions;
+    let ch = broker.channel().await?;
+    let res = ch
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            lapin::types::FieldTable::default(),
+        )
+        .await;
+    let _ = ch.close(200, "done".into()).await;
+    Ok(res.ok().map(|q| q.message_count()))
+}
+
 /// Polls `check` until it yields `Some`, or fails after `timeout` with `what` in the message.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> anyhow::Result<T>
 where

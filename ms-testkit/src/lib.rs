@@ -36,7 +36,7 @@ pub mod proxy;
 mod sio;
 
 pub use amqp_users::AmqpUsers;
-pub use env::{TestEnv, eventually};
+pub use env::{TestEnv, eventually, queue_ready};
 pub use proxy::TcpProxy;
 pub use sio::SioClient;
 

@@ -2,7 +2,7 @@
 //! does) while clients shop: every process reconnects, the flow completes, and no event
 //! that was confirmed to a publisher is lost.
 
-use crate::load::{Load, every_service_answers, settle};
+use crate::load::{Load, assert_nothing_died, assert_settled, every_service_answers};
 use ms_chaos::client::{ask, signup};
 use ms_chaos::{ProcOptions, ProcSystem};
 use ms_testkit::SioClient;
@@ -95,18 +95,8 @@ async fn closing_every_broker_connection_during_checkout_loses_no_confirmed_even
         .unwrap();
 
     eprintln!("[{:?}] settling", t0.elapsed());
-    let stores = sys.stores().await.unwrap();
-    let world = settle(&sys, &stores, true, Duration::from_secs(45))
-        .await
-        .unwrap();
-    let contradictions = ledger.contradictions(&world);
-    assert!(
-        contradictions.is_empty(),
-        "clients were told otherwise:\n{}",
-        contradictions.join("\n")
-    );
-    assert_eq!(sys.not_running(), Vec::<String>::new());
-    assert_eq!(sys.panics(), Vec::<String>::new());
+    assert_settled(&sys, &ledger, Duration::from_secs(45)).await;
+    assert_nothing_died(&mut sys);
 }
 
 /// A broker that stops answering without closing the connection (a frozen host, a

@@ -1,7 +1,7 @@
 //! `kill -9` of every backend in turn (two rounds) while clients shop, each restarted on its
 //! own data: afterwards every accepted request ended in exactly one consistent state.
 
-use crate::load::{Load, every_service_answers, settle};
+use crate::load::{Load, assert_nothing_died, assert_settled, every_service_answers};
 use ms_chaos::{Backend, ProcOptions, ProcSystem};
 use ms_testkit::SioClient;
 use std::time::Duration;
@@ -63,16 +63,7 @@ async fn kill_9_of_each_backend_during_checkout_loses_nothing_and_applies_nothin
     );
     assert!(!ledger.paid.is_empty() && !ledger.orders.is_empty());
 
-    let stores = sys.stores().await.unwrap();
-    let world = settle(&sys, &stores, true, Duration::from_secs(45))
-        .await
-        .unwrap();
-    let contradictions = ledger.contradictions(&world);
-    assert!(
-        contradictions.is_empty(),
-        "clients were told otherwise:\n{}",
-        contradictions.join("\n")
-    );
+    assert_settled(&sys, &ledger, Duration::from_secs(45)).await;
     // Still one system that answers, with nobody crashed and nothing panicked.
     let (t, _) = ms_chaos::client::signup(&sys.url, "after-crash@example.com")
         .await
@@ -81,6 +72,5 @@ async fn kill_9_of_each_backend_during_checkout_loses_nothing_and_applies_nothin
     every_service_answers(&sys.url, &c, "after-crash@example.com")
         .await
         .unwrap();
-    assert_eq!(sys.not_running(), Vec::<String>::new());
-    assert_eq!(sys.panics(), Vec::<String>::new());
+    assert_nothing_died(&mut sys);
 }

@@ -355,6 +355,28 @@ pub async fn settle(
     }
 }
 
+/// Waits until every order ended and the stores agree ([`settle`]), then asserts that
+/// nothing contradicts what clients were told; returns that state.
+pub async fn assert_settled(sys: &ProcSystem, ledger: &Ledger, timeout: Duration) -> World {
+    let stores = sys.stores().await.expect("open the stores");
+    let world = settle(sys, &stores, true, timeout)
+        .await
+        .expect("the stores settle");
+    let contradictions = ledger.contradictions(&world);
+    assert!(
+        contradictions.is_empty(),
+        "clients were told otherwise:\n{}",
+        contradictions.join("\n")
+    );
+    world
+}
+
+/// Every process still runs and none panicked.
+pub fn assert_nothing_died(sys: &mut ProcSystem) {
+    assert_eq!(sys.not_running(), Vec::<String>::new());
+    assert_eq!(sys.panics(), Vec::<String>::new());
+}
+
 /// Every service answers an RPC through the router (HTTP sign-in for ms-user).
 pub async fn every_service_answers(url: &str, c: &SioClient, email: &str) -> anyhow::Result<()> {
     let r = reqwest::Client::new()

@@ -36,11 +36,15 @@ impl Broker {
     /// A broker handle that connects lazily; `name` shows in the management UI. `url`
     /// may list several nodes, separated by commas.
     pub fn new(url: &str, name: &str) -> Self {
+        Self::with_nodes(split_urls(url), name.to_owned(), 0)
+    }
+
+    fn with_nodes(urls: Vec<String>, name: String, next: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
-                urls: split_urls(url),
-                next: std::sync::atomic::AtomicUsize::new(0),
-                name: name.to_owned(),
+                urls,
+                next: std::sync::atomic::AtomicUsize::new(next),
+                name,
                 conn: Mutex::new(None),
                 current: std::sync::RwLock::new(None),
                 declarations: std::sync::Mutex::new(Vec::new()),
@@ -52,19 +56,11 @@ impl Broker {
     /// Another connection to the same nodes, without declarations, named after this one
     /// plus `role`: for traffic whose failure must not take this connection down.
     pub fn sibling(&self, role: &str) -> Self {
-        let sibling = Self {
-            inner: Arc::new(Inner {
-                urls: self.inner.urls.clone(),
-                next: std::sync::atomic::AtomicUsize::new(
-                    self.inner.next.load(std::sync::atomic::Ordering::Relaxed),
-                ),
-                name: format!("{}.{role}", self.inner.name),
-                conn: Mutex::new(None),
-                current: std::sync::RwLock::new(None),
-                declarations: std::sync::Mutex::new(Vec::new()),
-                siblings: std::sync::Mutex::new(Vec::new()),
-            }),
-        };
+        let sibling = Self::with_nodes(
+            self.inner.urls.clone(),
+            format!("{}.{role}", self.inner.name),
+            self.inner.next.load(std::sync::atomic::Ordering::Relaxed),
+        );
         if let Ok(mut v) = self.inner.siblings.lock() {
             v.push(sibling.clone());
         }
@@ -176,9 +172,9 @@ impl Broker {
     }
 
     /// A new channel consuming `queue` with `prefetch` unacknowledged deliveries. A
-    /// `basic.consume` that gets no answer within [`CONSUME_TIMEOUT`] (seen on a quorum
-    /// queue whose leader was being elected after its node died) fails, with its channel
-    /// closed, so that the caller's loop subscribes again instead of waiting for good.
+    /// `basic.consume` that gets no answer within [`CONSUME_TIMEOUT`] fails, with its
+    /// channel closed, so that the caller's loop subscribes again instead of waiting for
+    /// good (a precaution for a queue whose leader is being elected).
     pub async fn consume(
         &self,
         queue: &str,

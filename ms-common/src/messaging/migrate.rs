@@ -2,8 +2,9 @@
 //! queue of the same name — on the broker, with its messages, while the system runs.
 //!
 //! RabbitMQ cannot change a queue's type or arguments in place: declaring
-//! `x-queue-type: quorum` over an existing classic queue fails with `PRECONDITION_FAILED`. [`move_to_quorum`] does
-//! what an operator would do by hand, each step safe to repeat after a crash:
+//! `x-queue-type: quorum` over an existing classic queue fails with `PRECONDITION_FAILED`.
+//! [`move_to_quorum`] does what an operator would do by hand, each step safe to repeat
+//! after a crash:
 //!
 //! ```text
 //! 1. declare <q>.to-quorum (classic, same arguments and bindings as <q>): new messages
@@ -46,7 +47,8 @@ pub fn is_argument_mismatch(e: &lapin::Error) -> bool {
 }
 
 /// Declares `spec`; when a queue of that name exists with other arguments (a classic
-/// queue), moves it and its messages to the queue `spec` describes first. Returns how many messages were moved.
+/// queue), moves it and its messages to the queue `spec` describes first. Returns how
+/// many messages were moved.
 pub async fn move_to_quorum(conn: &Connection, spec: &QueueSpec) -> lapin::Result<u64> {
     let ch = conn.create_channel().await?;
     match spec.declare(&ch).await {
@@ -62,27 +64,7 @@ pub async fn move_to_quorum(conn: &Connection, spec: &QueueSpec) -> lapin::Resul
     tracing::warn!(queue = %spec.name, via = %parked.name, "moving a classic queue to a quorum queue");
     let ch = confirm_channel(conn).await?;
     parked.declare(&ch).await?;
-    let mut moved = 0;
-    let mut attempt = 0;
-    let ch = loop {
-        let ch = confirm_channel(conn).await?;
-        moved += move_all(&ch, &spec.name, &parked.name).await?;
-        let only_if_empty = QueueDeleteOptions {
-            if_empty: true,
-            ..QueueDeleteOptions::default()
-        };
-        match ch
-            .queue_delete(spec.name.as_str().into(), only_if_empty)
-            .await
-        {
-            Ok(_) => break ch,
-            Err(e) if attempt < ATTEMPTS => {
-                attempt += 1;
-                tracing::debug!(queue = %spec.name, error = %e, "not empty yet; moving again");
-            }
-            Err(e) => return Err(e),
-        }
-    };
+    let moved = move_all_then_delete(conn, &spec.name, &parked.name).await?;
     spec.declare(&ch).await?;
     for (exchange, key) in &parked.bindings {
         ch.queue_unbind(
@@ -93,23 +75,32 @@ pub async fn move_to_quorum(conn: &Connection, spec: &QueueSpec) -> lapin::Resul
         )
         .await?;
     }
+    move_all_then_delete(conn, &parked.name, &spec.name).await?;
+    tracing::info!(queue = %spec.name, moved, "classic queue moved to a quorum queue");
+    Ok(moved)
+}
+
+/// Moves every message of `from` into `to` and deletes `from` once it is empty, moving
+/// again (up to [`ATTEMPTS`] times) when a publisher was faster. `from` must be a classic
+/// queue (quorum queues cannot be deleted only if empty).
+async fn move_all_then_delete(conn: &Connection, from: &str, to: &str) -> lapin::Result<u64> {
+    let mut moved = 0;
     for attempt in 0.. {
+        // A failed delete closes the channel: each round gets a fresh one.
         let ch = confirm_channel(conn).await?;
-        move_all(&ch, &parked.name, &spec.name).await?;
+        moved += move_all(&ch, from, to).await?;
         let only_if_empty = QueueDeleteOptions {
             if_empty: true,
             ..QueueDeleteOptions::default()
         };
-        match ch
-            .queue_delete(parked.name.as_str().into(), only_if_empty)
-            .await
-        {
+        match ch.queue_delete(from.into(), only_if_empty).await {
             Ok(_) => break,
-            Err(_) if attempt < ATTEMPTS => {}
+            Err(e) if attempt < ATTEMPTS => {
+                tracing::debug!(queue = from, error = %e, "not empty yet; moving again");
+            }
             Err(e) => return Err(e),
         }
     }
-    tracing::info!(queue = %spec.name, moved, "classic queue moved to a quorum queue");
     Ok(moved)
 }
 

@@ -203,14 +203,17 @@ fn unrouted_queue(names: &Names) -> QueueSpec {
 /// Something to declare on every (re)connection; declarations are idempotent.
 #[async_trait]
 pub trait Declare: Send + Sync + 'static {
-    /// Declares exchanges, queues and bindings on `ch`.
-    async fn declare(&self, ch: &Channel) -> lapin::Result<()>;
+    /// Declares exchanges, queues and bindings on `ch`; by default, [`Declare::queues`].
+    async fn declare(&self, ch: &Channel) -> lapin::Result<()> {
+        for q in self.queues() {
+            q.declare(ch).await?;
+        }
+        Ok(())
+    }
 
     /// The durable queues `declare` creates, so that a classic queue of the same name
     /// (left by a version before quorum queues) can be moved over before declaring again.
-    fn queues(&self) -> Vec<QueueSpec> {
-        Vec::new()
-    }
+    fn queues(&self) -> Vec<QueueSpec>;
 }
 
 /// Short helper: a `FieldTable` from pairs.
