@@ -5,13 +5,14 @@
 //! PNG chart. Every scenario prints readable lines and then one JSON line.
 //!
 //! ```text
-//! bench [--scenarios ceiling,rtt,fanout,contention,idle,files,flood,signup,search] [--rtt 8x8,1x1]
+//! bench [--scenarios ceiling,rtt,fanout,contention,idle,files,flood,signup,search] [--clients rust,official] [--rtt 50x4,8x8,1x1]
 //!       [--warmup S] [--duration S] [--viewers 1000,10000] [--rounds N] [--users U]
 //!       [--race-rounds N] [--idle 10000,20000] [--file-mib N] [--uploads N]
 //!       [--flood-window N] [--signups N] [--stuff N] [--search-clients C] [--deadline S] [--out DIR] [--bin-dir DIR] [--rust-log F] [--quick]
 //! ```
 
 mod chart;
+mod official;
 mod procfs;
 mod report;
 mod scenarios;
@@ -31,6 +32,7 @@ use tokio::time::Instant;
 #[derive(Debug, Clone)]
 struct Options {
     scenarios: Vec<String>,
+    clients: Vec<official::Client>,
     rtt_points: Vec<(usize, usize)>,
     warmup: Duration,
     duration: Duration,
@@ -93,7 +95,8 @@ impl Options {
             .unwrap_or_else(|| PathBuf::from("target/release"));
         let mut o = Self {
             scenarios: ALL.iter().map(|s| (*s).to_owned()).collect(),
-            rtt_points: vec![(8, 8), (1, 1)],
+            clients: vec![official::Client::Rust, official::Client::Official],
+            rtt_points: vec![(50, 4), (8, 8), (1, 1)],
             warmup: Duration::from_secs(3),
             duration: Duration::from_secs(15),
             viewers: vec![1000, 10_000],
@@ -117,6 +120,7 @@ impl Options {
             let mut val = || args.next().with_context(|| format!("{a} needs a value"));
             match a.as_str() {
                 "--scenarios" => o.scenarios = list(&val()?)?,
+                "--clients" => o.clients = list(&val()?)?,
                 "--rtt" => o.rtt_points = parse_points(&val()?)?,
                 "--warmup" => o.warmup = Duration::from_secs_f64(val()?.parse()?),
                 "--duration" => o.duration = Duration::from_secs_f64(val()?.parse()?),
@@ -200,7 +204,7 @@ async fn run(o: Options, deadline: Instant, nofile: u64) -> anyhow::Result<serde
         "startedAt": chrono::Utc::now().to_rfc3339(),
         "machine": machine,
         "options": {
-            "scenarios": o.scenarios, "rttPoints": o.rtt_points.iter().map(|(c, i)| format!("{c}x{i}")).collect::<Vec<_>>(),
+            "scenarios": o.scenarios, "clients": o.clients, "rttPoints": o.rtt_points.iter().map(|(c, i)| format!("{c}x{i}")).collect::<Vec<_>>(),
             "warmupSeconds": o.warmup.as_secs_f64(), "durationSeconds": o.duration.as_secs_f64(),
             "viewers": o.viewers, "rounds": o.rounds, "users": o.users, "raceRounds": o.race_rounds,
             "idle": o.idle, "fileMib": o.file_mib, "uploads": o.uploads, "floodWindow": o.flood_window, "signups": o.signups, "stuff": o.stuff, "searchClients": o.search_clients, "openFileLimit": nofile, "rustLog": o.rust_log,
@@ -229,14 +233,18 @@ async fn run(o: Options, deadline: Instant, nofile: u64) -> anyhow::Result<serde
         let sys = System::start(&sys_opts, deadline).await?;
         let mut out = Vec::new();
         let mut failure = None;
-        for &(clients, inflight) in &o.rtt_points {
+        let points = o
+            .clients
+            .iter()
+            .flat_map(|&c| o.rtt_points.iter().map(move |&p| (c, p)));
+        for (client, (clients, inflight)) in points {
             let p = scenarios::rtt::Params {
                 clients,
                 inflight,
                 warmup: o.warmup,
                 duration: o.duration,
             };
-            match scenarios::rtt::run(&sys, p, deadline).await {
+            match scenarios::rtt::run(&sys, p, client, deadline).await {
                 Ok(r) => {
                     let v = serde_json::to_value(&r)?;
                     emit("rtt", &v);
@@ -258,13 +266,17 @@ async fn run(o: Options, deadline: Instant, nofile: u64) -> anyhow::Result<serde
         let sys = System::start(&sys_opts, deadline).await?;
         let mut out = Vec::new();
         let mut failure = None;
-        for &viewers in &o.viewers {
+        let sizes = o
+            .clients
+            .iter()
+            .flat_map(|&c| o.viewers.iter().map(move |&v| (c, v)));
+        for (client, viewers) in sizes {
             let p = scenarios::fanout::Params {
                 viewers,
                 rounds: o.rounds,
                 round_timeout: Duration::from_secs(5),
             };
-            match scenarios::fanout::run(&sys, p, deadline).await {
+            match scenarios::fanout::run(&sys, p, client, deadline).await {
                 Ok(r) => {
                     let v = serde_json::to_value(&r)?;
                     emit("fanout", &v);
@@ -295,14 +307,20 @@ async fn run(o: Options, deadline: Instant, nofile: u64) -> anyhow::Result<serde
         results["contention"] = v;
     }
     if o.wants("idle") {
-        let sys = System::start(&sys_opts, deadline).await?;
         let mut ladder = o.idle.clone();
         ladder.sort_unstable();
-        let r = scenarios::idle::run(&sys, &ladder, nofile, Duration::from_secs(3), deadline).await;
-        sys.stop().await;
-        let v = serde_json::to_value(r.context("idle")?)?;
-        emit("idle", &v);
-        results["idle"] = v;
+        let mut out = Vec::new();
+        // A fresh router per client: memory the first run freed stays with the allocator.
+        for &client in &o.clients {
+            let sys = System::start(&sys_opts, deadline).await?;
+            let settle = Duration::from_secs(3);
+            let r = scenarios::idle::run(&sys, client, &ladder, nofile, settle, deadline).await;
+            sys.stop().await;
+            let v = serde_json::to_value(r.context("idle")?)?;
+            emit("idle", &v);
+            out.push(v);
+        }
+        results["idle"] = json!(out);
     }
     if o.wants("files") {
         let sys = System::start(&sys_opts, deadline).await?;

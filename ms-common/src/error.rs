@@ -148,9 +148,13 @@ impl Reply {
     }
     /// Parses a wire value; anything not in either shape is a 500.
     pub fn from_value(v: Value) -> Self {
-        if let Some(data) = v.get("data") {
-            return Reply::Data(data.clone());
-        }
+        let v = match v {
+            Value::Object(mut o) => match o.remove("data") {
+                Some(data) => return Reply::Data(data),
+                None => Value::Object(o),
+            },
+            other => other,
+        };
         match serde_json::from_value::<ApiError>(v) {
             Ok(e) if !e.errors.is_empty() => Reply::Error(e),
             _ => Reply::Error(ApiError::internal_from("malformed reply")),
@@ -158,9 +162,95 @@ impl Reply {
     }
 }
 
-impl Serialize for Reply {
+/// A reply as it came from a service, for the router to pass on without parsing it into a
+/// tree and writing it out again: a `{"data":…}` reply stays the text it arrived as (checked
+/// to be JSON of that shape); anything else is parsed into a [`Reply`].
+#[derive(Debug)]
+pub enum WireReply {
+    /// The whole `{"data":…}` text.
+    Data(Box<serde_json::value::RawValue>),
+    /// An error, or a reply built here.
+    Parsed(Reply),
+}
+
+impl WireReply {
+    /// Reads a reply body; one that is not JSON in the contract's shape is a 500.
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        /// The success shape: exactly one key, `data`.
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct DataOnly<'a> {
+            #[serde(borrow, rename = "data")]
+            _data: &'a serde_json::value::RawValue,
+        }
+        let Ok(text) = String::from_utf8(bytes) else {
+            return Self::Parsed(Reply::Error(ApiError::internal_from("reply is not UTF-8")));
+        };
+        if serde_json::from_str::<DataOnly<'_>>(&text).is_ok() {
+            return match serde_json::value::RawValue::from_string(text) {
+                Ok(raw) => Self::Data(raw),
+                Err(e) => Self::Parsed(Reply::Error(ApiError::internal_from(e))),
+            };
+        }
+        match serde_json::from_str::<Value>(&text) {
+            Ok(v) => Self::Parsed(Reply::from_value(v)),
+            Err(e) => Self::Parsed(Reply::Error(ApiError::internal_from(format!(
+                "bad rpc reply: {e}"
+            )))),
+        }
+    }
+
+    /// The reply as a result, for callers that read the data.
+    pub fn into_result(self) -> Result<Value, ApiError> {
+        match self {
+            Self::Data(raw) => match serde_json::from_str::<Value>(raw.get()) {
+                Ok(v) => Reply::from_value(v).into_result(),
+                Err(e) => Err(ApiError::internal_from(e)),
+            },
+            Self::Parsed(r) => r.into_result(),
+        }
+    }
+}
+
+impl From<Reply> for WireReply {
+    fn from(r: Reply) -> Self {
+        Self::Parsed(r)
+    }
+}
+
+impl From<Value> for WireReply {
+    fn from(v: Value) -> Self {
+        Self::Parsed(Reply::Data(v))
+    }
+}
+
+impl Serialize for WireReply {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.to_value().serialize(s)
+        match self {
+            Self::Data(raw) => raw.serialize(s),
+            Self::Parsed(r) => r.serialize(s),
+        }
+    }
+}
+
+impl Serialize for Reply {
+    /// Writes the wire shape straight from the reply (no intermediate `Value`: a reply's
+    /// data is serialised once, not copied first).
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            Reply::Data(v) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("data", v)?;
+                m.end()
+            }
+            Reply::Error(e) => {
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry("status", &e.status)?;
+                m.serialize_entry("errors", &e.errors)?;
+                m.end()
+            }
+        }
     }
 }
 
@@ -177,6 +267,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn wire_replies_pass_data_through_and_parse_the_rest() {
+        let text = r#"{"data":{"id":"a","tags":[1,2]}}"#;
+        let wire = WireReply::from_bytes(text.as_bytes().to_vec());
+        assert!(matches!(wire, WireReply::Data(_)), "{wire:?}");
+        assert_eq!(
+            serde_json::to_string(&wire).unwrap(),
+            text,
+            "the same text goes on"
+        );
+        assert_eq!(
+            wire.into_result().unwrap(),
+            serde_json::json!({"id":"a","tags":[1,2]})
+        );
+        let error = r#"{"status":404,"errors":[{"message":"Not found"}]}"#;
+        let wire = WireReply::from_bytes(error.as_bytes().to_vec());
+        assert!(
+            matches!(wire, WireReply::Parsed(Reply::Error(_))),
+            "{wire:?}"
+        );
+        assert_eq!(serde_json::to_string(&wire).unwrap(), error);
+        let bad: [&[u8]; 4] = [b"{\"data\":", b"[1]", b"{}", b"\xff"];
+        for bad in bad {
+            let wire = WireReply::from_bytes(bad.to_vec());
+            assert_eq!(wire.into_result().unwrap_err().status, 500, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn envelope_shapes() {
         let e = ApiError::field("email", "Email must be valid");
         assert_eq!(
@@ -191,6 +309,10 @@ mod tests {
         assert_eq!(Reply::from_value(r.to_value()), r);
         let ok = Reply::Data(serde_json::json!({"a":1}));
         assert_eq!(Reply::from_value(ok.to_value()), ok);
+        // Serialised directly, a reply has the same wire shape as its value.
+        for reply in [&r, &ok] {
+            assert_eq!(serde_json::to_value(reply).unwrap(), reply.to_value());
+        }
         assert_eq!(
             Reply::from_value(serde_json::json!(42))
                 .into_result()

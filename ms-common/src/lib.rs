@@ -31,4 +31,4 @@ pub mod storage;
 pub mod telemetry;
 pub mod time;
 
-pub use error::{ApiError, Reply};
+pub use error::{ApiError, Reply, WireReply};

@@ -29,3 +29,26 @@ pub fn init_for_tests() {
         init("test");
     }
 }
+
+/// A new correlation id for a request that came without one: unique across processes (a
+/// random prefix per process) and cheap per request (a counter, no random bytes or
+/// syscall), in the characters a client-given id may use.
+pub fn new_correlation_id() -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().simple().to_string());
+    format!("{prefix}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn correlation_ids_differ_and_stay_short() {
+        let a = super::new_correlation_id();
+        let b = super::new_correlation_id();
+        assert_ne!(a, b);
+        assert!(a.len() <= 64 && a.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-'));
+    }
+}

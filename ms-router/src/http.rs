@@ -172,7 +172,7 @@ pub fn sane_correlation_id(raw: Option<&str>) -> String {
         {
             s.to_owned()
         }
-        _ => uuid::Uuid::new_v4().simple().to_string(),
+        _ => ms_common::telemetry::new_correlation_id(),
     }
 }
 

@@ -325,10 +325,10 @@ async fn within_deadline<T>(
 /// exactly one (the `AckSender` is consumed once), within the ack deadline, whatever the
 /// token, the payload or the state of the services: past the deadline it is a 503, a
 /// panic while working it out is a 500.
-async fn answer(
+async fn answer<R: Into<ms_common::WireReply>>(
     ack: AckSender,
     wait: std::time::Duration,
-    work: impl std::future::Future<Output = Result<Value, ApiError>>,
+    work: impl std::future::Future<Output = Result<R, ApiError>>,
 ) {
     let guarded = std::panic::AssertUnwindSafe(work).catch_unwind();
     let result = match within_deadline(wait, async { Ok(guarded.await) }).await {
@@ -339,7 +339,10 @@ async fn answer(
         }
         Err(e) => Err(e),
     };
-    let reply = ms_common::Reply::from_result(result);
+    let reply: ms_common::WireReply = match result {
+        Ok(r) => r.into(),
+        Err(e) => ms_common::Reply::Error(e).into(),
+    };
     // An event sent without an ack callback has nobody to answer.
     if ack.send(&reply).is_err() {
         tracing::debug!("no ack requested");
@@ -369,7 +372,7 @@ async fn session_authenticate(
         let (user, exp) = state.verifier.verify_with_expiry(&token).await?;
         // The account as ms-user holds it now (the token does not carry the display name,
         // which may have changed since it was issued).
-        let cid = uuid::Uuid::new_v4().simple().to_string();
+        let cid = ms_common::telemetry::new_correlation_id();
         let body = state
             .rpc
             .request(
@@ -421,16 +424,17 @@ async fn relay(
     // Actions that call the payment gateway get its longer wait, here and in the RPC.
     let usual = state.cfg.common.rpc_timeout;
     let wait = relayed.map_or(usual, |a| a.reply_wait(usual));
-    let cid = uuid::Uuid::new_v4().simple().to_string();
+    let cid = ms_common::telemetry::new_correlation_id();
     let span = tracing::info_span!("socket", correlation_id = %cid, event = %event);
     let work = async {
         let _in_flight = in_flight;
         let (action, payload) = check(&event, data, state.cfg.max_payload_bytes)?;
         let token = session.and_then(|x| x.token);
         let req = RpcRequest::new(action, token, payload);
+        // The service's reply goes to the client as the text it came as.
         state
             .rpc
-            .call_waiting(action.service(), &req, &cid, wait)
+            .call_wire(action.service(), &req, &cid, wait)
             .await
     };
     answer(ack, wait, work).instrument(span).await

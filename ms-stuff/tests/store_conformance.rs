@@ -1274,7 +1274,9 @@ async fn sqlite_file() {
     let store = ms_stuff::store::sqlite::SqliteStuffStore::open(Some(&path))
         .await
         .unwrap();
-    conformance(Arc::new(store)).await;
+    // As the service opens it: behind the read cache, which every check must see through.
+    let cached = ms_stuff::store::cached::CachedStore::new(Arc::new(store));
+    conformance(Arc::new(cached)).await;
     // Reopening keeps the data and does not re-run migrations.
     let again = ms_stuff::store::sqlite::SqliteStuffStore::open(Some(&path))
         .await
@@ -1310,4 +1312,128 @@ async fn mongodb_when_configured() {
         .drop()
         .await
         .unwrap();
+}
+
+/// A SQLite store whose `get` reads its row, then waits to be let go before returning it:
+/// a read that started before a write and ends after it.
+struct SlowReads {
+    inner: Arc<dyn StuffStore>,
+    read: tokio::sync::Notify,
+    go: tokio::sync::Notify,
+}
+
+#[async_trait::async_trait]
+impl StuffStore for SlowReads {
+    async fn create(
+        &self,
+        s: &StuffRecord,
+        note: Option<&str>,
+        cid: Option<&str>,
+    ) -> Result<StuffRecord, StoreError> {
+        self.inner.create(s, note, cid).await
+    }
+    async fn apply_user(&self, user: &UserRecord) -> Result<bool, StoreError> {
+        self.inner.apply_user(user).await
+    }
+    async fn get(&self, id: &str) -> Result<Option<StuffRecord>, StoreError> {
+        let row = self.inner.get(id).await;
+        self.read.notify_one();
+        self.go.notified().await;
+        row
+    }
+    async fn list(&self, q: &ListQuery) -> Result<Vec<StuffRecord>, StoreError> {
+        self.inner.list(q).await
+    }
+    async fn by_seller(&self, seller: &str, limit: u32) -> Result<Vec<StuffRecord>, StoreError> {
+        self.inner.by_seller(seller, limit).await
+    }
+    async fn courses(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<ms_common::contract::CourseCount>, StoreError> {
+        self.inner.courses(limit).await
+    }
+    async fn edit(&self, e: &Edit<'_>) -> Result<StuffRecord, StoreError> {
+        self.inner.edit(e).await
+    }
+    async fn edit_files(
+        &self,
+        e: &FileEdit<'_>,
+    ) -> Result<ms_stuff::store::FileEdited, StoreError> {
+        self.inner.edit_files(e).await
+    }
+    async fn get_with_note(
+        &self,
+        id: &str,
+    ) -> Result<Option<(StuffRecord, Option<String>)>, StoreError> {
+        self.inner.get_with_note(id).await
+    }
+    async fn apply_order(
+        &self,
+        change: OrderChange,
+        order: &OrderRecord,
+        now: DateTime<Utc>,
+        cid: Option<&str>,
+    ) -> Result<OrderOutcome, StoreError> {
+        self.inner.apply_order(change, order, now, cid).await
+    }
+    async fn apply_review(&self, review: &ReviewRecord) -> Result<ReviewOutcome, StoreError> {
+        self.inner.apply_review(review).await
+    }
+    fn outbox(&self) -> Arc<dyn ms_common::storage::OutboxStore> {
+        self.inner.outbox()
+    }
+}
+
+/// The read cache never keeps a row that a write replaced while it was being read: the
+/// read that raced the write answers what it read, and the next read sees the write.
+#[tokio::test]
+async fn the_read_cache_never_keeps_a_row_a_write_replaced() {
+    let sqlite = ms_stuff::store::sqlite::SqliteStuffStore::open(None)
+        .await
+        .unwrap();
+    let slow = Arc::new(SlowReads {
+        inner: Arc::new(sqlite),
+        read: tokio::sync::Notify::new(),
+        go: tokio::sync::Notify::new(),
+    });
+    let cached = Arc::new(ms_stuff::store::cached::CachedStore::new(slow.clone()));
+    let t = micros(Utc::now());
+    let created = cached
+        .create(&stuff("erin", "Old title", t), None, None)
+        .await
+        .unwrap();
+    let id = created.id.clone();
+    // A read starts and has read the old row...
+    let racing = tokio::spawn({
+        let cached = cached.clone();
+        let id = id.clone();
+        async move { cached.get(&id).await.unwrap().unwrap() }
+    });
+    slow.read.notified().await;
+    // ...a write replaces it and returns...
+    let patch = title_patch("New title");
+    let edited = cached.edit(&edit(&id, "erin", None, &patch)).await.unwrap();
+    assert_eq!(edited.title, "New title");
+    // ...then the read returns what it read.
+    slow.go.notify_one();
+    assert_eq!(racing.await.unwrap().title, "Old title");
+    // The next read must see the write (it reads the store: the old row was not kept).
+    let next = tokio::spawn({
+        let cached = cached.clone();
+        async move { cached.get(&id).await.unwrap().unwrap() }
+    });
+    slow.read.notified().await;
+    slow.go.notify_one();
+    let next = next.await.unwrap();
+    assert_eq!(next.title, "New title");
+    assert_eq!(next.version, edited.version);
+    // And that read is kept: the one after it is served from memory (no store read, so
+    // nothing waits at the gate).
+    let again = tokio::time::timeout(std::time::Duration::from_secs(5), cached.get(&next.id))
+        .await
+        .expect("a cached read does not reach the store")
+        .unwrap()
+        .unwrap();
+    assert_eq!(again, next);
 }

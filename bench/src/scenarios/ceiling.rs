@@ -5,8 +5,10 @@
 //! - `lapin`: pure lapin — publish to a durable queue with direct reply-to, a server that
 //!   answers each delivery in its own task and then acks (prefetch 64, like a service);
 //! - `lib`: ms-common's `RpcClient` against `run_rpc_server` with a trivial handler — the
-//!   same messaging code the router and the services use, minus HTTP, Socket.IO, JWT and
-//!   the store.
+//!   same messaging code and guarantees the router and the services use (a quorum queue,
+//!   requests published with confirms, replies on their own connection), minus HTTP,
+//!   Socket.IO, JWT and the store. `lapin` has none of those guarantees: it is the broker's
+//!   floor, `lib` the floor of the product's messaging.
 
 use super::{MEASURE, STOP, WARMUP, measured_window, phase};
 use crate::procfs::{CpuReport, Tracked, round3};
@@ -356,15 +358,10 @@ async fn run_lib(
     let client_broker = Broker::connect(amqp_url, &format!("{prefix}client"), vec![]).await?;
     let queue = names.rpc_queue(Service::Stuff);
     let ch = server_broker.channel().await?;
-    ch.queue_declare(
-        queue.clone().into(),
-        QueueDeclareOptions {
-            durable: true,
-            ..QueueDeclareOptions::default()
-        },
-        FieldTable::default(),
-    )
-    .await?;
+    // The RPC queue as the services declare it: a quorum queue.
+    ms_common::messaging::topology::QueueSpec::new(queue.clone())
+        .declare(&ch)
+        .await?;
     let shutdown = Shutdown::new();
     let data = reply_value().get("data").cloned().unwrap_or(Value::Null);
     let server = tokio::spawn(run_rpc_server(

@@ -6,6 +6,7 @@
 //! buyer's emit (end to end) and from the `updatedAt` ms-stuff stamped (event to viewer).
 
 use super::{create_stuff, wait_replicated};
+use crate::official::{Client, Node};
 use crate::procfs::{CpuReport, round3};
 use crate::sio::{self, Frame, Ws};
 use crate::stats::Latency;
@@ -32,6 +33,8 @@ pub struct Params {
 /// What one fan-out size measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct FanoutResult {
+    /// Which load generator the viewers ran on.
+    pub client: Client,
     /// Viewer sockets.
     pub viewers: usize,
     /// Measured rounds.
@@ -155,56 +158,186 @@ struct Rounds {
     missed: u64,
 }
 
-/// Waits until every viewer saw `version` (or the timeout), then records the round.
-async fn collect(
-    rx: &mut mpsc::UnboundedReceiver<Seen>,
-    viewers: usize,
-    version: u64,
-    t0: Instant,
-    timeout: Duration,
-    clock: &Clock,
-    out: Option<&mut Rounds>,
-) {
-    let until = t0 + timeout;
-    let mut times: Vec<Instant> = Vec::with_capacity(viewers);
-    let mut seen = vec![false; viewers];
-    let mut updated_at = String::new();
-    while times.len() < viewers {
-        match tokio::time::timeout_at(until, rx.recv()).await {
-            Ok(Some(s)) => {
-                if s.version != version || seen[s.viewer] {
-                    continue;
-                }
-                seen[s.viewer] = true;
-                times.push(s.at);
-                if let Some(u) = s.updated_at {
-                    updated_at = u;
-                }
-            }
-            _ => break,
+impl Rounds {
+    /// Records one round from when the first, median and last of `seen` viewers got the
+    /// update (wall clock), the emit at `t0`, and ms-stuff's `updatedAt`.
+    fn record(
+        &mut self,
+        viewers: usize,
+        seen: usize,
+        t0: SystemTime,
+        at: [SystemTime; 3],
+        updated_at: &str,
+    ) {
+        self.missed += viewers.saturating_sub(seen) as u64;
+        if seen == 0 {
+            return;
+        }
+        let [first, median, last] = at;
+        let us = |later: SystemTime, earlier: SystemTime| {
+            later
+                .duration_since(earlier)
+                .map_or(0, |d| d.as_micros() as u64)
+        };
+        self.e2e_median.push(us(median, t0));
+        self.e2e_last.push(us(last, t0));
+        self.spread.push(us(last, first));
+        if !updated_at.is_empty() {
+            self.ev_first.push(micros_since(updated_at, first));
+            self.ev_median.push(micros_since(updated_at, median));
+            self.ev_last.push(micros_since(updated_at, last));
         }
     }
-    let Some(out) = out else { return };
-    out.missed += (viewers - times.len()) as u64;
-    if times.is_empty() {
-        return;
+}
+
+/// The viewers of a fan-out run, on either load generator.
+enum Viewers {
+    /// One task per socket, each reporting what it saw on a channel.
+    Rust {
+        rx: mpsc::UnboundedReceiver<Seen>,
+        stop: watch::Sender<bool>,
+        tasks: Vec<tokio::task::JoinHandle<()>>,
+    },
+    /// The official client in a Node.js process, reporting each version once all saw it.
+    Official(Box<Node>),
+}
+
+/// What the official client reports for one version (wall-clock µs since the epoch).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OfficialRound {
+    version: u64,
+    count: usize,
+    #[serde(default)]
+    first_us: u64,
+    #[serde(default)]
+    median_us: u64,
+    #[serde(default)]
+    last_us: u64,
+    #[serde(default)]
+    updated_at: Option<String>,
+    /// Set when the version had been reported already (nothing new in this line).
+    #[serde(default)]
+    reported: bool,
+}
+
+impl Viewers {
+    /// Connects `n` Rust viewers watching `stuff_id`; returns them and the seconds it took.
+    async fn connect_rust(
+        sys: &System,
+        n: usize,
+        stuff_id: &str,
+        deadline: Instant,
+    ) -> anyhow::Result<(Self, f64)> {
+        let started = std::time::Instant::now();
+        let sockets = sio::connect_many(sys.port, n, 128, |_| None, deadline).await?;
+        let connect_seconds = round3(started.elapsed().as_secs_f64());
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (stop, stop_rx) = watch::channel(false);
+        let stuff_id: Arc<str> = stuff_id.into();
+        let tasks = sockets
+            .into_iter()
+            .enumerate()
+            .map(|(i, ws)| {
+                tokio::spawn(viewer(ws, i, stuff_id.clone(), tx.clone(), stop_rx.clone()))
+            })
+            .collect();
+        Ok((Self::Rust { rx, stop, tasks }, connect_seconds))
     }
-    times.sort_unstable();
-    let first = times[0];
-    let median = times[(times.len() - 1) / 2];
-    let last = times[times.len() - 1];
-    let us = |a: Instant| a.duration_since(t0).as_micros() as u64;
-    out.e2e_median.push(us(median));
-    out.e2e_last.push(us(last));
-    out.spread
-        .push(last.duration_since(first).as_micros() as u64);
-    if !updated_at.is_empty() {
-        out.ev_first
-            .push(micros_since(&updated_at, clock.wall(first)));
-        out.ev_median
-            .push(micros_since(&updated_at, clock.wall(median)));
-        out.ev_last
-            .push(micros_since(&updated_at, clock.wall(last)));
+
+    /// Waits until every viewer saw `version` (or the timeout), then records the round in
+    /// `out` (a warm-up round passes `None`).
+    async fn collect(
+        &mut self,
+        viewers: usize,
+        version: u64,
+        t0: Instant,
+        timeout: Duration,
+        clock: &Clock,
+        out: Option<&mut Rounds>,
+    ) -> anyhow::Result<()> {
+        let until = t0 + timeout;
+        let (seen, at, updated_at) = match self {
+            Self::Rust { rx, .. } => {
+                let mut times: Vec<Instant> = Vec::with_capacity(viewers);
+                let mut seen = vec![false; viewers];
+                let mut updated_at = String::new();
+                while times.len() < viewers {
+                    match tokio::time::timeout_at(until, rx.recv()).await {
+                        Ok(Some(s)) => {
+                            if s.version != version || seen[s.viewer] {
+                                continue;
+                            }
+                            seen[s.viewer] = true;
+                            times.push(s.at);
+                            if let Some(u) = s.updated_at {
+                                updated_at = u;
+                            }
+                        }
+                        _ => break,
+                    }
+                }
+                times.sort_unstable();
+                let pick = |i: usize| times.get(i).map_or(clock.wall(t0), |&t| clock.wall(t));
+                let n = times.len();
+                let at = [
+                    pick(0),
+                    pick(n.saturating_sub(1) / 2),
+                    pick(n.saturating_sub(1)),
+                ];
+                (n, at, updated_at)
+            }
+            Self::Official(node) => {
+                let round = match official_round(node, version, until).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        // Not everyone saw it in time: ask for what arrived so far.
+                        node.send(&format!("report {version}")).await?;
+                        official_round(node, version, Instant::now() + Duration::from_secs(5))
+                            .await?
+                    }
+                };
+                let wall = |us: u64| SystemTime::UNIX_EPOCH + Duration::from_micros(us);
+                let at = [
+                    wall(round.first_us),
+                    wall(round.median_us),
+                    wall(round.last_us),
+                ];
+                (round.count, at, round.updated_at.unwrap_or_default())
+            }
+        };
+        if let Some(out) = out {
+            out.record(viewers, seen, clock.wall(t0), at, &updated_at);
+        }
+        Ok(())
+    }
+
+    /// Closes every viewer.
+    async fn close(self) {
+        match self {
+            Self::Rust { stop, tasks, .. } => {
+                let _ = stop.send(true);
+                for t in tasks {
+                    let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+                }
+            }
+            Self::Official(node) => (*node).exit().await,
+        }
+    }
+}
+
+/// Reads the official client's lines until the one for `version` (older rounds' late
+/// reports are skipped).
+async fn official_round(
+    node: &mut Node,
+    version: u64,
+    until: Instant,
+) -> anyhow::Result<OfficialRound> {
+    loop {
+        let round: OfficialRound = node.recv(until).await?;
+        if round.version == version && !round.reported {
+            return Ok(round);
+        }
     }
 }
 
@@ -238,10 +371,15 @@ async fn act(
     }
 }
 
-/// Runs one fan-out size.
-pub async fn run(sys: &System, p: Params, deadline: Instant) -> anyhow::Result<FanoutResult> {
+/// Runs one fan-out size with the viewers on `client`.
+pub async fn run(
+    sys: &System,
+    p: Params,
+    client: Client,
+    deadline: Instant,
+) -> anyhow::Result<FanoutResult> {
     println!(
-        "fanout: {} viewers, {} rounds (reserve/release of one item by one buyer)",
+        "fanout ({client:?} client): {} viewers, {} rounds (reserve/release of one item by one buyer)",
         p.viewers, p.rounds
     );
     let short = || Instant::now() + Duration::from_secs(10);
@@ -264,25 +402,23 @@ pub async fn run(sys: &System, p: Params, deadline: Instant) -> anyhow::Result<F
     wait_replicated(&mut seller, &mut seller_ack, &item.id).await?;
     // The seller's socket would only pile up pushes from here on.
     drop(seller);
-    let started = std::time::Instant::now();
-    let sockets = sio::connect_many(
-        sys.port,
-        p.viewers,
-        128,
-        |_| None,
-        (Instant::now() + Duration::from_secs(120)).min(deadline),
-    )
-    .await?;
-    let connect_seconds = round3(started.elapsed().as_secs_f64());
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stuff_id: Arc<str> = item.id.clone().into();
-    let tasks: Vec<_> = sockets
-        .into_iter()
-        .enumerate()
-        .map(|(i, ws)| tokio::spawn(viewer(ws, i, stuff_id.clone(), tx.clone(), stop_rx.clone())))
-        .collect();
-    drop(tx);
+    let connect_by = (Instant::now() + Duration::from_secs(120)).min(deadline);
+    let (mut viewers, connect_seconds) = match client {
+        Client::Rust => Viewers::connect_rust(sys, p.viewers, &item.id, connect_by).await?,
+        Client::Official => {
+            let config = serde_json::json!({
+                "mode": "fanout", "port": sys.port, "viewers": p.viewers, "stuffId": item.id,
+            });
+            let (node, secs) = Node::start(config, connect_by).await?;
+            (Viewers::Official(Box::new(node)), round3(secs))
+        }
+    };
+    let mut tracked = sys.tracked.clone();
+    if let Viewers::Official(node) = &viewers
+        && let Some(pid) = node.pid()
+    {
+        tracked.add("node", pid);
+    }
     let clock = Clock {
         instant: Instant::now(),
         wall: SystemTime::now(),
@@ -302,21 +438,14 @@ pub async fn run(sys: &System, p: Params, deadline: Instant) -> anyhow::Result<F
             "global deadline reached in fanout"
         );
         if i == 2 {
-            before = Some(sys.tracked.sample());
+            before = Some(tracked.sample());
         }
         let (t0, order) = act(&mut buyer, &mut buyer_ack, "order:create", &create).await?;
         version += 1;
         let out = (i >= 2).then_some(&mut rounds);
-        collect(
-            &mut rx,
-            p.viewers,
-            version,
-            t0,
-            p.round_timeout,
-            &clock,
-            out,
-        )
-        .await;
+        viewers
+            .collect(p.viewers, version, t0, p.round_timeout, &clock, out)
+            .await?;
         if i >= 2 {
             measured += 1;
         }
@@ -330,31 +459,22 @@ pub async fn run(sys: &System, p: Params, deadline: Instant) -> anyhow::Result<F
         let (t0, _) = act(&mut buyer, &mut buyer_ack, "order:cancel", &cancel).await?;
         version += 1;
         let out = (i >= 2).then_some(&mut rounds);
-        collect(
-            &mut rx,
-            p.viewers,
-            version,
-            t0,
-            p.round_timeout,
-            &clock,
-            out,
-        )
-        .await;
+        viewers
+            .collect(p.viewers, version, t0, p.round_timeout, &clock, out)
+            .await?;
         if i >= 2 {
             measured += 1;
         }
         i += 1;
     }
-    let after = sys.tracked.sample();
+    let after = tracked.sample();
     let cpu = CpuReport::between(&before.unwrap_or_else(|| after.clone()), &after);
-    let _ = stop_tx.send(true);
-    for t in tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
-    }
+    viewers.close().await;
     drop(buyer);
     let pushes = (measured * p.viewers) as f64;
     let router = cpu.of("router");
     let result = FanoutResult {
+        client,
         viewers: p.viewers,
         rounds: measured,
         connect_seconds,

@@ -1,6 +1,7 @@
 //! `idle`: N idle anonymous connections held open (heartbeats answered); the router's
 //! resident memory before and after, per connection.
 
+use crate::official::{Client, Node};
 use crate::procfs::{CpuReport, round3, rss_kib};
 use crate::sio::{self, Frame, Ws};
 use crate::system::System;
@@ -31,6 +32,8 @@ pub struct IdleStep {
 /// What the ladder measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct IdleResult {
+    /// Which load generator held the connections.
+    pub client: Client,
     /// Router `VmRSS` before any benchmark connection, KiB.
     pub baseline_rss_kib: u64,
     /// One entry per connection count.
@@ -59,23 +62,97 @@ async fn hold(mut ws: Ws, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Opens connections up to each count in `ladder` (ascending) and reads the router's RSS.
+/// Who holds the idle connections.
+enum Holders {
+    /// One task per socket, stopped through `stop`.
+    Rust {
+        stop: watch::Sender<bool>,
+        tasks: Vec<tokio::task::JoinHandle<()>>,
+    },
+    /// The official client in a Node.js process.
+    Official(Box<Node>),
+}
+
+/// What the official client says after opening more sockets.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Opened {
+    open: usize,
+    connect_seconds: f64,
+}
+
+impl Holders {
+    /// Opens `new` more connections; returns the seconds it took.
+    async fn open(&mut self, port: u16, new: usize, deadline: Instant) -> anyhow::Result<f64> {
+        let started = std::time::Instant::now();
+        match self {
+            Self::Rust { stop, tasks } => {
+                let sockets = sio::connect_many(port, new, 128, |_| None, deadline).await?;
+                for ws in sockets {
+                    tasks.push(tokio::spawn(hold(ws, stop.subscribe())));
+                }
+                Ok(round3(started.elapsed().as_secs_f64()))
+            }
+            Self::Official(node) => {
+                node.send(&format!("open {new}")).await?;
+                let opened: Opened = node.recv(deadline).await?;
+                anyhow::ensure!(opened.open > 0, "the official client holds no sockets");
+                Ok(round3(opened.connect_seconds))
+            }
+        }
+    }
+
+    /// The load generator's resident memory, KiB.
+    fn rss_kib(&self) -> u64 {
+        let pid = match self {
+            Self::Rust { .. } => Some(std::process::id()),
+            Self::Official(node) => node.pid(),
+        };
+        pid.and_then(rss_kib).unwrap_or(0)
+    }
+
+    /// Closes every connection.
+    async fn close(self) {
+        match self {
+            Self::Rust { stop, tasks } => {
+                let _ = stop.send(true);
+                for t in tasks {
+                    let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+                }
+            }
+            Self::Official(node) => (*node).exit().await,
+        }
+    }
+}
+
+/// Opens connections on `client` up to each count in `ladder` (ascending) and reads the
+/// router's RSS.
 pub async fn run(
     sys: &System,
+    client: Client,
     ladder: &[usize],
     nofile: u64,
     settle: Duration,
     deadline: Instant,
 ) -> anyhow::Result<IdleResult> {
-    println!("idle: connection ladder {ladder:?} (open-file limit {nofile})");
+    println!("idle ({client:?} client): connection ladder {ladder:?} (open-file limit {nofile})");
     let router = sys
         .router_pid()
         .ok_or_else(|| anyhow::anyhow!("no router pid"))?;
     tokio::time::sleep(settle).await;
     let baseline = rss_kib(router).unwrap_or(0);
     println!("  router RSS with no connections: {baseline} KiB");
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut tasks = Vec::new();
+    let mut holders = match client {
+        Client::Rust => Holders::Rust {
+            stop: watch::channel(false).0,
+            tasks: Vec::new(),
+        },
+        Client::Official => {
+            let config = serde_json::json!({ "mode": "idle", "port": sys.port });
+            let (node, _) = Node::start(config, Instant::now() + Duration::from_secs(30)).await?;
+            Holders::Official(Box::new(node))
+        }
+    };
     let mut steps: Vec<IdleStep> = Vec::new();
     let mut skipped = Vec::new();
     let mut open = 0usize;
@@ -97,19 +174,13 @@ pub async fn run(
         }
         anyhow::ensure!(Instant::now() < deadline, "global deadline reached in idle");
         let new = target - open;
-        let started = std::time::Instant::now();
-        let sockets = sio::connect_many(
-            sys.port,
-            new,
-            128,
-            |_| None,
-            (Instant::now() + Duration::from_secs(180)).min(deadline),
-        )
-        .await?;
-        let connect_seconds = round3(started.elapsed().as_secs_f64());
-        for ws in sockets {
-            tasks.push(tokio::spawn(hold(ws, stop_rx.clone())));
-        }
+        let connect_seconds = holders
+            .open(
+                sys.port,
+                new,
+                (Instant::now() + Duration::from_secs(180)).min(deadline),
+            )
+            .await?;
         open = target;
         tokio::time::sleep(settle).await;
         let rss = rss_kib(router).unwrap_or(0);
@@ -123,7 +194,7 @@ pub async fn run(
                 rss.saturating_sub(prev_rss) as f64 * 1024.0 / new as f64,
             ),
             connect_seconds,
-            loadgen_rss_kib: rss_kib(std::process::id()).unwrap_or(0),
+            loadgen_rss_kib: holders.rss_kib(),
         };
         println!(
             "  {} connections: router RSS {} KiB, {:.0} bytes per connection ({:.0} marginal)",
@@ -140,11 +211,9 @@ pub async fn run(
     let after = sys.tracked.sample();
     let cpu_idle_hold = CpuReport::between(&before, &after);
     cpu_idle_hold.print(&format!("idle, {open} connections held"));
-    let _ = stop_tx.send(true);
-    for t in tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
-    }
+    holders.close().await;
     Ok(IdleResult {
+        client,
         baseline_rss_kib: baseline,
         steps,
         skipped,

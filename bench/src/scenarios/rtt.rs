@@ -1,7 +1,8 @@
 //! `rtt`: C signed-in clients × I requests in flight of `stuff:get` through
 //! router → RabbitMQ → ms-stuff (JWT verified, store read) → reply → ack.
 
-use super::{MEASURE, STOP, WARMUP, connect_signed_in, create_stuff, measured_window, phase};
+use super::{Item, MEASURE, STOP, WARMUP, connect_signed_in, create_stuff, measured_window, phase};
+use crate::official::{Client, Node};
 use crate::procfs::{CpuReport, round3};
 use crate::sio::{self, Frame, Ws};
 use crate::stats::Latency;
@@ -32,6 +33,8 @@ pub struct Params {
 /// What one `rtt` point measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct RttResult {
+    /// Which load generator.
+    pub client: Client,
     /// Connected clients.
     pub clients: usize,
     /// Requests in flight per client.
@@ -58,12 +61,16 @@ pub struct RttResult {
     pub loadgen_us_per_request: f64,
 }
 
-/// Per-client tallies.
-#[derive(Default)]
+/// Per-client tallies (the official client reports the same fields).
+#[derive(Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Tally {
     latencies_us: Vec<u64>,
     acks: u64,
     errors: u64,
+    /// Requests the official client gave up on (its ack timeout).
+    #[serde(default)]
+    timeouts: u64,
 }
 
 async fn client_loop(
@@ -120,10 +127,15 @@ async fn client_loop(
     Ok(tally)
 }
 
-/// Runs one point: creates an item, connects the clients, warms up, measures.
-pub async fn run(sys: &System, p: Params, deadline: Instant) -> anyhow::Result<RttResult> {
+/// Runs one point with `client`: creates an item, connects the clients, warms up, measures.
+pub async fn run(
+    sys: &System,
+    p: Params,
+    client: Client,
+    deadline: Instant,
+) -> anyhow::Result<RttResult> {
     println!(
-        "rtt: {} clients x {} in flight = {} requests in flight of stuff:get (warmup {:?}, measure {:?})",
+        "rtt ({client:?} client): {} clients x {} in flight = {} requests in flight of stuff:get (warmup {:?}, measure {:?})",
         p.clients,
         p.inflight,
         p.clients * p.inflight,
@@ -138,6 +150,60 @@ pub async fn run(sys: &System, p: Params, deadline: Instant) -> anyhow::Result<R
     )
     .await?;
     let item = create_stuff(&mut seller, 1, "rtt item").await?;
+    let (cpu, mut all) = match client {
+        Client::Rust => load_rust(sys, p, &item, deadline).await?,
+        Client::Official => load_official(sys, p, &item, deadline).await?,
+    };
+    drop(seller);
+    let secs = cpu.wall_seconds.max(1e-9);
+    let per_req = |names: &[&str]| {
+        if all.acks == 0 {
+            0.0
+        } else {
+            let cpu: f64 = names.iter().map(|n| cpu.of(n)).sum();
+            round3(cpu * 1e6 / all.acks as f64)
+        }
+    };
+    let result = RttResult {
+        client,
+        clients: p.clients,
+        inflight_per_client: p.inflight,
+        in_flight: p.clients * p.inflight,
+        acks: all.acks,
+        errors: all.errors,
+        acks_per_sec: round3(all.acks as f64 / secs),
+        latency: Latency::from_micros(&mut all.latencies_us),
+        router_us_per_request: per_req(&["router"]),
+        stuff_us_per_request: per_req(&["stuff"]),
+        broker_us_per_request: per_req(&["rabbitmq"]),
+        loadgen_us_per_request: per_req(&["loadgen", "node"]),
+        cpu,
+    };
+    println!(
+        "  {:.0} acks/s ({} acks, {} errors); {}",
+        result.acks_per_sec,
+        result.acks,
+        result.errors,
+        result.latency.line()
+    );
+    result.cpu.print("rtt");
+    println!(
+        "  CPU per request: router {:.1} us, ms-stuff {:.1} us, broker {:.1} us, load generator {:.1} us",
+        result.router_us_per_request,
+        result.stuff_us_per_request,
+        result.broker_us_per_request,
+        result.loadgen_us_per_request
+    );
+    Ok(result)
+}
+
+/// The lean Rust client: one task per socket, phases through a shared flag.
+async fn load_rust(
+    sys: &System,
+    p: Params,
+    item: &Item,
+    deadline: Instant,
+) -> anyhow::Result<(CpuReport, Tally)> {
     let sockets =
         connect_signed_in(sys, p.clients, "bench-rtt", 64, Duration::from_secs(30)).await?;
     let payload: Arc<str> = serde_json::json!({ "id": item.id }).to_string().into();
@@ -164,43 +230,40 @@ pub async fn run(sys: &System, p: Params, deadline: Instant) -> anyhow::Result<R
         all.errors += tally.errors;
         all.latencies_us.extend(tally.latencies_us);
     }
-    drop(seller);
-    let secs = cpu.wall_seconds.max(1e-9);
-    let per_req = |name: &str| {
-        if all.acks == 0 {
-            0.0
-        } else {
-            round3(cpu.of(name) * 1e6 / all.acks as f64)
-        }
-    };
-    let result = RttResult {
-        clients: p.clients,
-        inflight_per_client: p.inflight,
-        in_flight: p.clients * p.inflight,
-        acks: all.acks,
-        errors: all.errors,
-        acks_per_sec: round3(all.acks as f64 / secs),
-        latency: Latency::from_micros(&mut all.latencies_us),
-        router_us_per_request: per_req("router"),
-        stuff_us_per_request: per_req("stuff"),
-        broker_us_per_request: per_req("rabbitmq"),
-        loadgen_us_per_request: per_req("loadgen"),
-        cpu,
-    };
-    println!(
-        "  {:.0} acks/s ({} acks, {} errors); {}",
-        result.acks_per_sec,
-        result.acks,
-        result.errors,
-        result.latency.line()
-    );
-    result.cpu.print("rtt");
-    println!(
-        "  CPU per request: router {:.1} us, ms-stuff {:.1} us, broker {:.1} us, load generator {:.1} us",
-        result.router_us_per_request,
-        result.stuff_us_per_request,
-        result.broker_us_per_request,
-        result.loadgen_us_per_request
-    );
-    Ok(result)
+    Ok((cpu, all))
+}
+
+/// The official client in a Node.js process: it keeps the requests in flight; the bench
+/// tells it when the measured window starts and ends, and samples CPU around it.
+async fn load_official(
+    sys: &System,
+    p: Params,
+    item: &Item,
+    deadline: Instant,
+) -> anyhow::Result<(CpuReport, Tally)> {
+    let tokens: Vec<String> = (0..p.clients)
+        .map(|i| sys.token(&format!("bench-rtt-{i}")))
+        .collect::<anyhow::Result<_>>()?;
+    let config = serde_json::json!({
+        "mode": "rtt", "port": sys.port, "tokens": tokens, "inflight": p.inflight,
+        "stuffId": item.id, "timeoutMs": 10_000,
+    });
+    let (mut node, _) = Node::start(config, Instant::now() + Duration::from_secs(60)).await?;
+    let mut tracked = sys.tracked.clone();
+    if let Some(pid) = node.pid() {
+        tracked.add("node", pid);
+    }
+    tokio::time::sleep(p.warmup).await;
+    let before = tracked.sample();
+    node.send("measure").await?;
+    tokio::time::sleep(p.duration).await;
+    node.send("stop").await?;
+    let after = tracked.sample();
+    let until = (Instant::now() + Duration::from_secs(15)).min(deadline);
+    let mut tally: Tally = node.recv(until).await?;
+    // A request the client gave up on counts as an answered error, as a 503 would.
+    tally.errors += tally.timeouts;
+    tally.acks += tally.timeouts;
+    node.exit().await;
+    Ok((CpuReport::between(&before, &after), tally))
 }

@@ -14,6 +14,7 @@
 //! records the review id as applied (`reviews_applied`), so a redelivered review counts
 //! once. It is not a change of the stuff: no version bump, no `stuff.*` event.
 
+pub mod cached;
 pub mod mongo;
 pub mod sqlite;
 
@@ -516,7 +517,10 @@ pub async fn open(
             Ok(Arc::new(mongo::MongoStuffStore::open(url, database).await?) as Arc<dyn StuffStore>)
         },
         async |path| {
-            Ok(Arc::new(sqlite::SqliteStuffStore::open(path).await?) as Arc<dyn StuffStore>)
+            // This process is the SQLite file's only writer: reads by id may be served
+            // from memory (cached.rs).
+            let store = Arc::new(sqlite::SqliteStuffStore::open(path).await?);
+            Ok(Arc::new(cached::CachedStore::new(store)) as Arc<dyn StuffStore>)
         },
     )
     .await

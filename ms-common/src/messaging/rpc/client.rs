@@ -3,7 +3,7 @@
 
 use super::{DEADLINE_HEADER, DIRECT_REPLY_TO, RpcRequest};
 use crate::contract::Action;
-use crate::error::{ApiError, Reply};
+use crate::error::{ApiError, WireReply};
 use crate::messaging::broker::Broker;
 use crate::messaging::publisher::CORRELATION_HEADER;
 use crate::messaging::topology::{Names, Service, lstr};
@@ -24,11 +24,15 @@ pub struct RpcClient {
     inner: Arc<ClientInner>,
 }
 
+/// What a waiting caller gets: the reply's body as it came (parsed in the caller's task,
+/// not in the one task reading every reply), or why none will come.
+type Answer = Result<Vec<u8>, ApiError>;
+
 struct ClientInner {
     broker: Broker,
     names: Names,
     timeout: Duration,
-    pending: std::sync::Mutex<HashMap<String, oneshot::Sender<Reply>>>,
+    pending: std::sync::Mutex<HashMap<String, oneshot::Sender<Answer>>>,
     channel: tokio::sync::Mutex<Option<(u64, Channel)>>,
     generation: AtomicU64,
     /// Request ids are `{prefix}.{counter}`: the prefix is random per client, so ids are
@@ -96,6 +100,20 @@ impl RpcClient {
         correlation_id: &str,
         wait: Duration,
     ) -> Result<Value, ApiError> {
+        self.call_wire(svc, req, correlation_id, wait)
+            .await
+            .and_then(WireReply::into_result)
+    }
+
+    /// [`Self::call_waiting`] returning the reply as it came, for the router to pass on
+    /// without parsing its data.
+    pub async fn call_wire(
+        &self,
+        svc: Service,
+        req: &RpcRequest,
+        correlation_id: &str,
+        wait: Duration,
+    ) -> Result<WireReply, ApiError> {
         let body = serde_json::to_vec(req).map_err(ApiError::internal_from)?;
         let id = format!(
             "{}.{:x}",
@@ -124,7 +142,7 @@ impl RpcClient {
                 Err(ApiError::unavailable())
             }
             Ok(()) => match tokio::time::timeout_at(deadline, rx).await {
-                Ok(Ok(reply)) => reply.into_result(),
+                Ok(Ok(reply)) => reply.map(WireReply::from_bytes),
                 Ok(Err(_)) => Err(ApiError::unavailable()),
                 Err(_) => {
                     tracing::warn!(service = svc.as_str(), action = %req.action, "rpc timed out");
@@ -230,13 +248,9 @@ impl RpcClient {
                 else {
                     continue;
                 };
-                let reply = match serde_json::from_slice::<Value>(&d.data) {
-                    Ok(v) => Reply::from_value(v),
-                    Err(e) => Reply::Error(ApiError::internal_from(format!("bad rpc reply: {e}"))),
-                };
                 let tx = inner.pending.lock().ok().and_then(|mut p| p.remove(&id));
                 if let Some(tx) = tx {
-                    let _ = tx.send(reply);
+                    let _ = tx.send(Ok(d.data));
                 }
             }
             // The channel is gone: callers waiting on it would never hear back.
@@ -251,7 +265,7 @@ impl RpcClient {
                 .map(|mut p| p.drain().collect())
                 .unwrap_or_default();
             for (_, tx) in waiting {
-                let _ = tx.send(Reply::Error(ApiError::unavailable()));
+                let _ = tx.send(Err(ApiError::unavailable()));
             }
         });
         Ok(ch)

@@ -4,6 +4,7 @@
 use super::server::answer;
 use super::{DEADLINE_HEADER, RpcHandler};
 use crate::auth::VerifyToken;
+use crate::error::{ApiError, Reply};
 use crate::messaging::consumer::header_str;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -101,7 +102,14 @@ pub(super) async fn reply_once<H: RpcHandler>(
         .and_then(|ms| ms.parse::<u64>().ok())
         .map(|ms| std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms));
     let (action, reply) = answer(&d.data, cid, deadline, verifier, handler).await;
-    let text = reply.to_value().to_string();
+    let text = match serde_json::to_string(&reply) {
+        Ok(text) => text,
+        // Only a map with non-string keys fails, which `Value` cannot hold.
+        Err(e) => {
+            tracing::error!(error = %e, "could not serialise a reply");
+            Reply::Error(ApiError::internal()).to_value().to_string()
+        }
+    };
     if let (Some(action), Some((id, log))) = (action, &log)
         && action.mutates()
         && let Err(e) = log.log_reply(id, &text).await
