@@ -1423,7 +1423,11 @@ async fn the_read_cache_never_keeps_a_row_a_write_replaced() {
         let cached = cached.clone();
         async move { cached.get(&id).await.unwrap().unwrap() }
     });
-    slow.read.notified().await;
+    // Fails (instead of hanging) when the old row was kept and this read never reaches
+    // the store.
+    tokio::time::timeout(std::time::Duration::from_secs(5), slow.read.notified())
+        .await
+        .expect("the read after the write must go to the store, not to a row kept from before");
     slow.go.notify_one();
     let next = next.await.unwrap();
     assert_eq!(next.title, "New title");
