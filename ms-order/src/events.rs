@@ -21,9 +21,6 @@ use std::sync::Arc;
 /// How often a payment re-reads an order that changed under it before the event is retried.
 const PAYMENT_CAS_ATTEMPTS: usize = 3;
 
-/// An expiry this close to `expiresAt` counts as due (the TTL queue is not millisecond-exact).
-const EXPIRY_SLACK: chrono::Duration = chrono::Duration::milliseconds(500);
-
 #[async_trait]
 impl Handler<EventEnvelope> for OrderService {
     async fn handle(&self, env: EventEnvelope, cid: Option<String>) -> Result<(), HandleError> {
@@ -88,7 +85,9 @@ impl OrderService {
             return Ok(false);
         }
         let now = Utc::now();
-        if now + EXPIRY_SLACK < order.expires_at {
+        // Never before `expiresAt`: a buyer has the whole hold to pay. An expiry a few
+        // milliseconds early (another clock) comes back after those milliseconds.
+        if now < order.expires_at {
             let wait = (order.expires_at - now).to_std().unwrap_or_default();
             tracing::info!(
                 order_id,
