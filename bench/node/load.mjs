@@ -11,8 +11,9 @@
 //            "stop" (the window ends, no new requests; when the outstanding ones are answered
 //            or timed out, prints {acks, errors, timeouts, latenciesUs[]} of the window).
 //   "fanout" {port, viewers, stuffId}: anonymous viewers; for each version of stuffId seen
-//            by every viewer prints {version, count, firstUs, medianUs, lastUs, updatedAt}
-//            (wall-clock µs). Command "report <version>" prints what that version has now.
+//            by every viewer prints {version, count, timesUs[], updatedAt} (when each viewer
+//            saw it, wall-clock µs; the bench merges several processes' viewers). Command
+//            "report <version>" prints what that version has now.
 //   "idle"   {port}: command "open <n>" opens n more anonymous sockets and prints {open}.
 // Every mode prints {ready: true, connectSeconds} once its sockets are connected, and
 // exits on "exit" or when stdin closes.
@@ -118,15 +119,7 @@ function fanout() {
       return;
     }
     v.reported = true;
-    const t = v.times.sort((a, b) => a - b);
-    say({
-      version,
-      count: t.length,
-      firstUs: t[0] ?? 0,
-      medianUs: t[Math.floor((t.length - 1) / 2)] ?? 0,
-      lastUs: t[t.length - 1] ?? 0,
-      updatedAt: v.updatedAt,
-    });
+    say({ version, count: v.times.length, timesUs: v.times, updatedAt: v.updatedAt });
     versions.delete(version);
   };
   return {

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! bench [--scenarios ceiling,rtt,fanout,contention,idle,files,flood,signup,search] [--clients rust,official] [--rtt 50x4,8x8,1x1]
-//!       [--warmup S] [--duration S] [--viewers 1000,10000] [--rounds N] [--users U]
+//!       [--warmup S] [--duration S] [--viewers 1000,10000] [--node-procs N] [--rounds N] [--users U]
 //!       [--race-rounds N] [--idle 10000,20000] [--file-mib N] [--uploads N]
 //!       [--flood-window N] [--signups N] [--stuff N] [--search-clients C] [--deadline S] [--out DIR] [--bin-dir DIR] [--rust-log F] [--quick]
 //! ```
@@ -37,6 +37,7 @@ struct Options {
     warmup: Duration,
     duration: Duration,
     viewers: Vec<usize>,
+    node_procs: usize,
     rounds: usize,
     users: usize,
     race_rounds: usize,
@@ -100,6 +101,7 @@ impl Options {
             warmup: Duration::from_secs(3),
             duration: Duration::from_secs(15),
             viewers: vec![1000, 10_000],
+            node_procs: 2,
             rounds: 40,
             users: 200,
             race_rounds: 5,
@@ -126,6 +128,7 @@ impl Options {
                 "--duration" => o.duration = Duration::from_secs_f64(val()?.parse()?),
                 "--viewers" => o.viewers = list(&val()?)?,
                 "--rounds" => o.rounds = val()?.parse()?,
+                "--node-procs" => o.node_procs = val()?.parse()?,
                 "--users" => o.users = val()?.parse()?,
                 "--race-rounds" => o.race_rounds = val()?.parse()?,
                 "--idle" => o.idle = list(&val()?)?,
@@ -206,7 +209,7 @@ async fn run(o: Options, deadline: Instant, nofile: u64) -> anyhow::Result<serde
         "options": {
             "scenarios": o.scenarios, "clients": o.clients, "rttPoints": o.rtt_points.iter().map(|(c, i)| format!("{c}x{i}")).collect::<Vec<_>>(),
             "warmupSeconds": o.warmup.as_secs_f64(), "durationSeconds": o.duration.as_secs_f64(),
-            "viewers": o.viewers, "rounds": o.rounds, "users": o.users, "raceRounds": o.race_rounds,
+            "viewers": o.viewers, "nodeProcs": o.node_procs, "rounds": o.rounds, "users": o.users, "raceRounds": o.race_rounds,
             "idle": o.idle, "fileMib": o.file_mib, "uploads": o.uploads, "floodWindow": o.flood_window, "signups": o.signups, "stuff": o.stuff, "searchClients": o.search_clients, "openFileLimit": nofile, "rustLog": o.rust_log,
         },
     });
@@ -275,6 +278,7 @@ async fn run(o: Options, deadline: Instant, nofile: u64) -> anyhow::Result<serde
                 viewers,
                 rounds: o.rounds,
                 round_timeout: Duration::from_secs(5),
+                node_procs: o.node_procs,
             };
             match scenarios::fanout::run(&sys, p, client, deadline).await {
                 Ok(r) => {

@@ -85,7 +85,7 @@ pub struct Tracked {
 }
 
 impl Tracked {
-    /// Adds a process under a display name.
+    /// Adds a process under a display name (processes under one name count together).
     pub fn add(&mut self, name: &str, pid: u32) {
         self.procs.push((name.to_owned(), pid));
     }
@@ -97,13 +97,13 @@ impl Tracked {
 
     /// Samples every process and the machine now.
     pub fn sample(&self) -> Sample {
+        let mut cpu = BTreeMap::new();
+        for (n, p) in &self.procs {
+            *cpu.entry(n.clone()).or_insert(0.0) += cpu_seconds(*p).unwrap_or(0.0);
+        }
         Sample {
             at: std::time::Instant::now(),
-            cpu: self
-                .procs
-                .iter()
-                .map(|(n, p)| (n.clone(), cpu_seconds(*p).unwrap_or(0.0)))
-                .collect(),
+            cpu,
             machine: machine_cpu_seconds().unwrap_or((0.0, 0.0)),
         }
     }

@@ -215,7 +215,9 @@ impl Application {
         fanout.subscribe_once().await?;
         tokio::spawn(fanout.run(shutdown.clone()));
         tokio::spawn(files::sweep_orphans(state.clone(), shutdown.clone()));
-        let app = http::routes(state).layer(layer);
+        let app = http::routes(state)
+            .layer(layer)
+            .layer(axum::middleware::map_request(socket::detach_head));
         tracing::info!(port, "ms-router listening");
         Ok(Self {
             listener,

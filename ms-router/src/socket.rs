@@ -16,7 +16,7 @@
 use crate::AppState;
 use crate::allowance::{AddressSlot, Cost, InFlight, SocketBudget};
 use crate::client;
-use axum::extract::ConnectInfo;
+use axum::extract::{ConnectInfo, OriginalUri};
 use futures_util::FutureExt;
 use ms_common::ApiError;
 use ms_common::auth::{AuthUser, NOT_AUTHORIZED};
@@ -104,6 +104,41 @@ impl Drop for SlotGuard {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// Where socketioxide serves Engine.IO (its default path).
+const SOCKET_IO_PATH: &str = "/socket.io/";
+
+/// Copies the head of a request that may open a socket into allocations of its own.
+/// socketioxide keeps that request's head (`req_parts`) for the socket's whole life, and
+/// hyper parses the URI and header values as slices of its per-connection read buffer,
+/// so they would keep that 8 KiB buffer alive as long as the socket: more than half of
+/// what an idle socket cost (measured in docs/benchmarks.md). Other requests pass as they are.
+pub async fn detach_head(req: axum::extract::Request) -> axum::extract::Request {
+    if !req.uri().path().starts_with(SOCKET_IO_PATH) {
+        return req;
+    }
+    let (mut parts, body) = req.into_parts();
+    let mut headers = axum::http::HeaderMap::with_capacity(parts.headers.len());
+    for (name, value) in &parts.headers {
+        // A standard name is a constant; any other name and every value are copied out
+        // of the buffer (hyper accepted them, so they parse again; if not, the original).
+        let n = axum::http::HeaderName::from_bytes(name.as_str().as_bytes())
+            .unwrap_or_else(|_| name.clone());
+        let mut v =
+            axum::http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+        v.set_sensitive(value.is_sensitive());
+        headers.append(n, v);
+    }
+    parts.headers = headers;
+    if let Ok(uri) = parts.uri.to_string().parse::<axum::http::Uri>() {
+        // axum's copy of the URI (for nested routers) is a slice of the buffer too.
+        if parts.extensions.get::<OriginalUri>().is_some() {
+            parts.extensions.insert(OriginalUri(uri.clone()));
+        }
+        parts.uri = uri;
+    }
+    axum::extract::Request::from_parts(parts, body)
 }
 
 /// Read buffer per websocket connection, bytes.
@@ -482,6 +517,55 @@ mod tests {
     use super::*;
     use ms_common::contract::StuffAction;
     use serde_json::json;
+
+    /// A request whose URI and header values are slices of one buffer, as hyper makes them.
+    fn sliced_request(path: &str) -> (bytes::Bytes, axum::extract::Request) {
+        let buf = bytes::Bytes::from(format!("{path}|websocket|10.0.0.1"));
+        let (p, rest) = (path.len(), path.len() + 1);
+        let uri = axum::http::Uri::from_maybe_shared(buf.slice(..p)).unwrap();
+        let mut req = axum::extract::Request::new(axum::body::Body::empty());
+        *req.uri_mut() = uri.clone();
+        req.extensions_mut().insert(OriginalUri(uri));
+        let header = |r: std::ops::Range<usize>| {
+            axum::http::HeaderValue::from_maybe_shared(buf.slice(r)).unwrap()
+        };
+        let headers = req.headers_mut();
+        headers.insert("upgrade", header(rest..rest + 9));
+        headers.append("x-forwarded-for", header(rest + 10..buf.len()));
+        (buf, req)
+    }
+
+    fn inside(buf: &bytes::Bytes, s: &[u8]) -> bool {
+        buf.as_ptr_range().contains(&s.as_ptr())
+    }
+
+    #[tokio::test]
+    async fn a_socket_keeps_no_slice_of_the_connection_buffer() {
+        let (buf, req) = sliced_request("/socket.io/?EIO=4&transport=websocket");
+        let req = detach_head(req).await;
+        assert_eq!(req.uri(), "/socket.io/?EIO=4&transport=websocket");
+        assert!(!inside(&buf, req.uri().path().as_bytes()));
+        let original = req.extensions().get::<OriginalUri>().unwrap();
+        assert_eq!(original.0, *req.uri());
+        assert!(!inside(&buf, original.0.path().as_bytes()));
+        assert_eq!(req.headers().len(), 2);
+        for (name, value) in req.headers() {
+            assert!(
+                !inside(&buf, value.as_bytes()),
+                "{name} still points into the buffer"
+            );
+        }
+        assert_eq!(req.headers()["upgrade"], "websocket");
+        assert_eq!(req.headers()["x-forwarded-for"], "10.0.0.1");
+    }
+
+    #[tokio::test]
+    async fn other_requests_pass_untouched() {
+        let (buf, req) = sliced_request("/api/stuff");
+        let req = detach_head(req).await;
+        assert!(inside(&buf, req.uri().path().as_bytes()));
+        assert!(inside(&buf, req.headers()["upgrade"].as_bytes()));
+    }
 
     #[test]
     fn routing_and_payload_checks() {

@@ -28,6 +28,9 @@ pub struct Params {
     pub rounds: usize,
     /// How long a round waits for the last viewer.
     pub round_timeout: Duration,
+    /// Node.js processes the official client's viewers are spread over: one event loop
+    /// parsing every viewer's push in turn would measure Node, not the router.
+    pub node_procs: usize,
 }
 
 /// What one fan-out size measured.
@@ -198,22 +201,19 @@ enum Viewers {
         stop: watch::Sender<bool>,
         tasks: Vec<tokio::task::JoinHandle<()>>,
     },
-    /// The official client in a Node.js process, reporting each version once all saw it.
-    Official(Box<Node>),
+    /// The official client in Node.js processes, each reporting a version once all its
+    /// viewers saw it.
+    Official(Vec<Node>),
 }
 
-/// What the official client reports for one version (wall-clock µs since the epoch).
+/// What one official client process reports for one version.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct OfficialRound {
     version: u64,
-    count: usize,
+    /// When each of its viewers saw it, wall-clock µs since the epoch.
     #[serde(default)]
-    first_us: u64,
-    #[serde(default)]
-    median_us: u64,
-    #[serde(default)]
-    last_us: u64,
+    times_us: Vec<u64>,
     #[serde(default)]
     updated_at: Option<String>,
     /// Set when the version had been reported already (nothing new in this line).
@@ -287,23 +287,35 @@ impl Viewers {
                 ];
                 (n, at, updated_at)
             }
-            Self::Official(node) => {
-                let round = match official_round(node, version, until).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        // Not everyone saw it in time: ask for what arrived so far.
-                        node.send(&format!("report {version}")).await?;
-                        official_round(node, version, Instant::now() + Duration::from_secs(5))
-                            .await?
-                    }
+            Self::Official(nodes) => {
+                let mut times: Vec<u64> = Vec::with_capacity(viewers);
+                let mut updated_at = None;
+                for node in nodes.iter_mut() {
+                    let round = match official_round(node, version, until).await {
+                        Ok(r) => r,
+                        Err(_) => {
+                            // Not everyone saw it in time: ask for what arrived so far.
+                            node.send(&format!("report {version}")).await?;
+                            let by = Instant::now() + Duration::from_secs(5);
+                            official_round(node, version, by).await?
+                        }
+                    };
+                    times.extend(round.times_us);
+                    updated_at = updated_at.or(round.updated_at);
+                }
+                times.sort_unstable();
+                let n = times.len();
+                let pick = |i: usize| {
+                    times.get(i).map_or(clock.wall(t0), |&us| {
+                        SystemTime::UNIX_EPOCH + Duration::from_micros(us)
+                    })
                 };
-                let wall = |us: u64| SystemTime::UNIX_EPOCH + Duration::from_micros(us);
                 let at = [
-                    wall(round.first_us),
-                    wall(round.median_us),
-                    wall(round.last_us),
+                    pick(0),
+                    pick(n.saturating_sub(1) / 2),
+                    pick(n.saturating_sub(1)),
                 ];
-                (round.count, at, round.updated_at.unwrap_or_default())
+                (n, at, updated_at.unwrap_or_default())
             }
         };
         if let Some(out) = out {
@@ -321,7 +333,9 @@ impl Viewers {
                     let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
                 }
             }
-            Self::Official(node) => (*node).exit().await,
+            Self::Official(nodes) => {
+                futures_util::future::join_all(nodes.into_iter().map(Node::exit)).await;
+            }
         }
     }
 }
@@ -406,18 +420,26 @@ pub async fn run(
     let (mut viewers, connect_seconds) = match client {
         Client::Rust => Viewers::connect_rust(sys, p.viewers, &item.id, connect_by).await?,
         Client::Official => {
-            let config = serde_json::json!({
-                "mode": "fanout", "port": sys.port, "viewers": p.viewers, "stuffId": item.id,
+            let procs = p.node_procs.clamp(1, p.viewers.max(1));
+            let starts = (0..procs).map(|k| {
+                // An even share each, the remainder to the first ones.
+                let share = p.viewers / procs + usize::from(k < p.viewers % procs);
+                let config = serde_json::json!({
+                    "mode": "fanout", "port": sys.port, "viewers": share, "stuffId": item.id,
+                });
+                Node::start(config, connect_by)
             });
-            let (node, secs) = Node::start(config, connect_by).await?;
-            (Viewers::Official(Box::new(node)), round3(secs))
+            let started = futures_util::future::try_join_all(starts).await?;
+            let secs = started.iter().map(|(_, s)| *s).fold(0.0, f64::max);
+            let nodes = started.into_iter().map(|(n, _)| n).collect();
+            (Viewers::Official(nodes), round3(secs))
         }
     };
     let mut tracked = sys.tracked.clone();
-    if let Viewers::Official(node) = &viewers
-        && let Some(pid) = node.pid()
-    {
-        tracked.add("node", pid);
+    if let Viewers::Official(nodes) = &viewers {
+        for pid in nodes.iter().filter_map(Node::pid) {
+            tracked.add("node", pid);
+        }
     }
     let clock = Clock {
         instant: Instant::now(),
