@@ -106,16 +106,23 @@ impl Drop for SlotGuard {
     }
 }
 
-/// Where socketioxide serves Engine.IO (its default path).
-const SOCKET_IO_PATH: &str = "/socket.io/";
+/// Where the router serves Engine.IO (socketioxide's default, set explicitly so that
+/// [`detach_head`] matches what the layer takes).
+const SOCKET_IO_PATH: &str = "/socket.io";
+
+/// Whether engineioxide takes a request for this path: the path itself or below it.
+fn is_socket_io_path(path: &str) -> bool {
+    path.strip_prefix(SOCKET_IO_PATH)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
 
 /// Copies the head of a request that may open a socket into allocations of its own.
 /// socketioxide keeps that request's head (`req_parts`) for the socket's whole life, and
 /// hyper parses the URI and header values as slices of its per-connection read buffer,
-/// so they would keep that 8 KiB buffer alive as long as the socket: more than half of
-/// what an idle socket cost (measured in docs/benchmarks.md). Other requests pass as they are.
+/// so they would keep that buffer (8–16 KiB) alive as long as the socket: 28 % of an idle
+/// socket's resident memory (measured in docs/benchmarks.md). Other requests pass as they are.
 pub async fn detach_head(req: axum::extract::Request) -> axum::extract::Request {
-    if !req.uri().path().starts_with(SOCKET_IO_PATH) {
+    if !is_socket_io_path(req.uri().path()) {
         return req;
     }
     let (mut parts, body) = req.into_parts();
@@ -153,6 +160,7 @@ pub const JOIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 pub fn layer(state: AppState) -> (SocketIoLayer, SocketIo) {
     let max = state.cfg.max_payload_bytes as u64;
     let (layer, io) = SocketIo::builder()
+        .req_path(SOCKET_IO_PATH)
         .max_payload(max)
         .max_buffer_size(256)
         // Each websocket keeps a read buffer of this size for its whole life; requests are
@@ -541,30 +549,41 @@ mod tests {
 
     #[tokio::test]
     async fn a_socket_keeps_no_slice_of_the_connection_buffer() {
-        let (buf, req) = sliced_request("/socket.io/?EIO=4&transport=websocket");
-        let req = detach_head(req).await;
-        assert_eq!(req.uri(), "/socket.io/?EIO=4&transport=websocket");
-        assert!(!inside(&buf, req.uri().path().as_bytes()));
-        let original = req.extensions().get::<OriginalUri>().unwrap();
-        assert_eq!(original.0, *req.uri());
-        assert!(!inside(&buf, original.0.path().as_bytes()));
-        assert_eq!(req.headers().len(), 2);
-        for (name, value) in req.headers() {
-            assert!(
-                !inside(&buf, value.as_bytes()),
-                "{name} still points into the buffer"
-            );
+        for uri in ["/socket.io/?EIO=4&transport=websocket", "/socket.io?EIO=4"] {
+            let (buf, req) = sliced_request(uri);
+            let req = detach_head(req).await;
+            assert_eq!(req.uri(), uri);
+            assert!(!inside(&buf, req.uri().path().as_bytes()), "{uri}");
+            let original = req.extensions().get::<OriginalUri>().unwrap();
+            assert_eq!(original.0, *req.uri());
+            assert!(!inside(&buf, original.0.path().as_bytes()), "{uri}");
+            assert_eq!(req.headers().len(), 2);
+            for (name, value) in req.headers() {
+                assert!(!inside(&buf, value.as_bytes()), "{uri}: {name} is a slice");
+            }
+            assert_eq!(req.headers()["upgrade"], "websocket");
+            assert_eq!(req.headers()["x-forwarded-for"], "10.0.0.1");
         }
-        assert_eq!(req.headers()["upgrade"], "websocket");
-        assert_eq!(req.headers()["x-forwarded-for"], "10.0.0.1");
     }
 
     #[tokio::test]
     async fn other_requests_pass_untouched() {
-        let (buf, req) = sliced_request("/api/stuff");
-        let req = detach_head(req).await;
-        assert!(inside(&buf, req.uri().path().as_bytes()));
-        assert!(inside(&buf, req.headers()["upgrade"].as_bytes()));
+        for path in ["/api/stuff", "/socket.iox", "/api/socket.io"] {
+            let (buf, req) = sliced_request(path);
+            let req = detach_head(req).await;
+            assert!(inside(&buf, req.uri().path().as_bytes()), "{path}");
+            assert!(inside(&buf, req.headers()["upgrade"].as_bytes()), "{path}");
+        }
+    }
+
+    #[test]
+    fn the_socket_io_paths_are_those_engineioxide_takes() {
+        for path in ["/socket.io", "/socket.io/", "/socket.io/engine"] {
+            assert!(is_socket_io_path(path), "{path}");
+        }
+        for path in ["/socket.iox", "/api/socket.io", "/"] {
+            assert!(!is_socket_io_path(path), "{path}");
+        }
     }
 
     #[test]
