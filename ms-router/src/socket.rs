@@ -128,20 +128,18 @@ pub async fn detach_head(req: axum::extract::Request) -> axum::extract::Request 
     let (mut parts, body) = req.into_parts();
     let mut headers = axum::http::HeaderMap::with_capacity(parts.headers.len());
     for (name, value) in &parts.headers {
-        // A standard name is a constant; any other name and every value are copied out
-        // of the buffer (hyper accepted them, so they parse again; if not, the original).
-        let n = axum::http::HeaderName::from_bytes(name.as_str().as_bytes())
-            .unwrap_or_else(|_| name.clone());
+        // hyper copies names out of the buffer already; values are slices of it, so they
+        // are copied (hyper accepted them, so they parse again; if not, the original).
         let mut v =
             axum::http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
         v.set_sensitive(value.is_sensitive());
-        headers.append(n, v);
+        headers.append(name.clone(), v);
     }
     parts.headers = headers;
     if let Ok(uri) = parts.uri.to_string().parse::<axum::http::Uri>() {
         // axum's copy of the URI (for nested routers) is a slice of the buffer too.
-        if parts.extensions.get::<OriginalUri>().is_some() {
-            parts.extensions.insert(OriginalUri(uri.clone()));
+        if let Some(original) = parts.extensions.get_mut::<OriginalUri>() {
+            original.0 = uri.clone();
         }
         parts.uri = uri;
     }

@@ -257,7 +257,8 @@ impl Viewers {
         out: Option<&mut Rounds>,
     ) -> anyhow::Result<()> {
         let until = t0 + timeout;
-        let (seen, at, updated_at) = match self {
+        // When each viewer saw `version`, in whatever order they arrived.
+        let (mut times, updated_at): (Vec<SystemTime>, String) = match self {
             Self::Rust { rx, .. } => {
                 let mut times: Vec<Instant> = Vec::with_capacity(viewers);
                 let mut seen = vec![false; viewers];
@@ -277,15 +278,10 @@ impl Viewers {
                         _ => break,
                     }
                 }
-                times.sort_unstable();
-                let pick = |i: usize| times.get(i).map_or(clock.wall(t0), |&t| clock.wall(t));
-                let n = times.len();
-                let at = [
-                    pick(0),
-                    pick(n.saturating_sub(1) / 2),
-                    pick(n.saturating_sub(1)),
-                ];
-                (n, at, updated_at)
+                (
+                    times.into_iter().map(|t| clock.wall(t)).collect(),
+                    updated_at,
+                )
             }
             Self::Official(nodes) => {
                 let mut times: Vec<u64> = Vec::with_capacity(viewers);
@@ -303,21 +299,21 @@ impl Viewers {
                     times.extend(round.times_us);
                     updated_at = updated_at.or(round.updated_at);
                 }
-                times.sort_unstable();
-                let n = times.len();
-                let pick = |i: usize| {
-                    times.get(i).map_or(clock.wall(t0), |&us| {
-                        SystemTime::UNIX_EPOCH + Duration::from_micros(us)
-                    })
-                };
-                let at = [
-                    pick(0),
-                    pick(n.saturating_sub(1) / 2),
-                    pick(n.saturating_sub(1)),
-                ];
-                (n, at, updated_at.unwrap_or_default())
+                let wall = |us: u64| SystemTime::UNIX_EPOCH + Duration::from_micros(us);
+                (
+                    times.into_iter().map(wall).collect(),
+                    updated_at.unwrap_or_default(),
+                )
             }
         };
+        times.sort_unstable();
+        let seen = times.len();
+        let pick = |i: usize| times.get(i).copied().unwrap_or_else(|| clock.wall(t0));
+        let at = [
+            pick(0),
+            pick(seen.saturating_sub(1) / 2),
+            pick(seen.saturating_sub(1)),
+        ];
         if let Some(out) = out {
             out.record(viewers, seen, clock.wall(t0), at, &updated_at);
         }
